@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// command is one `kraite <name>` subcommand. Each lives in its own cmd_*.go
+// file and parses its own flags (a flag.FlagSet) and environment.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, a *app, args []string) error
+}
+
+// commands is the whole command table, in help order.
+func commands() []command {
+	return []command{
+		{"dev", "run everything in one process: broker, simulator, producers, processors, sinks", cmdDev},
+		{"run", "run the components of one box (--role) or an explicit set (--components)", cmdRun},
+		{"broker", "run the embedded Kafka-protocol broker (kfake) with data on disk", cmdBroker},
+		{"simulator", "run the Binance USD-M exchange simulator (REST + WebSocket)", cmdSimulator},
+		{"topics", "list the topic catalog or apply it to a broker (topics list|apply)", cmdTopics},
+		{"decode", "decode user-data frames (files or stdin, one JSON frame per line)", cmdDecode},
+		{"allowlist", "get or set the dispatch allowlist of an exchange (allowlist get|set)", cmdAllowlist},
+		{"regime", "show the regime status or override the gate (regime status|override)", cmdRegime},
+		{"open", "publish an open intent to the gate", cmdOpen},
+		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
+		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},
+	}
+}
+
+// app carries the process streams so commands are testable in-process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr}
+}
+
+// common is the configuration every command shares.
+type common struct {
+	Brokers     []string `env:"KRAITE_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	TopicPrefix string   `env:"KRAITE_TOPIC_PREFIX" envDefault:"kraite."`
+	LogLevel    string   `env:"KRAITE_LOG_LEVEL" envDefault:"info"`
+	LogFormat   string   `env:"KRAITE_LOG_FORMAT" envDefault:"text"`
+	Replication int      `env:"KRAITE_REPLICATION" envDefault:"1"`
+}
+
+func (c common) validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
+		errs = append(errs, errors.New("KRAITE_BROKERS: at least one broker address is required"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("KRAITE_LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("KRAITE_LOG_FORMAT: %q is not text or json", c.LogFormat))
+	}
+	if c.Replication < 1 {
+		errs = append(errs, fmt.Errorf("KRAITE_REPLICATION: %d must be at least 1", c.Replication))
+	}
+	return errors.Join(errs...)
+}
+
+// loadEnv parses environment variables into cfg (a pointer to a struct with
+// `env` tags) and returns a clear error naming every bad variable.
+func loadEnv(cfg any) error {
+	if err := env.Parse(cfg); err != nil {
+		return fmt.Errorf("reading configuration from the environment: %w", err)
+	}
+	return nil
+}
+
+// loadCommon reads and validates the shared configuration and sets up logging.
+func (a *app) loadCommon() (common, error) {
+	var c common
+	if err := loadEnv(&c); err != nil {
+		return c, err
+	}
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	a.log = newLogger(a.stderr, c.LogLevel, c.LogFormat)
+	return c, nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (a *app) main(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		a.usage()
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, a, args[1:])
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		}
+	}
+	a.usage()
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func (a *app) usage() {
+	fmt.Fprint(a.stdout, `kraite: the real-time core of the Kraite trading back end.
+
+Usage: kraite <command> [flags]   (kraite <command> -h for its flags)
+
+Commands:
+`)
+	cmds := commands()
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c.name))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(a.stdout, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprint(a.stdout, `
+Shared environment:
+  KRAITE_BROKERS       Kafka seed brokers, comma separated (default 127.0.0.1:9092)
+  KRAITE_TOPIC_PREFIX  topic name prefix (default kraite.)
+  KRAITE_LOG_LEVEL     debug|info|warn|error (default info)
+  KRAITE_LOG_FORMAT    text|json (default text)
+  KRAITE_REPLICATION   replication factor of created topics (default 1)
+
+Start here:  go run ./cmd/kraite dev
+`)
+}
+
+// newFlags builds a FlagSet whose -h prints a teaching usage to stdout.
+func (a *app) newFlags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stdout, "Usage: kraite %s\n\n", synopsis)
+		fs.SetOutput(a.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(a.stderr)
+	}
+	return fs
+}
+
+// sortedKeys is a small helper for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// hostname names this process in logs and client ids.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "kraite"
+	}
+	return strings.SplitN(h, ".", 2)[0]
+}

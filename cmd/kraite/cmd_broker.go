@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kraite/stream/internal/broker"
+)
+
+type brokerEnv struct {
+	Addr    string `env:"KRAITE_BROKER_ADDR" envDefault:"127.0.0.1:9092"`
+	DataDir string `env:"KRAITE_BROKER_DATA_DIR" envDefault:".kraite/broker"`
+}
+
+func cmdBroker(ctx context.Context, a *app, args []string) error {
+	if _, err := a.loadCommon(); err != nil {
+		return err
+	}
+	var cfg brokerEnv
+	if err := loadEnv(&cfg); err != nil {
+		return err
+	}
+	fs := a.newFlags("broker", "broker [--addr HOST:PORT] [--data-dir DIR] [--sync]")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env KRAITE_BROKER_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where topics, records and committed offsets are kept; empty = memory only (env KRAITE_BROKER_DATA_DIR)")
+	sync := fs.Bool("sync", false, "fsync every produce (durable across power loss, slower)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := broker.Start(broker.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, SyncWrites: *sync, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	a.log.Info("broker listening", "addr", b.Addr(), "data_dir", cfg.DataDir)
+	fmt.Fprintf(a.stdout, "broker on %s; try: rpk -X brokers=%s topic list\n", b.Addr(), b.Addr())
+	return b.Run(ctx)
+}

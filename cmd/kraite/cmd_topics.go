@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/topics"
+)
+
+func cmdTopics(ctx context.Context, a *app, args []string) error {
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
+	}
+	fs := a.newFlags("topics", "topics list|apply\n\n  list   print the catalog (name, partitions, cleanup, key, value)\n  apply  create missing topics and converge existing ones on KRAITE_BROKERS (idempotent)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch fs.Arg(0) {
+	case "list":
+		return listTopics(a, c.TopicPrefix)
+	case "apply":
+		return applyTopics(ctx, a, c)
+	default:
+		fs.Usage()
+		return errors.New("topics needs a subcommand: list or apply")
+	}
+}
+
+func listTopics(a *app, prefix string) error {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRETENTION\tKEY\tVALUE")
+	for _, s := range topics.All() {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name(prefix), s.Partitions, s.RetentionString(), s.Key, s.Value)
+	}
+	return tw.Flush()
+}
+
+func applyTopics(ctx context.Context, a *app, c common) error {
+	results, err := ensureTopics(ctx, c)
+	for _, r := range results {
+		fmt.Fprintf(a.stdout, "%-32s %s", r.Topic, r.Action)
+		for _, ch := range r.Changes {
+			fmt.Fprintf(a.stdout, "; %s", ch)
+		}
+		fmt.Fprintln(a.stdout)
+	}
+	return err
+}
+
+// ensureTopics applies the whole catalog to the configured brokers.
+func ensureTopics(ctx context.Context, c common) ([]topics.Result, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.RequestTimeoutOverhead(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("creating admin client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return topics.Apply(ctx, kadm.NewClient(cl), c.TopicPrefix, topics.All(), int16(c.Replication))
+}

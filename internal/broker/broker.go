@@ -1,0 +1,112 @@
+// Package broker runs franz-go's kfake as a standalone Kafka-protocol broker:
+// real Kafka wire protocol over TCP, so franz-go, goka (sarama), rpk and kcat
+// all talk to it. With a data directory, topics, records and committed
+// offsets survive a restart.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Config configures the embedded broker.
+type Config struct {
+	// Addr is the listen address, e.g. "127.0.0.1:9092"; port 0 picks one.
+	Addr string
+	// DataDir persists the cluster state; empty keeps everything in memory.
+	DataDir string
+	// SyncWrites fsyncs every produce (slower, durable across power loss).
+	SyncWrites bool
+	// Logger receives kfake's warnings and errors (nil = silent).
+	Logger *slog.Logger
+}
+
+// Broker is a running kfake cluster of one broker.
+type Broker struct {
+	c    *kfake.Cluster
+	addr string
+}
+
+// Start listens and returns the running broker. Close (or cancel Run's ctx)
+// stops it; with a DataDir the state is flushed to disk on close.
+func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:9092"
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	used := false
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			if used {
+				return net.Listen(network, address)
+			}
+			used = true
+			return ln, nil
+		}),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(3),
+		kfake.ClusterID("kraite-dev"),
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("creating broker data dir: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(cfg.DataDir))
+		if cfg.SyncWrites {
+			opts = append(opts, kfake.SyncWrites())
+		}
+	}
+	if cfg.Logger != nil {
+		opts = append(opts, kfake.WithLogger(slogLogger{cfg.Logger}))
+	}
+	c, err := kfake.NewCluster(append(opts, extra...)...)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("starting kfake: %w", err)
+	}
+	return &Broker{c: c, addr: ln.Addr().String()}, nil
+}
+
+// Addr is the address clients connect to.
+func (b *Broker) Addr() string { return b.addr }
+
+// Cluster exposes kfake for fault injection in tests and chaos runs.
+func (b *Broker) Cluster() *kfake.Cluster { return b.c }
+
+// Close stops the broker; safe to call more than once.
+func (b *Broker) Close() { b.c.Close() }
+
+// Run blocks until ctx is done, then closes the broker.
+func (b *Broker) Run(ctx context.Context) error {
+	<-ctx.Done()
+	b.Close()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}
+
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	text := fmt.Sprintf(msg, args...)
+	switch level {
+	case kfake.LogLevelError:
+		s.l.Error("kfake", "msg", text)
+	case kfake.LogLevelWarn:
+		s.l.Warn("kfake", "msg", text)
+	default:
+		s.l.Debug("kfake", "msg", text)
+	}
+}

@@ -1,0 +1,119 @@
+// Package kclient builds every Kafka client of Kraite: franz-go producers and
+// consumers, and the sarama configs goka needs. It is the only package that
+// touches sarama configuration (style-anchors section 4) and the one place
+// where the partitioner is chosen.
+//
+// # One partitioner
+//
+// goka (through sarama) places a key with FNV-1a 32-bit; franz-go's default
+// is murmur2. A franz-go producer that feeds a goka processor must hash like
+// sarama or goka's table lookups and joins miss, so every producer built here
+// uses kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a)), and every
+// goka builder uses sarama's hash partitioner with the same hasher.
+// TestPartitionerMatchesGoka pins this.
+package kclient
+
+import (
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// Partitioner is the franz-go partitioner that agrees with goka/sarama.
+func Partitioner() kgo.Partitioner {
+	return kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
+}
+
+func fnv32a(b []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(b)
+	return h.Sum32()
+}
+
+// ProducerOpts are the options of every franz-go producer: idempotent,
+// acks=all, goka-compatible partitioning, no linger (latency is the point: a
+// frame should reach Kafka in a millisecond-class hop; batching still happens
+// naturally while a request is in flight), and produce retries without limit
+// (a record is never silently dropped; the caller's ctx bounds the wait).
+func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(Partitioner()),
+		kgo.ProducerLinger(0),
+		kgo.RecordRetries(-1),
+		kgo.RecordDeliveryTimeout(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.AllowAutoTopicCreation(),
+	}
+	if log != nil {
+		opts = append(opts, kgo.WithLogger(kslog.New(log)))
+	}
+	return opts
+}
+
+// SaramaConfig returns a fresh sarama config for one goka builder. goka's
+// builders write to the config they are given, so never share one.
+// The emitter/producer flush is 1 ms instead of goka's 100 ms.
+func SaramaConfig() *sarama.Config {
+	cfg := goka.DefaultConfig()
+	cfg.Version = sarama.V2_1_0_0
+	cfg.Producer.Flush.Frequency = time.Millisecond
+	cfg.Producer.Flush.Bytes = 64 << 10
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(fnv.New32a)
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	cfg.Metadata.RefreshFrequency = 10 * time.Second
+	return cfg
+}
+
+// GokaProcessorOptions wires a goka processor to brokers with fresh configs
+// for every builder and replication 1 for the tables it creates (kfake and
+// single-broker dev clusters). Pass replication > 1 in production.
+func GokaProcessorOptions(replication int, log *slog.Logger) []goka.ProcessorOption {
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = replication
+	tmc.Stream.Replication = replication
+	tmc.CreateTopicTimeout = 10 * time.Second
+	opts := []goka.ProcessorOption{
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(SaramaConfig())),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(SaramaConfig())),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(SaramaConfig())),
+		goka.WithHasher(fnv.New32a),
+	}
+	if log != nil {
+		opts = append(opts, goka.WithLogger(slog.NewLogLogger(log.Handler(), slog.LevelDebug)))
+	}
+	return opts
+}
+
+// GokaEmitterOptions is GokaProcessorOptions for emitters.
+func GokaEmitterOptions(replication int) []goka.EmitterOption {
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = replication
+	tmc.Stream.Replication = replication
+	return []goka.EmitterOption{
+		goka.WithEmitterTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
+		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(SaramaConfig())),
+		goka.WithEmitterHasher(fnv.New32a),
+	}
+}
+
+// GokaViewOptions is GokaProcessorOptions for views.
+func GokaViewOptions(replication int) []goka.ViewOption {
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = replication
+	tmc.Stream.Replication = replication
+	return []goka.ViewOption{
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(SaramaConfig())),
+		goka.WithViewHasher(fnv.New32a),
+	}
+}
