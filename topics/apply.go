@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Action says what Apply did to one topic.
@@ -34,14 +36,11 @@ type Result struct {
 // break). It is idempotent: a second run reports every topic unchanged.
 // replication is the replication factor for new topics (-1 = broker default).
 // Every failure is returned; nothing is logged and ignored.
-func Apply(ctx context.Context, adm *kadm.Client, prefix string, specs []Spec, replication int16) ([]Result, error) {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name(prefix)
-	}
-	details, err := adm.ListTopics(ctx, names...)
+func Apply(ctx context.Context, cl *kgo.Client, prefix string, specs []Spec, replication int16) ([]Result, error) {
+	adm := kadm.NewClient(cl)
+	details, err := describe(ctx, cl, prefix, specs)
 	if err != nil {
-		return nil, fmt.Errorf("listing topics: %w", err)
+		return nil, err
 	}
 	var (
 		results []Result
@@ -58,9 +57,40 @@ func Apply(ctx context.Context, adm *kadm.Client, prefix string, specs []Spec, r
 	return results, errors.Join(errs...)
 }
 
-func applyOne(ctx context.Context, adm *kadm.Client, s Spec, name string, details kadm.TopicDetails, replication int16) (Result, error) {
-	d, exists := details[name]
-	if !exists || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+// describe asks the broker directly (kadm caches metadata, which would hide
+// topics created a moment ago) and never lets the request auto-create a topic
+// with the broker's default partition count.
+func describe(ctx context.Context, cl *kgo.Client, prefix string, specs []Spec) (map[string]int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false
+	for _, s := range specs {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(s.Name(prefix))
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("describing topics: %w", err)
+	}
+	parts := map[string]int32{}
+	for _, t := range resp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		switch err := kerr.ErrorForCode(t.ErrorCode); {
+		case err == nil:
+			parts[*t.Topic] = int32(len(t.Partitions))
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+		default:
+			return nil, fmt.Errorf("describing topic %s: %w", *t.Topic, err)
+		}
+	}
+	return parts, nil
+}
+
+func applyOne(ctx context.Context, adm *kadm.Client, s Spec, name string, parts map[string]int32, replication int16) (Result, error) {
+	have, exists := parts[name]
+	if !exists {
 		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, s.Configs(), name)
 		if err == nil {
 			err = resp.Err
@@ -70,11 +100,8 @@ func applyOne(ctx context.Context, adm *kadm.Client, s Spec, name string, detail
 		}
 		return Result{Topic: name, Action: ActionCreated}, nil
 	}
-	if d.Err != nil {
-		return Result{}, fmt.Errorf("describing topic %s: %w", name, d.Err)
-	}
 	r := Result{Topic: name, Action: ActionUnchanged}
-	if have := int32(len(d.Partitions)); have < s.Partitions {
+	if have < s.Partitions {
 		resp, err := adm.UpdatePartitions(ctx, int(s.Partitions), name)
 		if err == nil {
 			err = resp.Error()

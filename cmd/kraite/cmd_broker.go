@@ -13,7 +13,8 @@ type brokerEnv struct {
 }
 
 func cmdBroker(ctx context.Context, a *app, args []string) error {
-	if _, err := a.loadCommon(); err != nil {
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	var cfg brokerEnv
@@ -27,9 +28,13 @@ func cmdBroker(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, err := broker.Start(broker.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, SyncWrites: *sync, Logger: a.log})
+	b, err := broker.Start(broker.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, SyncWrites: *sync, NoAutoCreate: true, Logger: a.log})
 	if err != nil {
 		return err
+	}
+	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
+		b.Close()
+		return fmt.Errorf("applying the topic catalog: %w", err)
 	}
 	a.log.Info("broker listening", "addr", b.Addr(), "data_dir", cfg.DataDir)
 	fmt.Fprintf(a.stdout, "broker on %s; try: rpk -X brokers=%s topic list\n", b.Addr(), b.Addr())

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/topics"
@@ -63,5 +62,5 @@ func ensureTopics(ctx context.Context, c common) ([]topics.Result, error) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return topics.Apply(ctx, kadm.NewClient(cl), c.TopicPrefix, topics.All(), int16(c.Replication))
+	return topics.Apply(ctx, cl, c.TopicPrefix, topics.All(), int16(c.Replication))
 }

@@ -23,6 +23,9 @@ type Config struct {
 	DataDir string
 	// SyncWrites fsyncs every produce (slower, durable across power loss).
 	SyncWrites bool
+	// NoAutoCreate refuses to create topics on metadata requests: a topic
+	// must come from the catalog (kraite topics apply) with its partitions.
+	NoAutoCreate bool
 	// Logger receives kfake's warnings and errors (nil = silent).
 	Logger *slog.Logger
 }
@@ -53,9 +56,11 @@ func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
 			used = true
 			return ln, nil
 		}),
-		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(3),
 		kfake.ClusterID("kraite-dev"),
+	}
+	if !cfg.NoAutoCreate {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

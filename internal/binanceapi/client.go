@@ -1,0 +1,175 @@
+// Package binanceapi is a small Binance USD-M REST client: the listenKey
+// lifecycle now, signed order and account queries as the scheduler needs
+// them. Errors from the exchange come back as *APIError so callers can branch
+// on the code (-1125: listenKey gone; -1003/429: rate limited).
+package binanceapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error codes callers branch on.
+const (
+	CodeListenKeyNotExist = -1125
+	CodeTooManyRequests   = -1003
+	CodeInvalidAPIKey     = -2015
+)
+
+// APIError is an error answer of the exchange.
+type APIError struct {
+	HTTPStatus int
+	Code       int    `json:"code"`
+	Msg        string `json:"msg"`
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("binance: http %d, code %d: %s", e.HTTPStatus, e.Code, e.Msg)
+}
+
+// IsListenKeyGone reports whether err says the listenKey no longer exists.
+func IsListenKeyGone(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == CodeListenKeyNotExist
+}
+
+// IsRateLimited reports a 429/418 or code -1003.
+func IsRateLimited(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.HTTPStatus == 429 || ae.HTTPStatus == 418 || ae.Code == CodeTooManyRequests)
+}
+
+// Credentials of one account. Secret never leaves this package in clear.
+type Credentials struct {
+	APIKey    string
+	APISecret string
+}
+
+// Client talks to one REST base URL (https://fapi.binance.com or the simulator).
+type Client struct {
+	base string
+	http *http.Client
+	now  func() time.Time
+}
+
+// New returns a client for base with a sane timeout.
+func New(base string) *Client {
+	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}, now: time.Now}
+}
+
+type listenKeyResp struct {
+	ListenKey string `json:"listenKey"`
+}
+
+// CreateListenKey starts (or extends and returns the active) user data stream key.
+func (c *Client) CreateListenKey(ctx context.Context, cr Credentials) (string, error) {
+	var r listenKeyResp
+	if err := c.do(ctx, http.MethodPost, "/fapi/v1/listenKey", cr, nil, false, &r); err != nil {
+		return "", fmt.Errorf("creating listenKey: %w", err)
+	}
+	if r.ListenKey == "" {
+		return "", errors.New("creating listenKey: empty key in answer")
+	}
+	return r.ListenKey, nil
+}
+
+// KeepAliveListenKey extends the key by 60 minutes; -1125 means it is gone.
+func (c *Client) KeepAliveListenKey(ctx context.Context, cr Credentials) error {
+	if err := c.do(ctx, http.MethodPut, "/fapi/v1/listenKey", cr, nil, false, nil); err != nil {
+		return fmt.Errorf("keeping listenKey alive: %w", err)
+	}
+	return nil
+}
+
+// CloseListenKey invalidates the key.
+func (c *Client) CloseListenKey(ctx context.Context, cr Credentials) error {
+	if err := c.do(ctx, http.MethodDelete, "/fapi/v1/listenKey", cr, nil, false, nil); err != nil {
+		return fmt.Errorf("closing listenKey: %w", err)
+	}
+	return nil
+}
+
+// Signed performs a signed request (timestamp, recvWindow and HMAC-SHA256
+// signature added) and decodes the JSON answer into out.
+func (c *Client) Signed(ctx context.Context, method, path string, cr Credentials, params url.Values, out any) error {
+	return c.do(ctx, method, path, cr, params, true, out)
+}
+
+// Public performs an unsigned request.
+func (c *Client) Public(ctx context.Context, path string, params url.Values, out any) error {
+	return c.do(ctx, http.MethodGet, path, Credentials{}, params, false, out)
+}
+
+// Sign returns the hex HMAC-SHA256 of payload under secret.
+func Sign(secret, payload string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(payload))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (c *Client) do(ctx context.Context, method, path string, cr Credentials, params url.Values, signed bool, out any) error {
+	q := url.Values{}
+	for k, v := range params {
+		q[k] = v
+	}
+	query := q.Encode()
+	if signed {
+		q.Set("timestamp", strconv.FormatInt(c.now().UnixMilli(), 10))
+		q.Set("recvWindow", "5000")
+		query = q.Encode()
+		query += "&signature=" + Sign(cr.APISecret, query)
+	}
+	u := c.base + path
+	if query != "" {
+		u += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	if cr.APIKey != "" {
+		req.Header.Set("X-MBX-APIKEY", cr.APIKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return fmt.Errorf("reading %s answer: %w", path, err)
+	}
+	if resp.StatusCode >= 300 {
+		ae := &APIError{HTTPStatus: resp.StatusCode}
+		if json.Unmarshal(body, ae) != nil || ae.Msg == "" {
+			ae.Msg = strings.TrimSpace(string(body))
+		}
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decoding %s answer: %w", path, err)
+	}
+	return nil
+}
+
+// Mask shows only the last 4 characters of a credential or listenKey.
+func Mask(s string) string {
+	if len(s) <= 4 {
+		return "****"
+	}
+	return "****" + s[len(s)-4:]
+}

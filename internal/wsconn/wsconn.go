@@ -1,0 +1,152 @@
+// Package wsconn is the client side of one exchange WebSocket connection:
+// dial with a context, read every frame, answer server pings with pongs that
+// copy the payload, and treat silence (no frame and no ping for IdleTimeout)
+// as a dead connection. Reconnection policy lives with the caller; Backoff
+// gives it the capped, jittered delays.
+package wsconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ErrIdle is returned by Read when nothing (no frame, no ping) arrived for IdleTimeout.
+var ErrIdle = errors.New("websocket idle: no frame and no ping within the watchdog timeout")
+
+// Options configure a Session. The zero value is usable.
+type Options struct {
+	// IdleTimeout is the watchdog: no frame and no ping for this long ends
+	// the session with ErrIdle. Default 4m30s (Binance pings every 3 min).
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the dial. Default 10s.
+	HandshakeTimeout time.Duration
+	// ReadLimit is the largest frame accepted. Default 16 MiB.
+	ReadLimit int64
+}
+
+func (o Options) withDefaults() Options {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 4*time.Minute + 30*time.Second
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = 16 << 20
+	}
+	return o
+}
+
+// Session is one established connection. Read must be called by one
+// goroutine; Close may be called from any goroutine, any number of times.
+type Session struct {
+	c         *websocket.Conn
+	opts      Options
+	closeOnce sync.Once
+}
+
+// Dial connects to url. The ctx bounds the handshake only.
+func Dial(ctx context.Context, url string, opts Options) (*Session, error) {
+	opts = opts.withDefaults()
+	d := websocket.Dialer{HandshakeTimeout: opts.HandshakeTimeout, Proxy: http.ProxyFromEnvironment}
+	c, resp, err := d.DialContext(ctx, url, nil)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dialing websocket (http %d): %w", resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("dialing websocket: %w", err)
+	}
+	c.SetReadLimit(opts.ReadLimit)
+	s := &Session{c: c, opts: opts}
+	c.SetPingHandler(func(payload string) error {
+		s.extend()
+		err := c.WriteControl(websocket.PongMessage, []byte(payload), time.Now().Add(5*time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	c.SetPongHandler(func(string) error { s.extend(); return nil })
+	return s, nil
+}
+
+func (s *Session) extend() { _ = s.c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)) }
+
+// Read delivers every data frame to fn with the time it was read, until the
+// connection ends, ctx is done (then it closes normally and returns
+// ctx.Err()), or the watchdog fires (ErrIdle). fn must not retain data after
+// it returns unless it copies it; Read allocates a fresh slice per frame, so
+// retaining is in fact safe.
+func (s *Session) Read(ctx context.Context, fn func(data []byte, at time.Time)) error {
+	stop := context.AfterFunc(ctx, s.Close)
+	defer stop()
+	s.extend()
+	for {
+		_, data, err := s.c.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.Close()
+				return ErrIdle
+			}
+			return fmt.Errorf("reading websocket: %w", err)
+		}
+		at := time.Now()
+		s.extend()
+		fn(data, at)
+	}
+}
+
+// Close sends a normal closure and closes the socket. Idempotent.
+func (s *Session) Close() {
+	s.closeOnce.Do(func() {
+		_ = s.c.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = s.c.Close()
+	})
+}
+
+// Backoff computes reconnect delays: Base * 2^attempt capped at Cap, plus up
+// to 50% random jitter so a fleet of accounts does not reconnect in lockstep.
+// The defaults are 1s and 32s (2^5 s).
+type Backoff struct {
+	Base, Cap time.Duration
+}
+
+// Delay returns the wait before retry number attempt (0-based).
+func (b Backoff) Delay(attempt int) time.Duration {
+	base, capd := b.Base, b.Cap
+	if base <= 0 {
+		base = time.Second
+	}
+	if capd <= 0 {
+		capd = 32 * base
+	}
+	d := capd
+	if attempt < 30 && base<<attempt < capd && base<<attempt > 0 {
+		d = base << attempt
+	}
+	return d + rand.N(d/2+1)
+}
+
+// Sleep waits for Delay(attempt) or until ctx is done; false when ctx ended.
+func (b Backoff) Sleep(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(b.Delay(attempt))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,120 @@
+package publisher
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the producer metrics. A nil *Metrics is valid and records
+// nothing, so tests can pass nil.
+type Metrics struct {
+	frames     *prometheus.CounterVec
+	bytes      *prometheus.CounterVec
+	reconnects *prometheus.CounterVec
+	gaps       *prometheus.CounterVec
+	malformed  *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+
+	mu        sync.Mutex
+	lastFrame map[[2]string]time.Time // (stream, account) -> last frame time
+	ageDesc   *prometheus.Desc
+}
+
+// NewMetrics registers the producer metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_frames_total",
+			Help: "WebSocket frames read and handed to Kafka."}, []string{"stream", "account"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_bytes_total",
+			Help: "Bytes of WebSocket frames read."}, []string{"stream", "account"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_reconnects_total",
+			Help: "WebSocket connections lost and re-established."}, []string{"stream", "account", "reason"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_gaps_total",
+			Help: "Gap markers published (a window with no attached socket)."}, []string{"account"}),
+		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_malformed_frames_total",
+			Help: "Frames whose envelope did not parse (still published raw)."}, []string{"stream"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_produce_errors_total",
+			Help: "Records Kafka did not acknowledge (client closed)."}, []string{"stream"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kraite_producer_frame_to_ack_seconds",
+			Help:    "From reading a frame off the socket to Kafka's acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"stream"}),
+		lastFrame: map[[2]string]time.Time{},
+		ageDesc: prometheus.NewDesc("kraite_producer_last_frame_age_seconds",
+			"Seconds since the last frame of a stream (per account for user data).", []string{"stream", "account"}, nil),
+	}
+	if reg != nil {
+		reg.MustRegister(m.frames, m.bytes, m.reconnects, m.gaps, m.malformed, m.errors, m.latency, m)
+	}
+	return m
+}
+
+// Describe implements prometheus.Collector for the age gauge.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.ageDesc }
+
+// Collect implements prometheus.Collector for the age gauge.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	for k, t := range m.lastFrame {
+		ch <- prometheus.MustNewConstMetric(m.ageDesc, prometheus.GaugeValue, now.Sub(t).Seconds(), k[0], k[1])
+	}
+}
+
+// Frame records one frame read.
+func (m *Metrics) Frame(stream, account string, size int, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.frames.WithLabelValues(stream, account).Inc()
+	m.bytes.WithLabelValues(stream, account).Add(float64(size))
+	m.mu.Lock()
+	m.lastFrame[[2]string{stream, account}] = at
+	m.mu.Unlock()
+}
+
+// Forget drops the per-account series of a removed account.
+func (m *Metrics) Forget(stream, account string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	delete(m.lastFrame, [2]string{stream, account})
+	m.mu.Unlock()
+}
+
+// Reconnect records a lost connection.
+func (m *Metrics) Reconnect(stream, account, reason string) {
+	if m != nil {
+		m.reconnects.WithLabelValues(stream, account, reason).Inc()
+	}
+}
+
+// Gap records a gap marker.
+func (m *Metrics) Gap(account string) {
+	if m != nil {
+		m.gaps.WithLabelValues(account).Inc()
+	}
+}
+
+// Malformed records a frame whose envelope did not parse.
+func (m *Metrics) Malformed(stream string) {
+	if m != nil {
+		m.malformed.WithLabelValues(stream).Inc()
+	}
+}
+
+func (m *Metrics) produceError(stream string) {
+	if m != nil {
+		m.errors.WithLabelValues(stream).Inc()
+	}
+}
+
+func (m *Metrics) acked(stream string, d time.Duration) {
+	if m != nil {
+		m.latency.WithLabelValues(stream).Observe(d.Seconds())
+	}
+}
