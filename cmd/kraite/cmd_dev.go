@@ -3,9 +3,143 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/ops"
+	"github.com/kraite/stream/internal/simulator"
+	"github.com/kraite/stream/producers/userdata"
 )
 
-// cmdDev is not built yet.
+// devFlags are kraite dev's settings; every listen address is configurable.
+type devFlags struct {
+	dataDir       string
+	forDur        time.Duration
+	brokerAddr    string
+	simAddr       string
+	httpAddr      string
+	accounts      int
+	seed          int64
+	orderInterval time.Duration
+	markInterval  time.Duration
+}
+
 func cmdDev(ctx context.Context, a *app, args []string) error {
-	return errors.New("not implemented yet")
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
+	}
+	var f devFlags
+	fs := a.newFlags("dev", "dev [--for 60s] [--data-dir ./.kraite] [flags]\n\n"+
+		"Runs the whole pipeline in one process on embedded defaults: the Kafka-protocol broker\n"+
+		"(kfake, data on disk), the Binance simulator, both WebSocket producers and every other\n"+
+		"component built so far. Ctrl-C stops it gracefully; a second start resumes from --data-dir.")
+	fs.StringVar(&f.dataDir, "data-dir", ".kraite", "state directory (broker data under DIR/broker)")
+	fs.DurationVar(&f.forDur, "for", 0, "exit by itself after this long (0 = until Ctrl-C)")
+	fs.StringVar(&f.brokerAddr, "broker-addr", "127.0.0.1:9092", "embedded broker listen address")
+	fs.StringVar(&f.simAddr, "sim-addr", "127.0.0.1:8090", "exchange simulator listen address")
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "metrics, /healthz, /readyz")
+	fs.IntVar(&f.accounts, "accounts", 3, "simulated accounts")
+	fs.Int64Var(&f.seed, "seed", 1, "simulator seed (same seed, same market and order lifecycles)")
+	fs.DurationVar(&f.orderInterval, "order-interval", 2*time.Second, "mean time between order events per account")
+	fs.DurationVar(&f.markInterval, "mark-interval", time.Second, "mark price push interval")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.forDur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.forDur)
+		defer cancel()
+	}
+	return runDev(ctx, a, c, f)
+}
+
+func runDev(ctx context.Context, a *app, c common, f devFlags) error {
+	b, err := broker.Start(broker.Config{Addr: f.brokerAddr, DataDir: filepath.Join(f.dataDir, "broker"), NoAutoCreate: true, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	c.Brokers = []string{b.Addr()}
+	if _, err := ensureTopics(ctx, c); err != nil {
+		return fmt.Errorf("applying the topic catalog: %w", err)
+	}
+
+	sim, err := simulator.New(simulator.Config{Seed: f.seed, Accounts: f.accounts,
+		OrderInterval: f.orderInterval, MarkPriceInterval: f.markInterval, Logger: a.log.With("component", "simulator")})
+	if err != nil {
+		return err
+	}
+	simLn, err := net.Listen("tcp", f.simAddr)
+	if err != nil {
+		return fmt.Errorf("listening for the simulator on %s: %w", f.simAddr, err)
+	}
+	httpLn, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		simLn.Close()
+		return fmt.Errorf("listening for ops http on %s: %w", f.httpAddr, err)
+	}
+
+	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
+		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String()}}
+	for _, acct := range sim.Accounts() {
+		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
+	}
+	comps, err := buildComponents(ctx, w, devComponents())
+	if err != nil {
+		simLn.Close()
+		httpLn.Close()
+		return err
+	}
+	printDevBanner(a, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), f, sim)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sim.Serve(gctx, simLn) })
+	g.Go(func() error { return w.ops.Serve(gctx, httpLn) })
+	g.Go(func() error { return runComponents(gctx, w, comps) })
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	a.log.Info("kraite dev stopped", "data_dir", f.dataDir)
+	return err
+}
+
+// devComponents is every component the dev process runs.
+func devComponents() []string { return componentNames() }
+
+func printDevBanner(a *app, brokerAddr, simAddr, httpAddr string, f devFlags, sim *simulator.Simulator) {
+	abs, _ := filepath.Abs(f.dataDir)
+	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
+
+  broker     %s   (data in %s)
+  simulator  http://%s  ws://%s  (%d accounts, seed %d)
+  ops        http://%s/metrics  /healthz  /readyz
+
+Inspect it with rpk:
+  rpk -X brokers=%s topic list
+  rpk -X brokers=%s topic consume kraite.user-data-stream -f '%%k %%v\n'
+  rpk -X brokers=%s topic consume kraite.mark-price -n 1
+  rpk -X brokers=%s group list
+
+`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, brokerAddr, brokerAddr, brokerAddr, brokerAddr)
+	for _, acct := range sim.Accounts() {
+		fmt.Fprintf(a.stdout, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
+	}
+	fmt.Fprintln(a.stdout)
+	_ = os.Stdout.Sync()
+}
+
+func forNote(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", or after %s", d)
 }

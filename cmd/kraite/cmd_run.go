@@ -3,9 +3,65 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kraite/stream/internal/ops"
 )
 
-// cmdRun is not built yet.
 func cmdRun(ctx context.Context, a *app, args []string) error {
-	return errors.New("not implemented yet")
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
+	}
+	var ex exchangeEnv
+	if err := loadEnv(&ex); err != nil {
+		return err
+	}
+	roleNames := make([]string, 0, len(roles))
+	for r := range roles {
+		roleNames = append(roleNames, r)
+	}
+	sort.Strings(roleNames)
+	fs := a.newFlags("run", "run --role athena|eos|iris|nyx|tyche | --components a,b,...\n\n"+
+		"Starts the components of one box against KRAITE_BROKERS and the exchange in\n"+
+		"KRAITE_BINANCE_REST_URL / KRAITE_BINANCE_WS_URL; accounts come from KRAITE_ACCOUNTS_FILE\n"+
+		"(a JSON list of {\"id\",\"api_key\",\"api_secret\"}, re-read while running).\n"+
+		"Components: "+strings.Join(componentNames(), ", ")+"\nRoles: "+strings.Join(roleNames, ", "))
+	role := fs.String("role", "", "box to run: "+strings.Join(roleNames, ", "))
+	comps := fs.String("components", "", "comma-separated components to run instead of a role")
+	fs.StringVar(&ex.HTTPAddr, "http-addr", ex.HTTPAddr, "metrics, /healthz and /readyz (env KRAITE_HTTP_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var names []string
+	switch {
+	case *role != "" && *comps != "":
+		return errors.New("give --role or --components, not both")
+	case *role != "":
+		var ok bool
+		if names, ok = roles[*role]; !ok {
+			return fmt.Errorf("unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
+		}
+	case *comps != "":
+		names = splitList(*comps)
+	default:
+		fs.Usage()
+		return errors.New("give --role or --components")
+	}
+	w := &wiring{c: c, ex: ex, log: a.log, ops: ops.NewServer(a.log)}
+	if _, err := ensureTopics(ctx, c); err != nil {
+		return fmt.Errorf("applying the topic catalog: %w", err)
+	}
+	built, err := buildComponents(ctx, w, names)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.ops.Run(gctx, ex.HTTPAddr) })
+	g.Go(func() error { return runComponents(gctx, w, built) })
+	return g.Wait()
 }

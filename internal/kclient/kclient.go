@@ -46,8 +46,8 @@ func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(Partitioner()),
 		kgo.ProducerLinger(0),
-		kgo.RecordRetries(-1),
-		kgo.RecordDeliveryTimeout(0),
+		// RecordRetries and RecordDeliveryTimeout stay at their defaults:
+		// unlimited retries, no delivery timeout.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.AllowAutoTopicCreation(),
 	}

@@ -116,6 +116,21 @@ func (s *Session) Close() {
 	})
 }
 
+// CloseGracefully starts the close handshake: it sends a Close frame and
+// lets a running Read keep delivering whatever the server wrote before it
+// answered with its own Close; the socket is closed when that answer arrives
+// or after wait. Frames already on the wire are not lost, which is what
+// connection rotation needs.
+func (s *Session) CloseGracefully(wait time.Duration) {
+	err := s.c.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, "rotating"), time.Now().Add(time.Second))
+	if err != nil {
+		s.Close()
+		return
+	}
+	time.AfterFunc(wait, s.Close)
+}
+
 // Backoff computes reconnect delays: Base * 2^attempt capped at Cap, plus up
 // to 50% random jitter so a fleet of accounts does not reconnect in lockstep.
 // The defaults are 1s and 32s (2^5 s).

@@ -163,7 +163,7 @@ func (p *Producer) serve(ctx context.Context, sess *wsconn.Session) string {
 			old := cur
 			cur = next
 			p.start(ctx, cur, done)
-			old.Close()
+			old.CloseGracefully(5 * time.Second)
 			rotate.Reset(p.cfg.RotateAfter)
 		}
 	}

@@ -157,7 +157,7 @@ func (s *stream) serve(ctx context.Context, key string, sess *wsconn.Session, co
 			old := cur
 			cur = next
 			s.startReader(ctx, cur, connID, events)
-			old.Close()
+			old.CloseGracefully(5 * time.Second)
 			rotate.Reset(s.cfg.RotateAfter)
 			s.log.Info("rotated user data connection", "conn_id", connID)
 		}

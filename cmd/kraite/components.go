@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kraite/stream/internal/ops"
+	"github.com/kraite/stream/producers/markprice"
+	"github.com/kraite/stream/producers/publisher"
+	"github.com/kraite/stream/producers/userdata"
+)
+
+// exchangeEnv is where the exchange is and which accounts to stream.
+type exchangeEnv struct {
+	RESTBase     string        `env:"KRAITE_BINANCE_REST_URL" envDefault:"https://fapi.binance.com"`
+	WSBase       string        `env:"KRAITE_BINANCE_WS_URL" envDefault:"wss://fstream.binance.com"`
+	AccountsFile string        `env:"KRAITE_ACCOUNTS_FILE"`
+	AccountsPoll time.Duration `env:"KRAITE_ACCOUNTS_POLL" envDefault:"10s"`
+	HTTPAddr     string        `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+}
+
+// wiring holds what components share inside one process.
+type wiring struct {
+	c        common
+	ex       exchangeEnv
+	log      *slog.Logger
+	ops      *ops.Server
+	accounts []userdata.Account // static accounts (dev: the simulator's)
+
+	pub      *publisher.Publisher
+	pubM     *publisher.Metrics
+	closers  []func(context.Context) error // run after every component stopped, in order
+	userdata *userdata.Manager
+	mark     *markprice.Producer
+}
+
+// component is one long-lived piece of a box.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// componentBuilders maps component names to constructors. Roles (DESIGN.md
+// section 4) are lists of these names.
+var componentBuilders = map[string]func(ctx context.Context, w *wiring) (component, error){
+	"userdata-producer":  buildUserData,
+	"markprice-producer": buildMarkPrice,
+}
+
+// roles lists the components of each box. Components not built yet are
+// skipped with a notice so a role can be started today.
+var roles = map[string][]string{
+	"athena": {"userdata-producer", "markprice-producer", "scheduler", "dispatch", "audit-sink", "markprice-sink"},
+	"eos":    {"gate", "orders-sink", "trading-worker"},
+	"iris":   {"gate", "orders-sink", "trading-worker"},
+	"nyx":    {"gate", "orders-sink", "trading-worker"},
+	"tyche":  {"regime", "indicators-worker", "cron-worker"},
+}
+
+func componentNames() []string {
+	names := make([]string, 0, len(componentBuilders))
+	for n := range componentBuilders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// buildComponents constructs the named components in order.
+func buildComponents(ctx context.Context, w *wiring, names []string) ([]component, error) {
+	var (
+		out  []component
+		errs []error
+	)
+	for _, n := range names {
+		b, ok := componentBuilders[n]
+		if !ok {
+			w.log.Warn("component not available in this build; skipped", "component", n)
+			continue
+		}
+		c, err := b(ctx, w)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("building %s: %w", n, err))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, errors.Join(errs...)
+}
+
+// runComponents runs every component until ctx ends or one fails, then
+// runs the closers (flushes) with a bounded timeout.
+func runComponents(ctx context.Context, w *wiring, comps []component) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range comps {
+		g.Go(func() error {
+			if err := c.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, cl := range w.closers {
+		err = errors.Join(err, cl(sctx))
+	}
+	return err
+}
+
+func (w *wiring) publisher() (*publisher.Publisher, error) {
+	if w.pub != nil {
+		return w.pub, nil
+	}
+	w.pubM = publisher.NewMetrics(w.ops.Registry)
+	p, err := publisher.New(publisher.Config{Brokers: w.c.Brokers, ClientID: "kraite-producer-" + hostname()}, w.log, w.pubM)
+	if err != nil {
+		return nil, err
+	}
+	w.pub = p
+	w.closers = append(w.closers, p.Close)
+	w.ops.Health("kafka-producer", func() error {
+		if !p.Healthy() {
+			return fmt.Errorf("%d records waiting and no acknowledgement recently", p.Buffered())
+		}
+		return nil
+	})
+	return p, nil
+}
+
+func buildUserData(ctx context.Context, w *wiring) (component, error) {
+	pub, err := w.publisher()
+	if err != nil {
+		return component{}, err
+	}
+	mg, err := userdata.New(userdata.Config{
+		TopicPrefix: w.c.TopicPrefix, RESTBase: w.ex.RESTBase, WSBase: w.ex.WSBase,
+	}, w.accounts, pub, w.pubM, w.log.With("component", "userdata-producer"))
+	if err != nil {
+		return component{}, err
+	}
+	w.userdata = mg
+	run := mg.Run
+	if w.ex.AccountsFile != "" {
+		run = func(ctx context.Context) error {
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return mg.Run(gctx) })
+			g.Go(func() error { return userdata.WatchFile(gctx, w.ex.AccountsFile, w.ex.AccountsPoll, mg, w.log) })
+			return g.Wait()
+		}
+	} else if len(w.accounts) == 0 {
+		w.log.Warn("no accounts configured: set KRAITE_ACCOUNTS_FILE to stream user data")
+	}
+	return component{name: "userdata-producer", run: run}, nil
+}
+
+func buildMarkPrice(ctx context.Context, w *wiring) (component, error) {
+	pub, err := w.publisher()
+	if err != nil {
+		return component{}, err
+	}
+	p, err := markprice.New(markprice.Config{TopicPrefix: w.c.TopicPrefix, WSBase: w.ex.WSBase},
+		pub, w.pubM, w.log.With("component", "markprice-producer"))
+	if err != nil {
+		return component{}, err
+	}
+	w.mark = p
+	return component{name: "markprice-producer", run: p.Run}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
