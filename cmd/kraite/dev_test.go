@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/testkit"
+)
+
+// syncBuffer is a bytes.Buffer safe for the dev goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startDev runs `kraite dev` in-process on free ports and returns the
+// broker address printed in its banner.
+func startDev(t *testing.T, dataDir string, extra ...string) (string, func()) {
+	t.Helper()
+	t.Setenv("KRAITE_LOG_LEVEL", "warn")
+	out := &syncBuffer{}
+	a := newApp(strings.NewReader(""), out, &syncBuffer{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	args := append([]string{"dev", "--data-dir", dataDir, "--broker-addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--order-interval", "20ms", "--mark-interval", "50ms"}, extra...)
+	go func() { done <- a.main(ctx, args) }()
+	re := regexp.MustCompile(`broker\s+(127\.0\.0\.1:\d+)`)
+	var addr string
+	testkit.Eventually(t, 20*time.Second, "the dev banner", func() bool {
+		m := re.FindStringSubmatch(out.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("kraite dev: %v", err)
+		}
+	}
+}
+
+func endOffsets(t *testing.T, addr string, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+func TestDevFillsBothTopicsAndResumesFromItsDataDir(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startDev(t, dir)
+	testkit.Eventually(t, 30*time.Second, "records in both topics", func() bool {
+		return endOffsets(t, addr, "kraite.user-data-stream") > 10 && endOffsets(t, addr, "kraite.mark-price") > 3
+	})
+	if kcat, err := exec.LookPath("kcat"); err == nil {
+		// A non-Go Kafka client (librdkafka) lists, consumes with keys and
+		// headers, and joins a consumer group.
+		list, err := exec.Command(kcat, "-b", addr, "-L").CombinedOutput()
+		if err != nil || !strings.Contains(string(list), `topic "kraite.user-data-stream" with 12 partitions`) {
+			t.Fatalf("kcat -L: %v\n%s", err, list)
+		}
+		cons, err := exec.Command(kcat, "-b", addr, "-C", "-t", "kraite.user-data-stream", "-o", "beginning", "-c", "5",
+			"-f", "%k|%h|%s\n").CombinedOutput()
+		if err != nil || !strings.Contains(string(cons), "acct-") || !strings.Contains(string(cons), "kind=") {
+			t.Fatalf("kcat consume: %v\n%s", err, cons)
+		}
+		grp, err := exec.Command(kcat, "-b", addr, "-G", "kcat-inspect", "-c", "3", "-o", "beginning", "kraite.mark-price").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat group consume: %v\n%s", err, grp)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := kadm.NewClient(cl).ListGroups(context.Background())
+		cl.Close()
+		if err != nil || !strings.Contains(strings.Join(groups.Groups(), ","), "kcat-inspect") {
+			t.Fatalf("group list %v: %v", groups.Groups(), err)
+		}
+	} else {
+		t.Log("kcat not installed: skipping the non-Go client checks")
+	}
+	before := endOffsets(t, addr, "kraite.user-data-stream")
+	stop()
+
+	addr, stop = startDev(t, dir)
+	defer stop()
+	if got := endOffsets(t, addr, "kraite.user-data-stream"); got < before {
+		t.Fatalf("restart lost records: %d < %d", got, before)
+	}
+	testkit.Eventually(t, 30*time.Second, "new records after the restart", func() bool {
+		return endOffsets(t, addr, "kraite.user-data-stream") > before+10
+	})
+}
+
+func TestHelpTeachesEveryCommand(t *testing.T) {
+	out := &syncBuffer{}
+	if err := newApp(nil, out, out).main(context.Background(), []string{"help"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(out.String(), c.name) {
+			t.Errorf("help does not mention %s", c.name)
+		}
+	}
+	err := newApp(nil, out, out).main(context.Background(), []string{"nope"})
+	if err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+func TestBadEnvironmentIsReportedClearly(t *testing.T) {
+	t.Setenv("KRAITE_LOG_LEVEL", "loud")
+	out := &syncBuffer{}
+	err := newApp(nil, out, out).main(context.Background(), []string{"topics", "list"})
+	if err == nil || !strings.Contains(err.Error(), "KRAITE_LOG_LEVEL") {
+		t.Fatalf("got %v", err)
+	}
+}
