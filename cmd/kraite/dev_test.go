@@ -150,3 +150,18 @@ func TestBadEnvironmentIsReportedClearly(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestBenchIngestReportsLatencyAndRatio(t *testing.T) {
+	t.Setenv("KRAITE_LOG_LEVEL", "error")
+	out := &syncBuffer{}
+	err := newApp(nil, out, out).main(context.Background(),
+		[]string{"bench", "ingest", "--accounts", "5", "--duration", "500ms", "--warmup", "300ms", "--order-interval", "20ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kraite (linger 0)", "baseline", "p99", "ratio baseline/kraite"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

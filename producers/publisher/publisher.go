@@ -37,11 +37,18 @@ type Config struct {
 	StallAfter time.Duration
 	// ClientID names the client in broker logs.
 	ClientID string
+	// Linger overrides the producer linger (default 0: latency first).
+	// Benchmarks set franz-go's own default (10ms) to compare against.
+	Linger *time.Duration
+	// OnAck, when set, is called with every acknowledged record's
+	// frame-to-ack latency (benchmarks).
+	OnAck func(stream string, latency time.Duration)
 }
 
 // Publisher produces records and tracks their acknowledgements.
 type Publisher struct {
 	cl      *kgo.Client
+	onAck   func(string, time.Duration)
 	log     *slog.Logger
 	m       *Metrics
 	stall   time.Duration
@@ -67,11 +74,14 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Publisher, error) {
 		kgo.MaxBufferedRecords(cfg.MaxBuffered),
 		kgo.ClientID(cfg.ClientID),
 	)
+	if cfg.Linger != nil {
+		opts = append(opts, kgo.ProducerLinger(*cfg.Linger))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer client: %w", err)
 	}
-	p := &Publisher{cl: cl, log: log, m: m, stall: cfg.StallAfter}
+	p := &Publisher{cl: cl, onAck: cfg.OnAck, log: log, m: m, stall: cfg.StallAfter}
 	p.lastAck.Store(time.Now().UnixNano())
 	return p, nil
 }
@@ -90,6 +100,9 @@ func (p *Publisher) Publish(rec *kgo.Record, stream string, receivedAt time.Time
 		now := time.Now()
 		p.lastAck.Store(now.UnixNano())
 		p.m.acked(stream, now.Sub(receivedAt))
+		if p.onAck != nil {
+			p.onAck(stream, now.Sub(receivedAt))
+		}
 	})
 }
 
