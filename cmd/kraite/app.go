@@ -34,6 +34,8 @@ func commands() []command {
 		{"allowlist", "get or set the dispatch allowlist of an exchange (allowlist get|set)", cmdAllowlist},
 		{"regime", "show the regime status or override the gate (regime status|override)", cmdRegime},
 		{"open", "publish an open intent to the gate", cmdOpen},
+		{"replay", "reset (or plan) a consumer group's offsets to replay a topic from a time or offset", cmdReplay},
+		{"status", "consumer groups: members, assignments and lag per partition", cmdStatus},
 		{"bench", "measure: ingest latency and throughput, time-compressed soak (bench ingest|soak)", cmdBench},
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},

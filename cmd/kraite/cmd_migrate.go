@@ -3,9 +3,70 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kraite/stream/internal/db"
 )
 
-// cmdMigrate is not built yet.
+// dbConfig is the database part of the environment.
+type dbConfig struct {
+	DatabaseURL string `env:"KRAITE_DATABASE_URL"`
+}
+
+// Validate names the bad variable.
+func (c dbConfig) Validate() error {
+	if c.DatabaseURL == "" {
+		return errors.New("KRAITE_DATABASE_URL: required (mysql://user:pass@host:3306/db, postgres://..., sqlite:///path)")
+	}
+	if _, err := db.ParseURL(c.DatabaseURL); err != nil {
+		return fmt.Errorf("KRAITE_DATABASE_URL: %w", err)
+	}
+	return nil
+}
+
+// openDatabase reads KRAITE_DATABASE_URL and opens it.
+func (a *app) openDatabase(ctx context.Context) (*db.DB, error) {
+	var c dbConfig
+	if err := loadEnv(&c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if a.log != nil {
+		a.log.Info("opening database", "url", db.MaskURL(c.DatabaseURL))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return db.Open(ctx, c.DatabaseURL)
+}
+
+// cmdMigrate creates or upgrades the schema of KRAITE_DATABASE_URL and prints
+// every recorded version. Running it again changes nothing.
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
-	return errors.New("not implemented yet")
+	if _, err := a.loadCommon(); err != nil {
+		return err
+	}
+	fs := a.newFlags("migrate", "migrate\n\n  Creates or upgrades the schema of KRAITE_DATABASE_URL (versioned, idempotent)\n  and prints every applied version.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := a.openDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	applied, err := d.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating %s: %w", d.Dialect, err)
+	}
+	for _, m := range applied {
+		state := "already applied"
+		if m.New {
+			state = "applied now"
+		}
+		fmt.Fprintf(a.stdout, "version %d  %-24s %s (%s)\n", m.Version, m.Name, state, m.AppliedAt.Format(time.RFC3339))
+	}
+	return nil
 }
