@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -37,6 +39,12 @@ func (s *syncBuffer) String() string {
 // startDev runs `kraite dev` in-process on free ports and returns the
 // broker address printed in its banner.
 func startDev(t *testing.T, dataDir string, extra ...string) (string, func()) {
+	addr, _, stop := startDevOps(t, dataDir, extra...)
+	return addr, stop
+}
+
+// startDevOps is startDev that also returns the ops HTTP address.
+func startDevOps(t *testing.T, dataDir string, extra ...string) (string, string, func()) {
 	t.Helper()
 	t.Setenv("KRAITE_LOG_LEVEL", "warn")
 	out := &syncBuffer{}
@@ -47,15 +55,16 @@ func startDev(t *testing.T, dataDir string, extra ...string) (string, func()) {
 		"--http-addr", "127.0.0.1:0", "--order-interval", "20ms", "--mark-interval", "50ms"}, extra...)
 	go func() { done <- a.main(ctx, args) }()
 	re := regexp.MustCompile(`broker\s+(127\.0\.0\.1:\d+)`)
-	var addr string
+	reOps := regexp.MustCompile(`ops\s+http://(127\.0\.0\.1:\d+)/metrics`)
+	var addr, opsAddr string
 	testkit.Eventually(t, 20*time.Second, "the dev banner", func() bool {
-		m := re.FindStringSubmatch(out.String())
-		if m != nil {
-			addr = m[1]
+		m, o := re.FindStringSubmatch(out.String()), reOps.FindStringSubmatch(out.String())
+		if m != nil && o != nil {
+			addr, opsAddr = m[1], o[1]
 		}
 		return addr != ""
 	})
-	return addr, func() {
+	return addr, opsAddr, func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("kraite dev: %v", err)
@@ -81,10 +90,24 @@ func endOffsets(t *testing.T, addr string, topic string) int64 {
 
 func TestDevFillsBothTopicsAndResumesFromItsDataDir(t *testing.T) {
 	dir := t.TempDir()
-	addr, stop := startDev(t, dir)
+	addr, opsAddr, stop := startDevOps(t, dir)
 	testkit.Eventually(t, 30*time.Second, "records in both topics", func() bool {
 		return endOffsets(t, addr, "kraite.user-data-stream") > 10 && endOffsets(t, addr, "kraite.mark-price") > 3
 	})
+	for path, want := range map[string]string{
+		"/metrics": "kraite_producer_frame_to_ack_seconds_bucket",
+		"/healthz": "kafka-producer: ok",
+	} {
+		resp, err := http.Get("http://" + opsAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d, missing %q", path, resp.StatusCode, want)
+		}
+	}
 	if kcat, err := exec.LookPath("kcat"); err == nil {
 		// A non-Go Kafka client (librdkafka) lists, consumes with keys and
 		// headers, and joins a consumer group.
