@@ -91,6 +91,8 @@ var (
 		Key: "scope", Value: "Override (JSON)", Doc: "operator overrides of the regime gate, audited"}
 	RegimeChanges = Spec{Suffix: "regime-changes", Partitions: 1, Retention: 30 * day,
 		Key: "scope", Value: "RegimeChange (JSON)", Doc: "every band change of the regime processor (feeds regime_history)"}
+	SchedulerLease = Spec{Suffix: "scheduler-lease", Partitions: 1, Retention: day,
+		Key: "scheduler group", Value: "Lease (JSON): who leads and since when", Doc: "leader election: the consumer-group member that owns partition 0 runs the schedules"}
 	Quarantine = Spec{Suffix: "quarantine", Partitions: 3, Retention: 30 * day,
 		Key: "source key", Value: "QuarantineRecord (JSON)", Doc: "records no consumer could decode, with the error"}
 )
@@ -100,7 +102,7 @@ func All() []Spec {
 	return []Spec{
 		UserDataStream, Priority, Orders, Positions, Indicators, Cronjobs, Default,
 		MarkPrice, OpenIntents, OpenIntentsRejected, Allowlist, RegimeOverrides,
-		RegimeChanges, Quarantine,
+		RegimeChanges, SchedulerLease, Quarantine,
 	}
 }
 

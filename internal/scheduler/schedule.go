@@ -1,0 +1,97 @@
+// Package scheduler owns time-driven work: one long-lived loop (no process
+// per tick) that turns every schedule into job records on queue topics.
+//
+// # One active scheduler
+//
+// Every replica joins one consumer group on a one-partition lease topic; the
+// member that is assigned partition 0 is the leader and the only one that
+// fires. Kafka's group protocol is the election: a clean shutdown leaves the
+// group and hands over at once, a crashed leader is replaced once its session
+// times out. No second coordination system.
+//
+// # Exactly-once effect from at-least-once firing
+//
+// A firing is a job whose ID is derived from (schedule, slot, account), where
+// the slot is the scheduled time aligned to the schedule's period, never the
+// jittered or actual firing time. A new leader re-fires the current slot of
+// every schedule (a leader may have died just before firing it), so a slot
+// can be published twice; consumers drop the repeat with a Deduper.
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/kraite/stream/topics"
+)
+
+// Schedule is one recurring job.
+type Schedule struct {
+	// Name identifies the schedule; it is the job type and part of the job ID.
+	Name string
+	// Every is the period; slots are aligned to the Unix epoch.
+	Every time.Duration
+	// Jitter delays each firing by a deterministic amount in [0, Jitter)
+	// derived from (Name, slot), spreading load without changing job IDs.
+	Jitter time.Duration
+	// Queue is the topic the jobs go to.
+	Queue topics.Spec
+	// PerAccount fans one firing out to one job per account (key = account);
+	// otherwise one job keyed by Name.
+	PerAccount bool
+}
+
+// Validate names the problem.
+func (s Schedule) Validate() error {
+	switch {
+	case s.Name == "":
+		return errors.New("schedule without a name")
+	case s.Every <= 0:
+		return fmt.Errorf("schedule %s: period %s must be positive", s.Name, s.Every)
+	case s.Jitter < 0 || s.Jitter >= s.Every:
+		return fmt.Errorf("schedule %s: jitter %s must be in [0, period)", s.Name, s.Jitter)
+	case s.Queue.Suffix == "":
+		return fmt.Errorf("schedule %s: no queue topic", s.Name)
+	}
+	return nil
+}
+
+// DefaultSchedules are the schedules of DESIGN.md / issue 5.
+func DefaultSchedules() []Schedule {
+	return []Schedule{
+		{Name: "listenkey-keepalive", Every: 30 * time.Minute, Jitter: time.Minute, Queue: topics.Priority, PerAccount: true},
+		{Name: "order-sync", Every: 5 * time.Minute, Jitter: 30 * time.Second, Queue: topics.Cronjobs, PerAccount: true},
+		{Name: "kline-fetch", Every: time.Minute, Jitter: 5 * time.Second, Queue: topics.Cronjobs},
+		{Name: "indicators", Every: time.Minute, Jitter: 10 * time.Second, Queue: topics.Indicators},
+		{Name: "balance-snapshot", Every: time.Hour, Jitter: 2 * time.Minute, Queue: topics.Cronjobs, PerAccount: true},
+		{Name: "symbol-refresh", Every: 24 * time.Hour, Jitter: 10 * time.Minute, Queue: topics.Default},
+	}
+}
+
+// Slot is the start of the period containing t.
+func (s Schedule) Slot(t time.Time) time.Time {
+	return time.UnixMilli(t.UnixMilli() - t.UnixMilli()%s.Every.Milliseconds())
+}
+
+// FireAt is when slot fires: the slot plus its deterministic jitter.
+func (s Schedule) FireAt(slot time.Time) time.Time {
+	if s.Jitter <= 0 {
+		return slot
+	}
+	h := fnv.New64a()
+	h.Write([]byte(s.Name))
+	h.Write([]byte(strconv.FormatInt(slot.UnixMilli(), 10)))
+	return slot.Add(time.Duration(h.Sum64() % uint64(s.Jitter)))
+}
+
+// JobID is the identity of the job of (schedule, slot, account).
+func JobID(name string, slot time.Time, account string) string {
+	id := name + "@" + strconv.FormatInt(slot.UnixMilli(), 10)
+	if account != "" {
+		id += "/" + account
+	}
+	return id
+}

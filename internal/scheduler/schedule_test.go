@@ -1,0 +1,72 @@
+package scheduler
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kraite/stream/topics"
+)
+
+func TestSlotsAlignAndJitterIsDeterministicWithinThePeriod(t *testing.T) {
+	s := Schedule{Name: "order-sync", Every: 5 * time.Minute, Jitter: 30 * time.Second, Queue: topics.Cronjobs}
+	at := time.Date(2026, 11, 22, 10, 7, 31, 0, time.UTC)
+	slot := s.Slot(at)
+	if want := time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC); !slot.Equal(want) {
+		t.Fatalf("slot %s, want %s", slot, want)
+	}
+	for i := range 200 {
+		sl := slot.Add(time.Duration(i) * s.Every)
+		f := s.FireAt(sl)
+		if f.Before(sl) || !f.Before(sl.Add(s.Jitter)) {
+			t.Fatalf("fire %s outside [%s, +%s)", f, sl, s.Jitter)
+		}
+		if !f.Equal(s.FireAt(sl)) {
+			t.Fatal("jitter is not deterministic")
+		}
+	}
+	if JobID("order-sync", slot, "acct-1") != "order-sync@"+itoa(slot.UnixMilli())+"/acct-1" {
+		t.Fatal(JobID("order-sync", slot, "acct-1"))
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestDeduperDropsRepeatsPerScheduleAndAccount(t *testing.T) {
+	d := NewDeduper()
+	job := func(typ, acct string, slot int64) topics.Job {
+		return topics.Job{Type: typ, Account: acct, ScheduledMs: slot}
+	}
+	steps := []struct {
+		j   topics.Job
+		dup bool
+	}{
+		{job("sync", "a", 100), false},
+		{job("sync", "a", 100), true}, // re-fired by a new leader
+		{job("sync", "b", 100), false},
+		{job("sync", "a", 200), false},
+		{job("sync", "a", 100), true}, // late repeat of an older slot
+		{job("klines", "", 100), false},
+	}
+	for i, s := range steps {
+		if got := d.Duplicate(s.j); got != s.dup {
+			t.Fatalf("step %d: duplicate=%v, want %v", i, got, s.dup)
+		}
+	}
+}
+
+func TestConfigValidationNamesTheProblem(t *testing.T) {
+	_, err := New(Config{Brokers: []string{"x"}, Schedules: []Schedule{
+		{Name: "a", Every: time.Second, Jitter: 2 * time.Second, Queue: topics.Cronjobs},
+		{Name: "b", Every: time.Second, Queue: topics.Cronjobs, PerAccount: true},
+	}}, nil)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"jitter", "per account"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("%v lacks %q", err, want)
+		}
+	}
+}
