@@ -1,0 +1,165 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Migration is one versioned schema step. Statements must be idempotent
+// (CREATE ... IF NOT EXISTS) because MySQL commits DDL implicitly: a crash
+// between a statement and the version record is repaired by running again.
+type Migration struct {
+	Version int
+	Name    string
+	// Statements returns the statements for a dialect, in order.
+	Statements func(Dialect) []string
+}
+
+// Migrations is the ordered list of schema versions. Append only; never edit
+// a released migration.
+func Migrations() []Migration {
+	return []Migration{
+		{Version: 1, Name: "core tables", Statements: func(d Dialect) []string {
+			var stmts []string
+			for _, t := range schemaV1 {
+				stmts = append(stmts, t.createStatements(d)...)
+			}
+			return stmts
+		}},
+	}
+}
+
+// Tables lists the tables the current schema creates (schema_migrations
+// aside), in creation order.
+func Tables() []string {
+	names := make([]string, len(schemaV1))
+	for i, t := range schemaV1 {
+		names[i] = t.name
+	}
+	return names
+}
+
+// Applied is one version recorded in schema_migrations.
+type Applied struct {
+	Version   int
+	Name      string
+	AppliedAt time.Time
+	// New is true when this Migrate call applied it.
+	New bool
+}
+
+const migrationsTable = "schema_migrations"
+
+// Migrate creates or upgrades the schema to the newest version and returns
+// every recorded version. It is idempotent and safe to run from several
+// processes at once on MySQL and PostgreSQL (a named lock serializes them).
+func (d *DB) Migrate(ctx context.Context) ([]Applied, error) {
+	conn, err := d.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("getting a connection for migrations: %w", err)
+	}
+	defer conn.Close()
+	unlock, err := d.lock(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	create := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (version INT NOT NULL PRIMARY KEY, name VARCHAR(128) NOT NULL, applied_at %s NOT NULL)",
+		migrationsTable, typeTokens[d.Dialect].Replace("{ts}"))
+	if _, err := conn.ExecContext(ctx, create); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", migrationsTable, err)
+	}
+	done, err := d.applied(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int]bool{}
+	for _, a := range done {
+		seen[a.Version] = true
+	}
+	for _, m := range Migrations() {
+		if seen[m.Version] {
+			continue
+		}
+		if err := d.apply(ctx, conn, m); err != nil {
+			return nil, err
+		}
+	}
+	all, err := d.applied(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		all[i].New = !seen[all[i].Version]
+	}
+	return all, nil
+}
+
+func (d *DB) apply(ctx context.Context, conn *sql.Conn, m Migration) error {
+	// PostgreSQL and SQLite have transactional DDL: the version and its
+	// tables land together. MySQL commits each DDL statement on its own.
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning migration %d: %w", m.Version, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	for _, s := range m.Statements(d.Dialect) {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("applying migration %d (%s): %w", m.Version, m.Name, err)
+		}
+	}
+	ins := d.Rebind("INSERT INTO " + migrationsTable + " (version, name, applied_at) VALUES (?, ?, ?)")
+	if _, err := tx.ExecContext(ctx, ins, m.Version, m.Name, time.Now().UTC()); err != nil {
+		return fmt.Errorf("recording migration %d: %w", m.Version, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing migration %d: %w", m.Version, err)
+	}
+	return nil
+}
+
+func (d *DB) applied(ctx context.Context, conn *sql.Conn) ([]Applied, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT version, name, applied_at FROM "+migrationsTable+" ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", migrationsTable, err)
+	}
+	defer rows.Close()
+	var out []Applied
+	for rows.Next() {
+		var a Applied
+		var at NullTime
+		if err := rows.Scan(&a.Version, &a.Name, &at); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", migrationsTable, err)
+		}
+		a.AppliedAt = at.Time
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// lock takes a database-wide named lock so that concurrent migrators run one
+// after the other. SQLite serializes writers itself.
+func (d *DB) lock(ctx context.Context, conn *sql.Conn) (func(), error) {
+	switch d.Dialect {
+	case MySQL:
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('kraite_migrate', 60)").Scan(&got); err != nil {
+			return nil, fmt.Errorf("taking the migration lock: %w", err)
+		}
+		if !got.Valid || got.Int64 != 1 {
+			return nil, errors.New("taking the migration lock: timed out after 60s")
+		}
+		return func() { conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK('kraite_migrate')") }, nil //nolint:errcheck
+	case Postgres:
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7301)"); err != nil {
+			return nil, fmt.Errorf("taking the migration lock: %w", err)
+		}
+		return func() { conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7301)") }, nil //nolint:errcheck
+	default:
+		return func() {}, nil
+	}
+}

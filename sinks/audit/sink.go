@@ -1,0 +1,142 @@
+// Package audit is the api_data_stream sink: every record of the
+// user-data-stream topic (frames, gap markers and backfill frames, dispatched
+// or not) becomes one row with its exchange, account, event type, execution
+// type, raw payload and source (topic, partition, offset). The source is the
+// unique key, so a replay inserts nothing twice.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/sinks/internal/consume"
+	"github.com/kraite/stream/topics"
+)
+
+// DefaultGroup is the consumer group of the audit sink.
+const DefaultGroup = "kraite-sink-audit"
+
+// Config configures the audit sink.
+type Config struct {
+	Brokers []string
+	// Prefix is the topic prefix (default topics.DefaultPrefix).
+	Prefix string
+	// Group is the consumer group (default DefaultGroup).
+	Group string
+	// MaxBatch bounds records per database transaction (default 1000).
+	MaxBatch int
+	// MinBackoff and MaxBackoff bound retries after a database error.
+	MinBackoff, MaxBackoff time.Duration
+	// Registerer receives the metrics; nil disables them.
+	Registerer prometheus.Registerer
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
+		return errors.New("brokers: at least one broker is required")
+	}
+	if c.MaxBatch < 0 {
+		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
+	}
+	return nil
+}
+
+// Sink is a running audit sink.
+type Sink struct {
+	cfg     Config
+	db      *db.DB
+	log     *slog.Logger
+	loop    *consume.Loop
+	metrics *consume.Metrics
+}
+
+// New builds the sink; Run starts it.
+func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = topics.DefaultPrefix
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("sink", "audit")
+	loop, err := consume.New(consume.Config{
+		Brokers: cfg.Brokers, Topic: topics.UserDataStream.Name(cfg.Prefix), Group: cfg.Group,
+		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("creating audit sink: %w", err)
+	}
+	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "audit")}
+	loop.OnRetry = s.metrics.Retry
+	return s, nil
+}
+
+// Run consumes until ctx ends and returns nil then.
+func (s *Sink) Run(ctx context.Context) error { return s.loop.Run(ctx, s.handle) }
+
+// Healthy is false while database writes fail.
+func (s *Sink) Healthy() bool { return s.loop.Healthy() }
+
+func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	rows := make([]Row, 0, len(recs))
+	for _, rec := range recs {
+		row, err := Decode(rec)
+		if err != nil {
+			if qerr := consume.Quarantine(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rec, err); qerr != nil {
+				return qerr
+			}
+			s.metrics.Quarantined()
+		}
+		rows = append(rows, row)
+	}
+	if err := Write(ctx, s.db, rows); err != nil {
+		return err
+	}
+	s.metrics.Batch(len(recs), time.Since(start))
+	s.metrics.Rows(len(rows))
+	return nil
+}
+
+var columns = []string{"exchange", "account", "event_type", "execution_type", "kind", "source", "event_time",
+	"payload", "source_topic", "source_partition", "source_offset", "received_at"}
+
+// Write inserts rows in one transaction; rows whose source is already stored
+// are left as they are.
+func Write(ctx context.Context, d *db.DB, rows []Row) error {
+	const chunk = 500
+	return d.InTx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(rows); start += chunk {
+			part := rows[start:min(start+chunk, len(rows))]
+			args := make([]any, 0, len(part)*len(columns))
+			for _, r := range part {
+				var recv any
+				if !r.ReceivedAt.IsZero() {
+					recv = r.ReceivedAt.UTC()
+				}
+				args = append(args, r.Exchange, r.Account, r.EventType, r.ExecutionType, r.Kind, r.Source, r.EventTime,
+					r.Payload, r.SourceTopic, r.SourcePartition, r.SourceOffset, recv)
+			}
+			q := d.UpsertSQL("api_data_stream", columns, len(part), []string{"source_topic", "source_partition", "source_offset"}, nil)
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("inserting %d api_data_stream rows: %w", len(part), err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,114 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/sinks/internal/sinktest"
+	"github.com/kraite/stream/topics"
+)
+
+const framesDir = "../../../shared/binance-frames"
+
+// realFrames returns the captured frames (skipping the test when absent).
+func realFrames(t testing.TB) map[string][]byte {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(framesDir, "*.json"))
+	if len(paths) == 0 {
+		t.Skipf("no frames in %s", framesDir)
+	}
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+// userDataRecords builds one record per real frame, plus a gap marker and a
+// frame that is not JSON, all for account acc.
+func userDataRecords(t testing.TB, prefix, acc string) []*kgo.Record {
+	frames := realFrames(t)
+	names := make([]string, 0, len(frames))
+	for n := range frames {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	topic := topics.UserDataStream.Name(prefix)
+	now := time.Now()
+	var recs []*kgo.Record
+	for _, n := range names {
+		if strings.Contains(n, "markPrice") {
+			continue
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(acc), Value: frames[n],
+			Headers: topics.FrameHeaders("binance", acc, "c1", topics.KindFrame, topics.SourceStream, now)})
+	}
+	gap, _ := json.Marshal(topics.GapMarker{Kind: "gap", Exchange: "binance", Account: acc, FromMs: 1, ToMs: 2})
+	recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(acc), Value: gap,
+		Headers: topics.FrameHeaders("binance", acc, "c1", topics.KindGap, topics.SourceStream, now)})
+	recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(acc), Value: []byte("{not json\x00\xff"),
+		Headers: topics.FrameHeaders("binance", acc, "c1", topics.KindFrame, topics.SourceStream, now)})
+	return recs
+}
+
+func TestAuditSinkContract(t *testing.T) {
+	for _, f := range dbtest.All() {
+		t.Run(f.Name, func(t *testing.T) { runAuditSuite(t, f.New) })
+	}
+}
+
+func runAuditSuite(t *testing.T, newDB func(testing.TB) *db.DB) {
+	t.Run("every frame is stored once even when the topic is replayed", func(t *testing.T) {
+		d := newDB(t)
+		env := sinktest.Start(t)
+		recs := userDataRecords(t, env.Prefix, "acc-1")
+		env.Produce(t, recs...)
+		for round := range 2 { // round 1 is a new group: a full replay
+			s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: fmt.Sprintf("audit-%d", round)}, d, sinktest.Logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := sinktest.Run(t, s.Run)
+			sinktest.CheckFor(t, 15*time.Second, func() error {
+				if n := dbtest.Count(t, d, "FROM api_data_stream"); n != len(recs) {
+					return fmt.Errorf("round %d: %d rows, want %d", round, n, len(recs))
+				}
+				return nil
+			})
+			env.WaitCommitted(t, fmt.Sprintf("audit-%d", round), topics.UserDataStream.Name(env.Prefix), 15*time.Second)
+			if err := r.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type = 'ORDER_TRADE_UPDATE' AND execution_type = 'TRADE'"); n == 0 {
+			t.Error("no ORDER_TRADE_UPDATE TRADE rows")
+		}
+		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type = 'gap' AND kind = 'gap'"); n != 1 {
+			t.Errorf("gap rows = %d, want 1", n)
+		}
+		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type = ?", EventUnparseable); n != 1 {
+			t.Errorf("unparseable rows = %d, want 1", n)
+		}
+		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type = 'listenKeyExpired' AND event_time > 0"); n == 0 {
+			t.Error("listenKeyExpired with a string E was not stored with its event time")
+		}
+		q := env.Consume(t, topics.Quarantine.Name(env.Prefix), 2, 5*time.Second)
+		if len(q) != 2 { // once per round: quarantine is at-least-once
+			t.Errorf("quarantine has %d records, want 2", len(q))
+		}
+	})
+}

@@ -1,0 +1,206 @@
+// Package sinktest holds what the sink tests share: a kfake broker over TCP
+// with the topic catalog applied, a producer, a polling helper and a runner
+// that always waits for Run to return.
+package sinktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"errors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"log/slog"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/topics"
+)
+
+// Env is a running broker with the catalog applied under Prefix.
+type Env struct {
+	Broker *broker.Broker
+	Prefix string
+	Client *kgo.Client // producer + admin
+}
+
+// Start starts a kfake broker for the test and applies the topic catalog.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("starting broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	cl, err := kgo.NewClient(append(kclient.ProducerOpts([]string{b.Addr()}, nil), kgo.RecordRetries(math.MaxInt32))...)
+	if err != nil {
+		t.Fatalf("creating client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	e := &Env{Broker: b, Prefix: "t" + Random(4) + ".", Client: cl}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := topics.Apply(ctx, cl, e.Prefix, topics.All(), 1); err != nil {
+		t.Fatalf("applying topics: %v", err)
+	}
+	return e
+}
+
+// Brokers is the seed list.
+func (e *Env) Brokers() []string { return []string{e.Broker.Addr()} }
+
+// Produce writes records synchronously.
+func (e *Env) Produce(t testing.TB, recs ...*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("producing: %v", err)
+	}
+}
+
+// Consume reads every record currently on topic (from the start) until n
+// records arrived or the timeout passed.
+func (e *Env) Consume(t testing.TB, topic string, n int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("creating consumer: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n && ctx.Err() == nil {
+		out = append(out, cl.PollFetches(ctx).Records()...)
+	}
+	return out
+}
+
+// JSON marshals v or fails the test.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Random returns n random bytes as hex.
+func Random(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CheckFor polls f every 20 ms until it returns nil or timeout passes, then
+// fails with f's last error.
+func CheckFor(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Runner runs a component's Run in the background; Stop cancels it and
+// returns Run's error. Stop is registered in t.Cleanup too, so Run always
+// returns before the test ends.
+type Runner struct {
+	cancel context.CancelFunc
+	done   chan error
+	err    error
+	waited bool
+}
+
+// Run starts run(ctx).
+func Run(t testing.TB, run func(ctx context.Context) error) *Runner {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx) }()
+	t.Cleanup(func() { r.Stop() })
+	return r
+}
+
+// Stop cancels and waits (at most 30 s) for Run to return.
+func (r *Runner) Stop() error {
+	if r.waited {
+		return r.err
+	}
+	r.cancel()
+	select {
+	case r.err = <-r.done:
+	case <-time.After(30 * time.Second):
+		r.err = errors.New("run did not return within 30s of cancellation")
+	}
+	r.waited = true
+	return r.err
+}
+
+// Done is closed-ish: it yields Run's error once Run returns by itself.
+func (r *Runner) Wait(timeout time.Duration) error {
+	select {
+	case r.err = <-r.done:
+		r.waited = true
+		return r.err
+	case <-time.After(timeout):
+		return errors.New("run did not return in time")
+	}
+}
+
+// Logger returns a logger writing to stderr when KRAITE_TEST_LOG=1, else
+// nothing.
+func Logger() *slog.Logger {
+	if os.Getenv("KRAITE_TEST_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// WaitCommitted waits until group has committed the end offset of every
+// partition of topic: everything produced so far is durably handled.
+func (e *Env) WaitCommitted(t testing.TB, group, topic string, timeout time.Duration) {
+	t.Helper()
+	adm := kadm.NewClient(e.Client)
+	CheckFor(t, timeout, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return err
+		}
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return err
+		}
+		var lag error
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset == 0 {
+				return
+			}
+			c, ok := committed.Lookup(o.Topic, o.Partition)
+			if !ok || c.At < o.Offset {
+				lag = fmt.Errorf("%s/%d committed %v of %d", o.Topic, o.Partition, c.At, o.Offset)
+			}
+		})
+		return lag
+	})
+}

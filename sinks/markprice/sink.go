@@ -1,0 +1,345 @@
+// Package markprice is the mark-price sink: it consumes the raw
+// !markPrice@arr frames of the mark-price topic and writes every Binance
+// tick to the matching exchange_symbols rows of all four venues (Binance,
+// Bybit, KuCoin, Bitget) by (token, quote), through token_mappers renames and
+// price factors.
+//
+// # Newest tick wins
+//
+// A reader goroutine decodes ticks into a one-slot mailbox that merges
+// instead of queueing; a writer goroutine writes whatever is pending as one
+// transaction of chunked CASE/WHEN updates. When the database is slower than
+// the feed, intermediate ticks are skipped (counted), never queued. Offsets
+// are marked after the tick that covers them is written and committed by the
+// client's auto-commit of marks (and on revoke and close), so a crash replays
+// at most the ticks since the last commit; rewriting a price is harmless.
+package markprice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/sinks/internal/consume"
+	"github.com/kraite/stream/topics"
+)
+
+// DefaultGroup is the consumer group of the mark-price sink.
+const DefaultGroup = "kraite-sink-markprice"
+
+// Config configures the sink.
+type Config struct {
+	Brokers []string
+	// Prefix is the topic prefix (default topics.DefaultPrefix).
+	Prefix string
+	// Group is the consumer group (default DefaultGroup).
+	Group string
+	// FromStart makes a new group read the topic from its start instead of
+	// its end (tests and replays; a day of 1 Hz ticks is a lot to skip over).
+	FromStart bool
+	// RefreshInterval reloads the symbol index (default 1 min).
+	RefreshInterval time.Duration
+	// MinBackoff and MaxBackoff bound retries after a database error
+	// (defaults 100 ms and 5 s).
+	MinBackoff, MaxBackoff time.Duration
+	// Registerer receives the metrics; nil disables them.
+	Registerer prometheus.Registerer
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0 || c.Brokers[0] == "":
+		return errors.New("brokers: at least one broker is required")
+	case c.RefreshInterval < 0:
+		return errors.New("refresh interval: must not be negative")
+	case c.MinBackoff < 0 || c.MaxBackoff < 0:
+		return errors.New("backoff: durations must not be negative")
+	}
+	return nil
+}
+
+// Sink is the mark-price sink. Run it once.
+type Sink struct {
+	cfg     Config
+	db      *db.DB
+	log     *slog.Logger
+	box     *mailbox
+	metrics *metrics
+	healthy atomic.Bool
+	started time.Time
+
+	mu       sync.Mutex
+	lastSync map[int64]time.Time
+	ix       *Index
+	written  uint64
+}
+
+// New builds the sink; Run starts it.
+func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = topics.DefaultPrefix
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if cfg.RefreshInterval == 0 {
+		cfg.RefreshInterval = time.Minute
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(5*time.Second, cfg.MinBackoff)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{cfg: cfg, db: d, log: log.With("sink", "markprice"), box: newMailbox(),
+		metrics: newMetrics(cfg.Registerer), lastSync: map[int64]time.Time{}, started: time.Now()}
+	s.healthy.Store(true)
+	return s, nil
+}
+
+// Healthy is false while the index cannot be loaded or writes fail.
+func (s *Sink) Healthy() bool { return s.healthy.Load() }
+
+// Skipped is the number of ticks superseded before they were written.
+func (s *Sink) Skipped() uint64 { return s.box.skippedTicks() }
+
+// Written is the number of ticks (merged or not) written so far.
+func (s *Sink) Written() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written
+}
+
+// Freshness returns, per venue, the age of its least recently written row
+// (rows never written count from the sink's start).
+func (s *Sink) Freshness() map[string]time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	ages := map[string]time.Duration{}
+	if s.ix == nil {
+		return ages
+	}
+	for id, ex := range s.ix.venue {
+		at, ok := s.lastSync[id]
+		if !ok {
+			at = s.started
+		}
+		if a := now.Sub(at); a > ages[ex] {
+			ages[ex] = a
+		}
+	}
+	return ages
+}
+
+// Run consumes and writes until ctx ends; it returns nil then.
+func (s *Sink) Run(ctx context.Context) error {
+	ix, err := s.loadIndex(ctx)
+	if err != nil {
+		return nil // ctx ended while the database was unreachable
+	}
+	s.mu.Lock()
+	s.ix = ix
+	s.mu.Unlock()
+
+	reset := kgo.NewOffset().AtEnd()
+	if s.cfg.FromStart {
+		reset = kgo.NewOffset().AtStart()
+	}
+	opts := append(kclient.ProducerOpts(s.cfg.Brokers, s.log),
+		kgo.RecordRetries(math.MaxInt32), // see consume.New
+		kgo.ClientID(s.cfg.Group),
+		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.ConsumeTopics(topics.MarkPrice.Name(s.cfg.Prefix)),
+		kgo.ConsumeResetOffset(reset),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			if err := cl.CommitMarkedOffsets(ctx); err != nil {
+				s.log.Warn("committing marked offsets on revoke", "err", err)
+			}
+		}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("creating mark-price consumer: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.read(gctx, cl) })
+	g.Go(func() error { return s.write(gctx, cl) })
+	err = g.Wait()
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if cerr := cl.CommitMarkedOffsets(closeCtx); cerr != nil {
+		s.log.Warn("committing marked offsets on close", "err", cerr)
+	}
+	cl.Close()
+	return err
+}
+
+func (s *Sink) loadIndex(ctx context.Context) (*Index, error) {
+	delay := s.cfg.MinBackoff
+	for {
+		ix, err := LoadIndex(ctx, s.db)
+		if err == nil {
+			s.log.Info("symbol index loaded", "rows", ix.Rows())
+			return ix, nil
+		}
+		if s.healthy.Swap(false) {
+			s.log.Warn("loading symbol index, retrying", "err", err)
+		}
+		if !sleep(ctx, delay) {
+			return nil, ctx.Err()
+		}
+		delay = min(delay*2, s.cfg.MaxBackoff)
+	}
+}
+
+func (s *Sink) read(ctx context.Context, cl *kgo.Client) error {
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			s.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		})
+		var qerr error
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if qerr != nil {
+				return
+			}
+			prices, err := DecodeTick(rec.Value)
+			if err != nil {
+				if qerr = consume.Quarantine(ctx, cl, s.cfg.Prefix, s.cfg.Group, rec, err); qerr == nil {
+					s.box.markOnly(rec)
+				}
+				return
+			}
+			s.box.put(prices, rec)
+		})
+		if qerr != nil {
+			// Without the quarantine record the offset must not move on;
+			// stop and let the next start re-read it.
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("quarantining an undecodable tick: %w", qerr)
+		}
+	}
+}
+
+func (s *Sink) write(ctx context.Context, cl *kgo.Client) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	delay := s.cfg.MinBackoff
+	lastLoad := time.Now()
+	var reported uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			s.metrics.fresh(s.Freshness())
+			continue
+		case <-s.box.notify:
+		}
+		if time.Since(lastLoad) > s.cfg.RefreshInterval {
+			s.refresh(ctx)
+			lastLoad = time.Now()
+		}
+		prices, recs := s.box.take()
+		if err := s.writePrices(ctx, prices); err != nil {
+			s.box.giveBack(prices, recs)
+			s.metrics.failed()
+			if s.healthy.Swap(false) {
+				s.log.Warn("writing mark prices failed, retrying", "err", err)
+			}
+			if !sleep(ctx, delay) {
+				return nil
+			}
+			delay = min(delay*2, s.cfg.MaxBackoff)
+			select { // retry with whatever is pending now (the newest)
+			case s.box.notify <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		delay = s.cfg.MinBackoff
+		if !s.healthy.Swap(true) {
+			s.log.Info("mark-price writes recovered")
+		}
+		cl.MarkCommitRecords(recs...)
+		if n := s.box.skippedTicks(); n > reported {
+			s.metrics.skip(n - reported)
+			reported = n
+		}
+	}
+}
+
+func (s *Sink) refresh(ctx context.Context) {
+	ix, err := LoadIndex(ctx, s.db)
+	if err != nil {
+		s.log.Warn("reloading symbol index", "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.ix = ix
+	s.mu.Unlock()
+}
+
+func (s *Sink) writePrices(ctx context.Context, prices map[string]Price) error {
+	if len(prices) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	ix := s.ix
+	s.mu.Unlock()
+	updates, bad := Updates(ix, prices)
+	if bad > 0 {
+		s.log.Warn("prices that cannot be scaled were skipped", "count", bad)
+	}
+	start := time.Now()
+	if err := WriteTick(ctx, s.db, updates, start); err != nil {
+		return err
+	}
+	s.metrics.wrote(len(updates), time.Since(start))
+	s.mu.Lock()
+	for _, u := range updates {
+		s.lastSync[u.ID] = start
+	}
+	s.written++
+	s.mu.Unlock()
+	return nil
+}
+
+// sleep waits d or until ctx ends; false means ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,155 @@
+package orders
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/topics"
+)
+
+// Kind says which table an event belongs to.
+type Kind string
+
+// The two kinds.
+const (
+	KindOrder Kind = "order"
+	KindAlgo  Kind = "algo"
+)
+
+// KindOf is algo for ALGO_UPDATE events (or any event with an algo id).
+func KindOf(e *topics.OrderEvent) Kind {
+	if e.Event == binance.EventAlgoUpdate || (e.AlgoID != 0 && e.OrderID == 0) {
+		return KindAlgo
+	}
+	return KindOrder
+}
+
+// Key identifies one row: (exchange, account, order id or algo id).
+type Key struct {
+	Kind     Kind
+	Exchange string
+	Account  string
+	ID       int64
+}
+
+// KeyOf returns the row key of e.
+func KeyOf(e *topics.OrderEvent) Key {
+	k := Key{Kind: KindOf(e), Exchange: e.Exchange, Account: e.Account, ID: e.OrderID}
+	if k.Kind == KindAlgo {
+		k.ID = e.AlgoID
+	}
+	return k
+}
+
+// StatusRank orders statuses of one order so that a later state outranks an
+// earlier one at equal event and transaction time (terminal highest).
+func StatusRank(k Kind, status string) int {
+	if k == KindAlgo {
+		switch status {
+		case "NEW":
+			return 1
+		case "TRIGGERING":
+			return 2
+		case "TRIGGERED":
+			return 3
+		case "FINISHED", "CANCELED", "EXPIRED", "REJECTED":
+			return 4
+		}
+		return 0
+	}
+	switch status {
+	case "NEW", "NEW_INSURANCE", "NEW_ADL":
+		return 1
+	case "PARTIALLY_FILLED":
+		return 2
+	case "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED":
+		return 3
+	}
+	return 0
+}
+
+// Version is what "newer" means for a row: event time E, then transaction
+// time T, then status rank.
+type Version struct {
+	E, T int64
+	Rank int
+}
+
+// VersionOf returns e's version.
+func VersionOf(e *topics.OrderEvent) Version {
+	return Version{e.EventTime, e.TransactionTime, StatusRank(KindOf(e), e.Status)}
+}
+
+// Newer reports whether v moves a row at version than forward.
+func (v Version) Newer(than Version) bool {
+	if v.E != than.E {
+		return v.E > than.E
+	}
+	if v.T != than.T {
+		return v.T > than.T
+	}
+	return v.Rank > than.Rank
+}
+
+// widths of the text columns, so that no event can fail a batch forever.
+var widths = map[string]int{"exchange": 32, "account": 64, "symbol": 64, "status": 32}
+
+// Decode reads an orders-topic value. It never panics; an event without
+// exchange, account, status, symbol or a positive order/algo id, or with a
+// key field wider than its column, is an error (quarantined by the sink).
+func Decode(value []byte) (*topics.OrderEvent, error) {
+	var e topics.OrderEvent
+	if err := json.Unmarshal(value, &e); err != nil {
+		return nil, fmt.Errorf("decoding order event: %w", err)
+	}
+	var problems []string
+	for name, v := range map[string]string{"exchange": e.Exchange, "account": e.Account, "symbol": e.Symbol, "status": e.Status} {
+		switch {
+		case v == "":
+			problems = append(problems, name+" is empty")
+		case utf8.RuneCountInString(v) > widths[name] || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0:
+			problems = append(problems, name+" is not storable")
+		}
+	}
+	if k := KeyOf(&e); k.ID <= 0 {
+		problems = append(problems, fmt.Sprintf("%s id %d is not positive", k.Kind, k.ID))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("decoding order event: %w", errors.New(strings.Join(sortStrings(problems), "; ")))
+	}
+	sanitizeEvent(&e)
+	return &e, nil
+}
+
+// sanitizeEvent clips the free text fields to their columns and makes them
+// valid UTF-8, so a strange but decodable event is stored, not rejected.
+func sanitizeEvent(e *topics.OrderEvent) {
+	for _, f := range []struct {
+		p *string
+		n int
+	}{
+		{&e.ClientOrderID, 64}, {&e.Side, 8}, {&e.PositionSide, 8}, {&e.OrderType, 32}, {&e.TimeInForce, 16},
+		{&e.Price, 40}, {&e.OrigQty, 40}, {&e.AvgPrice, 40}, {&e.StopPrice, 40}, {&e.CumQty, 40},
+		{&e.LastQty, 40}, {&e.LastPrice, 40}, {&e.Commission, 40}, {&e.CommissionAsset, 16},
+		{&e.RealizedProfit, 40}, {&e.ExecutionType, 32}, {&e.Source, 16}, {&e.ActualOrderID, 32},
+	} {
+		s := strings.ReplaceAll(strings.ToValidUTF8(*f.p, "\uFFFD"), "\x00", "\uFFFD")
+		if utf8.RuneCountInString(s) > f.n {
+			s = string([]rune(s)[:f.n])
+		}
+		*f.p = s
+	}
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}

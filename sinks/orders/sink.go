@@ -1,0 +1,138 @@
+// Package orders is the orders sink (Order::updateSaving): it consumes the
+// normalized OrderEvent records of the orders topic and upserts them into
+// orders and algo_orders keyed by (exchange, account, order id / algo id).
+//
+// # A row only moves forward
+//
+// An event changes a row only when it is newer by event time E, then
+// transaction time T, then status rank, so duplicates, replays and late REST
+// backfills are harmless. The rule holds twice: MakePlan folds each batch over
+// the stored versions, and the upsert itself is guarded in SQL (MySQL: every
+// assignment conditional, guard columns last; PostgreSQL and SQLite: ON
+// CONFLICT ... DO UPDATE ... WHERE). Fills are recorded once per (order id,
+// trade id).
+//
+// # Observer events
+//
+// Status transitions are written to the order_transitions outbox in the
+// batch's transaction. After the offsets are committed they are published to
+// the positions topic and marked published; rows left unpublished by a crash
+// are published on the next start, so a kill -9 anywhere loses none.
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/sinks/internal/consume"
+	"github.com/kraite/stream/topics"
+)
+
+// DefaultGroup is the consumer group of the orders sink.
+const DefaultGroup = "kraite-sink-orders"
+
+// Config configures the orders sink.
+type Config struct {
+	Brokers []string
+	// Prefix is the topic prefix (default topics.DefaultPrefix).
+	Prefix string
+	// Group is the consumer group (default DefaultGroup).
+	Group string
+	// MaxBatch bounds records per database transaction (default 1000).
+	MaxBatch int
+	// MinBackoff and MaxBackoff bound retries after a database error.
+	MinBackoff, MaxBackoff time.Duration
+	// Registerer receives the metrics; nil disables them.
+	Registerer prometheus.Registerer
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
+		return errors.New("brokers: at least one broker is required")
+	}
+	if c.MaxBatch < 0 {
+		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
+	}
+	return nil
+}
+
+// Sink is a running orders sink.
+type Sink struct {
+	cfg     Config
+	db      *db.DB
+	log     *slog.Logger
+	loop    *consume.Loop
+	metrics *consume.Metrics
+}
+
+// New builds the sink; Run starts it.
+func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = topics.DefaultPrefix
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("sink", "orders")
+	loop, err := consume.New(consume.Config{
+		Brokers: cfg.Brokers, Topic: topics.Orders.Name(cfg.Prefix), Group: cfg.Group,
+		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("creating orders sink: %w", err)
+	}
+	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "orders")}
+	loop.OnRetry = s.metrics.Retry
+	loop.AfterCommit = func(ctx context.Context, _ []*kgo.Record) { s.publishPending(ctx) }
+	return s, nil
+}
+
+// Run publishes transitions a previous run left behind, then consumes until
+// ctx ends; it returns nil then.
+func (s *Sink) Run(ctx context.Context) error {
+	s.publishPending(ctx)
+	return s.loop.Run(ctx, s.handle)
+}
+
+// Healthy is false while database writes fail.
+func (s *Sink) Healthy() bool { return s.loop.Healthy() }
+
+func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	events := make([]*topics.OrderEvent, 0, len(recs))
+	for _, rec := range recs {
+		e, err := Decode(rec.Value)
+		if err != nil {
+			if qerr := consume.Quarantine(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rec, err); qerr != nil {
+				return qerr
+			}
+			s.metrics.Quarantined()
+			continue
+		}
+		events = append(events, e)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	plan, err := Write(ctx, s.db, events)
+	if err != nil {
+		return err
+	}
+	s.metrics.Batch(len(recs), time.Since(start))
+	s.metrics.Rows(len(plan.Rows))
+	return nil
+}

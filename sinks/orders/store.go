@@ -1,0 +1,208 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/topics"
+)
+
+// The columns of orders / algo_orders after the key. The guard columns come
+// last, least significant first: MySQL's ON DUPLICATE KEY UPDATE assigns left
+// to right and later conditions see earlier assignments, so event_time, the
+// most significant, must be assigned last (see guardSQL).
+var (
+	dataCols  = []string{"symbol", "client_order_id", "side", "position_side", "order_type", "time_in_force", "price", "orig_qty", "avg_price", "stop_price", "cum_qty", "reduce_only", "status", "execution_type", "source"}
+	guardCols = []string{"status_rank", "transaction_time", "event_time"}
+)
+
+func tableOf(k Kind) (table, idCol string, extra []string) {
+	if k == KindAlgo {
+		return "algo_orders", "algo_id", []string{"actual_order_id"}
+	}
+	return "orders", "order_id", nil
+}
+
+// upsertSQL builds the guarded multi-row upsert of n rows of kind k.
+func upsertSQL(d *db.DB, k Kind, n int) string {
+	table, idCol, extra := tableOf(k)
+	data := append(append([]string{}, extra...), dataCols...)
+	cols := append(append([]string{"exchange", "account", idCol}, data...), guardCols...)
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	b.WriteString(db.Placeholders(n, len(cols)))
+	update := append(data, guardCols...)
+	if d.Dialect == db.MySQL {
+		// The row comparison reads the current guard columns; because they
+		// are assigned last (rank, T, then E) every data column and every
+		// guard column still compares against the stored version.
+		cond := "(VALUES(event_time), VALUES(transaction_time), VALUES(status_rank)) > (event_time, transaction_time, status_rank)"
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for i, c := range update {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c + " = IF(" + cond + ", VALUES(" + c + "), " + c + ")")
+		}
+		return b.String()
+	}
+	b.WriteString(" ON CONFLICT (exchange, account, " + idCol + ") DO UPDATE SET ")
+	for i, c := range update {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c + " = excluded." + c)
+	}
+	b.WriteString(" WHERE (excluded.event_time, excluded.transaction_time, excluded.status_rank) > (" +
+		table + ".event_time, " + table + ".transaction_time, " + table + ".status_rank)")
+	return d.Rebind(b.String())
+}
+
+func rowArgs(e *topics.OrderEvent, k Kind) []any {
+	args := []any{e.Exchange, e.Account}
+	if k == KindAlgo {
+		args = append(args, e.AlgoID, e.ActualOrderID)
+	} else {
+		args = append(args, e.OrderID)
+	}
+	return append(args, e.Symbol, e.ClientOrderID, e.Side, e.PositionSide, e.OrderType, e.TimeInForce, e.Price,
+		e.OrigQty, e.AvgPrice, e.StopPrice, e.CumQty, e.ReduceOnly, e.Status, e.ExecutionType, e.Source,
+		StatusRank(k, e.Status), e.TransactionTime, e.EventTime)
+}
+
+const chunk = 200 // rows per statement (23 columns: 4,600 placeholders)
+
+// loadState reads the stored version of every key of events.
+func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.OrderEvent) (map[Key]State, error) {
+	type group struct {
+		kind              Kind
+		exchange, account string
+	}
+	ids := map[group][]any{}
+	for _, e := range events {
+		k := KeyOf(e)
+		g := group{k.Kind, k.Exchange, k.Account}
+		ids[g] = append(ids[g], k.ID)
+	}
+	out := map[Key]State{}
+	for g, list := range ids {
+		table, idCol, _ := tableOf(g.kind)
+		for start := 0; start < len(list); start += 500 {
+			part := list[start:min(start+500, len(list))]
+			q := d.Rebind("SELECT " + idCol + ", status, event_time, transaction_time, status_rank FROM " + table +
+				" WHERE exchange = ? AND account = ? AND " + idCol + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + ")")
+			rows, err := tx.QueryContext(ctx, q, append([]any{g.exchange, g.account}, part...)...)
+			if err != nil {
+				return nil, fmt.Errorf("reading stored %s state: %w", table, err)
+			}
+			for rows.Next() {
+				var id int64
+				var s State
+				if err := rows.Scan(&id, &s.Status, &s.Version.E, &s.Version.T, &s.Version.Rank); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("reading stored %s state: %w", table, err)
+				}
+				out[Key{g.kind, g.exchange, g.account, id}] = s
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("reading stored %s state: %w", table, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Write applies events in one transaction: guarded upserts of orders and
+// algo_orders, fills once per trade, and the status transitions into the
+// order_transitions outbox. It returns the plan it wrote.
+func Write(ctx context.Context, d *db.DB, events []*topics.OrderEvent) (Plan, error) {
+	var plan Plan
+	err := d.InTx(ctx, func(tx *sql.Tx) error {
+		stored, err := loadState(ctx, tx, d, events)
+		if err != nil {
+			return err
+		}
+		plan = MakePlan(events, stored)
+		if err := upsertRows(ctx, tx, d, plan.Rows); err != nil {
+			return err
+		}
+		if err := insertFills(ctx, tx, d, plan.Fills); err != nil {
+			return err
+		}
+		return insertTransitions(ctx, tx, d, plan.Transitions)
+	})
+	return plan, err
+}
+
+func upsertRows(ctx context.Context, tx *sql.Tx, d *db.DB, rows []*topics.OrderEvent) error {
+	for _, k := range []Kind{KindOrder, KindAlgo} {
+		var part []*topics.OrderEvent
+		for _, e := range rows {
+			if KindOf(e) == k {
+				part = append(part, e)
+			}
+		}
+		for start := 0; start < len(part); start += chunk {
+			c := part[start:min(start+chunk, len(part))]
+			var args []any
+			for _, e := range c {
+				args = append(args, rowArgs(e, k)...)
+			}
+			if _, err := tx.ExecContext(ctx, upsertSQL(d, k, len(c)), args...); err != nil {
+				return fmt.Errorf("upserting %d %s rows: %w", len(c), k, err)
+			}
+		}
+	}
+	return nil
+}
+
+var fillCols = []string{"exchange", "account", "order_id", "trade_id", "symbol", "side", "qty", "price", "commission", "commission_asset", "realized_profit", "transaction_time"}
+
+func insertFills(ctx context.Context, tx *sql.Tx, d *db.DB, fills []*topics.OrderEvent) error {
+	for start := 0; start < len(fills); start += chunk {
+		c := fills[start:min(start+chunk, len(fills))]
+		var args []any
+		for _, e := range c {
+			args = append(args, e.Exchange, e.Account, e.OrderID, e.TradeID, e.Symbol, e.Side, e.LastQty, e.LastPrice,
+				e.Commission, e.CommissionAsset, e.RealizedProfit, e.TransactionTime)
+		}
+		q := d.UpsertSQL("order_fills", fillCols, len(c), []string{"exchange", "account", "order_id", "trade_id"}, nil)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("inserting %d fills: %w", len(c), err)
+		}
+	}
+	return nil
+}
+
+var transitionCols = []string{"exchange", "account", "kind", "ref_id", "from_status", "to_status", "event_time", "payload"}
+
+func insertTransitions(ctx context.Context, tx *sql.Tx, d *db.DB, ts []Transition) error {
+	for start := 0; start < len(ts); start += chunk {
+		c := ts[start:min(start+chunk, len(ts))]
+		var args []any
+		for _, t := range c {
+			payload, err := json.Marshal(PositionEvent(t))
+			if err != nil {
+				return fmt.Errorf("encoding transition: %w", err)
+			}
+			args = append(args, t.Key.Exchange, t.Key.Account, string(t.Key.Kind), t.Key.ID, t.From, t.To, t.Event.EventTime, string(payload))
+		}
+		q := d.UpsertSQL("order_transitions", transitionCols, len(c),
+			[]string{"exchange", "account", "kind", "ref_id", "to_status", "event_time"}, nil)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("recording %d transitions: %w", len(c), err)
+		}
+	}
+	return nil
+}
+
+// PositionEvent is the observer record of a transition on the positions topic.
+func PositionEvent(t Transition) topics.PositionEvent {
+	return topics.PositionEvent{Kind: "order_transition", Account: t.Key.Account, Exchange: t.Key.Exchange,
+		Order: t.Event, From: t.From, To: t.To, AtMs: t.Event.EventTime}
+}
