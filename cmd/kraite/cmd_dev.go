@@ -13,6 +13,7 @@ import (
 
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
@@ -87,8 +88,19 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return fmt.Errorf("listening for ops http on %s: %w", f.httpAddr, err)
 	}
 
+	dbURL, err := devDatabaseURL(f.dataDir)
+	if err != nil {
+		simLn.Close()
+		httpLn.Close()
+		return err
+	}
 	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
-		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String()}}
+		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(), DatabaseURL: dbURL}}
+	if err := seedDevDatabase(ctx, w); err != nil {
+		simLn.Close()
+		httpLn.Close()
+		return err
+	}
 	for _, acct := range sim.Accounts() {
 		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 	}
@@ -98,7 +110,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		httpLn.Close()
 		return err
 	}
-	printDevBanner(a, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), f, sim)
+	printDevBanner(a, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Serve(gctx, simLn) })
@@ -112,16 +124,44 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	return err
 }
 
+// devDatabaseURL is KRAITE_DATABASE_URL, or SQLite in the data dir.
+func devDatabaseURL(dataDir string) (string, error) {
+	if u := os.Getenv("KRAITE_DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	abs, err := filepath.Abs(filepath.Join(dataDir, "kraite.db"))
+	if err != nil {
+		return "", fmt.Errorf("resolving the data dir: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return "", fmt.Errorf("creating the data dir: %w", err)
+	}
+	return "sqlite://" + abs, nil
+}
+
+// seedDevDatabase migrates the dev database and seeds the four venues' symbols.
+func seedDevDatabase(ctx context.Context, w *wiring) error {
+	d, err := w.database(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := d.SeedUniverse(ctx); err != nil {
+		return fmt.Errorf("seeding symbols: %w", err)
+	}
+	return nil
+}
+
 // devComponents is every component the dev process runs.
 func devComponents() []string { return componentNames() }
 
-func printDevBanner(a *app, brokerAddr, simAddr, httpAddr string, f devFlags, sim *simulator.Simulator) {
+func printDevBanner(a *app, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
 	abs, _ := filepath.Abs(f.dataDir)
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
 
   broker     %s   (data in %s)
   simulator  http://%s  ws://%s  (%d accounts, seed %d)
   ops        http://%s/metrics  /healthz  /readyz
+  database   %s
 
 Inspect it with rpk:
   rpk -X brokers=%s topic list
@@ -129,7 +169,7 @@ Inspect it with rpk:
   rpk -X brokers=%s topic consume kraite.mark-price -n 1
   rpk -X brokers=%s group list
 
-`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, brokerAddr, brokerAddr, brokerAddr, brokerAddr)
+`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, brokerAddr, brokerAddr)
 	for _, acct := range sim.Accounts() {
 		fmt.Fprintf(a.stdout, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}

@@ -11,10 +11,14 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/producers/markprice"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
+	auditsink "github.com/kraite/stream/sinks/audit"
+	marksink "github.com/kraite/stream/sinks/markprice"
+	orderssink "github.com/kraite/stream/sinks/orders"
 )
 
 // exchangeEnv is where the exchange is and which accounts to stream.
@@ -24,6 +28,7 @@ type exchangeEnv struct {
 	AccountsFile string        `env:"KRAITE_ACCOUNTS_FILE"`
 	AccountsPoll time.Duration `env:"KRAITE_ACCOUNTS_POLL" envDefault:"10s"`
 	HTTPAddr     string        `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DatabaseURL  string        `env:"KRAITE_DATABASE_URL"`
 }
 
 // wiring holds what components share inside one process.
@@ -39,6 +44,7 @@ type wiring struct {
 	closers  []func(context.Context) error // run after every component stopped, in order
 	userdata *userdata.Manager
 	mark     *markprice.Producer
+	db       *db.DB
 }
 
 // component is one long-lived piece of a box.
@@ -52,6 +58,9 @@ type component struct {
 var componentBuilders = map[string]func(ctx context.Context, w *wiring) (component, error){
 	"userdata-producer":  buildUserData,
 	"markprice-producer": buildMarkPrice,
+	"audit-sink":         buildAuditSink,
+	"markprice-sink":     buildMarkPriceSink,
+	"orders-sink":        buildOrdersSink,
 }
 
 // roles lists the components of each box. Components not built yet are
@@ -174,6 +183,82 @@ func buildMarkPrice(ctx context.Context, w *wiring) (component, error) {
 	}
 	w.mark = p
 	return component{name: "markprice-producer", run: p.Run}, nil
+}
+
+// database opens KRAITE_DATABASE_URL once per process and migrates it.
+func (w *wiring) database(ctx context.Context) (*db.DB, error) {
+	if w.db != nil {
+		return w.db, nil
+	}
+	if w.ex.DatabaseURL == "" {
+		return nil, errors.New("KRAITE_DATABASE_URL is not set (mysql://user:pass@host:port/db, postgres://..., sqlite:///path)")
+	}
+	d, err := db.Open(ctx, w.ex.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Migrate(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	w.db = d
+	w.closers = append(w.closers, func(context.Context) error { return d.Close() })
+	return d, nil
+}
+
+// sink is what every sink offers the wiring.
+type sink interface {
+	Run(ctx context.Context) error
+	Healthy() bool
+}
+
+func (w *wiring) addSink(name string, s sink) component {
+	w.ops.Health(name, func() error {
+		if !s.Healthy() {
+			return errors.New("database writes failing; retrying")
+		}
+		return nil
+	})
+	return component{name: name, run: s.Run}
+}
+
+func buildAuditSink(ctx context.Context, w *wiring) (component, error) {
+	d, err := w.database(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	s, err := auditsink.New(auditsink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry},
+		d, w.log.With("component", "audit-sink"))
+	if err != nil {
+		return component{}, err
+	}
+	return w.addSink("audit-sink", s), nil
+}
+
+func buildMarkPriceSink(ctx context.Context, w *wiring) (component, error) {
+	d, err := w.database(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	s, err := marksink.New(marksink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry},
+		d, w.log.With("component", "markprice-sink"))
+	if err != nil {
+		return component{}, err
+	}
+	return w.addSink("markprice-sink", s), nil
+}
+
+func buildOrdersSink(ctx context.Context, w *wiring) (component, error) {
+	d, err := w.database(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	s, err := orderssink.New(orderssink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry},
+		d, w.log.With("component", "orders-sink"))
+	if err != nil {
+		return component{}, err
+	}
+	return w.addSink("orders-sink", s), nil
 }
 
 func splitList(s string) []string {

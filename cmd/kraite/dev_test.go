@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/testkit"
 )
 
@@ -94,6 +96,22 @@ func TestDevFillsBothTopicsAndResumesFromItsDataDir(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "records in both topics", func() bool {
 		return endOffsets(t, addr, "kraite.user-data-stream") > 10 && endOffsets(t, addr, "kraite.mark-price") > 3
 	})
+	d, err := db.Open(context.Background(), "sqlite://"+filepath.Join(dir, "kraite.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string) int {
+		var n int
+		if err := d.QueryRowContext(context.Background(), q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	testkit.Eventually(t, 30*time.Second, "audit rows and mark prices in the dev database", func() bool {
+		return count("SELECT COUNT(*) FROM api_data_stream") > 10 &&
+			count("SELECT COUNT(*) FROM exchange_symbols WHERE mark_price IS NOT NULL") > 1500
+	})
+	d.Close()
 	for path, want := range map[string]string{
 		"/metrics": "kraite_producer_frame_to_ack_seconds_bucket",
 		"/healthz": "kafka-producer: ok",
