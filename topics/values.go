@@ -120,6 +120,10 @@ type RegimeChange struct {
 	AtMs       int64              `json:"at"` // event time of the input that caused it
 	Inputs     map[string]float64 `json:"inputs,omitempty"`
 	CooldownMs int64              `json:"cooldown_until,omitempty"`
+	// Gate is the gate status after the change (open, blocked, cooldown,
+	// override_allow, override_block); a change record is also written when
+	// only the gate changed (cooldown ended, override started or expired).
+	Gate string `json:"gate,omitempty"`
 }
 
 // QuarantineRecord wraps a record no consumer could decode.

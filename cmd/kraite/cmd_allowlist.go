@@ -2,10 +2,114 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kraite/stream/processors/dispatch"
+	"github.com/kraite/stream/topics"
 )
 
-// cmdAllowlist is not built yet.
+// knownTypes are the execution types dispatch can produce; set refuses
+// others unless --force (a typo would silently filter everything).
+var knownTypes = []string{
+	"NEW", "TRADE", "CANCELED", "EXPIRED", "AMENDMENT", "CALCULATED",
+	"ALGO_NEW", "ALGO_CANCELED", "ALGO_EXPIRED", "ALGO_TRIGGERING", "ALGO_TRIGGERED", "ALGO_REJECTED", "ALGO_FILLED",
+	"TRADE_LITE", "ACCOUNT_UPDATE", "ACCOUNT_CONFIG_UPDATE", "MARGIN_CALL", "LISTENKEYEXPIRED",
+	"CONDITIONAL_ORDER_TRIGGER_REJECT", "STRATEGY_UPDATE", "GRID_UPDATE",
+}
+
 func cmdAllowlist(ctx context.Context, a *app, args []string) error {
-	return errors.New("not implemented yet")
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
+	}
+	fs := a.newFlags("allowlist", "allowlist get <exchange> | set <exchange> [TYPE...]\n\n"+
+		"  get  print the dispatch allowlist the running processors use\n"+
+		"  set  replace it (no TYPE = shadow mode: nothing dispatched, everything audited);\n"+
+		"       takes effect on the next record, without a restart\n\n"+
+		"Types: "+strings.Join(knownTypes, " "))
+	by := fs.String("by", hostname(), "who made the change (recorded with it)")
+	force := fs.Bool("force", false, "accept execution types this version does not know")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		fs.Usage()
+		return errors.New("allowlist needs a subcommand and an exchange")
+	}
+	exchange := fs.Arg(1)
+	switch fs.Arg(0) {
+	case "get":
+		return allowlistGet(ctx, a, c, exchange)
+	case "set":
+		return allowlistSet(ctx, a, c, exchange, fs.Args()[2:], *by, *force)
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown allowlist subcommand %q", fs.Arg(0))
+	}
+}
+
+func allowlistGet(ctx context.Context, a *app, c common, exchange string) error {
+	vals, err := readLatest(ctx, c, topics.Allowlist.Name(c.TopicPrefix), 0)
+	if err != nil {
+		return err
+	}
+	raw := vals[exchange]
+	if len(raw) == 0 {
+		def, ok := dispatch.DefaultAllowlists()[exchange]
+		if !ok {
+			return fmt.Errorf("no allowlist for exchange %q", exchange)
+		}
+		fmt.Fprintf(a.stdout, "%s: %s (configured default; nothing set on %s)\n", exchange, strings.Join(def, " "), topics.Allowlist.Name(c.TopicPrefix))
+		return nil
+	}
+	var v topics.AllowlistValue
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("decoding allowlist of %s: %w", exchange, err)
+	}
+	printAllowlist(a, v)
+	return nil
+}
+
+func printAllowlist(a *app, v topics.AllowlistValue) {
+	list := strings.Join(v.Types, " ")
+	if len(v.Types) == 0 {
+		list = "(empty: shadow mode, nothing dispatched)"
+	}
+	fmt.Fprintf(a.stdout, "%s: %s (set %s by %s)\n", v.Exchange, list,
+		time.UnixMilli(v.UpdatedMs).UTC().Format(time.RFC3339), v.By)
+}
+
+func allowlistSet(ctx context.Context, a *app, c common, exchange string, types []string, by string, force bool) error {
+	types = dispatch.NormalizeTypes(types)
+	if !force {
+		for _, t := range types {
+			if !containsFold(knownTypes, t) {
+				return fmt.Errorf("unknown execution type %q (use --force to set it anyway)", t)
+			}
+		}
+	}
+	v := topics.AllowlistValue{Exchange: exchange, Types: types, UpdatedMs: time.Now().UnixMilli(), By: by}
+	rec, err := dispatch.AllowlistRecord(c.TopicPrefix, v)
+	if err != nil {
+		return err
+	}
+	if _, err := produceOne(ctx, c, rec); err != nil {
+		return err
+	}
+	v.Types = types
+	printAllowlist(a, v)
+	return nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }

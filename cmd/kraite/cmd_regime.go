@@ -2,10 +2,137 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/topics"
 )
 
-// cmdRegime is not built yet.
 func cmdRegime(ctx context.Context, a *app, args []string) error {
-	return errors.New("not implemented yet")
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
+	}
+	fs := a.newFlags("regime", "regime status [--exchange binance] | override allow|block|clear --for 1h --reason \"...\"\n\n"+
+		"  status    score, band, gate, cooldown, override and inputs from the regime table\n"+
+		"  override  allow or block new opens for a while (beats the cooldown), or clear;\n"+
+		"            recorded on the regime-overrides topic, expires by itself")
+	exchange := fs.String("exchange", topics.ExchangeBinance, "exchange whose regime to show")
+	dur := fs.Duration("for", time.Hour, "how long the override lasts")
+	reason := fs.String("reason", "", "why (required for allow and block; recorded)")
+	by := fs.String("by", hostname(), "who made the override (recorded)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch fs.Arg(0) {
+	case "status":
+		return regimeStatus(ctx, a, c, *exchange)
+	case "override":
+		rest := fs.Args()[1:]
+		// Flags may follow the action: regime override allow --for 1h --reason x.
+		if err := fs.Parse(rest[min(1, len(rest)):]); err != nil {
+			return err
+		}
+		if len(rest) == 0 {
+			return errors.New("override needs an action: allow, block or clear")
+		}
+		return regimeOverride(ctx, a, c, rest[0], *dur, *reason, *by)
+	default:
+		fs.Usage()
+		return errors.New("regime needs a subcommand: status or override")
+	}
+}
+
+func regimeOverride(ctx context.Context, a *app, c common, action string, dur time.Duration, reason, by string) error {
+	now := time.Now()
+	ov := topics.Override{Scope: regime.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
+	switch action {
+	case "allow", "block":
+		if reason == "" {
+			return errors.New("--reason is required for an override")
+		}
+		if dur <= 0 {
+			return fmt.Errorf("--for %s must be positive", dur)
+		}
+		ov.UntilMs = now.Add(dur).UnixMilli()
+	case "clear":
+		ov.UntilMs = now.UnixMilli()
+	default:
+		return fmt.Errorf("unknown override action %q (allow, block or clear)", action)
+	}
+	b, err := json.Marshal(ov)
+	if err != nil {
+		return fmt.Errorf("encoding override: %w", err)
+	}
+	rec := &kgo.Record{Topic: topics.RegimeOverrides.Name(c.TopicPrefix), Key: []byte(ov.Scope), Value: b}
+	if _, err := produceOne(ctx, c, rec); err != nil {
+		return err
+	}
+	if action == "clear" {
+		fmt.Fprintln(a.stdout, "override cleared")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "override %s until %s: %s\n", action, time.UnixMilli(ov.UntilMs).UTC().Format(time.RFC3339), reason)
+	return nil
+}
+
+func regimeStatus(ctx context.Context, a *app, c common, exchange string) error {
+	// The group table has one key per exchange; the newest record of its
+	// partition is among the last few, so read a bounded tail.
+	states, err := readLatest(ctx, c, string(regime.Table(c.TopicPrefix)), 64)
+	if err != nil {
+		return err
+	}
+	ovs, err := readLatest(ctx, c, topics.RegimeOverrides.Name(c.TopicPrefix), 0)
+	if err != nil {
+		return err
+	}
+	ov := regime.DecodeOverride(ovs[regime.OverrideScope])
+	var st *regime.State
+	if raw := states[exchange]; len(raw) > 0 {
+		st = new(regime.State)
+		if err := json.Unmarshal(raw, st); err != nil {
+			return fmt.Errorf("decoding regime state of %s: %w", exchange, err)
+		}
+	}
+	printRegime(a, exchange, st, ov, time.Now().UnixMilli())
+	return nil
+}
+
+func printRegime(a *app, exchange string, st *regime.State, ov *topics.Override, now int64) {
+	gate, reason := regime.GateStatus(st, ov, now)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	ts := func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
+	fmt.Fprintf(tw, "exchange\t%s\n", exchange)
+	fmt.Fprintf(tw, "gate now\t%s (opens %s): %s\n", gate, map[bool]string{true: "allowed", false: "refused"}[regime.Allowed(gate)], reason)
+	if st == nil {
+		fmt.Fprintln(tw, "state\tnone yet (is the regime processor running and mark prices flowing?)")
+		return
+	}
+	fmt.Fprintf(tw, "score\t%.2f\n", st.Score)
+	fmt.Fprintf(tw, "band\t%s since %s\n", st.Band, ts(st.SinceMs))
+	fmt.Fprintf(tw, "last input\t%s (event time, %d records)\n", ts(st.AtMs), st.Records)
+	if st.CooldownUntilMs > 0 {
+		fmt.Fprintf(tw, "cooldown until\t%s\n", ts(st.CooldownUntilMs))
+	}
+	if ov != nil {
+		fmt.Fprintf(tw, "override\t%s until %s by %s: %s\n", ov.Action, ts(ov.UntilMs), ov.By, ov.Reason)
+	}
+	in := st.Inputs.Map()
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "input %s\t%g\n", k, in[k])
+	}
 }

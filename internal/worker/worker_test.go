@@ -1,0 +1,152 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/internal/wsconn"
+	"github.com/kraite/stream/topics"
+)
+
+const prefix = "kraite."
+
+func produceJobs(t *testing.T, addr string, jobs []topics.Job, keyOf func(topics.Job) string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kclient.ProducerOpts([]string{addr}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, j := range jobs {
+		v, _ := json.Marshal(j)
+		recs = append(recs, &kgo.Record{Topic: topics.Cronjobs.Name(prefix), Key: []byte(keyOf(j)), Value: v})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type member struct {
+	w    *Worker
+	stop func()
+}
+
+func startWorker(t *testing.T, addr, id string, h Handler) *member {
+	t.Helper()
+	w, err := New(Config{Brokers: []string{addr}, Queue: topics.Cronjobs, Handler: h, ClientID: id,
+		Backoff: wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}}, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	m := &member{w: w, stop: func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker %s: %v", id, err)
+			}
+		})
+	}}
+	t.Cleanup(m.stop)
+	return m
+}
+
+func TestAFailingJobIsRetriedThenParkedWithoutBlockingItsPartition(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	var attempts atomic.Int64
+	var done sync.Map
+	h := Jobs(map[string]JobHandler{
+		"flaky": func(ctx context.Context, j topics.Job) error {
+			attempts.Add(1)
+			return errors.New("exchange said no")
+		},
+		"ok": func(ctx context.Context, j topics.Job) error { done.Store(j.ID, true); return nil },
+	})
+	// All on one key: one partition, in order.
+	jobs := []topics.Job{{ID: "1", Type: "ok"}, {ID: "2", Type: "flaky"}, {ID: "3", Type: "ok"}, {ID: "4", Type: "unknown"}, {ID: "5", Type: "ok"}}
+	produceJobs(t, b.Addr(), jobs, func(topics.Job) string { return "same" })
+	m := startWorker(t, b.Addr(), "w1", h)
+	testkit.Eventually(t, 15*time.Second, "the jobs after the failures", func() bool {
+		_, ok := done.Load("5")
+		return ok && m.w.Stats.Parked.Load() == 2
+	})
+	if n := attempts.Load(); n != 3 {
+		t.Fatalf("flaky job attempted %d times, want 3", n)
+	}
+	r := testkit.NewReader(t, b.Addr(), topics.Quarantine.Name(prefix))
+	testkit.Eventually(t, 10*time.Second, "two parked records", func() bool { return len(r.Poll(t)) == 2 })
+	var q topics.QuarantineRecord
+	if err := json.Unmarshal(r.Poll(t)[0].Value, &q); err != nil {
+		t.Fatal(err)
+	}
+	if q.Error != "exchange said no" || q.SourceTopic != topics.Cronjobs.Name(prefix) || q.Consumer == "" {
+		t.Fatalf("parked record %+v", q)
+	}
+}
+
+func TestScalingFromOneToThreeMembersLosesAndDoublesNoJob(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	const n = 3000
+	var (
+		mu    sync.Mutex
+		count = map[string]int{}
+		by    = map[string]map[string]bool{}
+	)
+	handler := func(id string) Handler {
+		return Jobs(map[string]JobHandler{"work": func(ctx context.Context, j topics.Job) error {
+			time.Sleep(500 * time.Microsecond) // a little real work
+			mu.Lock()
+			count[j.ID]++
+			if by[id] == nil {
+				by[id] = map[string]bool{}
+			}
+			by[id][j.ID] = true
+			mu.Unlock()
+			return nil
+		}})
+	}
+	var jobs []topics.Job
+	for i := range n {
+		jobs = append(jobs, topics.Job{ID: fmt.Sprintf("job-%05d", i), Type: "work", Account: fmt.Sprintf("acct-%d", i%40)})
+	}
+	produceJobs(t, b.Addr(), jobs, func(j topics.Job) string { return j.Account })
+	processed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(count)
+	}
+	a := startWorker(t, b.Addr(), "a", handler("a"))
+	testkit.Eventually(t, 20*time.Second, "the first member to make progress", func() bool { return processed() > 200 })
+	startWorker(t, b.Addr(), "b", handler("b"))
+	startWorker(t, b.Addr(), "c", handler("c"))
+	testkit.Eventually(t, 20*time.Second, "the new members to take partitions", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(by["b"]) > 0 && len(by["c"]) > 0
+	})
+	a.stop() // a member leaves mid-run
+	testkit.Eventually(t, 60*time.Second, "every job", func() bool { return processed() == n })
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, c := range count {
+		if c != 1 {
+			t.Fatalf("job %s handled %d times", id, c)
+		}
+	}
+	t.Logf("handled by a=%d b=%d c=%d", len(by["a"]), len(by["b"]), len(by["c"]))
+}

@@ -1,0 +1,222 @@
+// Package dispatch is the dispatch processor: it decodes every record of the
+// user-data-stream topic, applies the per-exchange allowlist and sends the
+// allowed events, normalized, to the orders topic.
+//
+// # Graph
+//
+//	input   <prefix>user-data-stream   raw frames, gap markers, backfill frames
+//	lookup  <prefix>allowlist          AllowlistValue per exchange (compacted, 1 partition)
+//	output  <prefix>orders             OrderEvent, key = account id
+//	output  <prefix>quarantine         QuarantineRecord for undecodable records
+//
+// The allowlist is a goka Lookup (a View over the compacted topic), not a
+// Join: the allowlist has one partition and the input twelve, and Join
+// requires copartitioning. A View reads every partition and keeps
+// consuming, so an `allowlist set` is seen by the running processor within
+// one fetch round trip, without a restart. Until the topic holds a value for
+// an exchange, Config.Allowlists applies. An empty list is shadow mode.
+//
+// The processor is stateless (no group table): a decision depends only on
+// the record and the allowlist, so a rebalance or restart loses nothing.
+// Delivery is at-least-once (a hard crash between emit and offset commit
+// re-dispatches); every OrderEvent carries its source topic, partition and
+// offset so the idempotent sinks drop duplicates.
+package dispatch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/lovoo/goka"
+
+	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/topics"
+)
+
+// Group is the consumer group (and goka group) of the dispatch processor.
+func Group(prefix string) goka.Group { return goka.Group(prefix + "dispatch") }
+
+// InputTopic is the user-data-stream topic.
+func InputTopic(prefix string) goka.Stream { return goka.Stream(topics.UserDataStream.Name(prefix)) }
+
+// AllowlistTable is the allowlist topic read as a lookup table.
+func AllowlistTable(prefix string) goka.Table { return goka.Table(topics.Allowlist.Name(prefix)) }
+
+// OrdersTopic is the output topic of dispatched events.
+func OrdersTopic(prefix string) goka.Stream { return goka.Stream(topics.Orders.Name(prefix)) }
+
+// QuarantineTopic receives records that could not be decoded.
+func QuarantineTopic(prefix string) goka.Stream { return goka.Stream(topics.Quarantine.Name(prefix)) }
+
+// Config configures the dispatch processor.
+type Config struct {
+	// Brokers are the Kafka seed brokers (ignored with goka.WithTester).
+	Brokers []string
+	// Prefix is the topic prefix, e.g. "kraite.".
+	Prefix string
+	// Allowlists is the initial allowlist per exchange, used until the
+	// allowlist topic holds a value for it (DefaultAllowlists when nil).
+	Allowlists map[string][]string
+	// DefaultExchange is assumed when a record has no exchange header.
+	DefaultExchange string
+	// Metrics counts outcomes; may be nil.
+	Metrics *Metrics
+	// Log receives quarantine warnings; nil discards.
+	Log *slog.Logger
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	if c.Prefix == "" {
+		return errors.New("dispatch config: Prefix is empty")
+	}
+	if c.DefaultExchange == "" {
+		return errors.New("dispatch config: DefaultExchange is empty")
+	}
+	return nil
+}
+
+// withDefaults returns a copy of c with defaults filled in.
+func (c Config) withDefaults() Config {
+	if c.Allowlists == nil {
+		c.Allowlists = DefaultAllowlists()
+	}
+	if c.DefaultExchange == "" {
+		c.DefaultExchange = topics.ExchangeBinance
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Graph builds the dispatch group graph.
+func Graph(cfg Config) (*goka.GroupGraph, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &dispatcher{cfg: cfg}
+	g := goka.DefineGroup(Group(cfg.Prefix),
+		goka.Input(InputTopic(cfg.Prefix), topics.Raw{}, d.process),
+		goka.Lookup(AllowlistTable(cfg.Prefix), topics.Raw{}),
+		goka.Output(OrdersTopic(cfg.Prefix), topics.JSON[topics.OrderEvent]{}),
+		goka.Output(QuarantineTopic(cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
+	)
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("validating dispatch graph: %w", err)
+	}
+	return g, nil
+}
+
+// New builds the dispatch processor. Pass kclient.GokaProcessorOptions for
+// a real cluster or goka.WithTester for graph tests. Run it with Run(ctx).
+func New(cfg Config, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	g, err := Graph(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := goka.NewProcessor(cfg.Brokers, g, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating dispatch processor: %w", err)
+	}
+	return p, nil
+}
+
+type dispatcher struct {
+	cfg Config
+}
+
+// process is the input callback: thin glue around Decode and Decide.
+func (d *dispatcher) process(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	h := ctx.Headers()
+	exchange := string(h[topics.HeaderExchange])
+	if exchange == "" {
+		exchange = d.cfg.DefaultExchange
+	}
+	account := ctx.Key()
+	kind := string(h[topics.HeaderKind])
+	if kind == topics.KindGap {
+		d.cfg.Metrics.count(exchange, "gap", Gap)
+		return
+	}
+	ev, err := decode(exchange, raw)
+	if err != nil {
+		d.quarantine(ctx, raw, exchange, err)
+		return
+	}
+	execType := ev.ExecutionType()
+	outcome := Decide(d.allowlist(ctx, exchange), execType)
+	d.cfg.Metrics.count(exchange, execType, outcome)
+	if outcome != Dispatched {
+		return
+	}
+	source := topics.SourceStream
+	if kind == topics.KindBackfill || string(h[topics.HeaderSource]) == topics.SourceBackfill {
+		source = topics.SourceBackfill
+	}
+	oe := ev.OrderEvent(exchange, account, source)
+	oe.SourceTopic = string(ctx.Topic())
+	oe.SourcePartition = ctx.Partition()
+	oe.SourceOffset = ctx.Offset()
+	ctx.Emit(OrdersTopic(d.cfg.Prefix), account, &oe)
+}
+
+// decode picks the exchange's decoder; only Binance exists so far.
+func decode(exchange string, raw []byte) (binance.Event, error) {
+	if exchange != topics.ExchangeBinance {
+		return binance.Event{}, fmt.Errorf("no decoder for exchange %q", exchange)
+	}
+	return binance.Decode(raw)
+}
+
+// allowlist returns the exchange's list from the lookup table, or the
+// configured initial list when the table has none. The table is read raw
+// and decoded here: a goka codec error would stop the processor, while a
+// malformed allowlist record (written by hand) only falls back to the
+// configured list, with a warning.
+func (d *dispatcher) allowlist(ctx goka.Context, exchange string) []string {
+	raw, _ := ctx.Lookup(AllowlistTable(d.cfg.Prefix), exchange).([]byte)
+	if len(raw) == 0 {
+		return d.cfg.Allowlists[exchange]
+	}
+	var v topics.AllowlistValue
+	if err := json.Unmarshal(raw, &v); err != nil {
+		d.cfg.Log.Warn("ignoring malformed allowlist record", "exchange", exchange, "err", err)
+		return d.cfg.Allowlists[exchange]
+	}
+	return v.Types
+}
+
+func (d *dispatcher) quarantine(ctx goka.Context, raw []byte, exchange string, err error) {
+	d.cfg.Metrics.count(exchange, "undecodable", Quarantined)
+	d.cfg.Log.Warn("quarantining undecodable record",
+		"topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(), "err", err)
+	hs := map[string]string{}
+	for k, v := range ctx.Headers() {
+		hs[k] = string(v)
+	}
+	q := topics.QuarantineRecord{
+		SourceTopic:     string(ctx.Topic()),
+		SourcePartition: ctx.Partition(),
+		SourceOffset:    ctx.Offset(),
+		Key:             ctx.Key(),
+		Value:           string(raw),
+		Headers:         hs,
+		Consumer:        string(Group(d.cfg.Prefix)),
+		Error:           err.Error(),
+		AtMs:            recordTime(ctx),
+	}
+	ctx.Emit(QuarantineTopic(d.cfg.Prefix), ctx.Key(), &q)
+}
+
+// recordTime is the record's timestamp in ms (deterministic on replay).
+func recordTime(ctx goka.Context) int64 {
+	if ts := ctx.Timestamp(); !ts.IsZero() {
+		return ts.UnixMilli()
+	}
+	return 0
+}
