@@ -95,7 +95,8 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return err
 	}
 	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
-		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(), DatabaseURL: dbURL}}
+		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
+			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")}}
 	if err := seedDevDatabase(ctx, w); err != nil {
 		simLn.Close()
 		httpLn.Close()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -32,10 +33,14 @@ func cmdTopics(ctx context.Context, a *app, args []string) error {
 	}
 }
 
+// catalog is every topic Kraite declares up front: the catalog plus the goka
+// group table the gate looks up before the regime processor may have run.
+func catalog() []topics.Spec { return append(topics.All(), regime.TableSpec()) }
+
 func listTopics(a *app, prefix string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRETENTION\tKEY\tVALUE")
-	for _, s := range topics.All() {
+	for _, s := range catalog() {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name(prefix), s.Partitions, s.RetentionString(), s.Key, s.Value)
 	}
 	return tw.Flush()
@@ -62,5 +67,5 @@ func ensureTopics(ctx context.Context, c common) ([]topics.Result, error) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return topics.Apply(ctx, cl, c.TopicPrefix, topics.All(), int16(c.Replication))
+	return topics.Apply(ctx, cl, c.TopicPrefix, catalog(), int16(c.Replication))
 }

@@ -5,14 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
+	"github.com/kraite/stream/processors/dispatch"
+	"github.com/kraite/stream/processors/gate"
+	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/producers/markprice"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
@@ -29,6 +37,8 @@ type exchangeEnv struct {
 	AccountsPoll time.Duration `env:"KRAITE_ACCOUNTS_POLL" envDefault:"10s"`
 	HTTPAddr     string        `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	DatabaseURL  string        `env:"KRAITE_DATABASE_URL"`
+	// StateDir holds goka's local table stores (one directory per process).
+	StateDir string `env:"KRAITE_STATE_DIR" envDefault:".kraite/state"`
 }
 
 // wiring holds what components share inside one process.
@@ -58,6 +68,9 @@ type component struct {
 var componentBuilders = map[string]func(ctx context.Context, w *wiring) (component, error){
 	"userdata-producer":  buildUserData,
 	"markprice-producer": buildMarkPrice,
+	"dispatch":           buildDispatch,
+	"regime":             buildRegime,
+	"gate":               buildGate,
 	"audit-sink":         buildAuditSink,
 	"markprice-sink":     buildMarkPriceSink,
 	"orders-sink":        buildOrdersSink,
@@ -183,6 +196,49 @@ func buildMarkPrice(ctx context.Context, w *wiring) (component, error) {
 	}
 	w.mark = p
 	return component{name: "markprice-producer", run: p.Run}, nil
+}
+
+// gokaOptions are the options of one goka processor of this process:
+// Kafka builders with fresh configs, and LevelDB tables under the state dir
+// so a restart recovers only what changed. Each processor gets its own
+// directory: in one process the gate's lookup of the regime table and the
+// regime processor's own table would otherwise share (and lock) one store.
+func (w *wiring) gokaOptions(name string) []goka.ProcessorOption {
+	return append(kclient.GokaProcessorOptions(w.c.Replication, w.log),
+		goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", name))))
+}
+
+func buildDispatch(ctx context.Context, w *wiring) (component, error) {
+	m, err := dispatch.NewMetrics(w.ops.Registry)
+	if err != nil {
+		return component{}, err
+	}
+	p, err := dispatch.New(dispatch.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Metrics: m,
+		Log: w.log.With("component", "dispatch")}, w.gokaOptions("dispatch")...)
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: "dispatch", run: p.Run}, nil
+}
+
+func buildRegime(ctx context.Context, w *wiring) (component, error) {
+	cfg := regime.DefaultConfig(w.c.Brokers, w.c.TopicPrefix)
+	cfg.Log = w.log.With("component", "regime")
+	p, err := regime.New(cfg, w.gokaOptions("regime")...)
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: "regime", run: p.Run}, nil
+}
+
+func buildGate(ctx context.Context, w *wiring) (component, error) {
+	cfg := gate.DefaultConfig(w.c.Brokers, w.c.TopicPrefix)
+	cfg.Log = w.log.With("component", "gate")
+	p, err := gate.New(cfg, w.gokaOptions("gate")...)
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: "gate", run: p.Run}, nil
 }
 
 // database opens KRAITE_DATABASE_URL once per process and migrates it.

@@ -107,9 +107,10 @@ func TestDevFillsBothTopicsAndResumesFromItsDataDir(t *testing.T) {
 		}
 		return n
 	}
-	testkit.Eventually(t, 30*time.Second, "audit rows and mark prices in the dev database", func() bool {
+	testkit.Eventually(t, 60*time.Second, "audit rows, mark prices and dispatched orders in the dev database", func() bool {
 		return count("SELECT COUNT(*) FROM api_data_stream") > 10 &&
-			count("SELECT COUNT(*) FROM exchange_symbols WHERE mark_price IS NOT NULL") > 1500
+			count("SELECT COUNT(*) FROM exchange_symbols WHERE mark_price IS NOT NULL") > 1500 &&
+			count("SELECT COUNT(*) FROM orders") > 0
 	})
 	d.Close()
 	for path, want := range map[string]string{
