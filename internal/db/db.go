@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -43,6 +44,9 @@ type DB struct {
 	Dialect Dialect
 	// Name is the database (schema) name, or the file path for SQLite.
 	Name string
+
+	stmtsOnce sync.Once
+	stmts     *stmtCache
 }
 
 // Target is a parsed KRAITE_DATABASE_URL.

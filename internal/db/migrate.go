@@ -29,15 +29,29 @@ func Migrations() []Migration {
 			}
 			return stmts
 		}},
+		{Version: 2, Name: "order outbox", Statements: func(d Dialect) []string {
+			var stmts []string
+			for _, t := range schemaV2 {
+				stmts = append(stmts, t.createStatements(d)...)
+			}
+			// Unpublished transitions of a v1 sink move to the new outbox,
+			// one record per row (a v1 payload is one JSON object). On MySQL
+			// DDL commits on its own, so a crash between these two
+			// statements and the version record can publish a moved
+			// transition twice (at least once, never lost).
+			return append(stmts,
+				"INSERT INTO order_outbox (records, payload) SELECT 1, payload FROM order_transitions WHERE published_at IS NULL ORDER BY id",
+				"UPDATE order_transitions SET published_at = "+nowSQL[d]+" WHERE published_at IS NULL")
+		}},
 	}
 }
 
 // Tables lists the tables the current schema creates (schema_migrations
 // aside), in creation order.
 func Tables() []string {
-	names := make([]string, len(schemaV1))
-	for i, t := range schemaV1 {
-		names[i] = t.name
+	var names []string
+	for _, t := range append(append([]table{}, schemaV1...), schemaV2...) {
+		names = append(names, t.name)
 	}
 	return names
 }
@@ -52,6 +66,10 @@ type Applied struct {
 }
 
 const migrationsTable = "schema_migrations"
+
+// nowSQL is the current UTC time in each dialect, for migration statements
+// (which take no parameters).
+var nowSQL = map[Dialect]string{MySQL: "UTC_TIMESTAMP(3)", Postgres: "now()", SQLite: "strftime('%Y-%m-%d %H:%M:%f', 'now')"}
 
 // Migrate creates or upgrades the schema to the newest version and returns
 // every recorded version. It is idempotent and safe to run from several

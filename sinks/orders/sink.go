@@ -14,10 +14,15 @@
 //
 // # Observer events
 //
-// Status transitions are written to the order_transitions outbox in the
-// batch's transaction. After the offsets are committed they are published to
-// the positions topic and marked published; rows left unpublished by a crash
-// are published on the next start, so a kill -9 anywhere loses none.
+// Status transitions are written to the order_outbox in the batch's
+// transaction: one row per batch (up to a thousand transitions), one JSON
+// record per line, so a batch writes a few rows instead of one indexed row
+// per transition. After the offsets are committed they are published to the
+// positions topic and marked published; rows left unpublished by a crash are
+// published on the next start, so a kill -9 anywhere loses none. Exactly-once
+// toward the outbox rests on the fold over the stored state (a replayed
+// batch finds its rows already moved and yields no transitions) and on the
+// consumer loop blocking rebalances while a batch is in flight.
 package orders
 
 import (

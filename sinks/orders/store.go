@@ -74,7 +74,19 @@ func rowArgs(e *topics.OrderEvent, k Kind) []any {
 		StatusRank(k, e.Status), e.TransactionTime, e.EventTime)
 }
 
-const chunk = 200 // rows per statement (23 columns: 4,600 placeholders)
+// Statement sizes. Every multi-row statement is cut by db.Batches into a few
+// fixed shapes that the statement cache prepares once per connection: on
+// MySQL (and for every state read) the last part is padded to a multiple of
+// padStep with repeats of its last row, which the guarded upsert, the fills'
+// no-op update and an IN list all ignore.
+const (
+	padStep    = 32
+	rowChunk   = 256 // orders rows per upsert (23 columns: 5,888 placeholders)
+	fillChunk  = 512 // fills per insert (12 columns: 6,144 placeholders)
+	stateChunk = 512 // ids per state read
+	// outboxRecords is the most transitions one order_outbox row holds.
+	outboxRecords = 1000
+)
 
 // loadState reads the stored version of every key of events.
 func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.OrderEvent) (map[Key]State, error) {
@@ -83,19 +95,23 @@ func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.Order
 		exchange, account string
 	}
 	ids := map[group][]any{}
+	var groups []group
 	for _, e := range events {
 		k := KeyOf(e)
 		g := group{k.Kind, k.Exchange, k.Account}
+		if _, ok := ids[g]; !ok {
+			groups = append(groups, g)
+		}
 		ids[g] = append(ids[g], k.ID)
 	}
-	out := map[Key]State{}
-	for g, list := range ids {
+	out := make(map[Key]State, len(events))
+	for _, g := range groups {
 		table, idCol, _ := tableOf(g.kind)
-		for start := 0; start < len(list); start += 500 {
-			part := list[start:min(start+500, len(list))]
+		for _, part := range db.Batches(ids[g], stateChunk, padStep, true) {
+			n := len(part)
 			q := d.Rebind("SELECT " + idCol + ", status, event_time, transaction_time, status_rank FROM " + table +
-				" WHERE exchange = ? AND account = ? AND " + idCol + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + ")")
-			rows, err := tx.QueryContext(ctx, q, append([]any{g.exchange, g.account}, part...)...)
+				" WHERE exchange = ? AND account = ? AND " + idCol + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")")
+			rows, err := d.QueryIn(ctx, tx, q, append([]any{g.exchange, g.account}, part...)...)
 			if err != nil {
 				return nil, fmt.Errorf("reading stored %s state: %w", table, err)
 			}
@@ -119,7 +135,7 @@ func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.Order
 
 // Write applies events in one transaction: guarded upserts of orders and
 // algo_orders, fills once per trade, and the status transitions into the
-// order_transitions outbox. It returns the plan it wrote.
+// order_outbox. It returns the plan it wrote.
 func Write(ctx context.Context, d *db.DB, events []*topics.OrderEvent) (Plan, error) {
 	var plan Plan
 	err := d.InTx(ctx, func(tx *sql.Tx) error {
@@ -128,13 +144,28 @@ func Write(ctx context.Context, d *db.DB, events []*topics.OrderEvent) (Plan, er
 			return err
 		}
 		plan = MakePlan(events, stored)
+		// Encoding the observer records is the batch's only heavy CPU
+		// work; it runs while the database applies the upserts.
+		type result struct {
+			rows []outboxRow
+			err  error
+		}
+		encoded := make(chan result, 1)
+		go func() {
+			rows, err := encodeOutbox(plan.Transitions)
+			encoded <- result{rows, err}
+		}()
 		if err := upsertRows(ctx, tx, d, plan.Rows); err != nil {
 			return err
 		}
 		if err := insertFills(ctx, tx, d, plan.Fills); err != nil {
 			return err
 		}
-		return insertTransitions(ctx, tx, d, plan.Transitions)
+		enc := <-encoded
+		if enc.err != nil {
+			return enc.err
+		}
+		return insertOutbox(ctx, tx, d, enc.rows)
 	})
 	return plan, err
 }
@@ -147,14 +178,14 @@ func upsertRows(ctx context.Context, tx *sql.Tx, d *db.DB, rows []*topics.OrderE
 				part = append(part, e)
 			}
 		}
-		for start := 0; start < len(part); start += chunk {
-			c := part[start:min(start+chunk, len(part))]
-			var args []any
+		for _, c := range db.Batches(part, rowChunk, padStep, d.Dialect == db.MySQL) {
+			n := len(c)
+			args := make([]any, 0, n*23)
 			for _, e := range c {
 				args = append(args, rowArgs(e, k)...)
 			}
-			if _, err := tx.ExecContext(ctx, upsertSQL(d, k, len(c)), args...); err != nil {
-				return fmt.Errorf("upserting %d %s rows: %w", len(c), k, err)
+			if _, err := d.ExecIn(ctx, tx, upsertSQL(d, k, n), args...); err != nil {
+				return fmt.Errorf("upserting %d %s rows: %w", n, k, err)
 			}
 		}
 	}
@@ -164,38 +195,67 @@ func upsertRows(ctx context.Context, tx *sql.Tx, d *db.DB, rows []*topics.OrderE
 var fillCols = []string{"exchange", "account", "order_id", "trade_id", "symbol", "side", "qty", "price", "commission", "commission_asset", "realized_profit", "transaction_time"}
 
 func insertFills(ctx context.Context, tx *sql.Tx, d *db.DB, fills []*topics.OrderEvent) error {
-	for start := 0; start < len(fills); start += chunk {
-		c := fills[start:min(start+chunk, len(fills))]
-		var args []any
+	for _, c := range db.Batches(fills, fillChunk, padStep, d.Dialect == db.MySQL) {
+		n := len(c)
+		args := make([]any, 0, n*len(fillCols))
 		for _, e := range c {
 			args = append(args, e.Exchange, e.Account, e.OrderID, e.TradeID, e.Symbol, e.Side, e.LastQty, e.LastPrice,
 				e.Commission, e.CommissionAsset, e.RealizedProfit, e.TransactionTime)
 		}
-		q := d.UpsertSQL("order_fills", fillCols, len(c), []string{"exchange", "account", "order_id", "trade_id"}, nil)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("inserting %d fills: %w", len(c), err)
+		q := d.UpsertSQL("order_fills", fillCols, n, []string{"exchange", "account", "order_id", "trade_id"}, nil)
+		if _, err := d.ExecIn(ctx, tx, q, args...); err != nil {
+			return fmt.Errorf("inserting %d fills: %w", n, err)
 		}
 	}
 	return nil
 }
 
-var transitionCols = []string{"exchange", "account", "kind", "ref_id", "from_status", "to_status", "event_time", "payload"}
+// outboxRow is one order_outbox row: up to outboxRecords observer records,
+// one JSON object per line (encoding/json escapes every newline inside a
+// value, so a line is always one whole record).
+type outboxRow struct {
+	records int
+	payload string
+}
 
-func insertTransitions(ctx context.Context, tx *sql.Tx, d *db.DB, ts []Transition) error {
-	for start := 0; start < len(ts); start += chunk {
-		c := ts[start:min(start+chunk, len(ts))]
-		var args []any
-		for _, t := range c {
-			payload, err := json.Marshal(PositionEvent(t))
-			if err != nil {
-				return fmt.Errorf("encoding transition: %w", err)
-			}
-			args = append(args, t.Key.Exchange, t.Key.Account, string(t.Key.Kind), t.Key.ID, t.From, t.To, t.Event.EventTime, string(payload))
+func encodeOutbox(ts []Transition) ([]outboxRow, error) {
+	var out []outboxRow
+	var b strings.Builder
+	n := 0
+	flush := func() {
+		if n > 0 {
+			out = append(out, outboxRow{n, b.String()})
+			b.Reset()
+			n = 0
 		}
-		q := d.UpsertSQL("order_transitions", transitionCols, len(c),
-			[]string{"exchange", "account", "kind", "ref_id", "to_status", "event_time"}, nil)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("recording %d transitions: %w", len(c), err)
+	}
+	for _, t := range ts {
+		rec, err := json.Marshal(PositionEvent(t))
+		if err != nil {
+			return nil, fmt.Errorf("encoding transition: %w", err)
+		}
+		if n > 0 {
+			b.WriteByte('\n')
+		}
+		b.Write(rec)
+		if n++; n == outboxRecords {
+			flush()
+		}
+	}
+	flush()
+	return out, nil
+}
+
+func insertOutbox(ctx context.Context, tx *sql.Tx, d *db.DB, rows []outboxRow) error {
+	for _, n := range db.Chunks(len(rows), 8) {
+		args := make([]any, 0, 2*n)
+		for _, r := range rows[:n] {
+			args = append(args, r.records, r.payload)
+		}
+		rows = rows[n:]
+		q := d.Rebind("INSERT INTO order_outbox (records, payload) VALUES " + db.Placeholders(n, 2))
+		if _, err := d.ExecIn(ctx, tx, q, args...); err != nil {
+			return fmt.Errorf("recording %d outbox rows: %w", n, err)
 		}
 	}
 	return nil

@@ -1,0 +1,77 @@
+package db_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/kraite/stream/internal/db"
+)
+
+func TestChunks(t *testing.T) {
+	tests := []struct {
+		name   string
+		n, max int
+		want   []int
+	}{
+		{"nothing gives no statement", 0, 500, nil},
+		{"a full tick is full chunks then powers of two", 2272, 500, []int{500, 500, 500, 500, 256, 16}},
+		{"a remainder splits into its binary digits", 347, 500, []int{256, 64, 16, 8, 2, 1}},
+		{"an exact multiple has no remainder", 1024, 256, []int{256, 256, 256, 256}},
+		{"one row is one statement", 1, 500, []int{1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := db.Chunks(tt.n, tt.max)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("Chunks(%d, %d) = %v, want %v", tt.n, tt.max, got, tt.want)
+			}
+			sum := 0
+			for _, c := range got {
+				sum += c
+			}
+			if sum != tt.n {
+				t.Fatalf("sizes add up to %d, want %d", sum, tt.n)
+			}
+		})
+	}
+}
+
+func TestBatches(t *testing.T) {
+	items := make([]int, 1234)
+	for i := range items {
+		items[i] = i
+	}
+	t.Run("padding repeats the last item up to a multiple of the step", func(t *testing.T) {
+		got := db.Batches(items, 500, 32, true)
+		if len(got) != 3 || len(got[0]) != 500 || len(got[1]) != 500 || len(got[2]) != 256 {
+			t.Fatalf("sizes %d %d %d", len(got), len(got[0]), len(got[len(got)-1]))
+		}
+		last := got[2]
+		if last[0] != 1000 || last[233] != 1233 || last[255] != 1233 {
+			t.Fatalf("last part = %v...%v", last[:2], last[230:])
+		}
+		if items[1233] != 1233 {
+			t.Fatal("the input was modified")
+		}
+	})
+	t.Run("without padding every item appears once", func(t *testing.T) {
+		seen := 0
+		for _, p := range db.Batches(items, 500, 32, false) {
+			for _, v := range p {
+				if v != seen {
+					t.Fatalf("item %d out of order (want %d)", v, seen)
+				}
+				seen++
+			}
+		}
+		if seen != len(items) {
+			t.Fatalf("%d items, want %d", seen, len(items))
+		}
+	})
+	t.Run("padding never exceeds max", func(t *testing.T) {
+		got := db.Batches(items[:499], 500, 32, true)
+		if len(got) != 1 || len(got[0]) != 500 {
+			t.Fatalf("got %d parts of %d", len(got), len(got[0]))
+		}
+	})
+}
