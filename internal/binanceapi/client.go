@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,15 +58,104 @@ type Credentials struct {
 }
 
 // Client talks to one REST base URL (https://fapi.binance.com or the simulator).
+//
+// # Weight budget
+//
+// Binance limits request weight per IP per minute and answers 429 past it,
+// then 418 (an IP ban of minutes to days) to clients that keep going. The
+// client reads X-MBX-USED-WEIGHT-1M from every answer; once the used weight
+// reaches Budget of the limit it waits for the next minute window before
+// sending, and after a 418 it refuses to send until Retry-After has passed.
+// Share one Client per IP.
 type Client struct {
 	base string
 	http *http.Client
 	now  func() time.Time
+
+	limit  atomic.Int64 // REQUEST_WEIGHT per minute (exchangeInfo), default 2400
+	used   atomic.Int64 // last X-MBX-USED-WEIGHT-1M seen
+	usedAt atomic.Int64 // unix ms of that answer
+	banned atomic.Int64 // unix ms until which we must not call
+	// Budget is the share of the limit used before waiting (default 0.8).
+	Budget float64
 }
+
+// ErrBanned is returned while a 418 ban is in force.
+var ErrBanned = errors.New("binance: IP banned (418); not sending until Retry-After passes")
 
 // New returns a client for base with a sane timeout.
 func New(base string) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}, now: time.Now}
+	c := &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}, now: time.Now, Budget: 0.8}
+	c.limit.Store(2400)
+	return c
+}
+
+// SetWeightLimit sets the REQUEST_WEIGHT per minute (from exchangeInfo).
+func (c *Client) SetWeightLimit(n int64) {
+	if n > 0 {
+		c.limit.Store(n)
+	}
+}
+
+// LoadLimits reads rateLimits from GET /fapi/v1/exchangeInfo.
+func (c *Client) LoadLimits(ctx context.Context) error {
+	var info struct {
+		RateLimits []struct {
+			RateLimitType string `json:"rateLimitType"`
+			Interval      string `json:"interval"`
+			IntervalNum   int64  `json:"intervalNum"`
+			Limit         int64  `json:"limit"`
+		} `json:"rateLimits"`
+	}
+	if err := c.Public(ctx, "/fapi/v1/exchangeInfo", nil, &info); err != nil {
+		return fmt.Errorf("loading rate limits: %w", err)
+	}
+	for _, r := range info.RateLimits {
+		if r.RateLimitType == "REQUEST_WEIGHT" && r.Interval == "MINUTE" && r.IntervalNum == 1 {
+			c.SetWeightLimit(r.Limit)
+		}
+	}
+	return nil
+}
+
+// UsedWeight is the last used weight the exchange reported.
+func (c *Client) UsedWeight() int64 { return c.used.Load() }
+
+// waitBudget blocks while the minute's weight is nearly spent.
+func (c *Client) waitBudget(ctx context.Context) error {
+	now := c.now()
+	if until := c.banned.Load(); until > now.UnixMilli() {
+		return ErrBanned
+	}
+	at := time.UnixMilli(c.usedAt.Load())
+	if at.Truncate(time.Minute) != now.Truncate(time.Minute) {
+		return nil // a new window: the count restarted
+	}
+	if float64(c.used.Load()) < c.Budget*float64(c.limit.Load()) {
+		return nil
+	}
+	t := time.NewTimer(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Client) observe(resp *http.Response) {
+	if v, err := strconv.ParseInt(resp.Header.Get("X-MBX-USED-WEIGHT-1M"), 10, 64); err == nil {
+		c.used.Store(v)
+		c.usedAt.Store(c.now().UnixMilli())
+	}
+	if resp.StatusCode == 418 {
+		secs, err := strconv.ParseInt(resp.Header.Get("Retry-After"), 10, 64)
+		if err != nil || secs <= 0 {
+			secs = 120
+		}
+		c.banned.Store(c.now().Add(time.Duration(secs) * time.Second).UnixMilli())
+	}
 }
 
 type listenKeyResp struct {
@@ -119,6 +209,9 @@ func Sign(secret, payload string) string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, cr Credentials, params url.Values, signed bool, out any) error {
+	if err := c.waitBudget(ctx); err != nil {
+		return err
+	}
 	q := url.Values{}
 	for k, v := range params {
 		q[k] = v
@@ -146,6 +239,7 @@ func (c *Client) do(ctx context.Context, method, path string, cr Credentials, pa
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	c.observe(resp)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
 		return fmt.Errorf("reading %s answer: %w", path, err)

@@ -20,6 +20,8 @@ const (
 	FaultRateLimit = "rate_limit"
 	FaultCrash     = "crash"
 	FaultStep      = "step"
+	FaultPause     = "pause"  // stop the simulator's own trading (REST orders still work)
+	FaultResume    = "resume" // trade again
 )
 
 var faultAliases = map[string]string{
@@ -31,6 +33,7 @@ var faultAliases = map[string]string{
 	"rate_limit": FaultRateLimit, "ratelimit": FaultRateLimit,
 	"crash": FaultCrash,
 	"step":  FaultStep,
+	"pause": FaultPause, "resume": FaultResume,
 }
 
 // faultRequest is the body of POST /admin/fault, e.g.
@@ -117,6 +120,12 @@ func (s *Simulator) applyFault(f fault) (map[string]any, error) {
 	}
 	out := map[string]any{"fault": f.kind, "account": f.account}
 	switch f.kind {
+	case FaultPause:
+		s.SetTrading(false)
+		return out, nil
+	case FaultResume:
+		s.SetTrading(true)
+		return out, nil
 	case FaultDrop:
 		out["dropped"] = s.DropConnections(f.account)
 	case FaultSilence:

@@ -4,6 +4,11 @@ import (
 	"strconv"
 )
 
+// SetTrading pauses (false) or resumes (true) the simulator's own order
+// lifecycles driven by OrderInterval; Step and REST orders are unaffected.
+// Tests pause to let the pipeline settle before comparing with the ground truth.
+func (s *Simulator) SetTrading(on bool) { s.paused.Store(!on) }
+
 // Step performs one lifecycle step of the account now: one action such as
 // placing, filling, amending, canceling, expiring or liquidating an order,
 // or moving an algo order one stage on. Each action emits one to four

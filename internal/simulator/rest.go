@@ -27,6 +27,7 @@ func (s *Simulator) restRoutes(mux *http.ServeMux) {
 	s.signedRoute(mux, "POST /fapi/v1/order", weight(0), s.postOrder)
 	s.signedRoute(mux, "DELETE /fapi/v1/order", weight(1), s.deleteOrder)
 	s.signedRoute(mux, "GET /fapi/v1/openOrders", weightBySymbol(1, 40), s.openOrders)
+	s.signedRoute(mux, "GET /fapi/v1/allOrders", weight(5), s.allOrders)
 	s.signedRoute(mux, "GET /fapi/v1/algoOrder", weight(1), s.getAlgo)
 	s.signedRoute(mux, "POST /fapi/v1/algoOrder", weight(0), s.postAlgo)
 	s.signedRoute(mux, "DELETE /fapi/v1/algoOrder", weight(1), s.deleteAlgo)
@@ -225,6 +226,33 @@ func (s *Simulator) openOrders(a *account, req *request) (any, *apiError) {
 		if sp == nil || o.sp == sp {
 			out = append(out, o.rest())
 		}
+	}
+	return out, nil
+}
+
+// allOrders answers GET /fapi/v1/allOrders: the orders of one symbol
+// (mandatory, as on Binance) updated within [startTime, endTime], oldest
+// first, at most limit (default 500, max 1000).
+func (s *Simulator) allOrders(a *account, req *request) (any, *apiError) {
+	sp, aerr := s.symbolParam(req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	start, _ := strconv.ParseInt(req.params.Get("startTime"), 10, 64)
+	end, _ := strconv.ParseInt(req.params.Get("endTime"), 10, 64)
+	limit, _ := strconv.Atoi(req.params.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 500
+	}
+	out := []restOrder{}
+	for _, o := range a.orders {
+		if o.sp != sp || (start > 0 && o.updated < start) || (end > 0 && o.created > end) {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, o.rest())
 	}
 	return out, nil
 }

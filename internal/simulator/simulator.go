@@ -41,6 +41,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,8 +148,9 @@ const maxPushed = 1_000_000
 
 // Simulator is a Binance USD-M exchange. Create it with New.
 type Simulator struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	paused atomic.Bool // SetTrading(false): lifecycles do not step
 
 	mu          sync.Mutex // guards everything below except the frame logs
 	market      *market
@@ -308,7 +310,9 @@ func (s *Simulator) startLifecycle(ctx context.Context, a *account) {
 				t.Stop()
 				return
 			case <-t.C:
-				s.Step(a.ID)
+				if !s.paused.Load() {
+					s.Step(a.ID)
+				}
 			}
 		}
 	}()

@@ -1,0 +1,77 @@
+package binanceapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestWeightBudgetWaitsForTheNextWindowAndABanStopsCalls(t *testing.T) {
+	var calls atomic.Int64
+	var status atomic.Int64
+	status.Store(200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("X-MBX-USED-WEIGHT-1M", "2000") // over 80% of 2400
+		if s := status.Load(); s != 200 {
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(int(s))
+			_, _ = w.Write([]byte(`{"code":-1003,"msg":"Way too many requests; IP banned."}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c := New(srv.URL)
+	// A clock 150 ms before the minute ends: after a heavy answer the next
+	// call must wait for the new window, not go out at once.
+	base := time.Now().Truncate(time.Minute).Add(time.Minute - 150*time.Millisecond)
+	start := time.Now()
+	c.now = func() time.Time { return base.Add(time.Since(start)) }
+	if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(t0); waited < 100*time.Millisecond {
+		t.Fatalf("second call went out after %s, within the spent window", waited)
+	}
+	if c.UsedWeight() != 2000 {
+		t.Fatalf("used weight %d", c.UsedWeight())
+	}
+
+	status.Store(418)
+	c = New(srv.URL) // a fresh window
+	err := c.Public(context.Background(), "/x", nil, nil)
+	if !IsRateLimited(err) {
+		t.Fatalf("418 answer: %v", err)
+	}
+	before := calls.Load()
+	if err := c.Public(context.Background(), "/x", nil, nil); !errors.Is(err, ErrBanned) {
+		t.Fatalf("call during a ban: %v", err)
+	}
+	if calls.Load() != before {
+		t.Fatal("a request was sent during the ban")
+	}
+}
+
+func TestErrorsCarryTheExchangeCode(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"code":-1125,"msg":"This listenKey does not exist."}`))
+	}))
+	defer srv.Close()
+	err := New(srv.URL).KeepAliveListenKey(context.Background(), Credentials{APIKey: "k"})
+	if !IsListenKeyGone(err) {
+		t.Fatalf("got %v", err)
+	}
+	if Mask("abcdefgh") != "****efgh" || Mask("ab") != "****" {
+		t.Fatal("mask")
+	}
+}

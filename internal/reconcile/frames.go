@@ -1,0 +1,103 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// restOrder is the part of Binance's REST order answer the reconciler uses.
+type restOrder struct {
+	OrderID       int64  `json:"orderId"`
+	ClientOrderID string `json:"clientOrderId"`
+	Symbol        string `json:"symbol"`
+	Side          string `json:"side"`
+	PositionSide  string `json:"positionSide"`
+	Type          string `json:"type"`
+	OrigType      string `json:"origType"`
+	TimeInForce   string `json:"timeInForce"`
+	Status        string `json:"status"`
+	Price         string `json:"price"`
+	AvgPrice      string `json:"avgPrice"`
+	StopPrice     string `json:"stopPrice"`
+	OrigQty       string `json:"origQty"`
+	ExecutedQty   string `json:"executedQty"`
+	ReduceOnly    bool   `json:"reduceOnly"`
+	UpdateTime    int64  `json:"updateTime"`
+}
+
+// restAlgo is the part of the REST algo order answer the reconciler uses.
+type restAlgo struct {
+	AlgoID        int64  `json:"algoId"`
+	ClientAlgoID  string `json:"clientAlgoId"`
+	AlgoType      string `json:"algoType"`
+	OrderType     string `json:"orderType"`
+	Symbol        string `json:"symbol"`
+	Side          string `json:"side"`
+	PositionSide  string `json:"positionSide"`
+	TimeInForce   string `json:"timeInForce"`
+	Quantity      string `json:"quantity"`
+	AlgoStatus    string `json:"algoStatus"`
+	ActualOrderID string `json:"actualOrderId"`
+	ActualPrice   string `json:"actualPrice"`
+	ExecutedQty   string `json:"executedQty"`
+	TriggerPrice  string `json:"triggerPrice"`
+	Price         string `json:"price"`
+	ReduceOnly    bool   `json:"reduceOnly"`
+	UpdateTime    int64  `json:"updateTime"`
+	TriggerTime   int64  `json:"triggerTime"`
+}
+
+// executionFor maps an order status to the execution type an
+// ORDER_TRADE_UPDATE reporting that status would carry.
+func executionFor(status string) string {
+	switch status {
+	case "PARTIALLY_FILLED", "FILLED":
+		return "TRADE"
+	case "CANCELED", "EXPIRED", "NEW":
+		return status
+	case "EXPIRED_IN_MATCH":
+		return "EXPIRED"
+	default:
+		return status
+	}
+}
+
+// orderFrame synthesizes the ORDER_TRADE_UPDATE a stream would have pushed
+// for the order's current state. E and T are the order's update time, so
+// the sinks' forward-only guard keeps a newer streamed event if there is one.
+// There is no last fill (l, L, t are zero): fills are not invented.
+func orderFrame(o restOrder) []byte {
+	f := struct {
+		E  string `json:"e"`
+		Ev int64  `json:"E"`
+		T  int64  `json:"T"`
+		O  any    `json:"o"`
+	}{E: "ORDER_TRADE_UPDATE", Ev: o.UpdateTime, T: o.UpdateTime, O: map[string]any{
+		"s": o.Symbol, "c": o.ClientOrderID, "S": o.Side, "o": o.Type, "f": o.TimeInForce,
+		"q": o.OrigQty, "p": o.Price, "ap": o.AvgPrice, "sp": o.StopPrice,
+		"x": executionFor(o.Status), "X": o.Status, "i": o.OrderID,
+		"l": "0", "z": o.ExecutedQty, "L": "0", "T": o.UpdateTime, "t": 0,
+		"R": o.ReduceOnly, "ps": o.PositionSide, "ot": o.OrigType,
+	}}
+	b, _ := json.Marshal(f)
+	return b
+}
+
+// algoFrame synthesizes the ALGO_UPDATE for the algo order's current state.
+func algoFrame(g restAlgo) []byte {
+	f := struct {
+		E  string `json:"e"`
+		T  int64  `json:"T"`
+		Ev int64  `json:"E"`
+		O  any    `json:"o"`
+	}{E: "ALGO_UPDATE", T: g.UpdateTime, Ev: g.UpdateTime, O: map[string]any{
+		"caid": g.ClientAlgoID, "aid": g.AlgoID, "at": g.AlgoType, "o": g.OrderType,
+		"s": g.Symbol, "S": g.Side, "ps": g.PositionSide, "f": g.TimeInForce, "q": g.Quantity,
+		"X": g.AlgoStatus, "ai": g.ActualOrderID, "ap": g.ActualPrice, "aq": g.ExecutedQty,
+		"tp": g.TriggerPrice, "p": g.Price, "R": g.ReduceOnly, "tt": g.TriggerTime,
+	}}
+	b, _ := json.Marshal(f)
+	return b
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
