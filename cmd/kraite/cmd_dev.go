@@ -30,6 +30,8 @@ type devFlags struct {
 	seed          int64
 	orderInterval time.Duration
 	markInterval  time.Duration
+	syncEvery     time.Duration
+	allowlist     string
 }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
@@ -51,6 +53,8 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.Int64Var(&f.seed, "seed", 1, "simulator seed (same seed, same market and order lifecycles)")
 	fs.DurationVar(&f.orderInterval, "order-interval", 2*time.Second, "mean time between order events per account")
 	fs.DurationVar(&f.markInterval, "mark-interval", time.Second, "mark price push interval")
+	fs.DurationVar(&f.syncEvery, "sync-every", 5*time.Minute, "order sync safety net period per account")
+	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,7 +100,11 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	}
 	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
 		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
-			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")}}
+			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")},
+		jobs: &jobsEnv{OrderSyncEvery: f.syncEvery, KeepAliveEvery: 30 * time.Minute, GapLookback: time.Hour}}
+	if f.allowlist != "" {
+		w.allowlist = splitList(f.allowlist)
+	}
 	if err := seedDevDatabase(ctx, w); err != nil {
 		simLn.Close()
 		httpLn.Close()

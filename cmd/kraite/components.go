@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -15,6 +16,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
@@ -27,6 +29,7 @@ import (
 	auditsink "github.com/kraite/stream/sinks/audit"
 	marksink "github.com/kraite/stream/sinks/markprice"
 	orderssink "github.com/kraite/stream/sinks/orders"
+	"github.com/kraite/stream/topics"
 )
 
 // exchangeEnv is where the exchange is and which accounts to stream.
@@ -49,12 +52,16 @@ type wiring struct {
 	ops      *ops.Server
 	accounts []userdata.Account // static accounts (dev: the simulator's)
 
-	pub      *publisher.Publisher
-	pubM     *publisher.Metrics
-	closers  []func(context.Context) error // run after every component stopped, in order
-	userdata *userdata.Manager
-	mark     *markprice.Producer
-	db       *db.DB
+	pub        *publisher.Publisher
+	pubM       *publisher.Metrics
+	closers    []func(context.Context) error // run after every component stopped, in order
+	userdata   *userdata.Manager
+	mark       *markprice.Producer
+	db         *db.DB
+	rest       *binanceapi.Client
+	limitsOnce sync.Once
+	jobs       *jobsEnv // overrides the environment (dev flags)
+	allowlist  []string // initial Binance allowlist (nil: the default)
 }
 
 // component is one long-lived piece of a box.
@@ -71,15 +78,23 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 	"dispatch":           buildDispatch,
 	"regime":             buildRegime,
 	"gate":               buildGate,
-	"audit-sink":         buildAuditSink,
-	"markprice-sink":     buildMarkPriceSink,
-	"orders-sink":        buildOrdersSink,
+	"scheduler":          buildScheduler,
+	"gap-watcher":        buildGapWatcher,
+	"trading-worker": func(ctx context.Context, w *wiring) (component, error) {
+		return buildWorker(ctx, w, "trading-worker", topics.Priority)
+	},
+	"cron-worker": func(ctx context.Context, w *wiring) (component, error) {
+		return buildWorker(ctx, w, "cron-worker", topics.Cronjobs)
+	},
+	"audit-sink":     buildAuditSink,
+	"markprice-sink": buildMarkPriceSink,
+	"orders-sink":    buildOrdersSink,
 }
 
 // roles lists the components of each box. Components not built yet are
 // skipped with a notice so a role can be started today.
 var roles = map[string][]string{
-	"athena": {"userdata-producer", "markprice-producer", "scheduler", "dispatch", "audit-sink", "markprice-sink"},
+	"athena": {"userdata-producer", "markprice-producer", "scheduler", "gap-watcher", "dispatch", "audit-sink", "markprice-sink"},
 	"eos":    {"gate", "orders-sink", "trading-worker"},
 	"iris":   {"gate", "orders-sink", "trading-worker"},
 	"nyx":    {"gate", "orders-sink", "trading-worker"},
@@ -200,9 +215,10 @@ func buildMarkPrice(ctx context.Context, w *wiring) (component, error) {
 
 // gokaOptions are the options of one goka processor of this process:
 // Kafka builders with fresh configs, and LevelDB tables under the state dir
-// so a restart recovers only what changed. Each processor gets its own
-// directory: in one process the gate's lookup of the regime table and the
-// regime processor's own table would otherwise share (and lock) one store.
+// so a restart recovers only what changed. Each processor (and each
+// processor's views, see the builders) gets its own directory: in one
+// process two stores of the same table would otherwise share and lock one
+// LevelDB directory.
 func (w *wiring) gokaOptions(name string) []goka.ProcessorOption {
 	return append(kclient.GokaProcessorOptions(w.c.Replication, w.log),
 		goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", name))))
@@ -213,8 +229,15 @@ func buildDispatch(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	p, err := dispatch.New(dispatch.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Metrics: m,
-		Log: w.log.With("component", "dispatch")}, w.gokaOptions("dispatch")...)
+	// The allowlist View gets a LevelDB directory of its own, apart from the processor's.
+	views := append(kclient.GokaViewOptions(w.c.Replication),
+		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", "dispatch-views"))))
+	var initial map[string][]string
+	if w.allowlist != nil {
+		initial = map[string][]string{topics.ExchangeBinance: w.allowlist}
+	}
+	p, err := dispatch.New(dispatch.Config{Brokers: w.c.Brokers, ViewOptions: views, Prefix: w.c.TopicPrefix, Metrics: m,
+		Allowlists: initial, Log: w.log.With("component", "dispatch")}, w.gokaOptions("dispatch")...)
 	if err != nil {
 		return component{}, err
 	}
@@ -224,6 +247,8 @@ func buildDispatch(ctx context.Context, w *wiring) (component, error) {
 func buildRegime(ctx context.Context, w *wiring) (component, error) {
 	cfg := regime.DefaultConfig(w.c.Brokers, w.c.TopicPrefix)
 	cfg.Log = w.log.With("component", "regime")
+	cfg.ViewOptions = append(kclient.GokaViewOptions(w.c.Replication),
+		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", "regime-views"))))
 	p, err := regime.New(cfg, w.gokaOptions("regime")...)
 	if err != nil {
 		return component{}, err
@@ -234,6 +259,8 @@ func buildRegime(ctx context.Context, w *wiring) (component, error) {
 func buildGate(ctx context.Context, w *wiring) (component, error) {
 	cfg := gate.DefaultConfig(w.c.Brokers, w.c.TopicPrefix)
 	cfg.Log = w.log.With("component", "gate")
+	cfg.ViewOptions = append(kclient.GokaViewOptions(w.c.Replication),
+		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", "gate-views"))))
 	p, err := gate.New(cfg, w.gokaOptions("gate")...)
 	if err != nil {
 		return component{}, err

@@ -47,9 +47,13 @@ func startDev(t *testing.T, dataDir string, extra ...string) (string, func()) {
 
 // startDevOps is startDev that also returns the ops HTTP address.
 func startDevOps(t *testing.T, dataDir string, extra ...string) (string, string, func()) {
+	return startDevOpsOut(t, dataDir, &syncBuffer{}, extra...)
+}
+
+// startDevOpsOut is startDevOps writing the banner to out.
+func startDevOpsOut(t *testing.T, dataDir string, out *syncBuffer, extra ...string) (string, string, func()) {
 	t.Helper()
 	t.Setenv("KRAITE_LOG_LEVEL", "warn")
-	out := &syncBuffer{}
 	a := newApp(strings.NewReader(""), out, &syncBuffer{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

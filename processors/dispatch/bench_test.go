@@ -29,7 +29,8 @@ func BenchmarkDispatchOverKafka(b *testing.B) {
 	}
 	c.ProduceBatch(b, recs)
 	orders := c.NewReader(b, string(OrdersTopic(ptest.Prefix)))
-	p, err := New(Config{Brokers: c.Brokers(), Prefix: ptest.Prefix}, ptest.ProcessorOptions(nil)...)
+	p, err := New(Config{Brokers: c.Brokers(), ViewOptions: ptest.ViewOptions(), Prefix: ptest.Prefix},
+		ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,16 +5,21 @@
 // # Graph
 //
 //	input   <prefix>user-data-stream   raw frames, gap markers, backfill frames
-//	lookup  <prefix>allowlist          AllowlistValue per exchange (compacted, 1 partition)
+//	view    <prefix>allowlist          AllowlistValue per exchange (compacted, 1 partition)
 //	output  <prefix>orders             OrderEvent, key = account id
 //	output  <prefix>quarantine         QuarantineRecord for undecodable records
 //
-// The allowlist is a goka Lookup (a View over the compacted topic), not a
+// The allowlist is read through a goka View over the compacted topic, not a
 // Join: the allowlist has one partition and the input twelve, and Join
 // requires copartitioning. A View reads every partition and keeps
 // consuming, so an `allowlist set` is seen by the running processor within
 // one fetch round trip, without a restart. Until the topic holds a value for
 // an exchange, Config.Allowlists applies. An empty list is shadow mode.
+//
+// The View is the Runner's, not a goka.Lookup edge: goka v1.1.17 closes a
+// Lookup's View on shutdown while a callback may still read it (a data
+// race). The Runner stops the View only after the processor returned; see
+// processors/internal/lookups.
 //
 // The processor is stateless (no group table): a decision depends only on
 // the record and the allowlist, so a rebalance or restart loses nothing.
@@ -32,6 +37,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
 
@@ -41,7 +47,7 @@ func Group(prefix string) goka.Group { return goka.Group(prefix + "dispatch") }
 // InputTopic is the user-data-stream topic.
 func InputTopic(prefix string) goka.Stream { return goka.Stream(topics.UserDataStream.Name(prefix)) }
 
-// AllowlistTable is the allowlist topic read as a lookup table.
+// AllowlistTable is the allowlist topic, read through the processor's View.
 func AllowlistTable(prefix string) goka.Table { return goka.Table(topics.Allowlist.Name(prefix)) }
 
 // OrdersTopic is the output topic of dispatched events.
@@ -54,6 +60,10 @@ func QuarantineTopic(prefix string) goka.Stream { return goka.Stream(topics.Quar
 type Config struct {
 	// Brokers are the Kafka seed brokers (ignored with goka.WithTester).
 	Brokers []string
+	// ViewOptions configure the allowlist View: goka.WithViewTester in
+	// graph tests; kclient.GokaViewOptions plus a storage builder of its
+	// own (not the processor's directory) in production.
+	ViewOptions []goka.ViewOption
 	// Prefix is the topic prefix, e.g. "kraite.".
 	Prefix string
 	// Allowlists is the initial allowlist per exchange, used until the
@@ -75,6 +85,9 @@ func (c Config) Validate() error {
 	if c.DefaultExchange == "" {
 		return errors.New("dispatch config: DefaultExchange is empty")
 	}
+	if len(c.Brokers) == 0 && len(c.ViewOptions) == 0 {
+		return errors.New("dispatch config: Brokers is empty and no ViewOptions are set (the allowlist View needs a cluster or goka.WithViewTester)")
+	}
 	return nil
 }
 
@@ -92,18 +105,15 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Graph builds the dispatch group graph.
-func Graph(cfg Config) (*goka.GroupGraph, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	d := &dispatcher{cfg: cfg}
-	g := goka.DefineGroup(Group(cfg.Prefix),
-		goka.Input(InputTopic(cfg.Prefix), topics.Raw{}, d.process),
-		goka.Lookup(AllowlistTable(cfg.Prefix), topics.Raw{}),
-		goka.Output(OrdersTopic(cfg.Prefix), topics.JSON[topics.OrderEvent]{}),
-		goka.Output(QuarantineTopic(cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
+// Runner runs the dispatch processor and its allowlist View (see New).
+type Runner = lookups.Runner
+
+// graph builds the dispatch group graph; d's callbacks read d.allow.
+func graph(d *dispatcher) (*goka.GroupGraph, error) {
+	g := goka.DefineGroup(Group(d.cfg.Prefix),
+		goka.Input(InputTopic(d.cfg.Prefix), topics.Raw{}, d.process),
+		goka.Output(OrdersTopic(d.cfg.Prefix), topics.JSON[topics.OrderEvent]{}),
+		goka.Output(QuarantineTopic(d.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
 	)
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("validating dispatch graph: %w", err)
@@ -111,10 +121,21 @@ func Graph(cfg Config) (*goka.GroupGraph, error) {
 	return g, nil
 }
 
-// New builds the dispatch processor. Pass kclient.GokaProcessorOptions for
-// a real cluster or goka.WithTester for graph tests. Run it with Run(ctx).
-func New(cfg Config, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	g, err := Graph(cfg)
+// New builds the dispatch processor and its allowlist View. Pass
+// kclient.GokaProcessorOptions for a real cluster or goka.WithTester for
+// graph tests (with goka.WithViewTester in Config.ViewOptions). Run it
+// with Run(ctx).
+func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	allow, err := lookups.NewView(cfg.Brokers, AllowlistTable(cfg.Prefix), topics.Raw{}, cfg.Log, cfg.ViewOptions)
+	if err != nil {
+		return nil, fmt.Errorf("creating dispatch processor: %w", err)
+	}
+	d := &dispatcher{cfg: cfg, allow: allow}
+	g, err := graph(d)
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +143,12 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*goka.Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating dispatch processor: %w", err)
 	}
-	return p, nil
+	return lookups.New(p, allow), nil
 }
 
 type dispatcher struct {
-	cfg Config
+	cfg   Config
+	allow *goka.View // owned by the Runner; outlives every callback
 }
 
 // process is the input callback: thin glue around Decode and Decide.
@@ -173,13 +195,13 @@ func decode(exchange string, raw []byte) (binance.Event, error) {
 	return binance.Decode(raw)
 }
 
-// allowlist returns the exchange's list from the lookup table, or the
+// allowlist returns the exchange's list from the allowlist View, or the
 // configured initial list when the table has none. The table is read raw
 // and decoded here: a goka codec error would stop the processor, while a
 // malformed allowlist record (written by hand) only falls back to the
 // configured list, with a warning.
 func (d *dispatcher) allowlist(ctx goka.Context, exchange string) []string {
-	raw, _ := ctx.Lookup(AllowlistTable(d.cfg.Prefix), exchange).([]byte)
+	raw, _ := lookups.Get(ctx, d.allow, exchange).([]byte)
 	if len(raw) == 0 {
 		return d.cfg.Allowlists[exchange]
 	}

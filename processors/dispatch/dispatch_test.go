@@ -1,9 +1,11 @@
 package dispatch
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +48,7 @@ func allFrames(t testing.TB) map[string][]byte {
 }
 
 type graphTest struct {
-	p       *goka.Processor
+	p       *Runner
 	tt      *tester.Tester
 	orders  *tester.QueueTracker
 	quar    *tester.QueueTracker
@@ -60,7 +62,8 @@ func newGraphTest(t *testing.T) *graphTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Config{Prefix: prefix, Metrics: m}, goka.WithTester(tt))
+	p, err := New(Config{Prefix: prefix, Metrics: m, ViewOptions: []goka.ViewOption{goka.WithViewTester(tt)}},
+		goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,17 +73,18 @@ func newGraphTest(t *testing.T) *graphTest {
 }
 
 // runProcessor runs p until the test ends and waits for Run to return.
-func runProcessor(t *testing.T, p *goka.Processor) {
+func runProcessor(t *testing.T, p *Runner) {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(t.Context()) }()
+	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() {
-		p.Stop()
+		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("processor run: %v", err)
 		}
 	})
-	if err := p.WaitForReadyContext(t.Context()); err != nil {
+	if err := p.WaitForReady(t.Context()); err != nil {
 		t.Fatalf("waiting for the processor: %v", err)
 	}
 }
@@ -237,5 +241,12 @@ func TestDecideTable(t *testing.T) {
 				t.Fatalf("Decide = %s, want %s", got, c.want)
 			}
 		})
+	}
+}
+
+func TestNewRefusesAConfigWithoutBrokersOrViewOptions(t *testing.T) {
+	_, err := New(Config{Prefix: prefix})
+	if err == nil || !strings.Contains(err.Error(), "ViewOptions") {
+		t.Fatalf("New without brokers or view options: %v", err)
 	}
 }

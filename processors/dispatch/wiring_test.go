@@ -18,7 +18,8 @@ func frameHeaders(account string) []kgo.RecordHeader {
 
 func startDispatch(t *testing.T, c *ptest.Cluster, m *Metrics) *ptest.Running {
 	t.Helper()
-	p, err := New(Config{Brokers: c.Brokers(), Prefix: ptest.Prefix, Metrics: m}, ptest.ProcessorOptions(nil)...)
+	p, err := New(Config{Brokers: c.Brokers(), ViewOptions: ptest.ViewOptions(), Prefix: ptest.Prefix, Metrics: m},
+		ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func setAllowlist(t *testing.T, c *ptest.Cluster, r *ptest.Running, types ...str
 	rec = c.Produce(t, rec.Topic, string(rec.Key), rec.Value)
 	table := string(AllowlistTable(ptest.Prefix))
 	ptest.Eventually(t, 10*time.Second, "the allowlist flip to reach the processor", func() bool {
-		return ptest.LookupOffset(r.P, table) >= rec.Offset
+		return ptest.LookupOffset(r.R, table) >= rec.Offset
 	})
 }
 

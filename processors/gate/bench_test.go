@@ -39,7 +39,9 @@ func BenchmarkGateOverKafka(b *testing.B) {
 	rg := startRegimeForBench(b, c)
 	ptest.Eventually(b, 30*time.Second, "the regime state", func() bool { v, err := rg.P.Get("binance"); return err == nil && v != nil })
 	out := c.NewReader(b, string(PositionsTopic(ptest.Prefix)))
-	p, err := New(DefaultConfig(c.Brokers(), ptest.Prefix), ptest.ProcessorOptions(nil)...)
+	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
+	cfg.ViewOptions = ptest.ViewOptions()
+	p, err := New(cfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package gate
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/lovoo/goka"
@@ -21,19 +23,22 @@ type gateTest struct {
 func newGateTest(t *testing.T) *gateTest {
 	t.Helper()
 	tt := tester.New(t)
-	p, err := New(DefaultConfig(nil, prefix), goka.WithTester(tt))
+	cfg := DefaultConfig(nil, prefix)
+	cfg.ViewOptions = []goka.ViewOption{goka.WithViewTester(tt)}
+	p, err := New(cfg, goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(t.Context()) }()
+	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() {
-		p.Stop()
+		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("processor run: %v", err)
 		}
 	})
-	if err := p.WaitForReadyContext(t.Context()); err != nil {
+	if err := p.WaitForReady(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	return &gateTest{tt: tt, positions: tt.NewQueueTracker(string(PositionsTopic(prefix))),
@@ -86,5 +91,12 @@ func TestGateQuarantinesUndecodableIntents(t *testing.T) {
 	g.tt.Consume(string(InputTopic(prefix)), "a", []byte("{"))
 	if _, _, ok := q.Next(); !ok {
 		t.Fatal("bad intent not quarantined")
+	}
+}
+
+func TestNewRefusesAConfigWithoutBrokersOrViewOptions(t *testing.T) {
+	_, err := New(DefaultConfig(nil, prefix))
+	if err == nil || !strings.Contains(err.Error(), "ViewOptions") {
+		t.Fatalf("New without brokers or view options: %v", err)
 	}
 }

@@ -15,7 +15,9 @@ func startRegime(t *testing.T, c *ptest.Cluster) *ptest.Running { return startRe
 
 func startRegimeForBench(t testing.TB, c *ptest.Cluster) *ptest.Running {
 	t.Helper()
-	p, err := regime.New(regime.DefaultConfig(c.Brokers(), ptest.Prefix), ptest.ProcessorOptions(nil)...)
+	cfg := regime.DefaultConfig(c.Brokers(), ptest.Prefix)
+	cfg.ViewOptions = ptest.ViewOptions()
+	p, err := regime.New(cfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,9 @@ func startRegimeForBench(t testing.TB, c *ptest.Cluster) *ptest.Running {
 
 func startGate(t *testing.T, c *ptest.Cluster) *ptest.Running {
 	t.Helper()
-	p, err := New(DefaultConfig(c.Brokers(), ptest.Prefix), ptest.ProcessorOptions(nil)...)
+	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
+	cfg.ViewOptions = ptest.ViewOptions()
+	p, err := New(cfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,14 +42,14 @@ func feedRegime(t *testing.T, c *ptest.Cluster, frames [][]byte, gates ...*ptest
 	table := string(regime.Table(ptest.Prefix))
 	want := make([]int, len(gates))
 	for i, g := range gates {
-		want[i] = ptest.LookupCount(g.P, table) + len(frames)
+		want[i] = ptest.LookupCount(g.R, table) + len(frames)
 	}
 	for _, f := range frames {
 		c.Produce(t, string(regime.InputTopic(ptest.Prefix)), topics.ExchangeBinance, f)
 	}
 	for i, g := range gates {
 		ptest.Eventually(t, 30*time.Second, "the gate to see the regime state", func() bool {
-			return ptest.LookupCount(g.P, table) >= want[i]
+			return ptest.LookupCount(g.R, table) >= want[i]
 		})
 	}
 }

@@ -38,7 +38,9 @@ func BenchmarkRegimeOverKafka(b *testing.B) {
 		recs[i] = &kgo.Record{Topic: string(InputTopic(ptest.Prefix)), Key: []byte(topics.ExchangeBinance), Value: f}
 	}
 	c.ProduceBatch(b, recs)
-	p, err := New(DefaultConfig(c.Brokers(), ptest.Prefix), ptest.ProcessorOptions(nil)...)
+	pcfg := DefaultConfig(c.Brokers(), ptest.Prefix)
+	pcfg.ViewOptions = ptest.ViewOptions()
+	p, err := New(pcfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		b.Fatal(err)
 	}

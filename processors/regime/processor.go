@@ -6,7 +6,7 @@
 // # Graph
 //
 //	input   <prefix>mark-price         raw !markPrice@arr frames, key = exchange
-//	lookup  <prefix>regime-overrides   Override per scope (compacted, 1 partition)
+//	view    <prefix>regime-overrides   Override per scope (compacted, 1 partition)
 //	persist <prefix>regime-table       State per exchange (the group table)
 //	output  <prefix>regime-changes     RegimeChange on every band or gate change
 //	output  <prefix>quarantine         QuarantineRecord for undecodable frames
@@ -17,13 +17,16 @@
 // override expiry are compared with it, never with the wall clock. The
 // score and band sequence is a pure function of the mark-price records, so
 // a replay gives the same sequence (TestRegimeReplayIsIdentical). The
-// override is read from a lookup table at processing time; replaying with
-// a different override history changes the gate, not the score or band.
+// override is read from a View at processing time; replaying with a
+// different override history changes the gate, not the score or band.
 //
-// # Why Lookup for overrides
+// # Why a View for overrides
 //
 // The overrides topic has one partition, mark-price three; goka's Join
-// requires copartitioning, a Lookup (a View over every partition) does not.
+// requires copartitioning, a View over every partition does not. The View
+// is the Runner's, not a goka.Lookup edge: goka v1.1.17 closes a Lookup's
+// View on shutdown while a callback may still read it (a data race); the
+// Runner stops it only after the processor returned (processors/internal/lookups).
 package regime
 
 import (
@@ -38,6 +41,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
 
@@ -53,7 +57,7 @@ func Table(prefix string) goka.Table { return goka.GroupTable(Group(prefix)) }
 // InputTopic is the mark-price topic.
 func InputTopic(prefix string) goka.Stream { return goka.Stream(topics.MarkPrice.Name(prefix)) }
 
-// OverridesTable is the overrides topic read as a lookup table.
+// OverridesTable is the overrides topic, read through a View.
 func OverridesTable(prefix string) goka.Table { return goka.Table(topics.RegimeOverrides.Name(prefix)) }
 
 // ChangesTopic receives a RegimeChange on every band or gate change.
@@ -68,7 +72,11 @@ type StateCodec = topics.JSON[State]
 // Config configures the regime processor.
 type Config struct {
 	Brokers []string
-	Prefix  string
+	// ViewOptions configure the overrides View: goka.WithViewTester in
+	// graph tests; kclient.GokaViewOptions plus a storage builder of its
+	// own (not the processor's directory) in production.
+	ViewOptions []goka.ViewOption
+	Prefix      string
 	// Score holds the weights and thresholds (DefaultScoreConfig).
 	Score ScoreConfig
 	// Cooldown keeps opens blocked after leaving Critical (default 30 min).
@@ -90,6 +98,9 @@ func (c Config) Validate() error {
 	if c.Prefix == "" {
 		errs = append(errs, errors.New("regime config: Prefix is empty"))
 	}
+	if len(c.Brokers) == 0 && len(c.ViewOptions) == 0 {
+		errs = append(errs, errors.New("regime config: Brokers is empty and no ViewOptions are set (the overrides View needs a cluster or goka.WithViewTester)"))
+	}
 	if c.Cooldown < 0 {
 		errs = append(errs, fmt.Errorf("regime config: Cooldown %s is negative", c.Cooldown))
 	}
@@ -102,21 +113,16 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Graph builds the regime group graph.
-func Graph(cfg Config) (*goka.GroupGraph, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	r := &regime{cfg: cfg}
-	g := goka.DefineGroup(Group(cfg.Prefix),
-		goka.Input(InputTopic(cfg.Prefix), topics.Raw{}, r.process),
-		goka.Lookup(OverridesTable(cfg.Prefix), topics.Raw{}),
+// Runner runs the regime processor and its overrides View (see New).
+type Runner = lookups.Runner
+
+// graph builds the regime group graph; r's callbacks read r.overrides.
+func graph(r *regime) (*goka.GroupGraph, error) {
+	g := goka.DefineGroup(Group(r.cfg.Prefix),
+		goka.Input(InputTopic(r.cfg.Prefix), topics.Raw{}, r.process),
 		goka.Persist(StateCodec{}),
-		goka.Output(ChangesTopic(cfg.Prefix), topics.JSON[topics.RegimeChange]{}),
-		goka.Output(QuarantineTopic(cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
+		goka.Output(ChangesTopic(r.cfg.Prefix), topics.JSON[topics.RegimeChange]{}),
+		goka.Output(QuarantineTopic(r.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
 	)
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("validating regime graph: %w", err)
@@ -124,10 +130,22 @@ func Graph(cfg Config) (*goka.GroupGraph, error) {
 	return g, nil
 }
 
-// New builds the regime processor (kclient.GokaProcessorOptions for a
-// cluster, goka.WithTester for graph tests). Run it with Run(ctx).
-func New(cfg Config, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	g, err := Graph(cfg)
+// New builds the regime processor and its overrides View
+// (kclient.GokaProcessorOptions for a cluster, goka.WithTester for graph
+// tests with goka.WithViewTester in Config.ViewOptions). Run it with Run(ctx).
+func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ov, err := lookups.NewView(cfg.Brokers, OverridesTable(cfg.Prefix), topics.Raw{}, cfg.Log, cfg.ViewOptions)
+	if err != nil {
+		return nil, fmt.Errorf("creating regime processor: %w", err)
+	}
+	r := &regime{cfg: cfg, overrides: ov}
+	g, err := graph(r)
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +153,12 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*goka.Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating regime processor: %w", err)
 	}
-	return p, nil
+	return lookups.New(p, ov), nil
 }
 
 type regime struct {
-	cfg Config
+	cfg       Config
+	overrides *goka.View // owned by the Runner; outlives every callback
 }
 
 func (r *regime) process(ctx goka.Context, msg any) {
@@ -159,7 +178,7 @@ func (r *regime) process(ctx goka.Context, msg any) {
 	if at < prev.AtMs {
 		return // late record: event time never goes backwards
 	}
-	ov := DecodeOverride(ctx.Lookup(OverridesTable(r.cfg.Prefix), OverrideScope))
+	ov := DecodeOverride(lookups.Get(ctx, r.overrides, OverrideScope))
 	next, change := Step(r.cfg, prev, at, ticks, ov)
 	ctx.SetValue(&next)
 	if change != nil {
@@ -273,7 +292,7 @@ func (r *regime) quarantine(ctx goka.Context, raw []byte, err error) {
 	ctx.Emit(QuarantineTopic(r.cfg.Prefix), ctx.Key(), &q)
 }
 
-// DecodeOverride reads a lookup value of the overrides table. The table is
+// DecodeOverride reads a value of the overrides table (as a View returns it). The table is
 // read raw so that a malformed record written by hand cannot stop the
 // processor (a goka codec error is fatal); such a value counts as no
 // override.

@@ -1,8 +1,10 @@
 package regime
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,19 +25,22 @@ type regimeTest struct {
 func newRegimeTest(t *testing.T) *regimeTest {
 	t.Helper()
 	tt := tester.New(t)
-	p, err := New(DefaultConfig(nil, prefix), goka.WithTester(tt))
+	cfg := DefaultConfig(nil, prefix)
+	cfg.ViewOptions = []goka.ViewOption{goka.WithViewTester(tt)}
+	p, err := New(cfg, goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(t.Context()) }()
+	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() {
-		p.Stop()
+		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("processor run: %v", err)
 		}
 	})
-	if err := p.WaitForReadyContext(t.Context()); err != nil {
+	if err := p.WaitForReady(t.Context()); err != nil {
 		t.Fatalf("waiting for the processor: %v", err)
 	}
 	return &regimeTest{tt: tt, changes: tt.NewQueueTracker(string(ChangesTopic(prefix)))}
@@ -192,5 +197,12 @@ func TestRegimeQuarantinesUndecodableFramesAndKeepsGoing(t *testing.T) {
 func TestTableSpecNamesTheGokaGroupTable(t *testing.T) {
 	if got, want := TableSpec().Name(prefix), string(Table(prefix)); got != want {
 		t.Fatalf("TableSpec names %q, goka uses %q", got, want)
+	}
+}
+
+func TestNewRefusesAConfigWithoutBrokersOrViewOptions(t *testing.T) {
+	_, err := New(DefaultConfig(nil, prefix))
+	if err == nil || !strings.Contains(err.Error(), "ViewOptions") {
+		t.Fatalf("New without brokers or view options: %v", err)
 	}
 }

@@ -11,7 +11,9 @@ import (
 
 func startRegime(t *testing.T, c *ptest.Cluster) *ptest.Running {
 	t.Helper()
-	p, err := New(DefaultConfig(c.Brokers(), ptest.Prefix), ptest.ProcessorOptions(nil)...)
+	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
+	cfg.ViewOptions = ptest.ViewOptions()
+	p, err := New(cfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
 
@@ -129,6 +130,13 @@ func (r *Reader) Quiet(d time.Duration) []*kgo.Record {
 	return r.seen
 }
 
+// ViewOptions are the kfake options of a test processor's Views: real
+// broker, in-memory storage (instances in one process must not share a
+// LevelDB directory).
+func ViewOptions() []goka.ViewOption {
+	return append(kclient.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))
+}
+
 // ProcessorOptions are the kfake options of a test processor: real
 // broker, in-memory storage (two instances in one process must not share
 // a LevelDB directory) and a quiet logger.
@@ -139,31 +147,32 @@ func ProcessorOptions(log *slog.Logger) []goka.ProcessorOption {
 	return append(kclient.GokaProcessorOptions(1, log), goka.WithStorageBuilder(storage.MemoryBuilder()))
 }
 
-// Running is a processor started by Run.
+// Running is a processor (with its Views) started by Run.
 type Running struct {
-	P      *goka.Processor
+	R      *lookups.Runner
+	P      *goka.Processor // R.Processor()
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// Run starts p and registers a cleanup that stops it and waits for Run to
+// Run starts r and registers a cleanup that stops it and waits for Run to
 // return. Stop stops it earlier (a member leaving the group).
-func Run(t testing.TB, p *goka.Processor) *Running {
+func Run(t testing.TB, r *lookups.Runner) *Running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Running{P: p, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- p.Run(ctx) }()
+	rn := &Running{R: r, P: r.Processor(), cancel: cancel, done: make(chan error, 1)}
+	go func() { rn.done <- r.Run(ctx) }()
 	t.Cleanup(func() {
-		if err := r.Stop(); err != nil {
+		if err := rn.Stop(); err != nil {
 			t.Errorf("processor run: %v", err)
 		}
 	})
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
-	if err := p.WaitForReadyContext(wctx); err != nil {
+	if err := r.WaitForReady(wctx); err != nil {
 		t.Fatalf("waiting for processor: %v", err)
 	}
-	return r
+	return rn
 }
 
 // Stop cancels the processor and waits for Run to return; idempotent.
@@ -201,11 +210,11 @@ func Partitions(p *goka.Processor) []int32 {
 	return ps
 }
 
-// LookupOffset is the last offset p's view of table has applied in
-// partition 0 (-1 when nothing yet).
-func LookupOffset(p *goka.Processor, table string) int64 {
-	v, ok := p.Stats().Lookup[table]
-	if !ok {
+// LookupOffset is the last offset r's View of table has applied in
+// partition 0 (-1 when nothing yet or r has no such View).
+func LookupOffset(r *lookups.Runner, table string) int64 {
+	v := viewStats(r, table)
+	if v == nil {
 		return -1
 	}
 	ts, ok := v.Partitions[0]
@@ -213,6 +222,18 @@ func LookupOffset(p *goka.Processor, table string) int64 {
 		return -1
 	}
 	return ts.Input.LastOffset
+}
+
+// viewStats are the stats of r's View of table (nil without one). Read
+// them only while r runs: a stopped goka View drops its partitions.
+func viewStats(r *lookups.Runner, table string) *goka.ViewStats {
+	v := r.View(goka.Table(table))
+	if v == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return v.Stats(ctx)
 }
 
 // Describe renders records compactly for failure messages.
@@ -224,11 +245,11 @@ func Describe(recs []*kgo.Record) string {
 	return s
 }
 
-// LookupCount is the number of records p's view of table has applied,
+// LookupCount is the number of records r's View of table has applied,
 // summed over partitions.
-func LookupCount(p *goka.Processor, table string) int {
-	v, ok := p.Stats().Lookup[table]
-	if !ok {
+func LookupCount(r *lookups.Runner, table string) int {
+	v := viewStats(r, table)
+	if v == nil {
 		return 0
 	}
 	n := 0

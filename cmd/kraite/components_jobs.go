@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/reconcile"
+	"github.com/kraite/stream/internal/scheduler"
+	"github.com/kraite/stream/internal/worker"
+	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/topics"
+)
+
+// jobsEnv configures time-driven work.
+type jobsEnv struct {
+	OrderSyncEvery time.Duration `env:"KRAITE_ORDER_SYNC_EVERY" envDefault:"5m"`
+	KeepAliveEvery time.Duration `env:"KRAITE_KEEPALIVE_EVERY" envDefault:"30m"`
+	GapLookback    time.Duration `env:"KRAITE_GAP_LOOKBACK" envDefault:"1h"`
+}
+
+// accountList is the accounts this process serves: the static list (dev) or
+// the accounts file, re-read so that changes apply without a restart.
+func (w *wiring) accountList() ([]userdata.Account, error) {
+	if w.ex.AccountsFile == "" {
+		return w.accounts, nil
+	}
+	data, err := os.ReadFile(w.ex.AccountsFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading accounts file: %w", err)
+	}
+	return userdata.ParseAccounts(data)
+}
+
+func (w *wiring) account(id string) (userdata.Account, error) {
+	accts, err := w.accountList()
+	if err != nil {
+		return userdata.Account{}, err
+	}
+	for _, a := range accts {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return userdata.Account{}, fmt.Errorf("account %q is not configured", id)
+}
+
+// restClient is the process's one REST client: one weight budget per IP.
+// Its limits are read from exchangeInfo on first use (see limits), not at
+// build time: in dev the exchange is not serving yet then.
+func (w *wiring) restClient() *binanceapi.Client {
+	if w.rest == nil {
+		w.rest = binanceapi.New(w.ex.RESTBase)
+	}
+	return w.rest
+}
+
+// limits loads the REST weight limit once, before the first job's calls.
+func (w *wiring) limits(ctx context.Context) {
+	w.limitsOnce.Do(func() {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := w.rest.LoadLimits(lctx); err != nil {
+			w.log.Warn("using the default REST weight limit (2400/min)", "err", err)
+		}
+	})
+}
+
+func buildScheduler(ctx context.Context, w *wiring) (component, error) {
+	var je jobsEnv
+	if err := loadEnv(&je); err != nil {
+		return component{}, err
+	}
+	if w.jobs != nil {
+		je = *w.jobs
+	}
+	schedules := []scheduler.Schedule{
+		{Name: reconcile.JobOrderSync, Every: je.OrderSyncEvery, Jitter: je.OrderSyncEvery / 10, Queue: topics.Cronjobs, PerAccount: true},
+		{Name: "listenkey-keepalive", Every: je.KeepAliveEvery, Jitter: je.KeepAliveEvery / 30, Queue: topics.Priority, PerAccount: true},
+	}
+	s, err := scheduler.New(scheduler.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Schedules: schedules, ID: hostname() + "-scheduler",
+		Accounts: func() []string {
+			accts, err := w.accountList()
+			if err != nil {
+				w.log.Error("listing accounts for the scheduler", "err", err)
+			}
+			ids := make([]string, len(accts))
+			for i, a := range accts {
+				ids[i] = a.ID
+			}
+			return ids
+		}}, w.log.With("component", "scheduler"))
+	if err != nil {
+		return component{}, err
+	}
+	w.ops.Health("scheduler", func() error { return nil })
+	return component{name: "scheduler", run: s.Run}, nil
+}
+
+func buildGapWatcher(ctx context.Context, w *wiring) (component, error) {
+	g := &reconcile.GapWatcher{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Log: w.log.With("component", "gap-watcher")}
+	return component{name: "gap-watcher", run: g.Run}, nil
+}
+
+func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec) (component, error) {
+	d, err := w.database(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	var je jobsEnv
+	if err := loadEnv(&je); err != nil {
+		return component{}, err
+	}
+	if w.jobs != nil {
+		je = *w.jobs
+	}
+	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.c.Brokers, nil), kgo.ClientID(name))...)
+	if err != nil {
+		return component{}, fmt.Errorf("creating %s producer: %w", name, err)
+	}
+	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
+	rest := w.restClient()
+	rec := &reconcile.Reconciler{Exchange: topics.ExchangeBinance, Prefix: w.c.TopicPrefix, REST: rest, DB: d,
+		Producer: prod, Log: w.log.With("component", name)}
+	handlers := map[string]worker.JobHandler{
+		reconcile.JobOrderSync: func(ctx context.Context, j topics.Job) error {
+			w.limits(ctx)
+			a, err := w.account(j.Account)
+			if err != nil {
+				return err
+			}
+			since := reconcile.Since(j, je.GapLookback)
+			if since.IsZero() && j.ScheduledMs > 0 {
+				// A periodic sweep also reads the orders closed since the
+				// previous sweep (two periods, for overlap): an order opened
+				// and closed while its frames were lost on a live socket
+				// leaves no gap marker and is never open when a sweep looks.
+				since = time.UnixMilli(j.ScheduledMs).Add(-2 * je.OrderSyncEvery)
+			}
+			rep, err := rec.Sync(ctx, reconcile.Account{ID: a.ID, Key: binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}}, since)
+			if err != nil {
+				return err
+			}
+			if len(rep.UnknownToBroker) > 0 {
+				return raiseDrift(ctx, prod, w.c.TopicPrefix, j, rep)
+			}
+			return nil
+		},
+		"listenkey-keepalive": func(ctx context.Context, j topics.Job) error {
+			a, err := w.account(j.Account)
+			if err != nil {
+				return err
+			}
+			err = rest.KeepAliveListenKey(ctx, binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret})
+			if binanceapi.IsListenKeyGone(err) {
+				return nil // the account's stream re-creates its key on its own
+			}
+			return err
+		},
+		reconcile.JobDrift: func(ctx context.Context, j topics.Job) error {
+			w.log.Error("drift between the database and the exchange", "account", j.Account, "detail", string(j.Payload))
+			return nil
+		},
+	}
+	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: queue,
+		Handler: worker.Jobs(handlers), ClientID: hostname() + "-" + name}, w.log.With("component", name))
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: name, run: wk.Run}, nil
+}
+
+func raiseDrift(ctx context.Context, prod *kgo.Client, prefix string, j topics.Job, rep reconcile.Report) error {
+	payload, _ := json.Marshal(rep)
+	v, _ := json.Marshal(topics.Job{ID: "drift@" + j.ID, Type: reconcile.JobDrift, Account: j.Account, Payload: payload})
+	err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Priority.Name(prefix), Key: []byte(j.Account), Value: v}).FirstErr()
+	if err != nil {
+		return errors.Join(errors.New("raising a drift alert"), err)
+	}
+	return nil
+}
