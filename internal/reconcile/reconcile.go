@@ -14,10 +14,13 @@
 //   - For every order (and algo order) the database holds open that the
 //     exchange no longer lists as open: GET /fapi/v1/order (algoOrder), 1
 //     weight each, and its final state is published.
-//   - For a gap (a window without a socket) also GET /fapi/v1/allOrders from
-//     the gap's start for every symbol the account is known to trade (the
-//     endpoint needs a symbol): orders that were opened and closed entirely
-//     inside the gap appear nowhere else.
+//   - For a window (a gap without a socket, or the time since the previous
+//     sweep) also GET /fapi/v1/allOrders from the window's start for every
+//     symbol the account is known to trade (the endpoint needs a symbol):
+//     the database's symbols, the open orders' and the open positions'
+//     (GET /fapi/v2/account). Orders opened and closed entirely while their
+//     frames were lost appear nowhere else. This costs 5 weight per symbol;
+//     with many accounts the client's budget paces the sweep.
 //
 // The REST client keeps the weight budget (it waits before 80% of the
 // minute's limit and never calls during a 418 ban); a 429 fails the sync,
@@ -32,6 +35,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -126,6 +130,11 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 		frames = append(frames, f)
 	}
 	if !since.IsZero() {
+		// Open positions name symbols the database may never have seen
+		// (an account's first order in a symbol, entirely lost).
+		if err := r.positionSymbols(ctx, acct, symbols); err != nil {
+			return rep, err
+		}
 		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder)
 		if err != nil {
 			return rep, err
@@ -214,6 +223,25 @@ func (r *Reconciler) final(ctx context.Context, acct Account, k key, symbol stri
 		return nil, fmt.Errorf("reading order %d of %s: %w", k.id, acct.ID, err)
 	}
 	return orderFrame(o), nil
+}
+
+// positionSymbols adds the symbols of the account's open positions.
+func (r *Reconciler) positionSymbols(ctx context.Context, acct Account, symbols map[string]bool) error {
+	var info struct {
+		Positions []struct {
+			Symbol      string `json:"symbol"`
+			PositionAmt string `json:"positionAmt"`
+		} `json:"positions"`
+	}
+	if err := r.REST.Signed(ctx, "GET", "/fapi/v2/account", acct.Key, nil, &info); err != nil {
+		return fmt.Errorf("reading positions of %s: %w", acct.ID, err)
+	}
+	for _, p := range info.Positions {
+		if amt, err := strconv.ParseFloat(p.PositionAmt, 64); err == nil && amt != 0 {
+			symbols[p.Symbol] = true
+		}
+	}
+	return nil
 }
 
 // window reads every order updated since the gap's start, per symbol.
