@@ -32,6 +32,7 @@ type devFlags struct {
 	markInterval  time.Duration
 	syncEvery     time.Duration
 	allowlist     string
+	weightLimit   int
 }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
@@ -53,6 +54,7 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.Int64Var(&f.seed, "seed", 1, "simulator seed (same seed, same market and order lifecycles)")
 	fs.DurationVar(&f.orderInterval, "order-interval", 2*time.Second, "mean time between order events per account")
 	fs.DurationVar(&f.markInterval, "mark-interval", time.Second, "mark price push interval")
+	fs.IntVar(&f.weightLimit, "rest-weight-limit", 2400, "the simulator's REST weight limit per minute (time-compressed runs raise it with the sync rate)")
 	fs.DurationVar(&f.syncEvery, "sync-every", 5*time.Minute, "order sync safety net period per account")
 	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +80,8 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	}
 
 	sim, err := simulator.New(simulator.Config{Seed: f.seed, Accounts: f.accounts,
-		OrderInterval: f.orderInterval, MarkPriceInterval: f.markInterval, Logger: a.log.With("component", "simulator")})
+		OrderInterval: f.orderInterval, MarkPriceInterval: f.markInterval, WeightLimit: f.weightLimit,
+		Logger: a.log.With("component", "simulator")})
 	if err != nil {
 		return err
 	}

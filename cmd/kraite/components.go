@@ -86,6 +86,9 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 	"cron-worker": func(ctx context.Context, w *wiring) (component, error) {
 		return buildWorker(ctx, w, "cron-worker", topics.Cronjobs)
 	},
+	"indicators-worker": func(ctx context.Context, w *wiring) (component, error) {
+		return buildWorker(ctx, w, "indicators-worker", topics.Indicators)
+	},
 	"audit-sink":     buildAuditSink,
 	"markprice-sink": buildMarkPriceSink,
 	"orders-sink":    buildOrdersSink,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/reconcile"
 	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/worker"
@@ -84,6 +85,9 @@ func buildScheduler(ctx context.Context, w *wiring) (component, error) {
 	schedules := []scheduler.Schedule{
 		{Name: reconcile.JobOrderSync, Every: je.OrderSyncEvery, Jitter: je.OrderSyncEvery / 10, Queue: topics.Cronjobs, PerAccount: true},
 		{Name: "listenkey-keepalive", Every: je.KeepAliveEvery, Jitter: je.KeepAliveEvery / 30, Queue: topics.Priority, PerAccount: true},
+		{Name: marketjobs.JobKlineFetch, Every: time.Minute, Jitter: 5 * time.Second, Queue: topics.Cronjobs},
+		{Name: marketjobs.JobIndicators, Every: time.Minute, Jitter: 15 * time.Second, Queue: topics.Indicators},
+		{Name: marketjobs.JobBalanceSnapshot, Every: time.Hour, Jitter: 2 * time.Minute, Queue: topics.Cronjobs, PerAccount: true},
 	}
 	s, err := scheduler.New(scheduler.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Schedules: schedules, ID: hostname() + "-scheduler",
 		Accounts: func() []string {
@@ -168,6 +172,13 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 			w.log.Error("drift between the database and the exchange", "account", j.Account, "detail", string(j.Payload))
 			return nil
 		},
+	}
+	for typ, h := range marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: w.log.With("component", name),
+		Account: func(id string) (binanceapi.Credentials, error) {
+			a, err := w.account(id)
+			return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}, err
+		}}) {
+		handlers[typ] = h
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: queue,
 		Handler: worker.Jobs(handlers), ClientID: hostname() + "-" + name}, w.log.With("component", name))

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // restOrder is the part of Binance's REST order answer the reconciler uses.
@@ -63,16 +64,22 @@ func executionFor(status string) string {
 }
 
 // orderFrame synthesizes the ORDER_TRADE_UPDATE a stream would have pushed
-// for the order's current state. E and T are the order's update time, so
-// the sinks' forward-only guard keeps a newer streamed event if there is one.
+// for the order's current state. T is the order's update (transaction) time;
+// E is when the snapshot was read, in exchange time, and at least T.
+//
+// Why E is the read time: a streamed event's E is a little later than its T,
+// so a backfilled later state stamped E = T could lose the sinks'
+// forward-only guard (E first) against the older streamed event it
+// supersedes. Every event that happened before the read is reflected in the
+// snapshot, and every event after it has a larger E and still wins.
 // There is no last fill (l, L, t are zero): fills are not invented.
-func orderFrame(o restOrder) []byte {
+func orderFrame(o restOrder, readAt int64) []byte {
 	f := struct {
 		E  string `json:"e"`
 		Ev int64  `json:"E"`
 		T  int64  `json:"T"`
 		O  any    `json:"o"`
-	}{E: "ORDER_TRADE_UPDATE", Ev: o.UpdateTime, T: o.UpdateTime, O: map[string]any{
+	}{E: "ORDER_TRADE_UPDATE", Ev: max(readAt, o.UpdateTime), T: o.UpdateTime, O: map[string]any{
 		"s": o.Symbol, "c": o.ClientOrderID, "S": o.Side, "o": o.Type, "f": o.TimeInForce,
 		"q": o.OrigQty, "p": o.Price, "ap": o.AvgPrice, "sp": o.StopPrice,
 		"x": executionFor(o.Status), "X": o.Status, "i": o.OrderID,
@@ -83,14 +90,15 @@ func orderFrame(o restOrder) []byte {
 	return b
 }
 
-// algoFrame synthesizes the ALGO_UPDATE for the algo order's current state.
-func algoFrame(g restAlgo) []byte {
+// algoFrame synthesizes the ALGO_UPDATE for the algo order's current state
+// (E and T as in orderFrame).
+func algoFrame(g restAlgo, readAt int64) []byte {
 	f := struct {
 		E  string `json:"e"`
 		T  int64  `json:"T"`
 		Ev int64  `json:"E"`
 		O  any    `json:"o"`
-	}{E: "ALGO_UPDATE", T: g.UpdateTime, Ev: g.UpdateTime, O: map[string]any{
+	}{E: "ALGO_UPDATE", T: g.UpdateTime, Ev: max(readAt, g.UpdateTime), O: map[string]any{
 		"caid": g.ClientAlgoID, "aid": g.AlgoID, "at": g.AlgoType, "o": g.OrderType,
 		"s": g.Symbol, "S": g.Side, "ps": g.PositionSide, "f": g.TimeInForce, "q": g.Quantity,
 		"X": g.AlgoStatus, "ai": g.ActualOrderID, "ap": g.ActualPrice, "aq": g.ExecutedQty,
@@ -101,3 +109,19 @@ func algoFrame(g restAlgo) []byte {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// decEqual compares two decimal strings by value ("9.10" == "9.1", "0" ==
+// "0.000"): the stream and REST format quantities differently, and a string
+// comparison would republish an unchanged order on every sweep.
+func decEqual(a, b string) bool { return normDec(a) == normDec(b) }
+
+func normDec(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "" || s == "-0" {
+		return "0"
+	}
+	return s
+}

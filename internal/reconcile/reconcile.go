@@ -84,6 +84,10 @@ type dbOrder struct {
 // orders updated since then are also read per symbol.
 func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (Report, error) {
 	rep := Report{Account: acct.ID}
+	readAt, err := r.serverTime(ctx)
+	if err != nil {
+		return rep, err
+	}
 	var exOpen []restOrder
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v1/openOrders", acct.Key, nil, &exOpen); err != nil {
 		return rep, fmt.Errorf("reading open orders of %s: %w", acct.ID, err)
@@ -92,10 +96,11 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v1/openAlgoOrders", acct.Key, nil, &exAlgos); err != nil {
 		return rep, fmt.Errorf("reading open algo orders of %s: %w", acct.ID, err)
 	}
-	dbOpen, symbols, err := r.stored(ctx, acct.ID)
+	dbAll, symbols, err := r.stored(ctx, acct.ID)
 	if err != nil {
 		return rep, err
 	}
+	dbOpen := openOnly(dbAll)
 	rep.ExchangeOpen, rep.DatabaseOpen = len(exOpen)+len(exAlgos), len(dbOpen)
 
 	var frames [][]byte
@@ -103,14 +108,14 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 	for _, o := range exOpen {
 		seenOrder[o.OrderID] = true
 		symbols[o.Symbol] = true
-		if d, ok := dbOpen[key{false, o.OrderID}]; !ok || d.status != o.Status || d.cumQty != o.ExecutedQty {
-			frames = append(frames, orderFrame(o))
+		if d, ok := dbOpen[key{false, o.OrderID}]; !ok || d.status != o.Status || !decEqual(d.cumQty, o.ExecutedQty) {
+			frames = append(frames, orderFrame(o, readAt))
 		}
 	}
 	for _, g := range exAlgos {
 		seenAlgo[g.AlgoID] = true
 		if d, ok := dbOpen[key{true, g.AlgoID}]; !ok || d.status != g.AlgoStatus {
-			frames = append(frames, algoFrame(g))
+			frames = append(frames, algoFrame(g, readAt))
 		}
 	}
 	// Open in the database, no longer open on the exchange: read the final state.
@@ -118,7 +123,7 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 		if (!k.algo && seenOrder[k.id]) || (k.algo && seenAlgo[k.id]) {
 			continue
 		}
-		f, err := r.final(ctx, acct, k, d.symbol)
+		f, err := r.final(ctx, acct, k, d.symbol, readAt)
 		if err != nil {
 			var ae *binanceapi.APIError
 			if errors.As(err, &ae) && (ae.Code == -2013 || ae.Code == -2011) {
@@ -135,7 +140,7 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 		if err := r.positionSymbols(ctx, acct, symbols); err != nil {
 			return rep, err
 		}
-		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder)
+		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder, dbAll, readAt)
 		if err != nil {
 			return rep, err
 		}
@@ -154,8 +159,22 @@ type key struct {
 	id   int64
 }
 
-// stored returns the account's open orders and algo orders in the database,
-// and every symbol the account has orders in.
+// openOnly keeps the orders and algo orders that are still open.
+func openOnly(all map[key]dbOrder) map[key]dbOrder {
+	out := map[key]dbOrder{}
+	for k, d := range all {
+		switch {
+		case !k.algo && (d.status == "NEW" || d.status == "PARTIALLY_FILLED"):
+			out[k] = d
+		case k.algo && (d.status == "NEW" || d.status == "TRIGGERING" || d.status == "TRIGGERED"):
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// stored returns the account's orders and algo orders in the database, and
+// every symbol the account has orders in.
 func (r *Reconciler) stored(ctx context.Context, account string) (map[key]dbOrder, map[string]bool, error) {
 	out := map[key]dbOrder{}
 	symbols := map[string]bool{}
@@ -166,9 +185,7 @@ func (r *Reconciler) stored(ctx context.Context, account string) (map[key]dbOrde
 			return err
 		}
 		symbols[d.symbol] = true
-		if d.status == "NEW" || d.status == "PARTIALLY_FILLED" {
-			out[key{false, d.id}] = d
-		}
+		out[key{false, d.id}] = d
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("reading stored orders of %s: %w", account, err)
@@ -180,10 +197,7 @@ func (r *Reconciler) stored(ctx context.Context, account string) (map[key]dbOrde
 			return err
 		}
 		symbols[d.symbol] = true
-		switch d.status {
-		case "NEW", "TRIGGERING", "TRIGGERED":
-			out[key{true, d.id}] = d
-		}
+		out[key{true, d.id}] = d
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("reading stored algo orders of %s: %w", account, err)
@@ -206,7 +220,7 @@ func (r *Reconciler) scan(ctx context.Context, q, account string, fn func(*sql.R
 }
 
 // final reads the current state of one order the database holds open.
-func (r *Reconciler) final(ctx context.Context, acct Account, k key, symbol string) ([]byte, error) {
+func (r *Reconciler) final(ctx context.Context, acct Account, k key, symbol string, readAt int64) ([]byte, error) {
 	p := url.Values{}
 	p.Set("symbol", symbol)
 	if k.algo {
@@ -215,14 +229,25 @@ func (r *Reconciler) final(ctx context.Context, acct Account, k key, symbol stri
 		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/algoOrder", acct.Key, p, &g); err != nil {
 			return nil, fmt.Errorf("reading algo order %d of %s: %w", k.id, acct.ID, err)
 		}
-		return algoFrame(g), nil
+		return algoFrame(g, readAt), nil
 	}
 	p.Set("orderId", itoa(k.id))
 	var o restOrder
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v1/order", acct.Key, p, &o); err != nil {
 		return nil, fmt.Errorf("reading order %d of %s: %w", k.id, acct.ID, err)
 	}
-	return orderFrame(o), nil
+	return orderFrame(o, readAt), nil
+}
+
+// serverTime is the exchange's clock before any read of this sync (1 weight).
+func (r *Reconciler) serverTime(ctx context.Context) (int64, error) {
+	var t struct {
+		ServerTime int64 `json:"serverTime"`
+	}
+	if err := r.REST.Public(ctx, "/fapi/v1/time", nil, &t); err != nil {
+		return 0, fmt.Errorf("reading the exchange time: %w", err)
+	}
+	return t.ServerTime, nil
 }
 
 // positionSymbols adds the symbols of the account's open positions.
@@ -245,7 +270,8 @@ func (r *Reconciler) positionSymbols(ctx context.Context, acct Account, symbols 
 }
 
 // window reads every order updated since the gap's start, per symbol.
-func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[string]bool, since time.Time, skip map[int64]bool) ([][]byte, int, error) {
+func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[string]bool, since time.Time,
+	skip map[int64]bool, stored map[key]dbOrder, readAt int64) ([][]byte, int, error) {
 	list := make([]string, 0, len(symbols))
 	for s := range symbols {
 		list = append(list, s)
@@ -262,9 +288,11 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 			return nil, 0, fmt.Errorf("reading orders of %s in %s since the gap: %w", acct.ID, sym, err)
 		}
 		for _, o := range os {
-			if !skip[o.OrderID] {
-				frames = append(frames, orderFrame(o))
+			d, ok := stored[key{false, o.OrderID}]
+			if skip[o.OrderID] || (ok && d.status == o.Status && decEqual(d.cumQty, o.ExecutedQty)) {
+				continue // already published above, or the database already agrees
 			}
+			frames = append(frames, orderFrame(o, readAt))
 		}
 	}
 	return frames, len(list), nil
