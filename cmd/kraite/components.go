@@ -86,6 +86,7 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 	"cron-worker": func(ctx context.Context, w *wiring) (component, error) {
 		return buildWorker(ctx, w, "cron-worker", topics.Cronjobs)
 	},
+	"positions-worker": buildPositionsWorker,
 	"indicators-worker": func(ctx context.Context, w *wiring) (component, error) {
 		return buildWorker(ctx, w, "indicators-worker", topics.Indicators)
 	},
@@ -98,9 +99,9 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 // skipped with a notice so a role can be started today.
 var roles = map[string][]string{
 	"athena": {"userdata-producer", "markprice-producer", "scheduler", "gap-watcher", "dispatch", "audit-sink", "markprice-sink"},
-	"eos":    {"gate", "orders-sink", "trading-worker"},
-	"iris":   {"gate", "orders-sink", "trading-worker"},
-	"nyx":    {"gate", "orders-sink", "trading-worker"},
+	"eos":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
+	"iris":   {"gate", "orders-sink", "trading-worker", "positions-worker"},
+	"nyx":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
 	"tyche":  {"regime", "indicators-worker", "cron-worker"},
 }
 

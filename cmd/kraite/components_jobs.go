@@ -13,6 +13,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/marketjobs"
+	"github.com/kraite/stream/internal/positions"
 	"github.com/kraite/stream/internal/reconcile"
 	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/worker"
@@ -196,4 +197,23 @@ func raiseDrift(ctx context.Context, prod *kgo.Client, prefix string, j topics.J
 		return errors.Join(errors.New("raising a drift alert"), err)
 	}
 	return nil
+}
+
+// buildPositionsWorker turns allowed opens on the positions queue into
+// exchange orders, idempotently by client order id.
+func buildPositionsWorker(ctx context.Context, w *wiring) (component, error) {
+	deps := positions.Deps{Rest: w.restClient(), Log: w.log.With("component", "positions-worker"),
+		Account: func(id string) (binanceapi.Credentials, error) {
+			a, err := w.account(id)
+			return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}, err
+		}}
+	if err := deps.Validate(); err != nil {
+		return component{}, err
+	}
+	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: topics.Positions,
+		Handler: positions.Handler(deps), ClientID: hostname() + "-positions-worker"}, w.log.With("component", "positions-worker"))
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: "positions-worker", run: wk.Run}, nil
 }

@@ -114,7 +114,7 @@ func stepFrames(t *testing.T, cfg Config, n int) [][]byte {
 		h.sim.Step(a.ID)
 	}
 	h.drained(a)
-	waitFor(t, "the client to read every frame", 5*time.Second, func() bool {
+	waitFor(t, "the client to read every frame", 15*time.Second, func() bool {
 		return len(c.got()) == len(h.sim.PushedFrames(a.ID))
 	})
 	return c.got()
@@ -266,7 +266,7 @@ func TestGroundTruthMatchesTheFrames(t *testing.T) {
 		h.sim.Step(a.ID)
 	}
 	h.drained(a)
-	waitFor(t, "every frame", 5*time.Second, func() bool { return len(c.got()) == len(h.sim.PushedFrames(a.ID)) })
+	waitFor(t, "every frame", 15*time.Second, func() bool { return len(c.got()) == len(h.sim.PushedFrames(a.ID)) })
 	type state struct{ status, z, ap string }
 	orders := map[int64]state{}
 	algos := map[int64]string{}

@@ -185,7 +185,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // connected waits until the simulator has registered n sockets.
 func (h *harness) connected(n int) {
 	h.t.Helper()
-	waitFor(h.t, strconv.Itoa(n)+" registered sockets", 2*time.Second, func() bool {
+	waitFor(h.t, strconv.Itoa(n)+" registered sockets", 15*time.Second, func() bool {
 		h.sim.mu.Lock()
 		defer h.sim.mu.Unlock()
 		return len(h.sim.conns) == n
@@ -195,7 +195,7 @@ func (h *harness) connected(n int) {
 // drained waits until no open socket has a frame queued or being written.
 func (h *harness) drained(Account) {
 	h.t.Helper()
-	waitFor(h.t, "queued frames to be written", 5*time.Second, func() bool {
+	waitFor(h.t, "queued frames to be written", 15*time.Second, func() bool {
 		h.sim.mu.Lock()
 		defer h.sim.mu.Unlock()
 		for c := range h.sim.conns {

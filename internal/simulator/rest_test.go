@@ -45,7 +45,7 @@ func TestListenKeyExpiresAfterTTL(t *testing.T) {
 	a := h.acct(0)
 	key := h.listenKey(a)
 	c := h.dial("/private/ws?listenKey=" + key)
-	waitFor(t, "listenKeyExpired", 2*time.Second, func() bool { return len(c.got()) == 1 })
+	waitFor(t, "listenKeyExpired", 15*time.Second, func() bool { return len(c.got()) == 1 })
 	var f struct {
 		E         json.RawMessage `json:"E"`
 		Event     string          `json:"e"`

@@ -111,7 +111,7 @@ func (g *graphTest) setAllowlist(t *testing.T, types ...string) {
 	b, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: types})
 	table := AllowlistTable(prefix)
 	g.tt.Consume(string(table), "binance", b)
-	ptest.Eventually(t, 5*time.Second, "the view to apply the allowlist", func() bool {
+	ptest.Eventually(t, 20*time.Second, "the view to apply the allowlist", func() bool {
 		v, _ := g.tt.TableValue(table, "binance").([]byte)
 		return string(v) == string(b)
 	})

@@ -67,9 +67,9 @@ func TestWatchFileAppliesChangesAndKeepsTheSetOnABadFile(t *testing.T) {
 			return true
 		}
 	}
-	testkit.Eventually(t, 5*time.Second, "only the first account", running(accts[0].ID))
+	testkit.Eventually(t, 20*time.Second, "only the first account", running(accts[0].ID))
 	write("[" + line(0) + "," + line(1) + "]")
-	testkit.Eventually(t, 5*time.Second, "both accounts", running(accts[0].ID, accts[1].ID))
+	testkit.Eventually(t, 20*time.Second, "both accounts", running(accts[0].ID, accts[1].ID))
 	write("[{broken")
 	time.Sleep(100 * time.Millisecond)
 	if !running(accts[0].ID, accts[1].ID)() {

@@ -341,7 +341,7 @@ func TestListenKeyIsKeptAliveAndAccountsChangeWithoutRestart(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the added account to stream", func() bool {
 		return len(r.stored().frames[added.ID]) > 5
 	})
-	testkit.Eventually(t, 5*time.Second, "the removed account to stop", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the removed account to stop", func() bool {
 		for _, s := range r.mg.Status() {
 			if s.ID == accts[0] {
 				return false

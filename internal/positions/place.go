@@ -1,0 +1,146 @@
+package positions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/topics"
+)
+
+// Exchange error codes the placer branches on.
+const (
+	codeNoSuchOrder      = -2013 // GET /fapi/v1/order: "Order does not exist."
+	codeDuplicateOrderID = -4116 // POST: "ClientOrderId is duplicated."
+	codeBackendTimeout   = -1007 // "Timeout waiting for response from backend server."
+	codeUnknownError     = -1000 // "An unknown error occurred while processing the request."
+	codeDisconnected     = -1001 // "Internal error; unable to process your request."
+	codeUnexpectedResp   = -1006 // "An unexpected response was received from the message bus."
+)
+
+// exchangeOrder is the part of the exchange's order answer the placer looks at.
+type exchangeOrder struct {
+	OrderID       int64  `json:"orderId"`
+	ClientOrderID string `json:"clientOrderId"`
+	Symbol        string `json:"symbol"`
+	Side          string `json:"side"`
+	Type          string `json:"type"`
+	Status        string `json:"status"`
+	OrigQty       string `json:"origQty"`
+	ExecutedQty   string `json:"executedQty"`
+	ReduceOnly    bool   `json:"reduceOnly"`
+}
+
+type placer struct {
+	rest  *binanceapi.Client
+	creds func(id string) (binanceapi.Credentials, error)
+	log   *slog.Logger
+}
+
+// place makes sure the intent's order exists on the exchange, posting it at
+// most once per call and only after a query found nothing.
+func (p *placer) place(ctx context.Context, in topics.OpenIntent) error {
+	cr, err := p.creds(in.Account)
+	if err != nil {
+		return fmt.Errorf("looking up credentials of account %s: %w", in.Account, err)
+	}
+	log := p.log.With("account", in.Account, "symbol", in.Symbol, "client_id", in.ClientID)
+	o, found, err := p.query(ctx, cr, in)
+	if err != nil {
+		return fmt.Errorf("checking for order %s before placing: %w", in.ClientID, err)
+	}
+	if found {
+		log.Info("order already on the exchange; not placing again", "order_id", o.OrderID, "status", o.Status)
+		return nil
+	}
+	err = p.rest.Signed(ctx, "POST", "/fapi/v1/order", cr, orderParams(in), &o)
+	switch {
+	case err == nil:
+		log.Info("order placed", "order_id", o.OrderID, "status", o.Status, "side", in.Side, "size", in.Size, "reduce", in.Reduce)
+		return nil
+	case isDuplicate(err):
+		log.Info("exchange says the order already exists; treating as placed", "err", err)
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("placing order %s: %w", in.ClientID, ctx.Err())
+	case !inDoubt(err):
+		// Rate limits, bans and rejections: the worker backs off, retries
+		// (starting with a query) and parks what never succeeds.
+		return fmt.Errorf("placing order %s: %w", in.ClientID, err)
+	}
+	log.Warn("order placement in doubt; querying instead of posting again", "err", err)
+	o, found, qerr := p.query(ctx, cr, in)
+	switch {
+	case qerr != nil:
+		return fmt.Errorf("placing order %s: status unknown (%w), and querying it failed: %w", in.ClientID, err, qerr)
+	case !found:
+		return fmt.Errorf("placing order %s: status unknown and not visible yet: %w", in.ClientID, err)
+	}
+	log.Info("order in doubt turned out placed", "order_id", o.OrderID, "status", o.Status)
+	return nil
+}
+
+// query looks the order up by client id; found is false when the exchange
+// says it does not exist.
+func (p *placer) query(ctx context.Context, cr binanceapi.Credentials, in topics.OpenIntent) (exchangeOrder, bool, error) {
+	var o exchangeOrder
+	q := url.Values{"symbol": {in.Symbol}, "origClientOrderId": {in.ClientID}}
+	err := p.rest.Signed(ctx, "GET", "/fapi/v1/order", cr, q, &o)
+	var ae *binanceapi.APIError
+	switch {
+	case err == nil:
+		return o, true, nil
+	case errors.As(err, &ae) && ae.Code == codeNoSuchOrder:
+		return o, false, nil
+	default:
+		return o, false, fmt.Errorf("querying order %s on %s: %w", in.ClientID, in.Symbol, err)
+	}
+}
+
+// orderParams are the POST /fapi/v1/order parameters of an intent.
+func orderParams(in topics.OpenIntent) url.Values {
+	v := url.Values{
+		"symbol":           {in.Symbol},
+		"side":             {in.Side},
+		"type":             {"MARKET"},
+		"quantity":         {in.Size},
+		"newClientOrderId": {in.ClientID},
+	}
+	if in.Reduce {
+		v.Set("reduceOnly", "true")
+	}
+	return v
+}
+
+// isDuplicate reports the exchange refusing a newClientOrderId it already has.
+func isDuplicate(err error) bool {
+	var ae *binanceapi.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	msg := strings.ToLower(ae.Msg)
+	return ae.Code == codeDuplicateOrderID ||
+		strings.Contains(msg, "already exists") ||
+		strings.Contains(msg, "clientorderid is duplicated")
+}
+
+// inDoubt reports an answer after which the order may or may not exist: no
+// answer at all, a 5xx (503 "unknown status") or a backend timeout code.
+func inDoubt(err error) bool {
+	if errors.Is(err, binanceapi.ErrBanned) || binanceapi.IsRateLimited(err) {
+		return false // refused before reaching the matching engine
+	}
+	var ae *binanceapi.APIError
+	if !errors.As(err, &ae) {
+		return true // transport error or undecodable answer
+	}
+	switch ae.Code {
+	case codeBackendTimeout, codeUnknownError, codeDisconnected, codeUnexpectedResp:
+		return true
+	}
+	return ae.HTTPStatus >= 500
+}
