@@ -28,9 +28,13 @@ func TestEveryConnectionOfAKeyGetsEveryEvent(t *testing.T) {
 		h.sim.Step(a.ID)
 	}
 	h.drained(a)
-	n := len(raw.got())
-	waitFor(t, "both raw sockets to read everything", 15*time.Second, func() bool {
-		return len(path.got()) == n && len(stream.got()) == n && n > 0
+	// Written is not yet read: wait until every socket has read all the
+	// simulator pushed (three full sockets plus the filtered one).
+	var n int
+	waitFor(t, "every socket to read everything pushed", 15*time.Second, func() bool {
+		n = len(raw.got())
+		return n > 0 && len(path.got()) == n && len(stream.got()) == n &&
+			len(h.sim.PushedFrames(a.ID)) == 3*n+len(filtered.got())
 	})
 	for i, f := range raw.got() {
 		if string(path.got()[i]) != string(f) {
