@@ -15,6 +15,8 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
@@ -162,7 +164,11 @@ func (w *wiring) publisher() (*publisher.Publisher, error) {
 		return w.pub, nil
 	}
 	w.pubM = publisher.NewMetrics(w.ops.Registry)
-	p, err := publisher.New(publisher.Config{Brokers: w.c.Brokers, ClientID: "kraite-producer-" + hostname()}, w.log, w.pubM)
+	// franz-go's own client metrics (produce latency, buffered records,
+	// broker connections, errors) next to ours on /metrics.
+	kafka := kprom.NewMetrics("kraite_kafka", kprom.Registerer(w.ops.Registry), kprom.WithClientLabel())
+	p, err := publisher.New(publisher.Config{Brokers: w.c.Brokers, ClientID: "kraite-producer-" + hostname(),
+		Hooks: []kgo.Hook{kafka}}, w.log, w.pubM)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,8 @@ type Config struct {
 	// OnAck, when set, is called with every acknowledged record's
 	// frame-to-ack latency (benchmarks).
 	OnAck func(stream string, latency time.Duration)
+	// Hooks are franz-go client hooks (e.g. kprom metrics).
+	Hooks []kgo.Hook
 }
 
 // Publisher produces records and tracks their acknowledgements.
@@ -74,6 +76,9 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Publisher, error) {
 		kgo.MaxBufferedRecords(cfg.MaxBuffered),
 		kgo.ClientID(cfg.ClientID),
 	)
+	if len(cfg.Hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(cfg.Hooks...))
+	}
 	if cfg.Linger != nil {
 		opts = append(opts, kgo.ProducerLinger(*cfg.Linger))
 	}
