@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -12,12 +11,10 @@ import (
 	"github.com/kraite/stream/internal/kclient"
 )
 
-// newCLIProducer is a franz-go producer for one-shot commands. It uses
-// kclient.ProducerOpts and bounds retries by the command's ctx instead:
-// kclient's RecordRetries(-1) means "no retries" to franz-go.
+// newCLIProducer is a franz-go producer for one-shot commands
+// (kclient.ProducerOpts); the command's ctx bounds how long it retries.
 func newCLIProducer(c common) (*kgo.Client, error) {
-	opts := append(kclient.ProducerOpts(c.Brokers, nil), kgo.RecordRetries(math.MaxInt32))
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(kclient.ProducerOpts(c.Brokers, nil)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer: %w", err)
 	}

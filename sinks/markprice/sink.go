@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,7 +164,6 @@ func (s *Sink) Run(ctx context.Context) error {
 		reset = kgo.NewOffset().AtStart()
 	}
 	opts := append(kclient.ProducerOpts(s.cfg.Brokers, s.log),
-		kgo.RecordRetries(math.MaxInt32), // see consume.New
 		kgo.ClientID(s.cfg.Group),
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(topics.MarkPrice.Name(s.cfg.Prefix)),

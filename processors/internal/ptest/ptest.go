@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"testing"
 	"time"
 
@@ -52,11 +51,7 @@ func StartCluster(t testing.TB) *Cluster {
 	if _, err := topics.Apply(ctx, adm, Prefix, topics.All(), 1); err != nil {
 		t.Fatalf("applying topics: %v", err)
 	}
-	// kclient.ProducerOpts sets RecordRetries(-1), which franz-go reads as
-	// "no retries" (not "unlimited"): the first transient error right after
-	// topic creation fails the record. Reported to the lead; overridden here.
-	opts := append(kclient.ProducerOpts([]string{b.Addr()}, nil), kgo.RecordRetries(math.MaxInt32))
-	prod, err := kgo.NewClient(opts...)
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}

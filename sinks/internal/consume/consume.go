@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -110,9 +109,6 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond),
-		// kclient.ProducerOpts passes RecordRetries(-1), which franz-go reads
-		// as "fail on the first retry", not "unlimited"; restore unlimited.
-		kgo.RecordRetries(math.MaxInt32),
 	)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"log/slog"
-	"math"
 	"os"
 	"testing"
 	"time"
@@ -40,7 +39,7 @@ func Start(t testing.TB) *Env {
 		t.Fatalf("starting broker: %v", err)
 	}
 	t.Cleanup(b.Close)
-	cl, err := kgo.NewClient(append(kclient.ProducerOpts([]string{b.Addr()}, nil), kgo.RecordRetries(math.MaxInt32))...)
+	cl, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
 	if err != nil {
 		t.Fatalf("creating client: %v", err)
 	}
