@@ -2,8 +2,6 @@ package simulator
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,16 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Sign returns the hex HMAC-SHA256 of query under secret: the signature
-// Binance expects for a signed request whose parameters (query string
-// followed by body) are query.
-func Sign(secret, query string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(query))
-	return hex.EncodeToString(m.Sum(nil))
-}
+	"github.com/kraite/stream/internal/binanceapi"
+)
 
 var errBadRequest = errors.New("invalid request")
 
@@ -157,7 +148,7 @@ func (s *Simulator) authSigned(req *request) (*account, *apiError) {
 	if !ok {
 		return nil, errMandatory("signature")
 	}
-	if !hmac.Equal([]byte(Sign(a.APISecret, payload)), []byte(strings.ToLower(sig))) {
+	if !hmac.Equal([]byte(binanceapi.Sign(a.APISecret, payload)), []byte(strings.ToLower(sig))) {
 		return nil, errSignature
 	}
 	ts, err := strconv.ParseInt(req.params.Get("timestamp"), 10, 64)

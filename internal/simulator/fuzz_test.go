@@ -3,6 +3,8 @@ package simulator
 import (
 	"strings"
 	"testing"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 // FuzzDecodeFault: decodeFault never panics, and an accepted request is
@@ -98,12 +100,12 @@ func FuzzSignaturePayload(f *testing.F) {
 		if strings.Contains(query, "signature=") || strings.Contains(body, "signature=") || query == "" {
 			return
 		}
-		sig := Sign(secret, query+body)
+		sig := binanceapi.Sign(secret, query+body)
 		payload, got, ok := signaturePayload(query+"&signature="+sig, body)
 		if body != "" {
 			payload, got, ok = signaturePayload(query, body+"&signature="+sig)
 		}
-		if !ok || got != sig || Sign(secret, payload) != sig {
+		if !ok || got != sig || binanceapi.Sign(secret, payload) != sig {
 			t.Fatalf("round trip failed: payload %q sig %q ok %v", payload, got, ok)
 		}
 	})

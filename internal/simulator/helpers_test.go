@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 // fixedClock is a deterministic simulator clock.
@@ -101,7 +103,7 @@ func (h *harness) signed(method, path string, a Account, params url.Values) (int
 	}
 	q.Set("timestamp", strconv.FormatInt(time.Now().UnixMilli(), 10))
 	enc := q.Encode()
-	u := h.srv.URL + path + "?" + enc + "&signature=" + Sign(a.APISecret, enc)
+	u := h.srv.URL + path + "?" + enc + "&signature=" + binanceapi.Sign(a.APISecret, enc)
 	status, _, m, body := h.do(method, u, a.APIKey)
 	return status, m, body
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 func TestListenKeyLifecycle(t *testing.T) {
@@ -93,11 +95,11 @@ func TestSignedRequestsAreVerified(t *testing.T) {
 		status           int
 		code             float64
 	}{
-		{"wrong signature", "timestamp=" + ts + "&signature=" + Sign("other secret", "timestamp="+ts), a.APIKey, 400, -1022},
-		{"tampered parameters", "symbol=BTCUSDT&timestamp=" + ts + "&signature=" + Sign(a.APISecret, "timestamp="+ts), a.APIKey, 400, -1022},
+		{"wrong signature", "timestamp=" + ts + "&signature=" + binanceapi.Sign("other secret", "timestamp="+ts), a.APIKey, 400, -1022},
+		{"tampered parameters", "symbol=BTCUSDT&timestamp=" + ts + "&signature=" + binanceapi.Sign(a.APISecret, "timestamp="+ts), a.APIKey, 400, -1022},
 		{"no signature", "timestamp=" + ts, a.APIKey, 400, -1102},
-		{"unknown api key", "timestamp=" + ts + "&signature=" + Sign(a.APISecret, "timestamp="+ts), "unknown", 401, -2015},
-		{"stale timestamp", "timestamp=1000&signature=" + Sign(a.APISecret, "timestamp=1000"), a.APIKey, 400, -1021},
+		{"unknown api key", "timestamp=" + ts + "&signature=" + binanceapi.Sign(a.APISecret, "timestamp="+ts), "unknown", 401, -2015},
+		{"stale timestamp", "timestamp=1000&signature=" + binanceapi.Sign(a.APISecret, "timestamp=1000"), a.APIKey, 400, -1021},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, _, m, body := h.do("GET", h.srv.URL+"/fapi/v1/openOrders?"+c.query, c.key)
