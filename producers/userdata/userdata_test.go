@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
@@ -35,6 +36,7 @@ type rig struct {
 	stop   func()
 
 	trading atomic.Bool // while true, every account trades every 10ms
+	restURL string
 }
 
 // trade drives the simulator's order lifecycles (the simulator's own timer
@@ -104,6 +106,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	r := &rig{t: t, sim: sim, broker: b, pub: pub, mg: mg, reader: testkit.NewReader(t, b.Addr(), topics.UserDataStream.Name(prefix))}
+	r.restURL = srv.URL
 	r.trading.Store(true)
 	wg.Add(3)
 	go func() { defer wg.Done(); _ = sim.Run(ctx) }()
@@ -382,5 +385,34 @@ func TestBrokerOutageBuffersReportsUnhealthyAndLosesNothing(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "healthy again", r.pub.Healthy)
 	if r.pub.Failed() != 0 {
 		t.Fatalf("%d records failed", r.pub.Failed())
+	}
+}
+
+func TestAKeyGoneAtKeepAliveIsRecreatedAndTheStreamResumes(t *testing.T) {
+	r := newRig(t, rigOpts{accounts: 2, keepAlive: 50 * time.Millisecond})
+	accts := r.sim.Accounts()
+	a := accts[0]
+	testkit.Eventually(t, 10*time.Second, "frames", func() bool { return len(r.sim.PushedFrames(a.ID)) >= 5 })
+	// Another process closes the key: no listenKeyExpired frame is pushed,
+	// only the next keep-alive learns it (-1125).
+	if err := binanceapi.New(r.restURL).CloseListenKey(context.Background(),
+		binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "a listenKeyGone gap marker", func() bool {
+		for _, g := range r.stored().gaps[a.ID] {
+			if g.Reason == reasonKeyGone && g.FromMs > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	before := len(r.sim.PushedFrames(a.ID))
+	testkit.Eventually(t, 10*time.Second, "frames on the new key", func() bool { return len(r.sim.PushedFrames(a.ID)) > before+5 })
+	r.settle([]string{a.ID, accts[1].ID})
+	for _, g := range r.stored().gaps[accts[1].ID] {
+		if g.Reason != reasonStartup {
+			t.Fatalf("the other account reconnected: %+v", g)
+		}
 	}
 }
