@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 // fixedClock is a deterministic simulator clock.
@@ -172,16 +173,10 @@ func (c *client) readErr() error {
 	return c.err
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor is testkit.Eventually with this package's argument order.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.Eventually(t, d, what, cond)
 }
 
 // connected waits until the simulator has registered n sockets.

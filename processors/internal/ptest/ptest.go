@@ -18,6 +18,7 @@ import (
 
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
@@ -184,16 +185,10 @@ func (r *Running) Stop() error {
 	return err
 }
 
-// Eventually polls cond every 20 ms until it holds or timeout passes.
+// Eventually is testkit.Eventually: the one polling helper of the tests.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, timeout, what, cond)
 }
 
 // Partitions returns the input partitions p currently owns.
