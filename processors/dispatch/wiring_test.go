@@ -36,7 +36,7 @@ func setAllowlist(t *testing.T, c *ptest.Cluster, r *ptest.Running, types ...str
 	}
 	rec = c.Produce(t, rec.Topic, string(rec.Key), rec.Value)
 	table := string(AllowlistTable(ptest.Prefix))
-	ptest.Eventually(t, 10*time.Second, "the allowlist flip to reach the processor", func() bool {
+	ptest.Eventually(t, 30*time.Second, "the allowlist flip to reach the processor", func() bool {
 		return ptest.LookupOffset(r.R, table) >= rec.Offset
 	})
 }
@@ -64,18 +64,18 @@ func TestKafkaAllowlistFlipAndShadowModeWithoutRestart(t *testing.T) {
 
 	c.Produce(t, in, "acct-1", frames["moxt-ORDER_TRADE_UPDATE-1.json"], frameHeaders("acct-1")...)     // NEW: off
 	c.Produce(t, in, "acct-1", frames["nautilus-ORDER_TRADE_UPDATE-6.json"], frameHeaders("acct-1")...) // TRADE
-	orders.WaitFor(t, 1, 10*time.Second)
+	orders.WaitFor(t, 1, 30*time.Second)
 
 	setAllowlist(t, c, r, "NEW")
 	c.Produce(t, in, "acct-1", frames["moxt-ORDER_TRADE_UPDATE-1.json"], frameHeaders("acct-1")...)
 	c.Produce(t, in, "acct-1", frames["nautilus-ORDER_TRADE_UPDATE-6.json"], frameHeaders("acct-1")...)
-	got := orders.WaitFor(t, 2, 10*time.Second)
+	got := orders.WaitFor(t, 2, 30*time.Second)
 
 	setAllowlist(t, c, r) // shadow mode
 	for _, f := range frames {
 		c.Produce(t, in, "acct-2", f, frameHeaders("acct-2")...)
 	}
-	ptest.Eventually(t, 10*time.Second, "every frame to be counted as shadowed", func() bool {
+	ptest.Eventually(t, 30*time.Second, "every frame to be counted as shadowed", func() bool {
 		return shadowedTotal(m, frames) == float64(len(frames))
 	})
 	got = orders.Quiet(300 * time.Millisecond)

@@ -78,7 +78,7 @@ func TestKafkaCrashRefusesOpensAndPassesReductions(t *testing.T) {
 	produceIntent(t, c, open)
 	produceIntent(t, c, reduce)
 
-	rej := c.NewReader(t, string(RejectedTopic(ptest.Prefix))).WaitFor(t, 1, 10*time.Second)
+	rej := c.NewReader(t, string(RejectedTopic(ptest.Prefix))).WaitFor(t, 1, 30*time.Second)
 	var ri topics.RejectedIntent
 	if err := json.Unmarshal(rej[0].Value, &ri); err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestKafkaCrashRefusesOpensAndPassesReductions(t *testing.T) {
 	if ri.Intent.ClientID != "open-1" || ri.Band != "Critical" || ri.Score < 75 {
 		t.Fatalf("rejection %+v", ri)
 	}
-	pos := c.NewReader(t, string(PositionsTopic(ptest.Prefix))).WaitFor(t, 1, 10*time.Second)
+	pos := c.NewReader(t, string(PositionsTopic(ptest.Prefix))).WaitFor(t, 1, 30*time.Second)
 	var pe topics.PositionEvent
 	if err := json.Unmarshal(pos[0].Value, &pe); err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ func TestKafkaTwoRegimeInstancesFailOverWithStateFromTheChangelog(t *testing.T) 
 		t.Fatalf("state counts %d records, want %d", n, len(frames))
 	}
 	want := pureChanges(t, frames)
-	recs := c.NewReader(t, string(ChangesTopic(ptest.Prefix))).WaitFor(t, len(want), 10*time.Second)
+	recs := c.NewReader(t, string(ChangesTopic(ptest.Prefix))).WaitFor(t, len(want), 30*time.Second)
 	var got []topics.RegimeChange
 	for _, r := range recs {
 		var ch topics.RegimeChange
