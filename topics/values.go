@@ -77,8 +77,9 @@ type RejectedIntent struct {
 }
 
 // PositionEvent is a record on the positions topic: an allowed open from the
-// gate (Kind "open_allowed") or an observer transition from the orders sink
-// (Kind "order_transition").
+// gate (Kind "open_allowed"), an observer transition from the orders sink
+// (Kind "order_transition") or the exchange's own position report from an
+// ACCOUNT_UPDATE frame, routed by dispatch (Kind "account_update").
 type PositionEvent struct {
 	Kind     string      `json:"kind"`
 	Account  string      `json:"account"`
@@ -89,7 +90,29 @@ type PositionEvent struct {
 	To       string      `json:"to_status,omitempty"`
 	Band     string      `json:"band,omitempty"`
 	Score    float64     `json:"score,omitempty"`
-	AtMs     int64       `json:"at"`
+	// Positions is the exchange's truth of an account_update: the
+	// positions the frame reports (only the changed symbols).
+	Positions []ExchangePosition `json:"positions,omitempty"`
+	AtMs      int64              `json:"at"`
+}
+
+// Kinds of PositionEvent.
+const (
+	PositionOpenAllowed     = "open_allowed"
+	PositionOrderTransition = "order_transition"
+	PositionAccountUpdate   = "account_update"
+)
+
+// ExchangePosition is one position as the exchange reports it (ACCOUNT_UPDATE
+// a.P, or GET /fapi/v2/account positions).
+type ExchangePosition struct {
+	Symbol       string `json:"symbol"`
+	PositionSide string `json:"position_side"` // BOTH, LONG or SHORT
+	Amount       string `json:"amount"`        // signed decimal: long > 0
+	EntryPrice   string `json:"entry_price"`
+	// EventMs is the exchange's time of the report (E of the frame, or the
+	// server time read before a REST snapshot).
+	EventMs int64 `json:"event_time"`
 }
 
 // AllowlistValue is the dispatch allowlist of one exchange (key = exchange)

@@ -104,7 +104,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
 		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
 			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")},
-		jobs: &jobsEnv{OrderSyncEvery: f.syncEvery, KeepAliveEvery: 30 * time.Minute, GapLookback: time.Hour}}
+		jobs: &jobsEnv{OrderSyncEvery: f.syncEvery, KeepAliveEvery: 30 * time.Minute, GapLookback: time.Hour, DriftGrace: 3 * f.syncEvery}}
 	if f.allowlist != "" {
 		w.allowlist = splitList(f.allowlist)
 	}

@@ -26,6 +26,10 @@ type jobsEnv struct {
 	OrderSyncEvery time.Duration `env:"KRAITE_ORDER_SYNC_EVERY" envDefault:"5m"`
 	KeepAliveEvery time.Duration `env:"KRAITE_KEEPALIVE_EVERY" envDefault:"30m"`
 	GapLookback    time.Duration `env:"KRAITE_GAP_LOOKBACK" envDefault:"1h"`
+	// DriftGrace is how long the observed and the exchange's position may
+	// disagree before a priority alert: longer than a sweep period, so frames
+	// lost on a socket and recovered by the next sweep raise nothing.
+	DriftGrace time.Duration `env:"KRAITE_POSITION_DRIFT_GRACE" envDefault:"6m"`
 }
 
 // accountList is the accounts this process serves: the static list (dev) or
@@ -132,6 +136,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 	}
 	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
 	rest := w.restClient()
+	book := &positions.Book{DB: d}
 	rec := &reconcile.Reconciler{Exchange: topics.ExchangeBinance, Prefix: w.c.TopicPrefix, REST: rest, DB: d,
 		Producer: prod, Log: w.log.With("component", name)}
 	handlers := map[string]worker.JobHandler{
@@ -154,9 +159,16 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 				return err
 			}
 			if len(rep.UnknownToBroker) > 0 {
-				return raiseDrift(ctx, prod, w.c.TopicPrefix, j, rep)
+				if err := raiseDrift(ctx, prod, w.c.TopicPrefix, j, rep); err != nil {
+					return err
+				}
 			}
-			return nil
+			if rep.PositionsRead {
+				if err := book.RecordSnapshot(ctx, topics.ExchangeBinance, a.ID, rep.Positions, rep.PositionsAtMs); err != nil {
+					return err
+				}
+			}
+			return raisePositionDrifts(ctx, prod, w.c.TopicPrefix, book, a.ID, je.DriftGrace)
 		},
 		"listenkey-keepalive": func(ctx context.Context, j topics.Job) error {
 			a, err := w.account(j.Account)
@@ -171,6 +183,10 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 		},
 		reconcile.JobDrift: func(ctx context.Context, j topics.Job) error {
 			w.log.Error("drift between the database and the exchange", "account", j.Account, "detail", string(j.Payload))
+			return nil
+		},
+		positions.JobDrift: func(ctx context.Context, j topics.Job) error {
+			w.log.Error("position drift: the observed position disagrees with the exchange's", "account", j.Account, "detail", string(j.Payload))
 			return nil
 		},
 	}
@@ -199,10 +215,36 @@ func raiseDrift(ctx context.Context, prod *kgo.Client, prefix string, j topics.J
 	return nil
 }
 
+// raisePositionDrifts puts one priority alert per position disagreement
+// that outlived the grace period (once per episode).
+func raisePositionDrifts(ctx context.Context, prod *kgo.Client, prefix string, book *positions.Book, account string, grace time.Duration) error {
+	due, err := book.DueDrifts(ctx, topics.ExchangeBinance, account, grace)
+	if err != nil {
+		return err
+	}
+	for _, d := range due {
+		payload, _ := json.Marshal(d)
+		id := fmt.Sprintf("%s@%s/%s/%s/%d", positions.JobDrift, account, d.Symbol, d.PositionSide, d.SinceMs)
+		v, _ := json.Marshal(topics.Job{ID: id, Type: positions.JobDrift, Account: account, Payload: payload})
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Priority.Name(prefix), Key: []byte(account), Value: v}).FirstErr(); err != nil {
+			return fmt.Errorf("raising a position drift alert for %s %s: %w", account, d.Symbol, err)
+		}
+		if err := book.MarkAlerted(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // buildPositionsWorker turns allowed opens on the positions queue into
-// exchange orders, idempotently by client order id.
+// exchange orders, idempotently by client order id, and keeps the positions
+// table from the orders sink's transitions and the exchange's reports.
 func buildPositionsWorker(ctx context.Context, w *wiring) (component, error) {
-	deps := positions.Deps{Rest: w.restClient(), Log: w.log.With("component", "positions-worker"),
+	d, err := w.database(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	deps := positions.Deps{Rest: w.restClient(), Log: w.log.With("component", "positions-worker"), Book: &positions.Book{DB: d},
 		Account: func(id string) (binanceapi.Credentials, error) {
 			a, err := w.account(id)
 			return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -43,6 +44,15 @@ func Migrations() []Migration {
 				"INSERT INTO order_outbox (records, payload) SELECT 1, payload FROM order_transitions WHERE published_at IS NULL ORDER BY id",
 				"UPDATE order_transitions SET published_at = "+nowSQL[d]+" WHERE published_at IS NULL")
 		}},
+		{Version: 3, Name: "positions kept by the positions worker", Statements: func(d Dialect) []string {
+			// Nothing wrote the v1 positions table: it is replaced, not altered
+			// (SQLite cannot add a unique key to an existing table).
+			stmts := []string{"DROP TABLE IF EXISTS positions"}
+			for _, t := range schemaV3 {
+				stmts = append(stmts, t.createStatements(d)...)
+			}
+			return stmts
+		}},
 	}
 }
 
@@ -50,8 +60,12 @@ func Migrations() []Migration {
 // aside), in creation order.
 func Tables() []string {
 	var names []string
-	for _, t := range append(append([]table{}, schemaV1...), schemaV2...) {
-		names = append(names, t.name)
+	seen := map[string]bool{}
+	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3) {
+		if !seen[t.name] {
+			seen[t.name] = true
+			names = append(names, t.name)
+		}
 	}
 	return names
 }

@@ -281,3 +281,32 @@ var schemaV2 = []table{
 		"published_at {ts} NULL",
 	}, indexes: [][]string{{"published_at"}}},
 }
+
+// schemaV3 replaces the v1 positions table, which nothing wrote, with the
+// one the positions worker keeps: one row per (exchange, account, symbol,
+// position side) holding the observed position (folded from the orders
+// table, which the orders sink writes) next to the exchange's truth
+// (ACCOUNT_UPDATE frames and the order-sync sweep's REST snapshot), and the
+// drift bookkeeping between the two.
+var schemaV3 = []table{
+	{name: "positions", columns: []string{
+		"id {id}",
+		"exchange VARCHAR(32) NOT NULL",
+		"account VARCHAR(64) NOT NULL",
+		"symbol VARCHAR(64) NOT NULL",
+		"position_side VARCHAR(8) NOT NULL DEFAULT 'BOTH'",
+		"status VARCHAR(16) NOT NULL DEFAULT 'flat'",  // open | flat
+		"amount VARCHAR(40) NOT NULL DEFAULT '0'",     // observed, signed
+		"entry_price VARCHAR(40) NOT NULL DEFAULT ''", // observed; '' when the fills do not explain the amount
+		"orders_counted INT NOT NULL DEFAULT 0",
+		"exchange_amount VARCHAR(40) NULL", // the exchange's truth; NULL until it reported
+		"exchange_entry_price VARCHAR(40) NOT NULL DEFAULT ''",
+		"exchange_time BIGINT NOT NULL DEFAULT 0",         // exchange time of that report
+		"exchange_source VARCHAR(16) NOT NULL DEFAULT ''", // stream | rest
+		"drift_since BIGINT NOT NULL DEFAULT 0",           // ms; 0 = observed equals the exchange
+		"drift_alerted BIGINT NOT NULL DEFAULT 0",         // drift_since of the last alert raised
+		"opened_at {ts} NULL",
+		"closed_at {ts} NULL",
+		"updated_at {ts} NULL",
+	}, uniques: [][]string{{"exchange", "account", "symbol", "position_side"}}},
+}

@@ -1,6 +1,8 @@
 // Package positions is the position workflow worker of the positions queue:
 // it turns every allowed open intent the gate publishes into exactly one
-// signed MARKET order on the exchange.
+// signed MARKET order on the exchange, and keeps the positions table from
+// the orders sink's observer transitions and the exchange's ACCOUNT_UPDATE
+// reports (see Book).
 //
 // # Idempotency
 //
@@ -32,13 +34,20 @@ import (
 
 // Kinds of records on the positions topic.
 const (
-	KindOpenAllowed     = "open_allowed"
-	KindOrderTransition = "order_transition"
+	KindOpenAllowed     = topics.PositionOpenAllowed
+	KindOrderTransition = topics.PositionOrderTransition
+	KindAccountUpdate   = topics.PositionAccountUpdate
 )
 
 // ErrBadIntent marks an allowed-open record that can never be placed (no
 // client id, no symbol, bad side...); the worker parks it after its retries.
 var ErrBadIntent = errors.New("positions: bad intent")
+
+// JobDrift is the priority job type of a position drift alert.
+const JobDrift = "position-drift"
+
+// ErrBadEvent marks another positions record that can never be applied.
+var ErrBadEvent = errors.New("positions: bad event")
 
 // Deps are what the handler needs.
 type Deps struct {
@@ -47,6 +56,9 @@ type Deps struct {
 	// Account returns the API credentials of an account id.
 	Account func(id string) (binanceapi.Credentials, error)
 	Log     *slog.Logger
+	// Book keeps the positions table; nil skips transitions and exchange
+	// reports (a worker that only places orders).
+	Book *Book
 }
 
 // Validate names the missing dependency.
@@ -62,9 +74,10 @@ func (d Deps) Validate() error {
 	return nil
 }
 
-// Handler returns the worker handler of the positions queue. Records other
-// than open_allowed (order_transition from the orders sink) are skipped. It
-// panics if deps do not validate: that is a wiring bug found at start-up.
+// Handler returns the worker handler of the positions queue: open_allowed
+// places an order, order_transition refolds the symbol's position from the
+// orders table and account_update records the exchange's truth. It panics
+// if deps do not validate: that is a wiring bug found at start-up.
 func Handler(deps Deps) worker.Handler {
 	if err := deps.Validate(); err != nil {
 		panic(err)
@@ -75,7 +88,22 @@ func Handler(deps Deps) worker.Handler {
 		if err != nil {
 			return err
 		}
-		if ev.Kind != KindOpenAllowed {
+		switch ev.Kind {
+		case KindOpenAllowed:
+		case KindOrderTransition:
+			if deps.Book == nil {
+				return nil
+			}
+			if ev.Order == nil || ev.Order.Symbol == "" || ev.Order.OrderID == 0 {
+				return nil // algo transitions move no position; their orders do
+			}
+			return deps.Book.Refold(ctx, exchangeOf(ev.Exchange, ev.Order.Exchange), ev.Account, ev.Order.Symbol)
+		case KindAccountUpdate:
+			if deps.Book == nil {
+				return nil
+			}
+			return deps.Book.RecordExchange(ctx, exchangeOf(ev.Exchange, ""), ev.Account, "stream", ev.Positions)
+		default:
 			return nil
 		}
 		in, err := intentOf(ev)
@@ -84,6 +112,16 @@ func Handler(deps Deps) worker.Handler {
 		}
 		return p.place(ctx, in)
 	}
+}
+
+func exchangeOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	if b != "" {
+		return b
+	}
+	return topics.ExchangeBinance
 }
 
 // decode parses a positions record value.

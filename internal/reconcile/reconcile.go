@@ -69,6 +69,12 @@ type Report struct {
 	Published       int
 	SymbolsScanned  int
 	UnknownToBroker []string // orders the database holds that the exchange does not know
+	// Positions are the account's open positions as GET /fapi/v2/account
+	// listed them (read on sweeps with a window), at the exchange time
+	// PositionsAtMs (the server time read before the sync's reads).
+	Positions     []topics.ExchangePosition `json:",omitempty"`
+	PositionsRead bool                      `json:"-"`
+	PositionsAtMs int64                     `json:",omitempty"`
 }
 
 type dbOrder struct {
@@ -137,9 +143,14 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 	if !since.IsZero() {
 		// Open positions name symbols the database may never have seen
 		// (an account's first order in a symbol, entirely lost).
-		if err := r.positionSymbols(ctx, acct, symbols); err != nil {
+		ps, err := r.positions(ctx, acct)
+		if err != nil {
 			return rep, err
 		}
+		for _, p := range ps {
+			symbols[p.Symbol] = true
+		}
+		rep.Positions, rep.PositionsRead, rep.PositionsAtMs = ps, true, readAt
 		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder, dbAll, readAt)
 		if err != nil {
 			return rep, err
@@ -250,23 +261,27 @@ func (r *Reconciler) serverTime(ctx context.Context) (int64, error) {
 	return t.ServerTime, nil
 }
 
-// positionSymbols adds the symbols of the account's open positions.
-func (r *Reconciler) positionSymbols(ctx context.Context, acct Account, symbols map[string]bool) error {
+// positions reads the account's open positions (5 weight).
+func (r *Reconciler) positions(ctx context.Context, acct Account) ([]topics.ExchangePosition, error) {
 	var info struct {
 		Positions []struct {
-			Symbol      string `json:"symbol"`
-			PositionAmt string `json:"positionAmt"`
+			Symbol       string `json:"symbol"`
+			PositionAmt  string `json:"positionAmt"`
+			EntryPrice   string `json:"entryPrice"`
+			PositionSide string `json:"positionSide"`
 		} `json:"positions"`
 	}
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v2/account", acct.Key, nil, &info); err != nil {
-		return fmt.Errorf("reading positions of %s: %w", acct.ID, err)
+		return nil, fmt.Errorf("reading positions of %s: %w", acct.ID, err)
 	}
+	var out []topics.ExchangePosition
 	for _, p := range info.Positions {
 		if amt, err := strconv.ParseFloat(p.PositionAmt, 64); err == nil && amt != 0 {
-			symbols[p.Symbol] = true
+			out = append(out, topics.ExchangePosition{Symbol: p.Symbol, PositionSide: p.PositionSide,
+				Amount: p.PositionAmt, EntryPrice: p.EntryPrice})
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // window reads every order updated since the gap's start, per symbol.

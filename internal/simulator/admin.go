@@ -179,4 +179,7 @@ func (s *Simulator) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/algo-orders", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, s.AlgoOrders(r.URL.Query().Get("account")))
 	})
+	mux.HandleFunc("GET /admin/positions", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, s.Positions(r.URL.Query().Get("account")))
+	})
 }

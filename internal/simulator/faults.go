@@ -1,6 +1,8 @@
 package simulator
 
 import (
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -168,6 +170,31 @@ func (s *Simulator) AlgoOrders(accountID string) []AlgoOrder {
 	for i, g := range a.algos {
 		out[i] = g.truth()
 	}
+	return out
+}
+
+// Position is the ground truth of one one-way position.
+type Position struct {
+	Symbol     string `json:"symbol"`
+	Amount     string `json:"amount"` // signed: long > 0
+	EntryPrice string `json:"entry_price"`
+}
+
+// Positions returns every position the account ever held, flat ones with
+// amount 0, by symbol.
+func (s *Simulator) Positions(accountID string) []Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[accountID]
+	if a == nil {
+		return nil
+	}
+	out := make([]Position, 0, len(a.positions))
+	for sym, p := range a.positions {
+		sp, _ := s.market.spec(sym)
+		out = append(out, Position{Symbol: sym, Amount: sp.fmtQty(p.lots), EntryPrice: fmtDec(p.entry, sp.pricePrec+2)})
+	}
+	slices.SortFunc(out, func(x, y Position) int { return strings.Compare(x.Symbol, y.Symbol) })
 	return out
 }
 

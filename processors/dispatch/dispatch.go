@@ -8,6 +8,12 @@
 //	view    <prefix>allowlist          AllowlistValue per exchange (compacted, 1 partition)
 //	output  <prefix>orders             OrderEvent, key = account id
 //	output  <prefix>quarantine         QuarantineRecord for undecodable records
+//	output  <prefix>positions          PositionEvent "account_update", key = account id
+//
+// ACCOUNT_UPDATE frames carry the exchange's own positions. They go to the
+// positions topic whatever the allowlist says: they change nothing by
+// themselves, the positions worker only records them as the exchange's
+// truth to compare its observed positions with (drift alerts).
 //
 // The allowlist is read through a goka View over the compacted topic, not a
 // Join: the allowlist has one partition and the input twelve, and Join
@@ -52,6 +58,9 @@ func AllowlistTable(prefix string) goka.Table { return goka.Table(topics.Allowli
 
 // OrdersTopic is the output topic of dispatched events.
 func OrdersTopic(prefix string) goka.Stream { return goka.Stream(topics.Orders.Name(prefix)) }
+
+// PositionsTopic receives the exchange's position reports.
+func PositionsTopic(prefix string) goka.Stream { return goka.Stream(topics.Positions.Name(prefix)) }
 
 // QuarantineTopic receives records that could not be decoded.
 func QuarantineTopic(prefix string) goka.Stream { return goka.Stream(topics.Quarantine.Name(prefix)) }
@@ -114,6 +123,7 @@ func graph(d *dispatcher) (*goka.GroupGraph, error) {
 		goka.Input(InputTopic(d.cfg.Prefix), topics.Raw{}, d.process),
 		goka.Output(OrdersTopic(d.cfg.Prefix), topics.JSON[topics.OrderEvent]{}),
 		goka.Output(QuarantineTopic(d.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
+		goka.Output(PositionsTopic(d.cfg.Prefix), topics.JSON[topics.PositionEvent]{}),
 	)
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("validating dispatch graph: %w", err)
@@ -170,6 +180,9 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 		d.quarantine(ctx, raw, exchange, err)
 		return
 	}
+	if ev.Account != nil && len(ev.Account.Positions) > 0 {
+		ctx.Emit(PositionsTopic(d.cfg.Prefix), account, positionReport(exchange, account, ev))
+	}
 	execType := ev.ExecutionType()
 	outcome := Decide(d.allowlist(ctx, exchange), execType)
 	d.cfg.Metrics.count(exchange, execType, outcome)
@@ -185,6 +198,20 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 	oe.SourcePartition = ctx.Partition()
 	oe.SourceOffset = ctx.Offset()
 	ctx.Emit(OrdersTopic(d.cfg.Prefix), account, &oe)
+}
+
+// positionReport is the account_update record of an ACCOUNT_UPDATE event.
+func positionReport(exchange, account string, ev binance.Event) *topics.PositionEvent {
+	pe := &topics.PositionEvent{Kind: topics.PositionAccountUpdate, Account: account, Exchange: exchange, AtMs: ev.EventTime}
+	for _, p := range ev.Account.Positions {
+		side := string(p.PositionSide)
+		if side == "" {
+			side = "BOTH"
+		}
+		pe.Positions = append(pe.Positions, topics.ExchangePosition{Symbol: string(p.Symbol), PositionSide: side,
+			Amount: string(p.Amount), EntryPrice: string(p.EntryPrice), EventMs: ev.EventTime})
+	}
+	return pe
 }
 
 // decode picks the exchange's decoder; only Binance exists so far.

@@ -250,3 +250,41 @@ func TestNewRefusesAConfigWithoutBrokersOrViewOptions(t *testing.T) {
 		t.Fatalf("New without brokers or view options: %v", err)
 	}
 }
+
+// ACCOUNT_UPDATE is the exchange's position truth: it reaches the positions
+// topic whatever the allowlist says, shadow mode included.
+func TestDispatchRoutesAccountUpdatePositionsEvenInShadowMode(t *testing.T) {
+	g := newGraphTest(t)
+	g.setAllowlist(t) // shadow mode
+	pos := g.tt.NewQueueTracker(string(PositionsTopic(prefix)))
+	g.send("acct-9", topics.KindFrame, frame(t, "binance-docs-ACCOUNT_UPDATE-1.json"))
+	_, v, ok := pos.Next()
+	if !ok {
+		t.Fatal("no position report on the positions topic")
+	}
+	pe := v.(*topics.PositionEvent)
+	if pe.Kind != topics.PositionAccountUpdate || pe.Account != "acct-9" || pe.Exchange != "binance" || pe.AtMs != 1564745798939 {
+		t.Fatalf("unexpected position event %+v", pe)
+	}
+	want := []topics.ExchangePosition{
+		{Symbol: "BTCUSDT", PositionSide: "BOTH", Amount: "0", EntryPrice: "0.00000", EventMs: 1564745798939},
+		{Symbol: "BTCUSDT", PositionSide: "LONG", Amount: "20", EntryPrice: "6563.66500", EventMs: 1564745798939},
+		{Symbol: "BTCUSDT", PositionSide: "SHORT", Amount: "-10", EntryPrice: "6563.86000", EventMs: 1564745798939},
+	}
+	if len(pe.Positions) != len(want) {
+		t.Fatalf("positions %+v, want %+v", pe.Positions, want)
+	}
+	for i := range want {
+		if pe.Positions[i] != want[i] {
+			t.Fatalf("position %d: %+v, want %+v", i, pe.Positions[i], want[i])
+		}
+	}
+	if _, ok := g.nextOrder(t); ok {
+		t.Fatal("shadow mode dispatched an order event")
+	}
+	// An order update does not produce a position report.
+	g.send("acct-9", topics.KindFrame, frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json"))
+	if _, _, ok := pos.Next(); ok {
+		t.Fatal("an order update produced a position report")
+	}
+}

@@ -12,8 +12,9 @@ type State struct {
 	Version Version
 }
 
-// Transition is a status change of one row, published to the positions
-// topic after the database and offset commits.
+// Transition is a status change of one row, or another fill of a partially
+// filled order (From == To == PARTIALLY_FILLED: the position moved), published
+// to the positions topic after the database and offset commits.
 type Transition struct {
 	Key   Key
 	From  string // "" for a row seen for the first time
@@ -30,7 +31,7 @@ type Plan struct {
 
 // MakePlan folds a batch over the stored state: per key, events are applied
 // in version order and only those newer than the row move it (and produce a
-// transition when the status changes). Pure; the database guard enforces the
+// transition when the status changes or a partial fill adds quantity). Pure; the database guard enforces the
 // same rule again, so a concurrent writer cannot move a row backwards.
 func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
 	byKey := map[Key][]*topics.OrderEvent{}
@@ -64,7 +65,10 @@ func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
 			if known && !v.Newer(cur.Version) {
 				continue
 			}
-			if !known || e.Status != cur.Status {
+			// A further partial fill changes no status but moves the
+			// position, which the positions worker folds from the orders.
+			partial := k.Kind == KindOrder && e.Status == "PARTIALLY_FILLED"
+			if !known || e.Status != cur.Status || partial {
 				p.Transitions = append(p.Transitions, Transition{Key: k, From: cur.Status, To: e.Status, Event: e})
 			}
 			cur, known, last = State{Status: e.Status, Version: v}, true, e

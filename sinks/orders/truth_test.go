@@ -14,7 +14,8 @@ import (
 )
 
 // truth is a deterministic order history and its ground truth: the last
-// event of every order, the fills and the status transitions.
+// event of every order, the fills and the observer transitions (status
+// changes, and every further partial fill of an order).
 type truth struct {
 	events      []*topics.OrderEvent // in exchange order, grouped by account
 	final       map[Key]*topics.OrderEvent
@@ -80,7 +81,10 @@ func history(seed uint64, accounts, perAccount int) truth {
 				if e.TradeID > 0 {
 					tr.fills++
 				}
-				if e.Status != prev {
+				// A further partial fill is a transition when it moves the row
+				// (a tie in E, T and rank with the previous fill does not).
+				further := e.Status == "PARTIALLY_FILLED" && e.AlgoID == 0 && i > 0 && VersionOf(e).Newer(VersionOf(&evs[i-1]))
+				if e.Status != prev || further {
 					tr.transitions++
 					prev = e.Status
 				}
