@@ -14,6 +14,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
@@ -104,7 +105,8 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
 		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
 			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")},
-		jobs: &jobsEnv{OrderSyncEvery: f.syncEvery, KeepAliveEvery: 30 * time.Minute, GapLookback: time.Hour, DriftGrace: 3 * f.syncEvery}}
+		jobs: &jobsEnv{OrderSyncEvery: f.syncEvery, KeepAliveEvery: 30 * time.Minute, GapLookback: time.Hour, DriftGrace: 3 * f.syncEvery,
+			KlineEvery: time.Minute, BalanceEvery: time.Hour, SymbolsEvery: 24 * time.Hour, KlineSymbols: marketjobs.DefaultSymbols}}
 	if f.allowlist != "" {
 		w.allowlist = splitList(f.allowlist)
 	}

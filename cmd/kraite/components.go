@@ -15,8 +15,6 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
@@ -63,7 +61,15 @@ type wiring struct {
 	rest       *binanceapi.Client
 	limitsOnce sync.Once
 	jobs       *jobsEnv // overrides the environment (dev flags)
-	allowlist  []string // initial Binance allowlist (nil: the default)
+
+	acctMu    sync.Mutex // guards the parsed accounts file
+	acctCache []userdata.Account
+	acctMod   time.Time
+	acctSize  int64
+	allowlist []string // initial Binance allowlist (nil: the default)
+
+	// kafkaReg is kprom's view of ops.Registry (see kafkaHooks).
+	kafkaReg *kafkaRegisterer
 }
 
 // component is one long-lived piece of a box.
@@ -166,9 +172,8 @@ func (w *wiring) publisher() (*publisher.Publisher, error) {
 	w.pubM = publisher.NewMetrics(w.ops.Registry)
 	// franz-go's own client metrics (produce latency, buffered records,
 	// broker connections, errors) next to ours on /metrics.
-	kafka := kprom.NewMetrics("kraite_kafka", kprom.Registerer(w.ops.Registry), kprom.WithClientLabel())
 	p, err := publisher.New(publisher.Config{Brokers: w.c.Brokers, ClientID: "kraite-producer-" + hostname(),
-		Hooks: []kgo.Hook{kafka}}, w.log, w.pubM)
+		Hooks: w.kafkaHooks()}, w.log, w.pubM)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +256,9 @@ func buildDispatch(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
+	if err := dispatch.RegisterStats(w.ops.Registry, p); err != nil {
+		return component{}, err
+	}
 	return component{name: "dispatch", run: p.Run}, nil
 }
 
@@ -263,6 +271,9 @@ func buildRegime(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
+	if err := regime.RegisterStats(w.ops.Registry, p); err != nil {
+		return component{}, err
+	}
 	return component{name: "regime", run: p.Run}, nil
 }
 
@@ -273,6 +284,9 @@ func buildGate(ctx context.Context, w *wiring) (component, error) {
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", "gate-views"))))
 	p, err := gate.New(cfg, w.gokaOptions("gate")...)
 	if err != nil {
+		return component{}, err
+	}
+	if err := gate.RegisterStats(w.ops.Registry, p); err != nil {
 		return component{}, err
 	}
 	return component{name: "gate", run: p.Run}, nil
@@ -320,7 +334,7 @@ func buildAuditSink(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	s, err := auditsink.New(auditsink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry},
+	s, err := auditsink.New(auditsink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
 		d, w.log.With("component", "audit-sink"))
 	if err != nil {
 		return component{}, err
@@ -333,7 +347,7 @@ func buildMarkPriceSink(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	s, err := marksink.New(marksink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry},
+	s, err := marksink.New(marksink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
 		d, w.log.With("component", "markprice-sink"))
 	if err != nil {
 		return component{}, err
@@ -346,7 +360,7 @@ func buildOrdersSink(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	s, err := orderssink.New(orderssink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry},
+	s, err := orderssink.New(orderssink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
 		d, w.log.With("component", "orders-sink"))
 	if err != nil {
 		return component{}, err

@@ -26,6 +26,11 @@ type jobsEnv struct {
 	OrderSyncEvery time.Duration `env:"KRAITE_ORDER_SYNC_EVERY" envDefault:"5m"`
 	KeepAliveEvery time.Duration `env:"KRAITE_KEEPALIVE_EVERY" envDefault:"30m"`
 	GapLookback    time.Duration `env:"KRAITE_GAP_LOOKBACK" envDefault:"1h"`
+	KlineEvery     time.Duration `env:"KRAITE_KLINE_EVERY" envDefault:"1m"`
+	BalanceEvery   time.Duration `env:"KRAITE_BALANCE_EVERY" envDefault:"1h"`
+	SymbolsEvery   time.Duration `env:"KRAITE_SYMBOL_REFRESH_EVERY" envDefault:"24h"`
+	// KlineSymbols are the symbols of kline-fetch and indicators jobs.
+	KlineSymbols []string `env:"KRAITE_KLINE_SYMBOLS" envSeparator:"," envDefault:"BTCUSDT,ETHUSDT"`
 	// DriftGrace is how long the observed and the exchange's position may
 	// disagree before a priority alert: longer than a sweep period, so frames
 	// lost on a socket and recovered by the next sweep raise nothing.
@@ -33,16 +38,32 @@ type jobsEnv struct {
 }
 
 // accountList is the accounts this process serves: the static list (dev) or
-// the accounts file, re-read so that changes apply without a restart.
+// the accounts file. The file is parsed again only when its size or
+// modification time changed (a stat per job, not a read and parse), so
+// changes apply without a restart.
 func (w *wiring) accountList() ([]userdata.Account, error) {
 	if w.ex.AccountsFile == "" {
 		return w.accounts, nil
+	}
+	st, err := os.Stat(w.ex.AccountsFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading accounts file: %w", err)
+	}
+	w.acctMu.Lock()
+	defer w.acctMu.Unlock()
+	if w.acctCache != nil && st.ModTime().Equal(w.acctMod) && st.Size() == w.acctSize {
+		return w.acctCache, nil
 	}
 	data, err := os.ReadFile(w.ex.AccountsFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading accounts file: %w", err)
 	}
-	return userdata.ParseAccounts(data)
+	accts, err := userdata.ParseAccounts(data)
+	if err != nil {
+		return nil, err
+	}
+	w.acctCache, w.acctMod, w.acctSize = accts, st.ModTime(), st.Size()
+	return accts, nil
 }
 
 func (w *wiring) account(id string) (userdata.Account, error) {
@@ -87,14 +108,17 @@ func buildScheduler(ctx context.Context, w *wiring) (component, error) {
 	if w.jobs != nil {
 		je = *w.jobs
 	}
+	// Per-account schedules are spread over their period (see spread), so
+	// a thousand accounts' syncs do not all start at the same instant.
 	schedules := []scheduler.Schedule{
-		{Name: reconcile.JobOrderSync, Every: je.OrderSyncEvery, Jitter: je.OrderSyncEvery / 10, Queue: topics.Cronjobs, PerAccount: true},
-		{Name: "listenkey-keepalive", Every: je.KeepAliveEvery, Jitter: je.KeepAliveEvery / 30, Queue: topics.Priority, PerAccount: true},
-		{Name: marketjobs.JobKlineFetch, Every: time.Minute, Jitter: 5 * time.Second, Queue: topics.Cronjobs},
-		{Name: marketjobs.JobIndicators, Every: time.Minute, Jitter: 15 * time.Second, Queue: topics.Indicators},
-		{Name: marketjobs.JobBalanceSnapshot, Every: time.Hour, Jitter: 2 * time.Minute, Queue: topics.Cronjobs, PerAccount: true},
+		spread(scheduler.Schedule{Name: reconcile.JobOrderSync, Every: je.OrderSyncEvery, Queue: topics.Cronjobs, PerAccount: true}),
+		spread(scheduler.Schedule{Name: "listenkey-keepalive", Every: je.KeepAliveEvery, Queue: topics.Priority, PerAccount: true}),
+		{Name: marketjobs.JobKlineFetch, Every: je.KlineEvery, Jitter: je.KlineEvery / 12, Queue: topics.Cronjobs},
+		{Name: marketjobs.JobIndicators, Every: je.KlineEvery, Jitter: je.KlineEvery / 4, Queue: topics.Indicators},
+		spread(scheduler.Schedule{Name: marketjobs.JobBalanceSnapshot, Every: je.BalanceEvery, Queue: topics.Cronjobs, PerAccount: true}),
+		{Name: marketjobs.JobSymbolRefresh, Every: je.SymbolsEvery, Jitter: je.SymbolsEvery / 48, Queue: topics.Cronjobs},
 	}
-	s, err := scheduler.New(scheduler.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Schedules: schedules, ID: hostname() + "-scheduler",
+	s, err := scheduler.New(scheduler.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Schedules: schedules, ID: hostname() + "-scheduler", Hooks: w.kafkaHooks(),
 		Accounts: func() []string {
 			accts, err := w.accountList()
 			if err != nil {
@@ -113,8 +137,22 @@ func buildScheduler(ctx context.Context, w *wiring) (component, error) {
 	return component{name: "scheduler", run: s.Run}, nil
 }
 
+// spread staggers a per-account schedule over its period in up to 60
+// sub-slots of at least a second each, with a jitter of a tenth of a
+// sub-slot.
+func spread(s scheduler.Schedule) scheduler.Schedule {
+	for n := 60; n > 1; n-- {
+		if sub := s.Every / time.Duration(n); s.Every%time.Duration(n) == 0 && sub >= time.Second && sub%time.Millisecond == 0 {
+			s.Spread, s.Jitter = n, sub/10
+			return s
+		}
+	}
+	s.Jitter = s.Every / 10
+	return s
+}
+
 func buildGapWatcher(ctx context.Context, w *wiring) (component, error) {
-	g := &reconcile.GapWatcher{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Log: w.log.With("component", "gap-watcher")}
+	g := &reconcile.GapWatcher{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Log: w.log.With("component", "gap-watcher"), Hooks: w.kafkaHooks()}
 	return component{name: "gap-watcher", run: g.Run}, nil
 }
 
@@ -190,7 +228,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 			return nil
 		},
 	}
-	for typ, h := range marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: w.log.With("component", name),
+	for typ, h := range marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: w.log.With("component", name), Symbols: je.KlineSymbols,
 		Account: func(id string) (binanceapi.Credentials, error) {
 			a, err := w.account(id)
 			return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}, err
@@ -198,7 +236,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 		handlers[typ] = h
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: queue,
-		Handler: worker.Jobs(handlers), ClientID: hostname() + "-" + name}, w.log.With("component", name))
+		Handler: worker.Jobs(handlers), ClientID: hostname() + "-" + name, Hooks: w.kafkaHooks()}, w.log.With("component", name))
 	if err != nil {
 		return component{}, err
 	}
@@ -253,7 +291,7 @@ func buildPositionsWorker(ctx context.Context, w *wiring) (component, error) {
 		return component{}, err
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: topics.Positions,
-		Handler: positions.Handler(deps), ClientID: hostname() + "-positions-worker"}, w.log.With("component", "positions-worker"))
+		Handler: positions.Handler(deps), ClientID: hostname() + "-positions-worker", Hooks: w.kafkaHooks()}, w.log.With("component", "positions-worker"))
 	if err != nil {
 		return component{}, err
 	}

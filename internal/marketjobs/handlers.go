@@ -118,7 +118,8 @@ type BalancePayload struct {
 // Handlers returns the job handlers by type: "kline-fetch" (FetchKlines per
 // symbol), "indicators" (ComputeIndicators per symbol) and
 // "balance-snapshot" (SnapshotBalances of job.Account, or of the payload's
-// accounts, at the job's scheduled slot). A symbol or account that fails
+// accounts, at the job's scheduled slot) and "symbol-refresh"
+// (RefreshSymbols). A symbol or account that fails
 // does not stop the others; the job then fails with all their errors joined,
 // and its retry redoes the others harmlessly (every write is idempotent).
 // With invalid deps every handler fails with the validation error.
@@ -126,13 +127,14 @@ func Handlers(deps Deps) map[string]worker.JobHandler {
 	d := deps.withDefaults()
 	if err := d.Validate(); err != nil {
 		fail := func(context.Context, topics.Job) error { return fmt.Errorf("market jobs: %w", err) }
-		return map[string]worker.JobHandler{JobKlineFetch: fail, JobIndicators: fail, JobBalanceSnapshot: fail}
+		return map[string]worker.JobHandler{JobKlineFetch: fail, JobIndicators: fail, JobBalanceSnapshot: fail, JobSymbolRefresh: fail}
 	}
 	h := &handlers{d: d}
 	return map[string]worker.JobHandler{
 		JobKlineFetch:      h.klineFetch,
 		JobIndicators:      h.indicators,
 		JobBalanceSnapshot: h.balanceSnapshot,
+		JobSymbolRefresh:   h.symbolRefresh,
 	}
 }
 

@@ -185,3 +185,33 @@ func TestHandlersRunTheJobsIdempotently(t *testing.T) {
 		}
 	}
 }
+
+func TestSymbolRefreshUpsertsTheListingIdempotently(t *testing.T) {
+	for _, f := range dbtest.All() {
+		t.Run(f.Name, func(t *testing.T) {
+			d := f.New(t)
+			h := startSim(t)
+			n, err := RefreshSymbols(t.Context(), h.rest, d, "binance")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n < 100 {
+				t.Fatalf("refreshed %d symbols, want the simulator's whole listing", n)
+			}
+			first := dbtest.Dump(t, d, "SELECT exchange, symbol, token, quote FROM exchange_symbols ORDER BY symbol")
+			if len(first) != n {
+				t.Fatalf("%d rows for %d symbols", len(first), n)
+			}
+			if dbtest.Count(t, d, "FROM exchange_symbols WHERE symbol = 'BTCUSDT' AND token = 'BTC' AND quote = 'USDT'") != 1 {
+				t.Fatal("BTCUSDT missing or wrong")
+			}
+			h2 := Handlers(Deps{Rest: h.rest, DB: d, Account: h.creds})
+			if err := h2[JobSymbolRefresh](t.Context(), topics.Job{ID: "symbol-refresh@1"}); err != nil {
+				t.Fatal(err)
+			}
+			if again := dbtest.Dump(t, d, "SELECT exchange, symbol, token, quote FROM exchange_symbols ORDER BY symbol"); !reflect.DeepEqual(again, first) {
+				t.Fatal("a second refresh changed the table")
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ type GapWatcher struct {
 	Prefix  string
 	Group   string // default <prefix>gap-watcher
 	Log     *slog.Logger
+	Hooks   []kgo.Hook // franz-go hooks for the client (kprom); optional
 }
 
 // Run watches until ctx ends; offsets are committed after the jobs are acknowledged.
@@ -47,6 +48,7 @@ func (g *GapWatcher) Run(ctx context.Context) error {
 	}
 	cl, err := kgo.NewClient(append(kclient.ProducerOpts(g.Brokers, nil),
 		kgo.ClientID(group),
+		kgo.WithHooks(g.Hooks...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics.UserDataStream.Name(g.Prefix)),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),

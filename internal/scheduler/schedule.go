@@ -42,6 +42,46 @@ type Schedule struct {
 	// PerAccount fans one firing out to one job per account (key = account);
 	// otherwise one job keyed by Name.
 	PerAccount bool
+	// Spread staggers a PerAccount schedule's accounts over its period: the
+	// period is cut into Spread sub-slots and each account fires in the one
+	// its id hashes to, so a thousand accounts' order syncs do not all start
+	// at once and queue on one REST weight budget. Every account still fires
+	// once per period; its job ID names its sub-slot. Jitter must then be
+	// shorter than Every/Spread. 0 or 1: every account at the slot.
+	Spread int
+}
+
+// expanded is how the scheduler runs a spread schedule: a schedule of period
+// Every/Spread whose every sub-slot fires one bucket of the accounts.
+func (s Schedule) expanded() Schedule {
+	if s.Spread > 1 && s.PerAccount {
+		s.Every /= time.Duration(s.Spread)
+	}
+	return s
+}
+
+// bucketOf is the sub-slot of a period in which account fires (0..spread-1).
+func bucketOf(account string, spread int) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(account))
+	// FNV alone clusters sequential ids (acct-0001, acct-0002...) modulo
+	// small numbers; splitmix64's finalizer mixes the bits first.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return int64(x % uint64(spread))
+}
+
+// Fires reports whether an expanded spread schedule fires account at slot.
+func (s Schedule) Fires(account string, slot time.Time) bool {
+	if s.Spread <= 1 || !s.PerAccount {
+		return true
+	}
+	sub := slot.UnixMilli() / s.Every.Milliseconds()
+	return sub%int64(s.Spread) == bucketOf(account, s.Spread)
 }
 
 // Validate names the problem.
@@ -51,8 +91,13 @@ func (s Schedule) Validate() error {
 		return errors.New("schedule without a name")
 	case s.Every <= 0:
 		return fmt.Errorf("schedule %s: period %s must be positive", s.Name, s.Every)
-	case s.Jitter < 0 || s.Jitter >= s.Every:
-		return fmt.Errorf("schedule %s: jitter %s must be in [0, period)", s.Name, s.Jitter)
+	case s.Spread < 0:
+		return fmt.Errorf("schedule %s: spread %d is negative", s.Name, s.Spread)
+	case s.Spread > 1 && (!s.PerAccount || s.Every%time.Duration(s.Spread) != 0 || s.Every/time.Duration(s.Spread) < time.Millisecond):
+		return fmt.Errorf("schedule %s: spread %d needs a per-account schedule whose period %s divides into %d whole milliseconds",
+			s.Name, s.Spread, s.Every, s.Spread)
+	case s.Jitter < 0 || s.Jitter >= s.expanded().Every:
+		return fmt.Errorf("schedule %s: jitter %s must be in [0, period/spread = %s)", s.Name, s.Jitter, s.expanded().Every)
 	case s.Queue.Suffix == "":
 		return fmt.Errorf("schedule %s: no queue topic", s.Name)
 	}

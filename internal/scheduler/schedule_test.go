@@ -70,3 +70,51 @@ func TestConfigValidationNamesTheProblem(t *testing.T) {
 		}
 	}
 }
+
+// A spread schedule fires every account exactly once per period, in the
+// sub-slot its id hashes to, and the accounts spread over the sub-slots.
+func TestSpreadFiresEveryAccountOncePerPeriodSpreadOverIt(t *testing.T) {
+	s := Schedule{Name: "order-sync", Every: 5 * time.Minute, Jitter: time.Second, Queue: topics.Cronjobs, PerAccount: true, Spread: 60}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	x := s.expanded()
+	if x.Every != 5*time.Second {
+		t.Fatalf("sub-period %s, want 5s", x.Every)
+	}
+	const accounts = 1000
+	perSub := map[int64]int{}
+	start := s.Slot(time.Date(2026, 11, 22, 10, 7, 31, 0, time.UTC))
+	for period := range 3 {
+		fired := map[string]int{}
+		for sub := range 60 {
+			slot := start.Add(time.Duration(period)*s.Every + time.Duration(sub)*x.Every)
+			for a := range accounts {
+				acct := "acct-" + strconv.Itoa(a)
+				if x.Fires(acct, slot) {
+					fired[acct]++
+					perSub[int64(sub)]++
+				}
+			}
+		}
+		for a := range accounts {
+			if n := fired["acct-"+strconv.Itoa(a)]; n != 1 {
+				t.Fatalf("period %d: account %d fired %d times", period, a, n)
+			}
+		}
+	}
+	for sub, n := range perSub {
+		if n < 3*accounts/60/2 || n > 3*accounts/60*2 { // about 17 per sub-slot and period
+			t.Fatalf("sub-slot %d fired %d accounts over 3 periods: not spread", sub, n)
+		}
+	}
+	for _, bad := range []Schedule{
+		{Name: "x", Every: time.Minute, Queue: topics.Cronjobs, Spread: 6},                                             // not per account
+		{Name: "x", Every: time.Minute, Queue: topics.Cronjobs, PerAccount: true, Spread: 7},                           // 60 s / 7 not whole ms
+		{Name: "x", Every: time.Minute, Jitter: 20 * time.Second, Queue: topics.Cronjobs, PerAccount: true, Spread: 6}, // jitter >= 10 s
+	} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+}

@@ -32,6 +32,10 @@ type Config struct {
 	// ID names this replica in the lease record (default: a random suffix).
 	ID  string
 	Now func() time.Time // default time.Now
+	// Hooks are franz-go hooks for the election (consumer group) client,
+	// e.g. kprom metrics; optional. The job producer shares the client ID,
+	// and a kprom.Metrics serves one client only, so it gets none.
+	Hooks []kgo.Hook
 }
 
 // Validate names every problem.
@@ -103,6 +107,11 @@ func New(cfg Config, log *slog.Logger) (*Scheduler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("scheduler config: %w", err)
 	}
+	scheds := make([]Schedule, len(cfg.Schedules))
+	for i, sc := range cfg.Schedules {
+		scheds[i] = sc.expanded()
+	}
+	cfg.Schedules = scheds
 	return &Scheduler{cfg: cfg, log: log}, nil
 }
 
@@ -124,6 +133,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	grp, err := kgo.NewClient(
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ClientID(s.cfg.ID),
+		kgo.WithHooks(s.cfg.Hooks...),
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(lease),
 		kgo.SessionTimeout(s.cfg.SessionTimeout),
@@ -279,6 +289,9 @@ func (s *Scheduler) publish(ctx context.Context, prod *kgo.Client, sc Schedule, 
 	}
 	topic := sc.Queue.Name(s.cfg.Prefix)
 	for _, acct := range accounts {
+		if !sc.Fires(acct, slot) {
+			continue
+		}
 		key := sc.Name
 		if acct != "" {
 			key = acct

@@ -50,6 +50,8 @@ type Config struct {
 	Backoff wsconn.Backoff
 	// ClientID names this member (default the group).
 	ClientID string
+	// Hooks are franz-go hooks for the client (kprom metrics); optional.
+	Hooks []kgo.Hook
 }
 
 // Validate names the problem.
@@ -119,6 +121,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log.Warn("committing before a rebalance", "err", err)
 			}
 		}),
+		kgo.WithHooks(w.cfg.Hooks...),
 	)...)
 	if err != nil {
 		return fmt.Errorf("creating worker client for %s: %w", w.cfg.Group, err)

@@ -54,6 +54,8 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Registerer receives the metrics; nil disables them.
 	Registerer prometheus.Registerer
+	// Hooks are franz-go hooks for the consumer client (kprom); optional.
+	Hooks []kgo.Hook
 }
 
 // Validate names the bad field.
@@ -177,6 +179,9 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		}),
 	)
+	if len(s.cfg.Hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(s.cfg.Hooks...))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("creating mark-price consumer: %w", err)

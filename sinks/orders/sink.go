@@ -56,6 +56,8 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Registerer receives the metrics; nil disables them.
 	Registerer prometheus.Registerer
+	// Hooks are franz-go hooks for the consumer client (kprom); optional.
+	Hooks []kgo.Hook
 }
 
 // Validate names the bad field.
@@ -96,6 +98,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	loop, err := consume.New(consume.Config{
 		Brokers: cfg.Brokers, Topic: topics.Orders.Name(cfg.Prefix), Group: cfg.Group,
 		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		Hooks: cfg.Hooks,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating orders sink: %w", err)

@@ -36,6 +36,8 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// ClientID names the client in broker logs (default the group).
 	ClientID string
+	// Hooks are franz-go hooks for the client (kprom metrics); optional.
+	Hooks []kgo.Hook
 }
 
 // Validate names the bad field.
@@ -110,6 +112,9 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)
+	if len(cfg.Hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(cfg.Hooks...))
+	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka client for %s: %w", cfg.Group, err)
