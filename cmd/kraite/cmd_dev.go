@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -34,6 +35,7 @@ type devFlags struct {
 	syncEvery     time.Duration
 	allowlist     string
 	weightLimit   int
+	without       string
 }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
@@ -50,7 +52,7 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.DurationVar(&f.forDur, "for", 0, "exit by itself after this long (0 = until Ctrl-C)")
 	fs.StringVar(&f.brokerAddr, "broker-addr", "127.0.0.1:9092", "embedded broker listen address")
 	fs.StringVar(&f.simAddr, "sim-addr", "127.0.0.1:8090", "exchange simulator listen address")
-	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "metrics, /healthz, /readyz")
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "status page, metrics, /healthz, /readyz")
 	fs.IntVar(&f.accounts, "accounts", 3, "simulated accounts")
 	fs.Int64Var(&f.seed, "seed", 1, "simulator seed (same seed, same market and order lifecycles)")
 	fs.DurationVar(&f.orderInterval, "order-interval", 2*time.Second, "mean time between order events per account")
@@ -58,6 +60,7 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&f.weightLimit, "rest-weight-limit", 2400, "the simulator's REST weight limit per minute (time-compressed runs raise it with the sync rate)")
 	fs.DurationVar(&f.syncEvery, "sync-every", 5*time.Minute, "order sync safety net period per account")
 	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
+	fs.StringVar(&f.without, "without", "", "components not to run, comma separated (e.g. orders-sink, to run it as its own process (kraite run --components orders-sink) that a replay can stop)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,7 +121,18 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	for _, acct := range sim.Accounts() {
 		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 	}
-	comps, err := buildComponents(ctx, w, devComponents())
+	names, err := withoutComponents(devComponents(), splitList(f.without))
+	if err != nil {
+		simLn.Close()
+		httpLn.Close()
+		return err
+	}
+	comps, err := buildComponents(ctx, w, names)
+	if err == nil {
+		var page component
+		page, err = buildStatusPage(ctx, w, "kraite dev")
+		comps = append(comps, page)
+	}
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
@@ -168,6 +182,24 @@ func seedDevDatabase(ctx context.Context, w *wiring) error {
 // devComponents is every component the dev process runs.
 func devComponents() []string { return componentNames() }
 
+// withoutComponents is names minus skip; an unknown name in skip is an error.
+func withoutComponents(names, skip []string) ([]string, error) {
+	drop := map[string]bool{}
+	for _, s := range skip {
+		if _, ok := componentBuilders[s]; !ok {
+			return nil, fmt.Errorf("--without: unknown component %q (components: %s)", s, strings.Join(componentNames(), ", "))
+		}
+		drop[s] = true
+	}
+	var out []string
+	for _, n := range names {
+		if !drop[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
 func printDevBanner(a *app, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
 	abs, _ := filepath.Abs(f.dataDir)
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
@@ -175,6 +207,7 @@ func printDevBanner(a *app, brokerAddr, simAddr, httpAddr, dbURL string, f devFl
   broker     %s   (data in %s)
   simulator  http://%s  ws://%s  (%d accounts, seed %d)
   ops        http://%s/metrics  /healthz  /readyz
+  status     http://%s/   (live status page)
   database   %s
 
 Inspect it with rpk:
@@ -183,7 +216,7 @@ Inspect it with rpk:
   rpk -X brokers=%s topic consume kraite.mark-price -n 1
   rpk -X brokers=%s group list
 
-`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, brokerAddr, brokerAddr)
+`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, brokerAddr, brokerAddr)
 	for _, acct := range sim.Accounts() {
 		fmt.Fprintf(a.stdout, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}

@@ -33,7 +33,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		"Components: "+strings.Join(componentNames(), ", ")+"\nRoles: "+strings.Join(roleNames, ", "))
 	role := fs.String("role", "", "box to run: "+strings.Join(roleNames, ", "))
 	comps := fs.String("components", "", "comma-separated components to run instead of a role")
-	fs.StringVar(&ex.HTTPAddr, "http-addr", ex.HTTPAddr, "metrics, /healthz and /readyz (env KRAITE_HTTP_ADDR)")
+	fs.StringVar(&ex.HTTPAddr, "http-addr", ex.HTTPAddr, "status page, metrics, /healthz and /readyz (env KRAITE_HTTP_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +60,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	page, err := buildStatusPage(ctx, w, runProcessName(*role, names))
+	if err != nil {
+		return err
+	}
+	built = append(built, page)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.ops.Run(gctx, ex.HTTPAddr) })
 	g.Go(func() error { return runComponents(gctx, w, built) })

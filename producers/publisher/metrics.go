@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -74,6 +75,35 @@ func (m *Metrics) Frame(stream, account string, size int, at time.Time) {
 	m.mu.Lock()
 	m.lastFrame[[2]string{stream, account}] = at
 	m.mu.Unlock()
+}
+
+// LastFrame is when a stream last delivered a frame; Account is "" for a
+// public stream (mark prices).
+type LastFrame struct {
+	Stream  string
+	Account string
+	At      time.Time
+}
+
+// LastFrames lists the last frame of every (stream, account) seen, sorted,
+// for status pages. A nil *Metrics has none.
+func (m *Metrics) LastFrames() []LastFrame {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	out := make([]LastFrame, 0, len(m.lastFrame))
+	for k, t := range m.lastFrame {
+		out = append(out, LastFrame{Stream: k[0], Account: k[1], At: t})
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Stream != out[j].Stream {
+			return out[i].Stream < out[j].Stream
+		}
+		return out[i].Account < out[j].Account
+	})
+	return out
 }
 
 // Forget drops the per-account series of a removed account.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/kraite/stream/internal/statuspage"
+	"github.com/kraite/stream/topics"
+)
+
+// buildStatusPage mounts the status page (GET /, GET /status.json) and its
+// gauges on the process's ops server; kraite dev and every kraite run box
+// serve it. Build it after the other components: it shows the streams of
+// the producers and the database that were built before it, and says "not
+// in this process" for what was not.
+func buildStatusPage(_ context.Context, w *wiring, process string) (component, error) {
+	cfg := statuspage.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Process: process, DB: w.db,
+		Streams: processStreams(w), Registerer: w.ops.Registry, Log: w.log.With("component", "status-page")}
+	if w.allowlist != nil {
+		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.allowlist}
+	}
+	sp, err := statuspage.New(cfg)
+	if err != nil {
+		return component{}, err
+	}
+	sp.Mount(w.ops)
+	return component{name: "status-page", run: sp.Run}, nil
+}
+
+// processStreams reads the user-data manager and the producer metrics of
+// this process; nil when neither producer runs here.
+func processStreams(w *wiring) *statuspage.StreamSource {
+	if w.userdata == nil && w.pubM == nil {
+		return nil
+	}
+	src := &statuspage.StreamSource{}
+	if mg := w.userdata; mg != nil {
+		src.Accounts = func() []statuspage.Account {
+			sts := mg.Status()
+			out := make([]statuspage.Account, len(sts))
+			for i, s := range sts {
+				out[i] = statuspage.Account{ID: s.ID, Connected: s.Connected}
+			}
+			return out
+		}
+	}
+	if m := w.pubM; m != nil {
+		src.LastFrames = func() []statuspage.Frame {
+			lf := m.LastFrames()
+			out := make([]statuspage.Frame, len(lf))
+			for i, f := range lf {
+				out[i] = statuspage.Frame{Stream: f.Stream, Account: f.Account, At: f.At}
+			}
+			return out
+		}
+	}
+	return src
+}
+
+// runProcessName is how the page names a kraite run process: its role, or
+// its components.
+func runProcessName(role string, names []string) string {
+	if role != "" {
+		return role
+	}
+	return strings.Join(names, ", ")
+}

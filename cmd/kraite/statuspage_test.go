@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kraite/stream/internal/statuspage"
+	"github.com/kraite/stream/internal/testkit"
+)
+
+// bandColors are the band colours of the page (solid: badges, legend).
+var bandColors = map[string][3]uint8{
+	"Calm": {0x2b, 0x8a, 0x3e}, "Elevated": {0xe0, 0xa1, 0x00}, "Fragile": {0xe8, 0x59, 0x0c}, "Critical": {0xc9, 0x2a, 0x2a},
+}
+
+// TestStatusPageRendersInHeadlessChromium runs kraite dev, waits for the
+// status to show the accounts and a regime score, then has headless
+// Chromium render the page: the DOM must hold the rendered rows and the
+// screenshot must be a real picture with the current band's colour in it.
+// KRAITE_STATUS_SCREENSHOT=path keeps the screenshot (docs/status-page.png).
+func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed; CI needs it (.ci/run installs it)")
+		}
+		t.Skip("chromium is not installed")
+	}
+	dir := t.TempDir()
+	_, opsAddr, stop := startDevOps(t, filepath.Join(dir, "dev"))
+	defer stop()
+	url := "http://" + opsAddr + "/"
+
+	var s statuspage.Snapshot
+	testkit.Eventually(t, 60*time.Second, "accounts, a regime score, lag and mark prices in status.json", func() bool {
+		s = fetchStatus(t, url+"status.json")
+		return s.Streams.Connected == 3 && len(s.Regime.Scopes) == 1 && len(s.Lag.Rows) > 3 &&
+			len(s.MarkPrice.Venues) == 4 && s.MarkPrice.Venues[0].Age != nil
+	})
+	band := s.Regime.Scopes[0].Band
+
+	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
+	for _, want := range []string{
+		`data-account="acct-0001"`, `data-account="acct-0002"`, `data-account="acct-0003"`,
+		`class="lag-row" data-group="kraite.dispatch"`, `class="lag-row" data-group="kraite-sink-orders"`,
+		`data-band="` + band + `"`, `class="mark-row" data-venue="kucoin"`, `class="allow-row" data-exchange="binance"`,
+		`class="score-line"`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered DOM lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("DOM:\n%s", dom)
+	}
+
+	shot := filepath.Join(dir, "status.png")
+	runChromium(t, chromium, filepath.Join(dir, "profile-shot"), "--screenshot="+shot, url)
+	raw, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatalf("chromium wrote no screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("decoding the screenshot: %v", err)
+	}
+	checkScreenshot(t, img, band)
+	if keep := os.Getenv("KRAITE_STATUS_SCREENSHOT"); keep != "" {
+		if err := os.WriteFile(keep, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fetchStatus(t *testing.T, url string) statuspage.Snapshot {
+	t.Helper()
+	var s statuspage.Snapshot
+	resp, err := http.Get(url)
+	if err != nil {
+		return s // not serving yet
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatalf("decoding status.json: %v\n%s", err, b)
+		}
+	}
+	return s
+}
+
+// runChromium runs headless Chromium with a fresh profile and returns its stdout.
+func runChromium(t *testing.T, chromium, profile string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800",
+		"--virtual-time-budget=8000", "--user-data-dir=" + profile}, args...)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, chromium, all...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// checkScreenshot: the right size, not blank (many colours, no colour
+// covering nearly everything) and the current band's colour present.
+func checkScreenshot(t *testing.T, img image.Image, band string) {
+	t.Helper()
+	b := img.Bounds()
+	if b.Dx() != 1280 || b.Dy() != 1800 {
+		t.Fatalf("screenshot is %dx%d, want 1280x1800", b.Dx(), b.Dy())
+	}
+	colors := map[[3]uint8]int{}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			colors[[3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}]++
+		}
+	}
+	total, top := b.Dx()*b.Dy(), 0
+	for _, n := range colors {
+		top = max(top, n)
+	}
+	if len(colors) < 200 || top > total*9/10 {
+		t.Errorf("screenshot looks blank: %d colours, the commonest covers %d of %d pixels", len(colors), top, total)
+	}
+	want, ok := bandColors[band]
+	if !ok {
+		t.Fatalf("unknown band %q", band)
+	}
+	near := 0
+	for c, n := range colors {
+		if close3(c, want, 8) {
+			near += n
+		}
+	}
+	if near < 300 {
+		t.Errorf("the %s colour #%02x%02x%02x covers %d pixels, want a badge's worth (300+)", band, want[0], want[1], want[2], near)
+	}
+	t.Log(fmt.Sprintf("screenshot: %d colours, band %s colour on %d pixels", len(colors), band, near))
+}
+
+func close3(a, b [3]uint8, tol int) bool {
+	for i := range a {
+		d := int(a[i]) - int(b[i])
+		if d < -tol || d > tol {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,399 @@
+package statuspage_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/statuspage"
+	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/topics"
+)
+
+const prefix = "sp."
+
+// env is a kfake broker with the catalog (and the regime table), a producer
+// and a status page collector serving over HTTP.
+type env struct {
+	addr string
+	cl   *kgo.Client
+	reg  *prometheus.Registry
+	srv  *httptest.Server
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	b := testkit.Broker(t, prefix)
+	cl, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &env{addr: b.Addr(), cl: cl, reg: prometheus.NewRegistry()}
+}
+
+// start runs a collector with cfg (brokers, prefix and registry filled in)
+// until the test ends.
+func (e *env) start(t *testing.T, cfg statuspage.Config) {
+	t.Helper()
+	cfg.Brokers, cfg.Prefix, cfg.Registerer, cfg.Interval = []string{e.addr}, prefix, e.reg, 200*time.Millisecond
+	cfg.Log = testkit.Logger(t)
+	c, err := statuspage.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("collector Run: %v", err)
+		}
+	})
+}
+
+func (e *env) produce(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	if err := e.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jsonRecord(t *testing.T, topic, key string, v any) *kgo.Record {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: prefix + topic, Key: []byte(key), Value: b}
+}
+
+func (e *env) get(t *testing.T, path string) []byte {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v\n%s", path, resp.StatusCode, err, b)
+	}
+	return b
+}
+
+func (e *env) snapshot(t *testing.T) statuspage.Snapshot {
+	t.Helper()
+	var s statuspage.Snapshot
+	if err := json.Unmarshal(e.get(t, "/status.json"), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gauge returns the value of the gauge name with exactly labels, or false.
+func (e *env) gauge(t *testing.T, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			if sameLabels(m.Label, labels) {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func sameLabels(ls []*dto.LabelPair, want map[string]string) bool {
+	if len(ls) != len(want) {
+		return false
+	}
+	for _, l := range ls {
+		if want[l.GetName()] != l.GetValue() {
+			return false
+		}
+	}
+	return true
+}
+
+// TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges feeds every source
+// of the page through a real broker and database and checks status.json,
+// the page and the gauges, then changes the regime and the allowlist while
+// it runs and sees both follow.
+func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := topics.Apply(ctx, e.cl, prefix, []topics.Spec{regime.TableSpec()}, 1); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	t0 := now.Add(-10 * time.Minute).UnixMilli()
+
+	// Regime: two band changes and the newest table state.
+	e.produce(t,
+		jsonRecord(t, "regime-changes", "binance", topics.RegimeChange{Scope: "binance", From: "none", To: "Calm", Score: 3, AtMs: t0, Gate: "open"}),
+		jsonRecord(t, "regime-changes", "binance", topics.RegimeChange{Scope: "binance", From: "Calm", To: "Elevated", Score: 31, AtMs: t0 + 60_000, Gate: "open"}),
+		jsonRecord(t, "regime-table", "binance", regime.State{Scope: "binance", AtMs: t0 + 90_000, Score: 33.5, Band: regime.Elevated,
+			SinceMs: t0 + 60_000, Gate: regime.GateOpen, Records: 91}))
+	// Shadow mode on binance.
+	e.produce(t, jsonRecord(t, "allowlist", "binance", topics.AllowlistValue{Exchange: "binance", Types: []string{}, UpdatedMs: now.UnixMilli(), By: "test"}))
+	// 25 quarantined records: the page shows the newest 20, the gauge counts 25.
+	for i := range 25 {
+		e.produce(t, jsonRecord(t, "quarantine", fmt.Sprint("k", i), topics.QuarantineRecord{SourceTopic: prefix + "orders",
+			SourceOffset: int64(i), Key: fmt.Sprint("k", i), Value: `{"bad":` + fmt.Sprint(i), Consumer: "kraite-sink-orders",
+			Error: "decoding order event: unexpected end of JSON input", AtMs: t0 + int64(i)}))
+	}
+	// A mark-price frame read 3 s ago.
+	e.produce(t, &kgo.Record{Topic: prefix + "mark-price", Key: []byte("binance"), Value: []byte("[]"),
+		Headers: topics.FrameHeaders("binance", "", "", topics.KindFrame, topics.SourceStream, now.Add(-3*time.Second))})
+	// A kraite group 6 records behind on one partition, and a foreign group.
+	var udp []*kgo.Record
+	for range 10 {
+		udp = append(udp, &kgo.Record{Topic: prefix + "user-data-stream", Key: []byte("acct-0001"), Value: []byte("{}")})
+	}
+	e.produce(t, udp...)
+	part := udp[0].Partition
+	adm := kadm.NewClient(e.cl)
+	for _, g := range []string{prefix + "dispatch", "someone-else"} {
+		offs := kadm.Offsets{}
+		offs.Add(kadm.Offset{Topic: prefix + "user-data-stream", Partition: part, At: 4, LeaderEpoch: -1})
+		if _, err := adm.CommitOffsets(ctx, g, offs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The database: kucoin priced 2 s ago.
+	d := dbtest.SQLite(t)
+	if _, err := d.SeedUniverse(ctx); err != nil {
+		t.Fatal(err)
+	}
+	setPrices(t, d, "kucoin", now.Add(-2*time.Second))
+
+	e.start(t, statuspage.Config{Process: "test box", DB: d, Streams: &statuspage.StreamSource{
+		Accounts: func() []statuspage.Account { return []statuspage.Account{{ID: "acct-0001", Connected: true}} },
+		LastFrames: func() []statuspage.Frame {
+			return []statuspage.Frame{{Stream: "userdata", Account: "acct-0001", At: now}}
+		},
+	}})
+
+	var s statuspage.Snapshot
+	testkit.Eventually(t, 30*time.Second, "every section in status.json", func() bool {
+		s = e.snapshot(t)
+		return len(s.Regime.Scopes) == 1 && len(s.Regime.Scopes[0].Changes) == 2 && s.Quarantine.Total == 25 &&
+			len(s.Quarantine.Records) == 20 && len(s.Lag.Rows) > 0 && s.MarkPrice.Database.Available &&
+			len(s.MarkPrice.Topic) == 1 && len(s.Allowlist.Exchanges) > 0 && s.Allowlist.Exchanges[0].Source == "topic"
+	})
+	if len(s.Errors) > 0 {
+		t.Errorf("errors reported: %v", s.Errors)
+	}
+	sc := s.Regime.Scopes[0]
+	if sc.Scope != "binance" || sc.Score != 33.5 || sc.Band != "Elevated" || sc.Gate != regime.GateOpen || !sc.OpensAllowed {
+		t.Errorf("regime: %+v", sc)
+	}
+	wantHist := []statuspage.Point{{T: t0, S: 3, B: "Calm"}, {T: t0 + 60_000, S: 31, B: "Elevated"}, {T: t0 + 90_000, S: 33.5, B: "Elevated"}}
+	if fmt.Sprint(sc.History) != fmt.Sprint(wantHist) {
+		t.Errorf("history %v, want %v", sc.History, wantHist)
+	}
+	if sc.Changes[0].To != "Elevated" || sc.Changes[1].To != "Calm" {
+		t.Errorf("changes not newest first: %+v", sc.Changes)
+	}
+	if a := s.Allowlist.Exchanges[0]; a.Exchange != "binance" || !a.Shadow || a.By != "test" {
+		t.Errorf("allowlist: %+v", a)
+	}
+	if q := s.Quarantine.Records; q[0].AtMs != t0+24 || q[19].AtMs != t0+5 || q[0].Consumer != "kraite-sink-orders" || q[0].Value != `{"bad":24` {
+		t.Errorf("quarantine: newest %+v, oldest shown %+v", q[0], q[19])
+	}
+	checkLag(t, s.Lag, part)
+	if mt := s.MarkPrice.Topic[0]; mt.Key != "binance" || mt.Age == nil || *mt.Age < 2.5 {
+		t.Errorf("mark-price topic: %+v", mt)
+	}
+	if st := s.Streams; !st.Available || st.Connected != 1 || st.Accounts[0].ID != "acct-0001" {
+		t.Errorf("streams: %+v", st)
+	}
+	if s.Process != "test box" || s.Prefix != prefix {
+		t.Errorf("header: %q %q", s.Process, s.Prefix)
+	}
+
+	checkGauges(t, e, part)
+	checkPage(t, e)
+
+	// Live: the regime goes Critical and the allowlist leaves shadow mode.
+	e.produce(t,
+		jsonRecord(t, "regime-table", "binance", regime.State{Scope: "binance", AtMs: t0 + 120_000, Score: 81, Band: regime.Critical,
+			SinceMs: t0 + 120_000, Gate: regime.GateBlocked, Records: 92}),
+		jsonRecord(t, "allowlist", "binance", topics.AllowlistValue{Exchange: "binance", Types: []string{"TRADE", "CANCELED"}, UpdatedMs: now.UnixMilli()}))
+	testkit.Eventually(t, 30*time.Second, "the Critical band and the new allowlist", func() bool {
+		s = e.snapshot(t)
+		crit, _ := e.gauge(t, "kraite_regime_band", map[string]string{"scope": "binance", "band": "Critical"})
+		types, _ := e.gauge(t, "kraite_allowlist_types", map[string]string{"exchange": "binance"})
+		return s.Regime.Scopes[0].Band == "Critical" && crit == 1 && types == 2
+	})
+	if sc := s.Regime.Scopes[0]; sc.Gate != regime.GateBlocked || sc.OpensAllowed || sc.History[len(sc.History)-1].S != 81 {
+		t.Errorf("after going Critical: gate %s allowed %v history %v", sc.Gate, sc.OpensAllowed, sc.History)
+	}
+	if a := s.Allowlist.Exchanges[0]; a.Shadow || len(a.Types) != 2 {
+		t.Errorf("allowlist after the flip: %+v", a)
+	}
+}
+
+func setPrices(t *testing.T, d *db.DB, venue string, at time.Time) {
+	t.Helper()
+	q := d.Rebind("UPDATE exchange_symbols SET mark_price = " + d.Decimal() + ", mark_price_synced_at = ? WHERE exchange = ?")
+	if _, err := d.ExecContext(context.Background(), q, "2.5", at.UTC(), venue); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkLag(t *testing.T, lag statuspage.Lag, part int32) {
+	t.Helper()
+	var found bool
+	for _, r := range lag.Rows {
+		if r.Group == "someone-else" {
+			t.Errorf("a foreign group is listed: %+v", r)
+		}
+		if r.Group != prefix+"dispatch" {
+			continue
+		}
+		found = true
+		if r.Topic != prefix+"user-data-stream" || r.Queue != 1 || r.Lag != 6 || lag.Total != 6 {
+			t.Errorf("lag row %+v (total %d), want 6 behind on queue 1", r, lag.Total)
+		}
+		for _, p := range r.Partitions {
+			if p.Partition == part && (p.Committed != 4 || p.End != 10) {
+				t.Errorf("partition %d: %+v", part, p)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no lag row for %sdispatch: %+v", prefix, lag.Rows)
+	}
+}
+
+func checkGauges(t *testing.T, e *env, part int32) {
+	t.Helper()
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"kraite_regime_score", map[string]string{"scope": "binance"}, 33.5},
+		{"kraite_regime_band", map[string]string{"scope": "binance", "band": "Elevated"}, 1},
+		{"kraite_regime_band", map[string]string{"scope": "binance", "band": "Calm"}, 0},
+		{"kraite_allowlist_types", map[string]string{"exchange": "binance"}, 0},
+		{"kraite_consumer_lag", map[string]string{"group": prefix + "dispatch", "topic": prefix + "user-data-stream", "partition": fmt.Sprint(part)}, 6},
+		{"kraite_quarantine_records", map[string]string{}, 25},
+	} {
+		if got, ok := e.gauge(t, c.name, c.labels); !ok || got != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+	// Freshness per venue comes from the database here: kucoin was priced
+	// 2 s ago, binance never (no series).
+	if age, ok := e.gauge(t, "kraite_markprice_freshness_seconds", map[string]string{"venue": "kucoin"}); !ok || age < 1.5 || age > 60 {
+		t.Errorf("kucoin freshness %v (present %v), want about 2 s", age, ok)
+	}
+	if _, ok := e.gauge(t, "kraite_markprice_freshness_seconds", map[string]string{"venue": "binance"}); ok {
+		t.Error("a venue without prices has a freshness series")
+	}
+}
+
+// checkPage: the page is self-contained (no external script, style or
+// image) and carries the snapshot for its first render.
+func checkPage(t *testing.T, e *env) {
+	t.Helper()
+	page := string(e.get(t, "/"))
+	for _, bad := range []string{"<link", "<script src", "src=\"http", "href=\"http", "@import", "url(http"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page refers to an external resource (%q)", bad)
+		}
+	}
+	for _, want := range []string{"setInterval(poll, 2000)", `"band":"Elevated"`, `"process":"test box"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	resp, err := http.Get(e.srv.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope: %d, want 404 (the page is mounted at / only)", resp.StatusCode)
+	}
+}
+
+// TestSectionsWithoutASourceSaySo runs a collector with no database, no
+// producers and no regime processor: the page still answers.
+func TestSectionsWithoutASourceSaySo(t *testing.T) {
+	e := newEnv(t)
+	e.start(t, statuspage.Config{})
+	var s statuspage.Snapshot
+	testkit.Eventually(t, 30*time.Second, "the first refresh", func() bool {
+		s = e.snapshot(t)
+		return s.Lag.Available && s.Quarantine.Available
+	})
+	if s.Streams.Available || s.Streams.Note != "not in this process" {
+		t.Errorf("streams: %+v", s.Streams)
+	}
+	if s.MarkPrice.Database.Available || s.MarkPrice.Database.Note != "not in this process" {
+		t.Errorf("database: %+v", s.MarkPrice.Database)
+	}
+	if s.Regime.Available || !strings.Contains(s.Regime.Note, "regime processor") {
+		t.Errorf("regime: %+v", s.Regime.Section)
+	}
+	if a := s.Allowlist.Exchanges; len(a) != 1 || a[0].Source != "default" || a[0].Shadow {
+		t.Errorf("allowlist without records: %+v", a)
+	}
+	if s.Lag.Note == "" || len(s.Lag.Rows) != 0 {
+		t.Errorf("lag with no groups: %+v", s.Lag)
+	}
+	if _, ok := e.gauge(t, "kraite_quarantine_records", map[string]string{}); !ok {
+		t.Error("no kraite_quarantine_records gauge")
+	}
+}
+
+// TestAnUnreachableBrokerShowsOnThePage: with nothing listening on the
+// broker address the page still answers, names the failing source, and Run
+// stops cleanly.
+func TestAnUnreachableBrokerShowsOnThePage(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{addr: ln.Addr().String(), reg: prometheus.NewRegistry()}
+	ln.Close()
+	e.start(t, statuspage.Config{})
+	testkit.Eventually(t, 60*time.Second, "the Kafka error in status.json", func() bool {
+		return e.snapshot(t).Errors["kafka"] != ""
+	})
+	if s := e.snapshot(t); s.Regime.Available || s.Quarantine.Available {
+		t.Errorf("sections claim data without a broker: %+v", s)
+	}
+}

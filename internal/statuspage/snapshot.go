@@ -1,0 +1,417 @@
+package statuspage
+
+import (
+	"math"
+	"sort"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/topics"
+)
+
+// Snapshot is what GET /status.json returns and the page renders. Times are
+// Unix milliseconds; ages are seconds at GeneratedMs, null when unknown.
+type Snapshot struct {
+	GeneratedMs int64  `json:"generated_at"`
+	Process     string `json:"process"`
+	Prefix      string `json:"prefix"`
+	// Errors are the failing sources (kafka, fetch, lag, database, ...).
+	Errors     map[string]string `json:"errors,omitempty"`
+	Streams    Streams           `json:"streams"`
+	Regime     Regime            `json:"regime"`
+	Lag        Lag               `json:"lag"`
+	Allowlist  Allowlist         `json:"allowlist"`
+	MarkPrice  MarkPrice         `json:"mark_price"`
+	Quarantine Quarantine        `json:"quarantine"`
+}
+
+// Section says whether a part of the page has a source, and if not why.
+type Section struct {
+	Available bool   `json:"available"`
+	Note      string `json:"note,omitempty"`
+}
+
+// Streams are this process's WebSocket streams.
+type Streams struct {
+	Section
+	Connected int             `json:"connected"`
+	Total     int             `json:"total"`
+	Accounts  []StreamAccount `json:"accounts"`
+	Public    []StreamPublic  `json:"public"`
+}
+
+// StreamAccount is one user-data account's stream.
+type StreamAccount struct {
+	ID          string   `json:"id"`
+	Connected   bool     `json:"connected"`
+	LastFrameMs int64    `json:"last_frame_at,omitempty"`
+	Age         *float64 `json:"age_s"`
+}
+
+// StreamPublic is a public stream (mark prices).
+type StreamPublic struct {
+	Stream      string   `json:"stream"`
+	LastFrameMs int64    `json:"last_frame_at,omitempty"`
+	Age         *float64 `json:"age_s"`
+}
+
+// Regime is the regime of every scope in the regime table.
+type Regime struct {
+	Section
+	WindowMs int64         `json:"window_ms"`
+	Scopes   []RegimeScope `json:"scopes"`
+}
+
+// RegimeScope is one scope's current regime, history and recent changes.
+type RegimeScope struct {
+	Scope           string                `json:"scope"`
+	Score           float64               `json:"score"`
+	Band            string                `json:"band"`
+	Gate            string                `json:"gate"`
+	GateReason      string                `json:"gate_reason"`
+	OpensAllowed    bool                  `json:"opens_allowed"`
+	AtMs            int64                 `json:"at"`
+	Age             *float64              `json:"age_s"`
+	SinceMs         int64                 `json:"since"`
+	CooldownUntilMs int64                 `json:"cooldown_until,omitempty"`
+	Records         int64                 `json:"records"`
+	Inputs          map[string]float64    `json:"inputs,omitempty"`
+	Override        *topics.Override      `json:"override,omitempty"`
+	History         []Point               `json:"history"`
+	Changes         []topics.RegimeChange `json:"changes"` // newest first
+}
+
+// Lag is consumer lag of the kraite groups, one row per group and topic.
+type Lag struct {
+	Section
+	Total int64    `json:"total"`
+	Rows  []LagRow `json:"rows"`
+}
+
+// LagRow is one group's lag on one topic.
+type LagRow struct {
+	Group      string    `json:"group"`
+	State      string    `json:"state"`
+	Members    int       `json:"members"`
+	Topic      string    `json:"topic"`
+	Queue      int       `json:"queue,omitempty"` // DESIGN.md section 4 queue number
+	Lag        int64     `json:"lag"`
+	Partitions []PartLag `json:"partitions"`
+	Err        string    `json:"error,omitempty"`
+}
+
+// PartLag is one partition's lag (-1 when unknown).
+type PartLag struct {
+	Partition int32 `json:"p"`
+	Committed int64 `json:"committed"`
+	End       int64 `json:"end"`
+	Lag       int64 `json:"lag"`
+}
+
+// Allowlist is the dispatch allowlist per exchange.
+type Allowlist struct {
+	Section
+	Exchanges []AllowlistRow `json:"exchanges"`
+}
+
+// AllowlistRow is one exchange's allowlist; empty Types is shadow mode.
+type AllowlistRow struct {
+	Exchange  string   `json:"exchange"`
+	Types     []string `json:"types"`
+	Shadow    bool     `json:"shadow"`
+	Source    string   `json:"source"` // "topic" or "default"
+	UpdatedMs int64    `json:"updated_at,omitempty"`
+	By        string   `json:"by,omitempty"`
+}
+
+// MarkPrice is mark-price freshness on the topic and, when this process
+// has the database, per venue in exchange_symbols.
+type MarkPrice struct {
+	Section
+	Topic    []MarkTopic `json:"topic"`
+	Database Section     `json:"database"`
+	Venues   []Venue     `json:"venues"`
+}
+
+// MarkTopic is the newest record of one key (exchange) on the topic.
+type MarkTopic struct {
+	Key      string   `json:"key"`
+	NewestMs int64    `json:"newest"`
+	Age      *float64 `json:"age_s"`
+}
+
+// Venue is one venue's mark prices in the database.
+type Venue struct {
+	Venue    string   `json:"venue"`
+	Symbols  int64    `json:"symbols"`
+	Priced   int64    `json:"priced"`
+	NewestMs int64    `json:"newest,omitempty"`
+	Age      *float64 `json:"age_s"`
+}
+
+// Quarantine is the quarantine topic: its record count and newest records.
+type Quarantine struct {
+	Section
+	Total   int64           `json:"total"`
+	Records []QuarantineRow `json:"records"`
+}
+
+// QuarantineRow is one quarantined record; Value is cut to valueMax runes.
+type QuarantineRow struct {
+	AtMs            int64  `json:"at"`
+	Consumer        string `json:"consumer"`
+	SourceTopic     string `json:"source_topic"`
+	SourcePartition int32  `json:"source_partition"`
+	SourceOffset    int64  `json:"source_offset"`
+	Key             string `json:"key"`
+	Error           string `json:"error"`
+	Value           string `json:"value"`
+}
+
+// valueMax bounds the quarantined value shown per record.
+const valueMax = 240
+
+// notHere is the note of a section whose source this process does not run.
+const notHere = "not in this process"
+
+// Snapshot returns the status as of now.
+func (c *Collector) Snapshot(now time.Time) Snapshot {
+	s := c.st
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.decodePendingLocked()
+	snap := Snapshot{GeneratedMs: now.UnixMilli(), Process: c.cfg.Process, Prefix: c.cfg.Prefix}
+	if len(s.errs) > 0 {
+		snap.Errors = make(map[string]string, len(s.errs))
+		for k, v := range s.errs {
+			snap.Errors[k] = v
+		}
+	}
+	snap.Streams = buildStreams(c.cfg.Streams, now)
+	snap.Regime = s.regimeView(now)
+	snap.Lag = s.lagView(c.cfg.Prefix)
+	snap.Allowlist = s.allowlistView(c.cfg.DefaultAllowlists)
+	snap.MarkPrice = s.markView(now, c.cfg.DB != nil)
+	snap.Quarantine = s.quarantineView()
+	return snap
+}
+
+func age(now time.Time, t time.Time) *float64 {
+	if t.IsZero() {
+		return nil
+	}
+	a := math.Round(now.Sub(t).Seconds()*10) / 10
+	return &a
+}
+
+// buildStreams merges the accounts of the user-data producer with the last
+// frame per (stream, account); a frame without an account is a public stream.
+func buildStreams(src *StreamSource, now time.Time) Streams {
+	if src == nil || src.Accounts == nil && src.LastFrames == nil {
+		return Streams{Section: Section{Note: notHere}, Accounts: []StreamAccount{}, Public: []StreamPublic{}}
+	}
+	out := Streams{Section: Section{Available: true}, Accounts: []StreamAccount{}, Public: []StreamPublic{}}
+	last := map[string]time.Time{}
+	var frames []Frame
+	if src.LastFrames != nil {
+		frames = src.LastFrames()
+	}
+	for _, f := range frames {
+		if f.Account == "" {
+			out.Public = append(out.Public, StreamPublic{Stream: f.Stream, LastFrameMs: f.At.UnixMilli(), Age: age(now, f.At)})
+		} else if f.At.After(last[f.Account]) {
+			last[f.Account] = f.At
+		}
+	}
+	if src.Accounts == nil {
+		out.Note = "no user-data producer in this process"
+		return out
+	}
+	for _, a := range src.Accounts() {
+		row := StreamAccount{ID: a.ID, Connected: a.Connected}
+		if t, ok := last[a.ID]; ok {
+			row.LastFrameMs, row.Age = t.UnixMilli(), age(now, t)
+		}
+		if a.Connected {
+			out.Connected++
+		}
+		out.Accounts = append(out.Accounts, row)
+	}
+	sort.Slice(out.Accounts, func(i, j int) bool { return out.Accounts[i].ID < out.Accounts[j].ID })
+	out.Total = len(out.Accounts)
+	return out
+}
+
+func (s *state) regimeView(now time.Time) Regime {
+	out := Regime{WindowMs: s.window, Scopes: []RegimeScope{}}
+	names := make([]string, 0, len(s.scopes))
+	for n, sc := range s.scopes {
+		if sc.has {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out.Scopes = append(out.Scopes, s.scopeView(s.scopes[n], now))
+	}
+	switch {
+	case len(out.Scopes) > 0:
+		out.Available = true
+	case !s.following[s.n.table]:
+		out.Note = "no regime table yet: is the regime processor running?"
+	default:
+		out.Note = "no regime state yet: are mark prices flowing?"
+	}
+	if e := s.errs["regime"]; e != "" {
+		out.Note = e
+	}
+	return out
+}
+
+func (s *state) scopeView(sc *scope, now time.Time) RegimeScope {
+	r := sc.cur
+	st := &regime.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs}
+	gate, reason := regime.GateStatus(st, s.override, now.UnixMilli())
+	v := RegimeScope{Scope: r.Scope, Score: r.Score, Band: string(r.Band), Gate: gate, GateReason: reason,
+		OpensAllowed: regime.Allowed(gate), AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,
+		CooldownUntilMs: r.CooldownUntilMs, Records: r.Records, Inputs: r.Inputs.Map(),
+		History: append([]Point{}, sc.points...), Changes: []topics.RegimeChange{}}
+	if gate == regime.GateOverrideAllow || gate == regime.GateOverrideBlock {
+		v.Override = s.override
+	}
+	for i := len(sc.changes) - 1; i >= 0 && len(v.Changes) < 10; i-- {
+		v.Changes = append(v.Changes, sc.changes[i])
+	}
+	return v
+}
+
+func (s *state) lagView(prefix string) Lag {
+	out := Lag{Rows: []LagRow{}}
+	switch {
+	case s.errs["lag"] != "":
+		out.Note = s.errs["lag"]
+	case !s.lagKnown:
+		out.Note = "waiting for the first refresh"
+	default:
+		out.Available = true
+		if len(s.lag) == 0 {
+			out.Note = "no kraite consumer groups on the cluster"
+		}
+	}
+	for _, g := range s.lag {
+		byTopic := map[string]*LagRow{}
+		var ts []string
+		for _, p := range g.Partitions {
+			row := byTopic[p.Topic]
+			if row == nil {
+				row = &LagRow{Group: g.Group, State: g.State, Members: len(g.Members), Topic: p.Topic, Err: g.Err}
+				if spec, ok := topics.Lookup(prefix, p.Topic); ok && p.Topic == spec.Name(prefix) {
+					row.Queue = spec.Queue
+				}
+				byTopic[p.Topic] = row
+				ts = append(ts, p.Topic)
+			}
+			row.Partitions = append(row.Partitions, PartLag{Partition: p.Partition, Committed: p.Committed, End: p.End, Lag: p.Lag})
+			if p.Lag > 0 {
+				row.Lag += p.Lag
+			}
+		}
+		if len(ts) == 0 {
+			out.Rows = append(out.Rows, LagRow{Group: g.Group, State: g.State, Members: len(g.Members),
+				Partitions: []PartLag{}, Err: g.Err})
+			continue
+		}
+		sort.Strings(ts)
+		for _, t := range ts {
+			out.Rows = append(out.Rows, *byTopic[t])
+			out.Total += byTopic[t].Lag
+		}
+	}
+	return out
+}
+
+func (s *state) allowlistView(defaults map[string][]string) Allowlist {
+	out := Allowlist{Section: Section{Available: s.following[s.n.allowlist]}, Exchanges: []AllowlistRow{}}
+	if !out.Available {
+		out.Note = "allowlist topic not found"
+	}
+	if e := s.errs["allowlist"]; e != "" {
+		out.Note = e
+	}
+	seen := map[string]bool{}
+	for ex, v := range s.allow {
+		seen[ex] = true
+		types := append([]string{}, v.Types...)
+		out.Exchanges = append(out.Exchanges, AllowlistRow{Exchange: ex, Types: types, Shadow: len(types) == 0,
+			Source: "topic", UpdatedMs: v.UpdatedMs, By: v.By})
+	}
+	for ex, types := range defaults {
+		if !seen[ex] {
+			out.Exchanges = append(out.Exchanges, AllowlistRow{Exchange: ex, Types: append([]string{}, types...),
+				Shadow: len(types) == 0, Source: "default"})
+		}
+	}
+	sort.Slice(out.Exchanges, func(i, j int) bool { return out.Exchanges[i].Exchange < out.Exchanges[j].Exchange })
+	return out
+}
+
+func (s *state) markView(now time.Time, haveDB bool) MarkPrice {
+	out := MarkPrice{Section: Section{Available: s.following[s.n.mark]}, Topic: []MarkTopic{}, Venues: []Venue{}}
+	if !out.Available {
+		out.Note = "mark-price topic not found"
+	}
+	keys := make([]string, 0, len(s.marks))
+	for k := range s.marks {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.Topic = append(out.Topic, MarkTopic{Key: k, NewestMs: s.marks[k].UnixMilli(), Age: age(now, s.marks[k])})
+	}
+	switch {
+	case !haveDB:
+		out.Database.Note = notHere
+	case s.errs["database"] != "":
+		out.Database.Note = s.errs["database"]
+	case s.venuesAt.IsZero():
+		out.Database.Note = "waiting for the first refresh"
+	default:
+		out.Database.Available = true
+	}
+	for _, v := range s.venues {
+		row := Venue{Venue: v.venue, Symbols: v.symbols, Priced: v.priced}
+		if !v.newest.IsZero() {
+			row.NewestMs, row.Age = v.newest.UnixMilli(), age(now, v.newest)
+		}
+		out.Venues = append(out.Venues, row)
+	}
+	return out
+}
+
+func (s *state) quarantineView() Quarantine {
+	out := Quarantine{Section: Section{Available: s.following[s.n.quarantine]}, Total: s.quarTotal,
+		Records: make([]QuarantineRow, 0, len(s.quar))}
+	if !out.Available {
+		out.Note = "quarantine topic not found"
+	}
+	if e := s.errs["quarantine"]; e != "" {
+		out.Note = e
+	}
+	for _, q := range s.quar {
+		r := q.rec
+		out.Records = append(out.Records, QuarantineRow{AtMs: r.AtMs, Consumer: r.Consumer, SourceTopic: r.SourceTopic,
+			SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset, Key: r.Key, Error: r.Error,
+			Value: cut(r.Value, valueMax)})
+	}
+	return out
+}
+
+// cut shortens s to at most n runes, marking the cut.
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,180 @@
+package statuspage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/groupadmin"
+)
+
+// discover starts following every topic that exists and is not followed
+// yet (the regime table appears only once the regime processor ran).
+func (c *Collector) discover(ctx context.Context, cl *kgo.Client, adm *kadm.Client) error {
+	var missing []follow
+	for _, f := range c.st.n.follows(c.cfg.Quarantine) {
+		if !c.st.isFollowing(f.topic) {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ts := make([]string, len(missing))
+	for i, f := range missing {
+		ts[i] = f.topic
+	}
+	ends, err := adm.ListEndOffsets(ctx, ts...)
+	if err != nil {
+		return fmt.Errorf("listing end offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, ts...)
+	if err != nil {
+		return fmt.Errorf("listing start offsets: %w", err)
+	}
+	add := map[string]map[int32]kgo.Offset{}
+	for _, f := range missing {
+		if from, ok := tailOffsets(ends[f.topic], starts[f.topic], f.tail); ok {
+			add[f.topic] = from
+		}
+	}
+	if len(add) > 0 {
+		cl.AddConsumePartitions(add)
+		for t := range add {
+			c.st.setFollowing(t)
+		}
+	}
+	return nil
+}
+
+// tailOffsets is where to start reading each partition of a topic: tail
+// records before its end (0: the start). ok is false while the topic does
+// not exist or any partition's offsets are unknown.
+func tailOffsets(ends, starts map[int32]kadm.ListedOffset, tail int64) (map[int32]kgo.Offset, bool) {
+	if len(ends) == 0 {
+		return nil, false
+	}
+	out := make(map[int32]kgo.Offset, len(ends))
+	for p, e := range ends {
+		s, ok := starts[p]
+		if p < 0 || e.Err != nil || !ok || s.Err != nil {
+			return nil, false
+		}
+		from := s.Offset
+		if tail > 0 {
+			from = max(from, e.Offset-tail)
+		}
+		out[p] = kgo.NewOffset().At(from)
+	}
+	return out, true
+}
+
+// KraiteGroups keeps the consumer groups of this deployment: goka
+// processors, workers and the scheduler are named under the topic prefix,
+// the sinks "kraite-sink-...". Sorted.
+func KraiteGroups(groups []string, prefix string) []string {
+	var out []string
+	for _, g := range groups {
+		if strings.HasPrefix(g, prefix) || strings.HasPrefix(g, "kraite-") {
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *Collector) refreshLag(ctx context.Context, adm *kadm.Client) error {
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("listing groups: %w", err)
+	}
+	groups := KraiteGroups(listed.Groups(), c.cfg.Prefix)
+	if len(groups) == 0 {
+		c.st.setLag(nil)
+		return nil
+	}
+	sts, err := groupadmin.Status(ctx, adm, groups...)
+	if err != nil {
+		return err
+	}
+	c.st.setLag(sts)
+	return nil
+}
+
+func (c *Collector) refreshQuarantineTotal(ctx context.Context, adm *kadm.Client) error {
+	topic := c.st.n.quarantine
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	var (
+		n    int64
+		errs []error
+	)
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("end offset of %s/%d: %w", o.Topic, o.Partition, o.Err))
+			return
+		}
+		n += o.Offset
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c.st.setQuarantineTotal(n)
+	return nil
+}
+
+// venueRow is the mark-price state of one venue in exchange_symbols.
+type venueRow struct {
+	venue   string
+	symbols int64
+	priced  int64
+	newest  time.Time // zero when no row has a price yet
+}
+
+// venuesSQL is constant SQL: nothing from outside becomes SQL text.
+const venuesSQL = "SELECT exchange, COUNT(*), COUNT(mark_price), MAX(mark_price_synced_at) " +
+	"FROM exchange_symbols GROUP BY exchange ORDER BY exchange"
+
+func (c *Collector) refreshVenues(ctx context.Context) error {
+	rows, err := queryVenues(ctx, c.cfg.DB)
+	if err != nil {
+		return err
+	}
+	c.st.setVenues(rows, time.Now())
+	return nil
+}
+
+func queryVenues(ctx context.Context, d *db.DB) ([]venueRow, error) {
+	rows, err := d.QueryContext(ctx, venuesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("reading mark-price freshness from exchange_symbols: %w", err)
+	}
+	defer rows.Close()
+	var out []venueRow
+	for rows.Next() {
+		var (
+			v  venueRow
+			nt db.NullTime
+		)
+		if err := rows.Scan(&v.venue, &v.symbols, &v.priced, &nt); err != nil {
+			return nil, fmt.Errorf("reading mark-price freshness from exchange_symbols: %w", err)
+		}
+		if nt.Valid {
+			v.newest = nt.Time
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading mark-price freshness from exchange_symbols: %w", err)
+	}
+	return out, nil
+}

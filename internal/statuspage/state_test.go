@@ -1,0 +1,185 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/topics"
+)
+
+const sec = int64(1000)
+
+func TestRegimeHistoryIsSampledSortedAndKeptForTheWindow(t *testing.T) {
+	s := newState("t.", 10*time.Minute, 20)
+	base := int64(1_800_000_000_000)
+	state := func(at int64, score float64, band string) {
+		s.setRegime(regimeRecord{Scope: "binance", AtMs: at, Score: score, Band: regime.Band(band)})
+	}
+	// 1 Hz states: only one per sampleGap survives while the band holds.
+	for i := int64(0); i < 10; i++ {
+		state(base+i*sec, 10, "Calm")
+	}
+	sc := s.scopes["binance"]
+	if n := len(sc.points); n != 5 {
+		t.Fatalf("10 states 1 s apart kept %d points, want 5 (one per %s)", n, sampleGap)
+	}
+	// A band change is kept however close; a change record is inserted in
+	// time order even when it arrives after later states.
+	state(base+10*sec, 30, "Elevated")
+	ch, _ := json.Marshal(topics.RegimeChange{Scope: "binance", From: "Calm", To: "Elevated", Score: 26, AtMs: base + 9500})
+	s.addChange(ch)
+	if got := sc.points[len(sc.points)-2]; got != (Point{T: base + 9500, S: 26, B: "Elevated"}) {
+		t.Fatalf("change point not inserted before the newest state: %+v", sc.points)
+	}
+	for i := 1; i < len(sc.points); i++ {
+		if sc.points[i].T < sc.points[i-1].T {
+			t.Fatalf("points out of order: %+v", sc.points)
+		}
+	}
+	// An older state never replaces the current one.
+	state(base+5*sec, 99, "Critical")
+	if sc.cur.Score != 30 {
+		t.Fatalf("an older state replaced the current one: %+v", sc.cur)
+	}
+	// Eleven minutes later everything but the window is gone.
+	state(base+11*60*sec, 12, "Calm")
+	if sc.points[0].T < base+60*sec || len(sc.changes) != 0 {
+		t.Fatalf("history beyond the 10 min window kept: first %d (want >= %d), %d changes", sc.points[0].T, base+60*sec, len(sc.changes))
+	}
+}
+
+func TestKraiteGroupsKeepsThisDeploymentsGroups(t *testing.T) {
+	got := KraiteGroups([]string{"kcat-inspect", "t.dispatch", "kraite-sink-orders", "other.regime", "t.worker.priority", "kraite-sink-audit"}, "t.")
+	want := []string{"kraite-sink-audit", "kraite-sink-orders", "t.dispatch", "t.worker.priority"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestTailOffsetsStartTailRecordsBeforeTheEnd(t *testing.T) {
+	lo := func(p int32, o int64) kadm.ListedOffset { return kadm.ListedOffset{Partition: p, Offset: o} }
+	ends := map[int32]kadm.ListedOffset{0: lo(0, 100), 1: lo(1, 3)}
+	starts := map[int32]kadm.ListedOffset{0: lo(0, 10), 1: lo(1, 0)}
+	got, ok := tailOffsets(ends, starts, 20)
+	if !ok || got[0] != kgo.NewOffset().At(80) || got[1] != kgo.NewOffset().At(0) {
+		t.Fatalf("tail 20: %v %v", got, ok)
+	}
+	got, ok = tailOffsets(ends, starts, 0)
+	if !ok || got[0] != kgo.NewOffset().At(10) {
+		t.Fatalf("from the start: %v %v", got, ok)
+	}
+	missing := map[int32]kadm.ListedOffset{-1: {Partition: -1, Err: fmt.Errorf("unknown topic")}}
+	if _, ok := tailOffsets(missing, missing, 5); ok {
+		t.Fatal("a missing topic was followed")
+	}
+}
+
+func TestQuarantineKeepsTheNewestRecords(t *testing.T) {
+	s := newState("t.", time.Hour, 3)
+	for i, at := range []int64{5, 1, 9, 7, 3} {
+		v, _ := json.Marshal(topics.QuarantineRecord{Consumer: "c", Error: fmt.Sprint("e", i), AtMs: at})
+		s.addQuarantine(&kgo.Record{Topic: "t.quarantine", Value: v, Offset: int64(i)})
+	}
+	s.addQuarantine(&kgo.Record{Topic: "t.quarantine", Key: []byte("k"), Value: []byte("not json"), Offset: 9, Timestamp: time.UnixMilli(8)})
+	var ats []int64
+	for _, q := range s.quar {
+		ats = append(ats, q.rec.AtMs)
+	}
+	if !reflect.DeepEqual(ats, []int64{9, 8, 7}) {
+		t.Fatalf("kept %v, want the three newest [9 8 7]", ats)
+	}
+	if s.quar[1].rec.Value != "not json" || s.quar[1].rec.Error == "" {
+		t.Fatalf("an undecodable quarantine record is shown raw with why: %+v", s.quar[1].rec)
+	}
+}
+
+func TestStreamsMergeAccountsWithTheirLastFrames(t *testing.T) {
+	now := time.UnixMilli(1_800_000_010_000)
+	src := &StreamSource{
+		Accounts: func() []Account { return []Account{{ID: "acct-2", Connected: false}, {ID: "acct-1", Connected: true}} },
+		LastFrames: func() []Frame {
+			return []Frame{{Stream: "markprice", At: now.Add(-time.Second)}, {Stream: "userdata", Account: "acct-1", At: now.Add(-3 * time.Second)}}
+		},
+	}
+	st := buildStreams(src, now)
+	if !st.Available || st.Connected != 1 || st.Total != 2 || st.Accounts[0].ID != "acct-1" || *st.Accounts[0].Age != 3 ||
+		st.Accounts[1].Age != nil || len(st.Public) != 1 || *st.Public[0].Age != 1 {
+		b, _ := json.Marshal(st)
+		t.Fatalf("merged streams: %s", b)
+	}
+	if st := buildStreams(nil, now); st.Available || st.Note != notHere {
+		t.Fatalf("no source: %+v", st)
+	}
+}
+
+func TestLagRowsPerGroupAndTopicWithQueueNumbers(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	s.setLag([]groupadmin.GroupStatus{
+		{Group: "t.dispatch", State: "Stable", Members: []groupadmin.Member{{}}, Partitions: []groupadmin.PartitionStatus{
+			{Topic: "t.user-data-stream", Partition: 0, Committed: 5, End: 9, Lag: 4},
+			{Topic: "t.user-data-stream", Partition: 1, Committed: -1, End: 0, Lag: -1},
+			{Topic: "t.dispatch-table", Partition: 0, Committed: 1, End: 3, Lag: 2},
+		}},
+		{Group: "kraite-sink-orders", State: "Empty"},
+	})
+	lag := s.lagView("t.")
+	if !lag.Available || lag.Total != 6 || len(lag.Rows) != 3 {
+		t.Fatalf("lag: %+v", lag)
+	}
+	udp := lag.Rows[1]
+	if udp.Topic != "t.user-data-stream" || udp.Queue != 1 || udp.Lag != 4 || len(udp.Partitions) != 2 || udp.Members != 1 {
+		t.Fatalf("user-data-stream row: %+v", udp)
+	}
+	if lag.Rows[0].Queue != 0 || lag.Rows[2].Group != "kraite-sink-orders" || lag.Rows[2].Topic != "" {
+		t.Fatalf("rows: %+v", lag.Rows)
+	}
+}
+
+func TestAllowlistFromTheTopicBeatsTheDefaultAndEmptyIsShadowMode(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	s.following[s.n.allowlist] = true
+	v, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: []string{}, UpdatedMs: 42, By: "ops"})
+	s.applyAllowlist("binance", v, time.Time{})
+	al := s.allowlistView(map[string][]string{"binance": {"TRADE"}, "bybit": {"TRADE", "CANCELED"}})
+	want := []AllowlistRow{
+		{Exchange: "binance", Types: []string{}, Shadow: true, Source: "topic", UpdatedMs: 42, By: "ops"},
+		{Exchange: "bybit", Types: []string{"TRADE", "CANCELED"}, Source: "default"},
+	}
+	if !reflect.DeepEqual(al.Exchanges, want) {
+		t.Fatalf("got %+v\nwant %+v", al.Exchanges, want)
+	}
+	s.applyAllowlist("binance", nil, time.Time{}) // tombstone: back to the default
+	if al := s.allowlistView(map[string][]string{"binance": {"TRADE"}}); al.Exchanges[0].Source != "default" {
+		t.Fatalf("after a tombstone: %+v", al.Exchanges)
+	}
+}
+
+func TestFreshnessPrefersTheDatabaseVenues(t *testing.T) {
+	one, two := 1.0, 2.0
+	s := Snapshot{MarkPrice: MarkPrice{Topic: []MarkTopic{{Key: "binance", Age: &one}},
+		Venues: []Venue{{Venue: "kucoin", Age: &two}, {Venue: "bybit"}}}}
+	if got := Freshness(s); !reflect.DeepEqual(got, map[string]float64{"binance": 1}) {
+		t.Fatalf("without the database: %v", got)
+	}
+	s.MarkPrice.Database.Available = true
+	if got := Freshness(s); !reflect.DeepEqual(got, map[string]float64{"kucoin": 2}) {
+		t.Fatalf("with the database: %v", got)
+	}
+}
+
+func TestCutShortensLongValuesOnRuneBoundaries(t *testing.T) {
+	if got := cut("ééééé", 3); got != "ééé…" {
+		t.Fatalf("got %q", got)
+	}
+	if got := cut("abc", 3); got != "abc" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -1,0 +1,250 @@
+// Package statuspage is the live status page of a Kraite process and the
+// gauges behind it: the WebSocket streams of this process (accounts
+// connected, last frame age), the regime score over the last hour with its
+// band, consumer lag per group and queue, mark-price freshness per venue,
+// the dispatch allowlist and the most recent quarantine records.
+//
+// A [Collector] reads everything from Kafka (and, when given, the database
+// and the process's producers), so any box can serve the page: a section
+// whose source is not in this process says so instead of failing.
+//
+// # Sources
+//
+//   - one direct franz-go consumer (no group, nothing committed) follows the
+//     regime table, regime-changes, regime-overrides, allowlist, quarantine
+//     and mark-price topics from a short tail, added as the topics appear;
+//   - every Interval (2 s) the admin API gives consumer lag (kadm.Lag over
+//     the kraite groups) and the quarantine topic's end offsets, and the
+//     database (if any) the newest mark_price_synced_at per venue.
+//
+// # Serving
+//
+// [Collector.Mount] adds GET / (a self-contained HTML page that polls
+// status.json every 2 s) and GET /status.json to an ops server. The gauges
+// are registered on Config.Registerer at [New].
+package statuspage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/processors/dispatch"
+	"github.com/kraite/stream/topics"
+)
+
+// Config configures a Collector. Every source but Kafka is optional.
+type Config struct {
+	Brokers []string
+	// Prefix is the topic prefix (default topics.DefaultPrefix).
+	Prefix string
+	// Process names this process in the page header ("kraite dev", "athena").
+	Process string
+	// Interval is the refresh period of lag, database and topic discovery
+	// (default 2 s).
+	Interval time.Duration
+	// Window is how much regime history is kept (default 1 h).
+	Window time.Duration
+	// Quarantine is how many recent quarantine records are shown (default 20).
+	Quarantine int
+	// DefaultAllowlists is what dispatch applies while the allowlist topic
+	// holds nothing for an exchange (default dispatch.DefaultAllowlists()).
+	DefaultAllowlists map[string][]string
+	// DB, when set, gives per-venue mark-price freshness from exchange_symbols.
+	DB *db.DB
+	// Streams, when set, reports this process's WebSocket streams.
+	Streams *StreamSource
+	// Registerer receives the gauges; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Log is the logger (default: discard).
+	Log *slog.Logger
+}
+
+// StreamSource is the in-process state of the WebSocket producers. Either
+// function may be nil when that producer does not run in this process.
+type StreamSource struct {
+	// Accounts lists the user-data accounts and whether each socket is attached.
+	Accounts func() []Account
+	// LastFrames lists when each (stream, account) last delivered a frame.
+	LastFrames func() []Frame
+}
+
+// Account is one user-data account of this process.
+type Account struct {
+	ID        string
+	Connected bool
+}
+
+// Frame is the last frame of a stream; Account is "" for a public stream.
+type Frame struct {
+	Stream  string
+	Account string
+	At      time.Time
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0 || c.Brokers[0] == "":
+		return errors.New("status page config: brokers: at least one broker is required")
+	case c.Interval < 0:
+		return errors.New("status page config: interval must not be negative")
+	case c.Window < 0:
+		return errors.New("status page config: window must not be negative")
+	case c.Quarantine < 0:
+		return errors.New("status page config: quarantine must not be negative")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = topics.DefaultPrefix
+	}
+	if c.Interval == 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.Window == 0 {
+		c.Window = time.Hour
+	}
+	if c.Quarantine == 0 {
+		c.Quarantine = 20
+	}
+	if c.DefaultAllowlists == nil {
+		c.DefaultAllowlists = dispatch.DefaultAllowlists()
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Collector keeps the status snapshot fresh. Run it once; Snapshot, the
+// handlers and the gauges are safe to use concurrently with Run (before Run
+// they report empty sections).
+type Collector struct {
+	cfg Config
+	st  *state
+
+	mu     sync.Mutex
+	warned map[string]string // section -> last error logged
+}
+
+// New validates cfg and registers the gauges on cfg.Registerer.
+func New(cfg Config) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Collector{cfg: cfg, st: newState(cfg.Prefix, cfg.Window, cfg.Quarantine), warned: map[string]string{}}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(&gauges{c: c}); err != nil {
+			return nil, fmt.Errorf("registering status page gauges: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Run follows the topics and refreshes lag and freshness every Interval
+// until ctx ends; it returns nil then. Kafka or database errors never stop
+// it: they show on the page and are logged once per change.
+func (c *Collector) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Brokers...), kgo.ClientID("kraite-status-page"),
+		kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("creating status page client: %w", err)
+	}
+	defer cl.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { c.consume(gctx, cl); return nil })
+	g.Go(func() error { c.refreshLoop(gctx, cl); return nil })
+	return g.Wait()
+}
+
+// consume applies every fetched record to the state until ctx ends.
+func (c *Collector) consume(ctx context.Context, cl *kgo.Client) {
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var errs []error
+		fs.EachError(func(t string, p int32, err error) {
+			errs = append(errs, fmt.Errorf("fetching %s/%d: %w", t, p, err))
+		})
+		c.st.setErr("fetch", errors.Join(errs...))
+		c.note("fetch", errors.Join(errs...))
+		c.st.apply(fs)
+		if len(errs) > 0 && fs.NumRecords() == 0 {
+			select { // errors only (broker down): do not spin
+			case <-ctx.Done():
+				return
+			case <-time.After(c.cfg.Interval):
+			}
+		}
+	}
+}
+
+func (c *Collector) refreshLoop(ctx context.Context, cl *kgo.Client) {
+	adm := kadm.NewClient(cl)
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		c.refresh(ctx, cl, adm)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refresh is one round of the admin and database queries, each bounded so
+// a slow source cannot hold the others back.
+func (c *Collector) refresh(ctx context.Context, cl *kgo.Client, adm *kadm.Client) {
+	step := func(section string, fn func(context.Context) error) {
+		sctx, cancel := context.WithTimeout(ctx, max(5*time.Second, c.cfg.Interval))
+		defer cancel()
+		err := fn(sctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.st.setErr(section, err)
+		c.note(section, err)
+	}
+	step("kafka", func(ctx context.Context) error { return c.discover(ctx, cl, adm) })
+	step("lag", func(ctx context.Context) error { return c.refreshLag(ctx, adm) })
+	step("quarantine", func(ctx context.Context) error { return c.refreshQuarantineTotal(ctx, adm) })
+	if c.cfg.DB != nil {
+		step("database", c.refreshVenues)
+	}
+	c.st.decodePending()
+}
+
+// note logs err once per section until it changes or clears.
+func (c *Collector) note(section string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.warned[section] == msg {
+		return
+	}
+	c.warned[section] = msg
+	if err != nil {
+		c.cfg.Log.Warn("status page source failing", "section", section, "err", err)
+	} else {
+		c.cfg.Log.Info("status page source recovered", "section", section)
+	}
+}
