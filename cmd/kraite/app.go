@@ -36,6 +36,7 @@ func commands() []command {
 		{"open", "publish an open intent to the gate", cmdOpen},
 		{"replay", "reset (or plan) a consumer group's offsets to replay a topic from a time or offset", cmdReplay},
 		{"status", "consumer groups: members, assignments and lag per partition", cmdStatus},
+		{"rebuild", "fill an empty database from the retained topics (fresh groups, progress, ETA)", cmdRebuild},
 		{"bench", "measure: ingest latency and throughput, time-compressed soak (bench ingest|soak)", cmdBench},
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/topics"
 )
 
@@ -37,12 +39,47 @@ const publishRows = 4
 
 // publishOnce publishes up to limit outbox rows and returns how many rows
 // it published.
+//
+// The members of the group share one database and each publishes after its
+// own commits, so rows are claimed: the oldest unpublished rows are read
+// FOR UPDATE (SQLite: its BEGIN IMMEDIATE transaction) and marked in the
+// same transaction as they are produced. A second member waits for the
+// claim, then finds those rows published: every row is produced once, in id
+// order.
 func (s *Sink) publishOnce(ctx context.Context, limit int) (int, error) {
-	q := s.db.Rebind(fmt.Sprintf("SELECT id, payload FROM order_outbox WHERE published_at IS NULL ORDER BY id LIMIT %d", limit))
-	rows, err := s.db.QueryContext(ctx, q)
-	if err != nil {
-		return 0, fmt.Errorf("reading pending transitions: %w", err)
+	if s.cfg.DiscardTransitions {
+		return 0, s.discardPending(ctx)
 	}
+	q := fmt.Sprintf("SELECT id, payload FROM order_outbox WHERE published_at IS NULL ORDER BY id LIMIT %d", limit)
+	if s.db.Dialect != db.SQLite {
+		q += " FOR UPDATE"
+	}
+	var published int
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		ids, recs, err := s.pendingIn(ctx, tx, s.db.Rebind(q))
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if err := s.loop.Client().ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("producing %d transitions: %w", len(recs), err)
+		}
+		mark := s.db.Rebind("UPDATE order_outbox SET published_at = ? WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")")
+		if _, err := tx.ExecContext(ctx, mark, append([]any{time.Now().UTC()}, ids...)...); err != nil {
+			return fmt.Errorf("marking %d outbox rows published: %w", len(ids), err)
+		}
+		published = len(ids)
+		return nil
+	})
+	return published, err
+}
+
+// pendingIn reads the claimed outbox rows and turns them into records.
+func (s *Sink) pendingIn(ctx context.Context, tx *sql.Tx, q string) ([]any, []*kgo.Record, error) {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading pending transitions: %w", err)
+	}
+	defer rows.Close()
 	var (
 		ids  []any
 		recs []*kgo.Record
@@ -54,8 +91,7 @@ func (s *Sink) publishOnce(ctx context.Context, limit int) (int, error) {
 			payload string
 		)
 		if err := rows.Scan(&id, &payload); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("reading pending transitions: %w", err)
+			return nil, nil, fmt.Errorf("reading pending transitions: %w", err)
 		}
 		ids = append(ids, id)
 		for line := range strings.SplitSeq(payload, "\n") {
@@ -63,25 +99,23 @@ func (s *Sink) publishOnce(ctx context.Context, limit int) (int, error) {
 				Account string `json:"account"`
 			}
 			if err := json.Unmarshal([]byte(line), &key); err != nil {
-				rows.Close()
-				return 0, fmt.Errorf("reading outbox row %d: %w", id, err)
+				return nil, nil, fmt.Errorf("reading outbox row %d: %w", id, err)
 			}
 			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key.Account), Value: []byte(line)})
 		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("reading pending transitions: %w", err)
+		return nil, nil, fmt.Errorf("reading pending transitions: %w", err)
 	}
-	if len(ids) == 0 {
-		return 0, nil
+	return ids, recs, nil
+}
+
+// discardPending marks every unpublished outbox row published without
+// producing it (Config.DiscardTransitions).
+func (s *Sink) discardPending(ctx context.Context) error {
+	q := s.db.Rebind("UPDATE order_outbox SET published_at = ? WHERE published_at IS NULL")
+	if _, err := s.db.ExecContext(ctx, q, time.Now().UTC()); err != nil {
+		return fmt.Errorf("marking discarded transitions published: %w", err)
 	}
-	if err := s.loop.Client().ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return 0, fmt.Errorf("producing %d transitions: %w", len(recs), err)
-	}
-	mark := s.db.Rebind("UPDATE order_outbox SET published_at = ? WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")")
-	if _, err := s.db.ExecContext(ctx, mark, append([]any{time.Now().UTC()}, ids...)...); err != nil {
-		return 0, fmt.Errorf("marking %d outbox rows published: %w", len(ids), err)
-	}
-	return len(ids), nil
+	return nil
 }

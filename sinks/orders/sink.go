@@ -19,7 +19,9 @@
 // record per line, so a batch writes a few rows instead of one indexed row
 // per transition. After the offsets are committed they are published to the
 // positions topic and marked published; rows left unpublished by a crash are
-// published on the next start, so a kill -9 anywhere loses none. Exactly-once
+// published on the next start, so a kill -9 anywhere loses none. The members
+// of the group share the database, so a member claims the rows it publishes
+// (SELECT ... FOR UPDATE) and no row is published by two. Exactly-once
 // toward the outbox rests on the fold over the stored state (a replayed
 // batch finds its rows already moved and yields no transitions) and on the
 // consumer loop blocking rebalances while a batch is in flight.
@@ -58,6 +60,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Hooks are franz-go hooks for the consumer client (kprom); optional.
 	Hooks []kgo.Hook
+	// DiscardTransitions records transitions in the outbox already marked
+	// published and produces nothing to the positions topic: for a rebuild
+	// of a database from the retained topics (kraite rebuild), whose
+	// transitions were published when they first happened.
+	DiscardTransitions bool
 }
 
 // Validate names the bad field.
