@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy in front of a database server. Down closes every
@@ -12,6 +13,7 @@ import (
 // It injects outages without touching the shared server.
 type Proxy struct {
 	target string
+	delay  time.Duration
 	ln     net.Listener
 	mu     sync.Mutex
 	down   bool
@@ -30,6 +32,18 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
+	return p
+}
+
+// StartDelayedProxy is StartProxy that holds every chunk it forwards, in
+// both directions, for delay: a database that far away (one way). Requests
+// and answers each pay it, so a statement costs two delays, as over a
+// network link.
+func StartDelayedProxy(t testing.TB, target string, delay time.Duration) *Proxy {
+	p := StartProxy(t, target)
+	p.mu.Lock()
+	p.delay = delay
+	p.mu.Unlock()
 	return p
 }
 
@@ -74,15 +88,32 @@ func (p *Proxy) accept() {
 		}
 		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 		p.mu.Unlock()
+		delay := p.delay
 		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, delay)
+		go p.pipe(up, c, delay)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, delay time.Duration) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	if delay <= 0 {
+		_, _ = io.Copy(dst, src)
+	} else {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				time.Sleep(delay)
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
