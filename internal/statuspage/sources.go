@@ -77,11 +77,16 @@ func tailOffsets(ends, starts map[int32]kadm.ListedOffset, tail int64) (map[int3
 }
 
 // KraiteGroups keeps the consumer groups of this deployment: goka
-// processors, workers and the scheduler are named under the topic prefix,
-// the sinks "kraite-sink-...". Sorted.
+// processors and workers are named under the topic prefix, the sinks
+// "kraite-sink-...". The scheduler's group is left out: it only elects the
+// leader (it reads the lease topic directly and commits nothing), so its
+// "lag" would be the whole lease topic, which means nothing. Sorted.
 func KraiteGroups(groups []string, prefix string) []string {
 	var out []string
 	for _, g := range groups {
+		if g == prefix+"scheduler" {
+			continue
+		}
 		if strings.HasPrefix(g, prefix) || strings.HasPrefix(g, "kraite-") {
 			out = append(out, g)
 		}

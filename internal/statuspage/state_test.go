@@ -57,7 +57,7 @@ func TestRegimeHistoryIsSampledSortedAndKeptForTheWindow(t *testing.T) {
 }
 
 func TestKraiteGroupsKeepsThisDeploymentsGroups(t *testing.T) {
-	got := KraiteGroups([]string{"kcat-inspect", "t.dispatch", "kraite-sink-orders", "other.regime", "t.worker.priority", "kraite-sink-audit"}, "t.")
+	got := KraiteGroups([]string{"kcat-inspect", "t.dispatch", "kraite-sink-orders", "other.regime", "t.worker.priority", "kraite-sink-audit", "t.scheduler"}, "t.")
 	want := []string{"kraite-sink-audit", "kraite-sink-orders", "t.dispatch", "t.worker.priority"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
