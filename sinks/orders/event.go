@@ -84,7 +84,21 @@ func VersionOf(e *topics.OrderEvent) Version {
 	return Version{e.EventTime, e.TransactionTime, StatusRank(KindOf(e), e.Status)}
 }
 
-// Newer reports whether v moves a row at version than forward.
+// Moves reports whether an event at version v moves a row stored at
+// version than: it must be newer and must not lower the status rank. A
+// status never goes back on the exchange (NEW, PARTIALLY_FILLED, then a
+// final one; an algo order NEW, TRIGGERING, TRIGGERED, then a final one),
+// but frames can carry E out of that order: a backfill frame read from REST
+// is stamped with the order's update time T, while the stream's frame of an
+// earlier partial fill carries an E a few ms after its own T, which can be
+// later. Without the rank rule that late partial fill would move a FILLED
+// row back to PARTIALLY_FILLED (and the stream's FILLED would then record
+// the final transition twice).
+func (v Version) Moves(than Version) bool {
+	return v.Rank >= than.Rank && v.Newer(than)
+}
+
+// Newer reports whether v is after than in (E, T, rank) order.
 func (v Version) Newer(than Version) bool {
 	if v.E != than.E {
 		return v.E > than.E

@@ -30,7 +30,8 @@ type Plan struct {
 }
 
 // MakePlan folds a batch over the stored state: per key, events are applied
-// in version order and only those newer than the row move it (and produce a
+// in version order and only those that move the row (newer, and not lowering
+// its status rank: see Version.Moves) move it (and produce a
 // transition when the status changes or a partial fill adds quantity). Pure; the database guard enforces the
 // same rule again, so a concurrent writer cannot move a row backwards.
 func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
@@ -62,7 +63,7 @@ func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
 				}
 			}
 			v := VersionOf(e)
-			if known && !v.Newer(cur.Version) {
+			if known && !v.Moves(cur.Version) {
 				continue
 			}
 			// A further partial fill changes no status but moves the

@@ -40,7 +40,8 @@ func upsertSQL(d *db.DB, k Kind, n int) string {
 		// The row comparison reads the current guard columns; because they
 		// are assigned last (rank, T, then E) every data column and every
 		// guard column still compares against the stored version.
-		cond := "(VALUES(event_time), VALUES(transaction_time), VALUES(status_rank)) > (event_time, transaction_time, status_rank)"
+		cond := "(VALUES(event_time), VALUES(transaction_time), VALUES(status_rank)) > (event_time, transaction_time, status_rank)" +
+			" AND VALUES(status_rank) >= status_rank"
 		b.WriteString(" ON DUPLICATE KEY UPDATE ")
 		for i, c := range update {
 			if i > 0 {
@@ -58,7 +59,8 @@ func upsertSQL(d *db.DB, k Kind, n int) string {
 		b.WriteString(c + " = excluded." + c)
 	}
 	b.WriteString(" WHERE (excluded.event_time, excluded.transaction_time, excluded.status_rank) > (" +
-		table + ".event_time, " + table + ".transaction_time, " + table + ".status_rank)")
+		table + ".event_time, " + table + ".transaction_time, " + table + ".status_rank)" +
+		" AND excluded.status_rank >= " + table + ".status_rank")
 	return d.Rebind(b.String())
 }
 

@@ -122,3 +122,57 @@ func filterFills(evs []*topics.OrderEvent) []*topics.OrderEvent {
 	}
 	return out
 }
+
+// A backfill frame is stamped with the order's update time T; the stream's
+// frame of an earlier partial fill carries an E a few ms after its own T,
+// which can be later. Arriving after the backfilled FILLED, that partial
+// fill must not move the row back (not in the fold, not in SQL alone), and
+// the stream's own FILLED afterwards records no second final transition.
+func TestALateLowerStatusNeverMovesAFinalRowBack(t *testing.T) {
+	ev := func(status string, E, T int64, cum, source string) *topics.OrderEvent {
+		return &topics.OrderEvent{Exchange: "binance", Account: "a", Event: "ORDER_TRADE_UPDATE", OrderID: 9, Symbol: "BTCUSDT",
+			Side: "BUY", Status: status, ExecutionType: "TRADE", EventTime: E, TransactionTime: T, CumQty: cum, Source: source}
+	}
+	backfilled := ev("FILLED", 1000, 1000, "2", "backfill")         // E = the order's update time
+	latePartial := ev("PARTIALLY_FILLED", 1002, 999, "1", "stream") // T before the fill, E after it
+	streamFilled := ev("FILLED", 1003, 1000, "2", "stream")
+
+	for _, f := range dbtest.All() {
+		t.Run(f.Name, func(t *testing.T) {
+			d := f.New(t)
+			ctx := context.Background()
+			var transitions []string
+			for _, e := range []*topics.OrderEvent{backfilled, latePartial, streamFilled} {
+				plan, err := Write(ctx, d, []*topics.OrderEvent{e})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tr := range plan.Transitions {
+					transitions = append(transitions, tr.From+">"+tr.To)
+				}
+			}
+			if len(transitions) != 1 || transitions[0] != ">FILLED" {
+				t.Fatalf("transitions %v, want the final one once", transitions)
+			}
+			row := dbtest.Dump(t, d, "SELECT status, cum_qty, event_time FROM orders")
+			if len(row) != 1 || row[0][0] != "FILLED" || row[0][1] != "2" || row[0][2] != "1003" {
+				t.Fatalf("row %v, want FILLED 2 at E 1003", row)
+			}
+
+			// The SQL guard alone (MakePlan bypassed) refuses it too.
+			tx, err := d.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := upsertRows(ctx, tx, d, []*topics.OrderEvent{ev("PARTIALLY_FILLED", 5000, 999, "1", "stream")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if row := dbtest.Dump(t, d, "SELECT status, cum_qty FROM orders"); row[0][0] != "FILLED" || row[0][1] != "2" {
+				t.Fatalf("the SQL guard let a lower status in: %v", row)
+			}
+		})
+	}
+}
