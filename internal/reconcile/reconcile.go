@@ -18,9 +18,10 @@
 //     sweep) also GET /fapi/v1/allOrders from the window's start for every
 //     symbol the account is known to trade (the endpoint needs a symbol):
 //     the database's symbols, the open orders' and the open positions'
-//     (GET /fapi/v2/account). Orders opened and closed entirely while their
-//     frames were lost appear nowhere else. This costs 5 weight per symbol;
-//     with many accounts the client's budget paces the sweep.
+//     (GET /fapi/v2/account); likewise GET /fapi/v1/allAlgoOrders. Orders
+//     and algo orders opened and closed entirely while their frames were
+//     lost appear nowhere else. This costs 10 weight per symbol; with many
+//     accounts the client's budget paces the sweep.
 //
 // The REST client keeps the weight budget (it waits before 80% of the
 // minute's limit and never calls during a 418 ban); a 429 fails the sync,
@@ -151,7 +152,7 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 			symbols[p.Symbol] = true
 		}
 		rep.Positions, rep.PositionsRead, rep.PositionsAtMs = ps, true, readAt
-		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder, dbAll, readAt)
+		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder, seenAlgo, dbAll, readAt)
 		if err != nil {
 			return rep, err
 		}
@@ -284,9 +285,10 @@ func (r *Reconciler) positions(ctx context.Context, acct Account) ([]topics.Exch
 	return out, nil
 }
 
-// window reads every order updated since the gap's start, per symbol.
+// window reads every order and algo order updated since the gap's start,
+// per symbol (allOrders and allAlgoOrders, 5 weight each).
 func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[string]bool, since time.Time,
-	skip map[int64]bool, stored map[key]dbOrder, readAt int64) ([][]byte, int, error) {
+	skip, skipAlgo map[int64]bool, stored map[key]dbOrder, readAt int64) ([][]byte, int, error) {
 	list := make([]string, 0, len(symbols))
 	for s := range symbols {
 		list = append(list, s)
@@ -308,6 +310,19 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 				continue // already published above, or the database already agrees
 			}
 			frames = append(frames, orderFrame(o, readAt))
+		}
+		// Algo orders opened and closed entirely while frames were lost are
+		// in no open list either.
+		var gs []restAlgo
+		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/allAlgoOrders", acct.Key, p, &gs); err != nil {
+			return nil, 0, fmt.Errorf("reading algo orders of %s in %s since the gap: %w", acct.ID, sym, err)
+		}
+		for _, g := range gs {
+			d, ok := stored[key{true, g.AlgoID}]
+			if skipAlgo[g.AlgoID] || (ok && d.status == g.AlgoStatus) {
+				continue
+			}
+			frames = append(frames, algoFrame(g, readAt))
 		}
 	}
 	return frames, len(list), nil

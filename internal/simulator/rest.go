@@ -32,6 +32,7 @@ func (s *Simulator) restRoutes(mux *http.ServeMux) {
 	s.signedRoute(mux, "POST /fapi/v1/algoOrder", weight(0), s.postAlgo)
 	s.signedRoute(mux, "DELETE /fapi/v1/algoOrder", weight(1), s.deleteAlgo)
 	s.signedRoute(mux, "GET /fapi/v1/openAlgoOrders", weightBySymbol(1, 40), s.openAlgos)
+	s.signedRoute(mux, "GET /fapi/v1/allAlgoOrders", weight(5), s.allAlgos)
 	for _, v := range []string{"v2", "v3"} {
 		s.signedRoute(mux, "GET /fapi/"+v+"/balance", weight(5), s.balance)
 		s.signedRoute(mux, "GET /fapi/"+v+"/account", weight(5), s.accountInfo)
