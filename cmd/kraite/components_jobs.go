@@ -17,6 +17,7 @@ import (
 	"github.com/kraite/stream/internal/reconcile"
 	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/worker"
+	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
@@ -236,7 +237,8 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 		handlers[typ] = h
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: queue,
-		Handler: worker.Jobs(handlers), ClientID: hostname() + "-" + name, Hooks: w.kafkaHooks()}, w.log.With("component", name))
+		Handler: worker.Jobs(handlers), ClientID: hostname() + "-" + name, Hooks: w.kafkaHooks(),
+		RetryFor: jobRetryFor, Backoff: jobBackoff}, w.log.With("component", name))
 	if err != nil {
 		return component{}, err
 	}
@@ -252,6 +254,13 @@ func raiseDrift(ctx context.Context, prod *kgo.Client, prefix string, j topics.J
 	}
 	return nil
 }
+
+// A job failing on a dependency (the database restarting, the exchange
+// timing out) retries for a minute, backing off to 5 s, before it is parked;
+// a permanent failure (a malformed job) is parked after three attempts.
+const jobRetryFor = time.Minute
+
+var jobBackoff = wsconn.Backoff{Base: 100 * time.Millisecond, Cap: 5 * time.Second}
 
 // raisePositionDrifts puts one priority alert per position disagreement
 // that outlived the grace period (once per episode).
@@ -291,7 +300,8 @@ func buildPositionsWorker(ctx context.Context, w *wiring) (component, error) {
 		return component{}, err
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: topics.Positions,
-		Handler: positions.Handler(deps), ClientID: hostname() + "-positions-worker", Hooks: w.kafkaHooks()}, w.log.With("component", "positions-worker"))
+		Handler: positions.Handler(deps), ClientID: hostname() + "-positions-worker", Hooks: w.kafkaHooks(),
+		RetryFor: jobRetryFor, Backoff: jobBackoff}, w.log.With("component", "positions-worker"))
 	if err != nil {
 		return component{}, err
 	}

@@ -40,6 +40,14 @@ func fnv32a(b []byte) uint32 {
 // frame should reach Kafka in a millisecond-class hop; batching still happens
 // naturally while a request is in flight), and produce retries without limit
 // (a record is never silently dropped; the caller's ctx bounds the wait).
+// GroupSessionTimeout is the session timeout of the sinks', workers' and
+// gap watcher's consumer groups: a member killed without leaving (kill -9,
+// a lost box) is noticed and its partitions move after at most this long.
+// franz-go's default is 45 s; 10 s (Kafka's default before 3.0) with a 1 s
+// heartbeat hands partitions over in seconds while tolerating GC pauses and
+// a busy machine.
+const GroupSessionTimeout = 10 * time.Second
+
 func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),

@@ -41,13 +41,13 @@ const (
 
 // ErrBadIntent marks an allowed-open record that can never be placed (no
 // client id, no symbol, bad side...); the worker parks it after its retries.
-var ErrBadIntent = errors.New("positions: bad intent")
+var ErrBadIntent = fmt.Errorf("positions: bad intent (%w)", worker.ErrPermanent)
 
 // JobDrift is the priority job type of a position drift alert.
 const JobDrift = "position-drift"
 
 // ErrBadEvent marks another positions record that can never be applied.
-var ErrBadEvent = errors.New("positions: bad event")
+var ErrBadEvent = fmt.Errorf("positions: bad event (%w)", worker.ErrPermanent)
 
 // Deps are what the handler needs.
 type Deps struct {
@@ -128,7 +128,7 @@ func exchangeOf(a, b string) string {
 func decode(v []byte) (topics.PositionEvent, error) {
 	var ev topics.PositionEvent
 	if err := json.Unmarshal(v, &ev); err != nil {
-		return ev, fmt.Errorf("decoding position event: %w", err)
+		return ev, fmt.Errorf("%w: decoding position event: %w", ErrBadEvent, err)
 	}
 	return ev, nil
 }

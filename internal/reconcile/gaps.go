@@ -50,6 +50,7 @@ func (g *GapWatcher) Run(ctx context.Context) error {
 		kgo.ClientID(group),
 		kgo.WithHooks(g.Hooks...),
 		kgo.ConsumerGroup(group),
+		kgo.SessionTimeout(kclient.GroupSessionTimeout), kgo.HeartbeatInterval(time.Second),
 		kgo.ConsumeTopics(topics.UserDataStream.Name(g.Prefix)),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.BlockRebalanceOnPoll(),

@@ -16,18 +16,18 @@ type JobHandler func(ctx context.Context, job topics.Job) error
 
 // Jobs adapts per-type job handlers to a Handler: it decodes topics.Job,
 // drops the repeat of a scheduled job a new scheduler leader re-fired, and
-// dispatches on the job type. An undecodable record or an unknown type is an
-// error (and so, after the retries, parked).
+// dispatches on the job type. An undecodable record or an unknown type is a
+// permanent error (parked after MaxAttempts, without waiting out RetryFor).
 func Jobs(handlers map[string]JobHandler) Handler {
 	dedupe := scheduler.NewDeduper()
 	return func(ctx context.Context, rec *kgo.Record) error {
 		var j topics.Job
 		if err := json.Unmarshal(rec.Value, &j); err != nil {
-			return fmt.Errorf("decoding job: %w", err)
+			return fmt.Errorf("decoding job: %w (%w)", err, ErrPermanent)
 		}
 		h, ok := handlers[j.Type]
 		if !ok {
-			return fmt.Errorf("no handler for job type %q", j.Type)
+			return fmt.Errorf("no handler for job type %q: %w", j.Type, ErrPermanent)
 		}
 		if j.ScheduledMs > 0 && dedupe.Duplicate(j) {
 			return nil

@@ -36,6 +36,11 @@ import (
 // Handler handles one record; an error means "retry, then park".
 type Handler func(ctx context.Context, rec *kgo.Record) error
 
+// ErrPermanent marks an error that no retry can fix (a malformed job, an
+// unknown type): such a record is parked after MaxAttempts without waiting
+// out RetryFor. Wrap it (fmt.Errorf("...: %w", worker.ErrPermanent)).
+var ErrPermanent = errors.New("permanent job error")
+
 // Config configures a worker.
 type Config struct {
 	Brokers []string
@@ -48,6 +53,12 @@ type Config struct {
 	MaxAttempts int
 	// Backoff between attempts (default 100ms doubling to 2s).
 	Backoff wsconn.Backoff
+	// RetryFor keeps a record that fails with a transient error (anything
+	// not ErrPermanent: the database restarting, the exchange timing out)
+	// retrying for at least this long before it is parked, so an outage of
+	// a dependency does not send every job in flight to quarantine. The
+	// partition waits meanwhile, never forever. 0: MaxAttempts alone.
+	RetryFor time.Duration
 	// ClientID names this member (default the group).
 	ClientID string
 	// Hooks are franz-go hooks for the client (kprom metrics); optional.
@@ -65,6 +76,8 @@ func (c Config) Validate() error {
 		return errors.New("worker: no handler")
 	case c.MaxAttempts < 0:
 		return fmt.Errorf("worker: max attempts %d is negative", c.MaxAttempts)
+	case c.RetryFor < 0:
+		return fmt.Errorf("worker: retry-for %s is negative", c.RetryFor)
 	}
 	return nil
 }
@@ -110,6 +123,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	cl, err := kgo.NewClient(append(kclient.ProducerOpts(w.cfg.Brokers, nil),
 		kgo.ClientID(w.cfg.ClientID),
 		kgo.ConsumerGroup(w.cfg.Group),
+		kgo.SessionTimeout(kclient.GroupSessionTimeout), kgo.HeartbeatInterval(time.Second),
 		kgo.ConsumeTopics(w.topic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.BlockRebalanceOnPoll(),
@@ -160,11 +174,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// handle runs the handler with retries; it parks the record after the last
-// failure. It returns false only when ctx ended before the record was done.
+// handle runs the handler with retries; it parks the record after
+// MaxAttempts failures and, unless the error is permanent, RetryFor. It
+// returns false only when ctx ended before the record was done.
 func (w *Worker) handle(ctx context.Context, cl *kgo.Client, rec *kgo.Record) bool {
 	var err error
-	for attempt := range w.cfg.MaxAttempts {
+	start := time.Now()
+	attempt := 0
+	for ; ; attempt++ {
 		if err = w.call(ctx, rec); err == nil {
 			w.Stats.Handled.Add(1)
 			return true
@@ -172,15 +189,16 @@ func (w *Worker) handle(ctx context.Context, cl *kgo.Client, rec *kgo.Record) bo
 		if ctx.Err() != nil {
 			return false
 		}
-		if attempt+1 < w.cfg.MaxAttempts {
-			w.Stats.Retried.Add(1)
-			if !w.cfg.Backoff.Sleep(ctx, attempt) {
-				return false
-			}
+		if attempt+1 >= w.cfg.MaxAttempts && (errors.Is(err, ErrPermanent) || time.Since(start) >= w.cfg.RetryFor) {
+			break
+		}
+		w.Stats.Retried.Add(1)
+		if !w.cfg.Backoff.Sleep(ctx, min(attempt, 30)) {
+			return false
 		}
 	}
 	w.log.Error("job failed; parked on quarantine", "topic", rec.Topic, "partition", rec.Partition,
-		"offset", rec.Offset, "attempts", w.cfg.MaxAttempts, "err", err)
+		"offset", rec.Offset, "attempts", attempt+1, "err", err)
 	return w.park(ctx, cl, rec, err)
 }
 

@@ -150,3 +150,48 @@ func TestScalingFromOneToThreeMembersLosesAndDoublesNoJob(t *testing.T) {
 	}
 	t.Logf("handled by a=%d b=%d c=%d", len(by["a"]), len(by["b"]), len(by["c"]))
 }
+
+// A dependency outage (a transient error) keeps a job retrying for RetryFor
+// instead of parking it after MaxAttempts; a permanent error is parked at
+// once after MaxAttempts.
+func TestATransientFailureIsRetriedForRetryForAndAPermanentOneIsNot(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	outageUntil := time.Now().Add(1500 * time.Millisecond)
+	var outageAttempts, badAttempts atomic.Int64
+	var done sync.Map
+	h := Jobs(map[string]JobHandler{
+		"needs-db": func(ctx context.Context, j topics.Job) error {
+			outageAttempts.Add(1)
+			if time.Now().Before(outageUntil) {
+				return errors.New("invalid connection")
+			}
+			done.Store(j.ID, true)
+			return nil
+		},
+		"bad": func(ctx context.Context, j topics.Job) error {
+			badAttempts.Add(1)
+			return fmt.Errorf("no symbol: %w", ErrPermanent)
+		},
+	})
+	produceJobs(t, b.Addr(), []topics.Job{{ID: "1", Type: "needs-db"}, {ID: "2", Type: "bad"}},
+		func(topics.Job) string { return "same" })
+	w, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxAttempts: 2, RetryFor: 10 * time.Second,
+		Backoff: wsconn.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}}, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	testkit.Eventually(t, 30*time.Second, "the job after the outage done and the bad one parked", func() bool {
+		_, ok := done.Load("1")
+		return ok && w.Stats.Parked.Load() == 1
+	})
+	if n := outageAttempts.Load(); n <= 2 {
+		t.Fatalf("the job was attempted %d times during a 1.5 s outage: parked instead of waiting it out?", n)
+	}
+	if n := badAttempts.Load(); n != 2 {
+		t.Fatalf("the permanent failure was attempted %d times, want MaxAttempts (2)", n)
+	}
+}

@@ -106,6 +106,7 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 	opts := append(kclient.ProducerOpts(cfg.Brokers, log),
 		kgo.ClientID(cfg.ClientID),
 		kgo.ConsumerGroup(cfg.Group),
+		kgo.SessionTimeout(kclient.GroupSessionTimeout), kgo.HeartbeatInterval(time.Second),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
