@@ -38,6 +38,7 @@ func commands() []command {
 		{"status", "consumer groups: members, assignments and lag per partition", cmdStatus},
 		{"rebuild", "fill an empty database from the retained topics (fresh groups, progress, ETA)", cmdRebuild},
 		{"bench", "measure: ingest latency and throughput, time-compressed soak (bench ingest|soak)", cmdBench},
+		{"chaos", "run the pipeline under injected faults and compare the database with the ground truth (--soak: memory)", cmdChaos},
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},
 	}

@@ -1,0 +1,301 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Seconds is a duration that marshals to JSON as seconds (a number).
+type Seconds time.Duration
+
+// MarshalJSON writes the seconds with millisecond precision.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(time.Duration(s).Seconds(), 'f', 3, 64)), nil
+}
+
+// UnmarshalJSON reads seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("seconds: %w", err)
+	}
+	*s = Seconds(time.Duration(f * float64(time.Second)))
+	return nil
+}
+
+func (s Seconds) String() string { return fmtDur(time.Duration(s)) }
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// Memory is one process's memory at one moment.
+type Memory struct {
+	RSSMiB     float64 `json:"rss_mib"`
+	HeapMiB    float64 `json:"heap_mib,omitempty"` // Go heap in use (this process only)
+	Goroutines int     `json:"goroutines,omitempty"`
+}
+
+// SelfMemory collects garbage, then reads this process's RSS, Go heap in
+// use and goroutine count.
+func SelfMemory() Memory {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := Memory{HeapMiB: float64(ms.HeapInuse) / (1 << 20), Goroutines: runtime.NumGoroutine()}
+	m.RSSMiB, _ = ProcessRSS(os.Getpid())
+	return m
+}
+
+// ProcessRSS reads the resident set size of a process from /proc (Linux).
+func ProcessRSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the memory of process %d: %w", pid, err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("parsing VmRSS of process %d: %w", pid, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// Report is the result of a chaos run.
+type Report struct {
+	Started  time.Time `json:"started"`
+	For      Seconds   `json:"for_s"`
+	Accounts int       `json:"accounts"`
+	Seed     int64     `json:"seed"`
+	Database string    `json:"database"` // masked
+	// Converged says the database reached the ground truth after trading
+	// paused, within ConvergedAfter of the pause.
+	Converged      bool      `json:"converged"`
+	ConvergedAfter Seconds   `json:"converged_after_s"`
+	Result         Result    `json:"result"`
+	Faults         []Outcome `json:"faults"`
+	MemoryStart    Memory    `json:"memory_start"`
+	MemoryEnd      Memory    `json:"memory_end"`
+	// ChildMemory is the worker child process's RSS, first and last start.
+	ChildStart Memory   `json:"child_memory_start"`
+	ChildEnd   Memory   `json:"child_memory_end"`
+	Notes      []string `json:"notes,omitempty"`
+}
+
+// Failures lists why the run did not pass (none: it passed).
+func (r Report) Failures() []string {
+	var out []string
+	if n := r.Result.LostTotal(); n > 0 {
+		out = append(out, fmt.Sprintf("%d events lost", n))
+	}
+	if n := r.Result.DuplicateTotal(); n > 0 {
+		out = append(out, fmt.Sprintf("%d duplicates applied", n))
+	}
+	if r.Result.Phantom > 0 {
+		out = append(out, fmt.Sprintf("%d rows unknown to the exchange", r.Result.Phantom))
+	}
+	if r.Result.Regressions > 0 {
+		out = append(out, fmt.Sprintf("%d transitions out of a final status", r.Result.Regressions))
+	}
+	if !r.Converged {
+		out = append(out, "the database did not converge to the ground truth")
+	}
+	for _, f := range r.Faults {
+		switch {
+		case !f.Injected:
+			out = append(out, fmt.Sprintf("fault %s not injected: %s", f.Fault, f.Error))
+		case !f.Recovered:
+			msg := fmt.Sprintf("fault %s did not recover (%s)", f.Fault, f.Measure)
+			if f.Error != "" {
+				msg += ": " + f.Error
+			}
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// Pass is true when nothing was lost or doubled and every fault was injected
+// and recovered.
+func (r Report) Pass() bool { return len(r.Failures()) == 0 }
+
+// WriteJSON writes the report as indented JSON.
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText prints the report for a person.
+func (r Report) WriteText(w io.Writer) {
+	res := r.Result
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("kraite chaos: %s with faults, %d accounts, seed %d, database %s\n", r.For, r.Accounts, r.Seed, r.Database)
+	unread := ""
+	if res.FramesUnread > 0 {
+		unread = fmt.Sprintf("  (+%d written just before a socket drop and never read; their events came back from REST)", res.FramesUnread)
+	}
+	p("  frames pushed       %d\n", res.FramesPushed)
+	p("  frames stored       %d%s\n", res.FramesStored, unread)
+	p("  events lost         %d  (orders %d, algo orders %d, fills %d, frames %d%s)\n", res.LostTotal(),
+		res.Lost.Orders, res.Lost.AlgoOrders, res.Lost.Fills, res.Lost.Frames, findings(res.Findings, true))
+	p("  duplicates applied  %d  (fills %d, audit rows %d, transitions %d%s)\n", res.DuplicateTotal(),
+		res.Duplicates.Fills, res.Duplicates.AuditRows, res.Duplicates.Transitions, findings(res.Findings, false))
+	if res.Phantom > 0 {
+		p("  unknown rows        %d  (orders the exchange never reported)\n", res.Phantom)
+	}
+	if res.Regressions > 0 {
+		p("  status regressions  %d  (transitions out of a final status)\n", res.Regressions)
+	}
+	p("  compared            %d orders, %d algo orders, %d fills, %d transitions\n", res.Orders, res.AlgoOrders, res.Fills, res.Transitions)
+	if r.Converged {
+		p("  converged           %s after trading paused\n", r.ConvergedAfter)
+	} else {
+		p("  converged           NO (waited %s after trading paused)\n", r.ConvergedAfter)
+	}
+	p("  memory (this proc)  rss %.1f -> %.1f MiB, go heap %.1f -> %.1f MiB, goroutines %d -> %d\n",
+		r.MemoryStart.RSSMiB, r.MemoryEnd.RSSMiB, r.MemoryStart.HeapMiB, r.MemoryEnd.HeapMiB, r.MemoryStart.Goroutines, r.MemoryEnd.Goroutines)
+	if r.ChildStart.RSSMiB > 0 || r.ChildEnd.RSSMiB > 0 {
+		p("  memory (worker)     rss %.1f MiB at its first start, %.1f MiB at the end\n", r.ChildStart.RSSMiB, r.ChildEnd.RSSMiB)
+	}
+	p("\n  %-7s %-17s %-10s %-8s %-10s %s\n", "at", "fault", "target", "lasted", "recovered", "measured as")
+	for _, f := range r.Faults {
+		rec := "NO"
+		if f.Recovered {
+			rec = f.RecoveredAfter.String()
+		}
+		if !f.Injected {
+			rec = "not injected"
+		}
+		lasted := "-"
+		if time.Duration(f.Lasted) >= 100*time.Millisecond {
+			lasted = f.Lasted.String()
+		}
+		p("  %-7s %-17s %-10s %-8s %-10s %s\n", fmtDur(f.At), f.Kind, clipTo(f.Target, 10), lasted, rec, f.Measure)
+	}
+	for _, n := range r.Notes {
+		p("  note: %s\n", n)
+	}
+	if len(res.Details) > 0 {
+		p("\n  differences:\n")
+		for _, d := range res.Details {
+			p("    %s\n", d)
+		}
+	}
+	if fs := r.Failures(); len(fs) > 0 {
+		p("\nFAIL: %s\n", strings.Join(fs, "; "))
+		return
+	}
+	injected := 0
+	for _, f := range r.Faults {
+		if f.Injected {
+			injected++
+		}
+	}
+	p("\nPASS: 0 lost, 0 duplicates, %d/%d faults injected and recovered\n", injected, len(r.Faults))
+}
+
+func findings(fs []Finding, lost bool) string {
+	var b strings.Builder
+	for _, f := range fs {
+		n := f.Duplicates
+		if lost {
+			n = f.Lost
+		}
+		fmt.Fprintf(&b, ", %s %d", f.Name, n)
+	}
+	return b.String()
+}
+
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// SoakSample is one memory sample of a soak.
+type SoakSample struct {
+	Real      Seconds `json:"real_s"`
+	Simulated Seconds `json:"simulated_s"`
+	Memory
+	Frames int64 `json:"frames_stored"`
+}
+
+// SoakReport is the result of a time-compressed soak.
+type SoakReport struct {
+	Simulated Seconds      `json:"simulated_s"`
+	Real      Seconds      `json:"real_s"`
+	Speed     float64      `json:"speed"`
+	Accounts  int          `json:"accounts"`
+	Timers    string       `json:"timers"`
+	Samples   []SoakSample `json:"samples"`
+	Start     Memory       `json:"memory_start"` // after warm-up
+	Max       Memory       `json:"memory_max"`
+	End       Memory       `json:"memory_end"`
+	// Result compares orders and algo orders with the simulator's ground
+	// truth at the end (frames are not known: the simulator runs in
+	// another process).
+	Result    Result `json:"result"`
+	Converged bool   `json:"converged"`
+}
+
+// Flat reports whether memory stayed flat: the end RSS and heap within 25%
+// (RSS) and 50% plus 2 MiB (heap) of the start.
+func (s SoakReport) Flat() bool {
+	return s.End.RSSMiB <= s.Start.RSSMiB*1.25 && s.End.HeapMiB <= s.Start.HeapMiB*1.5+2
+}
+
+// WriteText prints the soak for a person.
+func (s SoakReport) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "kraite chaos --soak: %s simulated in %s (x%.0f), %d accounts; %s\n",
+		fmtDur(time.Duration(s.Simulated)), fmtDur(time.Duration(s.Real)), s.Speed, s.Accounts, s.Timers)
+	for _, x := range s.Samples {
+		fmt.Fprintf(w, "  t=%-7s simulated %-9s rss %6.1f MiB  heap %6.1f MiB  goroutines %4d  frames stored %d\n",
+			fmtDur(time.Duration(x.Real)), fmtDur(time.Duration(x.Simulated).Round(time.Minute)), x.RSSMiB, x.HeapMiB, x.Goroutines, x.Frames)
+	}
+	fmt.Fprintf(w, "  rss start %.1f MiB, max %.1f MiB, end %.1f MiB (x%.2f); heap start %.1f MiB, max %.1f MiB, end %.1f MiB; goroutines %d -> %d\n",
+		s.Start.RSSMiB, s.Max.RSSMiB, s.End.RSSMiB, ratio(s.End.RSSMiB, s.Start.RSSMiB), s.Start.HeapMiB, s.Max.HeapMiB, s.End.HeapMiB,
+		s.Start.Goroutines, s.End.Goroutines)
+	conv := "converged"
+	if !s.Converged {
+		conv = "did NOT converge"
+	}
+	fmt.Fprintf(w, "  ground truth: %s; %d orders and %d algo orders compared, %d lost, %d unknown; %d transitions, %d recorded twice, %d out of a final status\n",
+		conv, s.Result.Orders, s.Result.AlgoOrders, s.Result.LostTotal(), s.Result.Phantom,
+		s.Result.Transitions, s.Result.Duplicates.Transitions, s.Result.Regressions)
+	for _, d := range s.Result.Details {
+		fmt.Fprintf(w, "    %s\n", d)
+	}
+	verdict := "flat"
+	if !s.Flat() {
+		verdict = "NOT flat"
+	}
+	fmt.Fprintf(w, "  memory %s\n", verdict)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
