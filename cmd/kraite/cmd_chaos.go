@@ -1085,7 +1085,9 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 	fmt.Fprintf(a.stdout, "kraite chaos: trading paused; waiting up to %s for recoveries and convergence\n", f.settle)
 	sctx, cancel := context.WithTimeout(ctx, f.settle)
 	defer cancel()
-	opts := func() chaos.Options { return chaos.Options{Drops: rig.Drops()} }
+	opts := func() chaos.Options {
+		return chaos.Options{Drops: rig.Drops(), Checks: []chaos.Check{chaos.PositionsCheck(topics.ExchangeBinance)}}
+	}
 	var res chaos.Result
 	for {
 		snap := chaos.SnapshotOf(sim, ids, true)

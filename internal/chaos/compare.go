@@ -34,6 +34,15 @@ type Snapshot struct {
 	// frames are not known (a simulator in another process), and then
 	// frames and fills are not compared.
 	Pushed map[string][]simulator.Pushed
+	// Positions are the exchange's positions when the source knows them
+	// (PositionSource); nil otherwise, and then PositionsCheck compares
+	// nothing.
+	Positions map[string][]simulator.Position
+}
+
+// PositionSource is a Source that also knows the positions.
+type PositionSource interface {
+	Positions(account string) []simulator.Position
 }
 
 // SnapshotOf reads src for accounts; frames says whether to read the frame log.
@@ -43,9 +52,16 @@ func SnapshotOf(src Source, accounts []string, frames bool) Snapshot {
 	if frames {
 		s.Pushed = map[string][]simulator.Pushed{}
 	}
+	ps, hasPositions := src.(PositionSource)
+	if hasPositions {
+		s.Positions = map[string][]simulator.Position{}
+	}
 	for _, a := range accounts {
 		s.Orders[a] = src.Orders(a)
 		s.Algos[a] = src.AlgoOrders(a)
+		if hasPositions {
+			s.Positions[a] = ps.Positions(a)
+		}
 		if frames {
 			s.Pushed[a] = src.PushedFrames(a)
 		}

@@ -167,6 +167,9 @@ func (r Report) WriteText(w io.Writer) {
 		p("  status regressions  %d  (transitions out of a final status)\n", res.Regressions)
 	}
 	p("  compared            %d orders, %d algo orders, %d fills, %d transitions\n", res.Orders, res.AlgoOrders, res.Fills, res.Transitions)
+	for _, f := range res.Findings {
+		p("  checked %-11s %d compared, %d lost, %d duplicates\n", f.Name, f.Checked, f.Lost, f.Duplicates)
+	}
 	if r.Converged {
 		p("  converged           %s after trading paused\n", r.ConvergedAfter)
 	} else {
@@ -195,9 +198,13 @@ func (r Report) WriteText(w io.Writer) {
 	for _, n := range r.Notes {
 		p("  note: %s\n", n)
 	}
-	if len(res.Details) > 0 {
+	details := res.Details
+	for _, f := range res.Findings {
+		details = append(details, f.Details...)
+	}
+	if len(details) > 0 {
 		p("\n  differences:\n")
-		for _, d := range res.Details {
+		for _, d := range details {
 			p("    %s\n", d)
 		}
 	}
