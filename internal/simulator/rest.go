@@ -231,10 +231,15 @@ func (s *Simulator) openOrders(a *account, req *request) (any, *apiError) {
 	return out, nil
 }
 
-// allOrders answers GET /fapi/v1/allOrders: the orders of one symbol
+// allOrders answers GET /fapi/v1/allOrders (see history).
+func (s *Simulator) allOrders(a *account, req *request) (any, *apiError) {
+	return history(s, req, a.orders, func(o *order) (*spec, int64, int64) { return o.sp, o.created, o.updated }, (*order).rest)
+}
+
+// history answers allOrders and allAlgoOrders: the items of one symbol
 // (mandatory, as on Binance) updated within [startTime, endTime], oldest
 // first, at most limit (default 500, max 1000).
-func (s *Simulator) allOrders(a *account, req *request) (any, *apiError) {
+func history[T, R any](s *Simulator, req *request, items []T, when func(T) (sp *spec, created, updated int64), rest func(T) R) (any, *apiError) {
 	sp, aerr := s.symbolParam(req)
 	if aerr != nil {
 		return nil, aerr
@@ -245,15 +250,16 @@ func (s *Simulator) allOrders(a *account, req *request) (any, *apiError) {
 	if limit <= 0 || limit > 1000 {
 		limit = 500
 	}
-	out := []restOrder{}
-	for _, o := range a.orders {
-		if o.sp != sp || (start > 0 && o.updated < start) || (end > 0 && o.created > end) {
+	out := []R{}
+	for _, it := range items {
+		isp, created, updated := when(it)
+		if isp != sp || (start > 0 && updated < start) || (end > 0 && created > end) {
 			continue
 		}
 		if len(out) == limit {
 			break
 		}
-		out = append(out, o.rest())
+		out = append(out, rest(it))
 	}
 	return out, nil
 }

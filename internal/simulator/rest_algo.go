@@ -109,31 +109,9 @@ func (s *Simulator) openAlgos(a *account, req *request) (any, *apiError) {
 	return out, nil
 }
 
-// allAlgos answers GET /fapi/v1/allAlgoOrders: the algo orders of one
-// symbol updated since startTime (and created before endTime), oldest
-// first, up to limit (default 500, at most 1000).
+// allAlgos answers GET /fapi/v1/allAlgoOrders (see history).
 func (s *Simulator) allAlgos(a *account, req *request) (any, *apiError) {
-	sp, aerr := s.symbolParam(req)
-	if aerr != nil {
-		return nil, aerr
-	}
-	start, _ := strconv.ParseInt(req.params.Get("startTime"), 10, 64)
-	end, _ := strconv.ParseInt(req.params.Get("endTime"), 10, 64)
-	limit, _ := strconv.Atoi(req.params.Get("limit"))
-	if limit <= 0 || limit > 1000 {
-		limit = 500
-	}
-	out := []restAlgo{}
-	for _, g := range a.algos {
-		if g.sp != sp || (start > 0 && g.updated < start) || (end > 0 && g.created > end) {
-			continue
-		}
-		if len(out) == limit {
-			break
-		}
-		out = append(out, g.rest())
-	}
-	return out, nil
+	return history(s, req, a.algos, func(g *algoOrder) (*spec, int64, int64) { return g.sp, g.created, g.updated }, (*algoOrder).rest)
 }
 
 // postAlgo places a CONDITIONAL order; a repeated clientAlgoId returns the
