@@ -45,25 +45,32 @@ type Decimal string
 
 // UnmarshalJSON accepts a string, a number or null.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
+	v, err := scalarText(b, "decimal", func(lit []byte) bool {
+		var num json.Number
+		return json.Unmarshal(lit, &num) == nil
+	})
+	*d = Decimal(v)
+	return err
+}
+
+// scalarText is the text of a JSON string, null ("") or bare literal that
+// literal accepts (kept as written); what is the field kind for errors.
+func scalarText(b []byte, what string, literal func([]byte) bool) (string, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
-		*d = ""
-		return nil
+		return "", nil
 	}
 	if b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("decoding decimal string: %w", err)
+			return "", fmt.Errorf("decoding %s string: %w", what, err)
 		}
-		*d = Decimal(s)
-		return nil
+		return s, nil
 	}
-	var num json.Number
-	if err := json.Unmarshal(b, &num); err != nil {
-		return fmt.Errorf("decoding decimal: %w", err)
+	if !literal(b) {
+		return "", fmt.Errorf("decoding %s: %q is not a valid literal", what, b)
 	}
-	*d = Decimal(num.String())
-	return nil
+	return string(b), nil
 }
 
 // Rat parses the decimal exactly; ok is false for "" or text that is not a number.
@@ -95,22 +102,7 @@ type Text string
 
 // UnmarshalJSON accepts a string, a number, a boolean or null.
 func (t *Text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || string(b) == "null" {
-		*t = ""
-		return nil
-	}
-	if b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("decoding string: %w", err)
-		}
-		*t = Text(s)
-		return nil
-	}
-	if b[0] == '{' || b[0] == '[' {
-		return fmt.Errorf("decoding string: got %c", b[0])
-	}
-	*t = Text(b)
-	return nil
+	v, err := scalarText(b, "string", func(lit []byte) bool { return lit[0] != '{' && lit[0] != '[' })
+	*t = Text(v)
+	return err
 }
