@@ -213,7 +213,17 @@ func benchPeer(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / *speed) }
+	// Retention keeps the peer's memory bounded too: the soak is about the producer.
+	return servePeer(ctx, a, *speed, simulator.Config{Seed: 5, Accounts: *accounts, OrderInterval: *interval}, false)
+}
+
+// servePeer runs the broker and a simulator whose protocol timers are
+// compressed by speed (pings, pong deadline, 24 h cut-off, listenKey TTL),
+// prints their addresses and the accounts as one JSON line (peerInfo) and
+// serves until ctx ends: the other process of a soak, so the soak measures
+// its own memory alone. paused starts the simulator with trading off.
+func servePeer(ctx context.Context, a *app, speed float64, cfg simulator.Config, paused bool) error {
+	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
 	if err != nil {
 		return err
@@ -222,12 +232,14 @@ func benchPeer(ctx context.Context, a *app, args []string) error {
 	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}); err != nil {
 		return err
 	}
-	// Retention keeps the peer's memory bounded too: the soak is about the producer.
-	sim, err := simulator.New(simulator.Config{Seed: 5, Accounts: *accounts, OrderInterval: *interval,
-		MarkPriceInterval: time.Second, PingInterval: sc(3 * time.Minute), PongTimeout: sc(10 * time.Minute),
-		MaxConnAge: sc(24 * time.Hour), ListenKeyTTL: sc(60 * time.Minute)})
+	cfg.MarkPriceInterval, cfg.PingInterval, cfg.PongTimeout = time.Second, sc(3*time.Minute), sc(10*time.Minute)
+	cfg.MaxConnAge, cfg.ListenKeyTTL = sc(24*time.Hour), sc(60*time.Minute)
+	sim, err := simulator.New(cfg)
 	if err != nil {
 		return err
+	}
+	if paused {
+		sim.SetTrading(false)
 	}
 	simAddr, stop, err := serveSim(ctx, sim)
 	if err != nil {

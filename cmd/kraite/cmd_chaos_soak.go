@@ -15,12 +15,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/chaos"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
-	"github.com/kraite/stream/topics"
 )
 
 // soakScale divides a protocol timer by the soak's speed.
@@ -33,37 +31,10 @@ func soakScale(speed float64, d time.Duration) time.Duration {
 // broker keeps every record in memory). It prints the addresses as one JSON
 // line and serves until killed.
 func soakPeer(ctx context.Context, a *app, f chaosFlags) error {
-	sc := func(d time.Duration) time.Duration { return soakScale(f.speed, d) }
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}); err != nil {
-		return err
-	}
 	// The order-sync sweep runs speed times more often: so does the weight.
-	sim, err := simulator.New(simulator.Config{Seed: f.seed, Accounts: f.accounts, OrderInterval: f.orderInterval,
-		MarkPriceInterval: time.Second, PingInterval: sc(3 * time.Minute), PongTimeout: sc(10 * time.Minute),
-		MaxConnAge: sc(24 * time.Hour), ListenKeyTTL: sc(60 * time.Minute), WeightLimit: int(2400 * f.speed)})
-	if err != nil {
-		return err
-	}
-	sim.SetTrading(false) // the soak resumes it once the pipeline is attached
-	simAddr, stop, err := serveSim(ctx, sim)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	info := peerInfo{Broker: b.Addr(), Sim: simAddr}
-	for _, s := range sim.Accounts() {
-		info.Accounts = append(info.Accounts, userdata.Account{ID: s.ID, APIKey: s.APIKey, APISecret: s.APISecret})
-	}
-	if err := json.NewEncoder(a.stdout).Encode(info); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return nil
+	// Trading starts paused; the soak resumes it once the pipeline is attached.
+	return servePeer(ctx, a, f.speed, simulator.Config{Seed: f.seed, Accounts: f.accounts, OrderInterval: f.orderInterval,
+		WeightLimit: int(2400 * f.speed)}, true)
 }
 
 // simAdmin talks to a simulator's /admin API.
