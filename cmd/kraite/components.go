@@ -52,15 +52,14 @@ type wiring struct {
 	ops      *ops.Server
 	accounts []userdata.Account // static accounts (dev: the simulator's)
 
-	pub        *publisher.Publisher
-	pubM       *publisher.Metrics
-	closers    []func(context.Context) error // run after every component stopped, in order
-	userdata   *userdata.Manager
-	mark       *markprice.Producer
-	db         *db.DB
-	rest       *binanceapi.Client
-	limitsOnce sync.Once
-	jobs       *jobsEnv // overrides the environment (dev flags)
+	pub      *publisher.Publisher
+	pubM     *publisher.Metrics
+	closers  []func(context.Context) error // run after every component stopped, in order
+	userdata *userdata.Manager
+	mark     *markprice.Producer
+	db       *db.DB
+	rest     *binanceapi.Client
+	jobs     *jobsEnv // overrides the environment (dev flags)
 
 	acctMu    sync.Mutex // guards the parsed accounts file
 	acctCache []userdata.Account

@@ -81,24 +81,12 @@ func (w *wiring) account(id string) (userdata.Account, error) {
 }
 
 // restClient is the process's one REST client: one weight budget per IP.
-// Its limits are read from exchangeInfo on first use (see limits), not at
-// build time: in dev the exchange is not serving yet then.
+// It reads the exchange's weight limit before its first call.
 func (w *wiring) restClient() *binanceapi.Client {
 	if w.rest == nil {
 		w.rest = binanceapi.New(w.ex.RESTBase)
 	}
 	return w.rest
-}
-
-// limits loads the REST weight limit once, before the first job's calls.
-func (w *wiring) limits(ctx context.Context) {
-	w.limitsOnce.Do(func() {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := w.rest.LoadLimits(lctx); err != nil {
-			w.log.Warn("using the default REST weight limit (2400/min)", "err", err)
-		}
-	})
 }
 
 func buildScheduler(ctx context.Context, w *wiring) (component, error) {
@@ -180,7 +168,6 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 		Producer: prod, Log: w.log.With("component", name)}
 	handlers := map[string]worker.JobHandler{
 		reconcile.JobOrderSync: func(ctx context.Context, j topics.Job) error {
-			w.limits(ctx)
 			a, err := w.account(j.Account)
 			if err != nil {
 				return err

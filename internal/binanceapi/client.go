@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -66,7 +67,9 @@ type Credentials struct {
 // client reads X-MBX-USED-WEIGHT-1M from every answer; once the used weight
 // reaches Budget of the limit it waits for the next minute window before
 // sending, and after a 418 it refuses to send until Retry-After has passed.
-// Share one Client per IP.
+// Share one Client per IP. The limit is read from exchangeInfo before the
+// client's first other call (and again a minute after a failed read), so
+// every user of the client paces against the real limit, not the default.
 type Client struct {
 	base string
 	http *http.Client
@@ -78,7 +81,13 @@ type Client struct {
 	banned atomic.Int64 // unix ms until which we must not call
 	// Budget is the share of the limit used before waiting (default 0.8).
 	Budget float64
+
+	limitsMu     sync.Mutex
+	limitsLoaded bool      // the limit came from exchangeInfo
+	limitsTried  time.Time // the last attempt (retried after a minute)
 }
+
+const exchangeInfoPath = "/fapi/v1/exchangeInfo"
 
 // ErrBanned is returned while a 418 ban is in force.
 var ErrBanned = errors.New("binance: IP banned (418); not sending until Retry-After passes")
@@ -97,8 +106,17 @@ func (c *Client) SetWeightLimit(n int64) {
 	}
 }
 
-// LoadLimits reads rateLimits from GET /fapi/v1/exchangeInfo.
+// LoadLimits reads rateLimits from GET /fapi/v1/exchangeInfo now (the
+// client also does so by itself before its first call).
 func (c *Client) LoadLimits(ctx context.Context) error {
+	c.limitsMu.Lock()
+	defer c.limitsMu.Unlock()
+	err := c.loadLimits(ctx)
+	c.limitsLoaded = c.limitsLoaded || err == nil
+	return err
+}
+
+func (c *Client) loadLimits(ctx context.Context) error {
 	var info struct {
 		RateLimits []struct {
 			RateLimitType string `json:"rateLimitType"`
@@ -107,7 +125,7 @@ func (c *Client) LoadLimits(ctx context.Context) error {
 			Limit         int64  `json:"limit"`
 		} `json:"rateLimits"`
 	}
-	if err := c.Public(ctx, "/fapi/v1/exchangeInfo", nil, &info); err != nil {
+	if err := c.Public(ctx, exchangeInfoPath, nil, &info); err != nil {
 		return fmt.Errorf("loading rate limits: %w", err)
 	}
 	for _, r := range info.RateLimits {
@@ -116,6 +134,23 @@ func (c *Client) LoadLimits(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// WeightLimit is the REQUEST_WEIGHT per minute the client paces against.
+func (c *Client) WeightLimit() int64 { return c.limit.Load() }
+
+// ensureLimits loads the limits once; a failed load is retried a minute
+// later, the default limit applying meanwhile.
+func (c *Client) ensureLimits(ctx context.Context) {
+	c.limitsMu.Lock()
+	defer c.limitsMu.Unlock()
+	if c.limitsLoaded || (!c.limitsTried.IsZero() && c.now().Sub(c.limitsTried) < time.Minute) {
+		return
+	}
+	c.limitsTried = c.now()
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c.limitsLoaded = c.loadLimits(lctx) == nil
 }
 
 // UsedWeight is the last used weight the exchange reported.
@@ -209,6 +244,9 @@ func Sign(secret, payload string) string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, cr Credentials, params url.Values, signed bool, out any) error {
+	if path != exchangeInfoPath {
+		c.ensureLimits(ctx)
+	}
 	if err := c.waitBudget(ctx); err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ func TestWeightBudgetWaitsForTheNextWindowAndABanStopsCalls(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := New(srv.URL)
+	c.limitsLoaded = true // this test is about the budget at the default limit
 	// A clock 150 ms before the minute ends: after a heavy answer the next
 	// call must wait for the new window, not go out at once.
 	base := time.Now().Truncate(time.Minute).Add(time.Minute - 150*time.Millisecond)
@@ -48,6 +49,7 @@ func TestWeightBudgetWaitsForTheNextWindowAndABanStopsCalls(t *testing.T) {
 
 	status.Store(418)
 	c = New(srv.URL) // a fresh window
+	c.limitsLoaded = true
 	err := c.Public(context.Background(), "/x", nil, nil)
 	if !IsRateLimited(err) {
 		t.Fatalf("418 answer: %v", err)
@@ -73,5 +75,30 @@ func TestErrorsCarryTheExchangeCode(t *testing.T) {
 	}
 	if Mask("abcdefgh") != "****efgh" || Mask("ab") != "****" {
 		t.Fatal("mask")
+	}
+}
+
+// The first call of any kind reads the real limit from exchangeInfo first,
+// so a client used only for listenKeys or klines does not pace against the
+// default 2,400.
+func TestTheFirstCallLoadsTheWeightLimit(t *testing.T) {
+	var info atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == exchangeInfoPath {
+			info.Add(1)
+			_, _ = w.Write([]byte(`{"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000}]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c := New(srv.URL)
+	for range 3 {
+		if err := c.Signed(context.Background(), "PUT", "/fapi/v1/listenKey", Credentials{APIKey: "k", APISecret: "s"}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.WeightLimit() != 6000 || info.Load() != 1 {
+		t.Fatalf("limit %d after %d exchangeInfo reads, want 6000 after one", c.WeightLimit(), info.Load())
 	}
 }

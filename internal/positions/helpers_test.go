@@ -25,6 +25,7 @@ type env struct {
 	sim      *simulator.Simulator
 	srv      *httptest.Server
 	accounts []simulator.Account
+	rest     *binanceapi.Client
 	handler  worker.Handler
 }
 
@@ -52,8 +53,8 @@ func startSim(t *testing.T, wrap func(http.Handler) http.Handler) *env {
 		sim.Close()
 		srv.Close()
 	})
-	e := &env{sim: sim, srv: srv, accounts: sim.Accounts()}
-	e.handler = Handler(Deps{Rest: binanceapi.New(srv.URL), Account: e.creds, Log: testkit.Logger(t)})
+	e := &env{sim: sim, srv: srv, accounts: sim.Accounts(), rest: binanceapi.New(srv.URL)}
+	e.handler = Handler(Deps{Rest: e.rest, Account: e.creds, Log: testkit.Logger(t)})
 	return e
 }
 

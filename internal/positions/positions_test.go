@@ -124,6 +124,10 @@ func TestAnOrderTransitionRecordIsIgnored(t *testing.T) {
 func TestARateLimitIsReturnedSoTheWorkerBacksOff(t *testing.T) {
 	e := startSim(t, nil)
 	acct := e.accounts[0].ID
+	// The client's first call reads exchangeInfo; the 429 is for the order calls.
+	if err := e.rest.LoadLimits(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	e.sim.RateLimit(1)
 	rec := record(acct, allowed(t, intent(acct, "kraite-rl-1")))
 	err := e.handler(context.Background(), rec)

@@ -72,17 +72,6 @@ func (mg *Manager) SetAccounts(accounts []Account) {
 // Run streams until ctx ends, then stops every account and waits for them.
 func (mg *Manager) Run(ctx context.Context) error {
 	defer mg.stopAll()
-	// The listenKey calls share the IP's weight with every other caller:
-	// read the real limit, or the client paces against the default 2,400
-	// and can hold a listenKey re-creation back for up to a minute when the
-	// exchange reports more weight used than that (found by kraite chaos).
-	go func() {
-		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := mg.rest.LoadLimits(lctx); err != nil && ctx.Err() == nil {
-			mg.log.Warn("using the default REST weight limit for listenKey calls (2400/min)", "err", err)
-		}
-	}()
 	for {
 		select {
 		case <-ctx.Done():
