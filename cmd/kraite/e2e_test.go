@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/positions"
@@ -148,7 +149,7 @@ func TestTheLoopClosesOnMariaDBAndEqualsTheGroundTruthDespiteLostFrames(t *testi
 			truth := getJSON[[]simulator.Order](t, "http://"+sim+"/admin/orders?account="+a)
 			for _, o := range truth {
 				r, ok := got[o.OrderID]
-				if !ok || r.status != o.Status || !sameDecimal(r.cum, o.ExecutedQty) {
+				if !ok || r.status != o.Status || !binance.SameDecimal(r.cum, o.ExecutedQty) {
 					diff += fmt.Sprintf("%s order %d: db %+v (present %v), truth %s %s\n", a, o.OrderID, r, ok, o.Status, o.ExecutedQty)
 				}
 			}
@@ -242,14 +243,6 @@ func replayOrdersInto(t *testing.T, brokerAddr, group string, rows int, query st
 	})
 	time.Sleep(500 * time.Millisecond) // anything still in flight would change a row
 	return dbtest.Dump(t, d, query)
-}
-
-// sameDecimal compares decimal strings numerically ("1.50" == "1.5").
-func sameDecimal(a, b string) bool {
-	var x, y float64
-	_, e1 := fmt.Sscan(a, &x)
-	_, e2 := fmt.Sscan(b, &y)
-	return e1 == nil && e2 == nil && x == y || a == b
 }
 
 // rowDiff lists the rows that differ between two dumps.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // Int64 is an integer field that Binance sends as a JSON number, a numeric
@@ -79,6 +80,18 @@ func (d Decimal) Rat() (*big.Rat, bool) {
 		return nil, false
 	}
 	return new(big.Rat).SetString(string(d))
+}
+
+// SameDecimal reports whether two decimal texts are equal by value ("1.50"
+// equals "1.5", "0" equals "0.000"): the stream and REST format quantities
+// differently. Text that is not a number ("" included) equals only itself.
+func SameDecimal(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, ok1 := Decimal(strings.TrimSpace(a)).Rat()
+	y, ok2 := Decimal(strings.TrimSpace(b)).Rat()
+	return ok1 && ok2 && x.Cmp(y) == 0
 }
 
 // Bool is a boolean that tolerates null and the strings "true"/"false".

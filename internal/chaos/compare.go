@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/simulator"
 	orderssink "github.com/kraite/stream/sinks/orders"
@@ -284,7 +285,7 @@ func (c *cmp) orders(ctx context.Context, d *db.DB, s Snapshot, exchange string,
 			case !ok:
 				c.r.Lost.Orders++
 				c.detail("%s order %d (%s %s): missing, exchange has %s cum %s", a, o.OrderID, o.Symbol, o.Type, o.Status, o.ExecutedQty)
-			case r.status != o.Status || !SameDecimal(r.cum, o.ExecutedQty):
+			case r.status != o.Status || !binance.SameDecimal(r.cum, o.ExecutedQty):
 				c.r.Lost.Orders++
 				c.detail("%s order %d: database %s cum %s, exchange %s cum %s", a, o.OrderID, r.status, r.cum, o.Status, o.ExecutedQty)
 			}
@@ -617,9 +618,6 @@ func CaughtUp(ctx context.Context, d *db.DB, exchange, account string, orders []
 	}
 	return true, "", nil
 }
-
-// SameDecimal compares decimal strings exactly ("1.50" equals "1.5").
-func SameDecimal(a, b string) bool { return a == b || decCmp(a, b) == 0 && a != "" && b != "" }
 
 // decCmp compares two decimal strings; an unparsable one sorts first.
 func decCmp(a, b string) int {

@@ -157,14 +157,3 @@ func TestCompareFindsLostAndDoubledEventsOnEveryDialect(t *testing.T) {
 		})
 	}
 }
-
-func TestSameDecimal(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want bool
-	}{{"1.50", "1.5", true}, {"0.001000000000000000", "0.001", true}, {"2", "2.0001", false}, {"", "0", false}, {"x", "x", true}} {
-		if got := SameDecimal(c.a, c.b); got != c.want {
-			t.Errorf("SameDecimal(%q, %q) = %v", c.a, c.b, got)
-		}
-	}
-}

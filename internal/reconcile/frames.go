@@ -3,7 +3,6 @@ package reconcile
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 )
 
 // restOrder is the part of Binance's REST order answer the reconciler uses.
@@ -109,19 +108,3 @@ func algoFrame(g restAlgo, readAt int64) []byte {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// decEqual compares two decimal strings by value ("9.10" == "9.1", "0" ==
-// "0.000"): the stream and REST format quantities differently, and a string
-// comparison would republish an unchanged order on every sweep.
-func decEqual(a, b string) bool { return normDec(a) == normDec(b) }
-
-func normDec(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	if s == "" || s == "-0" {
-		return "0"
-	}
-	return s
-}

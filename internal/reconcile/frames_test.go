@@ -6,17 +6,6 @@ import (
 	"github.com/kraite/stream/internal/binance"
 )
 
-func TestDecEqualComparesByValue(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		eq   bool
-	}{{"9.10", "9.1", true}, {"0", "0.000", true}, {"375", "375.0", true}, {"1.5", "1.05", false}, {"10", "1", false}} {
-		if decEqual(c.a, c.b) != c.eq {
-			t.Errorf("decEqual(%q, %q) != %v", c.a, c.b, c.eq)
-		}
-	}
-}
-
 // The synthesized frames take the normal path: they must decode like
 // streamed ones, with the read time as E and the update time as T.
 func TestBackfillFramesDecodeLikeStreamedOnes(t *testing.T) {

@@ -41,6 +41,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/topics"
@@ -115,7 +116,7 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 	for _, o := range exOpen {
 		seenOrder[o.OrderID] = true
 		symbols[o.Symbol] = true
-		if d, ok := dbOpen[key{false, o.OrderID}]; !ok || d.status != o.Status || !decEqual(d.cumQty, o.ExecutedQty) {
+		if d, ok := dbOpen[key{false, o.OrderID}]; !ok || d.status != o.Status || !binance.SameDecimal(d.cumQty, o.ExecutedQty) {
 			frames = append(frames, orderFrame(o, readAt))
 		}
 	}
@@ -306,7 +307,7 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 		}
 		for _, o := range os {
 			d, ok := stored[key{false, o.OrderID}]
-			if skip[o.OrderID] || (ok && d.status == o.Status && decEqual(d.cumQty, o.ExecutedQty)) {
+			if skip[o.OrderID] || (ok && d.status == o.Status && binance.SameDecimal(d.cumQty, o.ExecutedQty)) {
 				continue // already published above, or the database already agrees
 			}
 			frames = append(frames, orderFrame(o, readAt))
