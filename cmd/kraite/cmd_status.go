@@ -51,7 +51,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer closeAdm()
-	names := splitGroups(groups)
+	names := splitList(groups)
 	for {
 		if err := printStatusOnce(ctx, a.stdout, adm, names, asJSON); err != nil {
 			return err
@@ -68,15 +68,6 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	}
 }
 
-func splitGroups(s string) []string {
-	var out []string
-	for _, g := range strings.Split(s, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			out = append(out, g)
-		}
-	}
-	return out
-}
 
 func printStatusOnce(ctx context.Context, w io.Writer, adm *kadm.Client, groups []string, asJSON bool) error {
 	qctx, cancel := context.WithTimeout(ctx, opsRequestTimeout)

@@ -178,12 +178,14 @@ func (w *wiring) publisher() (*publisher.Publisher, error) {
 	}
 	w.pub = p
 	w.closers = append(w.closers, p.Close)
-	w.ops.Health("kafka-producer", func() error {
+	producerCheck := func() error {
 		if !p.Healthy() {
 			return fmt.Errorf("%d records waiting and no acknowledgement recently", p.Buffered())
 		}
 		return nil
-	})
+	}
+	w.ops.Health("kafka-producer", producerCheck)
+	w.ops.Ready("kafka-producer", producerCheck)
 	return p, nil
 }
 
@@ -258,7 +260,7 @@ func buildDispatch(ctx context.Context, w *wiring) (component, error) {
 	if err := dispatch.RegisterStats(w.ops.Registry, p); err != nil {
 		return component{}, err
 	}
-	return component{name: "dispatch", run: p.Run}, nil
+	return w.addProcessor("dispatch", p), nil
 }
 
 func buildRegime(ctx context.Context, w *wiring) (component, error) {
@@ -273,7 +275,7 @@ func buildRegime(ctx context.Context, w *wiring) (component, error) {
 	if err := regime.RegisterStats(w.ops.Registry, p); err != nil {
 		return component{}, err
 	}
-	return component{name: "regime", run: p.Run}, nil
+	return w.addProcessor("regime", p), nil
 }
 
 func buildGate(ctx context.Context, w *wiring) (component, error) {
@@ -288,7 +290,7 @@ func buildGate(ctx context.Context, w *wiring) (component, error) {
 	if err := gate.RegisterStats(w.ops.Registry, p); err != nil {
 		return component{}, err
 	}
-	return component{name: "gate", run: p.Run}, nil
+	return w.addProcessor("gate", p), nil
 }
 
 // database opens KRAITE_DATABASE_URL once per process and migrates it.
@@ -319,13 +321,35 @@ type sink interface {
 }
 
 func (w *wiring) addSink(name string, s sink) component {
-	w.ops.Health(name, func() error {
+	check := func() error {
 		if !s.Healthy() {
 			return errors.New("database writes failing; retrying")
 		}
 		return nil
-	})
+	}
+	w.ops.Health(name, check)
+	w.ops.Ready(name, check)
 	return component{name: name, run: s.Run}
+}
+
+// processorRunner is what the processors' Runners offer the wiring.
+type processorRunner interface {
+	Run(ctx context.Context) error
+	WaitForReady(ctx context.Context) error
+}
+
+// addProcessor makes a goka processor's readiness (its Views recovered,
+// its tables restored, partitions assigned) part of /readyz.
+func (w *wiring) addProcessor(name string, p processorRunner) component {
+	w.ops.Ready(name, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		if err := p.WaitForReady(ctx); err != nil {
+			return fmt.Errorf("not ready yet (recovering tables or waiting for partitions): %w", err)
+		}
+		return nil
+	})
+	return component{name: name, run: p.Run}
 }
 
 func buildAuditSink(ctx context.Context, w *wiring) (component, error) {

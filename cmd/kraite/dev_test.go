@@ -117,6 +117,22 @@ func TestDevFillsBothTopicsAndResumesFromItsDataDir(t *testing.T) {
 			count("SELECT COUNT(*) FROM orders") > 0
 	})
 	d.Close()
+	// /readyz names every sink, processor and the producer, and turns 200
+	// once all of them are ready.
+	testkit.Eventually(t, 60*time.Second, "/readyz to report every component ready", func() bool {
+		resp, err := http.Get("http://" + opsAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, n := range []string{"kafka-producer", "orders-sink", "audit-sink", "markprice-sink", "dispatch", "regime", "gate"} {
+			if !strings.Contains(string(body), n+": ok") {
+				return false
+			}
+		}
+		return resp.StatusCode == 200
+	})
 	for _, c := range []struct{ path, want string }{
 		{"/metrics", "kraite_producer_frame_to_ack_seconds_bucket"},
 		{"/metrics", "kraite_kafka_"}, // franz-go's kprom hooks
