@@ -68,7 +68,6 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	}
 }
 
-
 func printStatusOnce(ctx context.Context, w io.Writer, adm *kadm.Client, groups []string, asJSON bool) error {
 	qctx, cancel := context.WithTimeout(ctx, opsRequestTimeout)
 	defer cancel()
