@@ -52,14 +52,6 @@ func (s Spec) Configs() map[string]*string {
 	}
 }
 
-// CleanupPolicy returns "compact" or "delete".
-func (s Spec) CleanupPolicy() string {
-	if s.Compact {
-		return "compact"
-	}
-	return "delete"
-}
-
 const day = 24 * time.Hour
 
 // The catalog (DESIGN.md section 3). Queue topics carry their queue number.

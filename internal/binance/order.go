@@ -62,17 +62,14 @@ func AlgoExecutionType(a AlgoUpdate) string {
 	}
 }
 
-// AlgoFilledQty reports whether a finished algo order filled, comparing the
-// executed quantity aq with the order quantity q as exact decimals: it filled
-// when aq > 0 and aq >= q, or when aq > 0 and q is 0 (close-position orders
-// carry no quantity). A partial fill (0 < aq < q) counts as filled too: the
-// fill is real and CumQty carries aq, so the orders sink sees how much.
+// AlgoFilledQty reports whether a finished algo order filled: its executed
+// quantity aq is a positive decimal. The order quantity q is not compared:
+// close-position orders carry none, and a partial fill (0 < aq < q) counts
+// as filled too (the fill is real and CumQty carries aq, so the orders sink
+// sees how much).
 func AlgoFilledQty(a AlgoUpdate) bool {
 	aq, ok := a.ExecutedQty.Rat()
-	if !ok || aq.Sign() <= 0 {
-		return false
-	}
-	return true
+	return ok && aq.Sign() > 0
 }
 
 // OrderEvent converts ev into the normalized value of the orders topic.

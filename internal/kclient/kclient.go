@@ -102,18 +102,6 @@ func GokaProcessorOptions(replication int, log *slog.Logger) []goka.ProcessorOpt
 	return opts
 }
 
-// GokaEmitterOptions is GokaProcessorOptions for emitters.
-func GokaEmitterOptions(replication int) []goka.EmitterOption {
-	tmc := goka.NewTopicManagerConfig()
-	tmc.Table.Replication = replication
-	tmc.Stream.Replication = replication
-	return []goka.EmitterOption{
-		goka.WithEmitterTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
-		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(SaramaConfig())),
-		goka.WithEmitterHasher(fnv.New32a),
-	}
-}
-
 // GokaViewOptions is GokaProcessorOptions for views.
 func GokaViewOptions(replication int) []goka.ViewOption {
 	tmc := goka.NewTopicManagerConfig()

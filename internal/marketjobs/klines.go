@@ -38,11 +38,6 @@ func ValidInterval(interval string) bool { return intervals[interval] }
 // maxKlineLimit is Binance's cap on GET /fapi/v1/klines.
 const maxKlineLimit = 1500
 
-// FetchKlines is [FetchKlinesAt] at time.Now().
-func FetchKlines(ctx context.Context, rest *binanceapi.Client, d *db.DB, exchange, symbol, interval string, limit int) (int, error) {
-	return FetchKlinesAt(ctx, rest, d, exchange, symbol, interval, limit, time.Now())
-}
-
 // FetchKlinesAt fetches the last limit klines of symbol (GET /fapi/v1/klines,
 // public, weight 1..10 by limit) and upserts the closed ones into `klines`,
 // returning how many it stored.

@@ -104,18 +104,6 @@ func (s Schedule) Validate() error {
 	return nil
 }
 
-// DefaultSchedules are the schedules of DESIGN.md / issue 5.
-func DefaultSchedules() []Schedule {
-	return []Schedule{
-		{Name: "listenkey-keepalive", Every: 30 * time.Minute, Jitter: time.Minute, Queue: topics.Priority, PerAccount: true},
-		{Name: "order-sync", Every: 5 * time.Minute, Jitter: 30 * time.Second, Queue: topics.Cronjobs, PerAccount: true},
-		{Name: "kline-fetch", Every: time.Minute, Jitter: 5 * time.Second, Queue: topics.Cronjobs},
-		{Name: "indicators", Every: time.Minute, Jitter: 10 * time.Second, Queue: topics.Indicators},
-		{Name: "balance-snapshot", Every: time.Hour, Jitter: 2 * time.Minute, Queue: topics.Cronjobs, PerAccount: true},
-		{Name: "symbol-refresh", Every: 24 * time.Hour, Jitter: 10 * time.Minute, Queue: topics.Default},
-	}
-}
-
 // Slot is the start of the period containing t.
 func (s Schedule) Slot(t time.Time) time.Time {
 	return time.UnixMilli(t.UnixMilli() - t.UnixMilli()%s.Every.Milliseconds())
