@@ -13,7 +13,7 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/kraite/stream/internal/binance"
-	"github.com/kraite/stream/processors/internal/ptest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
 
@@ -111,7 +111,7 @@ func (g *graphTest) setAllowlist(t *testing.T, types ...string) {
 	b, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: types})
 	table := AllowlistTable(prefix)
 	g.tt.Consume(string(table), "binance", b)
-	ptest.Eventually(t, 20*time.Second, "the view to apply the allowlist", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the view to apply the allowlist", func() bool {
 		v, _ := g.tt.TableValue(table, "binance").([]byte)
 		return string(v) == string(b)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -36,7 +37,7 @@ func setAllowlist(t *testing.T, c *ptest.Cluster, r *ptest.Running, types ...str
 	}
 	rec = c.Produce(t, rec.Topic, string(rec.Key), rec.Value)
 	table := string(AllowlistTable(ptest.Prefix))
-	ptest.Eventually(t, 30*time.Second, "the allowlist flip to reach the processor", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the allowlist flip to reach the processor", func() bool {
 		return ptest.LookupOffset(r.R, table) >= rec.Offset
 	})
 }
@@ -75,7 +76,7 @@ func TestKafkaAllowlistFlipAndShadowModeWithoutRestart(t *testing.T) {
 	for _, f := range frames {
 		c.Produce(t, in, "acct-2", f, frameHeaders("acct-2")...)
 	}
-	ptest.Eventually(t, 30*time.Second, "every frame to be counted as shadowed", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every frame to be counted as shadowed", func() bool {
 		return shadowedTotal(m, frames) == float64(len(frames))
 	})
 	got = orders.Quiet(300 * time.Millisecond)
@@ -103,7 +104,7 @@ func TestKafkaTwoInstancesSplitPartitionsAndFailOver(t *testing.T) {
 	c := ptest.StartCluster(t)
 	a := startDispatch(t, c, nil)
 	b := startDispatch(t, c, nil)
-	ptest.Eventually(t, 30*time.Second, "both instances to own partitions", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both instances to own partitions", func() bool {
 		pa, pb := ptest.Partitions(a.P), ptest.Partitions(b.P)
 		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == int(topics.UserDataStream.Partitions)
 	})
@@ -120,7 +121,7 @@ func TestKafkaTwoInstancesSplitPartitionsAndFailOver(t *testing.T) {
 	if err := b.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	ptest.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool {
 		return len(ptest.Partitions(a.P)) == int(topics.UserDataStream.Partitions)
 	})
 	produce(60, 60)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -37,7 +38,7 @@ func BenchmarkGateOverKafka(b *testing.B) {
 	}
 	c.ProduceBatch(b, recs)
 	rg := startRegimeForBench(b, c)
-	ptest.Eventually(b, 30*time.Second, "the regime state", func() bool { v, err := rg.P.Get("binance"); return err == nil && v != nil })
+	testkit.Eventually(b, 30*time.Second, "the regime state", func() bool { v, err := rg.P.Get("binance"); return err == nil && v != nil })
 	out := c.NewReader(b, string(PositionsTopic(ptest.Prefix)))
 	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
 	cfg.ViewOptions = ptest.ViewOptions()

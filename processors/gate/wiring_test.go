@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
@@ -48,7 +49,7 @@ func feedRegime(t *testing.T, c *ptest.Cluster, frames [][]byte, gates ...*ptest
 		c.Produce(t, string(regime.InputTopic(ptest.Prefix)), topics.ExchangeBinance, f)
 	}
 	for i, g := range gates {
-		ptest.Eventually(t, 30*time.Second, "the gate to see the regime state", func() bool {
+		testkit.Eventually(t, 30*time.Second, "the gate to see the regime state", func() bool {
 			return ptest.LookupCount(g.R, table) >= want[i]
 		})
 	}
@@ -100,7 +101,7 @@ func TestKafkaTwoGatesSplitPartitionsAndFailOver(t *testing.T) {
 	c := ptest.StartCluster(t)
 	startRegime(t, c)
 	a, b := startGate(t, c), startGate(t, c)
-	ptest.Eventually(t, 30*time.Second, "both gates to own partitions", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both gates to own partitions", func() bool {
 		pa, pb := ptest.Partitions(a.P), ptest.Partitions(b.P)
 		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == int(topics.OpenIntents.Partitions)
 	})
@@ -120,7 +121,7 @@ func TestKafkaTwoGatesSplitPartitionsAndFailOver(t *testing.T) {
 	if err := b.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	ptest.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool {
 		return len(ptest.Partitions(a.P)) == int(topics.OpenIntents.Partitions)
 	})
 	send(40, 40)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -47,7 +48,7 @@ func BenchmarkRegimeOverKafka(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	r := ptest.Run(b, p)
-	ptest.Eventually(b, 300*time.Second, "every frame to be processed", func() bool { return records(r) >= int64(len(frames)) })
+	testkit.Eventually(b, 300*time.Second, "every frame to be processed", func() bool { return records(r) >= int64(len(frames)) })
 	rate := float64(len(frames)) / time.Since(start).Seconds()
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(baseRate, "step_records/s")

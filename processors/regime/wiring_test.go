@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -57,7 +58,7 @@ func pureChanges(t *testing.T, frames [][]byte) []topics.RegimeChange {
 func TestKafkaTwoRegimeInstancesFailOverWithStateFromTheChangelog(t *testing.T) {
 	c := ptest.StartCluster(t)
 	a, b := startRegime(t, c), startRegime(t, c)
-	ptest.Eventually(t, 30*time.Second, "both instances to own partitions", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both instances to own partitions", func() bool {
 		pa, pb := ptest.Partitions(a.P), ptest.Partitions(b.P)
 		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == int(topics.MarkPrice.Partitions)
 	})
@@ -67,7 +68,7 @@ func TestKafkaTwoRegimeInstancesFailOverWithStateFromTheChangelog(t *testing.T) 
 	for _, f := range frames[:half] {
 		c.Produce(t, in, topics.ExchangeBinance, f)
 	}
-	ptest.Eventually(t, 30*time.Second, "the first half to be processed", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the first half to be processed", func() bool {
 		return records(a) == int64(half) || records(b) == int64(half)
 	})
 	owner, survivor := a, b
@@ -77,13 +78,13 @@ func TestKafkaTwoRegimeInstancesFailOverWithStateFromTheChangelog(t *testing.T) 
 	if err := owner.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	ptest.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool {
 		return len(ptest.Partitions(survivor.P)) == int(topics.MarkPrice.Partitions)
 	})
 	for _, f := range frames[half:] {
 		c.Produce(t, in, topics.ExchangeBinance, f)
 	}
-	ptest.Eventually(t, 30*time.Second, "every frame to be processed exactly once", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every frame to be processed exactly once", func() bool {
 		return records(survivor) >= int64(len(frames))
 	})
 	if n := records(survivor); n != int64(len(frames)) {

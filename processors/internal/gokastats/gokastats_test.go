@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/internal/ptest"
 )
@@ -133,7 +134,7 @@ func TestCollectorScrapesARunningProcessor(t *testing.T) {
 	out := map[string]string{"group": testGroup, "topic": outTopic}
 	table := map[string]string{"group": testGroup, "table": string(goka.GroupTable(testGroup))}
 	var ss []series
-	ptest.Eventually(t, 30*time.Second, "every record counted in, out and in the table", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every record counted in, out and in the table", func() bool {
 		ss = gather(t, reg)
 		msgs, _ := sum(ss, "kraite_goka_input_messages_total", in)
 		emitted, _ := sum(ss, "kraite_goka_output_messages_total", out)

@@ -11,6 +11,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
@@ -131,7 +132,7 @@ func TestStoppingWhileRecordsFlowIsRaceFree(t *testing.T) {
 		seen.Add(1)
 	})
 	stop := start(t, r)
-	ptest.Eventually(t, 30*time.Second, "records to flow", func() bool { return seen.Load() > 20 })
+	testkit.Eventually(t, 30*time.Second, "records to flow", func() bool { return seen.Load() > 20 })
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -164,7 +165,7 @@ func TestAShutdownDuringTheProcessorsStartUpIsNoFailure(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
-		ptest.Eventually(t, 30*time.Second, "the processor to start", func() bool {
+		testkit.Eventually(t, 30*time.Second, "the processor to start", func() bool {
 			return r.Processor().StateReader().State() >= goka.ProcStateStarting
 		})
 		cancel()

@@ -18,7 +18,6 @@ import (
 
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
@@ -183,12 +182,6 @@ func (r *Running) Stop() error {
 		return nil
 	}
 	return err
-}
-
-// Eventually is testkit.Eventually: the one polling helper of the tests.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, timeout, what, cond)
 }
 
 // Partitions returns the input partitions p currently owns.
