@@ -242,30 +242,5 @@ func (d *dispatcher) allowlist(ctx goka.Context, exchange string) []string {
 
 func (d *dispatcher) quarantine(ctx goka.Context, raw []byte, exchange string, err error) {
 	d.cfg.Metrics.count(exchange, "undecodable", Quarantined)
-	d.cfg.Log.Warn("quarantining undecodable record",
-		"topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(), "err", err)
-	hs := map[string]string{}
-	for k, v := range ctx.Headers() {
-		hs[k] = string(v)
-	}
-	q := topics.QuarantineRecord{
-		SourceTopic:     string(ctx.Topic()),
-		SourcePartition: ctx.Partition(),
-		SourceOffset:    ctx.Offset(),
-		Key:             ctx.Key(),
-		Value:           string(raw),
-		Headers:         hs,
-		Consumer:        string(Group(d.cfg.Prefix)),
-		Error:           err.Error(),
-		AtMs:            recordTime(ctx),
-	}
-	ctx.Emit(QuarantineTopic(d.cfg.Prefix), ctx.Key(), &q)
-}
-
-// recordTime is the record's timestamp in ms (deterministic on replay).
-func recordTime(ctx goka.Context) int64 {
-	if ts := ctx.Timestamp(); !ts.IsZero() {
-		return ts.UnixMilli()
-	}
-	return 0
+	lookups.Quarantine(ctx, QuarantineTopic(d.cfg.Prefix), Group(d.cfg.Prefix), raw, err, d.cfg.Log, "record")
 }

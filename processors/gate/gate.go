@@ -189,9 +189,5 @@ func (g *gate) process(ctx goka.Context, msg any) {
 }
 
 func (g *gate) quarantine(ctx goka.Context, raw []byte, err error) {
-	g.cfg.Log.Warn("quarantining undecodable open intent",
-		"topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(), "err", err)
-	ctx.Emit(QuarantineTopic(g.cfg.Prefix), ctx.Key(), &topics.QuarantineRecord{SourceTopic: string(ctx.Topic()),
-		SourcePartition: ctx.Partition(), SourceOffset: ctx.Offset(), Key: ctx.Key(), Value: string(raw),
-		Consumer: string(Group(g.cfg.Prefix)), Error: err.Error(), AtMs: ctx.Timestamp().UnixMilli()})
+	lookups.Quarantine(ctx, QuarantineTopic(g.cfg.Prefix), Group(g.cfg.Prefix), raw, err, g.cfg.Log, "open intent")
 }

@@ -88,9 +88,14 @@ func TestGateRoutesIntentsByTheRegimeTable(t *testing.T) {
 func TestGateQuarantinesUndecodableIntents(t *testing.T) {
 	g := newGateTest(t)
 	q := g.tt.NewQueueTracker(string(QuarantineTopic(prefix)))
-	g.tt.Consume(string(InputTopic(prefix)), "a", []byte("{"))
-	if _, _, ok := q.Next(); !ok {
+	g.tt.Consume(string(InputTopic(prefix)), "a", []byte("{"), tester.WithHeaders(goka.Headers{"source": []byte("strategy-7")}))
+	_, v, ok := q.Next()
+	if !ok {
 		t.Fatal("bad intent not quarantined")
+	}
+	// The same record as dispatch's quarantine: headers kept, the consumer named.
+	if r := v.(*topics.QuarantineRecord); r.Headers["source"] != "strategy-7" || r.Consumer != string(Group(prefix)) || r.Value != "{" {
+		t.Fatalf("quarantine record %+v", r)
 	}
 }
 

@@ -284,12 +284,7 @@ func appendTick(ticks []Tick, sym, price string) []Tick {
 }
 
 func (r *regime) quarantine(ctx goka.Context, raw []byte, err error) {
-	r.cfg.Log.Warn("quarantining undecodable mark-price record",
-		"topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(), "err", err)
-	q := topics.QuarantineRecord{SourceTopic: string(ctx.Topic()), SourcePartition: ctx.Partition(),
-		SourceOffset: ctx.Offset(), Key: ctx.Key(), Value: string(raw), Consumer: string(Group(r.cfg.Prefix)),
-		Error: err.Error(), AtMs: ctx.Timestamp().UnixMilli()}
-	ctx.Emit(QuarantineTopic(r.cfg.Prefix), ctx.Key(), &q)
+	lookups.Quarantine(ctx, QuarantineTopic(r.cfg.Prefix), Group(r.cfg.Prefix), raw, err, r.cfg.Log, "mark-price record")
 }
 
 // DecodeOverride reads a value of the overrides table (as a View returns it). The table is
