@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -237,7 +236,7 @@ func raiseDrift(ctx context.Context, prod *kgo.Client, prefix string, j topics.J
 	v, _ := json.Marshal(topics.Job{ID: "drift@" + j.ID, Type: reconcile.JobDrift, Account: j.Account, Payload: payload})
 	err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Priority.Name(prefix), Key: []byte(j.Account), Value: v}).FirstErr()
 	if err != nil {
-		return errors.Join(errors.New("raising a drift alert"), err)
+		return fmt.Errorf("raising a drift alert for %s: %w", j.Account, err)
 	}
 	return nil
 }

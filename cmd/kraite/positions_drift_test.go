@@ -11,6 +11,7 @@ import (
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/positions"
+	"github.com/kraite/stream/internal/reconcile"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -72,5 +73,36 @@ func TestPositionDriftRaisesOnePriorityAlertPerEpisode(t *testing.T) {
 	if j.Type != positions.JobDrift || j.Account != "acct-1" || string(recs[0].Key) != "acct-1" ||
 		dr.Symbol != "BTCUSDT" || dr.Amount != "0.5" || dr.ExchangeAmount != "0.7" {
 		t.Fatalf("alert %+v with drift %+v", j, dr)
+	}
+}
+
+// The order sync's unexplained drift (orders the exchange does not know)
+// becomes one drift-alert job on kraite.priority carrying the report.
+func TestAnOrderSyncDriftBecomesAPriorityAlert(t *testing.T) {
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	job := topics.Job{ID: "order-sync@1000/acct-1", Type: reconcile.JobOrderSync, Account: "acct-1", ScheduledMs: 1000}
+	rep := reconcile.Report{Account: "acct-1", UnknownToBroker: []string{"BTCUSDT 424242"}}
+	if err := raiseDrift(context.Background(), prod, "kraite.", job, rep); err != nil {
+		t.Fatal(err)
+	}
+	prio := testkit.NewReader(t, b.Addr(), topics.Priority.Name("kraite."))
+	var recs []*kgo.Record
+	testkit.Eventually(t, 15*time.Second, "the drift alert", func() bool { recs = prio.Poll(t); return len(recs) == 1 })
+	var j topics.Job
+	if err := json.Unmarshal(recs[0].Value, &j); err != nil {
+		t.Fatal(err)
+	}
+	var got reconcile.Report
+	if err := json.Unmarshal(j.Payload, &got); err != nil {
+		t.Fatal(err)
+	}
+	if j.Type != reconcile.JobDrift || j.ID != "drift@"+job.ID || string(recs[0].Key) != "acct-1" ||
+		len(got.UnknownToBroker) != 1 || got.UnknownToBroker[0] != "BTCUSDT 424242" {
+		t.Fatalf("alert %+v, report %+v", j, got)
 	}
 }

@@ -22,7 +22,9 @@ import (
 // An algo order placed and canceled while every frame was lost is in no
 // open list: the sweep's window must find it through allAlgoOrders and
 // publish its final state as a backfill frame (found by kraite chaos).
-func TestTheWindowRecoversAnAlgoOrderOpenedAndClosedWhileFramesWereLost(t *testing.T) {
+// serveSim runs a quiet one-account simulator until the test ends.
+func serveSim(t *testing.T) (*simulator.Simulator, simulator.Account, binanceapi.Credentials, *binanceapi.Client) {
+	t.Helper()
 	sim, err := simulator.New(simulator.Config{Accounts: 1, OrderInterval: -1, Logger: testkit.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -34,11 +36,41 @@ func TestTheWindowRecoversAnAlgoOrderOpenedAndClosedWhileFramesWereLost(t *testi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sim.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-
+	t.Cleanup(func() { cancel(); <-done })
 	acct := sim.Accounts()[0]
-	cr := binanceapi.Credentials{APIKey: acct.APIKey, APISecret: acct.APISecret}
-	rest := binanceapi.New("http://" + ln.Addr().String())
+	return sim, acct, binanceapi.Credentials{APIKey: acct.APIKey, APISecret: acct.APISecret}, binanceapi.New("http://" + ln.Addr().String())
+}
+
+// An order the database holds open that the exchange does not know (-2013)
+// cannot be backfilled: the sync reports it as drift for kraite.priority
+// and publishes nothing for it.
+func TestAnOrderTheExchangeDoesNotKnowIsReportedAsDrift(t *testing.T) {
+	_, acct, cr, rest := serveSim(t)
+	ctx := context.Background()
+	d := dbtest.SQLite(t)
+	if _, err := d.ExecContext(ctx, `INSERT INTO orders (exchange, account, order_id, symbol, side, cum_qty, status,
+		event_time, transaction_time, status_rank) VALUES ('binance', ?, 424242, 'BTCUSDT', 'BUY', '0', 'NEW', 1, 1, 1)`, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: d, Producer: prod, Log: testkit.Logger(t)}
+	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.UnknownToBroker) != 1 || rep.UnknownToBroker[0] != "BTCUSDT 424242" || rep.Published != 0 {
+		t.Fatalf("report %+v, want order 424242 unknown to the exchange and nothing published", rep)
+	}
+}
+
+func TestTheWindowRecoversAnAlgoOrderOpenedAndClosedWhileFramesWereLost(t *testing.T) {
+	sim, acct, cr, rest := serveSim(t)
+	ctx := context.Background()
 	since := time.Now().Add(-time.Second)
 	place := url.Values{"algoType": {"CONDITIONAL"}, "symbol": {"BTCUSDT"}, "side": {"SELL"},
 		"type": {"STOP_MARKET"}, "quantity": {"0.002"}, "triggerPrice": {"50000.0"}, "clientAlgoId": {"lost-1"}}
