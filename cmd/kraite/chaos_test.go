@@ -144,7 +144,8 @@ func TestChaosSoakReportsMemoryOverCompressedTime(t *testing.T) {
 	if len(rep.Samples) < 10 || rep.Start.RSSMiB <= 0 || rep.End.RSSMiB <= 0 || rep.Max.RSSMiB < rep.End.RSSMiB {
 		t.Fatalf("samples %d, memory start %+v max %+v end %+v", len(rep.Samples), rep.Start, rep.Max, rep.End)
 	}
-	if !rep.Converged || rep.Result.Orders == 0 || rep.Result.LostTotal() != 0 || rep.Result.Phantom != 0 {
+	if !rep.Converged || rep.Result.Orders == 0 || rep.Result.LostTotal() != 0 || rep.Result.Phantom != 0 ||
+		rep.Result.DuplicateTotal() != 0 || rep.Result.Regressions != 0 {
 		t.Fatalf("ground truth at the end: converged %v, %+v", rep.Converged, rep.Result)
 	}
 	if !strings.Contains(out.String(), "memory") {

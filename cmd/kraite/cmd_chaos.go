@@ -150,6 +150,9 @@ the order-sync period) and reports memory sampled over the run.`)
 		if !rep.Converged || rep.Result.LostTotal() > 0 || rep.Result.Phantom > 0 {
 			return errors.New("soak: the database did not equal the ground truth at the end")
 		}
+		if n, r := rep.Result.DuplicateTotal(), rep.Result.Regressions; n > 0 || r > 0 {
+			return fmt.Errorf("soak: %d duplicates applied and %d transitions out of a final status", n, r)
+		}
 		return nil
 	}
 	rep, err := runChaos(ctx, a, c, f)
