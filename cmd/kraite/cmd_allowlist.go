@@ -100,7 +100,6 @@ func allowlistSet(ctx context.Context, a *app, c common, exchange string, types 
 	if _, err := produceOne(ctx, c, rec); err != nil {
 		return err
 	}
-	v.Types = types
 	printAllowlist(a, v)
 	return nil
 }

@@ -214,22 +214,22 @@ func benchPeer(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	// Retention keeps the peer's memory bounded too: the soak is about the producer.
-	return servePeer(ctx, a, *speed, simulator.Config{Seed: 5, Accounts: *accounts, OrderInterval: *interval}, false)
+	return servePeer(ctx, a, topics.DefaultPrefix, *speed, simulator.Config{Seed: 5, Accounts: *accounts, OrderInterval: *interval}, false)
 }
 
 // servePeer runs the broker and a simulator whose protocol timers are
 // compressed by speed (pings, pong deadline, 24 h cut-off, listenKey TTL),
 // prints their addresses and the accounts as one JSON line (peerInfo) and
-// serves until ctx ends: the other process of a soak, so the soak measures
+// serves until ctx ends, with the topics under prefix: the other process of a soak, so the soak measures
 // its own memory alone. paused starts the simulator with trading off.
-func servePeer(ctx context.Context, a *app, speed float64, cfg simulator.Config, paused bool) error {
+func servePeer(ctx context.Context, a *app, prefix string, speed float64, cfg simulator.Config, paused bool) error {
 	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}); err != nil {
+	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
 		return err
 	}
 	cfg.MarkPriceInterval, cfg.PingInterval, cfg.PongTimeout = time.Second, sc(3*time.Minute), sc(10*time.Minute)

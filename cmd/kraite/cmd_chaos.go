@@ -137,7 +137,7 @@ the order-sync period) and reports memory sampled over the run.`)
 	}
 	switch {
 	case f.peer:
-		return soakPeer(ctx, a, f)
+		return soakPeer(ctx, a, c, f)
 	case f.soak:
 		rep, err := runSoak(ctx, a, c, f)
 		if err != nil {
@@ -902,15 +902,15 @@ func chaosPipeline(ctx context.Context, w *wiring, ud userdata.Config) ([]compon
 	return append(comps, component{name: "userdata-producer", run: mg.Run}), nil
 }
 
-// chaosJobs is the environment's job configuration (defaults included) with
-// a compressed order-sync period and keep-alive.
-func chaosJobs(syncEvery, keepAlive time.Duration) (*jobsEnv, error) {
+// jobsWithSweep is the time-driven work's configuration from the
+// environment with the order-sync and keep-alive periods of a
+// time-compressed run (dev, chaos) and a drift grace of three sweeps.
+func jobsWithSweep(syncEvery, keepAlive time.Duration) (*jobsEnv, error) {
 	var je jobsEnv
 	if err := loadEnv(&je); err != nil {
 		return nil, err
 	}
-	je.OrderSyncEvery, je.KeepAliveEvery, je.GapLookback = syncEvery, keepAlive, time.Hour
-	je.DriftGrace = 3 * syncEvery
+	je.OrderSyncEvery, je.KeepAliveEvery, je.DriftGrace = syncEvery, keepAlive, 3*syncEvery
 	return &je, nil
 }
 
@@ -1014,7 +1014,7 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 		ex: exchangeEnv{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr, DatabaseURL: cdb.pipelineURL,
 			StateDir: filepath.Join(tmp, "state")},
 		allowlist: splitList(chaosEveryType)}
-	if w.jobs, err = chaosJobs(chaosSyncEvery, 30*time.Minute); err != nil {
+	if w.jobs, err = jobsWithSweep(chaosSyncEvery, 30*time.Minute); err != nil {
 		return rep, err
 	}
 	var ids []string

@@ -30,10 +30,10 @@ func soakScale(speed float64, d time.Duration) time.Duration {
 // process, so the soak measures the pipeline's memory alone (the embedded
 // broker keeps every record in memory). It prints the addresses as one JSON
 // line and serves until killed.
-func soakPeer(ctx context.Context, a *app, f chaosFlags) error {
+func soakPeer(ctx context.Context, a *app, c common, f chaosFlags) error {
 	// The order-sync sweep runs speed times more often: so does the weight.
 	// Trading starts paused; the soak resumes it once the pipeline is attached.
-	return servePeer(ctx, a, f.speed, simulator.Config{Seed: f.seed, Accounts: f.accounts, OrderInterval: f.orderInterval,
+	return servePeer(ctx, a, c.TopicPrefix, f.speed, simulator.Config{Seed: f.seed, Accounts: f.accounts, OrderInterval: f.orderInterval,
 		WeightLimit: int(2400 * f.speed)}, true)
 }
 
@@ -157,7 +157,7 @@ func runSoak(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Soa
 		ex: exchangeEnv{RESTBase: "http://" + info.Sim, WSBase: "ws://" + info.Sim, DatabaseURL: cdb.pipelineURL,
 			StateDir: filepath.Join(tmp, "state")},
 		allowlist: splitList(chaosEveryType)}
-	if w.jobs, err = chaosJobs(syncEvery, max(sc(30*time.Minute), time.Second)); err != nil {
+	if w.jobs, err = jobsWithSweep(syncEvery, max(sc(30*time.Minute), time.Second)); err != nil {
 		return rep, err
 	}
 	ud := userdata.Config{KeepAlive: sc(30 * time.Minute), RotateAfter: sc(23*time.Hour + 30*time.Minute),

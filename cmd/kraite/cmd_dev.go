@@ -15,10 +15,10 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db"
-	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/topics"
 )
 
 // devFlags are kraite dev's settings; every listen address is configurable.
@@ -105,11 +105,17 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		httpLn.Close()
 		return err
 	}
+	// Time-driven work: the environment, with the sweep period from the flag.
+	je, err := jobsWithSweep(f.syncEvery, 30*time.Minute)
+	if err != nil {
+		simLn.Close()
+		httpLn.Close()
+		return err
+	}
 	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
 		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
 			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")},
-		jobs: &jobsEnv{OrderSyncEvery: f.syncEvery, KeepAliveEvery: 30 * time.Minute, GapLookback: time.Hour, DriftGrace: 3 * f.syncEvery,
-			KlineEvery: time.Minute, BalanceEvery: time.Hour, SymbolsEvery: 24 * time.Hour, KlineSymbols: marketjobs.DefaultSymbols}}
+		jobs: je}
 	if f.allowlist != "" {
 		w.allowlist = splitList(f.allowlist)
 	}
@@ -121,7 +127,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	for _, acct := range sim.Accounts() {
 		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 	}
-	names, err := withoutComponents(devComponents(), splitList(f.without))
+	names, err := withoutComponents(componentNames(), splitList(f.without))
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
@@ -138,7 +144,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		httpLn.Close()
 		return err
 	}
-	printDevBanner(a, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
+	printDevBanner(a, c.TopicPrefix, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Serve(gctx, simLn) })
@@ -179,9 +185,6 @@ func seedDevDatabase(ctx context.Context, w *wiring) error {
 	return nil
 }
 
-// devComponents is every component the dev process runs.
-func devComponents() []string { return componentNames() }
-
 // withoutComponents is names minus skip; an unknown name in skip is an error.
 func withoutComponents(names, skip []string) ([]string, error) {
 	drop := map[string]bool{}
@@ -200,7 +203,7 @@ func withoutComponents(names, skip []string) ([]string, error) {
 	return out, nil
 }
 
-func printDevBanner(a *app, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
+func printDevBanner(a *app, prefix, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
 	abs, _ := filepath.Abs(f.dataDir)
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
 
@@ -212,16 +215,15 @@ func printDevBanner(a *app, brokerAddr, simAddr, httpAddr, dbURL string, f devFl
 
 Inspect it with rpk:
   rpk -X brokers=%s topic list
-  rpk -X brokers=%s topic consume kraite.user-data-stream -f '%%k %%v\n'
-  rpk -X brokers=%s topic consume kraite.mark-price -n 1
+  rpk -X brokers=%s topic consume %s -f '%%k %%v\n'
+  rpk -X brokers=%s topic consume %s -n 1
   rpk -X brokers=%s group list
 
-`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, brokerAddr, brokerAddr)
+`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, topics.UserDataStream.Name(prefix), brokerAddr, topics.MarkPrice.Name(prefix), brokerAddr)
 	for _, acct := range sim.Accounts() {
 		fmt.Fprintf(a.stdout, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}
 	fmt.Fprintln(a.stdout)
-	_ = os.Stdout.Sync()
 }
 
 func forNote(d time.Duration) string {

@@ -88,13 +88,24 @@ func (w *wiring) restClient() *binanceapi.Client {
 	return w.rest
 }
 
-func buildScheduler(ctx context.Context, w *wiring) (component, error) {
-	var je jobsEnv
-	if err := loadEnv(&je); err != nil {
-		return component{}, err
+// jobsConfig is the time-driven work's configuration: the environment, read
+// once per process, unless a command set it (dev, chaos: from the
+// environment too, with their flags applied).
+func (w *wiring) jobsConfig() (jobsEnv, error) {
+	if w.jobs == nil {
+		var je jobsEnv
+		if err := loadEnv(&je); err != nil {
+			return je, err
+		}
+		w.jobs = &je
 	}
-	if w.jobs != nil {
-		je = *w.jobs
+	return *w.jobs, nil
+}
+
+func buildScheduler(ctx context.Context, w *wiring) (component, error) {
+	je, err := w.jobsConfig()
+	if err != nil {
+		return component{}, err
 	}
 	// Per-account schedules are spread over their period (see spread), so
 	// a thousand accounts' syncs do not all start at the same instant.
@@ -121,7 +132,6 @@ func buildScheduler(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	w.ops.Health("scheduler", func() error { return nil })
 	return component{name: "scheduler", run: s.Run}, nil
 }
 
@@ -149,12 +159,9 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 	if err != nil {
 		return component{}, err
 	}
-	var je jobsEnv
-	if err := loadEnv(&je); err != nil {
+	je, err := w.jobsConfig()
+	if err != nil {
 		return component{}, err
-	}
-	if w.jobs != nil {
-		je = *w.jobs
 	}
 	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.c.Brokers, nil), kgo.ClientID(name))...)
 	if err != nil {
