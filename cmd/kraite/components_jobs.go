@@ -66,6 +66,12 @@ func (w *wiring) accountList() ([]userdata.Account, error) {
 	return accts, nil
 }
 
+// credentials are the API credentials of a configured account.
+func (w *wiring) credentials(id string) (binanceapi.Credentials, error) {
+	a, err := w.account(id)
+	return a.Creds(), err
+}
+
 func (w *wiring) account(id string) (userdata.Account, error) {
 	accts, err := w.accountList()
 	if err != nil {
@@ -186,7 +192,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 				// leaves no gap marker and is never open when a sweep looks.
 				since = time.UnixMilli(j.ScheduledMs).Add(-2 * je.OrderSyncEvery)
 			}
-			rep, err := rec.Sync(ctx, reconcile.Account{ID: a.ID, Key: binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}}, since)
+			rep, err := rec.Sync(ctx, reconcile.Account{ID: a.ID, Key: a.Creds()}, since)
 			if err != nil {
 				return err
 			}
@@ -207,7 +213,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 			if err != nil {
 				return err
 			}
-			err = rest.KeepAliveListenKey(ctx, binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret})
+			err = rest.KeepAliveListenKey(ctx, a.Creds())
 			if binanceapi.IsListenKeyGone(err) {
 				return nil // the account's stream re-creates its key on its own
 			}
@@ -223,10 +229,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 		},
 	}
 	for typ, h := range marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: w.log.With("component", name), Symbols: je.KlineSymbols,
-		Account: func(id string) (binanceapi.Credentials, error) {
-			a, err := w.account(id)
-			return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}, err
-		}}) {
+		Account: w.credentials}) {
 		handlers[typ] = h
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Queue: queue,
@@ -285,10 +288,7 @@ func buildPositionsWorker(ctx context.Context, w *wiring) (component, error) {
 		return component{}, err
 	}
 	deps := positions.Deps{Rest: w.restClient(), Log: w.log.With("component", "positions-worker"), Book: &positions.Book{DB: d},
-		Account: func(id string) (binanceapi.Credentials, error) {
-			a, err := w.account(id)
-			return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}, err
-		}}
+		Account: w.credentials}
 	if err := deps.Validate(); err != nil {
 		return component{}, err
 	}

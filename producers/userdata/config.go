@@ -22,7 +22,8 @@ type Account struct {
 	APISecret string
 }
 
-func (a Account) creds() binanceapi.Credentials {
+// Creds are the account's API credentials.
+func (a Account) Creds() binanceapi.Credentials {
 	return binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}
 }
 

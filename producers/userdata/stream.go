@@ -89,7 +89,7 @@ func (s *stream) run(ctx context.Context, down time.Time, reason string) (time.T
 }
 
 func (s *stream) connect(ctx context.Context) (string, *wsconn.Session, error) {
-	key, err := s.rest.CreateListenKey(ctx, s.acct.creds())
+	key, err := s.rest.CreateListenKey(ctx, s.acct.Creds())
 	if err != nil {
 		return "", nil, err
 	}
@@ -140,7 +140,7 @@ func (s *stream) serve(ctx context.Context, key string, sess *wsconn.Session, co
 			}
 			return reasonDisconnect
 		case <-keepAlive.C:
-			if err := s.rest.KeepAliveListenKey(ctx, s.acct.creds()); err != nil {
+			if err := s.rest.KeepAliveListenKey(ctx, s.acct.Creds()); err != nil {
 				if binanceapi.IsListenKeyGone(err) {
 					return reasonKeyGone
 				}

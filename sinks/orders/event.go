@@ -121,7 +121,8 @@ func Decode(value []byte) (*topics.OrderEvent, error) {
 		return nil, fmt.Errorf("decoding order event: %w", err)
 	}
 	var problems []string
-	for name, v := range map[string]string{"exchange": e.Exchange, "account": e.Account, "symbol": e.Symbol, "status": e.Status} {
+	for _, f := range [...]struct{ name, v string }{{"exchange", e.Exchange}, {"account", e.Account}, {"symbol", e.Symbol}, {"status", e.Status}} {
+		name, v := f.name, f.v
 		switch {
 		case v == "":
 			problems = append(problems, name+" is empty")
