@@ -214,16 +214,13 @@ func (w *Worker) call(ctx context.Context, rec *kgo.Record) (err error) {
 }
 
 func (w *Worker) park(ctx context.Context, cl *kgo.Client, rec *kgo.Record, cause error) bool {
-	hs := map[string]string{}
+	src := topics.QuarantineSource{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Key: rec.Key, Value: rec.Value}
 	for _, h := range rec.Headers {
-		hs[h.Key] = string(h.Value)
+		src.Headers = append(src.Headers, [2]string{h.Key, string(h.Value)})
 	}
-	v, _ := json.Marshal(topics.QuarantineRecord{
-		SourceTopic: rec.Topic, SourcePartition: rec.Partition, SourceOffset: rec.Offset,
-		Key: string(rec.Key), Value: string(rec.Value), Headers: hs,
-		Consumer: w.cfg.Group, Error: cause.Error(), AtMs: time.Now().UnixMilli(),
-	})
-	q := &kgo.Record{Topic: topics.Quarantine.Name(w.cfg.Prefix), Key: rec.Key, Value: v}
+	v, _ := json.Marshal(topics.NewQuarantineRecord(src, w.cfg.Group, cause, time.Now().UnixMilli()))
+	q := &kgo.Record{Topic: topics.Quarantine.Name(w.cfg.Prefix), Key: topics.QuarantineKey(rec.Key), Value: v}
 	for attempt := 0; ; attempt++ {
 		err := cl.ProduceSync(ctx, q).FirstErr()
 		if err == nil {

@@ -1,0 +1,57 @@
+package topics_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/kraite/stream/topics"
+)
+
+// The worst input escapes every byte to six: a value of '<' and control
+// bytes, a huge key, hundreds of headers, invalid UTF-8 everywhere.
+func TestAQuarantineRecordIsBoundedWhateverItHolds(t *testing.T) {
+	hostile := strings.Repeat("<\x01\xff", 400_000) // 1.2 MB
+	src := topics.QuarantineSource{Topic: "kraite.user-data-stream", Partition: 3, Offset: 9,
+		Key: []byte(strings.Repeat("\xfe", 100_000)), Value: []byte(hostile)}
+	for i := 0; i < 500; i++ {
+		src.Headers = append(src.Headers, [2]string{strings.Repeat("k", i+1), strings.Repeat("\x00", 10_000)})
+	}
+	q := topics.NewQuarantineRecord(src, "kraite.dispatch", errors.New(strings.Repeat("e\xff", 1e6)), 1)
+	b, err := json.Marshal(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > topics.MaxQuarantineBytes {
+		t.Fatalf("encoded quarantine record is %d bytes, over %d", len(b), topics.MaxQuarantineBytes)
+	}
+	if !q.Truncated || q.ValueBytes != len(hostile) {
+		t.Fatalf("truncation not reported: truncated=%v value_bytes=%d", q.Truncated, q.ValueBytes)
+	}
+	for _, s := range []string{q.Key, q.Value, q.Error} {
+		if !utf8.ValidString(s) {
+			t.Fatal("a field is not valid UTF-8")
+		}
+	}
+	if len(topics.QuarantineKey(src.Key)) > topics.MaxQuarantineKey {
+		t.Fatal("quarantine key unbounded")
+	}
+}
+
+func TestASmallRecordIsKeptWhole(t *testing.T) {
+	src := topics.QuarantineSource{Topic: "t", Key: []byte("acct-1"), Value: []byte(`{"e":"x"}`),
+		Headers: [][2]string{{"kind", "frame"}}}
+	q := topics.NewQuarantineRecord(src, "g", errors.New("bad"), 5)
+	if q.Value != `{"e":"x"}` || q.Key != "acct-1" || q.Truncated || q.Headers["kind"] != "frame" || q.Error != "bad" || q.AtMs != 5 {
+		t.Fatalf("small record changed: %+v", q)
+	}
+}
+
+func TestBoundCutsOnARuneBoundary(t *testing.T) {
+	s := topics.Bound("aé€😀", 6) // 1+2+3 bytes fit, the emoji does not
+	if s != "aé€" {
+		t.Fatalf("Bound = %q", s)
+	}
+}
