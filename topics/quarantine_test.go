@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kraite/stream/topics"
@@ -53,5 +54,19 @@ func TestBoundCutsOnARuneBoundary(t *testing.T) {
 	s := topics.Bound("aé€😀", 6) // 1+2+3 bytes fit, the emoji does not
 	if s != "aé€" {
 		t.Fatalf("Bound = %q", s)
+	}
+}
+
+func TestAnEventTimeFromTheFutureIsRefused(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	for _, c := range []struct {
+		ms int64
+		ok bool
+	}{{now.UnixMilli(), true}, {now.UnixMilli() + 59_000, true}, {now.UnixMilli() - 86_400_000, true},
+		{now.UnixMilli() + 61_000, false}, {4102444800000, false}, {0, false}, {-5, false}} {
+		err := topics.CheckEventTime(c.ms, now, 0)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckEventTime(%d) = %v, want ok=%v", c.ms, err, c.ok)
+		}
 	}
 }
