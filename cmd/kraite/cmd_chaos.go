@@ -32,8 +32,6 @@ import (
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
 	auditsink "github.com/kraite/stream/sinks/audit"
-	marksink "github.com/kraite/stream/sinks/markprice"
-	orderssink "github.com/kraite/stream/sinks/orders"
 	"github.com/kraite/stream/topics"
 )
 
@@ -462,7 +460,7 @@ func (r *chaosRig) Drops() []chaos.Drop {
 func (r *chaosRig) topic(s topics.Spec) string { return s.Name(r.prefix) }
 
 // workerGroup is a queue worker's default group (see worker.Config.Group).
-func (r *chaosRig) workerGroup(queue topics.Spec) string { return r.prefix + "worker." + queue.Suffix }
+func (r *chaosRig) workerGroup(queue topics.Spec) string { return topics.WorkerGroup(queue).Name(r.prefix) }
 
 // Inject applies one fault; see chaos.Injector.
 func (r *chaosRig) Inject(ctx context.Context, f chaos.Fault) (chaos.Injected, error) {
@@ -642,7 +640,7 @@ func (r *chaosRig) produceErrors(ctx context.Context, f chaos.Fault) (chaos.Inje
 }
 
 func (r *chaosRig) sinkGroups() []string {
-	return []string{auditsink.DefaultGroup, orderssink.DefaultGroup, marksink.DefaultGroup}
+	return []string{topics.GroupSinkAudit.Name(r.prefix), topics.GroupSinkOrders.Name(r.prefix), topics.GroupSinkMarkPrice.Name(r.prefix)}
 }
 
 func (r *chaosRig) coordinatorLoss(ctx context.Context, f chaos.Fault) (chaos.Injected, error) {
@@ -676,10 +674,10 @@ func (r *chaosRig) caughtUpAfter(ctx context.Context, target, measure string) (c
 		return chaos.Injected{}, err
 	}
 	return chaos.Injected{Target: target, Measure: measure, Recovered: func(ctx context.Context) (bool, error) {
-		if ok, err := r.committedPast(ctx, auditsink.DefaultGroup, uds); !ok {
+		if ok, err := r.committedPast(ctx, topics.GroupSinkAudit.Name(r.prefix), uds); !ok {
 			return false, err
 		}
-		return r.committedPast(ctx, marksink.DefaultGroup, mark)
+		return r.committedPast(ctx, topics.GroupSinkMarkPrice.Name(r.prefix), mark)
 	}}, nil
 }
 
@@ -702,7 +700,7 @@ func (r *chaosRig) databaseOutage(ctx context.Context, f chaos.Fault) (chaos.Inj
 }
 
 func (r *chaosRig) killWorker(ctx context.Context, f chaos.Fault) (chaos.Injected, error) {
-	groups := []string{orderssink.DefaultGroup, r.workerGroup(topics.Priority)}
+	groups := []string{topics.GroupSinkOrders.Name(r.prefix), r.workerGroup(topics.Priority)}
 	before := map[string][]string{}
 	for _, g := range groups {
 		ids, err := r.memberIDs(ctx, g)
@@ -787,7 +785,7 @@ func (r *chaosRig) members(ctx context.Context, group string) (int, error) {
 }
 
 func (r *chaosRig) rebalance(ctx context.Context, f chaos.Fault) (chaos.Injected, error) {
-	before, err := r.members(ctx, auditsink.DefaultGroup)
+	before, err := r.members(ctx, topics.GroupSinkAudit.Name(r.prefix))
 	if err != nil {
 		return chaos.Injected{}, err
 	}
@@ -804,7 +802,7 @@ func (r *chaosRig) rebalance(ctx context.Context, f chaos.Fault) (chaos.Injected
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
 	defer d.Close()
-	s, err := auditsink.New(auditsink.Config{Brokers: r.brokers, Prefix: r.prefix}, d, r.log.With("component", "audit-sink-extra"))
+	s, err := auditsink.New(auditsink.Config{Brokers: r.brokers, Prefix: r.prefix, Group: topics.GroupSinkAudit.Name(r.prefix)}, d, r.log.With("component", "audit-sink-extra"))
 	if err != nil {
 		return chaos.Injected{}, err
 	}
@@ -814,7 +812,7 @@ func (r *chaosRig) rebalance(ctx context.Context, f chaos.Fault) (chaos.Injected
 	stop := func() error { cancel(); return <-done }
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		n, _ := r.members(ctx, auditsink.DefaultGroup)
+		n, _ := r.members(ctx, topics.GroupSinkAudit.Name(r.prefix))
 		if n > before {
 			break
 		}
@@ -1145,7 +1143,7 @@ func (r *chaosRig) warmUp(ctx context.Context, accounts []string, bound time.Dur
 				last = fmt.Sprintf("%s: %d audit rows, %d orders", a, frames, orders)
 			}
 		}
-		for _, g := range []string{orderssink.DefaultGroup, prioGroup} {
+		for _, g := range []string{topics.GroupSinkOrders.Name(r.prefix), prioGroup} {
 			if n, err := r.members(wctx, g); last == "" && (err != nil || n < 2) {
 				last = fmt.Sprintf("group %s has %d members (%v), want 2", g, n, err)
 			}
@@ -1170,7 +1168,7 @@ func (r *chaosRig) sinksCaughtUp(ctx context.Context) bool {
 	for _, gt := range []struct {
 		group string
 		topic topics.Spec
-	}{{auditsink.DefaultGroup, topics.UserDataStream}, {orderssink.DefaultGroup, topics.Orders}} {
+	}{{topics.GroupSinkAudit.Name(r.prefix), topics.UserDataStream}, {topics.GroupSinkOrders.Name(r.prefix), topics.Orders}} {
 		ends, err := r.ends(ctx, r.topic(gt.topic))
 		if err != nil {
 			return false

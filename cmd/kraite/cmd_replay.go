@@ -46,7 +46,10 @@ absorb the duplicates).
 --dry-run prints the plan (per partition: committed, target, records) and
 changes nothing.
 
-Topics may be named in full or by catalog suffix (user-data-stream).
+Topics and groups may be named in full or by catalog suffix (user-data-stream,
+sink.orders). A group the catalog declares must consume the topic; any other
+group must already have commits on it, unless --create (a typo would otherwise
+create a stray group).
 ` + "`kraite status`" + ` lists the groups, their members and their lag.
 
 Flags:`
@@ -55,6 +58,7 @@ Flags:`
 type replayFlags struct {
 	group, topic, from, to, account string
 	dryRun, wait, progress, asJSON  bool
+	create                          bool
 	waitTimeout, interval           time.Duration
 }
 
@@ -82,7 +86,8 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 	}
 	var f replayFlags
 	fs := a.newFlags("replay", replaySynopsis)
-	fs.StringVar(&f.group, "group", "", "consumer group to reset (e.g. kraite-sink-orders, kraite.dispatch)")
+	fs.StringVar(&f.group, "group", "", "consumer group to reset, full name or catalog suffix (e.g. kraite.sink.orders, sink.orders, dispatch)")
+	fs.BoolVar(&f.create, "create", false, "allow a group that is not declared and has no commits on the topic (it is created)")
 	fs.StringVar(&f.topic, "topic", "", "topic to replay, full name or catalog suffix (e.g. orders)")
 	fs.StringVar(&f.from, "from", "", "where to resume: earliest|latest|OFFSET|RFC3339 time|-DURATION")
 	fs.StringVar(&f.to, "to", "", "end of the replayed range for the plan and progress bar only (same forms as --from)")
@@ -125,6 +130,13 @@ func runReplay(ctx context.Context, a *app, adm *kadm.Client, prefix string, f r
 		}
 		to = &p
 	}
+	cctx, cancel := context.WithTimeout(ctx, opsRequestTimeout)
+	group, err := groupadmin.CheckTarget(cctx, adm, prefix, f.group, topic, f.create)
+	cancel()
+	if err != nil {
+		return err
+	}
+	f.group = group
 	plan, err := planReplay(ctx, adm, f.group, topic, from, to, f.account)
 	if err != nil {
 		return err

@@ -357,7 +357,7 @@ func buildAuditSink(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	s, err := auditsink.New(auditsink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := auditsink.New(auditsink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Group: topics.GroupSinkAudit.Name(w.c.TopicPrefix), Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
 		d, w.log.With("component", "audit-sink"))
 	if err != nil {
 		return component{}, err
@@ -370,7 +370,7 @@ func buildMarkPriceSink(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	s, err := marksink.New(marksink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := marksink.New(marksink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Group: topics.GroupSinkMarkPrice.Name(w.c.TopicPrefix), Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
 		d, w.log.With("component", "markprice-sink"))
 	if err != nil {
 		return component{}, err
@@ -383,7 +383,7 @@ func buildOrdersSink(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	s, err := orderssink.New(orderssink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := orderssink.New(orderssink.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Group: topics.GroupSinkOrders.Name(w.c.TopicPrefix), Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
 		d, w.log.With("component", "orders-sink"))
 	if err != nil {
 		return component{}, err

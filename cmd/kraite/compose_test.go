@@ -23,9 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v2"
 
-	auditsink "github.com/kraite/stream/sinks/audit"
-	marksink "github.com/kraite/stream/sinks/markprice"
-	orderssink "github.com/kraite/stream/sinks/orders"
+	"github.com/kraite/stream/topics"
 )
 
 const composeDir = "../../compose"
@@ -443,7 +441,7 @@ func TestDashboardMetricsAreProducedByKraiteDev(t *testing.T) {
 		t.Fatalf("no simulator address in:\n%s", out)
 	}
 	goka := []string{"kraite.dispatch", "kraite.regime", "kraite.gate"}
-	consumers := []string{auditsink.DefaultGroup, marksink.DefaultGroup, orderssink.DefaultGroup, "kraite.gap-watcher",
+	consumers := []string{topics.GroupSinkAudit.Name("kraite."), topics.GroupSinkMarkPrice.Name("kraite."), topics.GroupSinkOrders.Name("kraite."), "kraite.gap-watcher",
 		"-scheduler", "-trading-worker", "-cron-worker", "-indicators-worker", "-positions-worker"}
 	clientSeen := func(m exposed, suffix string) bool {
 		for id := range m["kraite_kafka_connects_total"]["client_id"] {

@@ -255,6 +255,7 @@ func TestReplayAndStatusReportBadInputClearly(t *testing.T) {
 		{"a replay without a group names the flag", []string{"replay", "--topic", opsTopic, "--from", "earliest"}, "--group is required"},
 		{"a replay without a start names the flag", []string{"replay", "--group", "g", "--topic", opsTopic}, "--from is required"},
 		{"a bad start says what is accepted", []string{"replay", "--group", "g", "--topic", opsTopic, "--from", "yesterday"}, "bad position"},
+		{"an unknown group is refused", []string{"replay", "--group", "g", "--topic", opsTopic, "--from", "earliest"}, "a typo?"},
 		{"an unknown topic is named", []string{"replay", "--group", "g", "--topic", "nope", "--from", "earliest"}, "nope"},
 		{"a negative watch is refused", []string{"status", "--watch", "-1s"}, "--watch"},
 	}
@@ -284,5 +285,48 @@ func TestFormatRangesCompressesRuns(t *testing.T) {
 				t.Fatalf("formatRanges(%v) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// A reset commits offsets, which creates the group: a typo must not
+// "succeed" (issue 11 point 6), nor a group paired with a topic it does not read.
+func TestReplayRefusesAGroupThatDoesNotExistOrDoesNotReadTheTopic(t *testing.T) {
+	e := newOpsEnv(t, 5)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a typo of a sink group", []string{"--group", "kraite.sink.ordrs", "--topic", "orders"}, "has no committed offsets"},
+		{"a declared group and a topic it does not consume", []string{"--group", "kraite.sink.orders", "--topic", "mark-price"},
+			"does not consume kraite.mark-price (it reads kraite.orders)"},
+		{"the scheduler's election group", []string{"--group", "scheduler", "--topic", "scheduler-lease"}, "commits no offsets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runKraite(t.Context(), append([]string{"replay", "--from", "earliest", "--progress=false"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	groups, err := e.adm.ListGroups(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groups.Groups(); len(g) != 0 {
+		t.Fatalf("refused replays created groups: %v", g)
+	}
+	// A declared group by suffix is expanded; --create allows a new group.
+	out, _, err := runKraite(t.Context(), "replay", "--group", "sink.audit", "--topic", "user-data-stream", "--from", "earliest", "--dry-run")
+	if err != nil || !strings.Contains(out, "group kraite.sink.audit") {
+		t.Fatalf("declared group by suffix: %v\n%s", err, out)
+	}
+	if _, _, err := runKraite(t.Context(), "replay", "--group", "brand-new", "--topic", "user-data-stream", "--from", "earliest",
+		"--create", "--progress=false"); err != nil {
+		t.Fatalf("--create: %v", err)
+	}
+	if got := e.committedTotal(t, "brand-new"); got != 0 {
+		t.Fatalf("--create from earliest committed %d, want 0", got)
 	}
 }

@@ -157,7 +157,7 @@ func (e *recipeEnv) settle(t *testing.T) orderTables {
 		if err != nil {
 			return false
 		}
-		committed, err := e.adm.FetchOffsetsForTopics(ctx, "kraite-sink-orders", "kraite.orders")
+		committed, err := e.adm.FetchOffsetsForTopics(ctx, "kraite.sink.orders", "kraite.orders")
 		if err != nil {
 			return false
 		}
@@ -189,12 +189,12 @@ func (e *recipeEnv) accumulate(t *testing.T, n int) {
 // the sink again and waits for the replay's progress bar to finish.
 func (e *recipeEnv) replayWhileStopping(t *testing.T, fix func(), args ...string) string {
 	t.Helper()
-	rep := startKraite(t, append([]string{"replay", "--group", "kraite-sink-orders", "--topic", "orders",
+	rep := startKraite(t, append([]string{"replay", "--group", "kraite.sink.orders", "--topic", "orders",
 		"--wait", "--progress-interval", "200ms"}, args...)...)
 	testkit.Eventually(t, 30*time.Second, "replay to name the live member and wait", func() bool {
-		return strings.Contains(rep.out.String(), "waiting for group kraite-sink-orders to empty")
+		return strings.Contains(rep.out.String(), "waiting for group kraite.sink.orders to empty")
 	})
-	if out := rep.out.String(); !strings.Contains(out, "stop these processes first") || !strings.Contains(out, "kraite-sink-orders") {
+	if out := rep.out.String(); !strings.Contains(out, "stop these processes first") || !strings.Contains(out, "kraite.sink.orders") {
 		t.Fatalf("replay does not name the member to stop:\n%s", out)
 	}
 	e.sink.stop(t)
@@ -264,11 +264,11 @@ func TestRecoveryRecipesThroughTheCLI(t *testing.T) {
 		want := e.settle(t)
 
 		from := backupAt.Add(-2 * time.Second).Truncate(time.Second).Format(time.RFC3339)
-		dry, _, err := runKraite(t.Context(), "replay", "--group", "kraite-sink-orders", "--topic", "orders", "--from", from, "--dry-run")
+		dry, _, err := runKraite(t.Context(), "replay", "--group", "kraite.sink.orders", "--topic", "orders", "--from", from, "--dry-run")
 		if err != nil {
 			t.Fatalf("dry run: %v\n%s", err, dry)
 		}
-		t.Logf("kraite replay --group kraite-sink-orders --topic orders --from %s --dry-run\n%s", from, dry)
+		t.Logf("kraite replay --group kraite.sink.orders --topic orders --from %s --dry-run\n%s", from, dry)
 		out := e.replayWhileStopping(t, func() {
 			// The restore: the tables as they were at the backup.
 			for _, table := range []string{"orders", "algo_orders", "order_fills"} {

@@ -54,7 +54,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
 	for _, want := range []string{
 		`data-account="acct-0001"`, `data-account="acct-0002"`, `data-account="acct-0003"`,
-		`class="lag-row" data-group="kraite.dispatch"`, `class="lag-row" data-group="kraite-sink-orders"`,
+		`class="lag-row" data-group="kraite.dispatch"`, `class="lag-row" data-group="kraite.sink.orders"`,
 		`data-band="` + band + `"`, `class="mark-row" data-venue="kucoin"`, `class="allow-row" data-exchange="binance"`,
 		`class="score-line"`,
 	} {

@@ -19,7 +19,7 @@ func ExampleParsePosition() {
 }
 
 func ExampleRenderProgress() {
-	fmt.Println(groupadmin.RenderProgress("kraite-sink-orders", groupadmin.ProgressState{Done: 750, Total: 1000, Behind: 2}, 20))
+	fmt.Println(groupadmin.RenderProgress("kraite.sink.orders", groupadmin.ProgressState{Done: 750, Total: 1000, Behind: 2}, 20))
 	// Output:
-	// [###############-----]  75.0%  750/1000 records  2 partitions behind  group kraite-sink-orders
+	// [###############-----]  75.0%  750/1000 records  2 partitions behind  group kraite.sink.orders
 }

@@ -187,7 +187,7 @@ func fetchCommitted(ctx context.Context, adm *kadm.Client, group, topic string) 
 		return kadm.OffsetResponses{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetching committed offsets of group %s: %w", group, err)
+		return nil, fmt.Errorf("fetching committed offsets of group %s on %s: %w", group, topic, err)
 	}
 	return committed, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/topics"
 )
 
 // discover starts following every topic that exists and is not followed
@@ -76,18 +77,21 @@ func tailOffsets(ends, starts map[int32]kadm.ListedOffset, tail int64) (map[int3
 	return out, true
 }
 
-// KraiteGroups keeps the consumer groups of this deployment: goka
-// processors and workers are named under the topic prefix, the sinks
-// "kraite-sink-...". The scheduler's group is left out: it only elects the
-// leader (it reads the lease topic directly and commits nothing), so its
-// "lag" would be the whole lease topic, which means nothing. Sorted.
+// KraiteGroups keeps the consumer groups of this deployment: those the
+// catalog declares (topics.Groups) under this prefix, and a running
+// `kraite rebuild`'s groups. Another deployment's groups (another prefix)
+// and foreign tools' groups are left out. The scheduler's group is left
+// out too: it only elects the leader (it reads the lease topic directly and
+// commits nothing), so its "lag" would be the whole lease topic, which
+// means nothing. Sorted.
 func KraiteGroups(groups []string, prefix string) []string {
 	var out []string
 	for _, g := range groups {
-		if g == prefix+"scheduler" {
+		suffix, ok := strings.CutPrefix(g, prefix)
+		if !ok {
 			continue
 		}
-		if strings.HasPrefix(g, prefix) || strings.HasPrefix(g, "kraite-") {
+		if spec, known := topics.LookupGroup(prefix, g); known && !spec.Elects || strings.HasPrefix(suffix, "rebuild-") {
 			out = append(out, g)
 		}
 	}

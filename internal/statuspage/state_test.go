@@ -57,8 +57,9 @@ func TestRegimeHistoryIsSampledSortedAndKeptForTheWindow(t *testing.T) {
 }
 
 func TestKraiteGroupsKeepsThisDeploymentsGroups(t *testing.T) {
-	got := KraiteGroups([]string{"kcat-inspect", "t.dispatch", "kraite-sink-orders", "other.regime", "t.worker.priority", "kraite-sink-audit", "t.scheduler"}, "t.")
-	want := []string{"kraite-sink-audit", "kraite-sink-orders", "t.dispatch", "t.worker.priority"}
+	got := KraiteGroups([]string{"kcat-inspect", "t.dispatch", "kraite-sink-orders", "other.regime", "t.worker.priority",
+		"t.sink.audit", "t.scheduler", "other.sink.orders", "t.typo", "t.rebuild-x-orders"}, "t.")
+	want := []string{"t.dispatch", "t.rebuild-x-orders", "t.sink.audit", "t.worker.priority"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -128,7 +129,7 @@ func TestLagRowsPerGroupAndTopicWithQueueNumbers(t *testing.T) {
 			{Topic: "t.user-data-stream", Partition: 1, Committed: -1, End: 0, Lag: -1},
 			{Topic: "t.dispatch-table", Partition: 0, Committed: 1, End: 3, Lag: 2},
 		}},
-		{Group: "kraite-sink-orders", State: "Empty"},
+		{Group: "t.sink.orders", State: "Empty"},
 	})
 	lag := s.lagView("t.")
 	if !lag.Available || lag.Total != 6 || len(lag.Rows) != 3 {
@@ -138,7 +139,7 @@ func TestLagRowsPerGroupAndTopicWithQueueNumbers(t *testing.T) {
 	if udp.Topic != "t.user-data-stream" || udp.Queue != 1 || udp.Lag != 4 || len(udp.Partitions) != 2 || udp.Members != 1 {
 		t.Fatalf("user-data-stream row: %+v", udp)
 	}
-	if lag.Rows[0].Queue != 0 || lag.Rows[2].Group != "kraite-sink-orders" || lag.Rows[2].Topic != "" {
+	if lag.Rows[0].Queue != 0 || lag.Rows[2].Group != "t.sink.orders" || lag.Rows[2].Topic != "" {
 		t.Fatalf("rows: %+v", lag.Rows)
 	}
 }

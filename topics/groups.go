@@ -1,0 +1,90 @@
+package topics
+
+import "strings"
+
+// GroupSpec declares one consumer group of Kraite: its name after the
+// deployment prefix and the topics it consumes. Groups are named from the
+// same prefix as the topics (DESIGN.md section 3), so two deployments on
+// one cluster never share a group, and declared here, next to the topics,
+// so commands (replay, status) can refuse a group or a topic that is not
+// Kraite's instead of guessing by pattern.
+type GroupSpec struct {
+	// Suffix is the name after the prefix, e.g. "sink.orders".
+	Suffix string
+	// Inputs are the topics the group commits offsets on.
+	Inputs []Spec
+	// Component is what runs the group (kraite run --components).
+	Component string
+	// Elects marks a group used only for leader election: it commits
+	// nothing, so it has no lag and nothing to replay.
+	Elects bool
+	Doc    string
+}
+
+// Name returns the full group name under prefix.
+func (g GroupSpec) Name(prefix string) string { return prefix + g.Suffix }
+
+// Consumes reports whether the group reads topic (a full name under prefix).
+func (g GroupSpec) Consumes(prefix, topic string) bool {
+	for _, in := range g.Inputs {
+		if in.Name(prefix) == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// The consumer groups. Worker groups are WorkerGroup(queue).
+var (
+	GroupDispatch = GroupSpec{Suffix: "dispatch", Inputs: []Spec{UserDataStream}, Component: "dispatch",
+		Doc: "goka: applies the allowlist, writes orders and positions"}
+	GroupRegime = GroupSpec{Suffix: "regime", Inputs: []Spec{MarkPrice}, Component: "regime",
+		Doc: "goka: market-regime score and bands"}
+	GroupGate = GroupSpec{Suffix: "gate", Inputs: []Spec{OpenIntents}, Component: "gate",
+		Doc: "goka: allows or refuses open intents"}
+	GroupSinkAudit = GroupSpec{Suffix: "sink.audit", Inputs: []Spec{UserDataStream}, Component: "audit-sink",
+		Doc: "every user-data record into api_data_stream"}
+	GroupSinkMarkPrice = GroupSpec{Suffix: "sink.markprice", Inputs: []Spec{MarkPrice}, Component: "markprice-sink",
+		Doc: "mark prices into exchange_symbols (four venues)"}
+	GroupSinkOrders = GroupSpec{Suffix: "sink.orders", Inputs: []Spec{Orders}, Component: "orders-sink",
+		Doc: "orders and algo orders, transitions to positions"}
+	GroupGapWatcher = GroupSpec{Suffix: "gap-watcher", Inputs: []Spec{UserDataStream}, Component: "gap-watcher",
+		Doc: "turns gap markers into backfill jobs"}
+	GroupScheduler = GroupSpec{Suffix: "scheduler", Inputs: []Spec{SchedulerLease}, Component: "scheduler", Elects: true,
+		Doc: "leader election of the scheduler (commits nothing)"}
+)
+
+// WorkerGroup is the group of the worker of a queue topic.
+func WorkerGroup(queue Spec) GroupSpec {
+	comp := map[string]string{Priority.Suffix: "trading-worker", Cronjobs.Suffix: "cron-worker",
+		Indicators.Suffix: "indicators-worker", Positions.Suffix: "positions-worker"}[queue.Suffix]
+	return GroupSpec{Suffix: "worker." + queue.Suffix, Inputs: []Spec{queue}, Component: comp,
+		Doc: "jobs of queue " + queue.Suffix}
+}
+
+// Groups returns every consumer group of the catalog in a stable order.
+func Groups() []GroupSpec {
+	gs := []GroupSpec{GroupDispatch, GroupRegime, GroupGate, GroupSinkAudit, GroupSinkMarkPrice,
+		GroupSinkOrders, GroupGapWatcher, GroupScheduler}
+	for _, q := range Queues() {
+		if q.Suffix == UserDataStream.Suffix || q.Suffix == Orders.Suffix {
+			continue // consumed by dispatch, the audit sink and the orders sink
+		}
+		gs = append(gs, WorkerGroup(q))
+	}
+	return gs
+}
+
+// LookupGroup finds a group by full name (under prefix) or by suffix.
+func LookupGroup(prefix, name string) (GroupSpec, bool) {
+	suffix, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		suffix = name
+	}
+	for _, g := range Groups() {
+		if g.Suffix == suffix {
+			return g, true
+		}
+	}
+	return GroupSpec{}, false
+}
