@@ -460,7 +460,9 @@ func (r *chaosRig) Drops() []chaos.Drop {
 func (r *chaosRig) topic(s topics.Spec) string { return s.Name(r.prefix) }
 
 // workerGroup is a queue worker's default group (see worker.Config.Group).
-func (r *chaosRig) workerGroup(queue topics.Spec) string { return topics.WorkerGroup(queue).Name(r.prefix) }
+func (r *chaosRig) workerGroup(queue topics.Spec) string {
+	return topics.WorkerGroup(queue).Name(r.prefix)
+}
 
 // Inject applies one fault; see chaos.Injector.
 func (r *chaosRig) Inject(ctx context.Context, f chaos.Fault) (chaos.Injected, error) {
