@@ -1,7 +1,15 @@
 // Package consume is the consumer loop the three sinks share: a franz-go
 // consumer group that polls a batch, hands it to the sink until the sink has
-// written it (retrying with capped backoff on database errors, never
-// skipping), then commits exactly that batch's offsets.
+// written it (retrying with capped backoff while the database or broker is
+// down, never skipping), then commits exactly that batch's offsets.
+//
+// # Bad records are not retried
+//
+// A record that can never be written (it fails validation, or the database
+// refuses its values) must not stall the loop: the handler quarantines it
+// (Quarantine) and writes the rest, and returns an error only for an outage.
+// IsBadRecord tells the two apart by the error, and Isolate finds the
+// records behind a database data error in a batch (see classify.go).
 //
 // # Commit timing
 //
@@ -77,7 +85,9 @@ func (c Config) withDefaults() Config {
 }
 
 // Handler writes one batch durably. It returns nil only when the batch is
-// committed to the database; an error makes the loop retry the same batch.
+// committed to the database (records it could not accept quarantined); an
+// error makes the loop retry the same batch, so it must mean an outage,
+// never a bad record (IsBadRecord).
 type Handler func(ctx context.Context, recs []*kgo.Record) error
 
 // Loop is one running consumer. Healthy reports false while batches fail.
