@@ -26,10 +26,12 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := a.newFlags("allowlist", "allowlist get <exchange> | set <exchange> [TYPE...]\n\n"+
-		"  get  print the dispatch allowlist the running processors use\n"+
-		"  set  replace it (no TYPE = shadow mode: nothing dispatched, everything audited);\n"+
-		"       takes effect on the next record, without a restart\n\n"+
+	fs := a.newFlags("allowlist", "allowlist get <exchange> | set <exchange> [TYPE...] | reset <exchange>\n\n"+
+		"  get    print the dispatch allowlist the running processors use\n"+
+		"  set    replace it (no TYPE = shadow mode: nothing dispatched, everything audited);\n"+
+		"         takes effect on the next record, without a restart\n"+
+		"  reset  set it back to the built-in default of the exchange\n\n"+
+		"Exchanges: "+strings.Join(sortedKeys(dispatch.DefaultAllowlists()), " ")+"\n"+
 		"Types: "+strings.Join(knownTypes, " "))
 	by := fs.String("by", hostname(), "who made the change (recorded with it)")
 	force := fs.Bool("force", false, "accept execution types this version does not know")
@@ -41,11 +43,20 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 		return errors.New("allowlist needs a subcommand and an exchange")
 	}
 	exchange := fs.Arg(1)
+	if _, ok := dispatch.DefaultAllowlists()[exchange]; !ok {
+		return fmt.Errorf("unknown exchange %q: dispatch has allowlists for %s", exchange,
+			strings.Join(sortedKeys(dispatch.DefaultAllowlists()), ", "))
+	}
 	switch fs.Arg(0) {
 	case "get":
 		return allowlistGet(ctx, a, c, exchange)
 	case "set":
 		return allowlistSet(ctx, a, c, exchange, fs.Args()[2:], *by, *force)
+	case "reset":
+		if fs.NArg() > 2 {
+			return fmt.Errorf("allowlist reset takes only the exchange (got %q)", fs.Args()[2:])
+		}
+		return allowlistSet(ctx, a, c, exchange, dispatch.DefaultAllowlists()[exchange], *by, false)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown allowlist subcommand %q", fs.Arg(0))

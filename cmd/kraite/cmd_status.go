@@ -75,6 +75,15 @@ func printStatusOnce(ctx context.Context, w io.Writer, adm *kadm.Client, groups 
 	if err != nil {
 		return err
 	}
+	var unknown []string
+	for _, g := range sts {
+		if len(groups) > 0 && g.State == "Dead" && len(g.Partitions) == 0 {
+			unknown = append(unknown, g.Group)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("no such consumer group: %s (kraite status without --group lists them)", strings.Join(unknown, ", "))
+	}
 	if asJSON {
 		if sts == nil {
 			sts = []groupadmin.GroupStatus{}

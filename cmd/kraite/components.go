@@ -130,7 +130,7 @@ func buildComponents(ctx context.Context, w *wiring, names []string) ([]componen
 	for _, n := range names {
 		b, ok := componentBuilders[n]
 		if !ok {
-			w.log.Warn("component not available in this build; skipped", "component", n)
+			errs = append(errs, fmt.Errorf("unknown component %q (known: %s)", n, strings.Join(componentNames(), ", ")))
 			continue
 		}
 		c, err := b(ctx, w)

@@ -258,6 +258,11 @@ func TestReplayAndStatusReportBadInputClearly(t *testing.T) {
 		{"an unknown group is refused", []string{"replay", "--group", "g", "--topic", opsTopic, "--from", "earliest"}, "a typo?"},
 		{"an unknown topic is named", []string{"replay", "--group", "g", "--topic", "nope", "--from", "earliest"}, "nope"},
 		{"a negative watch is refused", []string{"status", "--watch", "-1s"}, "--watch"},
+		{"status of a group that does not exist", []string{"status", "--group", "nosuch"}, "no such consumer group: nosuch"},
+		{"an allowlist of an unknown exchange", []string{"allowlist", "set", "nosuchexchange", "TRADE"}, `unknown exchange "nosuchexchange"`},
+		{"an unknown execution type", []string{"allowlist", "set", "binance", "TRAED"}, `unknown execution type "TRAED"`},
+		{"reset takes only the exchange", []string{"allowlist", "reset", "binance", "TRADE"}, "takes only the exchange"},
+		{"an unknown component", []string{"run", "--components", "foo"}, `unknown component "foo"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

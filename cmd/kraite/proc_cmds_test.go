@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
 
@@ -95,6 +96,12 @@ func TestAllowlistRegimeAndOpenCommandsAgainstABroker(t *testing.T) {
 	}
 	if out, _ := runCmd(t, "", "allowlist", "get", "binance"); !strings.Contains(out, "shadow mode") {
 		t.Fatalf("shadow mode not shown: %q", out)
+	}
+	if _, err := runCmd(t, "", "allowlist", "reset", "binance"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := runCmd(t, "", "allowlist", "get", "binance"); !strings.HasPrefix(out, "binance: "+strings.Join(dispatch.DefaultAllowlists()["binance"], " ")+" (set ") {
+		t.Fatalf("reset did not set the default back: %q", out)
 	}
 
 	if _, err := runCmd(t, "", "regime", "override", "allow", "--for", "1h", "--reason", "drill"); err != nil {
