@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -88,10 +89,52 @@ func (c common) validate() error {
 // loadEnv parses environment variables into cfg (a pointer to a struct with
 // `env` tags) and returns a clear error naming every bad variable.
 func loadEnv(cfg any) error {
-	if err := env.Parse(cfg); err != nil {
+	err := env.Parse(cfg)
+	if err == nil {
+		return nil
+	}
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
 		return fmt.Errorf("reading configuration from the environment: %w", err)
 	}
-	return nil
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if key := envKeyOf(reflect.TypeOf(cfg), pe.Name); key != "" {
+				errs = append(errs, fmt.Errorf("%s: %q is not a valid %s: %w", key, os.Getenv(key), pe.Type, pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return fmt.Errorf("reading configuration from the environment: %w", errors.Join(errs...))
+}
+
+// envKeyOf is the environment variable of field name in struct type t (a
+// pointer to a struct, possibly with nested structs), so errors name the
+// variable an operator sets, not the Go field.
+func envKeyOf(t reflect.Type, name string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == name {
+			if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+				return key
+			}
+		}
+		if k := f.Type.Kind(); k == reflect.Struct || k == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+			if key := envKeyOf(f.Type, name); key != "" {
+				return key
+			}
+		}
+	}
+	return ""
 }
 
 // loadCommon reads and validates the shared configuration and sets up logging.

@@ -213,6 +213,14 @@ func TestBadEnvironmentIsReportedClearly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "KRAITE_LOG_LEVEL") {
 		t.Fatalf("got %v", err)
 	}
+	// A value of the wrong type names the variable, not the Go field.
+	t.Setenv("KRAITE_LOG_LEVEL", "info")
+	t.Setenv("KRAITE_ACCOUNTS_POLL", "10 parsecs")
+	t.Setenv("KRAITE_BROKERS", "127.0.0.1:1")
+	err = newApp(nil, out, out).main(context.Background(), []string{"run", "--components", "userdata-producer"})
+	if err == nil || !strings.Contains(err.Error(), `KRAITE_ACCOUNTS_POLL: "10 parsecs" is not a valid time.Duration`) || strings.Contains(err.Error(), "AccountsPoll") {
+		t.Fatalf("got %v", err)
+	}
 }
 
 func TestBenchIngestReportsLatencyAndRatio(t *testing.T) {
