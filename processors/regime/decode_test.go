@@ -1,6 +1,7 @@
 package regime
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,7 +21,7 @@ func slowTicks(raw []byte) (int64, []Tick, bool) {
 	var ticks []Tick
 	for _, mp := range ev.MarkPrices {
 		at = max(at, mp.EventTime)
-		ticks = appendTick(ticks, string(mp.Symbol), string(mp.MarkPrice))
+		ticks = appendTick(ticks, string(mp.Symbol), string(mp.MarkPrice), cmp.Or(mp.EventTime, ev.EventTime))
 	}
 	return at, ticks, true
 }

@@ -32,6 +32,10 @@ type Market struct {
 type Tick struct {
 	Symbol string
 	Price  float64
+	// AtMs is the tick's own event time (its E, or the frame's); the
+	// processor bounds it by its clock (BoundTicks). Update folds every
+	// tick of a record at the record's time.
+	AtMs int64
 }
 
 // varFloor keeps the volatility ratio finite on a flat market: a per-minute

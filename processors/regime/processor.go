@@ -31,6 +31,7 @@ package regime
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,13 +84,21 @@ type Config struct {
 	Cooldown time.Duration
 	// Hysteresis in score points before a band is left downwards (default 3).
 	Hysteresis float64
-	Log        *slog.Logger
+	// MaxAhead is how far a record's event time (and each tick's own E)
+	// may lie ahead of Now before it is refused (default
+	// topics.DefaultMaxAhead): one record claiming the year 2100 must not
+	// push the state's event time past every real tick.
+	MaxAhead time.Duration
+	// Now is the consumer's clock (default time.Now). It only bounds event
+	// times; the score itself never reads it.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // DefaultConfig returns the documented defaults for prefix.
 func DefaultConfig(brokers []string, prefix string) Config {
 	return Config{Brokers: brokers, Prefix: prefix, Score: DefaultScoreConfig(),
-		Cooldown: 30 * time.Minute, Hysteresis: DefaultHysteresis}
+		Cooldown: 30 * time.Minute, Hysteresis: DefaultHysteresis, MaxAhead: topics.DefaultMaxAhead}
 }
 
 // Validate names the first bad field.
@@ -103,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cooldown < 0 {
 		errs = append(errs, fmt.Errorf("regime config: Cooldown %s is negative", c.Cooldown))
+	}
+	if c.MaxAhead < 0 {
+		errs = append(errs, fmt.Errorf("regime config: MaxAhead %s is negative", c.MaxAhead))
 	}
 	if c.Hysteresis < 0 || c.Hysteresis >= 25 {
 		errs = append(errs, fmt.Errorf("regime config: Hysteresis %v must be in [0, 25)", c.Hysteresis))
@@ -137,6 +149,12 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxAhead == 0 {
+		cfg.MaxAhead = topics.DefaultMaxAhead
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -168,12 +186,29 @@ func (r *regime) process(ctx goka.Context, msg any) {
 		r.quarantine(ctx, raw, err)
 		return
 	}
+	now := r.cfg.Now()
+	at, ticks, err = BoundTicks(at, ticks, now, r.cfg.MaxAhead)
+	if err != nil {
+		// Quarantined whether it was refused whole (nothing below runs) or
+		// only some of its ticks were (the rest are still folded in).
+		r.quarantine(ctx, raw, err)
+		if len(ticks) == 0 {
+			return
+		}
+	}
 	var prev State
 	if v, ok := ctx.Value().(*State); ok && v != nil {
 		prev = *v
 	}
 	if prev.Scope == "" {
 		prev.Scope = ctx.Key()
+	}
+	if cerr := topics.CheckEventTime(prev.AtMs, now, r.cfg.MaxAhead); prev.AtMs != 0 && cerr != nil {
+		// A state written by a version that let a far-future record through:
+		// obeying it would drop every real tick as late. Start over.
+		r.cfg.Log.Error("regime state is ahead of this consumer's clock; resetting it",
+			"scope", prev.Scope, "err", cerr)
+		prev = State{Scope: prev.Scope, Records: prev.Records}
 	}
 	if at < prev.AtMs {
 		return // late record: event time never goes backwards
@@ -184,6 +219,36 @@ func (r *regime) process(ctx goka.Context, msg any) {
 	if change != nil {
 		ctx.Emit(ChangesTopic(r.cfg.Prefix), next.Scope, change)
 	}
+}
+
+// BoundTicks applies the consumer's clock to a decoded frame: a tick whose
+// own event time is more than maxAhead past now is dropped, and the
+// frame's time becomes the newest remaining tick's. The error (nil when
+// every tick passed) says what was refused; with no tick left the frame
+// is refused whole.
+func BoundTicks(at int64, ticks []Tick, now time.Time, maxAhead time.Duration) (int64, []Tick, error) {
+	err := topics.CheckEventTime(at, now, maxAhead)
+	if err == nil {
+		return at, ticks, nil
+	}
+	kept := make([]Tick, 0, len(ticks))
+	var newest int64
+	var first error
+	for _, tk := range ticks {
+		if terr := topics.CheckEventTime(tk.AtMs, now, maxAhead); terr != nil {
+			first = cmp.Or(first, terr)
+			continue
+		}
+		kept = append(kept, tk)
+		newest = max(newest, tk.AtMs)
+	}
+	if len(kept) == 0 {
+		return 0, nil, fmt.Errorf("mark-price frame refused: %w", err)
+	}
+	if first == nil {
+		first = err // only the frame's own E was out of bounds
+	}
+	return newest, kept, fmt.Errorf("refused %d of %d ticks: %w", len(ticks)-len(kept), len(ticks), first)
 }
 
 // Step is one evaluation of the processor as a pure function: fold the
@@ -239,7 +304,7 @@ func DecodeTicks(raw []byte) (int64, []Tick, error) {
 	ticks := make([]Tick, 0, len(ev.MarkPrices))
 	for _, mp := range ev.MarkPrices {
 		at = max(at, mp.EventTime)
-		ticks = appendTick(ticks, string(mp.Symbol), string(mp.MarkPrice))
+		ticks = appendTick(ticks, string(mp.Symbol), string(mp.MarkPrice), cmp.Or(mp.EventTime, ev.EventTime))
 	}
 	return at, ticks, nil
 }
@@ -270,17 +335,17 @@ func decodeArrayFast(frame []byte) (int64, []Tick, error) {
 			return 0, nil, fmt.Errorf("decoding E: %w", err)
 		}
 		at = max(at, t)
-		ticks = appendTick(ticks, e.S, e.P)
+		ticks = appendTick(ticks, e.S, e.P, t)
 	}
 	return at, ticks, nil
 }
 
-func appendTick(ticks []Tick, sym, price string) []Tick {
+func appendTick(ticks []Tick, sym, price string, at int64) []Tick {
 	p, err := strconv.ParseFloat(price, 64)
 	if err != nil || sym == "" {
 		return ticks
 	}
-	return append(ticks, Tick{Symbol: sym, Price: p})
+	return append(ticks, Tick{Symbol: sym, Price: p, AtMs: at})
 }
 
 func (r *regime) quarantine(ctx goka.Context, raw []byte, err error) {

@@ -22,10 +22,13 @@ type regimeTest struct {
 	changes *tester.QueueTracker
 }
 
-func newRegimeTest(t *testing.T) *regimeTest {
+func newRegimeTest(t *testing.T, opts ...func(*Config)) *regimeTest {
 	t.Helper()
 	tt := tester.New(t)
 	cfg := DefaultConfig(nil, prefix)
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cfg.ViewOptions = []goka.ViewOption{goka.WithViewTester(tt)}
 	p, err := New(cfg, goka.WithTester(tt))
 	if err != nil {
