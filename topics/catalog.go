@@ -35,7 +35,23 @@ type Spec struct {
 	Value string
 	// Doc is a one-line role description.
 	Doc string
+	// MaxMessageBytes is the topic's max.message.bytes (the largest record
+	// batch the broker accepts); 0 leaves the broker default (about 1 MiB).
+	MaxMessageBytes int
 }
+
+// FrameMaxBytes is max.message.bytes of the topics that carry raw exchange
+// frames (user-data-stream and mark-price), and the producers' largest
+// record. The largest legitimate frame today is the all-symbols mark-price
+// array: 42-60 KB for 568 symbols; a user-data frame is usually under 2 KB,
+// an ACCOUNT_UPDATE with hundreds of positions tens of KB. 4 MiB leaves a
+// margin of about 70 times over the largest of them (room for ten times
+// the symbols with twice the fields) while keeping one record far below
+// what a consumer fetches at once (franz-go's fetch.max.bytes is 50 MiB,
+// and since KIP-74 a broker returns a first batch larger than any fetch
+// limit anyway). A frame above it can never be stored: the producer
+// leaves a gap marker instead, so the backfill recovers what it carried.
+const FrameMaxBytes = 4 << 20
 
 // Name returns the full topic name under prefix.
 func (s Spec) Name(prefix string) string { return prefix + s.Suffix }
@@ -43,13 +59,17 @@ func (s Spec) Name(prefix string) string { return prefix + s.Suffix }
 // Configs returns the topic-level configs to create or converge the topic with.
 func (s Spec) Configs() map[string]*string {
 	str := func(v string) *string { return &v }
-	if s.Compact {
-		return map[string]*string{"cleanup.policy": str("compact")}
+	cfg := map[string]*string{"cleanup.policy": str("compact")}
+	if !s.Compact {
+		cfg = map[string]*string{
+			"cleanup.policy": str("delete"),
+			"retention.ms":   str(fmt.Sprint(s.Retention.Milliseconds())),
+		}
 	}
-	return map[string]*string{
-		"cleanup.policy": str("delete"),
-		"retention.ms":   str(fmt.Sprint(s.Retention.Milliseconds())),
+	if s.MaxMessageBytes > 0 {
+		cfg["max.message.bytes"] = str(fmt.Sprint(s.MaxMessageBytes))
 	}
+	return cfg
 }
 
 const day = 24 * time.Hour
@@ -58,7 +78,7 @@ const day = 24 * time.Hour
 var (
 	UserDataStream = Spec{Suffix: "user-data-stream", Partitions: 12, Retention: 7 * day, Queue: 1,
 		Key: "account id", Value: "raw Binance user-data frame (JSON, unchanged) | GapMarker (header kind=gap) | backfill frame (kind=backfill)",
-		Doc: "queue 1: raw user-data frames, gap markers and REST backfill frames"}
+		Doc: "queue 1: raw user-data frames, gap markers and REST backfill frames", MaxMessageBytes: FrameMaxBytes}
 	Priority = Spec{Suffix: "priority", Partitions: 6, Retention: 3 * day, Queue: 2,
 		Key: "account id", Value: "Job (JSON)", Doc: "queue 2: urgent work (reconcile corrections, key loss, drift alerts)"}
 	Orders = Spec{Suffix: "orders", Partitions: 12, Retention: 7 * day, Queue: 3,
@@ -72,7 +92,8 @@ var (
 	Default = Spec{Suffix: "default", Partitions: 3, Retention: day, Queue: 7,
 		Key: "varies", Value: "Job (JSON)", Doc: "queue 7: everything else"}
 	MarkPrice = Spec{Suffix: "mark-price", Partitions: 3, Retention: day,
-		Key: "exchange", Value: "raw !markPrice@arr@1s frame (JSON array, unchanged)", Doc: "raw mark-price frames, the whole 1 Hz array per record"}
+		Key: "exchange", Value: "raw !markPrice@arr@1s frame (JSON array, unchanged)", Doc: "raw mark-price frames, the whole 1 Hz array per record",
+		MaxMessageBytes: FrameMaxBytes}
 	OpenIntents = Spec{Suffix: "open-intents", Partitions: 6, Retention: 7 * day,
 		Key: "account id", Value: "OpenIntent (JSON)", Doc: "requests to open a position (input of the gate)"}
 	OpenIntentsRejected = Spec{Suffix: "open-intents.rejected", Partitions: 6, Retention: 30 * day,

@@ -3,6 +3,15 @@
 // copy the payload, and treat silence (no frame and no ping for IdleTimeout)
 // as a dead connection. Reconnection policy lives with the caller; Backoff
 // gives it the capped, jittered delays.
+//
+// # Frame size
+//
+// A frame over ReadLimit is refused from its header, before its payload is
+// read, so a hostile or broken peer cannot make the client allocate more
+// than the limit per connection. The connection cannot continue after
+// that (the rest of the frame is still on the wire): Read closes it and
+// returns ErrFrameTooLarge, and the caller reconnects and accounts for the
+// window as for any other disconnect (a gap marker).
 package wsconn
 
 import (
@@ -20,6 +29,16 @@ import (
 // ErrIdle is returned by Read when nothing (no frame, no ping) arrived for IdleTimeout.
 var ErrIdle = errors.New("websocket idle: no frame and no ping within the watchdog timeout")
 
+// ErrFrameTooLarge is returned by Read when a frame exceeded ReadLimit; the
+// session is closed.
+var ErrFrameTooLarge = errors.New("websocket frame larger than the read limit")
+
+// DefaultReadLimit is the default ReadLimit: twice the largest record the
+// frame topics accept (topics.FrameMaxBytes, 4 MiB), so a frame too large
+// for Kafka but under this is still read and accounted for by the producer
+// without dropping the connection, and memory per connection stays bounded.
+const DefaultReadLimit = 8 << 20
+
 // Options configure a Session. The zero value is usable.
 type Options struct {
 	// IdleTimeout is the watchdog: no frame and no ping for this long ends
@@ -27,7 +46,7 @@ type Options struct {
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the dial. Default 10s.
 	HandshakeTimeout time.Duration
-	// ReadLimit is the largest frame accepted. Default 16 MiB.
+	// ReadLimit is the largest frame accepted. Default DefaultReadLimit.
 	ReadLimit int64
 }
 
@@ -39,7 +58,7 @@ func (o Options) withDefaults() Options {
 		o.HandshakeTimeout = 10 * time.Second
 	}
 	if o.ReadLimit <= 0 {
-		o.ReadLimit = 16 << 20
+		o.ReadLimit = DefaultReadLimit
 	}
 	return o
 }
@@ -81,7 +100,8 @@ func (s *Session) extend() { _ = s.c.SetReadDeadline(time.Now().Add(s.opts.IdleT
 
 // Read delivers every data frame to fn with the time it was read, until the
 // connection ends, ctx is done (then it closes normally and returns
-// ctx.Err()), or the watchdog fires (ErrIdle). fn must not retain data after
+// ctx.Err()), the watchdog fires (ErrIdle), or a frame exceeds ReadLimit
+// (ErrFrameTooLarge; the session is closed). fn must not retain data after
 // it returns unless it copies it; Read allocates a fresh slice per frame, so
 // retaining is in fact safe.
 func (s *Session) Read(ctx context.Context, fn func(data []byte, at time.Time)) error {
@@ -98,6 +118,10 @@ func (s *Session) Read(ctx context.Context, fn func(data []byte, at time.Time)) 
 			if errors.As(err, &ne) && ne.Timeout() {
 				s.Close()
 				return ErrIdle
+			}
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.Close()
+				return fmt.Errorf("%w (%d bytes): %w", ErrFrameTooLarge, s.opts.ReadLimit, err)
 			}
 			return fmt.Errorf("reading websocket: %w", err)
 		}

@@ -109,3 +109,67 @@ func TestBackoffDoublesCapsAndJitters(t *testing.T) {
 		t.Fatalf("huge attempt: %s", d)
 	}
 }
+
+// TestAFrameOverTheReadLimitEndsTheSession: a frame over ReadLimit, whole or
+// fragmented, is never delivered; Read closes the session and returns
+// ErrFrameTooLarge promptly (no hang), after delivering the frames before it.
+func TestAFrameOverTheReadLimitEndsTheSession(t *testing.T) {
+	const limit = 4096
+	for _, fragmented := range []bool{false, true} {
+		serverSaw := make(chan error, 1)
+		url := server(t, func(c *websocket.Conn) {
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"e":"small"}`))
+			big := []byte(`{"e":"big","x":"` + strings.Repeat("a", 3*limit) + `"}`)
+			if fragmented {
+				w, err := c.NextWriter(websocket.TextMessage)
+				if err != nil {
+					serverSaw <- err
+					return
+				}
+				for i := 0; i < len(big); i += 1000 {
+					_, _ = w.Write(big[i:min(i+1000, len(big))])
+				}
+				_ = w.Close()
+			} else {
+				_ = c.WriteMessage(websocket.TextMessage, big)
+			}
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"e":"after"}`))
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, _, err := c.ReadMessage()
+			serverSaw <- err
+		})
+		s, err := Dial(t.Context(), url, Options{IdleTimeout: 5 * time.Second, ReadLimit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		done := make(chan error, 1)
+		go func() { done <- s.Read(t.Context(), func(d []byte, _ time.Time) { got = append(got, string(d)) }) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrFrameTooLarge) {
+				t.Fatalf("fragmented=%v: Read returned %v, want ErrFrameTooLarge", fragmented, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fragmented=%v: Read did not return after an oversized frame", fragmented)
+		}
+		if len(got) != 1 || got[0] != `{"e":"small"}` {
+			t.Fatalf("fragmented=%v: delivered %q, want only the small frame", fragmented, got)
+		}
+		select {
+		case err := <-serverSaw:
+			if err == nil {
+				t.Fatal("the server read a message; want the connection closed")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the server was left hanging on an open connection")
+		}
+		s.Close() // idempotent after Read closed it
+	}
+}
+
+func TestDefaultReadLimit(t *testing.T) {
+	if got := (Options{}).withDefaults().ReadLimit; got != DefaultReadLimit {
+		t.Fatalf("default read limit %d", got)
+	}
+}
