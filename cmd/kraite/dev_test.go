@@ -117,6 +117,13 @@ func TestDevFillsBothTopicsAndResumesFromItsDataDir(t *testing.T) {
 			count("SELECT COUNT(*) FROM orders") > 0
 	})
 	d.Close()
+	// A second dev on the same data directory fails at once, naming the owner.
+	second := &syncBuffer{}
+	err = newApp(nil, second, second).main(context.Background(), []string{"dev", "--data-dir", dir,
+		"--broker-addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--for", "5s"})
+	if err == nil || !strings.Contains(err.Error(), "in use by process") {
+		t.Fatalf("a second dev on the same data dir: %v\n%s", err, second)
+	}
 	// /readyz names every sink, processor and the producer, and turns 200
 	// once all of them are ready.
 	testkit.Eventually(t, 60*time.Second, "/readyz to report every component ready", func() bool {

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -30,10 +30,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ErrLocked reports a data directory owned by another running process.
+var ErrLocked = errors.New("data directory locked")
+
 // Broker is a running kfake cluster of one broker.
 type Broker struct {
-	c    *kfake.Cluster
-	addr string
+	c      *kfake.Cluster
+	addr   string
+	unlock func()
 }
 
 // Start listens and returns the running broker. Close (or cancel Run's ctx)
@@ -42,8 +46,18 @@ func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:9092"
 	}
+	unlock := func() {}
+	if cfg.DataDir != "" {
+		// Before anything touches the directory: a second broker on the
+		// same files would rewrite a live broker's segments.
+		var err error
+		if unlock, err = LockDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	used := false
@@ -63,10 +77,6 @@ func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
 		opts = append(opts, kfake.AllowAutoTopicCreation())
 	}
 	if cfg.DataDir != "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("creating broker data dir: %w", err)
-		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 		if cfg.SyncWrites {
 			opts = append(opts, kfake.SyncWrites())
@@ -78,9 +88,10 @@ func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
 	c, err := kfake.NewCluster(append(opts, extra...)...)
 	if err != nil {
 		ln.Close()
+		unlock()
 		return nil, fmt.Errorf("starting kfake: %w", err)
 	}
-	return &Broker{c: c, addr: ln.Addr().String()}, nil
+	return &Broker{c: c, addr: ln.Addr().String(), unlock: sync.OnceFunc(unlock)}, nil
 }
 
 // Addr is the address clients connect to.
@@ -89,8 +100,12 @@ func (b *Broker) Addr() string { return b.addr }
 // Cluster exposes kfake for fault injection in tests and chaos runs.
 func (b *Broker) Cluster() *kfake.Cluster { return b.c }
 
-// Close stops the broker; safe to call more than once.
-func (b *Broker) Close() { b.c.Close() }
+// Close stops the broker (flushing its data directory) and releases the
+// directory's lock; safe to call more than once.
+func (b *Broker) Close() {
+	b.c.Close()
+	b.unlock()
+}
 
 // Run blocks until ctx is done, then closes the broker.
 func (b *Broker) Run(ctx context.Context) error {
