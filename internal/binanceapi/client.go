@@ -1,7 +1,9 @@
 // Package binanceapi is a small Binance USD-M REST client: the listenKey
 // lifecycle now, signed order and account queries as the scheduler needs
 // them. Errors from the exchange come back as *APIError so callers can branch
-// on the code (-1125: listenKey gone; -1003/429: rate limited).
+// on the code (-1125: listenKey gone; -1003/429: rate limited), and every
+// error is classified as retryable or permanent (IsPermanent, see
+// errors.go) so a job never retries what the exchange refused on its merits.
 package binanceapi
 
 import (
@@ -34,6 +36,8 @@ type APIError struct {
 	HTTPStatus int
 	Code       int    `json:"code"`
 	Msg        string `json:"msg"`
+	// retryAfter is the answer's Retry-After (429, 418).
+	retryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -79,6 +83,9 @@ type Client struct {
 	used   atomic.Int64 // last X-MBX-USED-WEIGHT-1M seen
 	usedAt atomic.Int64 // unix ms of that answer
 	banned atomic.Int64 // unix ms until which we must not call
+	// offset is the server's clock minus ours in ms, measured after a
+	// -1021 (timestamp outside recvWindow); signed requests add it.
+	offset atomic.Int64
 	// Budget is the share of the limit used before waiting (default 0.8).
 	Budget float64
 
@@ -160,7 +167,7 @@ func (c *Client) UsedWeight() int64 { return c.used.Load() }
 func (c *Client) waitBudget(ctx context.Context) error {
 	now := c.now()
 	if until := c.banned.Load(); until > now.UnixMilli() {
-		return ErrBanned
+		return &BanError{Until: time.UnixMilli(until)}
 	}
 	at := time.UnixMilli(c.usedAt.Load())
 	if at.Truncate(time.Minute) != now.Truncate(time.Minute) {
@@ -185,11 +192,11 @@ func (c *Client) observe(resp *http.Response) {
 		c.usedAt.Store(c.now().UnixMilli())
 	}
 	if resp.StatusCode == 418 {
-		secs, err := strconv.ParseInt(resp.Header.Get("Retry-After"), 10, 64)
-		if err != nil || secs <= 0 {
-			secs = 120
+		ban := retryAfterHeader(resp.Header.Get("Retry-After"))
+		if ban == 0 {
+			ban = defaultBan
 		}
-		c.banned.Store(c.now().Add(time.Duration(secs) * time.Second).UnixMilli())
+		c.banned.Store(c.now().Add(ban).UnixMilli())
 	}
 }
 
@@ -243,7 +250,50 @@ func Sign(secret, payload string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// ClockOffset is the server's clock minus the client's, as last measured.
+func (c *Client) ClockOffset() time.Duration {
+	return time.Duration(c.offset.Load()) * time.Millisecond
+}
+
+// SyncTime measures the server's clock (GET /fapi/v1/time) and signs later
+// requests with timestamps on it. The client does so by itself when the
+// exchange answers -1021.
+func (c *Client) SyncTime(ctx context.Context) error {
+	var r struct {
+		ServerTime int64 `json:"serverTime"`
+	}
+	t0 := c.now()
+	if err := c.send(ctx, http.MethodGet, timePath, Credentials{}, nil, false, &r); err != nil {
+		return fmt.Errorf("reading the server time: %w", err)
+	}
+	t1 := c.now()
+	if r.ServerTime <= 0 {
+		return fmt.Errorf("reading the server time: serverTime %d", r.ServerTime)
+	}
+	mid := t0.Add(t1.Sub(t0) / 2).UnixMilli()
+	c.offset.Store(r.ServerTime - mid)
+	return nil
+}
+
+const timePath = "/fapi/v1/time"
+
+// do sends the request; a signed request the exchange refuses with -1021
+// (timestamp outside recvWindow: our clock drifted) is sent once more after
+// resynchronising with the server's clock. The exchange rejected the first
+// one before looking at it, so the repeat cannot double an order.
 func (c *Client) do(ctx context.Context, method, path string, cr Credentials, params url.Values, signed bool, out any) error {
+	err := c.send(ctx, method, path, cr, params, signed, out)
+	var ae *APIError
+	if !signed || !errors.As(err, &ae) || ae.Code != CodeInvalidTimestamp {
+		return err
+	}
+	if serr := c.SyncTime(ctx); serr != nil {
+		return fmt.Errorf("%w (and resynchronising the clock failed: %w)", err, serr)
+	}
+	return c.send(ctx, method, path, cr, params, signed, out)
+}
+
+func (c *Client) send(ctx context.Context, method, path string, cr Credentials, params url.Values, signed bool, out any) error {
 	if path != exchangeInfoPath {
 		c.ensureLimits(ctx)
 	}
@@ -256,7 +306,7 @@ func (c *Client) do(ctx context.Context, method, path string, cr Credentials, pa
 	}
 	query := q.Encode()
 	if signed {
-		q.Set("timestamp", strconv.FormatInt(c.now().UnixMilli(), 10))
+		q.Set("timestamp", strconv.FormatInt(c.now().UnixMilli()+c.offset.Load(), 10))
 		q.Set("recvWindow", "5000")
 		query = q.Encode()
 		query += "&signature=" + Sign(cr.APISecret, query)
@@ -283,11 +333,7 @@ func (c *Client) do(ctx context.Context, method, path string, cr Credentials, pa
 		return fmt.Errorf("reading %s answer: %w", path, err)
 	}
 	if resp.StatusCode >= 300 {
-		ae := &APIError{HTTPStatus: resp.StatusCode}
-		if json.Unmarshal(body, ae) != nil || ae.Msg == "" {
-			ae.Msg = strings.TrimSpace(string(body))
-		}
-		return ae
+		return apiError(resp, body)
 	}
 	if out == nil {
 		return nil
@@ -296,6 +342,47 @@ func (c *Client) do(ctx context.Context, method, path string, cr Credentials, pa
 		return fmt.Errorf("decoding %s answer: %w", path, err)
 	}
 	return nil
+}
+
+// maxErrorMsg bounds the message kept from an error answer (an HTML page of
+// a proxy can be large; the message travels into logs and records).
+const maxErrorMsg = 512
+
+// apiError decodes an error answer; a body that is not Binance's JSON
+// (a proxy's or WAF's page) becomes the message, cut short.
+func apiError(resp *http.Response, body []byte) *APIError {
+	ae := &APIError{HTTPStatus: resp.StatusCode}
+	if err := json.Unmarshal(body, ae); err != nil {
+		ae.Code, ae.Msg = 0, ""
+	}
+	if ae.Msg == "" {
+		ae.Msg = strings.TrimSpace(string(body))
+	}
+	if len(ae.Msg) > maxErrorMsg {
+		ae.Msg = ae.Msg[:maxErrorMsg] + "..."
+	}
+	ae.Msg = strings.ToValidUTF8(ae.Msg, "\uFFFD")
+	if resp.StatusCode == 429 || resp.StatusCode == 418 {
+		ae.retryAfter = retryAfterHeader(resp.Header.Get("Retry-After"))
+		if resp.StatusCode == 418 && ae.retryAfter == 0 {
+			ae.retryAfter = defaultBan
+		}
+	}
+	return ae
+}
+
+// defaultBan is assumed when a 418 does not say how long it lasts.
+const defaultBan = 120 * time.Second
+
+// retryAfterHeader parses Retry-After in seconds (what Binance sends);
+// anything else, negative or absurd (over three days, Binance's longest
+// ban) counts as not said or is capped.
+func retryAfterHeader(v string) time.Duration {
+	secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	return time.Duration(min(secs, 3*24*3600)) * time.Second
 }
 
 // Mask shows only the last 4 characters of a credential or listenKey.
