@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -175,39 +174,10 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 	}
 	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
 	rest := w.restClient()
-	book := &positions.Book{DB: d}
-	rec := &reconcile.Reconciler{Exchange: topics.ExchangeBinance, Prefix: w.c.TopicPrefix, REST: rest, DB: d,
-		Producer: prod, Log: w.log.With("component", name)}
 	handlers := map[string]worker.JobHandler{
-		reconcile.JobOrderSync: func(ctx context.Context, j topics.Job) error {
-			a, err := w.account(j.Account)
-			if err != nil {
-				return err
-			}
-			since := reconcile.Since(j, je.GapLookback)
-			if since.IsZero() && j.ScheduledMs > 0 {
-				// A periodic sweep also reads the orders closed since the
-				// previous sweep (two periods, for overlap): an order opened
-				// and closed while its frames were lost on a live socket
-				// leaves no gap marker and is never open when a sweep looks.
-				since = time.UnixMilli(j.ScheduledMs).Add(-2 * je.OrderSyncEvery)
-			}
-			rep, err := rec.Sync(ctx, reconcile.Account{ID: a.ID, Key: a.Creds()}, since)
-			if err != nil {
-				return err
-			}
-			if len(rep.UnknownToBroker) > 0 {
-				if err := raiseDrift(ctx, prod, w.c.TopicPrefix, j, rep); err != nil {
-					return err
-				}
-			}
-			if rep.PositionsRead {
-				if err := book.RecordSnapshot(ctx, topics.ExchangeBinance, a.ID, rep.Positions, rep.PositionsAtMs); err != nil {
-					return err
-				}
-			}
-			return raisePositionDrifts(ctx, prod, w.c.TopicPrefix, book, a.ID, je.DriftGrace)
-		},
+		reconcile.JobOrderSync: reconcile.OrderSyncHandler(reconcile.Deps{Exchange: topics.ExchangeBinance, Prefix: w.c.TopicPrefix,
+			REST: rest, DB: d, Producer: prod, Account: w.credentials, Log: w.log.With("component", name), Book: &positions.Book{DB: d},
+			Every: je.OrderSyncEvery, GapLookback: je.GapLookback, DriftGrace: je.DriftGrace}),
 		"listenkey-keepalive": func(ctx context.Context, j topics.Job) error {
 			a, err := w.account(j.Account)
 			if err != nil {
@@ -241,43 +211,12 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 	return component{name: name, run: wk.Run}, nil
 }
 
-func raiseDrift(ctx context.Context, prod *kgo.Client, prefix string, j topics.Job, rep reconcile.Report) error {
-	payload, _ := json.Marshal(rep)
-	v, _ := json.Marshal(topics.Job{ID: "drift@" + j.ID, Type: reconcile.JobDrift, Account: j.Account, Payload: payload})
-	err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Priority.Name(prefix), Key: []byte(j.Account), Value: v}).FirstErr()
-	if err != nil {
-		return fmt.Errorf("raising a drift alert for %s: %w", j.Account, err)
-	}
-	return nil
-}
-
 // A job failing on a dependency (the database restarting, the exchange
 // timing out) retries for a minute, backing off to 5 s, before it is parked;
 // a permanent failure (a malformed job) is parked after three attempts.
 const jobRetryFor = time.Minute
 
 var jobBackoff = wsconn.Backoff{Base: 100 * time.Millisecond, Cap: 5 * time.Second}
-
-// raisePositionDrifts puts one priority alert per position disagreement
-// that outlived the grace period (once per episode).
-func raisePositionDrifts(ctx context.Context, prod *kgo.Client, prefix string, book *positions.Book, account string, grace time.Duration) error {
-	due, err := book.DueDrifts(ctx, topics.ExchangeBinance, account, grace)
-	if err != nil {
-		return err
-	}
-	for _, d := range due {
-		payload, _ := json.Marshal(d)
-		id := fmt.Sprintf("%s@%s/%s/%s/%d", positions.JobDrift, account, d.Symbol, d.PositionSide, d.SinceMs)
-		v, _ := json.Marshal(topics.Job{ID: id, Type: positions.JobDrift, Account: account, Payload: payload})
-		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics.Priority.Name(prefix), Key: []byte(account), Value: v}).FirstErr(); err != nil {
-			return fmt.Errorf("raising a position drift alert for %s %s: %w", account, d.Symbol, err)
-		}
-		if err := book.MarkAlerted(ctx, d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // buildPositionsWorker turns allowed opens on the positions queue into
 // exchange orders, idempotently by client order id, and keeps the positions

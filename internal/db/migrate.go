@@ -53,6 +53,13 @@ func Migrations() []Migration {
 			}
 			return stmts
 		}},
+		{Version: 4, Name: "order sync state", Statements: func(d Dialect) []string {
+			var stmts []string
+			for _, t := range schemaV4 {
+				stmts = append(stmts, t.createStatements(d)...)
+			}
+			return stmts
+		}},
 	}
 }
 
@@ -61,7 +68,7 @@ func Migrations() []Migration {
 func Tables() []string {
 	var names []string
 	seen := map[string]bool{}
-	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3) {
+	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3, schemaV4) {
 		if !seen[t.name] {
 			seen[t.name] = true
 			names = append(names, t.name)

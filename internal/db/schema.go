@@ -310,3 +310,19 @@ var schemaV3 = []table{
 		"updated_at {ts} NULL",
 	}, uniques: [][]string{{"exchange", "account", "symbol", "position_side"}}},
 }
+
+// schemaV4 adds order_sync_state: per account, the exchange time up to
+// which the last successful order-sync sweep read the exchange's order
+// history. The next sweep reads from there (minus a small overlap) rather
+// than from its own scheduled time, so a REST outage longer than a few
+// sweep periods never leaves a window unread. Only a sweep that published
+// all it found writes it.
+var schemaV4 = []table{
+	{name: "order_sync_state", columns: []string{
+		"id {id}",
+		"exchange VARCHAR(32) NOT NULL",
+		"account VARCHAR(64) NOT NULL",
+		"synced_until_ms BIGINT NOT NULL",
+		"updated_at {ts} NOT NULL",
+	}, uniques: [][]string{{"exchange", "account"}}},
+}

@@ -109,15 +109,9 @@ func gapJob(prefix string, r *kgo.Record) (*kgo.Record, error) {
 // start, or lookback before its end when the start is unknown (a producer
 // start), or zero for a periodic sweep.
 func Since(j topics.Job, lookback time.Duration) time.Time {
-	if len(j.Payload) == 0 {
+	p, ok := gapPayload(j)
+	if !ok {
 		return time.Time{}
 	}
-	var p GapPayload
-	if json.Unmarshal(j.Payload, &p) != nil {
-		return time.Time{}
-	}
-	if p.FromMs > 0 {
-		return time.UnixMilli(p.FromMs)
-	}
-	return time.UnixMilli(p.ToMs).Add(-lookback)
+	return gapStart(p, lookback)
 }

@@ -15,13 +15,27 @@
 //     exchange no longer lists as open: GET /fapi/v1/order (algoOrder), 1
 //     weight each, and its final state is published.
 //   - For a window (a gap without a socket, or the time since the previous
-//     sweep) also GET /fapi/v1/allOrders from the window's start for every
-//     symbol the account is known to trade (the endpoint needs a symbol):
-//     the database's symbols, the open orders' and the open positions'
-//     (GET /fapi/v2/account); likewise GET /fapi/v1/allAlgoOrders. Orders
-//     and algo orders opened and closed entirely while their frames were
-//     lost appear nowhere else. This costs 10 weight per symbol; with many
-//     accounts the client's budget paces the sweep.
+//     successful sweep) also GET /fapi/v1/allOrders over the window for
+//     every symbol the account is known to trade (the endpoint needs a
+//     symbol): the database's symbols, the open orders' and the open
+//     positions' (GET /fapi/v2/account); likewise GET
+//     /fapi/v1/allAlgoOrders. Orders and algo orders opened and closed
+//     entirely while their frames were lost appear nowhere else. This costs
+//     10 weight per symbol and 7-day window; with many accounts the
+//     client's budget paces the sweep.
+//
+// # Never forgetting a window
+//
+// A periodic sweep reads from the end of the account's last successful
+// sweep (its sync point, in order_sync_state), not from its own scheduled
+// time: frames lost at T followed by a REST outage of any length are read
+// once REST answers again. A long window is walked in windows the exchange
+// accepts (under 7 days, a full page of 1000 split in halves); a window
+// older than the exchange keeps (90 days) is reported, logged and raised as
+// a drift alert, never silently skipped. A sync point that cannot be right
+// (ahead of the exchange's clock, absurdly old) is ignored and logged; the
+// sweep then reads the fallback look-back. The sync point advances only
+// after a sweep's frames and alerts are durable (see OrderSyncHandler).
 //
 // The REST client keeps the weight budget (it waits before 80% of the
 // minute's limit and never calls during a 418 ban); a 429 fails the sync,
@@ -35,6 +49,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -61,6 +76,13 @@ type Reconciler struct {
 	DB       *db.DB
 	Producer *kgo.Client
 	Log      *slog.Logger
+
+	// The exchange's history limits; zero means the default (see
+	// DefaultMaxWindow, DefaultPageLimit, DefaultHistory, DefaultOverlap).
+	MaxWindow time.Duration // longest window of one allOrders request
+	PageLimit int           // limit of one history request (1..1000)
+	History   time.Duration // how far back the exchange keeps orders
+	Overlap   time.Duration // how far before the sync point a sweep starts
 }
 
 // Report says what one sync found.
@@ -77,6 +99,26 @@ type Report struct {
 	Positions     []topics.ExchangePosition `json:",omitempty"`
 	PositionsRead bool                      `json:"-"`
 	PositionsAtMs int64                     `json:",omitempty"`
+	// FromMs and UntilMs are the window of order history read, in exchange
+	// time (zero when none was). UntilMs is the server time read before
+	// the sync's reads: what a sweep's sync point becomes.
+	FromMs  int64 `json:",omitempty"`
+	UntilMs int64 `json:",omitempty"`
+	// SyncPoint says where a sweep's window started and why.
+	SyncPoint string `json:",omitempty"`
+	// HistoryLost names the part of the window the exchange no longer
+	// keeps: orders there may be missing from the database for good.
+	HistoryLost string `json:",omitempty"`
+	// Truncated lists history windows still answering a full page at a
+	// second's width: items there may be missing.
+	Truncated []string `json:",omitempty"`
+}
+
+// NeedsAlert is true when the sync found something it cannot repair: an
+// order the exchange does not know, history the exchange no longer keeps,
+// a truncated history window.
+func (r Report) NeedsAlert() bool {
+	return len(r.UnknownToBroker) > 0 || r.HistoryLost != "" || len(r.Truncated) > 0
 }
 
 type dbOrder struct {
@@ -91,8 +133,25 @@ type dbOrder struct {
 // Sync reconciles one account. since, when not zero, is the start of a gap:
 // orders updated since then are also read per symbol.
 func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (Report, error) {
+	return r.sync(ctx, acct, func(context.Context, int64, *Report) (int64, error) {
+		if since.IsZero() {
+			return 0, nil
+		}
+		return since.UnixMilli(), nil
+	})
+}
+
+// startFunc picks the start of a sync's history window (exchange ms; 0
+// for none), given the exchange's time before the sync's reads.
+type startFunc func(ctx context.Context, readAt int64, rep *Report) (int64, error)
+
+func (r *Reconciler) sync(ctx context.Context, acct Account, start startFunc) (Report, error) {
 	rep := Report{Account: acct.ID}
 	readAt, err := r.serverTime(ctx)
+	if err != nil {
+		return rep, err
+	}
+	from, err := start(ctx, readAt, &rep)
 	if err != nil {
 		return rep, err
 	}
@@ -142,7 +201,7 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 		}
 		frames = append(frames, f)
 	}
-	if !since.IsZero() {
+	if from != 0 {
 		// Open positions name symbols the database may never have seen
 		// (an account's first order in a symbol, entirely lost).
 		ps, err := r.positions(ctx, acct)
@@ -153,12 +212,13 @@ func (r *Reconciler) Sync(ctx context.Context, acct Account, since time.Time) (R
 			symbols[p.Symbol] = true
 		}
 		rep.Positions, rep.PositionsRead, rep.PositionsAtMs = ps, true, readAt
-		fs, n, err := r.window(ctx, acct, symbols, since, seenOrder, seenAlgo, dbAll, readAt)
+		w := span{r.bound(acct.ID, from, readAt, &rep), readAt}
+		fs, err := r.window(ctx, acct, symbols, w, seenOrder, seenAlgo, dbAll, readAt, &rep)
 		if err != nil {
 			return rep, err
 		}
 		frames = append(frames, fs...)
-		rep.SymbolsScanned = n
+		rep.SymbolsScanned, rep.FromMs, rep.UntilMs = len(symbols), w.from, w.to
 	}
 	if err := r.publish(ctx, acct.ID, frames); err != nil {
 		return rep, err
@@ -286,10 +346,35 @@ func (r *Reconciler) positions(ctx context.Context, acct Account) ([]topics.Exch
 	return out, nil
 }
 
-// window reads every order and algo order updated since the gap's start,
-// per symbol (allOrders and allAlgoOrders, 5 weight each).
-func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[string]bool, since time.Time,
-	skip, skipAlgo map[int64]bool, stored map[key]dbOrder, readAt int64) ([][]byte, int, error) {
+// bound keeps a window's start within what the exchange can answer: not
+// after its clock, not older than its history (said loudly: the orders
+// there are lost to the sweep).
+func (r *Reconciler) bound(account string, from, readAt int64, rep *Report) int64 {
+	if from > readAt {
+		r.Log.Warn("an order-sync window starts after the exchange's time: reading the overlap only",
+			"account", account, "from_ms", from, "exchange_time_ms", readAt)
+		from = readAt - r.overlap().Milliseconds()
+	}
+	oldest := readAt - r.history().Milliseconds()
+	switch {
+	case from < oldest:
+		rep.HistoryLost = fmt.Sprintf("orders updated from %s to %s are older than the exchange's %s of history and cannot be read",
+			time.UnixMilli(from).UTC().Format(time.RFC3339), time.UnixMilli(oldest).UTC().Format(time.RFC3339), r.history())
+		r.Log.Error("the order-sync window reaches beyond the exchange's history: orders there may be missing for good",
+			"account", account, "from_ms", from, "oldest_ms", oldest)
+		return oldest
+	case readAt-from > unfilledCancelsKept.Milliseconds():
+		r.Log.Warn("the order-sync window is longer than 3 days: orders canceled or expired without a fill are no longer listed after 3 days",
+			"account", account, "from_ms", from, "exchange_time_ms", readAt)
+	}
+	return from
+}
+
+// window reads every order and algo order updated in w, per symbol
+// (allOrders and allAlgoOrders, 5 weight each per window), and returns the
+// frames of those the database does not already agree with.
+func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[string]bool, w span,
+	skip, skipAlgo map[int64]bool, stored map[key]dbOrder, readAt int64, rep *Report) ([][]byte, error) {
 	list := make([]string, 0, len(symbols))
 	for s := range symbols {
 		list = append(list, s)
@@ -297,36 +382,63 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 	sort.Strings(list)
 	var frames [][]byte
 	for _, sym := range list {
-		p := url.Values{}
-		p.Set("symbol", sym)
-		p.Set("startTime", itoa(since.UnixMilli()))
-		p.Set("limit", "1000")
-		var os []restOrder
-		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/allOrders", acct.Key, p, &os); err != nil {
-			return nil, 0, fmt.Errorf("reading orders of %s in %s since the gap: %w", acct.ID, sym, err)
+		truncated := func(path string) func(span) {
+			return func(s span) {
+				rep.Truncated = append(rep.Truncated, fmt.Sprintf("%s %s %d-%d", path, sym, s.from, s.to))
+				r.Log.Error("an order history window is still a full page at a second's width: items may be missing",
+					"account", acct.ID, "symbol", sym, "path", path, "from_ms", s.from, "to_ms", s.to)
+			}
 		}
-		for _, o := range os {
-			d, ok := stored[key{false, o.OrderID}]
-			if skip[o.OrderID] || (ok && d.status == o.Status && binance.SameDecimal(d.cumQty, o.ExecutedQty)) {
+		orders, algos := map[int64]restOrder{}, map[int64]restAlgo{}
+		for _, win := range windows(w.from, w.to, r.maxWindow()) {
+			if err := readHistory(ctx, r, acct, "/fapi/v1/allOrders", sym, win, func(page []restOrder) {
+				for _, o := range page {
+					if prev, ok := orders[o.OrderID]; !ok || o.UpdateTime >= prev.UpdateTime {
+						orders[o.OrderID] = o
+					}
+				}
+			}, truncated("allOrders")); err != nil {
+				return nil, err
+			}
+			// Algo orders opened and closed entirely while frames were lost
+			// are in no open list either.
+			if err := readHistory(ctx, r, acct, "/fapi/v1/allAlgoOrders", sym, win, func(page []restAlgo) {
+				for _, g := range page {
+					if prev, ok := algos[g.AlgoID]; !ok || g.UpdateTime >= prev.UpdateTime {
+						algos[g.AlgoID] = g
+					}
+				}
+			}, truncated("allAlgoOrders")); err != nil {
+				return nil, err
+			}
+		}
+		for _, id := range sortedKeys(orders) {
+			o := orders[id]
+			d, ok := stored[key{false, id}]
+			if skip[id] || (ok && d.status == o.Status && binance.SameDecimal(d.cumQty, o.ExecutedQty)) {
 				continue // already published above, or the database already agrees
 			}
 			frames = append(frames, orderFrame(o, readAt))
 		}
-		// Algo orders opened and closed entirely while frames were lost are
-		// in no open list either.
-		var gs []restAlgo
-		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/allAlgoOrders", acct.Key, p, &gs); err != nil {
-			return nil, 0, fmt.Errorf("reading algo orders of %s in %s since the gap: %w", acct.ID, sym, err)
-		}
-		for _, g := range gs {
-			d, ok := stored[key{true, g.AlgoID}]
-			if skipAlgo[g.AlgoID] || (ok && d.status == g.AlgoStatus) {
+		for _, id := range sortedKeys(algos) {
+			g := algos[id]
+			d, ok := stored[key{true, id}]
+			if skipAlgo[id] || (ok && d.status == g.AlgoStatus) {
 				continue
 			}
 			frames = append(frames, algoFrame(g, readAt))
 		}
 	}
-	return frames, len(list), nil
+	return frames, nil
+}
+
+func sortedKeys[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // publish produces frames to the account's partition as backfill, and waits

@@ -1,4 +1,4 @@
-package main
+package reconcile
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/positions"
-	"github.com/kraite/stream/internal/reconcile"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -44,12 +43,12 @@ func TestPositionDriftRaisesOnePriorityAlertPerEpisode(t *testing.T) {
 	defer prod.Close()
 	prio := testkit.NewReader(t, b.Addr(), topics.Priority.Name("kraite."))
 
-	if err := raisePositionDrifts(ctx, prod, "kraite.", book, "acct-1", time.Minute); err != nil {
+	if err := raisePositionDrifts(ctx, prod, "kraite.", book, "binance", "acct-1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(2 * time.Minute)
 	for range 2 { // the next sweep alerts; the one after does not repeat it
-		if err := raisePositionDrifts(ctx, prod, "kraite.", book, "acct-1", time.Minute); err != nil {
+		if err := raisePositionDrifts(ctx, prod, "kraite.", book, "binance", "acct-1", time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,8 +84,8 @@ func TestAnOrderSyncDriftBecomesAPriorityAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	job := topics.Job{ID: "order-sync@1000/acct-1", Type: reconcile.JobOrderSync, Account: "acct-1", ScheduledMs: 1000}
-	rep := reconcile.Report{Account: "acct-1", UnknownToBroker: []string{"BTCUSDT 424242"}}
+	job := topics.Job{ID: "order-sync@1000/acct-1", Type: JobOrderSync, Account: "acct-1", ScheduledMs: 1000}
+	rep := Report{Account: "acct-1", UnknownToBroker: []string{"BTCUSDT 424242"}}
 	if err := raiseDrift(context.Background(), prod, "kraite.", job, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +96,11 @@ func TestAnOrderSyncDriftBecomesAPriorityAlert(t *testing.T) {
 	if err := json.Unmarshal(recs[0].Value, &j); err != nil {
 		t.Fatal(err)
 	}
-	var got reconcile.Report
+	var got Report
 	if err := json.Unmarshal(j.Payload, &got); err != nil {
 		t.Fatal(err)
 	}
-	if j.Type != reconcile.JobDrift || j.ID != "drift@"+job.ID || string(recs[0].Key) != "acct-1" ||
+	if j.Type != JobDrift || j.ID != "drift@"+job.ID || string(recs[0].Key) != "acct-1" ||
 		len(got.UnknownToBroker) != 1 || got.UnknownToBroker[0] != "BTCUSDT 424242" {
 		t.Fatalf("alert %+v, report %+v", j, got)
 	}
