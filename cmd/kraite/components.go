@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lovoo/goka"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/health"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/processors/dispatch"
@@ -38,8 +43,12 @@ type exchangeEnv struct {
 	WSBase       string        `env:"KRAITE_BINANCE_WS_URL" envDefault:"wss://fstream.binance.com"`
 	AccountsFile string        `env:"KRAITE_ACCOUNTS_FILE"`
 	AccountsPoll time.Duration `env:"KRAITE_ACCOUNTS_POLL" envDefault:"10s"`
-	HTTPAddr     string        `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	DatabaseURL  string        `env:"KRAITE_DATABASE_URL"`
+	// StreamGrace is how long a stream may be down before /readyz says so;
+	// StallAfter how long a group may hold waiting records without a commit.
+	StreamGrace time.Duration `env:"KRAITE_STREAM_GRACE" envDefault:"1m"`
+	StallAfter  time.Duration `env:"KRAITE_STALL_AFTER" envDefault:"2m"`
+	HTTPAddr    string        `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DatabaseURL string        `env:"KRAITE_DATABASE_URL"`
 	// StateDir holds goka's local table stores (one directory per process).
 	StateDir string `env:"KRAITE_STATE_DIR" envDefault:".kraite/state"`
 }
@@ -140,7 +149,75 @@ func buildComponents(ctx context.Context, w *wiring, names []string) ([]componen
 		}
 		out = append(out, c)
 	}
-	return out, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return out, err
+	}
+	mon, err := w.healthMonitor(names)
+	if err != nil {
+		return out, err
+	}
+	if mon != nil {
+		out = append(out, component{name: "health-monitor", run: mon.Run})
+	}
+	return out, nil
+}
+
+// healthMonitor makes /readyz tell the truth about what this process
+// watches (issue 11 point 5): its streams (down beyond KRAITE_STREAM_GRACE)
+// and the consumer groups of its components (records waiting with no
+// commit for KRAITE_STALL_AFTER). nil when there is nothing to watch.
+func (w *wiring) healthMonitor(names []string) (*health.Monitor, error) {
+	var groups []topics.GroupSpec
+	for _, n := range names {
+		for _, g := range topics.Groups() {
+			if g.Component == n && !g.Elects && !slices.ContainsFunc(groups, func(x topics.GroupSpec) bool { return x.Suffix == g.Suffix }) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	if len(groups) == 0 && w.userdata == nil && w.mark == nil {
+		return nil, nil
+	}
+	var adm *kadm.Client
+	if len(groups) > 0 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(w.c.Brokers...), kgo.RequestTimeoutOverhead(5*time.Second),
+			kgo.ClientID("kraite-health-"+hostname()))
+		if err != nil {
+			return nil, fmt.Errorf("creating the health monitor's admin client: %w", err)
+		}
+		w.closers = append(w.closers, func(context.Context) error { cl.Close(); return nil })
+		adm = kadm.NewClient(cl)
+	}
+	mon := health.NewMonitor(5*time.Second, adm, w.log.With("component", "health"))
+	if mg := w.userdata; mg != nil {
+		sw := health.NewStreamWatch("user-data streams")
+		sw.Grace = w.ex.StreamGrace
+		mon.Streams("userdata-streams", sw, func() []health.Stream {
+			sts := mg.Status()
+			out := make([]health.Stream, len(sts))
+			for i, s := range sts {
+				out[i] = health.Stream{ID: s.ID, Connected: s.Connected}
+			}
+			return out
+		})
+		w.ops.Ready("userdata-streams", mon.Check("userdata-streams"))
+	}
+	if p := w.mark; p != nil {
+		sw := health.NewStreamWatch("mark-price stream")
+		sw.Grace, sw.MaxDownShare = w.ex.StreamGrace, 0
+		mon.Streams("markprice-stream", sw, func() []health.Stream {
+			return []health.Stream{{ID: topics.ExchangeBinance, Connected: p.Connected()}}
+		})
+		w.ops.Ready("markprice-stream", mon.Check("markprice-stream"))
+	}
+	for _, g := range groups {
+		sw := health.NewStallWatch(g.Name(w.c.TopicPrefix))
+		sw.After = w.ex.StallAfter
+		name := g.Component + "-progress"
+		mon.Group(name, sw)
+		w.ops.Ready(name, mon.Check(name))
+	}
+	return mon, nil
 }
 
 // runComponents runs every component until ctx ends or one fails, then
@@ -148,7 +225,16 @@ func buildComponents(ctx context.Context, w *wiring, names []string) ([]componen
 func runComponents(ctx context.Context, w *wiring, comps []component) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range comps {
+		// Every component is in /healthz: alive while its Run runs.
+		var ended atomic.Bool
+		w.ops.Health(c.name, func() error {
+			if ended.Load() && ctx.Err() == nil {
+				return errors.New("stopped")
+			}
+			return nil
+		})
 		g.Go(func() error {
+			defer ended.Store(true)
 			if err := c.run(gctx); err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
