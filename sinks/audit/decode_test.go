@@ -3,6 +3,7 @@ package audit
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,17 +13,32 @@ import (
 // storable: valid UTF-8 without NUL bytes, columns within their widths, and
 // the source position copied from the record.
 func FuzzDecode(f *testing.F) {
+	now := time.Now()
 	for _, b := range realFrames(f) {
-		f.Add(b, "acc")
+		f.Add(b, "acc", "acc", now.Format(time.RFC3339Nano), "binance")
 	}
-	f.Add([]byte(`{"e":"ORDER_TRADE_UPDATE","E":"12","o":{"x":"TRADE","X":"FILLED"}}`), "a")
-	f.Add([]byte(`{"e":"ALGO_UPDATE","E":1,"o":{"X":"FINISHED"}}`), "")
-	f.Add([]byte("\x00\xff{"), "\xff")
-	f.Add([]byte(`{"stream":"k","data":{"e":"TRADE_LITE","E":5}}`), "a")
-	f.Fuzz(func(t *testing.T, value []byte, key string) {
-		rec := &kgo.Record{Topic: "t", Partition: 3, Offset: 9, Key: []byte(key), Value: value}
-		r, _ := Decode(rec)
-		for _, s := range []string{r.Payload, r.Account, r.EventType, r.ExecutionType} {
+	f.Add([]byte(`{"e":"ORDER_TRADE_UPDATE","E":"12","o":{"x":"TRADE","X":"FILLED"}}`), "a", "", "", "")
+	f.Add([]byte(`{"e":"ALGO_UPDATE","E":1,"o":{"X":"FINISHED"}}`), "", "\xff\xfe", "9999-12-31T23:59:59-23:59", "ftx")
+	f.Add([]byte("\x00\xff{"), "\xff", "a\x00", "0001-01-01T00:00:00Z", "\x00")
+	f.Add([]byte(`{"stream":"k","data":{"e":"TRADE_LITE","E":4102444800000}}`), "a", "a", "2100-01-01T00:00:00Z", "bybit")
+	f.Fuzz(func(t *testing.T, value []byte, key, account, receivedAt, exchange string) {
+		rec := &kgo.Record{Topic: "t", Partition: 3, Offset: 9, Key: []byte(key), Value: value,
+			Headers: []kgo.RecordHeader{{Key: "account", Value: []byte(account)}, {Key: "received_at", Value: []byte(receivedAt)},
+				{Key: "exchange", Value: []byte(exchange)}}}
+		r, err := DecodeAt(rec, now, time.Minute)
+		if !r.ReceivedAt.IsZero() && (r.ReceivedAt.Year() < 2000 || r.ReceivedAt.After(now.Add(time.Minute))) {
+			t.Fatalf("absurd received_at %v", r.ReceivedAt)
+		}
+		if r.EventTime < 0 || r.EventTime > now.Add(time.Minute).UnixMilli() {
+			t.Fatalf("absurd event time %d", r.EventTime)
+		}
+		if err == nil && (r.ReceivedAt.IsZero() || (exchange != "" && r.Exchange != exchange)) {
+			t.Fatalf("accepted without a valid received_at or exchange: %+v", r)
+		}
+		if utf8.RuneCountInString(r.Exchange) > 32 || utf8.RuneCountInString(r.Kind) > 16 || utf8.RuneCountInString(r.Source) > 16 {
+			t.Fatalf("column overflow: %+v", r)
+		}
+		for _, s := range []string{r.Payload, r.Account, r.EventType, r.ExecutionType, r.Exchange, r.Kind, r.Source} {
 			if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 				t.Fatalf("unstorable text %q", s)
 			}

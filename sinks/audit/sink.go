@@ -39,6 +39,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Hooks are franz-go hooks for the consumer client (kprom); optional.
 	Hooks []kgo.Hook
+	// MaxAhead is how far an event time or received_at may lie ahead of
+	// this process's clock (default topics.DefaultMaxAhead).
+	MaxAhead time.Duration
 }
 
 // Validate names the bad field.
@@ -95,25 +98,51 @@ func (s *Sink) Run(ctx context.Context) error { return s.loop.Run(ctx, s.handle)
 // Healthy is false while database writes fail.
 func (s *Sink) Healthy() bool { return s.loop.Healthy() }
 
+// handle audits every record of the batch. A record that fails validation
+// (DecodeAt) is audited anyway and quarantined with the reason; a row the
+// database refuses (a data error: Isolate finds it) is quarantined with the
+// database's reason and the rest of the batch is written. Only an outage
+// (database or broker) makes the batch fail and be retried.
 func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
-	rows := make([]Row, 0, len(recs))
+	items := make([]item, 0, len(recs))
+	var rejected []consume.Rejected
 	for _, rec := range recs {
-		row, err := Decode(rec)
+		row, err := DecodeAt(rec, start, s.cfg.MaxAhead)
 		if err != nil {
-			if qerr := consume.Quarantine(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rec, err); qerr != nil {
-				return qerr
-			}
-			s.metrics.Quarantined()
+			rejected = append(rejected, consume.Rejected{Rec: rec, Cause: err})
 		}
-		rows = append(rows, row)
+		items = append(items, item{row, rec})
 	}
-	if err := Write(ctx, s.db, rows); err != nil {
+	bad, err := consume.Isolate(ctx, items, func(ctx context.Context, part []item) error {
+		rows := make([]Row, len(part))
+		for i, it := range part {
+			rows[i] = it.row
+		}
+		return Write(ctx, s.db, rows)
+	})
+	if err != nil {
 		return err
 	}
+	for _, b := range bad {
+		s.log.Warn("audit row refused by the database; record quarantined", "topic", b.Item.rec.Topic,
+			"partition", b.Item.rec.Partition, "offset", b.Item.rec.Offset, "err", b.Err)
+		rejected = append(rejected, consume.Rejected{Rec: b.Item.rec, Cause: fmt.Errorf("audit row refused by the database: %w", b.Err)})
+	}
+	if err := consume.QuarantineAll(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rejected); err != nil {
+		return err
+	}
+	for range rejected {
+		s.metrics.Quarantined()
+	}
 	s.metrics.Batch(len(recs), time.Since(start))
-	s.metrics.Rows(len(rows))
+	s.metrics.Rows(len(items) - len(bad))
 	return nil
+}
+
+type item struct {
+	row Row
+	rec *kgo.Record
 }
 
 var columns = []string{"exchange", "account", "event_type", "execution_type", "kind", "source", "event_time",

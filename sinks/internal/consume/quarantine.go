@@ -43,3 +43,30 @@ func Quarantine(ctx context.Context, cl *kgo.Client, prefix, consumer string, re
 	}
 	return nil
 }
+
+// Rejected is a record a consumer could not accept, with the reason.
+type Rejected struct {
+	Rec   *kgo.Record
+	Cause error
+}
+
+// QuarantineAll publishes the quarantine records of rejected in one
+// produce and waits for every ack, so a batch with many bad records costs
+// one round trip, not one per record.
+func QuarantineAll(ctx context.Context, cl *kgo.Client, prefix, consumer string, rejected []Rejected) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	out := make([]*kgo.Record, 0, len(rejected))
+	for _, r := range rejected {
+		q, err := QuarantineRecord(prefix, consumer, r.Rec, r.Cause)
+		if err != nil {
+			return err
+		}
+		out = append(out, q)
+	}
+	if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+		return fmt.Errorf("producing %d records to quarantine: %w", len(out), err)
+	}
+	return nil
+}

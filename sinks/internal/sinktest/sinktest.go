@@ -203,3 +203,37 @@ func (e *Env) WaitCommitted(t testing.TB, group, topic string, timeout time.Dura
 		return lag
 	})
 }
+
+// Quarantined reads the quarantine topic until n records arrived or timeout
+// passed and decodes them, keyed by source position (a record quarantined
+// twice, e.g. after a retried batch, keeps its last reason).
+func (e *Env) Quarantined(t testing.TB, n int, timeout time.Duration) map[Pos]topics.QuarantineRecord {
+	t.Helper()
+	out := map[Pos]topics.QuarantineRecord{}
+	for _, r := range e.Consume(t, topics.Quarantine.Name(e.Prefix), n, timeout) {
+		var q topics.QuarantineRecord
+		if err := json.Unmarshal(r.Value, &q); err != nil {
+			t.Fatalf("quarantine record %q: %v", r.Value, err)
+		}
+		out[Pos{q.SourcePartition, q.SourceOffset}] = q
+	}
+	return out
+}
+
+// NoneQuarantined checks that nothing reached the quarantine topic within
+// wait.
+func (e *Env) NoneQuarantined(t testing.TB, wait time.Duration) {
+	t.Helper()
+	if q := e.Consume(t, topics.Quarantine.Name(e.Prefix), 1, wait); len(q) > 0 {
+		t.Errorf("quarantined %d records, want none; first: %s", len(q), q[0].Value)
+	}
+}
+
+// Pos is a record's position in its topic.
+type Pos struct {
+	Partition int32
+	Offset    int64
+}
+
+// PosOf is where a produced record landed (set by the broker's ack).
+func PosOf(r *kgo.Record) Pos { return Pos{r.Partition, r.Offset} }
