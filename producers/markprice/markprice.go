@@ -3,6 +3,12 @@
 // (the whole 1 Hz array) produced unchanged to the mark-price topic with the
 // exchange as key. It reconnects with the same capped, jittered backoff as
 // the user-data producer and rotates its connection before the 24 h cut-off.
+//
+// A frame that can never be stored (larger than the topic's limit, or
+// refused by the broker) is counted and logged once per episode and
+// otherwise dropped: there is no backfill for prices, and the next tick, a
+// second later, replaces it. A frame over the WebSocket read limit drops
+// the connection, which reconnects.
 package markprice
 
 import (
@@ -84,6 +90,8 @@ type Producer struct {
 	seq       int
 	connected atomic.Bool
 	frames    atomic.Int64
+	refused   atomic.Int64
+	refusing  atomic.Bool // an episode of refused frames is running (logged once)
 }
 
 // New validates cfg.
@@ -100,6 +108,9 @@ func (p *Producer) Connected() bool { return p.connected.Load() }
 
 // Frames counts frames read since start.
 func (p *Producer) Frames() int64 { return p.frames.Load() }
+
+// Refused counts frames that could not be stored since start.
+func (p *Producer) Refused() int64 { return p.refused.Load() }
 
 // Run streams until ctx ends.
 func (p *Producer) Run(ctx context.Context) error {
@@ -152,6 +163,12 @@ func (p *Producer) serve(ctx context.Context, sess *wsconn.Session) string {
 			if errors.Is(e.err, wsconn.ErrIdle) {
 				return "idle"
 			}
+			if errors.Is(e.err, wsconn.ErrFrameTooLarge) {
+				p.refused.Add(1)
+				p.m.ReadLimit(streamName)
+				p.log.Warn("mark price frame over the read limit; reconnecting", "err", e.err)
+				return "frame_too_large"
+			}
 			return "disconnect"
 		case <-rotate.C:
 			next, err := wsconn.Dial(ctx, p.cfg.URL(), wsconn.Options{IdleTimeout: p.cfg.IdleTimeout})
@@ -181,14 +198,30 @@ func (p *Producer) start(ctx context.Context, sess *wsconn.Session, done chan<- 
 func (p *Producer) handle(data []byte, at time.Time, connID string) {
 	p.frames.Add(1)
 	p.m.Frame(streamName, "", len(data), at)
-	p.pub.Publish(&kgo.Record{
+	p.pub.PublishFrame(&kgo.Record{
 		Topic:   p.topic,
 		Key:     []byte(p.cfg.Exchange),
 		Value:   data,
 		Headers: topics.FrameHeaders(p.cfg.Exchange, "", connID, topics.KindFrame, topics.SourceStream, at),
-	}, streamName, at)
+	}, streamName, at, func(r *publisher.Refusal) { p.outcome(r, len(data)) })
 	if _, err := binance.ParseEnvelope(data); err != nil {
 		p.m.Malformed(streamName)
 		p.log.Warn("malformed mark price frame published raw", "bytes", len(data), "err", err)
+	}
+}
+
+// outcome logs the start and the end of an episode of refused frames.
+func (p *Producer) outcome(r *publisher.Refusal, size int) {
+	if r == nil {
+		if p.refusing.Load() && p.refusing.Swap(false) {
+			p.log.Info("mark price frames are stored again")
+		}
+		return
+	}
+	p.refused.Add(1)
+	if !p.refusing.Swap(true) {
+		p.log.Warn("mark price frame cannot be stored; dropped, the next tick replaces it (logged once per episode)",
+			"bytes", size, "record_bytes", r.Size, "max_record_bytes", r.Limit, "too_large", r.TooLarge,
+			"refused_by_broker", r.Broker, "err", r.Err)
 	}
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	gaps       *prometheus.CounterVec
 	malformed  *prometheus.CounterVec
 	errors     *prometheus.CounterVec
+	refusals   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 
 	mu        sync.Mutex
@@ -39,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Frames whose envelope did not parse (still published raw)."}, []string{"stream"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_produce_errors_total",
 			Help: "Records Kafka did not acknowledge (client closed)."}, []string{"stream"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kraite_producer_refused_frames_total",
+			Help: "Frames that can never be stored: too large (too_large before producing, broker_too_large), refused by the broker as invalid (broker_invalid), or over the WebSocket read limit (read_limit)."},
+			[]string{"stream", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kraite_producer_frame_to_ack_seconds",
 			Help:    "From reading a frame off the socket to Kafka's acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"stream"}),
@@ -47,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Seconds since the last frame of a stream (per account for user data).", []string{"stream", "account"}, nil),
 	}
 	if reg != nil {
-		reg.MustRegister(m.frames, m.bytes, m.reconnects, m.gaps, m.malformed, m.errors, m.latency, m)
+		reg.MustRegister(m.frames, m.bytes, m.reconnects, m.gaps, m.malformed, m.errors, m.refusals, m.latency, m)
 	}
 	return m
 }
@@ -134,6 +138,16 @@ func (m *Metrics) Gap(account string) {
 func (m *Metrics) Malformed(stream string) {
 	if m != nil {
 		m.malformed.WithLabelValues(stream).Inc()
+	}
+}
+
+// ReadLimit records a frame over the WebSocket read limit (the connection
+// is dropped and reconnected).
+func (m *Metrics) ReadLimit(stream string) { m.refused(stream, "read_limit") }
+
+func (m *Metrics) refused(stream, reason string) {
+	if m != nil {
+		m.refusals.WithLabelValues(stream, reason).Inc()
 	}
 }
 

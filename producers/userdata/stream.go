@@ -30,7 +30,22 @@ const (
 	reasonKeyExpired = "listenKeyExpired"
 	reasonKeyGone    = "listenKeyGone"
 	reasonPanic      = "panic"
+	// A frame that can never be stored: too large for Kafka (or for the
+	// WebSocket read limit, which also drops the connection), or refused
+	// by the broker as an invalid record.
+	reasonFrameTooLarge = "frame_too_large"
+	reasonFrameRefused  = "frame_refused"
 )
+
+// frameGapMargin widens the gap marker of a frame that could not be stored
+// back in time: the events it carried happened before it was read (by
+// Binance's E, normally milliseconds earlier; clocks differ).
+const frameGapMargin = 5 * time.Second
+
+// maxEventLag bounds how far before its read time a frame's own E may move
+// the start of its gap marker: a garbage E must not send the backfill to
+// read a year of history.
+const maxEventLag = time.Hour
 
 // stream owns one account's connection. Only its run goroutine touches it,
 // except the counters read by the manager.
@@ -46,6 +61,11 @@ type stream struct {
 	connSeq   int
 	connected atomic.Bool
 	hook      func(Account, []byte) // tests only: called for every frame before it is handled
+
+	// An episode of refused frames: logged when it starts and when the
+	// next frame is stored again, not per frame.
+	refusing       atomic.Bool
+	refusedEpisode atomic.Int64
 }
 
 // event is what a session's reader reports to the stream's control loop.
@@ -80,6 +100,9 @@ func (s *stream) run(ctx context.Context, down time.Time, reason string) (time.T
 		reason = s.serve(ctx, key, sess, connID)
 		s.connected.Store(false)
 		down = time.Now()
+		if reason == reasonFrameTooLarge {
+			down = down.Add(-frameGapMargin) // the frame's events came before it
+		}
 		if ctx.Err() == nil {
 			s.m.Reconnect(streamName, s.acct.ID, reason)
 			s.log.Info("user data stream ended, reconnecting", "reason", reason)
@@ -132,6 +155,11 @@ func (s *stream) serve(ctx context.Context, key string, sess *wsconn.Session, co
 			}
 			if errors.Is(ev.err, wsconn.ErrIdle) {
 				return reasonIdle
+			}
+			if errors.Is(ev.err, wsconn.ErrFrameTooLarge) {
+				s.m.ReadLimit(streamName)
+				s.log.Warn("user data frame over the read limit; reconnecting this account (a gap marker covers it)", "err", ev.err)
+				return reasonFrameTooLarge
 			}
 			var pe *panicError
 			if errors.As(ev.err, &pe) {
@@ -208,12 +236,12 @@ func (p *panicError) Error() string { return fmt.Sprintf("panic handling frame: 
 // handleFrame publishes data and reports whether it was a listenKeyExpired.
 func (s *stream) handleFrame(data []byte, at time.Time, connID string) bool {
 	s.m.Frame(streamName, s.acct.ID, len(data), at)
-	s.pub.Publish(&kgo.Record{
+	s.pub.PublishFrame(&kgo.Record{
 		Topic:   s.topic,
 		Key:     []byte(s.acct.ID),
 		Value:   data,
 		Headers: topics.FrameHeaders(s.cfg.Exchange, s.acct.ID, connID, topics.KindFrame, topics.SourceStream, at),
-	}, streamName, at)
+	}, streamName, at, func(r *publisher.Refusal) { s.frameOutcome(r, data, at, connID) })
 	env, err := binance.ParseEnvelope(data)
 	if err != nil {
 		s.m.Malformed(streamName)
@@ -221,6 +249,42 @@ func (s *stream) handleFrame(data []byte, at time.Time, connID string) bool {
 		return false
 	}
 	return env.Event == binance.EventListenKeyExpired
+}
+
+// frameOutcome is told whether a frame was stored (r nil) or can never be
+// (r set). A refused frame leaves a gap marker in the account's partition
+// covering the frame's time, so the backfill recovers what it carried.
+func (s *stream) frameOutcome(r *publisher.Refusal, data []byte, at time.Time, connID string) {
+	if r == nil {
+		if s.refusing.Load() && s.refusing.Swap(false) {
+			s.log.Info("user data frames are stored again", "refused_in_episode", s.refusedEpisode.Swap(0))
+		}
+		return
+	}
+	reason := reasonFrameRefused
+	if r.TooLarge {
+		reason = reasonFrameTooLarge
+	}
+	s.refusedEpisode.Add(1)
+	if !s.refusing.Swap(true) {
+		s.log.Warn("user data frame cannot be stored; a gap marker covers it (logged once per episode)",
+			"reason", reason, "bytes", len(data), "record_bytes", r.Size, "max_record_bytes", r.Limit,
+			"refused_by_broker", r.Broker, "conn_id", connID, "err", r.Err)
+	}
+	s.publishGap(frameGapStart(data, at), at, connID, reason)
+}
+
+// frameGapStart is where the gap marker of a refused frame starts: the
+// frame's own event time when it parses and is plausible, else its read
+// time, minus frameGapMargin.
+func frameGapStart(data []byte, at time.Time) time.Time {
+	from := at
+	if env, err := binance.ParseEnvelope(data); err == nil && env.EventTime > 0 {
+		if e := time.UnixMilli(env.EventTime); e.Before(from) && at.Sub(e) <= maxEventLag {
+			from = e
+		}
+	}
+	return from.Add(-frameGapMargin)
 }
 
 // publishGap writes a gap marker for [from, to) into the account's partition.
