@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -230,8 +231,19 @@ func (p *Publisher) PublishFrame(rec *kgo.Record, stream string, receivedAt time
 		} else {
 			p.m.refused(stream, "broker_invalid")
 		}
-		go done(&Refusal{Size: size, Limit: p.max, TooLarge: tooLarge, Broker: true, Err: err})
+		go p.report(done, &Refusal{Size: size, Limit: p.max, TooLarge: tooLarge, Broker: true, Err: err})
 	})
+}
+
+// report runs a caller's refusal handler on its own goroutine: a panic in
+// it is logged, never the end of the process.
+func (p *Publisher) report(done func(*Refusal), r *Refusal) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("handling a refused frame panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	done(r)
 }
 
 // Healthy is false when records wait and nothing was acknowledged for StallAfter.

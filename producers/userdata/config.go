@@ -1,7 +1,10 @@
 // Package userdata is the per-account Binance user-data stream producer:
 // one goroutine-owned WebSocket connection per account, every frame produced
 // unchanged to the user-data-stream topic (key = account id), and a gap
-// marker for every window in which no socket was attached.
+// marker for every window in which no socket was attached and for every
+// frame that can never be stored (larger than the topic accepts, or refused
+// by the broker as a record: reasons frame_too_large and frame_refused), so
+// the REST backfill recovers what such a frame carried.
 package userdata
 
 import (

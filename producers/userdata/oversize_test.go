@@ -2,11 +2,15 @@ package userdata
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/wsconn"
+	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/topics"
 )
 
@@ -240,4 +245,82 @@ func FuzzFrameGapStart(f *testing.F) {
 			t.Fatalf("gap start %v outside [at-%v, at-%v]", got, maxEventLag+frameGapMargin, frameGapMargin)
 		}
 	})
+}
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs[r.Message]++
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countingHandler) count(sub string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for m, c := range h.msgs {
+		if strings.Contains(m, sub) {
+			n += c
+		}
+	}
+	return n
+}
+
+// TestRefusedFramesAreLoggedOncePerEpisode: every refused frame leaves its
+// own gap marker, but an episode of them logs once when it starts and once
+// when a frame is stored again.
+func TestRefusedFramesAreLoggedOncePerEpisode(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}}, testkit.Logger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	h := &countingHandler{msgs: map[string]int{}}
+	s := &stream{acct: Account{ID: "acct-9"}, cfg: Config{Exchange: topics.ExchangeBinance}, pub: pub,
+		log: slog.New(h), topic: streamTopic(prefix)}
+	at := time.Now()
+	refusal := &publisher.Refusal{Size: 5 << 20, Limit: topics.FrameMaxBytes, TooLarge: true, Err: publisher.ErrTooLarge}
+	for range 3 {
+		s.frameOutcome(refusal, []byte(`{"e":"ACCOUNT_UPDATE"}`), at, "acct-9/c-1")
+	}
+	s.frameOutcome(nil, nil, at, "acct-9/c-1")
+	s.frameOutcome(nil, nil, at, "acct-9/c-1")
+	s.frameOutcome(&publisher.Refusal{Broker: true, Err: errors.New("INVALID_RECORD")}, []byte(`x`), at, "acct-9/c-1")
+	if n := h.count("cannot be stored"); n != 2 {
+		t.Errorf("%d refusal log lines for two episodes, want 2", n)
+	}
+	if n := h.count("stored again"); n != 1 {
+		t.Errorf("%d recovery log lines, want 1", n)
+	}
+	r := testkit.NewReader(t, b.Addr(), streamTopic(prefix))
+	var gaps []topics.GapMarker
+	testkit.Eventually(t, 10*time.Second, "four gap markers", func() bool {
+		gaps = gaps[:0]
+		for _, rec := range r.Poll(t) {
+			var g topics.GapMarker
+			if topics.Header(rec, topics.HeaderKind) == topics.KindGap && json.Unmarshal(rec.Value, &g) == nil {
+				gaps = append(gaps, g)
+			}
+		}
+		return len(gaps) == 4
+	})
+	for i, g := range gaps {
+		want := reasonFrameTooLarge
+		if i == 3 {
+			want = reasonFrameRefused
+		}
+		if g.Reason != want || g.Account != "acct-9" || g.ToMs != at.UnixMilli() || g.FromMs != at.Add(-frameGapMargin).UnixMilli() {
+			t.Errorf("gap %d: %+v", i, g)
+		}
+	}
 }
