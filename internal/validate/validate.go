@@ -120,37 +120,73 @@ func Decimal(s string, intDigits, fracDigits int, allowZero, allowNegative bool)
 }
 
 // MarkPrice checks a mark price for exchange_symbols.mark_price
-// (DECIMAL(36,18)): a plain decimal > 0. A price of 0 or below is never a
-// market's price, only a broken or hostile record.
+// (DECIMAL(36,18)): a plain decimal > 0 with at most 18 integer digits. A
+// price of 0 or below is never a market's price, only a broken or hostile
+// record. More than 18 fraction digits are accepted (the column rounds them,
+// as it must for a price scaled by a venue's factor) as long as the rounded
+// value is still > 0 and still fits: "0.0000000000000000001" would be stored
+// as 0, and eighteen nines rounded up would need a nineteenth integer digit.
 func MarkPrice(s string) error {
-	return Decimal(s, DecimalIntDigits, DecimalFracDigits, false, false)
+	return ColumnDecimal(s, DecimalIntDigits, DecimalFracDigits, false, false)
+}
+
+// ColumnDecimal is Decimal for a DECIMAL(intDigits+fracDigits, fracDigits)
+// column, which rounds fraction digits beyond its scale: extra fraction
+// digits are accepted when the rounded value still fits and, unless
+// allowZero, is not zero.
+func ColumnDecimal(s string, intDigits, fracDigits int, allowZero, allowNegative bool) error {
+	if err := Decimal(s, intDigits, MaxDecimalLen, allowZero, allowNegative); err != nil {
+		return err
+	}
+	intPart, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	frac = strings.TrimRight(frac, "0")
+	if len(frac) <= fracDigits {
+		return nil
+	}
+	kept := strings.TrimLeft(intPart, "0") + frac[:fracDigits]
+	roundsUp := frac[fracDigits] >= '5'
+	if !allowZero && !roundsUp && strings.Trim(kept, "0") == "" {
+		return invalid(s, "rounds to zero at %d fraction digits", fracDigits)
+	}
+	if roundsUp && len(strings.TrimLeft(intPart, "0")) == intDigits && strings.Trim(kept, "9") == "" {
+		return invalid(s, "rounds up past %d integer digits", intDigits)
+	}
+	return nil
+}
+
+// TextDecimalWidth is the width of the VARCHAR(40) columns that hold order
+// prices and quantities as text, exactly as the exchange sent them.
+const TextDecimalWidth = 40
+
+// textDecimal is Decimal for a value stored as text: within 18+18
+// significant digits and at most TextDecimalWidth characters as sent.
+func textDecimal(s string, allowZero, allowNegative bool) error {
+	if err := Decimal(s, DecimalIntDigits, DecimalFracDigits, allowZero, allowNegative); err != nil {
+		return err
+	}
+	if len(s) > TextDecimalWidth {
+		return invalid(s, "is longer than %d characters", TextDecimalWidth)
+	}
+	return nil
 }
 
 // Price checks an order price (orders.price, avg_price, stop_price,
-// order_fills.price): a plain decimal >= 0 within 18+18 digits. Zero is
-// legal: Binance sends "0" as the price of a market order and as the average
-// price of an order not yet filled.
-func Price(s string) error {
-	return Decimal(s, DecimalIntDigits, DecimalFracDigits, true, false)
-}
+// order_fills.price, all VARCHAR(40)): a plain decimal >= 0 within 18+18
+// digits and 40 characters. Zero is legal: Binance sends "0" as the price of
+// a market order and as the average price of an order not yet filled.
+func Price(s string) error { return textDecimal(s, true, false) }
 
 // PositivePrice checks a price that must be > 0 (a fill's last price).
-func PositivePrice(s string) error {
-	return Decimal(s, DecimalIntDigits, DecimalFracDigits, false, false)
-}
+func PositivePrice(s string) error { return textDecimal(s, false, false) }
 
 // Quantity checks an order quantity (orig_qty, cum_qty, a fill's qty,
-// commission): a plain decimal >= 0 within 18+18 digits. A negative
-// quantity would move a position the wrong way.
-func Quantity(s string) error {
-	return Decimal(s, DecimalIntDigits, DecimalFracDigits, true, false)
-}
+// commission): a plain decimal >= 0 within 18+18 digits and 40 characters.
+// A negative quantity would move a position the wrong way.
+func Quantity(s string) error { return textDecimal(s, true, false) }
 
 // Signed checks an amount that may be negative (realized profit, a signed
-// position amount): a plain decimal within 18+18 digits.
-func Signed(s string) error {
-	return Decimal(s, DecimalIntDigits, DecimalFracDigits, true, true)
-}
+// position amount): a plain decimal within 18+18 digits and 40 characters.
+func Signed(s string) error { return textDecimal(s, true, true) }
 
 // ID checks an exchange id (order id, algo id, trade id) that must be set:
 // positive. JSON decoding into int64 already refuses values beyond int64.

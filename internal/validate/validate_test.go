@@ -17,7 +17,8 @@ import (
 
 func TestDecimal(t *testing.T) {
 	ok := []string{"1", "0.1", "123.456", "0.00012000", "000123.45", "999999999999999999",
-		"999999999999999999.999999999999999999", "0.000000000000000001", "1.000000000000000000000"}
+		"999999999999999999.999999999999999999", "0.000000000000000001", "1.000000000000000000000",
+		"0.0045000000000000005", "0.0000000000000000005", "999999999999999999.9999999999999999994"}
 	for _, s := range ok {
 		if err := MarkPrice(s); err != nil {
 			t.Errorf("MarkPrice(%q) = %v", s, err)
@@ -26,7 +27,8 @@ func TestDecimal(t *testing.T) {
 	bad := []string{"", "0", "0.0", "-0", "-1", "-0.5", "1e999999", "1E5", "NaN", "nan", "Inf", "+Inf", "-Inf",
 		"+1", " 1", "1 ", ".5", "5.", "1.2.3", "0x10", "1_000", "1,5", "١", "1\x00",
 		"1000000000000000000", // 19 integer digits (the 1264 of issue 10)
-		"0.0000000000000000001", strings.Repeat("1", 100), "1." + strings.Repeat("0", 70)}
+		"0.0000000000000000001", "0.0000000000000000004999", "999999999999999999.9999999999999999995",
+		strings.Repeat("1", 100), "1." + strings.Repeat("0", 70)}
 	for _, s := range bad {
 		err := MarkPrice(s)
 		if err == nil {
@@ -46,7 +48,7 @@ func TestDecimal(t *testing.T) {
 			t.Errorf("PositivePrice(%q) accepted", s)
 		}
 	}
-	for _, s := range []string{"-3", "-0.001", "NaN", "1e999999"} {
+	for _, s := range []string{"-3", "-0.001", "NaN", "1e999999", "0.0045000000000000005", "000000000000000000000000000000000000000001.5"} {
 		if Quantity(s) == nil || Price(s) == nil {
 			t.Errorf("Quantity/Price(%q) accepted", s)
 		}
@@ -199,6 +201,22 @@ func FuzzDecimal(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, s string, allowZero, allowNeg bool) {
+		if ColumnDecimal(s, DecimalIntDigits, DecimalFracDigits, allowZero, allowNeg) == nil {
+			r, ok := new(big.Rat).SetString(s)
+			if !ok || !plain.MatchString(s) {
+				t.Fatalf("column decimal accepted %q", s)
+			}
+			rounded, _ := new(big.Rat).SetString(r.FloatString(DecimalFracDigits))
+			if (rounded.Sign() == 0 && !allowZero) || (r.Sign() < 0 && !allowNeg) {
+				t.Fatalf("column decimal accepted %q: rounds to %s", s, rounded.FloatString(DecimalFracDigits))
+			}
+			if ip, _, _ := strings.Cut(strings.TrimPrefix(rounded.FloatString(DecimalFracDigits), "-"), "."); len(ip) > DecimalIntDigits {
+				t.Fatalf("column decimal accepted %q: rounds to %s", s, rounded.FloatString(DecimalFracDigits))
+			}
+		}
+		if Price(s) == nil && len(s) > TextDecimalWidth {
+			t.Fatalf("price %q is wider than its column", s)
+		}
 		err := Decimal(s, DecimalIntDigits, DecimalFracDigits, allowZero, allowNeg)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) || len(err.Error()) > 400 {
