@@ -76,7 +76,7 @@ func windows(from, to, max int64) []span {
 	var out []span
 	for start := from; start <= to; {
 		end := to
-		if to-start > max {
+		if uint64(to)-uint64(start) > uint64(max) { // no overflow from any int64 pair
 			end = start + max
 		}
 		out = append(out, span{start, end})

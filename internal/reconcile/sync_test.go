@@ -25,7 +25,15 @@ import (
 // serveSim runs a quiet one-account simulator until the test ends.
 func serveSim(t *testing.T) (*simulator.Simulator, simulator.Account, binanceapi.Credentials, *binanceapi.Client) {
 	t.Helper()
-	sim, err := simulator.New(simulator.Config{Accounts: 1, OrderInterval: -1, Logger: testkit.Logger(t)})
+	sim, acct, cr, base := serveSimAt(t, nil)
+	return sim, acct, cr, binanceapi.New(base)
+}
+
+// serveSimAt is serveSim with the simulator's clock (nil = wall time); it
+// returns the simulator's base URL.
+func serveSimAt(t *testing.T, now func() time.Time) (*simulator.Simulator, simulator.Account, binanceapi.Credentials, string) {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{Accounts: 1, OrderInterval: -1, Logger: testkit.Logger(t), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +46,7 @@ func serveSim(t *testing.T) (*simulator.Simulator, simulator.Account, binanceapi
 	go func() { done <- sim.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
 	acct := sim.Accounts()[0]
-	return sim, acct, binanceapi.Credentials{APIKey: acct.APIKey, APISecret: acct.APISecret}, binanceapi.New("http://" + ln.Addr().String())
+	return sim, acct, binanceapi.Credentials{APIKey: acct.APIKey, APISecret: acct.APISecret}, "http://" + ln.Addr().String()
 }
 
 // An order the database holds open that the exchange does not know (-2013)
