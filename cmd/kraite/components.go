@@ -289,14 +289,38 @@ func buildUserData(ctx context.Context, w *wiring) (component, error) {
 	w.userdata = mg
 	run := mg.Run
 	if w.ex.AccountsFile != "" {
+		// Checked at start: a missing or invalid file is a startup error,
+		// not a box that streams nothing and looks healthy.
+		accts, err := userdata.LoadFile(w.ex.AccountsFile)
+		if err != nil {
+			return component{}, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
+		}
+		mg.SetAccounts(accts)
+		var fileErr atomic.Pointer[error]
+		w.ops.Ready("accounts-file", func() error {
+			if e := fileErr.Load(); e != nil {
+				return *e
+			}
+			return nil
+		})
 		run = func(ctx context.Context) error {
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return mg.Run(gctx) })
-			g.Go(func() error { return userdata.WatchFile(gctx, w.ex.AccountsFile, w.ex.AccountsPoll, mg, w.log) })
+			g.Go(func() error {
+				return userdata.WatchFileReport(gctx, w.ex.AccountsFile, w.ex.AccountsPoll, mg, w.log, func(err error) {
+					if err == nil {
+						fileErr.Store(nil)
+					} else {
+						fileErr.Store(&err)
+					}
+				})
+			})
 			return g.Wait()
 		}
-	} else if len(w.accounts) == 0 {
-		w.log.Warn("no accounts configured: set KRAITE_ACCOUNTS_FILE to stream user data")
+	}
+	if w.ex.AccountsFile == "" && len(w.accounts) == 0 {
+		return component{}, errors.New("KRAITE_ACCOUNTS_FILE is not set: the user-data producer has no accounts to stream " +
+			`(a JSON list of {"id","api_key","api_secret"})`)
 	}
 	return component{name: "userdata-producer", run: run}, nil
 }

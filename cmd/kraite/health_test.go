@@ -71,3 +71,72 @@ func TestReadyzSaysWhenEveryStreamIsDown(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// Invalid accounts configuration is a startup error; an invalid reload
+// keeps the current accounts and marks the box not ready with the reason
+// (issue 11 point 6).
+func TestAccountsConfigurationIsStrict(t *testing.T) {
+	b := testkit.Broker(t, "kraite.")
+	dir := t.TempDir()
+	accts := filepath.Join(dir, "accounts.json")
+	addr := freeAddr(t)
+	t.Setenv("KRAITE_BROKERS", b.Addr())
+	t.Setenv("KRAITE_LOG_LEVEL", "error")
+	t.Setenv("KRAITE_HTTP_ADDR", addr)
+	t.Setenv("KRAITE_STATE_DIR", filepath.Join(dir, "state"))
+	t.Setenv("KRAITE_BINANCE_REST_URL", "http://"+freeAddr(t))
+	t.Setenv("KRAITE_BINANCE_WS_URL", "ws://"+freeAddr(t))
+	t.Setenv("KRAITE_ACCOUNTS_POLL", "100ms")
+	for _, c := range []struct{ name, file, want string }{
+		{"unset", "", "KRAITE_ACCOUNTS_FILE is not set"},
+		{"missing", accts, "no such file"},
+		{"invalid", `[{"id":"a","api_key":"k"}]`, "api_key and api_secret are required"},
+		{"not JSON", `{`, "decoding accounts"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			switch c.name {
+			case "unset":
+				t.Setenv("KRAITE_ACCOUNTS_FILE", "")
+			case "missing":
+				t.Setenv("KRAITE_ACCOUNTS_FILE", filepath.Join(dir, "nope.json"))
+			default:
+				if err := os.WriteFile(accts, []byte(c.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("KRAITE_ACCOUNTS_FILE", accts)
+			}
+			_, _, err := runKraite(t.Context(), "run", "--components", "userdata-producer")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+
+	if err := os.WriteFile(accts, []byte(`[{"id":"acct-a","api_key":"ka","api_secret":"sa"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KRAITE_ACCOUNTS_FILE", accts)
+	p := startKraite(t, "run", "--components", "userdata-producer")
+	testkit.Eventually(t, 30*time.Second, "/readyz to list the accounts file as ok", func() bool {
+		_, body := getBody(addr, "/readyz")
+		return strings.Contains(body, "accounts-file: ok")
+	})
+	if err := os.WriteFile(accts, []byte(`[{"id":"acct-a","api_key":"ka","api_secret":"sa"},{"id":""}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "/readyz to report the broken file", func() bool {
+		code, body := getBody(addr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "accounts-file: accounts file "+accts+" is invalid; keeping the current accounts")
+	})
+	if err := os.WriteFile(accts, []byte(`[{"id":"acct-a","api_key":"ka","api_secret":"sa"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "/readyz to recover", func() bool {
+		_, body := getBody(addr, "/readyz")
+		return strings.Contains(body, "accounts-file: ok")
+	})
+	if strings.Contains(p.out.String(), "sa\"") {
+		t.Fatal("a secret reached the output")
+	}
+	p.stop(t)
+}
