@@ -147,6 +147,10 @@ type RegimeChange struct {
 	// override_allow, override_block); a change record is also written when
 	// only the gate changed (cooldown ended, override started or expired).
 	Gate string `json:"gate,omitempty"`
+	// Degraded is why the regime could not judge the market (Gate
+	// "degraded": the reference silent, too few symbols ticking), "" when
+	// it could; entering and leaving degraded are changes.
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // QuarantineRecord wraps a record no consumer could decode.

@@ -1,5 +1,7 @@
 package regime
 
+import "time"
+
 // Band is a regime band: Calm < 25 <= Elevated < 50 <= Fragile < 75 <= Critical.
 type Band string
 
@@ -15,6 +17,10 @@ const (
 // a band's lower bound before the band is left downwards; it keeps a score
 // hovering at a boundary from flapping the band every second.
 const DefaultHysteresis = 3.0
+
+// DefaultDownHold is how long the score must point to a lower band before
+// the band moves down (Config.DownHold).
+const DefaultDownHold = 30 * time.Minute
 
 var bandFloors = []struct {
 	b     Band

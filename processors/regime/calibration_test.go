@@ -70,6 +70,7 @@ func marketFiles(t testing.TB) []marketFile {
 func configFor(mf marketFile) ScoreConfig {
 	c := DefaultScoreConfig()
 	c.StaleAfter = 2 * mf.step
+	c.DegradedAfter = 2 * mf.step
 	if strings.Contains(mf.name, "2020") {
 		c.Reference = "BTCUSDT_IMPLIED"
 	}

@@ -1,18 +1,32 @@
 package regime
 
 import (
+	"fmt"
 	"math"
+	"time"
 )
 
 // Sample is one kept price: [event time ms, price].
 type Sample [2]float64
 
-// Series is the rolling state of one symbol: its last price and a few
-// samples, one per step bucket, reaching just past the window it serves.
+// Series is the rolling state of one symbol: its last price, a
+// time-weighted moving average of its price (breadth), and, for the
+// reference symbol only, a few samples (one per Step bucket) reaching just
+// past LongWindow.
+//
+// Why a moving average and not samples: breadth must move at the feed's
+// cadence. Keeping one sample per 5-minute bucket made a symbol's 15-minute
+// return jump at every bucket edge, so at 1 s cadence breadth collapsed and
+// recovered every 5 minutes and a crash entered Critical several times.
+// The average is continuous in event time whatever the cadence, costs one
+// number per symbol, and keeps the state smaller than the samples did.
 type Series struct {
-	LastMs int64    `json:"t"`
-	Last   float64  `json:"p"`
-	S      []Sample `json:"s,omitempty"`
+	LastMs int64   `json:"t"`
+	Last   float64 `json:"p"`
+	// Avg is the moving average of the step-held price up to LastMs, with
+	// half-life ScoreConfig.BreadthHalfLife (0 until the first tick).
+	Avg float64  `json:"m,omitempty"`
+	S   []Sample `json:"s,omitempty"`
 }
 
 // Market is the rolling market-wide state the score is computed from. It
@@ -68,12 +82,17 @@ func (c ScoreConfig) addTick(m *Market, at int64, tk Tick) {
 		s = &Series{}
 		m.Symbols[tk.Symbol] = s
 	}
-	step, horizon := c.BreadthStep.Milliseconds(), c.ShortWindow.Milliseconds()
+	s.fold(at, c.BreadthHalfLife.Milliseconds())
 	if tk.Symbol == c.Reference {
-		step, horizon = c.Step.Milliseconds(), c.LongWindow.Milliseconds()
 		c.addVariance(m, s, at, tk.Price)
+		s.add(at, tk.Price, c.Step.Milliseconds(), c.LongWindow.Milliseconds())
+	} else {
+		s.S = nil // samples of a state written before breadth used Avg
 	}
-	s.add(at, tk.Price, step, horizon)
+	s.Last, s.LastMs = tk.Price, at
+	if s.Avg <= 0 || math.IsNaN(s.Avg) || math.IsInf(s.Avg, 0) {
+		s.Avg = tk.Price
+	}
 }
 
 // addVariance updates the two EWMAs with the squared log return since the
@@ -96,6 +115,32 @@ func (c ScoreConfig) addVariance(m *Market, s *Series, at int64, p float64) {
 
 func ewmaAlpha(dt, halfLife float64) float64 { return 1 - math.Exp2(-dt/halfLife) }
 
+// avgAt is the moving average at time at (>= LastMs): the price held at
+// Last since LastMs pulls it along for at-LastMs.
+func (s *Series) avgAt(at, halfLife int64) float64 {
+	if s.Avg <= 0 || at <= s.LastMs {
+		return s.Avg
+	}
+	a := 1 - math.Exp2(-float64(at-s.LastMs)/float64(halfLife))
+	return s.Avg + a*(s.Last-s.Avg)
+}
+
+// fold brings Avg up to at, before a new price replaces Last.
+func (s *Series) fold(at, halfLife int64) {
+	if s.LastMs != 0 {
+		s.Avg = s.avgAt(at, halfLife)
+	}
+}
+
+// move is the relative distance of the last price from the moving average.
+func (s *Series) move(at, halfLife int64) float64 {
+	avg := s.avgAt(at, halfLife)
+	if avg <= 0 || s.Last <= 0 {
+		return 0
+	}
+	return s.Last/avg - 1
+}
+
 func (s *Series) add(at int64, p float64, step, horizon int64) {
 	if n := len(s.S); n > 0 && int64(s.S[n-1][0])/step == at/step {
 		s.S[n-1] = Sample{float64(at), p}
@@ -110,52 +155,73 @@ func (s *Series) add(at int64, p float64, step, horizon int64) {
 	if i > 0 {
 		s.S = append(s.S[:0], s.S[i:]...)
 	}
-	s.Last, s.LastMs = p, at
 }
 
-// ret is the return from the newest sample at or before at-w (the oldest
-// sample while the window is still filling) to the last price.
-func (s *Series) ret(at, w int64) float64 {
+// priceAt is the price at time t, linear between the two samples around
+// it (the oldest sample while the window is still filling), so a return
+// over a window slides continuously instead of jumping at bucket edges.
+func (s *Series) priceAt(t int64) float64 {
 	if len(s.S) == 0 {
-		return 0
+		return s.Last
 	}
-	ref := s.S[0]
-	for _, x := range s.S[1:] {
-		if int64(x[0]) > at-w {
-			break
+	if t <= int64(s.S[0][0]) {
+		return s.S[0][1]
+	}
+	for i := 1; i < len(s.S); i++ {
+		if t0, t1 := s.S[i-1][0], s.S[i][0]; float64(t) <= t1 {
+			if t1 <= t0 {
+				return s.S[i][1]
+			}
+			f := (float64(t) - t0) / (t1 - t0)
+			return s.S[i-1][1] + f*(s.S[i][1]-s.S[i-1][1])
 		}
-		ref = x
 	}
-	if ref[1] <= 0 {
+	return s.Last
+}
+
+// ret is the return from the price at at-w to the last price.
+func (s *Series) ret(at, w int64) float64 {
+	ref := s.priceAt(at - w)
+	if ref <= 0 {
 		return 0
 	}
-	return s.Last/ref[1] - 1
+	return s.Last/ref - 1
 }
 
 func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
-	stale, fresh, up, down := 0, 0, 0, 0
-	short := c.ShortWindow.Milliseconds()
+	stale, fresh, live, up, down := 0, 0, 0, 0, 0
+	halfLife := c.BreadthHalfLife.Milliseconds()
 	for sym, s := range m.Symbols {
 		age := at - s.LastMs
 		if age > c.ForgetAfter.Milliseconds() {
 			delete(m.Symbols, sym)
 			continue
 		}
+		if age <= c.DegradedAfter.Milliseconds() {
+			live++
+		}
 		if age > c.StaleAfter.Milliseconds() {
 			stale++
 			continue
 		}
 		fresh++
-		switch r := s.ret(at, short); {
+		switch r := s.move(at, halfLife); {
 		case r >= c.BreadthMove:
 			up++
 		case r <= -c.BreadthMove:
 			down++
 		}
 	}
-	in := Inputs{Symbols: len(m.Symbols)}
-	if ref, ok := m.Symbols[c.Reference]; ok && at-ref.LastMs <= c.StaleAfter.Milliseconds() {
-		in.BTCShort = round6(math.Abs(ref.ret(at, short)))
+	in := Inputs{Symbols: len(m.Symbols), BTCAgeMs: -1}
+	if len(m.Symbols) > 0 {
+		in.FreshShare = round6(float64(live) / float64(len(m.Symbols)))
+	}
+	ref, haveRef := m.Symbols[c.Reference]
+	if haveRef {
+		in.BTCAgeMs = at - ref.LastMs
+	}
+	if haveRef && at-ref.LastMs <= c.StaleAfter.Milliseconds() {
+		in.BTCShort = round6(math.Abs(ref.ret(at, c.ShortWindow.Milliseconds())))
 		in.BTCLong = round6(math.Abs(ref.ret(at, c.LongWindow.Milliseconds())))
 	}
 	if fresh >= c.MinSymbols {
@@ -168,5 +234,26 @@ func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
 		in.VolRatio = round6(math.Sqrt(m.VarFast / math.Max(m.VarSlow, varFloor)))
 	}
 	in.Score = c.Score(in)
+	in.Degraded = c.degraded(in)
 	return in
+}
+
+// degraded says why the inputs cannot support a verdict ("" when they
+// can): too few symbols known, the reference silent, or too small a share
+// of the symbols ticking, all by event time. A market the regime cannot see
+// must close the gate, not read as Calm: with the reference silent the BTC
+// components read 0, with the altcoins silent breadth does.
+func (c ScoreConfig) degraded(in Inputs) string {
+	limit := c.DegradedAfter
+	switch {
+	case in.Symbols < c.MinSymbols:
+		return fmt.Sprintf("%d symbols known, at least %d needed", in.Symbols, c.MinSymbols)
+	case in.BTCAgeMs < 0:
+		return c.Reference + " never seen"
+	case in.BTCAgeMs > limit.Milliseconds():
+		return fmt.Sprintf("%s silent for %s (limit %s)", c.Reference, time.Duration(in.BTCAgeMs)*time.Millisecond, limit)
+	case in.FreshShare < c.MinFreshShare:
+		return fmt.Sprintf("%.0f%% of %d symbols ticked within %s (at least %.0f%% needed)", 100*in.FreshShare, in.Symbols, limit, 100*c.MinFreshShare)
+	}
+	return ""
 }

@@ -84,6 +84,18 @@ type Config struct {
 	Cooldown time.Duration
 	// Hysteresis in score points before a band is left downwards (default 3).
 	Hysteresis float64
+	// DownHold is how long (event time) the score must point to a lower
+	// band before the band follows (default 30 min): a crash's score swings
+	// by tens of points within minutes, and at 1 s cadence each dip below a
+	// floor was a band change, and a re-entry into Critical, before. Waves
+	// of one crash come within half an hour on the shared market data
+	// (TestCadenceCrashEntersCriticalOnce).
+	DownHold time.Duration
+	// Recovery keeps a feed that was degraded degraded this long after it
+	// looks healthy again (default 15 min, the score's short window): what
+	// happened while it was blind is still in the windows, and reopening at
+	// once let a crash in progress through until its score caught up.
+	Recovery time.Duration
 	// MaxAhead is how far a record's event time (and each tick's own E)
 	// may lie ahead of Now before it is refused (default
 	// topics.DefaultMaxAhead): one record claiming the year 2100 must not
@@ -98,7 +110,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults for prefix.
 func DefaultConfig(brokers []string, prefix string) Config {
 	return Config{Brokers: brokers, Prefix: prefix, Score: DefaultScoreConfig(),
-		Cooldown: 30 * time.Minute, Hysteresis: DefaultHysteresis, MaxAhead: topics.DefaultMaxAhead}
+		Cooldown: 30 * time.Minute, Hysteresis: DefaultHysteresis, DownHold: DefaultDownHold, Recovery: 15 * time.Minute, MaxAhead: topics.DefaultMaxAhead}
 }
 
 // Validate names the first bad field.
@@ -112,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cooldown < 0 {
 		errs = append(errs, fmt.Errorf("regime config: Cooldown %s is negative", c.Cooldown))
+	}
+	if c.DownHold < 0 || c.Recovery < 0 {
+		errs = append(errs, fmt.Errorf("regime config: DownHold %s and Recovery %s must not be negative", c.DownHold, c.Recovery))
 	}
 	if c.MaxAhead < 0 {
 		errs = append(errs, fmt.Errorf("regime config: MaxAhead %s is negative", c.MaxAhead))
@@ -255,9 +270,16 @@ func BoundTicks(at int64, ticks []Tick, now time.Time, maxAhead time.Duration) (
 // ticks into the market state, score, transition, and build the change
 // record when band or gate changed (nil otherwise). prev is not modified.
 func Step(cfg Config, prev State, at int64, ticks []Tick, ov *topics.Override) (State, *topics.RegimeChange) {
-	market := cloneMarket(prev.Market)
+	prev.Market = cloneMarket(prev.Market)
+	return step(cfg, prev, at, ticks, ov)
+}
+
+// step is Step on a state whose Market it may change (replays of long
+// files skip the copy).
+func step(cfg Config, prev State, at int64, ticks []Tick, ov *topics.Override) (State, *topics.RegimeChange) {
+	market := prev.Market
 	in := cfg.Score.Update(&market, at, ticks)
-	next, changed := Transition(prev, in.Score, at, ov, cfg.Cooldown, cfg.Hysteresis)
+	next, changed := Transition(cfg, prev, in.Score, at, in.Degraded, ov)
 	next.Inputs, next.Market = in, market
 	next.Records = prev.Records + 1
 	if !changed {
@@ -268,7 +290,8 @@ func Step(cfg Config, prev State, at int64, ticks []Tick, ov *topics.Override) (
 		from = "none"
 	}
 	return next, &topics.RegimeChange{Scope: next.Scope, From: from, To: string(next.Band),
-		Score: next.Score, AtMs: at, Inputs: in.Map(), CooldownMs: next.CooldownUntilMs, Gate: next.Gate}
+		Score: next.Score, AtMs: at, Inputs: in.Map(), CooldownMs: next.CooldownUntilMs, Gate: next.Gate,
+		Degraded: next.Degraded}
 }
 
 func cloneMarket(m Market) Market {

@@ -39,12 +39,12 @@ type ScoreConfig struct {
 	LongWindow  time.Duration `json:"long_window"`
 	// Step is the sample granularity of the reference symbol (default 1 min).
 	Step time.Duration `json:"step"`
-	// BreadthStep is the sample granularity of every other symbol (default
-	// 5 min): coarser, because the state of hundreds of symbols lives in
-	// the group table.
-	BreadthStep time.Duration `json:"breadth_step"`
-	// BreadthMove is the |return| over ShortWindow that counts a symbol as
-	// having a large move (default 3 %).
+	// BreadthHalfLife is the half-life of each symbol's moving average
+	// (default 5 min); breadth measures the last price against it, one
+	// number per symbol, continuous at any cadence.
+	BreadthHalfLife time.Duration `json:"breadth_half_life"`
+	// BreadthMove is the |distance| of the last price from the moving
+	// average that counts a symbol as having a large move (default 3 %).
 	BreadthMove float64 `json:"breadth_move"`
 	// StaleAfter marks a symbol stale when it has not updated for this long
 	// (default 60 s; the feed pushes every symbol every second).
@@ -57,8 +57,15 @@ type ScoreConfig struct {
 	VolFast time.Duration `json:"vol_fast"`
 	VolSlow time.Duration `json:"vol_slow"`
 	// MinSymbols is the fewest fresh symbols breadth and staleness need
-	// (default 5); below it they read 0.
+	// (default 5); below it they read 0, and fewer known symbols is a
+	// degraded feed.
 	MinSymbols int `json:"min_symbols"`
+	// DegradedAfter is how long the reference may stay silent, and how
+	// recent a tick must be for a symbol to count as live (default 30 s):
+	// the reference silent longer, or fewer than MinFreshShare of the known
+	// symbols live, is a degraded feed, which closes the gate.
+	DegradedAfter time.Duration `json:"degraded_after"`
+	MinFreshShare float64       `json:"min_fresh_share"` // default 0.5
 
 	// Ramps of the five components.
 	BTCShort Ramp `json:"btc_short"` // |return| over ShortWindow: 1 % .. 5 %
@@ -85,23 +92,25 @@ func (w Weights) sum() float64 { return w.BTCShort + w.BTCLong + w.Breadth + w.V
 // DefaultScoreConfig returns the documented defaults.
 func DefaultScoreConfig() ScoreConfig {
 	return ScoreConfig{
-		Reference:   "BTCUSDT",
-		ShortWindow: 15 * time.Minute,
-		LongWindow:  60 * time.Minute,
-		Step:        time.Minute,
-		BreadthStep: 5 * time.Minute,
-		BreadthMove: 0.03,
-		StaleAfter:  60 * time.Second,
-		ForgetAfter: 6 * time.Hour,
-		VolFast:     10 * time.Minute,
-		VolSlow:     6 * time.Hour,
-		MinSymbols:  5,
-		BTCShort:    Ramp{0.01, 0.045},
-		BTCLong:     Ramp{0.02, 0.07},
-		Breadth:     Ramp{0.15, 0.50},
-		Vol:         Ramp{1.5, 4},
-		Stale:       Ramp{0.05, 0.50},
-		Weights:     Weights{BTCShort: 0.30, BTCLong: 0.20, Breadth: 0.35, Vol: 0.10, Stale: 0.05},
+		Reference:       "BTCUSDT",
+		ShortWindow:     15 * time.Minute,
+		LongWindow:      60 * time.Minute,
+		Step:            time.Minute,
+		BreadthHalfLife: 5 * time.Minute,
+		BreadthMove:     0.03,
+		StaleAfter:      60 * time.Second,
+		ForgetAfter:     6 * time.Hour,
+		VolFast:         10 * time.Minute,
+		VolSlow:         6 * time.Hour,
+		MinSymbols:      5,
+		DegradedAfter:   30 * time.Second,
+		MinFreshShare:   0.5,
+		BTCShort:        Ramp{0.01, 0.045},
+		BTCLong:         Ramp{0.02, 0.07},
+		Breadth:         Ramp{0.15, 0.50},
+		Vol:             Ramp{1.5, 4},
+		Stale:           Ramp{0.05, 0.50},
+		Weights:         Weights{BTCShort: 0.30, BTCLong: 0.20, Breadth: 0.35, Vol: 0.10, Stale: 0.05},
 	}
 }
 
@@ -114,8 +123,11 @@ func (c ScoreConfig) Validate() error {
 	if c.ShortWindow <= 0 || c.LongWindow < c.ShortWindow {
 		errs = append(errs, fmt.Errorf("score config: ShortWindow %s / LongWindow %s must be positive and ordered", c.ShortWindow, c.LongWindow))
 	}
-	if c.Step <= 0 || c.BreadthStep <= 0 {
-		errs = append(errs, errors.New("score config: Step and BreadthStep must be positive"))
+	if c.Step <= 0 || c.BreadthHalfLife <= 0 {
+		errs = append(errs, errors.New("score config: Step and BreadthHalfLife must be positive"))
+	}
+	if c.DegradedAfter <= 0 || c.MinSymbols < 1 || !(c.MinFreshShare >= 0 && c.MinFreshShare <= 1) {
+		errs = append(errs, errors.New("score config: DegradedAfter and MinSymbols must be positive, MinFreshShare in [0, 1]"))
 	}
 	if c.StaleAfter <= 0 || c.ForgetAfter < c.StaleAfter {
 		errs = append(errs, errors.New("score config: StaleAfter must be positive and below ForgetAfter"))
@@ -143,12 +155,20 @@ type Inputs struct {
 	StaleShare float64 `json:"stale_share"` // share of known symbols that are stale
 	Symbols    int     `json:"symbols"`     // known symbols
 	Score      float64 `json:"score"`       // 0..100, rounded to 0.01
+	// Feed health, by event time: the reference's silence (-1 when never
+	// seen) and the share of known symbols that ticked within DegradedAfter.
+	BTCAgeMs   int64   `json:"btc_age_ms"`
+	FreshShare float64 `json:"fresh_share"`
+	// Degraded is why the inputs cannot support a verdict ("" when they
+	// can); State.Degraded carries it.
+	Degraded string `json:"-"`
 }
 
 // Map returns the inputs as a map (RegimeChange.Inputs).
 func (in Inputs) Map() map[string]float64 {
 	return map[string]float64{"btc_short": in.BTCShort, "btc_long": in.BTCLong, "breadth": in.Breadth,
-		"vol_ratio": in.VolRatio, "stale_share": in.StaleShare, "symbols": float64(in.Symbols)}
+		"vol_ratio": in.VolRatio, "stale_share": in.StaleShare, "symbols": float64(in.Symbols),
+		"btc_age_s": float64(in.BTCAgeMs) / 1000, "fresh_share": in.FreshShare}
 }
 
 // Score combines the inputs into 0..100 with the configured ramps and weights.
