@@ -6,8 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/validate"
+	"github.com/kraite/stream/topics"
 )
 
 // Price is one symbol's mark price from a tick.
@@ -15,49 +20,122 @@ type Price struct {
 	Symbol    string
 	Price     string // decimal string as sent
 	EventTime int64  // E, ms
+	// rec is the record that carried the tick (quarantined if the
+	// database refuses the price).
+	rec *kgo.Record
 }
 
+// rawPrice is one markPriceUpdate element. encoding/json matches keys
+// case-insensitively when no field has the exact name, so "P" (the estimated
+// settle price, which follows "p" in every frame) would overwrite the mark
+// price if only "p" were declared: Settle is declared to take it, and is
+// never used. The same holds for "e" and "E".
 type rawPrice struct {
 	Event  string          `json:"e"`
 	E      json.RawMessage `json:"E"`
 	Symbol string          `json:"s"`
 	Price  string          `json:"p"`
+	Settle json.RawMessage `json:"P"`
 }
 
-// DecodeTick reads a mark-price record: the raw !markPrice@arr frame (an
-// array, bare or wrapped as {"stream":..,"data":[..]}) or a single
-// markPriceUpdate object. It never panics; elements that are not mark-price
-// updates or carry a price that is not a positive decimal are dropped, and a
-// frame with no usable element is an error.
+// DecodeTick is DecodeTickAt with this process's clock and
+// topics.DefaultMaxAhead.
 func DecodeTick(frame []byte) ([]Price, error) {
-	env, err := binance.ParseEnvelope(frame)
-	if err != nil && len(env.Payload) == 0 {
-		return nil, fmt.Errorf("decoding mark-price frame: %w", err)
+	prices, _, err := DecodeTickAt(frame, time.Now(), topics.DefaultMaxAhead)
+	return prices, err
+}
+
+// DecodeTickAt reads a mark-price record: the raw !markPrice@arr frame (an
+// array, bare or wrapped as {"stream":..,"data":[..]}) or a single
+// markPriceUpdate object. It never panics. Each element is judged on its
+// own, so one bad tick never costs the other symbols theirs: an element
+// that is not a markPriceUpdate, whose symbol is not a symbol, whose mark
+// price "p" is not a plain decimal > 0 within DECIMAL(36,18)
+// (validate.MarkPrice), or whose event time E is not positive or more than
+// maxAhead ahead of now (topics.CheckEventTime: a far-future E would keep a
+// poisoned price ahead of every newer tick) is skipped, and its reason is
+// returned in skipped. A frame with no usable element is an error (the sink
+// quarantines it) that carries the reasons.
+func DecodeTickAt(frame []byte, now time.Time, maxAhead time.Duration) (prices []Price, skipped []error, err error) {
+	payload, err := unwrap(frame)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decoding mark-price frame: %w", err)
 	}
-	payload := bytes.TrimSpace(env.Payload)
-	var elems []rawPrice
+	var elems []json.RawMessage
 	if len(payload) > 0 && payload[0] == '[' {
 		if err := json.Unmarshal(payload, &elems); err != nil {
-			return nil, fmt.Errorf("decoding mark-price array: %w", err)
+			return nil, nil, fmt.Errorf("decoding mark-price array: %w", err)
 		}
 	} else {
-		var one rawPrice
-		if err := json.Unmarshal(payload, &one); err != nil {
-			return nil, fmt.Errorf("decoding mark-price object: %w", err)
-		}
-		elems = []rawPrice{one}
+		elems = []json.RawMessage{payload}
 	}
-	out := make([]Price, 0, len(elems))
-	for _, e := range elems {
-		if e.Event != binance.EventMarkPriceUpdate || e.Symbol == "" || !validDecimal(e.Price) {
+	prices = make([]Price, 0, len(elems))
+	for i, raw := range elems {
+		p, err := decodeElement(raw, now, maxAhead)
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("element %d: %w", i, err))
 			continue
 		}
-		out = append(out, Price{Symbol: e.Symbol, Price: e.Price, EventTime: eventTime(e.E)})
+		prices = append(prices, p)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("decoding mark-price frame: no markPriceUpdate element with a valid price")
+	if len(prices) == 0 {
+		if len(skipped) == 0 {
+			return nil, nil, errors.New("decoding mark-price frame: no element")
+		}
+		return nil, skipped, fmt.Errorf("decoding mark-price frame: no usable markPriceUpdate element (%d refused): %w",
+			len(skipped), errors.Join(skipped[:min(len(skipped), 5)]...))
 	}
-	return out, nil
+	return prices, skipped, nil
+}
+
+// unwrap returns the frame's payload: the frame itself, or the data of a
+// combined-stream wrapper {"stream":..,"data":..}. Unlike
+// binance.ParseEnvelope it looks into no element, so one malformed element
+// cannot cost the others.
+func unwrap(frame []byte) ([]byte, error) {
+	frame = bytes.TrimSpace(frame)
+	if len(frame) == 0 {
+		return nil, errors.New("empty frame")
+	}
+	switch frame[0] {
+	case '[':
+		return frame, nil
+	case '{':
+	default:
+		return nil, fmt.Errorf("not a JSON object or array (starts with %q)", frame[0])
+	}
+	var w struct {
+		Stream *string         `json:"stream"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(frame, &w); err != nil {
+		return nil, err
+	}
+	if w.Stream != nil && len(w.Data) > 0 {
+		return bytes.TrimSpace(w.Data), nil
+	}
+	return frame, nil
+}
+
+func decodeElement(raw json.RawMessage, now time.Time, maxAhead time.Duration) (Price, error) {
+	var e rawPrice
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return Price{}, fmt.Errorf("not a markPriceUpdate object: %w", err)
+	}
+	if e.Event != binance.EventMarkPriceUpdate {
+		return Price{}, fmt.Errorf("event %q is not %s", topics.Bound(e.Event, 64), binance.EventMarkPriceUpdate)
+	}
+	if err := validate.Symbol(e.Symbol); err != nil {
+		return Price{}, fmt.Errorf("symbol: %w", err)
+	}
+	if err := validate.MarkPrice(e.Price); err != nil {
+		return Price{}, fmt.Errorf("%s mark price p: %w", e.Symbol, err)
+	}
+	at := eventTime(e.E)
+	if err := topics.CheckEventTime(at, now, maxAhead); err != nil {
+		return Price{}, fmt.Errorf("%s: %w", e.Symbol, err)
+	}
+	return Price{Symbol: e.Symbol, Price: e.Price, EventTime: at}, nil
 }
 
 func eventTime(raw json.RawMessage) int64 {

@@ -13,6 +13,7 @@ type metrics struct {
 	tickDur   prometheus.Histogram
 	rows      prometheus.Counter
 	errors    prometheus.Counter
+	refused   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,8 +29,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time to write one tick (all venues).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
 		rows:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kraite_markprice_rows_written_total", Help: "Rows updated."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kraite_markprice_write_errors_total", Help: "Failed tick writes (retried)."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "kraite_markprice_refused_ticks_total",
+			Help: "Single-symbol ticks refused (bad symbol, price, precision or event time; or refused by the database) and never written."}),
 	}
-	reg.MustRegister(m.freshness, m.skipped, m.tickDur, m.rows, m.errors)
+	reg.MustRegister(m.freshness, m.skipped, m.tickDur, m.rows, m.errors, m.refused)
 	return m
 }
 
@@ -62,4 +65,11 @@ func (m *metrics) fresh(ages map[string]time.Duration) {
 	for ex, a := range ages {
 		m.freshness.WithLabelValues(ex).Set(a.Seconds())
 	}
+}
+
+func (m *metrics) refuse(n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.refused.Add(float64(n))
 }

@@ -13,6 +13,16 @@
 // are marked after the tick that covers them is written and committed by the
 // client's auto-commit of marks (and on revoke and close), so a crash replays
 // at most the ticks since the last commit; rewriting a price is harmless.
+//
+// # Bad ticks
+//
+// Every element of a frame is judged alone (DecodeTickAt): a symbol that is
+// not a symbol, a price that is not > 0 within DECIMAL(36,18), or an event
+// time ahead of the clock skips that one tick (counted, logged at most once
+// a minute) and the rest of the frame is written; a frame with nothing
+// usable is quarantined with the reasons. A row price the database still
+// refuses is isolated by bisecting the write (consume.Isolate), dropped and
+// its frame quarantined; only an outage is retried.
 package markprice
 
 import (
@@ -56,6 +66,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Hooks are franz-go hooks for the consumer client (kprom); optional.
 	Hooks []kgo.Hook
+	// MaxAhead is how far a tick's event time may lie ahead of this
+	// process's clock (default topics.DefaultMaxAhead).
+	MaxAhead time.Duration
 }
 
 // Validate names the bad field.
@@ -85,6 +98,9 @@ type Sink struct {
 	lastSync map[int64]time.Time
 	ix       *Index
 	written  uint64
+
+	refused    atomic.Uint64 // single-symbol ticks refused
+	lastReport atomic.Int64  // unix ns of the last "refused" log line
 }
 
 // New builds the sink; Run starts it.
@@ -231,12 +247,16 @@ func (s *Sink) read(ctx context.Context, cl *kgo.Client) error {
 			if qerr != nil {
 				return
 			}
-			prices, err := DecodeTick(rec.Value)
+			prices, skipped, err := DecodeTickAt(rec.Value, time.Now(), s.cfg.MaxAhead)
+			s.refuse(len(skipped), skipped)
 			if err != nil {
 				if qerr = consume.Quarantine(ctx, cl, s.cfg.Prefix, s.cfg.Group, rec, err); qerr == nil {
 					s.box.markOnly(rec)
 				}
 				return
+			}
+			for i := range prices {
+				prices[i].rec = rec
 			}
 			s.box.put(prices, rec)
 		})
@@ -271,7 +291,7 @@ func (s *Sink) write(ctx context.Context, cl *kgo.Client) error {
 			lastLoad = time.Now()
 		}
 		prices, recs := s.box.take()
-		if err := s.writePrices(ctx, prices); err != nil {
+		if err := s.writePrices(ctx, cl, prices); err != nil {
 			s.box.giveBack(prices, recs)
 			s.metrics.failed()
 			if s.healthy.Swap(false) {
@@ -310,7 +330,48 @@ func (s *Sink) refresh(ctx context.Context) {
 	s.mu.Unlock()
 }
 
-func (s *Sink) writePrices(ctx context.Context, prices map[string]Price) error {
+// refuse counts n refused single-symbol ticks and logs the first reason,
+// at most once a minute: a symbol that keeps sending garbage must not flood
+// the log (the counter and Refused keep the totals).
+func (s *Sink) refuse(n int, reasons []error) {
+	if n == 0 {
+		return
+	}
+	s.refused.Add(uint64(n))
+	s.metrics.refuse(n)
+	now := time.Now().UnixNano()
+	if last := s.lastReport.Load(); now-last > int64(time.Minute) && s.lastReport.CompareAndSwap(last, now) {
+		s.log.Warn("mark-price ticks refused and skipped (the rest of their frames is written)",
+			"count", n, "total", s.refused.Load(), "first", reasons[0])
+	}
+}
+
+// Refused is the number of single-symbol ticks refused so far (bad values,
+// event time ahead of the clock, or refused by the database).
+func (s *Sink) Refused() uint64 { return s.refused.Load() }
+
+// quarantineRefused sends the records behind row prices the database
+// refused (consume.Isolate found them) to quarantine, one per record, with
+// the database's reason; the prices are dropped, never retried.
+func (s *Sink) quarantineRefused(ctx context.Context, cl *kgo.Client, refused []consume.Failed[Update]) error {
+	if len(refused) == 0 {
+		return nil
+	}
+	var out []consume.Rejected
+	seen := map[*kgo.Record]bool{}
+	for _, f := range refused {
+		s.refuse(1, []error{f.Err})
+		if f.Item.src == nil || seen[f.Item.src] {
+			continue
+		}
+		seen[f.Item.src] = true
+		out = append(out, consume.Rejected{Rec: f.Item.src, Cause: fmt.Errorf(
+			"mark price %s of %s (row %d) refused by the database: %w", f.Item.Price, f.Item.symbol, f.Item.ID, f.Err)})
+	}
+	return consume.QuarantineAll(ctx, cl, s.cfg.Prefix, s.cfg.Group, out)
+}
+
+func (s *Sink) writePrices(ctx context.Context, cl *kgo.Client, prices map[string]Price) error {
 	if len(prices) == 0 {
 		return nil
 	}
@@ -319,16 +380,28 @@ func (s *Sink) writePrices(ctx context.Context, prices map[string]Price) error {
 	s.mu.Unlock()
 	updates, bad := Updates(ix, prices)
 	if bad > 0 {
-		s.log.Warn("prices that cannot be scaled were skipped", "count", bad)
+		s.refuse(bad, []error{fmt.Errorf("%d row prices that cannot be scaled into the column were skipped", bad)})
 	}
 	start := time.Now()
-	if err := WriteTick(ctx, s.db, updates, start); err != nil {
+	refused, err := consume.Isolate(ctx, updates, func(ctx context.Context, part []Update) error {
+		return WriteTick(ctx, s.db, part, start)
+	})
+	if err != nil {
 		return err
 	}
-	s.metrics.wrote(len(updates), time.Since(start))
+	if err := s.quarantineRefused(ctx, cl, refused); err != nil {
+		return err
+	}
+	s.metrics.wrote(len(updates)-len(refused), time.Since(start))
+	notWritten := make(map[int64]bool, len(refused))
+	for _, f := range refused {
+		notWritten[f.Item.ID] = true
+	}
 	s.mu.Lock()
 	for _, u := range updates {
-		s.lastSync[u.ID] = start
+		if !notWritten[u.ID] {
+			s.lastSync[u.ID] = start
+		}
 	}
 	s.written++
 	s.mu.Unlock()

@@ -183,6 +183,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 			}
 			return checkPrices(t, d, 3)
 		})
+		env.NoneQuarantined(t, 500*time.Millisecond) // an outage is retried, never a bad record
 		if err := r.Stop(); err != nil {
 			t.Fatal(err)
 		}

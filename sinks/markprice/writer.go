@@ -8,13 +8,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/validate"
 )
 
 // Update is one row's new mark price.
 type Update struct {
 	ID    int64
 	Price string // decimal string
+	// symbol and src are the Binance tick behind it (for the quarantine
+	// record when the database refuses it).
+	symbol string
+	src    *kgo.Record
 }
 
 // ChunkRows is the number of rows per UPDATE statement.
@@ -143,18 +150,24 @@ func cmpInt64(a, b int64) int {
 }
 
 // Updates turns a tick into row updates through the index. Prices that
-// cannot be scaled are skipped and counted in the second result.
+// cannot be scaled, or whose scaled value is not a price the column holds
+// (validate.MarkPrice: a factor can push a tiny price below the column's
+// 18 fraction digits, where it would be stored as 0, or a huge one past its
+// 18 integer digits), are skipped and counted in the second result.
 func Updates(ix *Index, prices map[string]Price) ([]Update, int) {
 	out := make([]Update, 0, len(prices)*4)
 	bad := 0
 	for _, p := range prices {
 		for _, t := range ix.Targets(p.Symbol) {
 			v, err := Scale(p.Price, t.Factor)
+			if err == nil {
+				err = validate.MarkPrice(v)
+			}
 			if err != nil {
 				bad++
 				continue
 			}
-			out = append(out, Update{ID: t.ID, Price: v})
+			out = append(out, Update{ID: t.ID, Price: v, symbol: p.Symbol, src: p.rec})
 		}
 	}
 	return out, bad
