@@ -60,6 +60,13 @@ func Migrations() []Migration {
 			}
 			return stmts
 		}},
+		{Version: 5, Name: "symbol rules", Statements: func(d Dialect) []string {
+			var stmts []string
+			for _, t := range schemaV5 {
+				stmts = append(stmts, t.createStatements(d)...)
+			}
+			return stmts
+		}},
 	}
 }
 
@@ -68,7 +75,7 @@ func Migrations() []Migration {
 func Tables() []string {
 	var names []string
 	seen := map[string]bool{}
-	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3, schemaV4) {
+	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3, schemaV4, schemaV5) {
 		if !seen[t.name] {
 			seen[t.name] = true
 			names = append(names, t.name)

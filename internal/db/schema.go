@@ -326,3 +326,26 @@ var schemaV4 = []table{
 		"updated_at {ts} NOT NULL",
 	}, uniques: [][]string{{"exchange", "account"}}},
 }
+
+// schemaV5 adds symbol_rules: per (exchange, symbol), the order filters of
+// the exchange's exchangeInfo (LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL) and
+// its trading status, which internal/intents checks every open intent
+// against before it can reach the exchange. Filters are kept as the
+// exchange's decimal text (empty for a filter it did not send) and parsed
+// exactly by the reader; updated_at is when the listing was last read.
+var schemaV5 = []table{
+	{name: "symbol_rules", columns: []string{
+		"id {id}",
+		"exchange VARCHAR(32) NOT NULL",
+		"symbol VARCHAR(64) NOT NULL",
+		"status VARCHAR(32) NOT NULL",
+		"step_size VARCHAR(40) NOT NULL",
+		"min_qty VARCHAR(40) NOT NULL",
+		"max_qty VARCHAR(40) NOT NULL",
+		"market_step_size VARCHAR(40) NOT NULL DEFAULT ''",
+		"market_min_qty VARCHAR(40) NOT NULL DEFAULT ''",
+		"market_max_qty VARCHAR(40) NOT NULL DEFAULT ''",
+		"min_notional VARCHAR(40) NOT NULL DEFAULT ''",
+		"updated_at {ts} NOT NULL",
+	}, uniques: [][]string{{"exchange", "symbol"}}},
+}
