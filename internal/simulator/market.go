@@ -26,6 +26,10 @@ type spec struct {
 	tick, step         float64
 	dailyVol           float64 // of the log price
 	beta               float64 // share of a Crash it follows (0 = decoupled)
+	// Order filters (filters.go): LOT_SIZE and MARKET_LOT_SIZE maxQty in
+	// lots, MIN_NOTIONAL in the quote asset.
+	maxLots, marketMaxLots int64
+	minNotional            float64
 }
 
 func newSpec(in universe.Instrument, rng *rand.Rand) *spec {
@@ -41,6 +45,7 @@ func newSpec(in universe.Instrument, rng *rand.Rand) *spec {
 	}
 	sp.tick = math.Pow(10, -float64(sp.pricePrec))
 	sp.step = math.Pow(10, -float64(sp.qtyPrec))
+	sp.setFilters()
 	sp.dailyVol = 0.03 + rng.Float64()*0.05
 	sp.beta = 1 + rng.Float64()*0.6
 	if in.Token == "BTC" {

@@ -264,22 +264,6 @@ func history[T, R any](s *Simulator, req *request, items []T, when func(T) (sp *
 	return out, nil
 }
 
-// parseLots converts a decimal quantity into whole lots of sp.
-func parseLots(sp *spec, v string) (int64, *apiError) {
-	q, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsNaN(q) || math.IsInf(q, 0) {
-		return 0, errMandatory("quantity")
-	}
-	lots := math.Round(q / sp.step)
-	if math.Abs(lots*sp.step-q) > sp.step*1e-6 {
-		return 0, errPrecision
-	}
-	if lots <= 0 || lots > 1e15 {
-		return 0, errQtyZero
-	}
-	return int64(lots), nil
-}
-
 func parsePrice(sp *spec, name, v string) (float64, *apiError) {
 	p, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(p) || math.IsInf(p, 0) {
@@ -335,8 +319,17 @@ func (s *Simulator) postOrder(a *account, req *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	reduceOnly := strings.EqualFold(req.params.Get("reduceOnly"), "true")
+	if typ == "MARKET" {
+		if aerr := checkMarketLots(sp, lots); aerr != nil {
+			return nil, aerr
+		}
+		if aerr := checkNotional(sp, lots, s.market.markOf(sp.Symbol), reduceOnly); aerr != nil {
+			return nil, aerr
+		}
+	}
 	o := &order{id: a.newOrderID(), clientID: req.params.Get("newClientOrderId"), sp: sp, side: side,
-		typ: typ, tif: "GTC", lots: lots, reduceOnly: strings.EqualFold(req.params.Get("reduceOnly"), "true")}
+		typ: typ, tif: "GTC", lots: lots, reduceOnly: reduceOnly}
 	if o.clientID == "" {
 		o.clientID = randString(a.rng, 22)
 	}
@@ -346,6 +339,9 @@ func (s *Simulator) postOrder(a *account, req *request) (any, *apiError) {
 		return o.rest(), nil
 	}
 	if o.price, aerr = parsePrice(sp, "price", req.params.Get("price")); aerr != nil {
+		return nil, aerr
+	}
+	if aerr := checkNotional(sp, lots, o.price, reduceOnly); aerr != nil {
 		return nil, aerr
 	}
 	switch o.tif = strings.ToUpper(req.params.Get("timeInForce")); o.tif {
