@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,4 +142,48 @@ func TestCalibrationCrashesRankFarAboveCalmDays(t *testing.T) {
 		t.Errorf("gap between crash and calm peaks is %.2f points, want at least 50", minCrash-maxCalm)
 	}
 	_ = fmt.Sprint
+}
+
+// TestCalibrationOneSymbolCrashingAloneIsNeverCritical takes every calm
+// day and crashes one altcoin alone (-60 % over ten minutes at noon, and
+// no recovery), replayed at the file's cadence and at 1 s: the band never
+// reaches Critical and the gate never closes. A single token's collapse is
+// not a market crash.
+func TestCalibrationOneSymbolCrashingAloneIsNeverCritical(t *testing.T) {
+	for _, mf := range marketFiles(t) {
+		if !strings.HasPrefix(mf.name, "calm-") {
+			continue
+		}
+		tp := tapeOf(mf)
+		victim := ""
+		for _, s := range tp.syms {
+			if s != tp.ref && s != "BTCUSDT" {
+				victim = s
+				break
+			}
+		}
+		noon := tp.times[0] - tp.times[0]%(24*hour) + 12*hour
+		for i, at := range tp.times {
+			f := min(max(float64(at-noon)/float64(10*minute), 0), 1)
+			for j, s := range tp.syms {
+				if s == victim {
+					tp.closes[i][j] *= 1 - 0.6*f
+				}
+			}
+			for k := range mf.ticks[i] {
+				if mf.ticks[i][k].Symbol == victim {
+					mf.ticks[i][k].Price *= 1 - 0.6*f
+				}
+			}
+		}
+		r := replayFile(mf, configFor(mf))
+		if r.peakBand == Critical || slices.Contains(r.bands, Critical) {
+			t.Errorf("%s with %s crashing alone: peak %.2f (%s) at the file's cadence", mf.name, victim, r.peak.Score, r.peakBand)
+		}
+		c := tp.replay(cadenceConfig(tp), tp.times[0], tp.times[len(tp.times)-1], time.Second, nil)
+		t.Logf("%s, %s -60%% alone: peak %.2f (max breadth %.3f) at %s, %.2f at 1 s", mf.name, victim, r.peak.Score, r.maxInputs.Breadth, mf.step, c.peak)
+		if len(c.criticalEntries) > 0 || len(c.episodes) > 0 {
+			t.Errorf("%s with %s crashing alone at 1 s: peak %.2f, gate closed %s", mf.name, victim, c.peak, c)
+		}
+	}
 }

@@ -2,10 +2,14 @@ package regime
 
 import (
 	"cmp"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/processors/internal/ptest"
@@ -70,6 +74,51 @@ func FuzzDecodeTicks(f *testing.F) {
 		sat, sticks, ok := slowTicks(frame)
 		if !ok || at != sat || len(ticks) != len(sticks) {
 			t.Fatalf("fast (%d %v) vs slow (%d %v %v)", at, ticks, sat, sticks, ok)
+		}
+	})
+}
+
+// FuzzStepKeepsTheStateEncodable: whatever frame is decoded and folded
+// into a warm state, the next state encodes as JSON (a codec error would
+// stop the processor), the score stays within 0..100 and the band is one of
+// the four.
+func FuzzStepKeepsTheStateEncodable(f *testing.F) {
+	for _, fr := range markFrames(f) {
+		f.Add(fr)
+	}
+	f.Add([]byte(`[{"e":"markPriceUpdate","E":1772324460000,"s":"BTCUSDT","p":"0.000000000000000001"}]`))
+	f.Add([]byte(`[{"e":"markPriceUpdate","E":1772324460000,"s":"BTCUSDT","p":"999999999999999999"}]`))
+	f.Add([]byte(`[{"e":"markPriceUpdate","E":1772324460000,"s":"BTCUSDT","p":"NaN"},{"e":"markPriceUpdate","E":1,"s":"x y","p":"1"}]`))
+	times, frames := ptest.Crash().Frames()
+	cfg := DefaultConfig(nil, "kraite.")
+	warm := State{Scope: "binance"}
+	for _, fr := range frames[:200] {
+		at, ticks, err := DecodeTicks(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		warm, _ = Step(cfg, warm, at, ticks, nil)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		at, ticks, err := DecodeTicks(frame)
+		if err != nil {
+			return
+		}
+		at, ticks, err = BoundTicks(at, ticks, time.UnixMilli(times[199]).Add(time.Hour), 0)
+		if len(ticks) == 0 || at < warm.AtMs {
+			return
+		}
+		next, _ := Step(cfg, warm, at, ticks, nil)
+		if _, err := json.Marshal(next); err != nil {
+			t.Fatalf("state does not encode: %v", err)
+		}
+		if !(next.Score >= 0 && next.Score <= 100) || !slices.Contains([]Band{Calm, Elevated, Fragile, Critical}, next.Band) {
+			t.Fatalf("score %v band %q", next.Score, next.Band)
+		}
+		for _, tk := range ticks {
+			if !(tk.Price > 0) || math.IsInf(tk.Price, 0) {
+				t.Fatalf("tick %+v passed validation", tk)
+			}
 		}
 	})
 }

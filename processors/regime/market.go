@@ -79,6 +79,9 @@ func (c ScoreConfig) Update(m *Market, at int64, ticks []Tick) Inputs {
 func (c ScoreConfig) addTick(m *Market, at int64, tk Tick) {
 	s, ok := m.Symbols[tk.Symbol]
 	if !ok {
+		if len(m.Symbols) >= c.MaxSymbols {
+			return // a flood of invented symbols must not grow the state
+		}
 		s = &Series{}
 		m.Symbols[tk.Symbol] = s
 	}
@@ -104,6 +107,9 @@ func (c ScoreConfig) addVariance(m *Market, s *Series, at int64, p float64) {
 	dt := float64(at-s.LastMs) / 60000
 	r := math.Log(p / s.Last)
 	v := r * r / dt
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
 	if m.VarN == 0 {
 		m.VarFast, m.VarSlow = v, v
 	} else {

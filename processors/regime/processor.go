@@ -36,12 +36,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
@@ -199,6 +201,10 @@ func (r *regime) process(ctx goka.Context, msg any) {
 	at, ticks, err := DecodeTicks(raw)
 	if err != nil {
 		r.quarantine(ctx, raw, err)
+		return
+	}
+	if len(ticks) == 0 {
+		r.quarantine(ctx, raw, errors.New("mark-price frame without a valid symbol and price"))
 		return
 	}
 	now := r.cfg.Now()
@@ -363,9 +369,17 @@ func decodeArrayFast(frame []byte) (int64, []Tick, error) {
 	return at, ticks, nil
 }
 
+// appendTick appends a tick whose symbol and price pass the checks of
+// values entering the system (internal/validate: a plain decimal > 0 of at
+// most 18 integer digits, so no exponent, NaN, Inf or 0) and skips it
+// otherwise: the score's logs and ratios stay finite whatever a record
+// claims.
 func appendTick(ticks []Tick, sym, price string, at int64) []Tick {
+	if validate.Symbol(sym) != nil || validate.MarkPrice(price) != nil {
+		return ticks
+	}
 	p, err := strconv.ParseFloat(price, 64)
-	if err != nil || sym == "" {
+	if err != nil || !(p > 0) || math.IsInf(p, 0) {
 		return ticks
 	}
 	return append(ticks, Tick{Symbol: sym, Price: p, AtMs: at})

@@ -14,9 +14,12 @@ type Ramp struct {
 	Hi float64 `json:"hi"`
 }
 
-// Of applies the ramp.
+// Of applies the ramp. A NaN input reads as the top of the ramp: an
+// input nobody can compute must not lower the score.
 func (r Ramp) Of(x float64) float64 {
 	switch {
+	case math.IsNaN(x):
+		return 1
 	case x <= r.Lo:
 		return 0
 	case x >= r.Hi:
@@ -66,6 +69,10 @@ type ScoreConfig struct {
 	// symbols live, is a degraded feed, which closes the gate.
 	DegradedAfter time.Duration `json:"degraded_after"`
 	MinFreshShare float64       `json:"min_fresh_share"` // default 0.5
+	// MaxSymbols bounds the symbols one scope tracks (default 2000; Binance
+	// lists about 500 USD-M contracts): ticks of further new symbols are
+	// ignored, so records inventing symbols cannot grow the state.
+	MaxSymbols int `json:"max_symbols"`
 
 	// Ramps of the five components.
 	BTCShort Ramp `json:"btc_short"` // |return| over ShortWindow: 1 % .. 5 %
@@ -105,6 +112,7 @@ func DefaultScoreConfig() ScoreConfig {
 		MinSymbols:      5,
 		DegradedAfter:   30 * time.Second,
 		MinFreshShare:   0.5,
+		MaxSymbols:      2000,
 		BTCShort:        Ramp{0.01, 0.045},
 		BTCLong:         Ramp{0.02, 0.07},
 		Breadth:         Ramp{0.15, 0.50},
@@ -126,8 +134,8 @@ func (c ScoreConfig) Validate() error {
 	if c.Step <= 0 || c.BreadthHalfLife <= 0 {
 		errs = append(errs, errors.New("score config: Step and BreadthHalfLife must be positive"))
 	}
-	if c.DegradedAfter <= 0 || c.MinSymbols < 1 || !(c.MinFreshShare >= 0 && c.MinFreshShare <= 1) {
-		errs = append(errs, errors.New("score config: DegradedAfter and MinSymbols must be positive, MinFreshShare in [0, 1]"))
+	if c.DegradedAfter <= 0 || c.MinSymbols < 1 || c.MaxSymbols < c.MinSymbols || !(c.MinFreshShare >= 0 && c.MinFreshShare <= 1) {
+		errs = append(errs, errors.New("score config: DegradedAfter and MinSymbols must be positive, MaxSymbols at least MinSymbols, MinFreshShare in [0, 1]"))
 	}
 	if c.StaleAfter <= 0 || c.ForgetAfter < c.StaleAfter {
 		errs = append(errs, errors.New("score config: StaleAfter must be positive and below ForgetAfter"))
@@ -179,5 +187,16 @@ func (c ScoreConfig) Score(in Inputs) float64 {
 	return math.Round(10000*s/w.sum()) / 100
 }
 
-// round6 keeps the stored inputs short and stable.
-func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+// round6 keeps the stored inputs short and stable, and encodable (the
+// state is JSON, which has no NaN or Inf; a goka codec error would stop the
+// processor): NaN reads as 0, Inf as 1e9. Prices are validated where they
+// enter (appendTick), so neither should ever occur.
+func round6(x float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case math.IsInf(x, 0):
+		return math.Copysign(1e9, x)
+	}
+	return math.Round(x*1e6) / 1e6
+}
