@@ -72,8 +72,11 @@ type RejectedIntent struct {
 	Intent OpenIntent `json:"intent"`
 	Band   string     `json:"band"`
 	Score  float64    `json:"score"`
-	Reason string     `json:"reason"`
-	AtMs   int64      `json:"at"`
+	// Reason is machine-readable (gate.Reason* and the regime's gate
+	// statuses); Detail says the same for a person.
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+	AtMs   int64  `json:"at"`
 }
 
 // PositionEvent is a record on the positions topic: an allowed open from the

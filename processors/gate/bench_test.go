@@ -19,7 +19,9 @@ import (
 func BenchmarkGateOverKafka(b *testing.B) {
 	in := intent(false)
 	st := state("Calm", 0)
-	baseRate := ptest.Rate(200*time.Millisecond, func() { _ = Decide(in, st, nil, now, 5*time.Minute) })
+	baseRate := ptest.Rate(200*time.Millisecond, func() {
+		_ = Decide(Input{Intent: in, ClaimedMs: now, State: st, NowMs: now}, Limits{MaxStateAge: 5 * time.Minute})
+	})
 
 	c := ptest.StartCluster(b)
 	startRegimeB := func() {
@@ -42,6 +44,7 @@ func BenchmarkGateOverKafka(b *testing.B) {
 	out := c.NewReader(b, string(PositionsTopic(ptest.Prefix)))
 	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
 	cfg.ViewOptions = ptest.ViewOptions()
+	cfg.Now = func() time.Time { return time.UnixMilli(times[4]) } // the scenario's time
 	p, err := New(cfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		b.Fatal(err)

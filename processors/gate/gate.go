@@ -27,10 +27,41 @@
 // race). The Runner starts the processor once both Views recovered and
 // stops them only after it returned (processors/internal/lookups).
 //
-// The decision time is the intent's created_at, or the record timestamp
-// when absent; both are fixed in the log, so a decision depends only on the
-// record and the regime state when the intent is processed. The gate keeps
-// no state of its own.
+// # Time: the gate judges an intent when it receives it
+//
+// The decision time is the gate's own clock (Config.Now) when the intent
+// is processed, never a time the intent claims: an intent's created_at
+// (or, when absent, its record timestamp) is written by whoever produced
+// it, and an intent backdated into an expired allow-override window must
+// not be allowed (issue 10, item 9). The claimed time is only ever a
+// reason to refuse an open:
+//
+//   - created_at more than MaxIntentAge (default 1 min) before the gate's
+//     clock: refused as "stale_intent". An operator who runs `kraite open`
+//     while the gate is down or far behind gets a refusal, not an open
+//     executed minutes later into a market that has moved; they submit it
+//     again. An intent with no time at all is of unknown age: stale too.
+//   - created_at more than MaxIntentAhead (default topics.DefaultMaxAhead,
+//     1 min) after the gate's clock: refused as "future_intent" (a broken
+//     or hostile producer clock).
+//   - the regime state is judged by the gate's clock too: older than
+//     MaxStateAge, or claiming a time ahead of the clock, is "stale".
+//
+// Reductions and closes are never refused, whatever they claim. Every
+// refusal names a machine-readable reason (the Reason constants, and the
+// regime's gate statuses) plus a human detail. Decisions therefore depend
+// on when the intent is processed: a replay of open-intents decides again
+// at replay time (and refuses old intents as stale), which is the point.
+//
+// # Overrides fail closed
+//
+// The overrides View is guarded (processors/internal/control and
+// lookups.Guard): a garbage record is quarantined and the last good
+// override stays in force; when the scope has no good record at all, the
+// gate refuses opens with "override_unreadable" until an operator writes
+// a valid override. Runner.Alerts lists the refused records.
+//
+// The gate keeps no state of its own.
 package gate
 
 import (
@@ -39,9 +70,11 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lovoo/goka"
 
+	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
@@ -79,15 +112,44 @@ type Config struct {
 	// DefaultExchange is used when an intent names none (default binance).
 	DefaultExchange string
 	// MaxStateAge refuses opens when the regime state is older than this
-	// at decision time (the mark-price feed or the regime processor is
+	// by the gate's clock (the mark-price feed or the regime processor is
 	// down). Default 5 min; 0 disables the check.
 	MaxStateAge time.Duration
-	Log         *slog.Logger
+	// MaxIntentAge refuses opens made (created_at) longer than this before
+	// the gate received them ("stale_intent"). Default 1 min; 0 disables.
+	MaxIntentAge time.Duration
+	// MaxIntentAhead refuses opens whose created_at is further than this
+	// ahead of the gate's clock ("future_intent"). Default (and 0):
+	// topics.DefaultMaxAhead.
+	MaxIntentAhead time.Duration
+	// Now is the gate's clock, the decision time (nil: time.Now).
+	Now func() time.Time
+	// ControlQuarantined, when set, receives the quarantine records of
+	// refused override records instead of the quarantine topic (graph
+	// tests; see lookups.GuardConfig.Quarantined).
+	ControlQuarantined func(key string, rec *topics.QuarantineRecord)
+	Log                *slog.Logger
 }
+
+// Defaults of Config.
+const (
+	DefaultMaxStateAge  = 5 * time.Minute
+	DefaultMaxIntentAge = time.Minute
+	// MaxIntentBytes bounds an intent record (a real one is ~200 bytes);
+	// a larger one is quarantined without being decoded.
+	MaxIntentBytes = 4 << 10
+	// MaxClientID bounds an intent's client id (characters).
+	MaxClientID = 64
+)
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig(brokers []string, prefix string) Config {
-	return Config{Brokers: brokers, Prefix: prefix, DefaultExchange: topics.ExchangeBinance, MaxStateAge: 5 * time.Minute}
+	return Config{Brokers: brokers, Prefix: prefix, DefaultExchange: topics.ExchangeBinance,
+		MaxStateAge: DefaultMaxStateAge, MaxIntentAge: DefaultMaxIntentAge, MaxIntentAhead: topics.DefaultMaxAhead}
+}
+
+func (c Config) limits() Limits {
+	return Limits{MaxStateAge: c.MaxStateAge, MaxIntentAge: c.MaxIntentAge, MaxIntentAhead: c.MaxIntentAhead}
 }
 
 // Validate names the first bad field.
@@ -99,6 +161,10 @@ func (c Config) Validate() error {
 		return errors.New("gate config: DefaultExchange is empty")
 	case c.MaxStateAge < 0:
 		return fmt.Errorf("gate config: MaxStateAge %s is negative", c.MaxStateAge)
+	case c.MaxIntentAge < 0:
+		return fmt.Errorf("gate config: MaxIntentAge %s is negative", c.MaxIntentAge)
+	case c.MaxIntentAhead < 0:
+		return fmt.Errorf("gate config: MaxIntentAhead %s is negative", c.MaxIntentAhead)
 	case len(c.Brokers) == 0 && len(c.ViewOptions) == 0:
 		return errors.New("gate config: Brokers is empty and no ViewOptions are set (the regime Views need a cluster or goka.WithViewTester)")
 	}
@@ -129,6 +195,9 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,7 +205,9 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	ov, err := lookups.NewView(cfg.Brokers, regime.OverridesTable(cfg.Prefix), topics.Raw{}, cfg.Log, cfg.ViewOptions)
+	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.OverridesTable(cfg.Prefix),
+		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
+		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("creating gate processor: %w", err)
 	}
@@ -149,7 +220,7 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	return lookups.New(p, st, ov), nil
+	return lookups.New(p, st, ov).Guard(guard), nil
 }
 
 // gate's Views are owned by the Runner and outlive every callback.
@@ -160,32 +231,41 @@ type gate struct {
 }
 
 func (g *gate) process(ctx goka.Context, msg any) {
+	now := g.cfg.Now().UnixMilli()
 	raw, _ := msg.([]byte)
+	if len(raw) > MaxIntentBytes {
+		g.quarantine(ctx, raw, fmt.Errorf("open intent of %d bytes (at most %d)", len(raw), MaxIntentBytes))
+		return
+	}
 	var in topics.OpenIntent
 	if err := json.Unmarshal(raw, &in); err != nil {
 		g.quarantine(ctx, raw, fmt.Errorf("decoding open intent: %w", err))
 		return
 	}
+	if err := checkBounds(in); err != nil {
+		g.quarantine(ctx, raw, err)
+		return
+	}
 	if in.Exchange == "" {
 		in.Exchange = g.cfg.DefaultExchange
 	}
-	if in.Account == "" {
+	if in.Account == "" && utf8.ValidString(ctx.Key()) && len(ctx.Key()) <= 64 {
 		in.Account = ctx.Key()
 	}
-	now := in.CreatedMs
-	if now <= 0 {
-		now = ctx.Timestamp().UnixMilli()
+	claimed := in.CreatedMs
+	if claimed <= 0 && !ctx.Timestamp().IsZero() {
+		claimed = ctx.Timestamp().UnixMilli()
 	}
 	st, _ := lookups.Get(ctx, g.states, in.Exchange).(*regime.State)
-	ov := regime.DecodeOverride(lookups.Get(ctx, g.overrides, regime.OverrideScope))
-	d := Decide(in, st, ov, now, g.cfg.MaxStateAge)
+	ov, ovErr := control.DecodeOverride(lookups.Get(ctx, g.overrides, control.ScopeGlobal))
+	d := Decide(Input{Intent: in, ClaimedMs: claimed, State: st, Override: ov, OverrideErr: ovErr, NowMs: now}, g.cfg.limits())
 	if d.Allowed {
 		ctx.Emit(PositionsTopic(g.cfg.Prefix), ctx.Key(), &topics.PositionEvent{Kind: KindOpenAllowed,
 			Account: in.Account, Exchange: in.Exchange, Intent: &in, Band: d.Band, Score: d.Score, AtMs: now})
 		return
 	}
 	ctx.Emit(RejectedTopic(g.cfg.Prefix), ctx.Key(), &topics.RejectedIntent{Intent: in, Band: d.Band,
-		Score: d.Score, Reason: d.Reason, AtMs: now})
+		Score: d.Score, Reason: d.Reason, Detail: d.Detail, AtMs: now})
 }
 
 func (g *gate) quarantine(ctx goka.Context, raw []byte, err error) {

@@ -3,6 +3,7 @@ package gate
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,10 +26,13 @@ func startRegimeForBench(t testing.TB, c *ptest.Cluster) *ptest.Running {
 	return ptest.Run(t, p)
 }
 
-func startGate(t *testing.T, c *ptest.Cluster) *ptest.Running {
+// startGate starts a gate whose clock reads *clock (ms; the scenario's
+// time, so intents and regime states of the synthetic market are fresh).
+func startGate(t *testing.T, c *ptest.Cluster, clock *atomic.Int64) *ptest.Running {
 	t.Helper()
 	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
 	cfg.ViewOptions = ptest.ViewOptions()
+	cfg.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
 	p, err := New(cfg, ptest.ProcessorOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +71,11 @@ func produceIntent(t *testing.T, c *ptest.Cluster, in topics.OpenIntent) {
 func TestKafkaCrashRefusesOpensAndPassesReductions(t *testing.T) {
 	c := ptest.StartCluster(t)
 	startRegime(t, c)
-	g := startGate(t, c)
 	times, frames := ptest.Crash().Frames()
 	crashEnd := int((90*time.Minute + 15*time.Minute) / (30 * time.Second))
+	var clock atomic.Int64
+	clock.Store(times[crashEnd])
+	g := startGate(t, c, &clock)
 	feedRegime(t, c, frames[:crashEnd+1], g)
 
 	at := times[crashEnd]
@@ -100,12 +106,14 @@ func TestKafkaCrashRefusesOpensAndPassesReductions(t *testing.T) {
 func TestKafkaTwoGatesSplitPartitionsAndFailOver(t *testing.T) {
 	c := ptest.StartCluster(t)
 	startRegime(t, c)
-	a, b := startGate(t, c), startGate(t, c)
+	times, frames := ptest.Crash().Frames()
+	var clock atomic.Int64
+	clock.Store(times[9])
+	a, b := startGate(t, c, &clock), startGate(t, c, &clock)
 	testkit.Eventually(t, 30*time.Second, "both gates to own partitions", func() bool {
 		pa, pb := ptest.Partitions(a.P), ptest.Partitions(b.P)
 		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == int(topics.OpenIntents.Partitions)
 	})
-	times, frames := ptest.Crash().Frames()
 	feedRegime(t, c, frames[:10], a, b)
 	now := times[9]
 	send := func(from, n int) {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ const recoveredPoll = 10 * time.Millisecond
 type Runner struct {
 	p       *goka.Processor
 	views   map[goka.Table]*goka.View
+	guards  []*Guard
 	ran     atomic.Bool
 	started chan struct{} // closed when the processor is started
 	done    chan struct{} // closed when Run returned
@@ -56,6 +58,27 @@ func New(p *goka.Processor, views ...*goka.View) *Runner {
 		r.views[goka.Table(v.Topic())] = v
 	}
 	return r
+}
+
+// Guard adds the Guards of the Runner's guarded Views: Run closes them
+// after the Views stopped, Alerts lists theirs. Call it before Run.
+func (r *Runner) Guard(gs ...*Guard) *Runner {
+	r.guards = append(r.guards, gs...)
+	return r
+}
+
+// Guards are the Runner's Guards.
+func (r *Runner) Guards() []*Guard { return slices.Clone(r.guards) }
+
+// Alerts are the current alerts of every guarded View of the Runner: the
+// control-topic keys whose last record was refused as garbage. Safe to
+// call at any time (a status page polls it).
+func (r *Runner) Alerts() []Alert {
+	var out []Alert
+	for _, g := range r.guards {
+		out = append(out, g.Alerts()...)
+	}
+	return out
 }
 
 // Processor is the goka processor (Stop, Get, Stats, Partitions). Stop
@@ -96,7 +119,11 @@ func (r *Runner) Run(ctx context.Context) (rerr error) {
 	}
 	stopViews := func(err error) error {
 		cancelViews()
-		return errors.Join(err, g.Wait())
+		err = errors.Join(err, g.Wait())
+		for _, gd := range r.guards {
+			err = errors.Join(err, gd.Close())
+		}
+		return err
 	}
 
 	if err := r.waitRecovered(ctx, gctx); err != nil {
