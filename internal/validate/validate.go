@@ -244,6 +244,22 @@ func RequiredText(s string, max int) error {
 	return Text(s, max)
 }
 
+// Name checks an identifier such as an account: RequiredText of at most max
+// characters without control characters and without U+FFFD, the
+// replacement character that encoding/json substitutes for invalid UTF-8
+// (a name that contains it was not valid text when it was sent).
+func Name(s string, max int) error {
+	if err := RequiredText(s, max); err != nil {
+		return err
+	}
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return invalid(s, "contains a control or replacement character")
+		}
+	}
+	return nil
+}
+
 // Symbol checks an instrument symbol: 1 to SymbolWidth characters of
 // upper-case A-Z, digits and '_' (delivery contracts: BTCUSDT_250627).
 // Letters outside ASCII are accepted when they have no lower case (Binance
@@ -269,6 +285,28 @@ func Symbol(s string) error {
 	}
 	if n > SymbolWidth {
 		return invalid(s, "is longer than %d characters", SymbolWidth)
+	}
+	return nil
+}
+
+// Token checks an exchange enumeration value (an order status, side, type,
+// time in force, execution type, asset): 1 to max characters of upper-case
+// A-Z, digits and '_'. Checking the shape rather than a fixed list keeps an
+// event with a value the exchange adds tomorrow, while refusing anything
+// that is not such a word.
+func Token(s string, max int) error {
+	if s == "" {
+		return invalid(s, "is empty")
+	}
+	if len(s) > max {
+		return invalid(s, "is longer than %d characters", max)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+		default:
+			return invalid(s, "is not an exchange word (A-Z, 0-9, '_')")
+		}
 	}
 	return nil
 }

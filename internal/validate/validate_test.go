@@ -262,3 +262,27 @@ func FuzzText(f *testing.F) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "") == s }
+
+func TestToken(t *testing.T) {
+	for _, s := range []string{"NEW", "PARTIALLY_FILLED", "GTX", "USDT", "1000SATS"} {
+		if err := Token(s, 32); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, s := range []string{"", "new", "NEW ", "FILLED\x00", strings.Repeat("A", 33), "\xff"} {
+		if Token(s, 32) == nil {
+			t.Errorf("Token(%q) accepted", s)
+		}
+	}
+}
+
+func TestName(t *testing.T) {
+	if err := Name("acct-0001", 64); err != nil {
+		t.Error(err)
+	}
+	for _, s := range []string{"", "acc\uFFFD", "acc\n", "acc\x7f", "acc\xff", strings.Repeat("a", 65)} {
+		if Name(s, 64) == nil {
+			t.Errorf("Name(%q) accepted", s)
+		}
+	}
+}

@@ -81,9 +81,14 @@ func DecodeAt(rec *kgo.Record, now time.Time, maxAhead time.Duration) (Row, erro
 	if r.Exchange == "" {
 		r.Exchange = topics.ExchangeBinance
 	}
-	r.Account, problems = header(rec, topics.HeaderAccount, validate.AccountWidth, problems, nil)
+	r.Account, problems = header(rec, topics.HeaderAccount, validate.AccountWidth, problems, func(v string) error {
+		if v == "" {
+			return nil // the key stands in
+		}
+		return validate.Name(v, validate.AccountWidth)
+	})
 	if r.Account == "" {
-		if err := validate.RequiredText(string(rec.Key), validate.AccountWidth); err != nil {
+		if err := validate.Name(string(rec.Key), validate.AccountWidth); err != nil {
 			problems = append(problems, fmt.Errorf("no account header, and the key is no account: %w", err))
 		}
 		r.Account = clip(sanitize(rec.Key), validate.AccountWidth)

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/validate"
+	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
 
@@ -109,32 +112,85 @@ func (v Version) Newer(than Version) bool {
 	return v.Rank > than.Rank
 }
 
-// widths of the text columns, so that no event can fail a batch forever.
-var widths = map[string]int{"exchange": 32, "account": 64, "symbol": 64, "status": 32}
-
-// Decode reads an orders-topic value. It never panics; an event without
-// exchange, account, status, symbol or a positive order/algo id, or with a
-// key field wider than its column, is an error (quarantined by the sink).
+// Decode is DecodeAt with this process's clock and topics.DefaultMaxAhead.
 func Decode(value []byte) (*topics.OrderEvent, error) {
+	return DecodeAt(value, time.Now(), topics.DefaultMaxAhead)
+}
+
+// DecodeAt reads an orders-topic value and validates every field before it
+// can change state (DESIGN.md section 5, "Fail closed"; issue 10 item 8: a
+// fill of "1e999999" once made every later refold of its position fail). It
+// never panics; an invalid event is an error naming every bad field
+// (quarantined by the sink, never written):
+//
+//   - key: a known exchange, an account name (validate.Name), a positive
+//     order or algo id (ids beyond int64 fail JSON decoding already);
+//   - symbol (validate.Symbol); status, execution type, order type, time in
+//     force and commission asset are exchange words (validate.Token); side
+//     is BUY or SELL, position side BOTH, LONG or SHORT, source stream or
+//     backfill (each may be absent);
+//   - prices (price, avg price, stop price, last price) plain decimals >= 0
+//     (Binance sends "0" for a market order's price), quantities (orig, cum,
+//     last qty) plain decimals >= 0, commission and realized profit plain
+//     decimals of either sign, all within 18+18 digits and their VARCHAR(40)
+//     columns: no NaN, no exponent, no negative fill;
+//   - trade id >= 0, actual order id empty or a positive int64;
+//   - event time E positive and at most maxAhead ahead of now
+//     (topics.CheckEventTime), transaction time T >= 0 and not ahead either.
+func DecodeAt(value []byte, now time.Time, maxAhead time.Duration) (*topics.OrderEvent, error) {
 	var e topics.OrderEvent
 	if err := json.Unmarshal(value, &e); err != nil {
 		return nil, fmt.Errorf("decoding order event: %w", err)
 	}
 	var problems []string
-	for _, f := range [...]struct{ name, v string }{{"exchange", e.Exchange}, {"account", e.Account}, {"symbol", e.Symbol}, {"status", e.Status}} {
-		name, v := f.name, f.v
-		switch {
-		case v == "":
-			problems = append(problems, name+" is empty")
-		case utf8.RuneCountInString(v) > widths[name] || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0:
-			problems = append(problems, name+" is not storable")
+	check := func(field string, err error) {
+		if err != nil {
+			problems = append(problems, field+": "+err.Error())
 		}
 	}
+	optional := func(field, v string, f func(string) error) {
+		if v != "" {
+			check(field, f(v))
+		}
+	}
+	check("exchange", validate.Exchange(e.Exchange))
+	check("account", validate.Name(e.Account, validate.AccountWidth))
+	check("symbol", validate.Symbol(e.Symbol))
+	check("status", validate.Token(e.Status, 32))
 	if k := KeyOf(&e); k.ID <= 0 {
 		problems = append(problems, fmt.Sprintf("%s id %d is not positive", k.Kind, k.ID))
 	}
+	if e.TradeID < 0 {
+		problems = append(problems, fmt.Sprintf("trade id %d is negative", e.TradeID))
+	}
+	check("actual order id", validate.IDString(e.ActualOrderID))
+	optional("event", e.Event, func(v string) error { return validate.Token(v, 64) })
+	optional("execution type", e.ExecutionType, func(v string) error { return validate.Token(v, 32) })
+	optional("order type", e.OrderType, func(v string) error { return validate.Token(v, 32) })
+	optional("time in force", e.TimeInForce, func(v string) error { return validate.Token(v, 16) })
+	optional("commission asset", e.CommissionAsset, func(v string) error { return validate.Token(v, 16) })
+	optional("side", e.Side, func(v string) error { return validate.OneOf(v, "BUY", "SELL") })
+	optional("position side", e.PositionSide, func(v string) error { return validate.OneOf(v, "BOTH", "LONG", "SHORT") })
+	optional("source", e.Source, func(v string) error { return validate.OneOf(v, topics.SourceStream, topics.SourceBackfill) })
+	check("client order id", validate.Text(e.ClientOrderID, 64))
+	for _, f := range [...]struct {
+		name, v string
+		check   func(string) error
+	}{
+		{"price", e.Price, validate.Price}, {"avg price", e.AvgPrice, validate.Price},
+		{"stop price", e.StopPrice, validate.Price}, {"last price", e.LastPrice, validate.Price},
+		{"orig qty", e.OrigQty, validate.Quantity}, {"cum qty", e.CumQty, validate.Quantity},
+		{"last qty", e.LastQty, validate.Quantity},
+		{"commission", e.Commission, validate.Signed}, {"realized profit", e.RealizedProfit, validate.Signed},
+	} {
+		optional(f.name, f.v, f.check)
+	}
+	check("event time", topics.CheckEventTime(e.EventTime, now, maxAhead))
+	if e.TransactionTime != 0 {
+		check("transaction time", topics.CheckEventTime(e.TransactionTime, now, maxAhead))
+	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("decoding order event: %w", errors.New(strings.Join(sortStrings(problems), "; ")))
+		return nil, fmt.Errorf("decoding order event: %w", consume.Bad(errors.New(strings.Join(sortStrings(problems), "; "))))
 	}
 	sanitizeEvent(&e)
 	return &e, nil

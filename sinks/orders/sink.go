@@ -25,6 +25,15 @@
 // toward the outbox rests on the fold over the stored state (a replayed
 // batch finds its rows already moved and yields no transitions) and on the
 // consumer loop blocking rebalances while a batch is in flight.
+//
+// # Bad events
+//
+// Every field of an event is validated before it can change state
+// (DecodeAt): an event with a NaN, an exponent, a negative quantity, an id
+// out of range, an unknown exchange or an event time ahead of the clock is
+// quarantined with its reason and never written, so no later refold of a
+// position can fail because of it. An event the database refuses anyway is
+// isolated by bisecting the batch and quarantined; the rest is written.
 package orders
 
 import (
@@ -65,6 +74,9 @@ type Config struct {
 	// of a database from the retained topics (kraite rebuild), whose
 	// transitions were published when they first happened.
 	DiscardTransitions bool
+	// MaxAhead is how far an event's E or T may lie ahead of this process's
+	// clock (default topics.DefaultMaxAhead).
+	MaxAhead time.Duration
 }
 
 // Validate names the bad field.
@@ -126,28 +138,56 @@ func (s *Sink) Run(ctx context.Context) error {
 // Healthy is false while database writes fail.
 func (s *Sink) Healthy() bool { return s.loop.Healthy() }
 
+// handle validates every event (DecodeAt) and writes the valid ones. An
+// invalid event is quarantined with its reason and never written, so no
+// later refold can trip over it; an event the database still refuses (a
+// data error) is isolated by bisecting the batch (consume.Isolate) and
+// quarantined the same way, and the rest of the batch is written. Only an
+// outage fails the batch, to be retried.
 func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
-	events := make([]*topics.OrderEvent, 0, len(recs))
+	items := make([]item, 0, len(recs))
+	var rejected []consume.Rejected
 	for _, rec := range recs {
-		e, err := Decode(rec.Value)
+		e, err := DecodeAt(rec.Value, start, s.cfg.MaxAhead)
 		if err != nil {
-			if qerr := consume.Quarantine(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rec, err); qerr != nil {
-				return qerr
-			}
-			s.metrics.Quarantined()
+			rejected = append(rejected, consume.Rejected{Rec: rec, Cause: err})
 			continue
 		}
-		events = append(events, e)
+		items = append(items, item{e, rec})
 	}
-	if len(events) == 0 {
-		return nil
-	}
-	plan, err := Write(ctx, s.db, events)
+	rows := 0
+	bad, err := consume.Isolate(ctx, items, func(ctx context.Context, part []item) error {
+		events := make([]*topics.OrderEvent, len(part))
+		for i, it := range part {
+			events[i] = it.event
+		}
+		plan, err := Write(ctx, s.db, events)
+		if err == nil {
+			rows += len(plan.Rows)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	for _, b := range bad {
+		s.log.Warn("order event refused by the database; record quarantined", "topic", b.Item.rec.Topic,
+			"partition", b.Item.rec.Partition, "offset", b.Item.rec.Offset, "err", b.Err)
+		rejected = append(rejected, consume.Rejected{Rec: b.Item.rec, Cause: fmt.Errorf("order event refused by the database: %w", b.Err)})
+	}
+	if err := consume.QuarantineAll(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rejected); err != nil {
+		return err
+	}
+	for range rejected {
+		s.metrics.Quarantined()
+	}
 	s.metrics.Batch(len(recs), time.Since(start))
-	s.metrics.Rows(len(plan.Rows))
+	s.metrics.Rows(rows)
 	return nil
+}
+
+type item struct {
+	event *topics.OrderEvent
+	rec   *kgo.Record
 }

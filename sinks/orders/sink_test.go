@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,6 +160,17 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 		}
 		if err := checkTruth(t, d, tr); err != nil {
 			t.Fatal(err)
+		}
+		// The outage was retried, not quarantined: only the one garbage
+		// record of the history is in quarantine.
+		q := env.Quarantined(t, 2, 2*time.Second)
+		for _, r := range q {
+			if !strings.Contains(r.Error, "decoding order event") {
+				t.Errorf("quarantined during the outage: %q", r.Error)
+			}
+		}
+		if len(q) != 1 {
+			t.Errorf("%d records quarantined, want the 1 garbage record", len(q))
 		}
 	})
 }
