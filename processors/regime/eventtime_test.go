@@ -130,3 +130,23 @@ func TestBoundTicksRefusesZeroAndFutureTimes(t *testing.T) {
 		}
 	}
 }
+
+func TestRegimeQuarantinesAnUnknownExchangeKeyAndAFrameWithoutValidTicks(t *testing.T) {
+	r := newRegimeTest(t)
+	q := r.tt.NewQueueTracker(string(QuarantineTopic(prefix)))
+	_, frames := ptest.Crash().Frames()
+	r.tt.Consume(string(InputTopic(prefix)), "evil\x00", frames[0])
+	if v := r.tt.TableValue(Table(prefix), "evil\x00"); v != nil {
+		t.Fatalf("a record under an unknown key created state: %+v", v)
+	}
+	r.feed([]byte(`[{"e":"markPriceUpdate","E":1772324460000,"s":"BTCUSDT","p":"1e5"},{"e":"markPriceUpdate","E":1772324460000,"s":"ETHUSDT","p":"0"}]`))
+	if v := r.tt.TableValue(Table(prefix), topics.ExchangeBinance); v != nil {
+		t.Fatalf("a frame without a valid price created state: %+v", v)
+	}
+	for _, want := range []string{"mark-price record key", "without a valid symbol and price"} {
+		_, v, ok := q.Next()
+		if !ok || !strings.Contains(v.(*topics.QuarantineRecord).Error, want) {
+			t.Fatalf("want a quarantine record with %q, got %v %+v", want, ok, v)
+		}
+	}
+}

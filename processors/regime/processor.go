@@ -20,6 +20,35 @@
 // override is read from a View at processing time; replaying with a
 // different override history changes the gate, not the score or band.
 //
+// The consumer's clock (Config.Now) only bounds event time: a frame, or a
+// tick inside one, whose E lies more than Config.MaxAhead ahead of it is
+// quarantined (topics.CheckEventTime), because the state never goes back
+// in event time and one record claiming 2100 would otherwise make every
+// real tick "late" and freeze the gate. A persisted state already ahead of
+// the clock (written before this check) is reset and logged.
+//
+// # Degraded
+//
+// A feed too thin to judge is part of the score function, by event time:
+// the reference (BTCUSDT) silent for longer than ScoreConfig.DegradedAfter,
+// fewer than MinFreshShare of the known symbols ticking within it, or
+// fewer than MinSymbols known. The state then carries the reason
+// (State.Degraded) and its gate is "degraded", which refuses opens like
+// Critical does (GateStatus; an operator allow override still wins), until
+// Config.Recovery after the last degraded record. Without it, BTC silent
+// while the altcoins crashed read Elevated, and the altcoins silent while
+// BTC fell 10 % read Fragile: gate open. A feed that stops altogether
+// produces no records; that is the gate's own staleness check.
+//
+// # Bands
+//
+// Breadth measures each symbol's last price against its own time-weighted
+// moving average (one number per symbol, continuous at any cadence), and a
+// band is left downwards only after the score pointed lower for
+// Config.DownHold, so at the feed's 1 s cadence a crash enters Critical
+// once (TestCadenceCrashEntersCriticalOnce replays the shared market data
+// at 1 s).
+//
 // # Why a View for overrides
 //
 // The overrides topic has one partition, mark-price three; goka's Join
@@ -198,6 +227,12 @@ type regime struct {
 
 func (r *regime) process(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
+	if err := validate.Exchange(ctx.Key()); err != nil {
+		// The key is the scope of a state: an invented key would add a
+		// state (and a regime) per key to the table.
+		r.quarantine(ctx, raw, fmt.Errorf("mark-price record key: %w", err))
+		return
+	}
 	at, ticks, err := DecodeTicks(raw)
 	if err != nil {
 		r.quarantine(ctx, raw, err)

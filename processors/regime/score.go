@@ -172,11 +172,12 @@ type Inputs struct {
 	Degraded string `json:"-"`
 }
 
-// Map returns the inputs as a map (RegimeChange.Inputs).
+// Map returns the inputs as a map (RegimeChange.Inputs); btc_age_s is -1
+// when the reference was never seen.
 func (in Inputs) Map() map[string]float64 {
 	return map[string]float64{"btc_short": in.BTCShort, "btc_long": in.BTCLong, "breadth": in.Breadth,
 		"vol_ratio": in.VolRatio, "stale_share": in.StaleShare, "symbols": float64(in.Symbols),
-		"btc_age_s": float64(in.BTCAgeMs) / 1000, "fresh_share": in.FreshShare}
+		"btc_age_s": max(float64(in.BTCAgeMs)/1000, -1), "fresh_share": in.FreshShare}
 }
 
 // Score combines the inputs into 0..100 with the configured ramps and weights.
