@@ -184,8 +184,13 @@ type Mark struct {
 
 // Position is an account's position in one symbol, by side: Long and
 // Short are >= 0 (one-way mode puts a positive BOTH amount in Long and a
-// negative one in Short).
-type Position struct{ Long, Short *big.Rat }
+// negative one in Short). Err is set when a stored amount could not be
+// read: the account's opens and this symbol's reductions are refused
+// rather than judged on a position that is not known.
+type Position struct {
+	Long, Short *big.Rat
+	Err         error
+}
 
 // Snapshot is everything Validate reads.
 type Snapshot struct {

@@ -116,6 +116,9 @@ func Validate(in topics.OpenIntent, snap *Snapshot, lim Limits, now time.Time) *
 	}
 	held := new(big.Rat)
 	for s, p := range snap.Positions[acct] {
+		if p.Err != nil {
+			return refuse(ReasonUnavailable, "%v", p.Err)
+		}
 		amt := new(big.Rat)
 		if p.Long != nil {
 			amt.Add(amt, p.Long)
@@ -162,6 +165,9 @@ func checkLot(size *big.Rat, r Rule) *Refusal {
 }
 
 func checkReduce(in topics.OpenIntent, size *big.Rat, p Position) *Refusal {
+	if p.Err != nil {
+		return refuse(ReasonUnavailable, "%v", p.Err)
+	}
 	held, side := p.Long, "long"
 	if in.Side == "BUY" {
 		held, side = p.Short, "short"

@@ -119,3 +119,14 @@ func checkNotional(sp *spec, lots int64, price float64, reduceOnly bool) *apiErr
 // New; the caller must not modify it), so a process that runs the simulator
 // can store its symbol rules without an HTTP call (kraite dev).
 func (s *Simulator) ExchangeInfo() []byte { return s.exchangeInfo }
+
+// MarkPrice returns symbol's current mark price (false for a symbol the
+// simulator does not list).
+func (s *Simulator) MarkPrice(symbol string) (float64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.market.spec(symbol); !ok {
+		return 0, false
+	}
+	return s.market.markOf(symbol), true
+}
