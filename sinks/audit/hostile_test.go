@@ -217,3 +217,58 @@ func TestAuditSinkOutageIsRetriedNotQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Issue 10 item 2 on the audit side: a 200 KB invalid frame of '<' (its
+// quarantine record once grew to 1.2 MB and the sink retried the produce
+// forever) and a run of 900 KB frames (together past MariaDB's 16 MiB
+// max_allowed_packet in one statement) are audited, the invalid one is
+// quarantined bounded, and the sink moves on.
+func TestAuditSinkLargeFrames(t *testing.T) {
+	d := dbtest.MySQL(t)
+	env := sinktest.Start(t)
+	topic := topics.UserDataStream.Name(env.Prefix)
+	lt := &kgo.Record{Topic: topic, Key: []byte("acc-big"), Value: []byte(strings.Repeat("<", 200<<10)), Headers: goodHeaders("acc-big")}
+	recs := []*kgo.Record{lt}
+	pad := strings.Repeat("x", 900<<10)
+	for i := range 30 {
+		now := time.Now().UnixMilli()
+		v := fmt.Sprintf(`{"e":"ACCOUNT_UPDATE","E":%d,"T":%d,"pad":"%s","n":%d}`, now, now, pad, i)
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("acc-big"), Value: []byte(v), Headers: goodHeaders("acc-big")})
+	}
+	recs = append(recs, frameRec(env.Prefix, "acc-small", 1, goodHeaders("acc-small")))
+	env.Produce(t, recs...)
+	s := newAuditSink(t, env, d, "audit")
+	r := sinktest.Run(t, s.Run)
+	env.WaitCommitted(t, "audit", topic, 60*time.Second)
+	if n := dbtest.Count(t, d, "FROM api_data_stream"); n != len(recs) {
+		t.Errorf("%d rows, want %d", n, len(recs))
+	}
+	raw := env.Consume(t, topics.Quarantine.Name(env.Prefix), 1, 10*time.Second)
+	if len(raw) != 1 || len(raw[0].Value) > topics.MaxQuarantineBytes {
+		t.Fatalf("quarantine: %d records", len(raw))
+	}
+	q := env.Quarantined(t, 1, 5*time.Second)[sinktest.PosOf(lt)]
+	if !q.Truncated || q.ValueBytes != 200<<10 {
+		t.Errorf("quarantine record of the '<' frame: truncated %v, %d bytes", q.Truncated, q.ValueBytes)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteTakesBatchesPastMaxAllowedPacket: 30 rows of 900 KB in one
+// Write (27 MB, past MariaDB's 16 MiB max_allowed_packet) are written.
+func TestWriteTakesBatchesPastMaxAllowedPacket(t *testing.T) {
+	d := dbtest.MySQL(t)
+	pad := strings.Repeat("x", 900<<10)
+	rows := make([]Row, 30)
+	for i := range rows {
+		rows[i] = Row{Exchange: "binance", Account: "a", EventType: "X", Payload: pad, SourceTopic: "t", SourceOffset: int64(i)}
+	}
+	if err := Write(context.Background(), d, rows); err != nil {
+		t.Fatal(err)
+	}
+	if n := dbtest.Count(t, d, "FROM api_data_stream"); n != len(rows) {
+		t.Fatalf("%d rows", n)
+	}
+}

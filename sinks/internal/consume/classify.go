@@ -59,6 +59,7 @@ var mysqlDataErrors = map[uint16]bool{
 	1367: true, // ER_ILLEGAL_VALUE_FOR_TYPE
 	1406: true, // ER_DATA_TOO_LONG: data too long for column
 	1411: true, // ER_WRONG_VALUE_FOR_TYPE: incorrect value for function
+	1153: true, // ER_NET_PACKET_TOO_LARGE: the statement's values exceed max_allowed_packet (bisecting shrinks it)
 	1690: true, // ER_DATA_OUT_OF_RANGE: value out of range in expression
 	3140: true, // ER_INVALID_JSON_TEXT
 	3819: true, // ER_CHECK_CONSTRAINT_VIOLATED (MySQL)
@@ -78,6 +79,9 @@ const (
 // exception), 23502 (not null) and 23514 (check); SQLite TOOBIG,
 // CONSTRAINT and MISMATCH.
 func IsDataError(err error) bool {
+	if errors.Is(err, mysql.ErrPktTooLarge) {
+		return true // the driver refused to send values that large: bisecting shrinks them
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		return mysqlDataErrors[me.Number]
