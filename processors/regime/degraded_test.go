@@ -2,6 +2,8 @@ package regime
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +194,90 @@ func TestStepIsPureOnOneSecondData(t *testing.T) {
 	}
 	if !strings.Contains(string(c1), `"to_band":"Critical"`) {
 		t.Fatalf("the hour of the crash never went Critical: %s", c1)
+	}
+}
+
+func TestTransitionLeavesABandOnlyAfterTheHold(t *testing.T) {
+	cfg := DefaultConfig(nil, "kraite.")
+	cfg.DownHold = 10 * time.Minute
+	const t0 = int64(1_700_000_000_000)
+	st, _ := Transition(cfg, State{}, 90, t0, "", nil)
+	if st.Band != Critical {
+		t.Fatalf("band %s", st.Band)
+	}
+	// Dips below the floor shorter than the hold do not leave Critical.
+	for i, sc := range []float64{60, 80, 60, 60} {
+		st, _ = Transition(cfg, st, sc, t0+int64(i+1)*minute*4, "", nil)
+		if st.Band != Critical {
+			t.Fatalf("left Critical on a dip at step %d: %s", i, st.Band)
+		}
+	}
+	// Score 60 since t0+12 min; the hold ends at t0+22 min.
+	st, _ = Transition(cfg, st, 60, t0+22*minute-1, "", nil)
+	if st.Band != Critical {
+		t.Fatalf("left before the hold: %s", st.Band)
+	}
+	st, ch := Transition(cfg, st, 60, t0+22*minute, "", nil)
+	if st.Band != Fragile || !ch || st.Gate != GateCooldown || st.CooldownUntilMs != t0+22*minute+cfg.Cooldown.Milliseconds() {
+		t.Fatalf("after the hold: band %s gate %s cooldown %d", st.Band, st.Gate, st.CooldownUntilMs)
+	}
+	cfg.DownHold = 0
+	st, _ = Transition(cfg, State{Band: Critical}, 10, t0, "", nil)
+	if st.Band != Calm {
+		t.Fatalf("without a hold: %s", st.Band)
+	}
+}
+
+// frameOf renders ticks as a live !markPrice@arr frame.
+func frameOf(at int64, ticks []Tick) []byte {
+	b := []byte{'['}
+	for i, tk := range ticks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"e":"markPriceUpdate","E":%d,"s":"%s","p":"%s","P":"0","i":"0","r":"0","T":%d}`,
+			at, tk.Symbol, strconv.FormatFloat(tk.Price, 'f', -1, 64), at)
+	}
+	return append(b, ']')
+}
+
+// TestRegimeProcessorClosesTheGateWhenBTCGoesSilentInARealCrash runs the
+// processor graph (goka's tester) on the 2025-10-10 crash at 1 s cadence,
+// BTCUSDT silent from the onset: within a minute of event time the table
+// holds a degraded state and kraite.regime-changes has the change.
+func TestRegimeProcessorClosesTheGateWhenBTCGoesSilentInARealCrash(t *testing.T) {
+	var c struct {
+		tape
+		start int64
+	}
+	for _, x := range crashTapes(t) {
+		if x.name == "crash-2025-10-10.csv" {
+			c = x
+		}
+	}
+	end := c.start + 5*minute
+	r := newRegimeTest(t, clockAt(time.UnixMilli(end)))
+	k := 0
+	for at := c.start - 20*minute; at <= end; at += 1000 {
+		for k+1 < len(c.times) && c.times[k+1] <= at {
+			k++
+		}
+		var ticks []Tick
+		for i, s := range c.syms {
+			if s == "BTCUSDT" && at >= c.start {
+				continue
+			}
+			f := float64(at-c.times[k]) / float64(c.times[k+1]-c.times[k])
+			ticks = append(ticks, Tick{Symbol: s, Price: c.closes[k][i] + f*(c.closes[k+1][i]-c.closes[k][i])})
+		}
+		r.feed(frameOf(at, ticks))
+	}
+	cs := r.drain(t)
+	i := indexAfter(cs, 0, func(ch topics.RegimeChange) bool { return ch.Gate == GateDegraded })
+	if i < 0 || cs[i].AtMs > c.start+minute || !strings.Contains(cs[i].Degraded, "BTCUSDT silent") {
+		t.Fatalf("no degraded change within a minute of %s: %+v", utc(c.start), cs)
+	}
+	if st := r.state(t); st.Gate != GateDegraded || st.Records != 25*60+1 {
+		t.Fatalf("final state: gate %s, %d records", st.Gate, st.Records)
 	}
 }

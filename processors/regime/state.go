@@ -76,7 +76,7 @@ func Transition(cfg Config, prev State, score float64, at int64, degraded string
 	}
 	nb := NextBand(cur, score, cfg.Hysteresis)
 	switch {
-	case nb.rank() >= cur.rank():
+	case nb.rank() >= cur.rank() || cfg.DownHold <= 0:
 		next.DownSinceMs = 0
 	case next.DownSinceMs == 0 || next.DownSinceMs > at:
 		next.DownSinceMs, nb = at, cur
