@@ -5,32 +5,77 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/intents"
+	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
+
+// openHelp is kraite open's usage: the limits, their variables and the
+// refusal reasons.
+const openHelp = `open --account ID --symbol SYM --side BUY|SELL --size N [--reduce] [--wait 10s]
+
+Publishes an open intent to the gate (open-intents topic, key = account). With
+--wait it also waits for the gate's decision, prints it, and exits non-zero
+when the intent is refused.
+
+Before publishing, the intent is validated (internal/intents), so a mistake
+fails at once instead of at the gate:
+  - always: the exchange is known, the side is BUY or SELL, the size is a
+    plain positive decimal (no exponent, NaN or Inf), the symbol and account
+    have a valid shape;
+  - when KRAITE_DATABASE_URL is reachable, also what the gate checks: the
+    account is known (accounts table, KRAITE_ACCOUNTS_FILE) and enabled; the
+    symbol is listed and TRADING with the exchange's filters (kraite symbols
+    import); the size is a multiple of the step size within minQty and the
+    market order's maxQty; size x mark price is at least the minimum notional
+    and within the limits below; a reduction does not exceed the position.
+The gate validates every intent again (it is the authority): a refusal goes
+to kraite.open-intents.rejected with one of these reasons:
+  unknown_account account_disabled unknown_exchange unknown_symbol
+  symbol_not_trading symbol_rules_invalid bad_side bad_size size_step
+  size_below_min size_above_max no_mark_price stale_mark_price
+  notional_below_min order_notional_above_limit account_notional_above_limit
+  reduce_exceeds_position validation_unavailable
+
+Limits (environment; the same variables configure the gate):
+  KRAITE_MAX_ORDER_NOTIONAL       per order, size x mark price in USDT (default 10000)
+  KRAITE_MAX_ACCOUNT_NOTIONAL     per account, |positions| + the order (default 50000)
+  KRAITE_MAX_MARK_AGE             oldest mark price an open is priced at (default 1m)
+  KRAITE_INTENT_SNAPSHOT_MAX_AGE  older validation data refuses everything (default 30s)
+  KRAITE_INTENT_REFRESH           how often the gate reloads that data (default 5s)
+Reductions and closes (--reduce) are never refused for the market regime and
+are not subject to the notional limits, but may not exceed the position.`
+
+// openEnv is what kraite open reads besides the common configuration.
+type openEnv struct {
+	Limits       intents.Env
+	DatabaseURL  string `env:"KRAITE_DATABASE_URL"`
+	AccountsFile string `env:"KRAITE_ACCOUNTS_FILE"`
+}
 
 func cmdOpen(ctx context.Context, a *app, args []string) error {
 	c, err := a.loadCommon()
 	if err != nil {
 		return err
 	}
-	fs := a.newFlags("open", "open --account ID --symbol SYM --side BUY|SELL --size N [--reduce] [--wait 10s]\n\n"+
-		"Publishes an open intent to the gate (open-intents topic, key = account). With\n"+
-		"--wait it also waits for the gate's decision and prints it.")
+	fs := a.newFlags("open", openHelp)
 	in := topics.OpenIntent{}
 	fs.StringVar(&in.Account, "account", "", "account id (required)")
 	fs.StringVar(&in.Exchange, "exchange", topics.ExchangeBinance, "exchange")
 	fs.StringVar(&in.Symbol, "symbol", "", "symbol, e.g. BTCUSDT (required)")
 	fs.StringVar(&in.Side, "side", "", "BUY or SELL (required)")
-	fs.StringVar(&in.Size, "size", "", "size as a decimal (required)")
+	fs.StringVar(&in.Size, "size", "", "size as a plain decimal, e.g. 0.01 (required)")
 	fs.StringVar(&in.ClientID, "client-id", "", "client id (default: generated)")
-	fs.BoolVar(&in.Reduce, "reduce", false, "a reduction or close (never refused)")
-	wait := fs.Duration("wait", 0, "wait this long for the gate's decision (0 = do not wait)")
+	fs.BoolVar(&in.Reduce, "reduce", false, "a reduction or close (never refused for the regime; may not exceed the position)")
+	wait := fs.Duration("wait", 0, "wait this long for the gate's decision (0 = do not wait); a refusal exits non-zero")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,7 +84,23 @@ func cmdOpen(ctx context.Context, a *app, args []string) error {
 		fs.Usage()
 		return errors.New("--account, --symbol, --side and --size are required")
 	}
+	var oe openEnv
+	if err := loadEnv(&oe); err != nil {
+		return err
+	}
+	lim, err := oe.Limits.Limits()
+	if err != nil {
+		return err
+	}
+	if r := intents.CheckShape(in); r != nil {
+		return fmt.Errorf("refused before publishing: %w", r)
+	}
 	now := time.Now()
+	if oe.DatabaseURL != "" {
+		if r := a.validateOpen(ctx, oe, lim, in, now); r != nil {
+			return fmt.Errorf("refused before publishing: %w", r)
+		}
+	}
 	if in.ClientID == "" {
 		in.ClientID = fmt.Sprintf("cli-%d", now.UnixNano())
 	}
@@ -62,6 +123,62 @@ func cmdOpen(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	return waitDecision(ctx, a, c, since, in.ClientID, *wait)
+}
+
+// validateOpen judges in against the database as the gate would. The gate
+// is the authority, so when this process cannot judge (the database is
+// unreachable, or holds no symbol rules for the exchange yet) it says so on
+// stderr and lets the gate decide; what it can judge and refuses is
+// returned.
+func (a *app) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, in topics.OpenIntent, now time.Time) *intents.Refusal {
+	warn := func(why string, err error) *intents.Refusal {
+		fmt.Fprintf(a.stderr, "warning: %s (%v); only the intent's shape was checked here, the gate validates it fully\n", why, err)
+		return nil
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := db.Open(octx, oe.DatabaseURL)
+	if err != nil {
+		return warn("the database is unreachable", err)
+	}
+	defer d.Close()
+	cfg := intents.SourceConfig{DB: d, Limits: lim, Now: func() time.Time { return now }, Log: a.log}
+	if oe.AccountsFile != "" {
+		cfg.Accounts = func(context.Context) ([]intents.AccountKey, error) {
+			data, err := os.ReadFile(oe.AccountsFile)
+			if err != nil {
+				return nil, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
+			}
+			accts, err := userdata.ParseAccounts(data)
+			if err != nil {
+				return nil, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
+			}
+			keys := make([]intents.AccountKey, 0, len(accts))
+			for _, ac := range accts {
+				keys = append(keys, intents.AccountKey{Exchange: topics.ExchangeBinance, Account: ac.ID})
+			}
+			return keys, nil
+		}
+	}
+	src, err := intents.NewSource(cfg)
+	if err != nil {
+		return warn("the validator cannot be configured", err)
+	}
+	snap, err := src.Load(octx)
+	if err != nil {
+		return warn("the validation data cannot be read", err)
+	}
+	listed := false
+	for k := range snap.Symbols {
+		if k.Exchange == in.Exchange {
+			listed = true
+			break
+		}
+	}
+	if !listed {
+		return warn("the database holds no symbol rules for "+in.Exchange, errors.New("run kraite symbols import"))
+	}
+	return intents.Validate(in, snap, lim, now)
 }
 
 func intentEndOffsets(ctx context.Context, c common, names ...string) (map[string]map[int32]kgo.Offset, error) {
@@ -94,6 +211,7 @@ func waitDecision(ctx context.Context, a *app, c common, since map[string]map[in
 	defer cancel()
 	for ctx.Err() == nil {
 		var done bool
+		var refused *topics.RejectedIntent
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			if done {
 				return
@@ -109,10 +227,18 @@ func waitDecision(ctx context.Context, a *app, c common, since map[string]map[in
 				var ri topics.RejectedIntent
 				if json.Unmarshal(r.Value, &ri) == nil && ri.Intent.ClientID == clientID {
 					fmt.Fprintf(a.stdout, "refused (band %s, score %.2f): %s\n", ri.Band, ri.Score, ri.Reason)
+					refused = &ri
 					done = true
 				}
 			}
 		})
+		if refused != nil {
+			detail := ""
+			if refused.Detail != "" {
+				detail = ": " + refused.Detail
+			}
+			return fmt.Errorf("intent %s refused by the gate: %s%s", clientID, refused.Reason, detail)
+		}
 		if done {
 			return nil
 		}
