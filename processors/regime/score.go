@@ -37,7 +37,7 @@ type ScoreConfig struct {
 	// Reference is the symbol whose move drives the BTC components.
 	Reference string `json:"reference"`
 	// ShortWindow and LongWindow are the two windows of the BTC move
-	// (default 15 min and 60 min); breadth uses ShortWindow.
+	// (default 15 min and 60 min).
 	ShortWindow time.Duration `json:"short_window"`
 	LongWindow  time.Duration `json:"long_window"`
 	// Step is the sample granularity of the reference symbol (default 1 min).
