@@ -1,0 +1,210 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/internal/wsconn"
+	"github.com/kraite/stream/topics"
+)
+
+// startWith runs a worker with cfg (brokers, queue, handler and a fast
+// backoff filled in) until the test ends; stop ends it early.
+func startWith(t *testing.T, addr string, cfg Config) (*Worker, func()) {
+	t.Helper()
+	cfg.Brokers, cfg.Queue = []string{addr}, topics.Cronjobs
+	if cfg.Backoff.Base == 0 {
+		cfg.Backoff = wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}
+	}
+	w, err := New(cfg, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return w, stop
+}
+
+// One account's job retrying through an outage, and another's hanging in
+// its handler, hold up only their own accounts: the other accounts' jobs
+// (in the same partitions, behind them in offset order) finish at once, and
+// each account's jobs still run in order.
+func TestAStalledKeyHoldsUpOnlyItsOwnJobs(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	release := make(chan struct{})
+	outageUntil := time.Now().Add(3 * time.Second)
+	var (
+		mu     sync.Mutex
+		doneAt = map[string]time.Time{}
+		order  = map[string][]string{}
+	)
+	h := Jobs(map[string]JobHandler{
+		"work": func(ctx context.Context, j topics.Job) error {
+			switch {
+			case j.Account == "retrying" && time.Now().Before(outageUntil):
+				return errors.New("exchange: http 503")
+			case j.Account == "hanging":
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			mu.Lock()
+			doneAt[j.ID] = time.Now()
+			order[j.Account] = append(order[j.Account], j.ID)
+			mu.Unlock()
+			return nil
+		},
+	})
+	var jobs []topics.Job
+	for i := range 5 {
+		for _, a := range []string{"retrying", "hanging", "a1", "a2", "a3", "a4", "a5", "a6"} {
+			jobs = append(jobs, topics.Job{ID: fmt.Sprintf("%s-%d", a, i), Type: "work", Account: a})
+		}
+	}
+	start := time.Now()
+	produceJobs(t, b.Addr(), jobs, func(j topics.Job) string { return j.Account })
+	w, _ := startWith(t, b.Addr(), Config{Handler: h, MaxAttempts: 3, RetryFor: time.Minute})
+	others := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for id := range doneAt {
+			if id[0] == 'a' {
+				n++
+			}
+		}
+		return n
+	}
+	testkit.Eventually(t, 10*time.Second, "the other accounts' jobs", func() bool { return others() == 30 })
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Fatalf("the other accounts' jobs took %s, with one account retrying and one hanging", took)
+	}
+	mu.Lock()
+	if len(order["retrying"])+len(order["hanging"]) != 0 {
+		t.Fatalf("stalled accounts already done: %v %v", order["retrying"], order["hanging"])
+	}
+	mu.Unlock()
+	close(release)
+	testkit.Eventually(t, 15*time.Second, "every job", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(doneAt) == len(jobs)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for a, ids := range order {
+		for i, id := range ids {
+			if want := fmt.Sprintf("%s-%d", a, i); id != want {
+				t.Fatalf("account %s ran %v, out of order", a, ids)
+			}
+		}
+	}
+	if w.Stats.Parked.Load() != 0 || w.Stats.Retried.Load() == 0 {
+		t.Fatalf("parked %d, retried %d", w.Stats.Parked.Load(), w.Stats.Retried.Load())
+	}
+}
+
+// retryAfterErr asks for a wait, as a 429 with Retry-After does.
+type retryAfterErr time.Duration
+
+func (e retryAfterErr) Error() string             { return "rate limited" }
+func (e retryAfterErr) RetryAfter() time.Duration { return time.Duration(e) }
+
+func TestARetryWaitsAtLeastWhatTheErrorAsksFor(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	var mu sync.Mutex
+	var at []time.Time
+	h := Jobs(map[string]JobHandler{"limited": func(ctx context.Context, j topics.Job) error {
+		mu.Lock()
+		defer mu.Unlock()
+		at = append(at, time.Now())
+		if len(at) < 3 {
+			return fmt.Errorf("placing: %w", retryAfterErr(400*time.Millisecond))
+		}
+		return nil
+	}})
+	produceJobs(t, b.Addr(), []topics.Job{{ID: "1", Type: "limited"}}, func(topics.Job) string { return "k" })
+	w, _ := startWith(t, b.Addr(), Config{Handler: h, MaxAttempts: 5})
+	testkit.Eventually(t, 10*time.Second, "the job", func() bool { return w.Stats.Handled.Load() == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < 400*time.Millisecond {
+			t.Fatalf("attempt %d came %s after the previous one; the error asked for 400ms", i+1, gap)
+		}
+	}
+	// The cap: a ban of days does not put a job to sleep for days.
+	w2, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxRetryAfter: time.Second}, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := w2.retryDelay(0, retryAfterErr(72*time.Hour)); d != time.Second {
+		t.Fatalf("delay %s for a 72 h Retry-After, want the 1 s cap", d)
+	}
+}
+
+// A worker that stops while one account's job is stuck commits nothing at
+// or beyond that job: the next member handles it (never lost), while the
+// jobs finished before it are not repeated.
+func TestAJobStuckAtShutdownIsRedeliveredNotSkipped(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	var stuckCalls, firstRuns atomic.Int64
+	var mu sync.Mutex
+	count := map[string]int{}
+	handler := func(stuck bool) Handler {
+		return Jobs(map[string]JobHandler{"work": func(ctx context.Context, j topics.Job) error {
+			if j.Account == "stuck" && stuck {
+				stuckCalls.Add(1)
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			mu.Lock()
+			count[j.ID]++
+			mu.Unlock()
+			firstRuns.Add(1)
+			return nil
+		}})
+	}
+	// One key: one partition, so the stuck job holds the commit point.
+	jobs := []topics.Job{{ID: "before", Type: "work", Account: "x"}, {ID: "stuck-1", Type: "work", Account: "stuck"}}
+	produceJobs(t, b.Addr(), jobs, func(topics.Job) string { return "same" })
+	_, stop := startWith(t, b.Addr(), Config{Handler: handler(true), DrainTimeout: 300 * time.Millisecond})
+	testkit.Eventually(t, 10*time.Second, "the stuck job started", func() bool { return stuckCalls.Load() > 0 && firstRuns.Load() == 1 })
+	t0 := time.Now()
+	stop()
+	if took := time.Since(t0); took > 3*time.Second {
+		t.Fatalf("stopping took %s with a stuck job; the drain is bounded", took)
+	}
+	w2, _ := startWith(t, b.Addr(), Config{Handler: handler(false)})
+	testkit.Eventually(t, 15*time.Second, "the stuck job redelivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return count["stuck-1"] == 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if count["before"] != 1 {
+		t.Fatalf("the job done before the stuck one ran %d times", count["before"])
+	}
+	_ = w2
+}
