@@ -71,6 +71,14 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return r.Reason + ": " + r.Detail }
 
+// Retryable says whether the same intent may pass later without being
+// changed: only when the validator could not judge it
+// (validation_unavailable). The gate refuses it all the same (fail closed);
+// a worker that re-validates an allowed intent before placing it may retry
+// that one instead of parking it. Every other reason is final for this
+// intent.
+func (r *Refusal) Retryable() bool { return r != nil && r.Reason == ReasonUnavailable }
+
 func refuse(reason, format string, args ...any) *Refusal {
 	return &Refusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }

@@ -85,6 +85,9 @@ func Validate(in topics.OpenIntent, snap *Snapshot, lim Limits, now time.Time) *
 	if rule.Err != nil {
 		return refuse(ReasonSymbolRules, "%s's filters cannot be used: %v", in.Symbol, rule.Err)
 	}
+	if rule.StepSize == nil || rule.StepSize.Sign() <= 0 || rule.MaxQty == nil {
+		return refuse(ReasonSymbolRules, "%s has no LOT_SIZE step size or maximum quantity", in.Symbol)
+	}
 	if rule.Status != StatusTrading {
 		return refuse(ReasonSymbolNotTrade, "%s is %q on %s, not TRADING", in.Symbol, rule.Status, in.Exchange)
 	}

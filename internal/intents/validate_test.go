@@ -45,6 +45,7 @@ func testSnapshot() *Snapshot {
 			{"binance", "STALE"}:    ParseRule(RuleText{Status: "TRADING", StepSize: "1", MinQty: "1", MaxQty: "100"}),
 			{"binance", "BROKEN"}:   ParseRule(RuleText{Status: "TRADING", StepSize: "0", MinQty: "1", MaxQty: "100"}),
 			{"binance", "ODDSTEP"}:  ParseRule(RuleText{Status: "TRADING", StepSize: "0.001", MinQty: "0.001", MaxQty: "100", MarketStepSize: "0.01"}),
+			{"binance", "HANDMADE"}: {Status: "TRADING"},
 			{"binance", "BIGMINQT"}: ParseRule(RuleText{Status: "TRADING", StepSize: "1", MinQty: "1", MaxQty: "100", MarketMinQty: "5"}),
 		},
 		MarkPrices: map[SymbolKey]Mark{
@@ -114,6 +115,7 @@ func TestValidateEveryReason(t *testing.T) {
 		{"empty symbol", open("acct-0001", "", "BUY", "1"), snap, ReasonUnknownSymbol},
 		{"symbol settling", open("acct-0001", "OLDUSDT", "BUY", "1"), snap, ReasonSymbolNotTrade},
 		{"broken rules", open("acct-0001", "BROKEN", "BUY", "1"), snap, ReasonSymbolRules},
+		{"a rule without filters", open("acct-0001", "HANDMADE", "BUY", "1"), snap, ReasonSymbolRules},
 		{"unknown account", open("acct-9999", "BTCUSDT", "BUY", "0.01"), snap, ReasonUnknownAccount},
 		{"empty account", open("", "BTCUSDT", "BUY", "0.01"), snap, ReasonUnknownAccount},
 		{"NUL account", open("acct\x00", "BTCUSDT", "BUY", "0.01"), snap, ReasonUnknownAccount},
@@ -273,8 +275,11 @@ func TestEnvLimits(t *testing.T) {
 func TestRefusalIsAnError(t *testing.T) {
 	var err error = &Refusal{Reason: ReasonBadSize, Detail: "x"}
 	var r *Refusal
-	if !errors.As(err, &r) || err.Error() != "bad_size: x" {
+	if !errors.As(err, &r) || err.Error() != "bad_size: x" || r.Retryable() {
 		t.Fatal(err)
+	}
+	if !(&Refusal{Reason: ReasonUnavailable}).Retryable() {
+		t.Fatal("validation_unavailable is not retryable")
 	}
 }
 
