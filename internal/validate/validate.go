@@ -16,8 +16,8 @@
 // prices, klines and indicators are DECIMAL(36,18) (18 integer and 18
 // fraction digits); order prices and quantities are VARCHAR(40) text that
 // the positions worker sums and stores again as VARCHAR(40), so they are held
-// to the same 18+18 digits, which leaves room for a sign, a point and the
-// growth of a sum.
+// to the same 18+18 digits (quantities, which are summed, to 15+18), which
+// leaves room for a sign, a point and the growth of a sum.
 package validate
 
 import (
@@ -158,10 +158,17 @@ func ColumnDecimal(s string, intDigits, fracDigits int, allowZero, allowNegative
 // prices and quantities as text, exactly as the exchange sent them.
 const TextDecimalWidth = 40
 
-// textDecimal is Decimal for a value stored as text: within 18+18
+// QuantityIntDigits bounds the integer digits of a quantity. No contract
+// trades anywhere near 10^15 units in one order, and the bound leaves room
+// for sums: the positions worker adds fills and stores the sum with up to
+// 18 fraction digits in a VARCHAR(40), which holds 20 integer digits, so
+// even 10^5 maximal fills still fit.
+const QuantityIntDigits = 15
+
+// textDecimal is Decimal for a value stored as text: within intDigits+18
 // significant digits and at most TextDecimalWidth characters as sent.
-func textDecimal(s string, allowZero, allowNegative bool) error {
-	if err := Decimal(s, DecimalIntDigits, DecimalFracDigits, allowZero, allowNegative); err != nil {
+func textDecimal(s string, intDigits int, allowZero, allowNegative bool) error {
+	if err := Decimal(s, intDigits, DecimalFracDigits, allowZero, allowNegative); err != nil {
 		return err
 	}
 	if len(s) > TextDecimalWidth {
@@ -174,19 +181,19 @@ func textDecimal(s string, allowZero, allowNegative bool) error {
 // order_fills.price, all VARCHAR(40)): a plain decimal >= 0 within 18+18
 // digits and 40 characters. Zero is legal: Binance sends "0" as the price of
 // a market order and as the average price of an order not yet filled.
-func Price(s string) error { return textDecimal(s, true, false) }
+func Price(s string) error { return textDecimal(s, DecimalIntDigits, true, false) }
 
 // PositivePrice checks a price that must be > 0 (a fill's last price).
-func PositivePrice(s string) error { return textDecimal(s, false, false) }
+func PositivePrice(s string) error { return textDecimal(s, DecimalIntDigits, false, false) }
 
-// Quantity checks an order quantity (orig_qty, cum_qty, a fill's qty,
-// commission): a plain decimal >= 0 within 18+18 digits and 40 characters.
+// Quantity checks an order quantity (orig_qty, cum_qty, a fill's qty): a
+// plain decimal >= 0 within QuantityIntDigits+18 digits and 40 characters.
 // A negative quantity would move a position the wrong way.
-func Quantity(s string) error { return textDecimal(s, true, false) }
+func Quantity(s string) error { return textDecimal(s, QuantityIntDigits, true, false) }
 
 // Signed checks an amount that may be negative (realized profit, a signed
 // position amount): a plain decimal within 18+18 digits and 40 characters.
-func Signed(s string) error { return textDecimal(s, true, true) }
+func Signed(s string) error { return textDecimal(s, DecimalIntDigits, true, true) }
 
 // ID checks an exchange id (order id, algo id, trade id) that must be set:
 // positive. JSON decoding into int64 already refuses values beyond int64.

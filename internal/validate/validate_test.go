@@ -53,6 +53,9 @@ func TestDecimal(t *testing.T) {
 			t.Errorf("Quantity/Price(%q) accepted", s)
 		}
 	}
+	if Quantity("1000000000000000") == nil || Quantity("999999999999999.5") != nil {
+		t.Error("quantities hold 15 integer digits")
+	}
 	if err := Signed("-12.5"); err != nil {
 		t.Errorf("Signed(-12.5) = %v", err)
 	}

@@ -1,11 +1,14 @@
 package orders
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/validate"
 )
 
@@ -16,6 +19,15 @@ func FuzzDecode(f *testing.F) {
 	for _, e := range tr.events {
 		b, _ := jsonMarshal(e)
 		f.Add(b)
+	}
+	paths, _ := filepath.Glob("../../../shared/binance-frames/*.json")
+	for _, p := range paths {
+		raw, _ := os.ReadFile(p)
+		if ev, err := binance.Decode(raw); err == nil {
+			oe := ev.OrderEvent("binance", "acc-1", "stream")
+			b, _ := jsonMarshal(&oe)
+			f.Add(b)
+		}
 	}
 	f.Add([]byte(`{"exchange":"binance","account":"a","event":"ALGO_UPDATE","algo_id":1,"status":"NEW","symbol":"X"}`))
 	f.Add([]byte(`{"exchange":"binance","account":"a","order_id":-1,"status":"NEW","symbol":"X"}`))

@@ -134,7 +134,8 @@ func Decode(value []byte) (*topics.OrderEvent, error) {
 //     last qty) plain decimals >= 0, commission and realized profit plain
 //     decimals of either sign, all within 18+18 digits and their VARCHAR(40)
 //     columns: no NaN, no exponent, no negative fill;
-//   - trade id >= 0, actual order id empty or a positive int64;
+//   - order, algo and trade ids >= 0, actual order id empty or a positive
+//     int64;
 //   - event time E positive and at most maxAhead ahead of now
 //     (topics.CheckEventTime), transaction time T >= 0 and not ahead either.
 func DecodeAt(value []byte, now time.Time, maxAhead time.Duration) (*topics.OrderEvent, error) {
@@ -160,8 +161,13 @@ func DecodeAt(value []byte, now time.Time, maxAhead time.Duration) (*topics.Orde
 	if k := KeyOf(&e); k.ID <= 0 {
 		problems = append(problems, fmt.Sprintf("%s id %d is not positive", k.Kind, k.ID))
 	}
-	if e.TradeID < 0 {
-		problems = append(problems, fmt.Sprintf("trade id %d is negative", e.TradeID))
+	for _, id := range [...]struct {
+		name string
+		v    int64
+	}{{"trade", e.TradeID}, {"order", e.OrderID}, {"algo", e.AlgoID}} {
+		if id.v < 0 {
+			problems = append(problems, fmt.Sprintf("%s id %d is negative", id.name, id.v))
+		}
 	}
 	check("actual order id", validate.IDString(e.ActualOrderID))
 	optional("event", e.Event, func(v string) error { return validate.Token(v, 64) })

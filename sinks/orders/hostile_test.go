@@ -48,6 +48,14 @@ var hostileCases = []hostileCase{
 	{reason: "side", poison: func(e *topics.OrderEvent) { e.Side = "HOLD" }},
 	{reason: "position side", poison: func(e *topics.OrderEvent) { e.PositionSide = strings.Repeat("L", 300) }},
 	{reason: "trade id -1 is negative", poison: func(e *topics.OrderEvent) { e.TradeID = -1 }},
+	{reason: "is not positive", poison: func(e *topics.OrderEvent) {
+		if e.OrderID != 0 {
+			e.OrderID = -e.OrderID
+		} else {
+			e.AlgoID = -e.AlgoID
+		}
+	}},
+	{reason: "orig qty", poison: func(e *topics.OrderEvent) { e.OrigQty = "1000000000000000000" }},
 	{reason: "client order id", poison: func(e *topics.OrderEvent) { e.ClientOrderID = "x\x00y" }},
 	{reason: "account", poison: func(e *topics.OrderEvent) { e.Account = "acc\xff" }},
 	{reason: "cannot unmarshal number 99999999999999999999", poison: func(*topics.OrderEvent) {}, raw: func(b []byte) []byte {
