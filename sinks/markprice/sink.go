@@ -242,15 +242,14 @@ func (s *Sink) read(ctx context.Context, cl *kgo.Client) error {
 		fetches.EachError(func(topic string, p int32, err error) {
 			s.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 		})
-		var qerr error
 		fetches.EachRecord(func(rec *kgo.Record) {
-			if qerr != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			prices, skipped, err := DecodeTickAt(rec.Value, time.Now(), s.cfg.MaxAhead)
 			s.refuse(len(skipped), skipped)
 			if err != nil {
-				if qerr = consume.Quarantine(ctx, cl, s.cfg.Prefix, s.cfg.Group, rec, err); qerr == nil {
+				if s.quarantine(ctx, cl, rec, err) {
 					s.box.markOnly(rec)
 				}
 				return
@@ -260,14 +259,28 @@ func (s *Sink) read(ctx context.Context, cl *kgo.Client) error {
 			}
 			s.box.put(prices, rec)
 		})
-		if qerr != nil {
-			// Without the quarantine record the offset must not move on;
-			// stop and let the next start re-read it.
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("quarantining an undecodable tick: %w", qerr)
+	}
+}
+
+// quarantine sends rec to quarantine, retrying with backoff while the
+// broker refuses (an outage: the offset must not move on without the
+// quarantine record, and the sink must not stop either). False means ctx
+// ended first.
+func (s *Sink) quarantine(ctx context.Context, cl *kgo.Client, rec *kgo.Record, cause error) bool {
+	delay := s.cfg.MinBackoff
+	for {
+		err := consume.Quarantine(ctx, cl, s.cfg.Prefix, s.cfg.Group, rec, cause)
+		if err == nil {
+			return true
 		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.log.Warn("quarantining an undecodable mark-price frame, retrying", "err", err)
+		if !sleep(ctx, delay) {
+			return false
+		}
+		delay = min(delay*2, s.cfg.MaxBackoff)
 	}
 }
 
