@@ -331,7 +331,7 @@ func TestCadenceCalmDaysStayCalmAndOpen(t *testing.T) {
 // bytes for 500 symbols at 1 s cadence after 100 minutes, 38,292 now).
 func TestStateStaysSmall(t *testing.T) {
 	sc := ptest.Crash()
-	sc.Symbols, sc.Step, sc.End = 500, 3*time.Second, 65*time.Minute
+	sc.Symbols, sc.Step, sc.End = 500, 10*time.Second, 65*time.Minute
 	_, frames := sc.Frames()
 	cfg := DefaultConfig(nil, "kraite.")
 	st := State{Scope: topics.ExchangeBinance}
