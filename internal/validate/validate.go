@@ -75,7 +75,8 @@ func quote(s string) string {
 // No exponent ("1e999999"), no '+', no spaces, no "NaN"/"Inf", no bare or
 // trailing point. Leading zeros of the integer part and trailing zeros of
 // the fraction do not count against the precision. allowZero and
-// allowNegative say whether 0 and values below 0 are legal ("-0" is zero).
+// allowNegative say whether 0 and values below 0 are legal (a '-' is
+// refused whenever negatives are, even on zero).
 func Decimal(s string, intDigits, fracDigits int, allowZero, allowNegative bool) error {
 	if s == "" {
 		return invalid(s, "is not a number (empty)")
@@ -113,8 +114,8 @@ func Decimal(s string, intDigits, fracDigits int, allowZero, allowNegative bool)
 	switch {
 	case !nonZero && !allowZero:
 		return invalid(s, "is zero")
-	case neg && nonZero && !allowNegative:
-		return invalid(s, "is negative")
+	case neg && !allowNegative:
+		return invalid(s, "is negative") // "-0" too: no sign where none is allowed
 	}
 	return nil
 }

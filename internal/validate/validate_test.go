@@ -37,7 +37,10 @@ func TestDecimal(t *testing.T) {
 			t.Errorf("MarkPrice(%q) = %v, not ErrInvalid", s, err)
 		}
 	}
-	for _, s := range []string{"0", "0.00000000", "-0"} {
+	if Price("-0") == nil || Quantity("-0.0") == nil || Signed("-0.00000000") != nil {
+		t.Error("a sign on zero: refused where negatives are, accepted where they are not")
+	}
+	for _, s := range []string{"0", "0.00000000"} {
 		if err := Price(s); err != nil {
 			t.Errorf("Price(%q) = %v (Binance sends 0 for market orders)", s, err)
 		}
