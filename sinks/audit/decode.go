@@ -93,10 +93,10 @@ func DecodeAt(rec *kgo.Record, now time.Time, maxAhead time.Duration) (Row, erro
 		}
 		r.Account = clip(sanitize(rec.Key), validate.AccountWidth)
 	}
-	if err := validate.Text(r.Kind, 16); err != nil || (r.Kind != "" && validate.OneOf(r.Kind, topics.KindFrame, topics.KindGap, topics.KindBackfill) != nil) {
+	if r.Kind != "" && validate.OneOf(r.Kind, topics.KindFrame, topics.KindGap, topics.KindBackfill) != nil {
 		problems = append(problems, fmt.Errorf("kind header %q is not frame, gap or backfill", topics.Bound(r.Kind, 32)))
 	}
-	if err := validate.Text(r.Source, 16); err != nil || (r.Source != "" && validate.OneOf(r.Source, topics.SourceStream, topics.SourceBackfill) != nil) {
+	if r.Source != "" && validate.OneOf(r.Source, topics.SourceStream, topics.SourceBackfill) != nil {
 		problems = append(problems, fmt.Errorf("source header %q is not stream or backfill", topics.Bound(r.Source, 32)))
 	}
 	r.Kind, r.Source = clip(sanitize([]byte(r.Kind)), 16), clip(sanitize([]byte(r.Source)), 16)

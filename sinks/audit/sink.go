@@ -3,6 +3,17 @@
 // or not) becomes one row with its exchange, account, event type, execution
 // type, raw payload and source (topic, partition, offset). The source is the
 // unique key, so a replay inserts nothing twice.
+//
+// # Bad records
+//
+// The audit keeps every record, so a record whose headers or event time
+// fail validation (DecodeAt: a received_at that does not parse or lies in
+// year 9999, an account that is not valid UTF-8 or too long, an unknown
+// exchange) is still audited, with its values made storable, and is also
+// quarantined with the reason. A row the database refuses anyway is found
+// by bisecting the batch and quarantined; the rest of the batch is written.
+// Only an outage of the database or the broker makes a batch retry, so one
+// bad record never stops the sink for every account.
 package audit
 
 import (
