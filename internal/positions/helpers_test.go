@@ -33,7 +33,13 @@ type env struct {
 // between the client and the simulator (to lose answers, say).
 func startSim(t *testing.T, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
-	sim, err := simulator.New(simulator.Config{Seed: 1, Accounts: 2, OrderInterval: -1})
+	return startSimWith(t, 2, wrap)
+}
+
+// startSimWith is startSim with n accounts.
+func startSimWith(t *testing.T, n int, wrap func(http.Handler) http.Handler) *env {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{Seed: 1, Accounts: n, OrderInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

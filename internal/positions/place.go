@@ -9,18 +9,30 @@ import (
 	"strings"
 
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/worker"
 	"github.com/kraite/stream/topics"
 )
 
 // Exchange error codes the placer branches on.
 const (
-	codeNoSuchOrder      = -2013 // GET /fapi/v1/order: "Order does not exist."
-	codeDuplicateOrderID = -4116 // POST: "ClientOrderId is duplicated."
-	codeBackendTimeout   = -1007 // "Timeout waiting for response from backend server."
-	codeUnknownError     = -1000 // "An unknown error occurred while processing the request."
-	codeDisconnected     = -1001 // "Internal error; unable to process your request."
-	codeUnexpectedResp   = -1006 // "An unexpected response was received from the message bus."
+	codeNoSuchOrder      = binanceapi.CodeNoSuchOrder    // GET /fapi/v1/order: "Order does not exist."
+	codeDuplicateOrderID = -4116                         // POST: "ClientOrderId is duplicated."
+	codeBackendTimeout   = binanceapi.CodeBackendTimeout // "Timeout waiting for response from backend server."
+	codeUnknownError     = binanceapi.CodeUnknown        // "An unknown error occurred while processing the request."
+	codeDisconnected     = binanceapi.CodeDisconnected   // "Internal error; unable to process your request."
+	codeUnexpectedResp   = binanceapi.CodeUnexpectedResp // "An unexpected response was received from the message bus."
 )
+
+// RefusedError is an intent the exchange refused for good (a permanent
+// error, see binanceapi.IsPermanent): the worker parks the job at once
+// (it wraps worker.ErrPermanent) and the handler tells the user through
+// open-intents.rejected.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return "refused by the exchange: " + e.Err.Error() }
+
+// Unwrap gives the exchange's error and worker.ErrPermanent.
+func (e *RefusedError) Unwrap() []error { return []error{e.Err, worker.ErrPermanent} }
 
 // exchangeOrder is the part of the exchange's order answer the placer looks at.
 type exchangeOrder struct {
@@ -50,7 +62,11 @@ func (p *placer) place(ctx context.Context, in topics.OpenIntent) error {
 	}
 	log := p.log.With("account", in.Account, "symbol", in.Symbol, "client_id", in.ClientID)
 	o, found, err := p.query(ctx, cr, in)
-	if err != nil {
+	switch {
+	case err != nil && binanceapi.IsPermanent(err):
+		// An unknown symbol, a revoked key: placing cannot go better.
+		return &RefusedError{Err: fmt.Errorf("checking for order %s before placing: %w", in.ClientID, err)}
+	case err != nil:
 		return fmt.Errorf("checking for order %s before placing: %w", in.ClientID, err)
 	}
 	if found {
@@ -67,9 +83,15 @@ func (p *placer) place(ctx context.Context, in topics.OpenIntent) error {
 		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("placing order %s: %w", in.ClientID, ctx.Err())
+	case binanceapi.IsPermanent(err):
+		// The exchange refused the order on its merits (-4003 quantity,
+		// -2019 margin, -1111 precision...): no retry can change that.
+		log.Warn("exchange refused the order", "err", err)
+		return &RefusedError{Err: fmt.Errorf("placing order %s: %w", in.ClientID, err)}
 	case !inDoubt(err):
-		// Rate limits, bans and rejections: the worker backs off, retries
-		// (starting with a query) and parks what never succeeds.
+		// Rate limits and bans: the worker backs off (as long as the
+		// exchange asks), retries (starting with a query) and parks what
+		// never succeeds.
 		return fmt.Errorf("placing order %s: %w", in.ClientID, err)
 	}
 	log.Warn("order placement in doubt; querying instead of posting again", "err", err)

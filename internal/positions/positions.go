@@ -16,6 +16,18 @@
 // timeout, 5xx "unknown status") it queries again instead of posting again,
 // and returns an error if the order is still not visible, so the worker's
 // retry starts with a query as well. A POST is never repeated blindly.
+//
+// # Refusals
+//
+// An order the exchange refuses on its merits (-4003 quantity, -2019
+// margin, -1121 symbol, an invalid key: binanceapi.IsPermanent) is never
+// retried: the handler writes a Rejection to open-intents.rejected (reason
+// exchange_rejected, with the exchange's code and message) so the user
+// learns why, and returns an error wrapping worker.ErrPermanent, so the
+// worker parks the job at once. If the rejection cannot be written, the
+// error is a transient one: the job is retried (a query, the refused POST
+// again) until the user can be told. Rate limits, bans, outages and
+// answers in doubt are retried as before.
 package positions
 
 import (
@@ -24,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -59,6 +72,51 @@ type Deps struct {
 	// Book keeps the positions table; nil skips transitions and exchange
 	// reports (a worker that only places orders).
 	Book *Book
+	// Reject publishes the rejection of an intent the exchange refused for
+	// good or that can never be placed (KafkaRejections). nil: refusals
+	// are logged and parked, the user is not told.
+	Reject func(ctx context.Context, r Rejection) error
+}
+
+// Reasons of a Rejection (machine-readable, like the gate's).
+const (
+	// ReasonExchangeRejected: the exchange refused the order for good;
+	// ExchangeCode and ExchangeMsg say why.
+	ReasonExchangeRejected = "exchange_rejected"
+	// ReasonInvalidIntent: the allowed intent can never be placed (no
+	// client id, a bad side...).
+	ReasonInvalidIntent = "invalid_intent"
+)
+
+// Rejection is what the positions worker writes to open-intents.rejected:
+// a topics.RejectedIntent (the band and score it was allowed at, the
+// reason, a Detail for a person) with the exchange's answer. A reader that
+// decodes a topics.RejectedIntent sees the reason and the detail.
+type Rejection struct {
+	topics.RejectedIntent
+	// ExchangeCode and ExchangeMsg are the exchange's error ("code":-4003,
+	// "msg":"Quantity less than or equal to zero."); HTTPStatus its status.
+	ExchangeCode int    `json:"exchange_code,omitempty"`
+	ExchangeMsg  string `json:"exchange_msg,omitempty"`
+	HTTPStatus   int    `json:"http_status,omitempty"`
+}
+
+// KafkaRejections publishes rejections to <prefix>open-intents.rejected,
+// keyed by account, with cl (a producer made with kclient.ProducerOpts, so
+// the key lands where the gate's rejections of the account do).
+func KafkaRejections(cl *kgo.Client, prefix string) func(context.Context, Rejection) error {
+	topic := topics.OpenIntentsRejected.Name(prefix)
+	return func(ctx context.Context, r Rejection) error {
+		v, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encoding rejection of %s: %w", r.Intent.ClientID, err)
+		}
+		rec := &kgo.Record{Topic: topic, Key: []byte(r.Intent.Account), Value: v}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			return fmt.Errorf("publishing rejection of %s: %w", r.Intent.ClientID, err)
+		}
+		return nil
+	}
 }
 
 // Validate names the missing dependency.
@@ -83,6 +141,9 @@ func Handler(deps Deps) worker.Handler {
 		panic(err)
 	}
 	p := &placer{rest: deps.Rest, creds: deps.Account, log: deps.Log}
+	if deps.Reject == nil {
+		deps.Log.Warn("positions worker has no rejection publisher: refused intents are parked without telling the user")
+	}
 	return func(ctx context.Context, rec *kgo.Record) error {
 		ev, err := decode(rec.Value)
 		if err != nil {
@@ -108,11 +169,44 @@ func Handler(deps Deps) worker.Handler {
 		}
 		in, err := intentOf(ev)
 		if err != nil {
-			return err
+			if ev.Intent == nil {
+				return err
+			}
+			return reject(ctx, deps, ev, in, ReasonInvalidIntent, err)
 		}
-		return p.place(ctx, in)
+		err = p.place(ctx, in)
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			return reject(ctx, deps, ev, in, ReasonExchangeRejected, err)
+		}
+		return err
 	}
 }
+
+// reject tells the user why intent in will never be placed, then returns
+// cause (permanent); when the rejection cannot be published it returns a
+// transient error instead, so the job is retried until the user is told.
+func reject(ctx context.Context, deps Deps, ev topics.PositionEvent, in topics.OpenIntent, reason string, cause error) error {
+	if deps.Reject == nil {
+		return cause
+	}
+	r := Rejection{RejectedIntent: topics.RejectedIntent{Intent: in, Band: ev.Band, Score: ev.Score, Reason: reason,
+		Detail: topics.Bound(cause.Error(), maxDetail), AtMs: time.Now().UnixMilli()}}
+	var ae *binanceapi.APIError
+	if errors.As(cause, &ae) {
+		r.ExchangeCode, r.ExchangeMsg, r.HTTPStatus = ae.Code, topics.Bound(ae.Msg, maxDetail), ae.HTTPStatus
+	}
+	if err := deps.Reject(ctx, r); err != nil {
+		// cause by text, not wrapped: this error must not be permanent.
+		return fmt.Errorf("%s; telling the user failed, so retrying: %w", cause.Error(), err)
+	}
+	deps.Log.Warn("intent rejected", "account", in.Account, "client_id", in.ClientID, "reason", reason,
+		"exchange_code", r.ExchangeCode, "exchange_msg", r.ExchangeMsg)
+	return cause
+}
+
+// maxDetail bounds texts from the exchange in a rejection.
+const maxDetail = 1024
 
 func exchangeOf(a, b string) string {
 	if a != "" {
