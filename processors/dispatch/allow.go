@@ -2,12 +2,16 @@ package dispatch
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -17,6 +21,86 @@ import (
 func DefaultBinanceAllowlist() []string {
 	return []string{"TRADE", "AMENDMENT", "CANCELED", "EXPIRED",
 		"ALGO_NEW", "ALGO_CANCELED", "ALGO_EXPIRED", "ALGO_FILLED"}
+}
+
+// KnownExecutionTypes are the execution types dispatch can produce
+// (binance.Event.ExecutionType): the order execution types, the internal
+// algo types, and the event types of the other user-data events. An
+// allowlist record naming anything else is refused (a typo would silently
+// filter everything). Matching is case-insensitive.
+func KnownExecutionTypes() []string {
+	return []string{
+		"NEW", "TRADE", "CANCELED", "EXPIRED", "AMENDMENT", "CALCULATED",
+		binance.AlgoNew, binance.AlgoCanceled, binance.AlgoExpired, binance.AlgoTriggering, binance.AlgoTriggered,
+		binance.AlgoRejected, binance.AlgoFilled,
+		binance.EventTradeLite, binance.EventAccountUpdate, binance.EventAccountConfig, binance.EventMarginCall,
+		binance.EventListenKeyExpired, binance.EventConditionalReject, binance.EventStrategyUpdate, binance.EventGridUpdate,
+	}
+}
+
+// KnownExecutionType reports whether t (trimmed, any case) is known.
+func KnownExecutionType(t string) bool {
+	t = strings.TrimSpace(t)
+	return slices.ContainsFunc(KnownExecutionTypes(), func(k string) bool { return strings.EqualFold(k, t) })
+}
+
+// Bounds of an allowlist record.
+const (
+	// MaxAllowlistTypes bounds the list (there are about twenty types).
+	MaxAllowlistTypes = 64
+	// MaxAllowlistBytes bounds the encoded record.
+	MaxAllowlistBytes = 16 << 10
+	// MaxAllowlistBy bounds who made the change (characters).
+	MaxAllowlistBy = 128
+)
+
+// CheckAllowlist validates one record of the allowlist topic (key =
+// exchange) and returns it: not a tombstone (deleting a list would fall
+// back to the configured default, widening it), at most MaxAllowlistBytes
+// of JSON, the exchange known and equal to the key, types present (an
+// empty list [] is shadow mode; a missing or null list is garbage), at
+// most MaxAllowlistTypes, each a known execution type, updated_at not
+// negative nor ahead of the clock, by bounded UTF-8.
+func CheckAllowlist(key string, raw []byte, now time.Time) (topics.AllowlistValue, error) {
+	var v topics.AllowlistValue
+	if raw == nil {
+		return v, errors.New("allowlist tombstone refused: shadow mode is an empty list, not a deletion")
+	}
+	if len(raw) > MaxAllowlistBytes {
+		return v, fmt.Errorf("allowlist record of %d bytes (at most %d)", len(raw), MaxAllowlistBytes)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("decoding allowlist: %w", err)
+	}
+	if err := validate.Exchange(v.Exchange); err != nil {
+		return v, fmt.Errorf("allowlist exchange: %w", err)
+	}
+	if key != v.Exchange {
+		return v, fmt.Errorf("allowlist key %q differs from its exchange %q", topics.Bound(key, 64), v.Exchange)
+	}
+	if v.Types == nil {
+		return v, errors.New("allowlist has no types list (shadow mode is an empty list [])")
+	}
+	if len(v.Types) > MaxAllowlistTypes {
+		return v, fmt.Errorf("allowlist of %d types (at most %d)", len(v.Types), MaxAllowlistTypes)
+	}
+	for _, t := range v.Types {
+		if !KnownExecutionType(t) {
+			return v, fmt.Errorf("allowlist type %q is not a known execution type", topics.Bound(t, 64))
+		}
+	}
+	if v.UpdatedMs < 0 {
+		return v, fmt.Errorf("allowlist updated_at %d is negative", v.UpdatedMs)
+	}
+	if v.UpdatedMs > 0 {
+		if err := topics.CheckEventTime(v.UpdatedMs, now, topics.DefaultMaxAhead); err != nil {
+			return v, fmt.Errorf("allowlist updated_at: %w", err)
+		}
+	}
+	if err := validate.Text(v.By, MaxAllowlistBy); err != nil {
+		return v, fmt.Errorf("allowlist by: %w", err)
+	}
+	return v, nil
 }
 
 // DefaultAllowlists is the initial allowlist of every exchange.

@@ -22,6 +22,26 @@
 // one fetch round trip, without a restart. Until the topic holds a value for
 // an exchange, Config.Allowlists applies. An empty list is shadow mode.
 //
+// # Every record is untrusted
+//
+//   - The allowlist View is guarded (lookups.Guard with CheckAllowlist): a
+//     garbage allowlist record keeps the exchange's last good list, or, if
+//     the exchange never had one, puts it in shadow mode (nothing
+//     dispatched); never the configured default list. The record is
+//     quarantined, logged once and raised as an alert (Runner.Alerts,
+//     kraite_control_alert).
+//   - A record on a partition other than the one its key hashes to (FNV-1a,
+//     as goka and kclient place keys; lookups.KeyPartition) was written by
+//     a producer with another partitioner: dispatching it could reorder the
+//     account's events, so it is counted (execution_type "wrong_partition")
+//     and quarantined. The partition count is read from the cluster when
+//     the processor is built (Config.InputPartitions overrides it).
+//   - An undecodable frame is quarantined (bounded: a 200 KB frame yields a
+//     quarantine record under topics.MaxQuarantineBytes), and so is an
+//     OrderEvent whose numbers internal/validate refuses (NaN, exponents,
+//     negative quantities, more digits than the columns hold) or whose
+//     event time is ahead of the clock: the sinks never see it.
+//
 // The View is the Runner's, not a goka.Lookup edge: goka v1.1.17 closes a
 // Lookup's View on shutdown while a callback may still read it (a data
 // race). The Runner stops the View only after the processor returned; see
@@ -39,10 +59,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
@@ -82,6 +105,16 @@ type Config struct {
 	DefaultExchange string
 	// Metrics counts outcomes; may be nil.
 	Metrics *Metrics
+	// InputPartitions is the partition count of the input topic, used to
+	// check that each record is on its key's partition. 0: read from the
+	// cluster at New (with no Brokers, goka's tester: 1).
+	InputPartitions int32
+	// Now is the clock event times are checked against (nil: time.Now).
+	Now func() time.Time
+	// ControlQuarantined, when set, receives the quarantine records of
+	// refused allowlist records instead of the quarantine topic (graph
+	// tests; see lookups.GuardConfig.Quarantined).
+	ControlQuarantined func(key string, rec *topics.QuarantineRecord)
 	// Log receives quarantine warnings; nil discards.
 	Log *slog.Logger
 }
@@ -97,6 +130,9 @@ func (c Config) Validate() error {
 	if len(c.Brokers) == 0 && len(c.ViewOptions) == 0 {
 		return errors.New("dispatch config: Brokers is empty and no ViewOptions are set (the allowlist View needs a cluster or goka.WithViewTester)")
 	}
+	if c.InputPartitions < 0 {
+		return fmt.Errorf("dispatch config: InputPartitions %d is negative", c.InputPartitions)
+	}
 	return nil
 }
 
@@ -110,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }
@@ -140,7 +179,24 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	allow, err := lookups.NewView(cfg.Brokers, AllowlistTable(cfg.Prefix), topics.Raw{}, cfg.Log, cfg.ViewOptions)
+	if cfg.InputPartitions == 0 {
+		cfg.InputPartitions = 1 // goka's tester has one partition per topic
+		if len(cfg.Brokers) > 0 {
+			n, err := lookups.TopicPartitions(cfg.Brokers, string(InputTopic(cfg.Prefix)))
+			if err != nil {
+				return nil, fmt.Errorf("creating dispatch processor: %w", err)
+			}
+			cfg.InputPartitions = n
+		}
+	}
+	now := cfg.Now
+	allow, guard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: AllowlistTable(cfg.Prefix),
+		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
+		Quarantined: cfg.ControlQuarantined, Log: cfg.Log,
+		Check: func(key string, raw []byte) error {
+			_, err := CheckAllowlist(key, raw, now())
+			return err
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("creating dispatch processor: %w", err)
 	}
@@ -153,7 +209,7 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating dispatch processor: %w", err)
 	}
-	return lookups.New(p, allow), nil
+	return lookups.New(p, allow).Guard(guard), nil
 }
 
 type dispatcher struct {
@@ -170,6 +226,13 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 		exchange = d.cfg.DefaultExchange
 	}
 	account := ctx.Key()
+	if want := lookups.KeyPartition([]byte(account), d.cfg.InputPartitions); want != ctx.Partition() || account == "" {
+		d.cfg.Metrics.count(exchange, "wrong_partition", Quarantined)
+		d.quarantineOnly(ctx, raw, fmt.Errorf("record of key %q is on partition %d, but the key hashes to partition %d of %d (FNV-1a, as goka): "+
+			"written by a producer with another partitioner, it would break the account's ordering",
+			topics.Bound(account, 64), ctx.Partition(), want, d.cfg.InputPartitions))
+		return
+	}
 	kind := string(h[topics.HeaderKind])
 	if kind == topics.KindGap {
 		d.cfg.Metrics.count(exchange, "gap", Gap)
@@ -185,8 +248,8 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 	}
 	execType := ev.ExecutionType()
 	outcome := Decide(d.allowlist(ctx, exchange), execType)
-	d.cfg.Metrics.count(exchange, execType, outcome)
 	if outcome != Dispatched {
+		d.cfg.Metrics.count(exchange, execType, outcome)
 		return
 	}
 	source := topics.SourceStream
@@ -197,7 +260,60 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 	oe.SourceTopic = string(ctx.Topic())
 	oe.SourcePartition = ctx.Partition()
 	oe.SourceOffset = ctx.Offset()
+	if err := checkOrderEvent(&oe, d.cfg.Now()); err != nil {
+		d.cfg.Metrics.count(exchange, execType, Quarantined)
+		d.quarantineOnly(ctx, raw, err)
+		return
+	}
+	d.cfg.Metrics.count(exchange, execType, outcome)
 	ctx.Emit(OrdersTopic(d.cfg.Prefix), account, &oe)
+}
+
+// checkOrderEvent refuses an event whose numbers the sinks could not store
+// or should not believe, with internal/validate's checks: prices plain
+// decimals >= 0, quantities >= 0, commission and realized profit of either
+// sign, all within the columns' digits; ids not negative; the event time
+// positive and not ahead of now (topics.CheckEventTime).
+func checkOrderEvent(oe *topics.OrderEvent, now time.Time) error {
+	var problems []string
+	for _, f := range [...]struct {
+		name, v string
+		check   func(string) error
+	}{
+		{"price", oe.Price, validate.Price}, {"avg price", oe.AvgPrice, validate.Price},
+		{"stop price", oe.StopPrice, validate.Price}, {"last price", oe.LastPrice, validate.Price},
+		{"orig qty", oe.OrigQty, validate.Quantity}, {"cum qty", oe.CumQty, validate.Quantity},
+		{"last qty", oe.LastQty, validate.Quantity},
+		{"commission", oe.Commission, validate.Signed}, {"realized profit", oe.RealizedProfit, validate.Signed},
+		{"actual order id", oe.ActualOrderID, validate.IDString},
+	} {
+		if f.v == "" {
+			continue
+		}
+		if err := f.check(f.v); err != nil {
+			problems = append(problems, f.name+": "+err.Error())
+		}
+	}
+	for _, id := range [...]struct {
+		name string
+		v    int64
+	}{{"order id", oe.OrderID}, {"algo id", oe.AlgoID}, {"trade id", oe.TradeID}} {
+		if id.v < 0 {
+			problems = append(problems, fmt.Sprintf("%s %d is negative", id.name, id.v))
+		}
+	}
+	if err := topics.CheckEventTime(oe.EventTime, now, topics.DefaultMaxAhead); err != nil {
+		problems = append(problems, "event time: "+err.Error())
+	}
+	if oe.TransactionTime != 0 {
+		if err := topics.CheckEventTime(oe.TransactionTime, now, topics.DefaultMaxAhead); err != nil {
+			problems = append(problems, "transaction time: "+err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("order event refused: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // positionReport is the account_update record of an ACCOUNT_UPDATE event.
@@ -223,24 +339,33 @@ func decode(exchange string, raw []byte) (binance.Event, error) {
 }
 
 // allowlist returns the exchange's list from the allowlist View, or the
-// configured initial list when the table has none. The table is read raw
-// and decoded here: a goka codec error would stop the processor, while a
-// malformed allowlist record (written by hand) only falls back to the
-// configured list, with a warning.
+// configured initial list when the topic never held one. The View is
+// guarded: it holds only checked records, or the unreadable marker of an
+// exchange whose only records were garbage, which is shadow mode (an empty
+// list), as is a stored value that does not decode (a View store written
+// before the Guard existed). Garbage never widens the list.
 func (d *dispatcher) allowlist(ctx goka.Context, exchange string) []string {
-	raw, _ := lookups.Get(ctx, d.allow, exchange).([]byte)
+	v := lookups.Get(ctx, d.allow, exchange)
+	if _, unreadable := lookups.Unreadable(v); unreadable {
+		return nil
+	}
+	raw, _ := v.([]byte)
 	if len(raw) == 0 {
 		return d.cfg.Allowlists[exchange]
 	}
-	var v topics.AllowlistValue
-	if err := json.Unmarshal(raw, &v); err != nil {
-		d.cfg.Log.Warn("ignoring malformed allowlist record", "exchange", exchange, "err", err)
-		return d.cfg.Allowlists[exchange]
+	var al topics.AllowlistValue
+	if err := json.Unmarshal(raw, &al); err != nil {
+		return nil
 	}
-	return v.Types
+	return al.Types
 }
 
 func (d *dispatcher) quarantine(ctx goka.Context, raw []byte, exchange string, err error) {
 	d.cfg.Metrics.count(exchange, "undecodable", Quarantined)
+	d.quarantineOnly(ctx, raw, err)
+}
+
+// quarantineOnly emits the quarantine record without counting.
+func (d *dispatcher) quarantineOnly(ctx goka.Context, raw []byte, err error) {
 	lookups.Quarantine(ctx, QuarantineTopic(d.cfg.Prefix), Group(d.cfg.Prefix), raw, err, d.cfg.Log, "record")
 }

@@ -3,9 +3,12 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
 
@@ -53,23 +57,51 @@ type graphTest struct {
 	orders  *tester.QueueTracker
 	quar    *tester.QueueTracker
 	metrics *Metrics
+
+	mu       sync.Mutex
+	controlQ []*topics.QuarantineRecord // quarantined allowlist records
 }
 
-func newGraphTest(t *testing.T) *graphTest {
+func newGraphTest(t *testing.T, mods ...func(*Config)) *graphTest {
 	t.Helper()
 	tt := tester.New(t)
 	m, err := NewMetrics(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Config{Prefix: prefix, Metrics: m, ViewOptions: []goka.ViewOption{goka.WithViewTester(tt)}},
-		goka.WithTester(tt))
+	g := &graphTest{tt: tt, metrics: m}
+	cfg := Config{Prefix: prefix, Metrics: m, ViewOptions: []goka.ViewOption{goka.WithViewTester(tt)},
+		ControlQuarantined: func(_ string, q *topics.QuarantineRecord) {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.controlQ = append(g.controlQ, q)
+		}}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	p, err := New(cfg, goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runProcessor(t, p)
-	return &graphTest{p: p, tt: tt, orders: tt.NewQueueTracker(string(OrdersTopic(prefix))),
-		quar: tt.NewQueueTracker(string(QuarantineTopic(prefix))), metrics: m}
+	g.p, g.orders, g.quar = p, tt.NewQueueTracker(string(OrdersTopic(prefix))), tt.NewQueueTracker(string(QuarantineTopic(prefix)))
+	return g
+}
+
+// setAllowlistRaw writes one raw allowlist record and waits until the
+// View's Guard handled it.
+func (g *graphTest) setAllowlistRaw(t *testing.T, raw []byte) {
+	t.Helper()
+	guard := g.p.Guards()[0]
+	seen := guard.Seen()
+	g.tt.Consume(string(AllowlistTable(prefix)), "binance", raw)
+	testkit.Eventually(t, 20*time.Second, "the allowlist view to handle the record", func() bool { return guard.Seen() > seen })
+}
+
+func (g *graphTest) controlQuarantined() []*topics.QuarantineRecord {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.controlQ)
 }
 
 // runProcessor runs p until the test ends and waits for Run to return.
@@ -108,7 +140,7 @@ func (g *graphTest) nextOrder(t *testing.T) (*topics.OrderEvent, bool) {
 // applied it (the tester hands table records to views asynchronously).
 func (g *graphTest) setAllowlist(t *testing.T, types ...string) {
 	t.Helper()
-	b, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: types})
+	b, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: append([]string{}, types...)})
 	table := AllowlistTable(prefix)
 	g.tt.Consume(string(table), "binance", b)
 	testkit.Eventually(t, 20*time.Second, "the view to apply the allowlist", func() bool {
@@ -287,4 +319,232 @@ func TestDispatchRoutesAccountUpdatePositionsEvenInShadowMode(t *testing.T) {
 	if _, _, ok := pos.Next(); ok {
 		t.Fatal("an order update produced a position report")
 	}
+}
+
+var garbageAllowlists = [][]byte{
+	[]byte("{not json"),
+	[]byte(`{"exchange":"binance"}`),              // no types: not shadow mode, garbage
+	[]byte(`{"exchange":"binance","types":null}`), // same
+	[]byte(`{"exchange":"binance","types":["TRADE","FILLED_EVERYTHING"]}`),
+	[]byte(`{"exchange":"bitmex","types":["TRADE"]}`),
+	[]byte(`{"exchange":"binance","types":["TRADE"],"updated_at":253402300799000}`),
+	[]byte(`{"exchange":"binance","types":[` + strings.Repeat(`"TRADE",`, 100) + `"TRADE"]}`),
+	[]byte(`"TRADE"`),
+	nil, // a tombstone
+}
+
+// Issue 10 item 7: after the operator narrowed the list to NEW, no garbage
+// allowlist record brings TRADE back (the built-in default allows it).
+func TestDispatchGarbageAllowlistKeepsTheLastGoodList(t *testing.T) {
+	g := newGraphTest(t)
+	g.setAllowlist(t, "NEW")
+	newFrame, trade := frame(t, "moxt-ORDER_TRADE_UPDATE-1.json"), frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json")
+	for i, raw := range garbageAllowlists {
+		g.setAllowlistRaw(t, raw)
+		g.send("a", topics.KindFrame, trade)
+		g.send("a", topics.KindFrame, newFrame)
+		oe, ok := g.nextOrder(t)
+		if !ok || oe.ExecutionType != "NEW" {
+			t.Fatalf("garbage %d: dispatched %+v, want NEW", i, oe)
+		}
+		if oe, ok := g.nextOrder(t); ok {
+			t.Fatalf("garbage %d widened the allowlist: dispatched %s", i, oe.ExecutionType)
+		}
+	}
+	qs := g.controlQuarantined()
+	if len(qs) != len(garbageAllowlists) {
+		t.Fatalf("%d allowlist records quarantined, want %d", len(qs), len(garbageAllowlists))
+	}
+	for _, q := range qs {
+		if q.SourceTopic != string(AllowlistTable(prefix)) || q.Consumer != string(Group(prefix)) || !strings.Contains(q.Error, "last good value kept") {
+			t.Fatalf("quarantine record %+v", q)
+		}
+	}
+	if a := g.p.Alerts(); len(a) != 1 || a[0].Key != "binance" || !a[0].KeptLastGood {
+		t.Fatalf("alerts %+v", a)
+	}
+	g.setAllowlist(t, "TRADE")
+	if a := g.p.Alerts(); len(a) != 0 {
+		t.Fatalf("alerts after a good record: %+v", a)
+	}
+	g.send("a", topics.KindFrame, trade)
+	if oe, ok := g.nextOrder(t); !ok || oe.ExecutionType != "TRADE" {
+		t.Fatalf("TRADE not dispatched after a good record: %+v", oe)
+	}
+}
+
+// Garbage as the only allowlist record of an exchange (the first record,
+// or all that is left after compaction): shadow mode, not the default.
+func TestDispatchGarbageAsTheOnlyAllowlistIsShadowMode(t *testing.T) {
+	g := newGraphTest(t)
+	g.setAllowlistRaw(t, []byte(`{"exchange":"binance","types":"TRADE"}`))
+	g.send("a", topics.KindFrame, frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json"))
+	if oe, ok := g.nextOrder(t); ok {
+		t.Fatalf("dispatched %s on an unreadable allowlist", oe.ExecutionType)
+	}
+	if got := g.metrics.Count("binance", "TRADE", Shadowed); got != 1 {
+		t.Fatalf("shadowed TRADE %v, want 1", got)
+	}
+	if a := g.p.Alerts(); len(a) != 1 || a[0].KeptLastGood {
+		t.Fatalf("alerts %+v", a)
+	}
+	if qs := g.controlQuarantined(); len(qs) != 1 || !strings.Contains(qs[0].Error, "fail closed") {
+		t.Fatalf("quarantined %+v", qs)
+	}
+}
+
+// withOrder rewrites fields of the real TRADE frame's order.
+func withOrder(t *testing.T, mod func(o map[string]any, data map[string]any)) []byte {
+	t.Helper()
+	var f map[string]any
+	if err := json.Unmarshal(frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json"), &f); err != nil {
+		t.Fatal(err)
+	}
+	data := f["data"].(map[string]any)
+	mod(data["o"].(map[string]any), data)
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Issue 10 item 8 at the source: absurd numbers never reach the orders topic.
+func TestDispatchQuarantinesOrderEventsWithAbsurdNumbers(t *testing.T) {
+	g := newGraphTest(t)
+	bad := map[string][]byte{
+		"cum qty 1e999999":  withOrder(t, func(o, _ map[string]any) { o["z"] = "1e999999" }),
+		"last qty -3":       withOrder(t, func(o, _ map[string]any) { o["l"] = "-3" }),
+		"price NaN":         withOrder(t, func(o, _ map[string]any) { o["p"] = "NaN" }),
+		"19 integer digits": withOrder(t, func(o, _ map[string]any) { o["L"] = "1000000000000000000" }),
+		"commission Inf":    withOrder(t, func(o, _ map[string]any) { o["n"] = "-Inf" }),
+		"negative trade id": withOrder(t, func(o, _ map[string]any) { o["t"] = -5 }),
+		"E in 2100":         withOrder(t, func(_, d map[string]any) { d["E"] = 4102444800000 }),
+	}
+	for name, f := range bad {
+		g.send("a", topics.KindFrame, f)
+		if oe, ok := g.nextOrder(t); ok {
+			t.Fatalf("%s dispatched: %+v", name, oe)
+		}
+		_, v, ok := g.quar.Next()
+		if !ok || !strings.Contains(v.(*topics.QuarantineRecord).Error, "order event refused") {
+			t.Fatalf("%s not quarantined: %+v", name, v)
+		}
+	}
+	if got := g.metrics.Count("binance", "TRADE", Quarantined); got != float64(len(bad)) {
+		t.Fatalf("quarantined TRADE %v, want %d", got, len(bad))
+	}
+	g.send("a", topics.KindFrame, frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json"))
+	if _, ok := g.nextOrder(t); !ok {
+		t.Fatal("the good frame after the bad ones was not dispatched")
+	}
+}
+
+// Every real frame that dispatch dispatches passes the value checks.
+func TestDispatchRealFramesPassTheValueChecks(t *testing.T) {
+	for name, f := range allFrames(t) {
+		ev, err := decode("binance", f)
+		if err != nil {
+			continue
+		}
+		oe := ev.OrderEvent("binance", "a", topics.SourceStream)
+		if ev.Order == nil && ev.Algo == nil {
+			continue
+		}
+		if err := checkOrderEvent(&oe, time.Now()); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// Item 10: a record on another partition than its key's is quarantined
+// and counted, not dispatched. goka's tester has one partition, so the
+// processor is told the topic has two: keys hashing to 1 are misplaced.
+func TestDispatchQuarantinesRecordsOnTheWrongPartition(t *testing.T) {
+	g := newGraphTest(t, func(c *Config) { c.InputPartitions = 2 })
+	var right, wrong string
+	for i := 0; right == "" || wrong == ""; i++ {
+		k := fmt.Sprintf("acct-%d", i)
+		if lookups.KeyPartition([]byte(k), 2) == 0 {
+			right = k
+		} else {
+			wrong = k
+		}
+	}
+	trade := frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json")
+	g.send(wrong, topics.KindFrame, trade)
+	g.send(right, topics.KindFrame, trade)
+	oe, ok := g.nextOrder(t)
+	if !ok || oe.Account != right {
+		t.Fatalf("dispatched %+v, want only %s", oe, right)
+	}
+	if _, ok := g.nextOrder(t); ok {
+		t.Fatal("the misplaced record was dispatched")
+	}
+	_, v, ok := g.quar.Next()
+	if q, _ := v.(*topics.QuarantineRecord); !ok || q.Key != wrong || !strings.Contains(q.Error, "hashes to partition 1 of 2") {
+		t.Fatalf("quarantine %+v", v)
+	}
+	if got := g.metrics.Count("binance", "wrong_partition", Quarantined); got != 1 {
+		t.Fatalf("wrong_partition count %v", got)
+	}
+}
+
+// A hostile exchange header or execution type does not create metric
+// series without bound.
+func TestDispatchMetricLabelsAreBounded(t *testing.T) {
+	if l := labels("binance\xff-evil", "X-RANDOM-42", Quarantined); l[0] != "unknown" || l[1] != "other" {
+		t.Fatalf("labels %v", l)
+	}
+	if l := labels("binance", "listenkeyexpired", Dispatched); l[1] != "listenKeyExpired" {
+		t.Fatalf("labels %v", l)
+	}
+}
+
+func TestCheckAllowlist(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	for _, raw := range [][]byte{
+		[]byte(`{"exchange":"binance","types":[]}`),
+		[]byte(`{"exchange":"binance","types":["TRADE","listenKeyExpired","LISTENKEYEXPIRED","algo_filled"],"updated_at":1800000000000,"by":"ops"}`),
+	} {
+		if _, err := CheckAllowlist("binance", raw, now); err != nil {
+			t.Errorf("%s refused: %v", raw, err)
+		}
+	}
+	for _, raw := range garbageAllowlists {
+		if _, err := CheckAllowlist("binance", raw, now); err == nil {
+			t.Errorf("%q accepted", raw)
+		}
+	}
+	if _, err := CheckAllowlist("bybit", []byte(`{"exchange":"binance","types":[]}`), now); err == nil {
+		t.Error("a key that differs from the exchange accepted")
+	}
+	for _, typ := range DefaultBinanceAllowlist() {
+		if !KnownExecutionType(typ) {
+			t.Errorf("default type %s is not known", typ)
+		}
+	}
+}
+
+// FuzzCheckAllowlist: never panics; an accepted list only names known types.
+func FuzzCheckAllowlist(f *testing.F) {
+	for _, raw := range garbageAllowlists {
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"exchange":"binance","types":["TRADE"]}`))
+	now := time.UnixMilli(1_800_000_000_000)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		v, err := CheckAllowlist("binance", raw, now)
+		if err != nil {
+			return
+		}
+		if v.Types == nil || len(v.Types) > MaxAllowlistTypes {
+			t.Fatalf("accepted %+v", v)
+		}
+		for _, typ := range v.Types {
+			if !KnownExecutionType(typ) {
+				t.Fatalf("accepted unknown type %q", typ)
+			}
+		}
+	})
 }

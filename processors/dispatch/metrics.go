@@ -2,8 +2,12 @@ package dispatch
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kraite/stream/internal/validate"
 )
 
 // Metrics counts dispatch outcomes per exchange, execution type and
@@ -19,7 +23,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "kraite",
 		Subsystem: "dispatch",
 		Name:      "records_total",
-		Help:      "User-data records seen by dispatch, by exchange, execution type and outcome (dispatched, filtered, shadowed, quarantined, gap).",
+		Help: "User-data records seen by dispatch, by exchange, execution type and outcome (dispatched, filtered, shadowed, quarantined, gap); " +
+			"execution_type wrong_partition counts records not on their key's partition, undecodable undecodable frames.",
 	}, []string{"exchange", "execution_type", "outcome"})}
 	if reg != nil {
 		if err := reg.Register(m.records); err != nil {
@@ -33,7 +38,28 @@ func (m *Metrics) count(exchange, executionType string, o Outcome) {
 	if m == nil {
 		return
 	}
-	m.records.WithLabelValues(exchange, executionType, string(o)).Inc()
+	m.records.WithLabelValues(labels(exchange, executionType, o)...).Inc()
+}
+
+// labels bounds the label values: the exchange header and the execution
+// type come from the record, and a hostile one must not create series
+// without limit. An unknown exchange counts as "unknown", an unknown type
+// as "other"; known types take their canonical spelling.
+func labels(exchange, executionType string, o Outcome) []string {
+	if validate.Exchange(exchange) != nil {
+		exchange = "unknown"
+	}
+	switch executionType {
+	case "gap", "undecodable", "wrong_partition":
+	default:
+		i := slices.IndexFunc(KnownExecutionTypes(), func(k string) bool { return strings.EqualFold(k, executionType) })
+		if i < 0 {
+			executionType = "other"
+		} else {
+			executionType = KnownExecutionTypes()[i]
+		}
+	}
+	return []string{exchange, executionType, string(o)}
 }
 
 // Count returns the current value of one counter (for tests and status).
@@ -41,7 +67,7 @@ func (m *Metrics) Count(exchange, executionType string, o Outcome) float64 {
 	if m == nil {
 		return 0
 	}
-	c, err := m.records.GetMetricWithLabelValues(exchange, executionType, string(o))
+	c, err := m.records.GetMetricWithLabelValues(labels(exchange, executionType, o)...)
 	if err != nil {
 		return 0
 	}

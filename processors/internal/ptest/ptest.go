@@ -6,6 +6,7 @@ package ptest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -274,4 +275,36 @@ func Rate(d time.Duration, f func()) float64 {
 		n += 100
 	}
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// ProduceToPartition writes one record to an explicit partition, whatever
+// its key hashes to (a producer with another partitioner), synchronously.
+func (c *Cluster) ProduceToPartition(t testing.TB, topic string, partition int32, key string, value []byte, headers ...kgo.RecordHeader) *kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := &kgo.Record{Topic: topic, Partition: partition, Key: []byte(key), Value: value, Headers: headers}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatalf("producing to %s/%d: %v", topic, partition, err)
+	}
+	return r
+}
+
+// Decode unmarshals the JSON values of recs as T.
+func Decode[T any](t testing.TB, recs []*kgo.Record) []T {
+	t.Helper()
+	out := make([]T, 0, len(recs))
+	for _, r := range recs {
+		var v T
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("decoding p%d@%d: %v", r.Partition, r.Offset, err)
+		}
+		out = append(out, v)
+	}
+	return out
 }
