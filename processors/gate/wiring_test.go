@@ -3,6 +3,7 @@ package gate
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,5 +149,136 @@ func TestKafkaTwoGatesSplitPartitionsAndFailOver(t *testing.T) {
 	}
 	if len(seen) != 80 {
 		t.Fatalf("%d decisions, want 80", len(seen))
+	}
+}
+
+func produceOverride(t *testing.T, c *ptest.Cluster, raw []byte) {
+	t.Helper()
+	c.Produce(t, string(regime.OverridesTable(ptest.Prefix)), regime.OverrideScope, raw)
+}
+
+// waitGuard waits until g's overrides Guard handled n records in all.
+func waitGuard(t *testing.T, g *ptest.Running, n int64) {
+	t.Helper()
+	gd := g.R.Guards()[0]
+	testkit.Eventually(t, 30*time.Second, "the overrides view to handle the record", func() bool { return gd.Seen() >= n })
+}
+
+func rejections(t *testing.T, r *ptest.Reader, n int) []topics.RejectedIntent {
+	t.Helper()
+	return ptest.Decode[topics.RejectedIntent](t, r.WaitFor(t, n, 30*time.Second))
+}
+
+// Issue 10 item 6 over Kafka: a garbage override after an active block
+// leaves the block in force, and is quarantined.
+func TestKafkaGarbageOverrideAfterABlockStillBlocks(t *testing.T) {
+	c := ptest.StartCluster(t)
+	startRegime(t, c)
+	times, frames := ptest.Crash().Frames()
+	var clock atomic.Int64
+	clock.Store(times[9])
+	g := startGate(t, c, &clock)
+	feedRegime(t, c, frames[:10], g) // quiet market: Calm
+	rejected := c.NewReader(t, string(RejectedTopic(ptest.Prefix)))
+	quar := c.NewReader(t, string(QuarantineTopic(ptest.Prefix)))
+	at := times[9]
+
+	block, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "block", UntilMs: at + 3_600_000,
+		Reason: "exchange maintenance", By: "ops", CreatedMs: at - 1000})
+	produceOverride(t, c, block)
+	waitGuard(t, g, 1)
+	open := topics.OpenIntent{Account: "acct-1", Symbol: "BTCUSDT", Side: "BUY", Size: "0.01", ClientID: "open-1", CreatedMs: at}
+	produceIntent(t, c, open)
+	if r := rejections(t, rejected, 1)[0]; r.Reason != regime.GateOverrideBlock {
+		t.Fatalf("rejection %+v, want override_block", r)
+	}
+
+	produceOverride(t, c, []byte(`{"scope":"global","action":"allow","until":253402300799000,"reason":"lol","created_at":1}`))
+	produceOverride(t, c, []byte("\x00\x01 not even json"))
+	waitGuard(t, g, 3)
+	open.ClientID = "open-2"
+	produceIntent(t, c, open)
+	if r := rejections(t, rejected, 2)[1]; r.Reason != regime.GateOverrideBlock || r.Intent.ClientID != "open-2" {
+		t.Fatalf("rejection %+v, want override_block", r)
+	}
+	if pos := c.NewReader(t, string(PositionsTopic(ptest.Prefix))).Quiet(300 * time.Millisecond); len(pos) != 0 {
+		t.Fatalf("an open was allowed:%s", ptest.Describe(pos))
+	}
+	qs := ptest.Decode[topics.QuarantineRecord](t, quar.WaitFor(t, 2, 30*time.Second))
+	for _, q := range qs {
+		if q.SourceTopic != string(regime.OverridesTable(ptest.Prefix)) || q.Consumer != string(Group(ptest.Prefix)) ||
+			!strings.Contains(q.Error, "last good value kept") {
+			t.Fatalf("quarantine record %+v", q)
+		}
+	}
+	if a := g.R.Alerts(); len(a) != 1 || !a[0].KeptLastGood || a[0].Offset != 2 {
+		t.Fatalf("alerts %+v", a)
+	}
+}
+
+// Issue 10 item 9 over Kafka: an intent backdated into an allow window
+// that has expired, while the regime is Critical, is refused; so is one
+// from the future; an honest one meets Critical.
+func TestKafkaBackdatedIntentInAnExpiredAllowWindowIsRefused(t *testing.T) {
+	c := ptest.StartCluster(t)
+	startRegime(t, c)
+	times, frames := ptest.Crash().Frames()
+	crashEnd := int((90*time.Minute + 15*time.Minute) / (30 * time.Second))
+	at := times[crashEnd]
+	var clock atomic.Int64
+	clock.Store(at)
+	g := startGate(t, c, &clock)
+	feedRegime(t, c, frames[:crashEnd+1], g)
+	rejected := c.NewReader(t, string(RejectedTopic(ptest.Prefix)))
+
+	window, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "allow", UntilMs: at - 30*60_000,
+		Reason: "test window", By: "ops", CreatedMs: at - 60*60_000})
+	produceOverride(t, c, window)
+	waitGuard(t, g, 1)
+	for i, created := range []int64{at - 45*60_000, at + 60*60_000, at} {
+		produceIntent(t, c, topics.OpenIntent{Account: "acct-1", Symbol: "BTCUSDT", Side: "BUY", Size: "0.01",
+			ClientID: fmt.Sprint("c-", i), CreatedMs: created})
+	}
+	rs := rejections(t, rejected, 3)
+	for i, want := range []string{ReasonStaleIntent, ReasonFutureIntent, regime.GateBlocked} {
+		if rs[i].Reason != want || rs[i].AtMs != at || rs[i].Detail == "" {
+			t.Fatalf("intent %d: rejection %+v, want %s at %d", i, rs[i], want, at)
+		}
+	}
+	if pos := c.NewReader(t, string(PositionsTopic(ptest.Prefix))).Quiet(300 * time.Millisecond); len(pos) != 0 {
+		t.Fatalf("an open was allowed:%s", ptest.Describe(pos))
+	}
+}
+
+// Item 2 for the gate: a 200 KB intent is quarantined under the size
+// limit and the gate decides the next intent.
+func TestKafkaHugeIntentIsQuarantinedAndTheGateGoesOn(t *testing.T) {
+	c := ptest.StartCluster(t)
+	startRegime(t, c)
+	times, frames := ptest.Crash().Frames()
+	var clock atomic.Int64
+	clock.Store(times[9])
+	g := startGate(t, c, &clock)
+	feedRegime(t, c, frames[:10], g)
+	quar := c.NewReader(t, string(QuarantineTopic(ptest.Prefix)))
+	pos := c.NewReader(t, string(PositionsTopic(ptest.Prefix)))
+
+	huge := []byte(`{"account":"acct-1","symbol":"BTCUSDT","side":"BUY","size":"1","client_id":"` + strings.Repeat("<", 200<<10) + `"}`)
+	c.Produce(t, string(InputTopic(ptest.Prefix)), "acct-1", huge)
+	produceIntent(t, c, topics.OpenIntent{Account: "acct-1", Symbol: "BTCUSDT", Side: "BUY", Size: "0.01", ClientID: "next", CreatedMs: times[9]})
+	qs := quar.WaitFor(t, 1, 30*time.Second)
+	if len(qs[0].Value) > topics.MaxQuarantineBytes {
+		t.Fatalf("quarantine record of %d bytes", len(qs[0].Value))
+	}
+	if q := ptest.Decode[topics.QuarantineRecord](t, qs)[0]; !q.Truncated || q.ValueBytes != len(huge) {
+		t.Fatalf("quarantine record truncated=%v bytes=%d", q.Truncated, q.ValueBytes)
+	}
+	if pe := ptest.Decode[topics.PositionEvent](t, pos.WaitFor(t, 1, 30*time.Second))[0]; pe.Intent.ClientID != "next" {
+		t.Fatalf("position event %+v", pe)
+	}
+	select {
+	case <-g.R.Done():
+		t.Fatalf("the gate stopped: %v", g.R.Err())
+	default:
 	}
 }
