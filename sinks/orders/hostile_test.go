@@ -3,6 +3,8 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,5 +234,59 @@ func TestOrdersSinkQuarantinesWhatTheDatabaseRefuses(t *testing.T) {
 			}
 			t.Logf("reason: %s", got.Error)
 		})
+	}
+}
+
+// A bad record and an outage at once: with the database down, the batch
+// holding an event the database refuses is retried (never quarantined for
+// the outage); once it is back, the bad event alone is quarantined and the
+// rest equals the ground truth.
+func TestOrdersSinkOutageWithABadRecord(t *testing.T) {
+	tr := history(9, 3, 10)
+	env := sinktest.Start(t)
+	d := dbtest.MySQL(t)
+	if _, err := d.ExecContext(context.Background(), "ALTER TABLE orders MODIFY price VARCHAR(6) NOT NULL DEFAULT ''"); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(dbtest.URL(d))
+	proxy := sinktest.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	pd, err := db.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pd.Close()
+	s := newSink(t, env, pd, "orders")
+	r := sinktest.Run(t, s.Run)
+	proxy.Down()
+	topic := topics.Orders.Name(env.Prefix)
+	var recs []*kgo.Record
+	for _, e := range tr.events {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(e.Account), Value: sinktest.JSON(t, e)})
+	}
+	wide := *tr.events[0]
+	wide.OrderID, wide.Price = 9_999_999, "60000.25"
+	bad := &kgo.Record{Topic: topic, Key: []byte(wide.Account), Value: sinktest.JSON(t, &wide)}
+	recs = append(recs[:5], append([]*kgo.Record{bad}, recs[5:]...)...)
+	env.Produce(t, recs...)
+	sinktest.CheckFor(t, 10*time.Second, func() error {
+		if s.Healthy() {
+			return errors.New("still healthy")
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond)
+	env.NoneQuarantined(t, 200*time.Millisecond)
+	proxy.Up()
+	env.WaitCommitted(t, "orders", topic, 30*time.Second)
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTruth(t, d, tr); err != nil {
+		t.Fatal(err)
+	}
+	q := env.Quarantined(t, 2, 2*time.Second)
+	if got := q[sinktest.PosOf(bad)]; len(q) != 1 || !strings.Contains(got.Error, "Data too long") {
+		t.Errorf("quarantine %+v", q)
 	}
 }
