@@ -237,6 +237,13 @@ func (rs *runState) waitForRoom(ctx context.Context) {
 	}
 }
 
+// room is how many records the next poll may take (at most 500).
+func (rs *runState) room() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return max(1, min(500, rs.w.cfg.MaxInFlight-rs.inFlight))
+}
+
 // wake wakes every waiter (ctx ended).
 func (rs *runState) wake() {
 	rs.mu.Lock()

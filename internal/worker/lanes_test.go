@@ -208,3 +208,55 @@ func TestAJobStuckAtShutdownIsRedeliveredNotSkipped(t *testing.T) {
 	}
 	_ = w2
 }
+
+// With room for only two records in flight, polling waits for lanes to
+// finish and then goes on: every job is handled once, in order per key.
+func TestPollingWaitsForRoomAndGoesOn(t *testing.T) {
+	b := testkit.Broker(t, prefix)
+	var mu sync.Mutex
+	var seen []string
+	var peak atomic.Int64
+	var wp atomic.Pointer[Worker]
+	h := Jobs(map[string]JobHandler{"work": func(ctx context.Context, j topics.Job) error {
+		if n := wp.Load().Stats.InFlight.Load(); n > peak.Load() {
+			peak.Store(n)
+		}
+		mu.Lock()
+		seen = append(seen, j.ID)
+		mu.Unlock()
+		return nil
+	}})
+	var jobs []topics.Job
+	for i := range 200 {
+		jobs = append(jobs, topics.Job{ID: fmt.Sprintf("%03d", i), Type: "work", Account: fmt.Sprintf("a%d", i%3)})
+	}
+	produceJobs(t, b.Addr(), jobs, func(j topics.Job) string { return j.Account })
+	w, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxInFlight: 2}, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp.Store(w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testkit.Eventually(t, 20*time.Second, "every job", func() bool { return w.Stats.Handled.Load() == 200 })
+	mu.Lock()
+	defer mu.Unlock()
+	last := map[byte]string{}
+	for _, id := range seen {
+		var n int
+		fmt.Sscanf(id, "%d", &n)
+		k := byte(n % 3)
+		if id <= last[k] {
+			t.Fatalf("job %s after %s of the same account", id, last[k])
+		}
+		last[k] = id
+	}
+	if len(seen) != 200 {
+		t.Fatalf("%d handled", len(seen))
+	}
+	if p := peak.Load(); p > 2 {
+		t.Fatalf("%d records in flight, bound 2", p)
+	}
+}

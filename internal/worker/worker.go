@@ -213,7 +213,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopWaking := context.AfterFunc(ctx, rs.wake)
 	defer stopWaking()
 	for {
-		fs := cl.PollRecords(ctx, 500)
+		fs := cl.PollRecords(ctx, rs.room())
 		if ctx.Err() != nil {
 			break
 		}
