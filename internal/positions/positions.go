@@ -53,7 +53,7 @@ const (
 )
 
 // ErrBadIntent marks an allowed-open record that can never be placed (no
-// client id, no symbol, bad side...); the worker parks it after its retries.
+// client id, no symbol, bad side...); the worker parks it at once.
 var ErrBadIntent = fmt.Errorf("positions: bad intent (%w)", worker.ErrPermanent)
 
 // JobDrift is the priority job type of a position drift alert.

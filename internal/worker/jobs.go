@@ -17,7 +17,7 @@ type JobHandler func(ctx context.Context, job topics.Job) error
 // Jobs adapts per-type job handlers to a Handler: it decodes topics.Job,
 // drops the repeat of a scheduled job a new scheduler leader re-fired, and
 // dispatches on the job type. An undecodable record or an unknown type is a
-// permanent error (parked after MaxAttempts, without waiting out RetryFor).
+// permanent error (parked at once).
 func Jobs(handlers map[string]JobHandler) Handler {
 	dedupe := scheduler.NewDeduper()
 	return func(ctx context.Context, rec *kgo.Record) error {
