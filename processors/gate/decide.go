@@ -32,6 +32,9 @@ const (
 	// value for the scope (its only records were garbage); opens are
 	// refused until an operator writes a valid override (or "clear").
 	ReasonOverrideUnreadable = "override_unreadable"
+	// ReasonStateUnreadable: the regime table holds no readable state for
+	// the exchange (its only records were garbage).
+	ReasonStateUnreadable = "state_unreadable"
 	// ReasonStaleState: the regime state is older than MaxStateAge by the
 	// gate's clock, or claims a time ahead of it (regime.GateStale).
 	ReasonStaleState = regime.GateStale
@@ -62,8 +65,10 @@ type Input struct {
 	// ClaimedMs is when the intent says it was made: its created_at, or
 	// the record's timestamp when it has none; 0 when neither is known.
 	ClaimedMs int64
-	// State is the regime state of the intent's exchange (nil if none).
-	State *regime.State
+	// State is the regime state of the intent's exchange (nil if none);
+	// StateErr is set when the table holds no readable state (fail closed).
+	State    *regime.State
+	StateErr error
 	// Override is the newest override (nil if none); OverrideErr is set
 	// when the overrides topic holds no readable value (fail closed).
 	Override    *topics.Override
@@ -79,7 +84,7 @@ type Input struct {
 //   - an open made more than MaxIntentAge before NowMs (or of unknown
 //     age) is refused as stale_intent, one claiming a time more than
 //     MaxIntentAhead after NowMs as future_intent;
-//   - an unreadable override refuses opens;
+//   - an unreadable regime state or override refuses opens;
 //   - otherwise regime.GateStatus decides at NowMs (override, no state,
 //     Critical, cooldown, ...), and a state older than MaxStateAge at
 //     NowMs, or claiming a time ahead of it, is refused as stale unless
@@ -115,6 +120,11 @@ func Decide(in Input, lim Limits) Decision {
 		return d
 	case lim.MaxIntentAge > 0 && age > lim.MaxIntentAge.Milliseconds():
 		d.Reason, d.Detail = ReasonStaleIntent, fmt.Sprintf("the intent is %s old when the gate received it (limit %s); submit it again", msString(age), lim.MaxIntentAge)
+		return d
+	}
+	if in.StateErr != nil {
+		d.Reason = ReasonStateUnreadable
+		d.Detail = "the regime state cannot be read (" + in.StateErr.Error() + ")"
 		return d
 	}
 	if in.OverrideErr != nil {

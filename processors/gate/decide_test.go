@@ -107,6 +107,14 @@ func TestDecideRefusesOpensWhenTheOverrideIsUnreadable(t *testing.T) {
 	}
 }
 
+func TestDecideRefusesOpensWhenTheStateIsUnreadable(t *testing.T) {
+	in := Input{Intent: intent(false), ClaimedMs: now, NowMs: now, StateErr: errors.New("garbage"),
+		Override: override("allow", now+1)}
+	if d := Decide(in, limits); d.Allowed || d.Reason != ReasonStateUnreadable {
+		t.Fatalf("Decide = %+v", d)
+	}
+}
+
 func TestOverrideScopeIsTheRegimes(t *testing.T) {
 	if control.ScopeGlobal != regime.OverrideScope {
 		t.Fatalf("control.ScopeGlobal %q != regime.OverrideScope %q", control.ScopeGlobal, regime.OverrideScope)

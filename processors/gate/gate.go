@@ -74,6 +74,7 @@ import (
 
 	"github.com/lovoo/goka"
 
+	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/regime"
@@ -124,6 +125,13 @@ type Config struct {
 	MaxIntentAhead time.Duration
 	// Now is the gate's clock, the decision time (nil: time.Now).
 	Now func() time.Time
+	// Validator checks what the regime does not: account, symbol rules,
+	// size, notional limits, reductions within the position
+	// (internal/intents). It runs on every intent the regime would allow,
+	// reductions included, so nothing invalid reaches the positions topic.
+	// Every box sets it (cmd/kraite buildGate); nil skips it, for graph
+	// tests of the regime decision only.
+	Validator intents.Validator
 	// ControlQuarantined, when set, receives the quarantine records of
 	// refused override records instead of the quarantine topic (graph
 	// tests; see lookups.GuardConfig.Quarantined).
@@ -201,7 +209,9 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	st, err := lookups.NewView(cfg.Brokers, regime.Table(cfg.Prefix), regime.StateCodec{}, cfg.Log, cfg.ViewOptions)
+	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.Table(cfg.Prefix),
+		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
+		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Check: checkState})
 	if err != nil {
 		return nil, fmt.Errorf("creating gate processor: %w", err)
 	}
@@ -220,7 +230,7 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	return lookups.New(p, st, ov).Guard(guard), nil
+	return lookups.New(p, st, ov).Guard(guard, stGuard), nil
 }
 
 // gate's Views are owned by the Runner and outlive every callback.
@@ -256,9 +266,14 @@ func (g *gate) process(ctx goka.Context, msg any) {
 	if claimed <= 0 && !ctx.Timestamp().IsZero() {
 		claimed = ctx.Timestamp().UnixMilli()
 	}
-	st, _ := lookups.Get(ctx, g.states, in.Exchange).(*regime.State)
+	st, stErr := decodeState(lookups.Get(ctx, g.states, in.Exchange))
 	ov, ovErr := control.DecodeOverride(lookups.Get(ctx, g.overrides, control.ScopeGlobal))
-	d := Decide(Input{Intent: in, ClaimedMs: claimed, State: st, Override: ov, OverrideErr: ovErr, NowMs: now}, g.cfg.limits())
+	d := Decide(Input{Intent: in, ClaimedMs: claimed, State: st, StateErr: stErr, Override: ov, OverrideErr: ovErr, NowMs: now}, g.cfg.limits())
+	if d.Allowed && g.cfg.Validator != nil {
+		if r := g.cfg.Validator.Validate(in, time.UnixMilli(now)); r != nil {
+			d.Allowed, d.Reason, d.Detail = false, r.Reason, r.Detail
+		}
+	}
 	if d.Allowed {
 		ctx.Emit(PositionsTopic(g.cfg.Prefix), ctx.Key(), &topics.PositionEvent{Kind: KindOpenAllowed,
 			Account: in.Account, Exchange: in.Exchange, Intent: &in, Band: d.Band, Score: d.Score, AtMs: now})
@@ -266,6 +281,51 @@ func (g *gate) process(ctx goka.Context, msg any) {
 	}
 	ctx.Emit(RejectedTopic(g.cfg.Prefix), ctx.Key(), &topics.RejectedIntent{Intent: in, Band: d.Band,
 		Score: d.Score, Reason: d.Reason, Detail: d.Detail, AtMs: now})
+}
+
+// checkState is the Guard check of the regime table View: the table is the
+// regime processor's, but its topic is writable like any other, and a
+// value the View's codec could not decode used to stop the gate at the
+// next lookup. A refused record keeps the exchange's last good state (it
+// then goes stale by the gate's clock); with none, the gate refuses opens
+// as state_unreadable.
+func checkState(_ string, raw []byte) error {
+	if raw == nil {
+		return errors.New("regime state tombstone refused")
+	}
+	var st regime.State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("decoding regime state: %w", err)
+	}
+	switch st.Band {
+	case regime.Calm, regime.Elevated, regime.Fragile, regime.Critical:
+	default:
+		return fmt.Errorf("regime state band %q is not known", topics.Bound(string(st.Band), 64))
+	}
+	if !(st.Score >= 0 && st.Score <= 100) {
+		return fmt.Errorf("regime state score %v is outside [0, 100]", st.Score)
+	}
+	if st.AtMs <= 0 {
+		return fmt.Errorf("regime state time %d is not positive", st.AtMs)
+	}
+	return nil
+}
+
+// decodeState reads a value of the guarded regime table View: nil, nil
+// when the exchange has no state; an error when it is unreadable.
+func decodeState(v any) (*regime.State, error) {
+	if reason, ok := lookups.Unreadable(v); ok {
+		return nil, errors.New(reason)
+	}
+	raw, _ := v.([]byte)
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var st regime.State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 func (g *gate) quarantine(ctx goka.Context, raw []byte, err error) {

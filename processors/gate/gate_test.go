@@ -12,6 +12,7 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -65,7 +66,7 @@ func newGateTest(t *testing.T) *gateTest {
 // the overrides View's Guard handled it.
 func (g *gateTest) setOverride(t *testing.T, raw []byte) {
 	t.Helper()
-	guard := g.p.Guards()[0]
+	guard := g.guard(regime.OverridesTable(prefix))
 	seen := guard.Seen()
 	g.tt.Consume(string(regime.OverridesTable(prefix)), regime.OverrideScope, raw)
 	testkit.Eventually(t, 20*time.Second, "the overrides view to handle the record", func() bool { return guard.Seen() > seen })
@@ -81,6 +82,25 @@ func (g *gateTest) nextControlQuarantine(t *testing.T, n int64) *topics.Quaranti
 		t.Fatalf("%d quarantined override records, want %d", len(g.controlQ), n)
 	}
 	return g.controlQ[n-1]
+}
+
+func (g *gateTest) guard(table goka.Table) *lookups.Guard {
+	for _, gd := range g.p.Guards() {
+		if gd.Table() == table {
+			return gd
+		}
+	}
+	panic("no guard of " + table)
+}
+
+// setState puts a regime state straight into the table's storage.
+func (g *gateTest) setState(t *testing.T, st *regime.State) {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.tt.SetTableValue(regime.Table(prefix), "binance", b)
 }
 
 func (g *gateTest) nextRejected(t *testing.T) *topics.RejectedIntent {
@@ -106,7 +126,7 @@ func TestGateRoutesIntentsByTheRegimeTable(t *testing.T) {
 	open, reduce := intent(false), intent(true)
 	open.CreatedMs, reduce.CreatedMs = now, now
 
-	g.tt.SetTableValue(regime.Table(prefix), "binance", state(regime.Critical, 0))
+	g.setState(t, state(regime.Critical, 0))
 	g.send(t, open)
 	g.send(t, reduce)
 	_, v, ok := g.rejected.Next()
@@ -122,7 +142,7 @@ func TestGateRoutesIntentsByTheRegimeTable(t *testing.T) {
 		t.Fatalf("reduction not passed: %+v", v)
 	}
 
-	g.tt.SetTableValue(regime.Table(prefix), "binance", state(regime.Calm, 0))
+	g.setState(t, state(regime.Calm, 0))
 	g.send(t, open)
 	if _, v, ok := g.positions.Next(); !ok || v.(*topics.PositionEvent).Band != "Calm" {
 		t.Fatalf("open in Calm not allowed: %+v", v)
@@ -167,7 +187,7 @@ func overrideRecord(t *testing.T, action string, until int64) []byte {
 // block: the block stays, the record is quarantined, an alert is raised.
 func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 	g := newGateTest(t)
-	g.tt.SetTableValue(regime.Table(prefix), "binance", state(regime.Calm, 0))
+	g.setState(t, state(regime.Calm, 0))
 	g.setOverride(t, overrideRecord(t, "block", now+3_600_000))
 	open := intent(false)
 	open.CreatedMs = now
@@ -207,7 +227,7 @@ func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 	if len(alerts) != 1 || alerts[0].Key != regime.OverrideScope || !alerts[0].KeptLastGood {
 		t.Fatalf("alerts %+v", alerts)
 	}
-	if got := g.p.Guards()[0].Rejected(); got != int64(len(garbage)) {
+	if got := g.guard(regime.OverridesTable(prefix)).Rejected(); got != int64(len(garbage)) {
 		t.Fatalf("refused %d records, want %d", got, len(garbage))
 	}
 
@@ -226,7 +246,7 @@ func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 // left after compaction), opens are refused: fail closed.
 func TestGateRefusesOpensWhenTheOnlyOverrideIsGarbage(t *testing.T) {
 	g := newGateTest(t)
-	g.tt.SetTableValue(regime.Table(prefix), "binance", state(regime.Calm, 0))
+	g.setState(t, state(regime.Calm, 0))
 	g.setOverride(t, []byte(`{"scope":"global","action":"allow","until":"tomorrow"}`))
 	open, reduce := intent(false), intent(true)
 	open.CreatedMs, reduce.CreatedMs = now, now
@@ -254,7 +274,7 @@ func TestGateRefusesOpensWhenTheOnlyOverrideIsGarbage(t *testing.T) {
 // Issue 10 item 9 on the graph: the gate's clock decides, not created_at.
 func TestGateJudgesIntentsByItsOwnClock(t *testing.T) {
 	g := newGateTest(t)
-	g.tt.SetTableValue(regime.Table(prefix), "binance", state(regime.Critical, 0))
+	g.setState(t, state(regime.Critical, 0))
 	// An allow window that ended half an hour ago.
 	g.setOverride(t, func() []byte {
 		b, _ := json.Marshal(topics.Override{Scope: "global", Action: "allow", UntilMs: now - 1_800_000, Reason: "ops", CreatedMs: now - 3_600_000})
@@ -284,7 +304,7 @@ func TestGateJudgesIntentsByItsOwnClock(t *testing.T) {
 // intent is decided.
 func TestGateQuarantinesOversizedIntents(t *testing.T) {
 	g := newGateTest(t)
-	g.tt.SetTableValue(regime.Table(prefix), "binance", state(regime.Calm, 0))
+	g.setState(t, state(regime.Calm, 0))
 	huge := []byte(`{"account":"a","symbol":"BTCUSDT","side":"BUY","size":"1","client_id":"` + strings.Repeat("<", 200<<10) + `"}`)
 	bad := []byte(`{"account":"a","symbol":"BTCUSDT","side":"BUY","size":"1","client_id":"` + strings.Repeat("<", 100) + `"}`)
 	g.tt.Consume(string(InputTopic(prefix)), "a", huge)
@@ -304,5 +324,43 @@ func TestGateQuarantinesOversizedIntents(t *testing.T) {
 	g.send(t, open)
 	if _, _, ok := g.positions.Next(); !ok {
 		t.Fatal("the next intent was not decided")
+	}
+}
+
+// A garbage record on the regime table (any producer can write the topic)
+// neither stops the gate nor opens it: the last good state stays, and
+// with none the gate refuses opens as state_unreadable.
+func TestGateSurvivesGarbageOnTheRegimeTable(t *testing.T) {
+	g := newGateTest(t)
+	guard := g.guard(regime.Table(prefix))
+	table := string(regime.Table(prefix))
+	consume := func(raw []byte) {
+		seen := guard.Seen()
+		g.tt.Consume(table, "binance", raw)
+		testkit.Eventually(t, 20*time.Second, "the regime view to handle the record", func() bool { return guard.Seen() > seen })
+	}
+	open := intent(false)
+	open.CreatedMs = now
+
+	consume([]byte(`{"band":"Calm","score":"zero"`))
+	g.send(t, open)
+	if r := g.nextRejected(t); r.Reason != ReasonStateUnreadable {
+		t.Fatalf("rejection %+v", r)
+	}
+	critical, _ := json.Marshal(state(regime.Critical, 0))
+	consume(critical)
+	for _, raw := range [][]byte{[]byte(`{"band":"Calm","score":0,"at":1800000000000}`)[:20], []byte(`{"band":"Sunny","score":0,"at":1}`),
+		[]byte(`{"band":"Calm","score":-1,"at":1}`), []byte(`{"band":"Calm","score":0}`), nil} {
+		consume(raw)
+		g.send(t, open)
+		if r := g.nextRejected(t); r.Reason != regime.GateBlocked {
+			t.Fatalf("after %q: rejection %+v, want blocked (last good state)", raw, r)
+		}
+	}
+	if _, _, ok := g.positions.Next(); ok {
+		t.Fatal("an open was allowed")
+	}
+	if a := g.p.Alerts(); len(a) != 1 || a[0].Topic != table || !a[0].KeptLastGood {
+		t.Fatalf("alerts %+v", a)
 	}
 }

@@ -160,7 +160,7 @@ func produceOverride(t *testing.T, c *ptest.Cluster, raw []byte) {
 // waitGuard waits until g's overrides Guard handled n records in all.
 func waitGuard(t *testing.T, g *ptest.Running, n int64) {
 	t.Helper()
-	gd := g.R.Guards()[0]
+	gd := g.R.Guards()[0] // overrides, then the regime table
 	testkit.Eventually(t, 30*time.Second, "the overrides view to handle the record", func() bool { return gd.Seen() >= n })
 }
 
