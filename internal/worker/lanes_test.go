@@ -260,3 +260,33 @@ func TestPollingWaitsForRoomAndGoesOn(t *testing.T) {
 		t.Fatalf("%d records in flight, bound 2", p)
 	}
 }
+
+// refusal is an error that classifies itself, as binanceapi.APIError does.
+type refusal bool
+
+func (r refusal) Error() string   { return fmt.Sprintf("exchange: http 400, permanent %v", bool(r)) }
+func (r refusal) Permanent() bool { return bool(r) }
+
+// An error that says it is permanent is parked at once, even when the
+// handler did not wrap ErrPermanent; one that says it is not is retried.
+func TestAnErrorThatSaysItIsPermanentIsParkedAtOnce(t *testing.T) {
+	if !IsPermanent(fmt.Errorf("syncing: %w", refusal(true))) || IsPermanent(refusal(false)) || IsPermanent(errors.New("x")) ||
+		!IsPermanent(fmt.Errorf("x: %w", ErrPermanent)) || IsPermanent(nil) {
+		t.Fatal("IsPermanent")
+	}
+	b := testkit.Broker(t, prefix)
+	var refused, transient atomic.Int64
+	h := Jobs(map[string]JobHandler{
+		"refused": func(context.Context, topics.Job) error { refused.Add(1); return fmt.Errorf("sync: %w", refusal(true)) },
+		"transient": func(context.Context, topics.Job) error {
+			transient.Add(1)
+			return fmt.Errorf("sync: %w", refusal(false))
+		},
+	})
+	produceJobs(t, b.Addr(), []topics.Job{{ID: "1", Type: "refused"}, {ID: "2", Type: "transient"}}, func(j topics.Job) string { return j.ID })
+	w, _ := startWith(t, b.Addr(), Config{Handler: h, MaxAttempts: 3})
+	testkit.Eventually(t, 10*time.Second, "both parked", func() bool { return w.Stats.Parked.Load() == 2 })
+	if refused.Load() != 1 || transient.Load() != 3 {
+		t.Fatalf("refused attempted %d times (want 1), transient %d (want 3)", refused.Load(), transient.Load())
+	}
+}

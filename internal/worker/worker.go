@@ -54,15 +54,27 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// Handler handles one record; an error means "retry, then park", and an
-// error wrapping ErrPermanent "park now".
+// Handler handles one record; an error means "retry, then park", and a
+// permanent one (see ErrPermanent) "park now".
 type Handler func(ctx context.Context, rec *kgo.Record) error
 
 // ErrPermanent marks an error that no retry can fix (a malformed job, an
 // unknown type, an order the exchange refused on its merits): such a record
 // is parked at once, without a retry. Wrap it (fmt.Errorf("...: %w",
-// worker.ErrPermanent)).
+// worker.ErrPermanent)). An error whose chain holds a Permanent() bool
+// method saying true (binanceapi.APIError: -4003, -1121, a 401...) is
+// permanent too, so no job handler retries what the exchange refused for
+// good, whether or not it classifies the error itself.
 var ErrPermanent = errors.New("permanent job error")
+
+// IsPermanent reports an error the worker parks at once.
+func IsPermanent(err error) bool {
+	if errors.Is(err, ErrPermanent) {
+		return true
+	}
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
 
 // Config configures a worker.
 type Config struct {
@@ -77,7 +89,7 @@ type Config struct {
 	// Backoff between attempts (default 100ms doubling to 2s).
 	Backoff wsconn.Backoff
 	// RetryFor keeps a record that fails with a transient error (anything
-	// not ErrPermanent: the database restarting, the exchange timing out)
+	// not permanent: the database restarting, the exchange timing out)
 	// retrying for at least this long before it is parked, so an outage of
 	// a dependency does not send every job in flight to quarantine. The
 	// record's key (its account) waits meanwhile, never forever; other keys
@@ -260,7 +272,7 @@ func (w *Worker) handle(pctx context.Context, rs *runState, rec *kgo.Record) boo
 		if pctx.Err() != nil {
 			return false
 		}
-		if errors.Is(err, ErrPermanent) || (attempt+1 >= w.cfg.MaxAttempts && time.Since(start) >= w.cfg.RetryFor) {
+		if IsPermanent(err) || (attempt+1 >= w.cfg.MaxAttempts && time.Since(start) >= w.cfg.RetryFor) {
 			break
 		}
 		w.Stats.Retried.Add(1)
@@ -269,7 +281,7 @@ func (w *Worker) handle(pctx context.Context, rs *runState, rec *kgo.Record) boo
 		}
 	}
 	w.log.Error("job failed; parked on quarantine", "topic", rec.Topic, "partition", rec.Partition,
-		"offset", rec.Offset, "key", string(rec.Key), "attempts", attempt+1, "permanent", errors.Is(err, ErrPermanent), "err", err)
+		"offset", rec.Offset, "key", string(rec.Key), "attempts", attempt+1, "permanent", IsPermanent(err), "err", err)
 	return w.park(pctx, rs.cl, rec, err)
 }
 
