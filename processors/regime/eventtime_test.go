@@ -150,3 +150,32 @@ func TestRegimeQuarantinesAnUnknownExchangeKeyAndAFrameWithoutValidTicks(t *test
 		}
 	}
 }
+
+// TestRegimeOneRecordInventingSymbolsNeitherDegradesNorGrowsTheState: a
+// record with 1,500 invented (well-formed) symbols between two real frames
+// leaves the gate open, the invented symbols are forgotten within
+// DegradedAfter, and a crash afterwards still closes the gate.
+func TestRegimeOneRecordInventingSymbolsNeitherDegradesNorGrowsTheState(t *testing.T) {
+	times, frames := ptest.Crash().Frames()
+	r := newRegimeTest(t, clockAt(time.UnixMilli(times[len(times)-1])))
+	for _, f := range frames[:20] {
+		r.feed(f)
+	}
+	var ticks []Tick
+	for i := range 1500 {
+		ticks = append(ticks, Tick{Symbol: fmt.Sprintf("FAKE%04dUSDT", i), Price: 1})
+	}
+	r.feed(frameOf(times[19]+1000, ticks))
+	if st := r.state(t); st.Gate != GateOpen || st.Inputs.Symbols != 30 || len(st.Market.Symbols) != 1530 {
+		t.Fatalf("right after the flood: gate %s (%s), %d symbols known, %d kept", st.Gate, st.Degraded, st.Inputs.Symbols, len(st.Market.Symbols))
+	}
+	for _, f := range frames[20:22] {
+		r.feed(f)
+	}
+	if st := r.state(t); st.Gate != GateOpen || len(st.Market.Symbols) != 30 {
+		t.Fatalf("after the flood: gate %s (%s), %d symbols kept", st.Gate, st.Degraded, len(st.Market.Symbols))
+	}
+	if !criticalReached(t, r, frames[22:]) {
+		t.Fatal("no Critical after the flood")
+	}
+}

@@ -27,6 +27,11 @@ type Series struct {
 	// half-life ScoreConfig.BreadthHalfLife (0 until the first tick).
 	Avg float64  `json:"m,omitempty"`
 	S   []Sample `json:"s,omitempty"`
+	// Once marks a symbol seen in one record only. It is forgotten as soon
+	// as it is not live (DegradedAfter) and counts in neither breadth nor
+	// feed health: one record inventing a thousand symbols must not hold
+	// the fresh share down (a degraded gate) for ForgetAfter.
+	Once bool `json:"o,omitempty"`
 }
 
 // Market is the rolling market-wide state the score is computed from. It
@@ -82,8 +87,10 @@ func (c ScoreConfig) addTick(m *Market, at int64, tk Tick) {
 		if len(m.Symbols) >= c.MaxSymbols {
 			return // a flood of invented symbols must not grow the state
 		}
-		s = &Series{}
+		s = &Series{Once: true}
 		m.Symbols[tk.Symbol] = s
+	} else if s.LastMs != at {
+		s.Once = false
 	}
 	s.fold(at, c.BreadthHalfLife.Milliseconds())
 	if tk.Symbol == c.Reference {
@@ -195,12 +202,16 @@ func (s *Series) ret(at, w int64) float64 {
 }
 
 func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
-	stale, fresh, live, up, down := 0, 0, 0, 0, 0
+	stale, fresh, live, once, up, down := 0, 0, 0, 0, 0, 0
 	halfLife := c.BreadthHalfLife.Milliseconds()
 	for sym, s := range m.Symbols {
 		age := at - s.LastMs
-		if age > c.ForgetAfter.Milliseconds() {
+		if age > c.ForgetAfter.Milliseconds() || s.Once && age > c.DegradedAfter.Milliseconds() {
 			delete(m.Symbols, sym)
+			continue
+		}
+		if s.Once {
+			once++
 			continue
 		}
 		if age <= c.DegradedAfter.Milliseconds() {
@@ -218,9 +229,15 @@ func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
 			down++
 		}
 	}
-	in := Inputs{Symbols: len(m.Symbols), BTCAgeMs: -1}
-	if len(m.Symbols) > 0 {
-		in.FreshShare = round6(float64(live) / float64(len(m.Symbols)))
+	// Symbols seen once count only while nothing else is known (the very
+	// first record of a scope).
+	known := len(m.Symbols) - once
+	if known == 0 {
+		known, live = once, once
+	}
+	in := Inputs{Symbols: known, BTCAgeMs: -1}
+	if known > 0 {
+		in.FreshShare = round6(float64(live) / float64(known))
 	}
 	ref, haveRef := m.Symbols[c.Reference]
 	if haveRef {
@@ -233,8 +250,8 @@ func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
 	if fresh >= c.MinSymbols {
 		in.Breadth = round6(float64(max(up, down)) / float64(fresh))
 	}
-	if len(m.Symbols) >= c.MinSymbols {
-		in.StaleShare = round6(float64(stale) / float64(len(m.Symbols)))
+	if known >= c.MinSymbols {
+		in.StaleShare = round6(float64(stale) / float64(known))
 	}
 	if m.VarN > 1 {
 		in.VolRatio = round6(math.Sqrt(m.VarFast / math.Max(m.VarSlow, varFloor)))
