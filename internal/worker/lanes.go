@@ -128,6 +128,7 @@ func (rs *runState) run(k laneKey, ln *lane) {
 		if ok {
 			it.done = true
 			rs.advance(ps)
+			rs.w.Stats.LastDoneMs.Store(time.Now().UnixMilli())
 		}
 		rs.ended(it)
 	}

@@ -118,6 +118,10 @@ func TestAStalledKeyHoldsUpOnlyItsOwnJobs(t *testing.T) {
 			}
 		}
 	}
+	testkit.Eventually(t, 5*time.Second, "nothing in flight", func() bool { return w.Stats.InFlight.Load() == 0 })
+	if w.Stats.LastDoneMs.Load() < start.UnixMilli() {
+		t.Fatalf("last done %d, before the start", w.Stats.LastDoneMs.Load())
+	}
 	if w.Stats.Parked.Load() != 0 || w.Stats.Retried.Load() == 0 {
 		t.Fatalf("parked %d, retried %d", w.Stats.Parked.Load(), w.Stats.Retried.Load())
 	}

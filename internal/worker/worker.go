@@ -145,6 +145,13 @@ type Stats struct {
 	Handled, Retried, Parked atomic.Int64
 	// InFlight is the records taken from the broker and not yet done.
 	InFlight atomic.Int64
+	// LastDoneMs is when a record was last handled or parked (unix ms), 0
+	// before the first. With InFlight > 0 and no progress for long, every
+	// lane is stuck; one account retrying does not stop it advancing. (The
+	// committed offset of a partition can wait on one account's job for
+	// RetryFor while the other accounts' jobs complete: lag alone does not
+	// say the worker is stalled.)
+	LastDoneMs atomic.Int64
 }
 
 // Worker is one member of a queue's group.
