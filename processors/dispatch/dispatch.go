@@ -244,7 +244,13 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 		return
 	}
 	if ev.Account != nil && len(ev.Account.Positions) > 0 {
-		ctx.Emit(PositionsTopic(d.cfg.Prefix), account, positionReport(exchange, account, ev))
+		pe := positionReport(exchange, account, ev)
+		if err := checkPositionReport(pe, d.cfg.Now()); err != nil {
+			d.cfg.Metrics.count(exchange, ev.ExecutionType(), Quarantined)
+			d.quarantineOnly(ctx, raw, err)
+			return
+		}
+		ctx.Emit(PositionsTopic(d.cfg.Prefix), account, pe)
 	}
 	execType := ev.ExecutionType()
 	outcome := Decide(d.allowlist(ctx, exchange), execType)
@@ -267,6 +273,28 @@ func (d *dispatcher) process(ctx goka.Context, msg any) {
 	}
 	d.cfg.Metrics.count(exchange, execType, outcome)
 	ctx.Emit(OrdersTopic(d.cfg.Prefix), account, &oe)
+}
+
+// checkPositionReport refuses an account_update whose positions the
+// positions worker should not believe: symbols, signed amounts and entry
+// prices as internal/validate has them, and the event time not ahead.
+func checkPositionReport(pe *topics.PositionEvent, now time.Time) error {
+	var problems []string
+	for i, p := range pe.Positions {
+		for _, err := range []error{validate.Symbol(p.Symbol), validate.Signed(p.Amount), validate.Price(p.EntryPrice),
+			validate.OneOf(p.PositionSide, "BOTH", "LONG", "SHORT")} {
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("position %d: %v", i, err))
+			}
+		}
+	}
+	if err := topics.CheckEventTime(pe.AtMs, now, topics.DefaultMaxAhead); err != nil {
+		problems = append(problems, "event time: "+err.Error())
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("account update refused: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // checkOrderEvent refuses an event whose numbers the sinks could not store

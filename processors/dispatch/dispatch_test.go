@@ -548,3 +548,37 @@ func FuzzCheckAllowlist(f *testing.F) {
 		}
 	})
 }
+
+// An ACCOUNT_UPDATE with absurd position values does not reach the
+// positions topic; real ones do (TestDispatchRoutesAccountUpdate...).
+func TestDispatchQuarantinesAbsurdPositionReports(t *testing.T) {
+	g := newGraphTest(t)
+	pos := g.tt.NewQueueTracker(string(PositionsTopic(prefix)))
+	base := frame(t, "binance-docs-ACCOUNT_UPDATE-1.json")
+	for name, f := range map[string][]byte{
+		"amount 1e999999": []byte(strings.Replace(string(base), `"pa":"20"`, `"pa":"1e999999"`, 1)),
+		"entry price NaN": []byte(strings.Replace(string(base), `"ep":"6563.66500"`, `"ep":"NaN"`, 1)),
+		"symbol <script>": []byte(strings.Replace(string(base), `"s":"BTCUSDT"`, `"s":"<script>"`, 1)),
+		"E in 2100":       []byte(strings.Replace(string(base), `"E": 1564745798939`, `"E": 4102444800000`, 1)),
+	} {
+		if string(f) == string(base) {
+			t.Fatalf("%s: the frame was not changed", name)
+		}
+		g.send("acct-9", topics.KindFrame, f)
+		if _, v, ok := pos.Next(); ok {
+			t.Fatalf("%s reached the positions topic: %+v", name, v)
+		}
+		if _, v, ok := g.quar.Next(); !ok || !strings.Contains(v.(*topics.QuarantineRecord).Error, "account update refused") {
+			t.Fatalf("%s not quarantined: %+v", name, v)
+		}
+	}
+	for name, f := range allFrames(t) {
+		ev, err := decode("binance", f)
+		if err != nil || ev.Account == nil || len(ev.Account.Positions) == 0 {
+			continue
+		}
+		if err := checkPositionReport(positionReport("binance", "a", ev), time.Now()); err != nil {
+			t.Errorf("real frame %s refused: %v", name, err)
+		}
+	}
+}

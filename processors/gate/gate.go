@@ -298,7 +298,7 @@ func checkState(_ string, raw []byte) error {
 		return fmt.Errorf("decoding regime state: %w", err)
 	}
 	switch st.Band {
-	case regime.Calm, regime.Elevated, regime.Fragile, regime.Critical:
+	case regime.Calm, regime.Elevated, regime.Fragile, regime.Critical, "": // "": no verdict yet, refused as no_state
 	default:
 		return fmt.Errorf("regime state band %q is not known", topics.Bound(string(st.Band), 64))
 	}
