@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/internal/ptest"
@@ -265,4 +268,50 @@ func TestKafkaRecordOnTheWrongPartitionIsQuarantined(t *testing.T) {
 		t.Fatalf("wrong_partition count %v", got)
 	}
 	stillRunning(t, r)
+}
+
+// After compaction a garbage record may be all that is left of an
+// exchange's allowlist. The Guard then stores an unreadable marker; it is
+// in the View's storage, so a restart on persistent (LevelDB) storage,
+// which does not re-read the topic, still finds shadow mode, not the
+// built-in default.
+func TestKafkaUnreadableAllowlistIsShadowModeAcrossARestart(t *testing.T) {
+	trade := frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json")
+	c := ptest.StartCluster(t)
+	dir := t.TempDir()
+	start := func() *ptest.Running {
+		views := append(kclient.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.DefaultBuilder(dir)))
+		p, err := New(Config{Brokers: c.Brokers(), ViewOptions: views, Prefix: ptest.Prefix}, ptest.ProcessorOptions(nil)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ptest.Run(t, p)
+	}
+	orders := c.NewReader(t, string(OrdersTopic(ptest.Prefix)))
+	in := string(InputTopic(ptest.Prefix))
+
+	r := start()
+	c.Produce(t, string(AllowlistTable(ptest.Prefix)), "binance", []byte(`{"exchange":"binance","types":"ALL"}`))
+	waitGuard(t, r, 1)
+	c.Produce(t, in, "acct-1", trade, frameHeaders("acct-1")...)
+	if got := orders.Quiet(time.Second); len(got) != 0 {
+		t.Fatalf("dispatched on an unreadable allowlist:%s", ptest.Describe(got))
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	r = start()
+	if n := r.R.Guards()[0].Seen(); n != 0 {
+		t.Fatalf("the restarted View re-read %d records (want it to resume from its storage)", n)
+	}
+	c.Produce(t, in, "acct-2", trade, frameHeaders("acct-2")...)
+	if got := orders.Quiet(2 * time.Second); len(got) != 0 {
+		t.Fatalf("dispatched after a restart on an unreadable allowlist:%s", ptest.Describe(got))
+	}
+	setAllowlist(t, c, r, "TRADE")
+	c.Produce(t, in, "acct-3", trade, frameHeaders("acct-3")...)
+	if got := orders.WaitFor(t, 1, 30*time.Second); len(got) != 1 || string(got[0].Key) != "acct-3" {
+		t.Fatalf("dispatched:%s", ptest.Describe(got))
+	}
 }
