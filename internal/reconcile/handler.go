@@ -45,19 +45,18 @@ type Deps struct {
 	Reconciler *Reconciler
 }
 
-// Validate names the missing dependency.
+// Validate names every missing dependency.
 func (d Deps) Validate() error {
 	var errs []error
-	if d.Reconciler == nil {
-		if d.REST == nil {
-			errs = append(errs, errors.New("REST is nil"))
-		}
-		if d.DB == nil {
-			errs = append(errs, errors.New("DB is nil"))
-		}
-		if d.Producer == nil {
-			errs = append(errs, errors.New("Producer is nil"))
-		}
+	rec := d.reconciler()
+	if rec.REST == nil {
+		errs = append(errs, errors.New("REST is nil"))
+	}
+	if rec.DB == nil {
+		errs = append(errs, errors.New("DB is nil"))
+	}
+	if rec.Producer == nil {
+		errs = append(errs, errors.New("Producer is nil"))
 	}
 	if d.Account == nil {
 		errs = append(errs, errors.New("Account is nil"))
@@ -69,6 +68,22 @@ func (d Deps) Validate() error {
 		return fmt.Errorf("reconcile: deps: %w", err)
 	}
 	return nil
+}
+
+// reconciler is deps.Reconciler, or one built from the fields, with the
+// exchange and the logger defaulted.
+func (d Deps) reconciler() *Reconciler {
+	rec := d.Reconciler
+	if rec == nil {
+		rec = &Reconciler{Exchange: d.Exchange, Prefix: d.Prefix, REST: d.REST, DB: d.DB, Producer: d.Producer, Log: d.Log}
+	}
+	if rec.Exchange == "" {
+		rec.Exchange = topics.ExchangeBinance
+	}
+	if rec.Log == nil {
+		rec.Log = slog.New(slog.DiscardHandler)
+	}
+	return rec
 }
 
 // OrderSyncHandler returns the handler of order-sync jobs. A job carrying a
@@ -83,17 +98,7 @@ func OrderSyncHandler(deps Deps) worker.JobHandler {
 	if err := deps.Validate(); err != nil {
 		panic(err)
 	}
-	if deps.Exchange == "" {
-		deps.Exchange = topics.ExchangeBinance
-	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.DiscardHandler)
-	}
-	rec := deps.Reconciler
-	if rec == nil {
-		rec = &Reconciler{Exchange: deps.Exchange, Prefix: deps.Prefix, REST: deps.REST, DB: deps.DB,
-			Producer: deps.Producer, Log: deps.Log}
-	}
+	rec := deps.reconciler()
 	return func(ctx context.Context, j topics.Job) error {
 		key, err := deps.Account(j.Account)
 		if err != nil {

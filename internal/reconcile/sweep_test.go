@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -657,4 +658,19 @@ func FuzzGapPayload(f *testing.F) {
 			t.Fatalf("gap %+v starts at %d", p, since.UnixMilli())
 		}
 	})
+}
+
+func TestDepsNameEveryMissingPart(t *testing.T) {
+	err := Deps{}.Validate()
+	for _, part := range []string{"REST", "DB", "Producer", "Account", "Every"} {
+		if err == nil || !strings.Contains(err.Error(), part) {
+			t.Errorf("Validate() = %v, want it to name %s", err, part)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("OrderSyncHandler accepted deps that do not validate")
+		}
+	}()
+	OrderSyncHandler(Deps{})
 }
