@@ -193,6 +193,7 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	allow, guard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: AllowlistTable(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log,
+		KnownKey: func(key string) bool { return validate.Exchange(key) == nil },
 		Check: func(key string, raw []byte) error {
 			_, err := CheckAllowlist(key, raw, now())
 			return err

@@ -582,3 +582,30 @@ func TestDispatchQuarantinesAbsurdPositionReports(t *testing.T) {
 		}
 	}
 }
+
+// A flood of garbage allowlist records under random keys changes nothing,
+// and shares one alert (no growth of alerts or metric series per key).
+func TestDispatchGarbageUnderUnknownKeysSharesOneAlert(t *testing.T) {
+	g := newGraphTest(t)
+	g.setAllowlist(t, "NEW")
+	guard := g.p.Guards()[0]
+	for i := range 50 {
+		seen := guard.Seen()
+		g.tt.Consume(string(AllowlistTable(prefix)), fmt.Sprintf("exchange-%d", i), []byte(`{"exchange":"x","types":["TRADE"]}`))
+		testkit.Eventually(t, 20*time.Second, "the view to handle the record", func() bool { return guard.Seen() > seen })
+	}
+	a := g.p.Alerts()
+	if len(a) != 1 || a[0].Key != lookups.UnknownKeys {
+		t.Fatalf("alerts %+v", a)
+	}
+	if keys := g.tt.GetTableKeys(AllowlistTable(prefix)); len(keys) != 1 {
+		t.Fatalf("allowlist storage keys %v", keys)
+	}
+	if got := guard.Rejected(); got != 50 {
+		t.Fatalf("refused %d", got)
+	}
+	g.send("a", topics.KindFrame, frame(t, "nautilus-ORDER_TRADE_UPDATE-6.json"))
+	if oe, ok := g.nextOrder(t); ok {
+		t.Fatalf("dispatched %s", oe.ExecutionType)
+	}
+}

@@ -75,6 +75,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/intents"
+	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/regime"
@@ -211,7 +212,8 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	}
 	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.Table(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
-		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Check: checkState})
+		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Check: checkState,
+		KnownKey: func(key string) bool { return validate.Exchange(key) == nil }})
 	if err != nil {
 		return nil, fmt.Errorf("creating gate processor: %w", err)
 	}

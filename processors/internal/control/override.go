@@ -146,9 +146,10 @@ func DecodeOverride(v any) (*topics.Override, error) {
 
 // NewOverridesView creates the guarded View of the overrides topic
 // (cfg.Table) that cfg.Group reads, checking records with CheckOverride at
-// the clock now (nil: time.Now); cfg.Check is set here. Read its values
+// the clock now (nil: time.Now); cfg.Check and cfg.KnownKey are set here. Read its values
 // with DecodeOverride and give the Guard to the Runner (Runner.Guard).
 func NewOverridesView(cfg lookups.GuardConfig, now func() time.Time) (*goka.View, *lookups.Guard, error) {
 	cfg.Check = OverrideCheck(now)
+	cfg.KnownKey = func(key string) bool { return key == ScopeGlobal }
 	return lookups.NewGuardedView(cfg)
 }

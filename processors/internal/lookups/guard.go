@@ -39,11 +39,14 @@ import (
 //     dispatch goes to shadow mode) instead of "nothing was ever set"
 //     (which falls back to configured defaults). The marker is in the
 //     View's storage, so it survives a restart on persistent storage.
-//   - Either way the record raises an alert: one log line per record (not
-//     per record a processor later reads the value for), a Prometheus
-//     gauge, the Alerts list the status page can show, and a quarantine
-//     record (bounded, topics.NewQuarantineRecord) written by an emitter of
-//     the Guard's own, since a View callback cannot emit.
+//   - Either way the record raises an alert: a log line when the key's
+//     alert is raised (once, not per record a processor later reads the
+//     value for, nor per further garbage record of the key), a Prometheus
+//     gauge and counter, the Alerts list the status page can show, and a
+//     quarantine record (bounded, topics.NewQuarantineRecord) written by an
+//     emitter of the Guard's own, since a View callback cannot emit.
+//   - A record for a key no reader looks up (GuardConfig.KnownKey) is
+//     refused without touching storage, under one shared alert.
 //
 // A tombstone (nil value) goes through the same check: deleting a control
 // value would fall back to defaults, so a check refuses it unless it says
@@ -89,6 +92,10 @@ type Alert struct {
 	AtMs int64 `json:"at"`
 }
 
+// UnknownKeys is the alert key of records refused for a key no reader
+// looks up (GuardConfig.KnownKey).
+const UnknownKeys = "(unknown keys)"
+
 // Check validates one record of a control topic (value nil for a
 // tombstone); a nil error accepts it.
 type Check func(key string, value []byte) error
@@ -105,6 +112,11 @@ type GuardConfig struct {
 	Quarantine goka.Stream
 	// Check validates each record.
 	Check Check
+	// KnownKey reports whether a reader may ever look key up (nil: every
+	// key). A record of another key is refused without touching storage,
+	// and all such keys share one alert (UnknownKeys), so a flood of
+	// random keys grows neither the storage nor the alerts nor the series.
+	KnownKey func(key string) bool
 	// ViewOptions are the View's options (see NewView).
 	ViewOptions []goka.ViewOption
 	// Quarantined, when set, receives each quarantine record (with its
@@ -172,6 +184,10 @@ func (g *Guard) update(ctx goka.UpdateContext, s storage.Storage, key string, va
 		return nil
 	}
 	g.rejected.Add(1)
+	if g.cfg.KnownKey != nil && !g.cfg.KnownKey(key) {
+		g.raise(ctx, key, value, cerr, true)
+		return nil
+	}
 	prev, err := s.Get(key)
 	if err != nil {
 		return fmt.Errorf("reading %s of %s: %w", topics.Bound(key, 64), g.cfg.Table, err)
@@ -196,16 +212,28 @@ func (g *Guard) clear(key string) {
 	}
 }
 
+// raise records the alert of a refused record, logs it when the key's
+// alert is new (or its effect changed: once, not per record), and
+// quarantines the record.
 func (g *Guard) raise(ctx goka.UpdateContext, key string, value []byte, cerr error, kept bool) {
-	a := Alert{Topic: string(g.cfg.Table), Key: topics.Bound(key, topics.MaxQuarantineKey), Partition: ctx.Partition(),
-		Offset: ctx.Offset(), Consumer: string(g.cfg.Group), Error: topics.Bound(cerr.Error(), 512),
-		KeptLastGood: kept, AtMs: time.Now().UnixMilli()}
-	effect := "last good value kept"
-	if !kept {
+	alertKey, effect := topics.Bound(key, topics.MaxQuarantineKey), "last good value kept"
+	switch {
+	case g.cfg.KnownKey != nil && !g.cfg.KnownKey(key):
+		alertKey, effect = UnknownKeys, "a key no reader looks up: ignored"
+	case !kept:
 		effect = "no good value: readers fail closed"
 	}
-	g.cfg.Log.Error("refusing control record: "+effect, "topic", a.Topic, "key", topics.Bound(key, 64),
-		"partition", a.Partition, "offset", a.Offset, "err", a.Error)
+	a := Alert{Topic: string(g.cfg.Table), Key: alertKey, Partition: ctx.Partition(),
+		Offset: ctx.Offset(), Consumer: string(g.cfg.Group), Error: topics.Bound(cerr.Error(), 512),
+		KeptLastGood: kept, AtMs: time.Now().UnixMilli()}
+	g.mu.Lock()
+	prev, had := g.alerts[alertKey]
+	g.alerts[alertKey] = a
+	g.mu.Unlock()
+	if !had || prev.KeptLastGood != kept {
+		g.cfg.Log.Error("refusing control record: "+effect, "topic", a.Topic, "key", topics.Bound(key, 64),
+			"partition", a.Partition, "offset", a.Offset, "err", a.Error)
+	}
 
 	var at int64
 	if ts := ctx.Timestamp(); !ts.IsZero() {
@@ -222,7 +250,6 @@ func (g *Guard) raise(ctx goka.UpdateContext, key string, value []byte, cerr err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.alerts[key] = a
 	if g.closed || g.cfg.Quarantined != nil {
 		return
 	}
