@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,6 +30,8 @@ import (
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/chaos"
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/hostile"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
@@ -507,8 +511,57 @@ func (r *chaosRig) Inject(ctx context.Context, f chaos.Fault) (chaos.Injected, e
 		return r.killWorker(ctx, f)
 	case chaos.Rebalance:
 		return r.rebalance(ctx, f)
+	case chaos.HostileRecords:
+		return r.hostileRecords(ctx, f)
 	}
 	return chaos.Injected{}, fmt.Errorf("unknown fault %q", f.Kind)
+}
+
+// hostileRecords produces the data-topic hostile records under an account
+// the exchange does not know (so the ground-truth comparison, which reads
+// the simulator's accounts, is not disturbed) and is recovered once every
+// consumer committed past them and each that must be is quarantined.
+func (r *chaosRig) hostileRecords(ctx context.Context, f chaos.Fault) (chaos.Injected, error) {
+	cl, err := kgo.NewClient(append(kclient.ProducerOpts(r.brokers, nil), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		return chaos.Injected{}, fmt.Errorf("creating the hostile producer: %w", err)
+	}
+	defer cl.Close()
+	recs := hostile.DataOnly(hostile.CatalogueFor(fmt.Sprintf("hostile-%04d", f.Seq), time.Now()))
+	produced, err := hostile.Produce(ctx, cl, r.prefix, recs)
+	if err != nil {
+		return chaos.Injected{}, err
+	}
+	return chaos.Injected{Target: fmt.Sprintf("%d hostile records", len(produced)),
+		Measure: "every consumer committed past them, each quarantined with its reason",
+		Recovered: func(ctx context.Context) (bool, error) {
+			rcl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.topic(topics.Quarantine)),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				return false, err
+			}
+			defer rcl.Close()
+			behind, err := hostile.Behind(ctx, kadm.NewClient(rcl), r.prefix, produced)
+			if err != nil || len(behind) > 0 {
+				return false, err
+			}
+			var quarantined []*kgo.Record
+			for {
+				pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				fs := rcl.PollFetches(pctx)
+				cancel()
+				n := len(quarantined)
+				quarantined = append(quarantined, fs.Records()...)
+				if len(quarantined) == n {
+					break
+				}
+			}
+			missing := hostile.NotQuarantined(quarantined, r.prefix, produced)
+			if len(missing) > 0 {
+				return false, fmt.Errorf("not quarantined yet: %s", strings.Join(missing, "; "))
+			}
+			return true, nil
+		}}, nil
 }
 
 func (r *chaosRig) frameStored(ctx context.Context, account string, payload []byte) (bool, error) {
@@ -866,10 +919,34 @@ func (r *chaosRig) committedPast(ctx context.Context, group string, ends kadm.Li
 	return true, nil
 }
 
+// fetchExchangeInfo reads the simulator's exchangeInfo (its symbol rules).
+func fetchExchangeInfo(ctx context.Context, restBase string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, restBase+"/fapi/v1/exchangeInfo", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the simulator's exchangeInfo: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading the simulator's exchangeInfo: http %d: %v", resp.StatusCode, err)
+	}
+	return body, nil
+}
+
 // chaosPipeline builds the in-process pipeline of a chaos run or soak: every
 // component, with the user-data producer's timers set by ud.
 func chaosPipeline(ctx context.Context, w *wiring, ud userdata.Config) ([]component, error) {
-	if err := seedDevDatabase(ctx, w); err != nil {
+	info, err := fetchExchangeInfo(ctx, w.ex.RESTBase)
+	if err != nil {
+		return nil, err
+	}
+	if err := seedDevDatabase(ctx, w, info); err != nil {
 		return nil, err
 	}
 	var names []string

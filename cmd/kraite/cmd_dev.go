@@ -15,6 +15,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
@@ -119,7 +120,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	if f.allowlist != "" {
 		w.allowlist = splitList(f.allowlist)
 	}
-	if err := seedDevDatabase(ctx, w); err != nil {
+	if err := seedDevDatabase(ctx, w, sim.ExchangeInfo()); err != nil {
 		simLn.Close()
 		httpLn.Close()
 		return err
@@ -173,14 +174,19 @@ func devDatabaseURL(dataDir string) (string, error) {
 	return "sqlite://" + abs, nil
 }
 
-// seedDevDatabase migrates the dev database and seeds the four venues' symbols.
-func seedDevDatabase(ctx context.Context, w *wiring) error {
+// seedDevDatabase migrates the dev database, seeds the four venues' symbols
+// and stores the simulator's symbol rules (exchangeInfo filters), which the
+// intent validator checks every open against.
+func seedDevDatabase(ctx context.Context, w *wiring, exchangeInfo []byte) error {
 	d, err := w.database(ctx)
 	if err != nil {
 		return err
 	}
 	if _, err := d.SeedUniverse(ctx); err != nil {
 		return fmt.Errorf("seeding symbols: %w", err)
+	}
+	if _, err := marketjobs.ImportExchangeInfo(ctx, d, topics.ExchangeBinance, exchangeInfo, time.Now()); err != nil {
+		return fmt.Errorf("importing the simulator's symbol rules: %w", err)
 	}
 	return nil
 }

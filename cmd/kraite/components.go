@@ -23,6 +23,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/health"
+	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/processors/dispatch"
@@ -66,6 +67,7 @@ type wiring struct {
 	closers  []func(context.Context) error // run after every component stopped, in order
 	userdata *userdata.Manager
 	mark     *markprice.Producer
+	intents  *intents.Source
 	db       *db.DB
 	rest     *binanceapi.Client
 	jobs     *jobsEnv // overrides the environment (dev flags)
@@ -151,6 +153,11 @@ func buildComponents(ctx context.Context, w *wiring, names []string) ([]componen
 	}
 	if err := errors.Join(errs...); err != nil {
 		return out, err
+	}
+	if w.intents != nil {
+		// One validator per process, shared by the gate and the positions
+		// worker; its background refresh is a component of its own.
+		out = append(out, component{name: "intent-validator", run: w.intents.Run})
 	}
 	mon, err := w.healthMonitor(names)
 	if err != nil {
@@ -393,6 +400,11 @@ func buildGate(ctx context.Context, w *wiring) (component, error) {
 	cfg.Log = w.log.With("component", "gate")
 	cfg.ViewOptions = append(kclient.GokaViewOptions(w.c.Replication),
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.ex.StateDir, "goka", "gate-views"))))
+	src, err := w.intentValidator(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	cfg.Validator = src
 	p, err := gate.New(cfg, w.gokaOptions("gate")...)
 	if err != nil {
 		return component{}, err
@@ -401,6 +413,53 @@ func buildGate(ctx context.Context, w *wiring) (component, error) {
 		return component{}, err
 	}
 	return w.addProcessor("gate", p), nil
+}
+
+// intentValidator is the intents.Source of this process (one, shared by
+// the gate and the positions worker): accounts, symbol rules, mark prices
+// and positions from the database, refreshed in the background (the
+// "intent-validator" component); it refuses every intent while it has no
+// fresh snapshot (fail closed). Its readiness is part of /readyz.
+func (w *wiring) intentValidator(ctx context.Context) (*intents.Source, error) {
+	if w.intents != nil {
+		return w.intents, nil
+	}
+	d, err := w.database(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the intent validator needs the database: %w", err)
+	}
+	var ie intents.Env
+	if err := loadEnv(&ie); err != nil {
+		return nil, err
+	}
+	lim, err := ie.Limits()
+	if err != nil {
+		return nil, err
+	}
+	src, err := intents.NewSource(intents.SourceConfig{DB: d, Limits: lim, Refresh: ie.Refresh,
+		Log: w.log.With("component", "intent-validator"),
+		Accounts: func(context.Context) ([]intents.AccountKey, error) {
+			accts, err := w.accountList()
+			if err != nil {
+				return nil, err
+			}
+			out := make([]intents.AccountKey, len(accts))
+			for i, a := range accts {
+				out[i] = intents.AccountKey{Exchange: topics.ExchangeBinance, Account: a.ID}
+			}
+			return out, nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	if err := src.Refresh(ctx); err != nil {
+		// Not fatal: until a load succeeds every intent is refused with
+		// validation_unavailable and /readyz says why.
+		w.log.Warn("intent validator: first load failed; intents are refused until it succeeds", "err", err)
+	}
+	w.intents = src
+	w.ops.Ready("intent-validator", func() error { return src.Ready(time.Now()) })
+	return src, nil
 }
 
 // database opens KRAITE_DATABASE_URL once per process and migrates it.

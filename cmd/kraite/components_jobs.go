@@ -226,8 +226,17 @@ func buildPositionsWorker(ctx context.Context, w *wiring) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
+	src, err := w.intentValidator(ctx)
+	if err != nil {
+		return component{}, err
+	}
+	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.c.Brokers, nil), kgo.ClientID(hostname()+"-positions-rejections"))...)
+	if err != nil {
+		return component{}, fmt.Errorf("creating the positions rejection producer: %w", err)
+	}
+	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
 	deps := positions.Deps{Rest: w.restClient(), Log: w.log.With("component", "positions-worker"), Book: &positions.Book{DB: d},
-		Account: w.credentials}
+		Account: w.credentials, Validator: src, Reject: positions.KafkaRejections(prod, w.c.TopicPrefix)}
 	if err := deps.Validate(); err != nil {
 		return component{}, err
 	}

@@ -92,8 +92,12 @@ func TestTheLoopClosesOnMariaDBAndEqualsTheGroundTruthDespiteLostFrames(t *testi
 		}
 	}()
 
-	// Open intents for every account, sent while frames are being lost.
+	// Open intents for every account, sent while frames are being lost,
+	// once the intent validator can judge them (a fresh BTCUSDT mark).
 	t.Setenv("KRAITE_BROKERS", brokerAddr)
+	testkit.Eventually(t, 60*time.Second, "a BTCUSDT mark price", func() bool {
+		return dbtest.Count(t, d, "FROM exchange_symbols WHERE exchange = 'binance' AND symbol = 'BTCUSDT' AND mark_price IS NOT NULL") == 1
+	})
 	intents := openThroughGate(t, brokerAddr, accounts)
 	lost := 0
 	for round := range 12 {

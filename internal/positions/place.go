@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/worker"
 	"github.com/kraite/stream/topics"
 )
@@ -27,9 +29,19 @@ const (
 // error, see binanceapi.IsPermanent): the worker parks the job at once
 // (it wraps worker.ErrPermanent) and the handler tells the user through
 // open-intents.rejected.
-type RefusedError struct{ Err error }
+type RefusedError struct {
+	Err error
+	// Reason, when set, is the intent validator's refusal reason
+	// (internal/intents): the order was refused before any exchange call.
+	Reason string
+}
 
-func (e *RefusedError) Error() string { return "refused by the exchange: " + e.Err.Error() }
+func (e *RefusedError) Error() string {
+	if e.Reason != "" {
+		return "refused before placing: " + e.Err.Error()
+	}
+	return "refused by the exchange: " + e.Err.Error()
+}
 
 // Unwrap gives the exchange's error and worker.ErrPermanent.
 func (e *RefusedError) Unwrap() []error { return []error{e.Err, worker.ErrPermanent} }
@@ -48,9 +60,10 @@ type exchangeOrder struct {
 }
 
 type placer struct {
-	rest  *binanceapi.Client
-	creds func(id string) (binanceapi.Credentials, error)
-	log   *slog.Logger
+	rest      *binanceapi.Client
+	creds     func(id string) (binanceapi.Credentials, error)
+	log       *slog.Logger
+	validator intents.Validator
 }
 
 // place makes sure the intent's order exists on the exchange, posting it at
@@ -72,6 +85,19 @@ func (p *placer) place(ctx context.Context, in topics.OpenIntent) error {
 	if found {
 		log.Info("order already on the exchange; not placing again", "order_id", o.OrderID, "status", o.Status)
 		return nil
+	}
+	// Defence in depth: anyone with write access to the positions topic
+	// could write an open_allowed event the gate never saw. The check comes
+	// after the query, so a retry of an order already placed is not refused
+	// by the account limit it now counts against.
+	if p.validator != nil {
+		if r := p.validator.Validate(in, time.Now()); r != nil {
+			if r.Retryable() {
+				return fmt.Errorf("validating order %s before placing: %w", in.ClientID, r)
+			}
+			log.Warn("intent refused before placing", "reason", r.Reason, "detail", r.Detail)
+			return &RefusedError{Err: r, Reason: r.Reason}
+		}
 	}
 	err = p.rest.Signed(ctx, "POST", "/fapi/v1/order", cr, orderParams(in), &o)
 	switch {

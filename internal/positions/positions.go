@@ -41,6 +41,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/worker"
 	"github.com/kraite/stream/topics"
 )
@@ -76,6 +77,11 @@ type Deps struct {
 	// good or that can never be placed (KafkaRejections). nil: refusals
 	// are logged and parked, the user is not told.
 	Reject func(ctx context.Context, r Rejection) error
+	// Validator re-checks every allowed intent right before its order is
+	// posted (internal/intents; the gate checked it too, but the positions
+	// topic is writable by others). nil skips the check (tests of the
+	// placement alone); every box sets it.
+	Validator intents.Validator
 }
 
 // Reasons of a Rejection (machine-readable, like the gate's).
@@ -140,7 +146,7 @@ func Handler(deps Deps) worker.Handler {
 	if err := deps.Validate(); err != nil {
 		panic(err)
 	}
-	p := &placer{rest: deps.Rest, creds: deps.Account, log: deps.Log}
+	p := &placer{rest: deps.Rest, creds: deps.Account, log: deps.Log, validator: deps.Validator}
 	if deps.Reject == nil {
 		deps.Log.Warn("positions worker has no rejection publisher: refused intents are parked without telling the user")
 	}
@@ -177,7 +183,11 @@ func Handler(deps Deps) worker.Handler {
 		err = p.place(ctx, in)
 		var refused *RefusedError
 		if errors.As(err, &refused) {
-			return reject(ctx, deps, ev, in, ReasonExchangeRejected, err)
+			reason := ReasonExchangeRejected
+			if refused.Reason != "" {
+				reason = refused.Reason
+			}
+			return reject(ctx, deps, ev, in, reason, err)
 		}
 		return err
 	}
