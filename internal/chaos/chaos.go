@@ -20,6 +20,11 @@
 //     to the user-data-stream topic;
 //   - database-outage: the database proxy cuts every connection and refuses
 //     new ones for a while;
+//   - hostile-records: the data-topic records of internal/hostile (a far-future
+//     mark price, a 200 KB invalid frame, bad headers, absurd numbers, a
+//     record on the wrong partition, ...) produced into the running
+//     pipeline under an account the exchange does not know; recovered when
+//     every consumer committed past them and each that must be is quarantined;
 //   - socket-drop, socket-silence (longer than the producer's watchdog),
 //     listenkey-expiry, lost-frames (the order changes, nothing is pushed)
 //     and malformed-frame on one account each.
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -42,6 +48,7 @@ const (
 	CoordinatorLoss Kind = "coordinator-loss"
 	ProduceErrors   Kind = "produce-errors"
 	DatabaseOutage  Kind = "database-outage"
+	HostileRecords  Kind = "hostile-records"
 	SocketDrop      Kind = "socket-drop"
 	SocketSilence   Kind = "socket-silence"
 	ListenKeyExpiry Kind = "listenkey-expiry"
@@ -50,7 +57,7 @@ const (
 )
 
 // InfraKinds are the faults of the broker, the database and the processes.
-var InfraKinds = []Kind{KillWorker, Rebalance, CoordinatorLoss, ProduceErrors, DatabaseOutage}
+var InfraKinds = []Kind{KillWorker, Rebalance, CoordinatorLoss, ProduceErrors, DatabaseOutage, HostileRecords}
 
 // StreamKinds are the faults of the exchange's sockets, one account each.
 var StreamKinds = []Kind{SocketDrop, SocketSilence, ListenKeyExpiry, LostFrames, MalformedFrame}
@@ -142,7 +149,7 @@ func Schedule(c ScheduleConfig) ([]Fault, error) {
 		switch {
 		case k.IsStream():
 			stream = append(stream, k)
-		case k == KillWorker || k == Rebalance || k == CoordinatorLoss || k == ProduceErrors || k == DatabaseOutage:
+		case slices.Contains(InfraKinds, k):
 			infra = append(infra, k)
 		default:
 			return nil, fmt.Errorf("unknown fault kind %q", k)
