@@ -12,15 +12,6 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// knownTypes are the execution types dispatch can produce; set refuses
-// others unless --force (a typo would silently filter everything).
-var knownTypes = []string{
-	"NEW", "TRADE", "CANCELED", "EXPIRED", "AMENDMENT", "CALCULATED",
-	"ALGO_NEW", "ALGO_CANCELED", "ALGO_EXPIRED", "ALGO_TRIGGERING", "ALGO_TRIGGERED", "ALGO_REJECTED", "ALGO_FILLED",
-	"TRADE_LITE", "ACCOUNT_UPDATE", "ACCOUNT_CONFIG_UPDATE", "MARGIN_CALL", "LISTENKEYEXPIRED",
-	"CONDITIONAL_ORDER_TRIGGER_REJECT", "STRATEGY_UPDATE", "GRID_UPDATE",
-}
-
 func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 	c, err := a.loadCommon()
 	if err != nil {
@@ -32,9 +23,10 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 		"         takes effect on the next record, without a restart\n"+
 		"  reset  set it back to the built-in default of the exchange\n\n"+
 		"Exchanges: "+strings.Join(sortedKeys(dispatch.DefaultAllowlists()), " ")+"\n"+
-		"Types: "+strings.Join(knownTypes, " "))
+		"Types: "+strings.Join(dispatch.KnownExecutionTypes(), " ")+"\n\n"+
+		"An unknown type is refused here and by dispatch (a record dispatch cannot read is\n"+
+		"quarantined and the last good list stays), so there is no way to set one.")
 	by := fs.String("by", hostname(), "who made the change (recorded with it)")
-	force := fs.Bool("force", false, "accept execution types this version does not know")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,12 +43,12 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 	case "get":
 		return allowlistGet(ctx, a, c, exchange)
 	case "set":
-		return allowlistSet(ctx, a, c, exchange, fs.Args()[2:], *by, *force)
+		return allowlistSet(ctx, a, c, exchange, fs.Args()[2:], *by)
 	case "reset":
 		if fs.NArg() > 2 {
 			return fmt.Errorf("allowlist reset takes only the exchange (got %q)", fs.Args()[2:])
 		}
-		return allowlistSet(ctx, a, c, exchange, dispatch.DefaultAllowlists()[exchange], *by, false)
+		return allowlistSet(ctx, a, c, exchange, dispatch.DefaultAllowlists()[exchange], *by)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown allowlist subcommand %q", fs.Arg(0))
@@ -94,13 +86,11 @@ func printAllowlist(a *app, v topics.AllowlistValue) {
 		time.UnixMilli(v.UpdatedMs).UTC().Format(time.RFC3339), v.By)
 }
 
-func allowlistSet(ctx context.Context, a *app, c common, exchange string, types []string, by string, force bool) error {
+func allowlistSet(ctx context.Context, a *app, c common, exchange string, types []string, by string) error {
 	types = dispatch.NormalizeTypes(types)
-	if !force {
-		for _, t := range types {
-			if !containsFold(knownTypes, t) {
-				return fmt.Errorf("unknown execution type %q (use --force to set it anyway)", t)
-			}
+	for _, t := range types {
+		if !containsFold(dispatch.KnownExecutionTypes(), t) {
+			return fmt.Errorf("unknown execution type %q (types: %s)", t, strings.Join(dispatch.KnownExecutionTypes(), " "))
 		}
 	}
 	v := topics.AllowlistValue{Exchange: exchange, Types: types, UpdatedMs: time.Now().UnixMilli(), By: by}
