@@ -65,12 +65,16 @@ type Regime struct {
 
 // RegimeScope is one scope's current regime, history and recent changes.
 type RegimeScope struct {
-	Scope           string                `json:"scope"`
-	Score           float64               `json:"score"`
-	Band            string                `json:"band"`
-	Gate            string                `json:"gate"`
-	GateReason      string                `json:"gate_reason"`
-	OpensAllowed    bool                  `json:"opens_allowed"`
+	Scope        string  `json:"scope"`
+	Score        float64 `json:"score"`
+	Band         string  `json:"band"`
+	Gate         string  `json:"gate"`
+	GateReason   string  `json:"gate_reason"`
+	OpensAllowed bool    `json:"opens_allowed"`
+	// Degraded is why the regime cannot judge the market ("" when it can);
+	// DegradedSinceMs is the event time the page first saw it degraded.
+	Degraded        string                `json:"degraded,omitempty"`
+	DegradedSinceMs int64                 `json:"degraded_since,omitempty"`
 	AtMs            int64                 `json:"at"`
 	Age             *float64              `json:"age_s"`
 	SinceMs         int64                 `json:"since"`
@@ -271,10 +275,10 @@ func (s *state) regimeView(now time.Time) Regime {
 
 func (s *state) scopeView(sc *scope, now time.Time) RegimeScope {
 	r := sc.cur
-	st := &regime.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs}
+	st := &regime.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs, Degraded: r.Degraded}
 	gate, reason := regime.GateStatus(st, s.override, now.UnixMilli())
 	v := RegimeScope{Scope: r.Scope, Score: r.Score, Band: string(r.Band), Gate: gate, GateReason: reason,
-		OpensAllowed: regime.Allowed(gate), AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,
+		OpensAllowed: regime.Allowed(gate), Degraded: r.Degraded, DegradedSinceMs: sc.degradedSince, AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,
 		CooldownUntilMs: r.CooldownUntilMs, Records: r.Records, Inputs: r.Inputs.Map(),
 		History: append([]Point{}, sc.points...), Changes: []topics.RegimeChange{}}
 	if gate == regime.GateOverrideAllow || gate == regime.GateOverrideBlock {

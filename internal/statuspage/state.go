@@ -70,6 +70,7 @@ type regimeRecord struct {
 	SinceMs         int64         `json:"since"`
 	CooldownUntilMs int64         `json:"cooldown_until,omitempty"`
 	Gate            string        `json:"gate"`
+	Degraded        string        `json:"degraded,omitempty"`
 	Inputs          regime.Inputs `json:"inputs"`
 	Records         int64         `json:"records"`
 }
@@ -84,10 +85,13 @@ type Point struct {
 // scope is the regime of one scope (exchange): its newest state, its score
 // history and band changes, both sorted by event time.
 type scope struct {
-	cur     regimeRecord
-	has     bool
-	points  []Point
-	changes []topics.RegimeChange
+	cur regimeRecord
+	has bool
+	// degradedSince is the event time of the first state of the current
+	// degraded spell (0 when the newest state is not degraded).
+	degradedSince int64
+	points        []Point
+	changes       []topics.RegimeChange
 }
 
 // add inserts p in time order. Unless force, a point closer than gap to the
@@ -265,6 +269,12 @@ func (s *state) setRegime(rec regimeRecord) {
 	sc := s.scope(rec.Scope)
 	if sc.has && rec.AtMs < sc.cur.AtMs {
 		return
+	}
+	switch {
+	case rec.Degraded == "":
+		sc.degradedSince = 0
+	case sc.degradedSince == 0 || sc.degradedSince > rec.AtMs:
+		sc.degradedSince = rec.AtMs
 	}
 	sc.cur, sc.has = rec, true
 	sc.add(Point{T: rec.AtMs, S: rec.Score, B: string(rec.Band)}, sampleGap.Milliseconds(), false)

@@ -184,3 +184,38 @@ func TestCutShortensLongValuesOnRuneBoundaries(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestADegradedRegimeShowsDegradedWithItsReason: a state whose feed is too
+// thin to judge shows gate "degraded" with the regime's reason (not the
+// band's "open"), since when the page saw it degraded, and back to open
+// once a healthy state arrives.
+func TestADegradedRegimeShowsDegradedWithItsReason(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	base := int64(1_800_000_000_000)
+	now := time.UnixMilli(base + 10*sec)
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base, Score: 5, Band: regime.Calm})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + sec, Score: 5, Band: regime.Calm, Degraded: "reference BTCUSDT silent for 45s"})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + 2*sec, Score: 5, Band: regime.Calm, Degraded: "reference BTCUSDT silent for 46s"})
+	v := s.scopeView(s.scopes["binance"], now)
+	if v.Gate != regime.GateDegraded || v.OpensAllowed || v.Degraded != "reference BTCUSDT silent for 46s" ||
+		v.GateReason != "regime degraded: reference BTCUSDT silent for 46s" || v.DegradedSinceMs != base+sec {
+		t.Fatalf("degraded scope: %+v", v)
+	}
+	// An operator allow override still wins, as at the gate.
+	s.override = &topics.Override{Scope: regime.OverrideScope, Action: "allow", UntilMs: now.UnixMilli() + 60_000, Reason: "feed known thin"}
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOverrideAllow || !v.OpensAllowed {
+		t.Fatalf("allow override over a degraded regime: %+v", v)
+	}
+	s.override = nil
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + 3*sec, Score: 5, Band: regime.Calm})
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOpen || v.Degraded != "" || v.DegradedSinceMs != 0 {
+		t.Fatalf("recovered scope: %+v", v)
+	}
+	// Decoded from the table's JSON (the field the regime writes).
+	raw, _ := json.Marshal(regime.State{Scope: "bybit", AtMs: base, Score: 1, Band: regime.Calm, Gate: regime.GateDegraded, Degraded: "2 of 40 symbols fresh"})
+	s.pending["bybit"] = raw
+	s.decodePendingLocked()
+	if v := s.scopeView(s.scopes["bybit"], now); v.Gate != regime.GateDegraded || v.Degraded != "2 of 40 symbols fresh" {
+		t.Fatalf("decoded degraded state: %+v", v)
+	}
+}
