@@ -49,6 +49,15 @@
 // once (TestCadenceCrashEntersCriticalOnce replays the shared market data
 // at 1 s).
 //
+// # Overrides
+//
+// The overrides View is guarded (control.NewOverridesView): a record that
+// fails control.CheckOverride is quarantined and the last good override
+// stays in force. When a key has no good record (only garbage), the
+// override is unreadable: the state records why (State.OverrideUnreadable)
+// and its gate is "override_unreadable", which refuses opens, like the
+// gate does on the same View. Garbage never opens the gate.
+//
 // # Why a View for overrides
 //
 // The overrides topic has one partition, mark-price three; goka's Join
@@ -73,12 +82,16 @@ import (
 
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/validate"
+	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
 
 // OverrideScope is the key of the override that applies to every exchange.
-const OverrideScope = "global"
+const OverrideScope = control.ScopeGlobal
+
+// MaxOverrideUnreadable bounds State.OverrideUnreadable (bytes).
+const MaxOverrideUnreadable = 256
 
 // Group is the regime consumer group; its group table holds State.
 func Group(prefix string) goka.Group { return goka.Group(prefix + "regime") }
@@ -133,9 +146,15 @@ type Config struct {
 	// push the state's event time past every real tick.
 	MaxAhead time.Duration
 	// Now is the consumer's clock (default time.Now). It only bounds event
-	// times; the score itself never reads it.
+	// times, and the created_at and until of override records (the
+	// overrides View's Guard); the score itself never reads it.
 	Now func() time.Time
-	Log *slog.Logger
+	// ControlQuarantined, when set, receives the quarantine records of
+	// refused override records instead of the quarantine topic (graph
+	// tests: goka's tester emitter deadlocks beside a running View; see
+	// lookups.GuardConfig.Quarantined).
+	ControlQuarantined func(key string, rec *topics.QuarantineRecord)
+	Log                *slog.Logger
 }
 
 // DefaultConfig returns the documented defaults for prefix.
@@ -204,7 +223,9 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ov, err := lookups.NewView(cfg.Brokers, OverridesTable(cfg.Prefix), topics.Raw{}, cfg.Log, cfg.ViewOptions)
+	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: OverridesTable(cfg.Prefix),
+		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
+		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("creating regime processor: %w", err)
 	}
@@ -217,7 +238,7 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating regime processor: %w", err)
 	}
-	return lookups.New(p, ov), nil
+	return lookups.New(p, ov).Guard(guard), nil
 }
 
 type regime struct {
@@ -269,7 +290,14 @@ func (r *regime) process(ctx goka.Context, msg any) {
 	if at < prev.AtMs {
 		return // late record: event time never goes backwards
 	}
-	ov := DecodeOverride(lookups.Get(ctx, r.overrides, OverrideScope))
+	// The View is guarded: a garbage override record keeps the last good
+	// one. With none, the override is unreadable and the gate blocks
+	// (fail closed) until an operator writes a valid record.
+	ov, ovErr := control.DecodeOverride(lookups.Get(ctx, r.overrides, OverrideScope))
+	prev.OverrideUnreadable = ""
+	if ovErr != nil {
+		prev.OverrideUnreadable = topics.Bound(ovErr.Error(), MaxOverrideUnreadable)
+	}
 	next, change := Step(r.cfg, prev, at, ticks, ov)
 	ctx.SetValue(&next)
 	if change != nil {
@@ -424,10 +452,11 @@ func (r *regime) quarantine(ctx goka.Context, raw []byte, err error) {
 	lookups.Quarantine(ctx, QuarantineTopic(r.cfg.Prefix), Group(r.cfg.Prefix), raw, err, r.cfg.Log, "mark-price record")
 }
 
-// DecodeOverride reads a value of the overrides table (as a View returns it). The table is
-// read raw so that a malformed record written by hand cannot stop the
-// processor (a goka codec error is fatal); such a value counts as no
-// override.
+// DecodeOverride decodes a raw value of the overrides topic for displays
+// (kraite regime status, the status page) that read the topic directly;
+// a value that does not decode counts as no override. The processor does
+// not use it: it reads a guarded View (processors/internal/control), which
+// keeps the last good override and fails closed when there is none.
 func DecodeOverride(v any) *topics.Override {
 	raw, ok := v.([]byte)
 	if !ok || len(raw) == 0 {

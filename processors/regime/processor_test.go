@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -19,7 +21,11 @@ const prefix = "kraite."
 
 type regimeTest struct {
 	tt      *tester.Tester
+	p       *Runner
 	changes *tester.QueueTracker
+
+	mu       sync.Mutex
+	controlQ []*topics.QuarantineRecord // quarantined override records
 }
 
 func newRegimeTest(t *testing.T, opts ...func(*Config)) *regimeTest {
@@ -30,6 +36,12 @@ func newRegimeTest(t *testing.T, opts ...func(*Config)) *regimeTest {
 		o(&cfg)
 	}
 	cfg.ViewOptions = []goka.ViewOption{goka.WithViewTester(tt)}
+	r := &regimeTest{tt: tt}
+	cfg.ControlQuarantined = func(_ string, q *topics.QuarantineRecord) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.controlQ = append(r.controlQ, q)
+	}
 	p, err := New(cfg, goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +58,25 @@ func newRegimeTest(t *testing.T, opts ...func(*Config)) *regimeTest {
 	if err := p.WaitForReady(t.Context()); err != nil {
 		t.Fatalf("waiting for the processor: %v", err)
 	}
-	return &regimeTest{tt: tt, changes: tt.NewQueueTracker(string(ChangesTopic(prefix)))}
+	r.p, r.changes = p, tt.NewQueueTracker(string(ChangesTopic(prefix)))
+	return r
+}
+
+// setOverride writes one raw record to the overrides topic and waits until
+// the overrides View's Guard handled it.
+func (r *regimeTest) setOverride(t *testing.T, raw []byte) {
+	t.Helper()
+	guard := r.p.Guards()[0]
+	seen := guard.Seen()
+	r.tt.Consume(string(OverridesTable(prefix)), OverrideScope, raw)
+	testkit.Eventually(t, 20*time.Second, "the overrides view to handle the record", func() bool { return guard.Seen() > seen })
+}
+
+// controlQuarantined is the number of refused override records.
+func (r *regimeTest) controlQuarantined() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.controlQ)
 }
 
 func (r *regimeTest) feed(frame []byte) {
@@ -142,7 +172,7 @@ func TestRegimeOverrideBeatsTheCooldownAndExpiresByItself(t *testing.T) {
 	}
 	until := times[i] + (10 * time.Minute).Milliseconds()
 	ov, _ := json.Marshal(topics.Override{Scope: OverrideScope, Action: "allow", UntilMs: until, Reason: "test", CreatedMs: times[i]})
-	r.tt.Consume(string(OverridesTable(prefix)), OverrideScope, ov)
+	r.setOverride(t, ov)
 	r.drain(t)
 	i++
 	r.feed(frames[i])

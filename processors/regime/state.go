@@ -16,7 +16,15 @@ const (
 	GateNoState       = "no_state"       // no regime state yet (fail closed)
 	GateStale         = "stale"          // the regime state is too old (fail closed)
 	GateDegraded      = "degraded"       // the feed is too thin to judge (State.Degraded says why)
+	// GateOverrideUnreadable: the overrides topic holds only garbage for
+	// the scope (State.OverrideUnreadable says why); fail closed.
+	GateOverrideUnreadable = "override_unreadable"
 )
+
+// GateStatuses lists every gate status a State or a RegimeChange may
+// carry (consumers of regime-changes validate against it).
+var GateStatuses = []string{GateOpen, GateBlocked, GateCooldown, GateOverrideAllow, GateOverrideBlock,
+	GateNoState, GateStale, GateDegraded, GateOverrideUnreadable}
 
 // State is the value of the regime group table (key = exchange): the score,
 // band and gate of the market, the cooldown and override in force, the
@@ -41,10 +49,16 @@ type State struct {
 	// RecoverUntilMs is when a feed that was degraded counts as healthy
 	// again (Config.Recovery after its last degraded record): the score's
 	// windows hold the blind spell until they refill.
-	RecoverUntilMs int64  `json:"recover_until,omitempty"`
-	Inputs         Inputs `json:"inputs"`
-	Market         Market `json:"market"`
-	Records        int64  `json:"records"`
+	RecoverUntilMs int64 `json:"recover_until,omitempty"`
+	// OverrideUnreadable is why the override could not be read at the last
+	// record ("" when it could): the overrides View holds only garbage for
+	// the scope. The processor sets it on the previous state before Step,
+	// from what it read; Transition carries it and GateStatus refuses opens
+	// on it (GateOverrideUnreadable) unless a readable override is active.
+	OverrideUnreadable string `json:"override_unreadable,omitempty"`
+	Inputs             Inputs `json:"inputs"`
+	Market             Market `json:"market"`
+	Records            int64  `json:"records"`
 }
 
 // Transition is the pure band/cooldown step: given the previous state, a
@@ -120,6 +134,8 @@ func activeOverride(ov *topics.Override, now int64) *topics.Override {
 //   - an active operator override wins: "allow" lets opens through even in
 //     Critical or cooldown, "block" refuses them;
 //   - no state: refused (fail closed);
+//   - the override unreadable at the regime's last record
+//     (s.OverrideUnreadable): refused (fail closed);
 //   - a degraded feed (s.Degraded): refused, the band cannot be trusted;
 //   - band Critical: refused;
 //   - within the cooldown after Critical: refused;
@@ -137,6 +153,8 @@ func GateStatus(s *State, ov *topics.Override, now int64) (status, reason string
 	switch {
 	case s == nil || s.Band == "":
 		return GateNoState, "no regime state yet"
+	case s.OverrideUnreadable != "":
+		return GateOverrideUnreadable, "regime overrides unreadable (" + s.OverrideUnreadable + "); write a valid one, e.g. kraite regime override clear"
 	case s.Degraded != "":
 		return GateDegraded, "regime degraded: " + s.Degraded
 	case s.Band == Critical:
