@@ -67,6 +67,16 @@ func Migrations() []Migration {
 			}
 			return stmts
 		}},
+		{Version: 6, Name: "regime history gate and degraded", Statements: func(d Dialect) []string {
+			// Nothing wrote the v1 regime_history table: it is replaced, not
+			// altered (an idempotent ADD COLUMN exists on neither MySQL 8 nor
+			// SQLite, and MySQL commits DDL on its own).
+			stmts := []string{"DROP TABLE IF EXISTS regime_history"}
+			for _, t := range schemaV6 {
+				stmts = append(stmts, t.createStatements(d)...)
+			}
+			return stmts
+		}},
 	}
 }
 
@@ -75,7 +85,7 @@ func Migrations() []Migration {
 func Tables() []string {
 	var names []string
 	seen := map[string]bool{}
-	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3, schemaV4, schemaV5) {
+	for _, t := range slices.Concat(schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6) {
 		if !seen[t.name] {
 			seen[t.name] = true
 			names = append(names, t.name)

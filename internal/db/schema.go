@@ -349,3 +349,25 @@ var schemaV5 = []table{
 		"updated_at {ts} NOT NULL",
 	}, uniques: [][]string{{"exchange", "symbol"}}},
 }
+
+// schemaV6 replaces the v1 regime_history table, which nothing wrote, with
+// the one the regime-history sink (sinks/regimehistory) writes from
+// regime-changes: one row per band or gate change, unique by (scope, at_ms,
+// to_band), now with the gate status after the change (gate: open,
+// blocked, cooldown, degraded, ...; NULL in records older than the field)
+// and why the feed could not support a verdict (degraded; NULL when it
+// could).
+var schemaV6 = []table{
+	{name: "regime_history", columns: []string{
+		"id {id}",
+		"scope VARCHAR(32) NOT NULL",
+		"from_band VARCHAR(16) NOT NULL",
+		"to_band VARCHAR(16) NOT NULL",
+		"score DOUBLE PRECISION NOT NULL",
+		"at_ms BIGINT NOT NULL",
+		"cooldown_until_ms BIGINT NOT NULL DEFAULT 0",
+		"inputs {text} NULL",
+		"gate VARCHAR(32) NULL",
+		"degraded VARCHAR(255) NULL",
+	}, uniques: [][]string{{"scope", "at_ms", "to_band"}}},
+}
