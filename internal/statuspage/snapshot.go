@@ -17,13 +17,17 @@ type Snapshot struct {
 	Process     string `json:"process"`
 	Prefix      string `json:"prefix"`
 	// Errors are the failing sources (kafka, fetch, lag, database, ...).
-	Errors     map[string]string `json:"errors,omitempty"`
-	Streams    Streams           `json:"streams"`
-	Regime     Regime            `json:"regime"`
-	Lag        Lag               `json:"lag"`
-	Allowlist  Allowlist         `json:"allowlist"`
-	MarkPrice  MarkPrice         `json:"mark_price"`
-	Quarantine Quarantine        `json:"quarantine"`
+	Errors map[string]string `json:"errors,omitempty"`
+	// Problems are what an operator must act on, worst first (problems.go).
+	Problems []Problem `json:"problems"`
+	// ControlAlerts are the refused control records still in force.
+	ControlAlerts []ControlAlert `json:"control_alerts"`
+	Streams       Streams        `json:"streams"`
+	Regime        Regime         `json:"regime"`
+	Lag           Lag            `json:"lag"`
+	Allowlist     Allowlist      `json:"allowlist"`
+	MarkPrice     MarkPrice      `json:"mark_price"`
+	Quarantine    Quarantine     `json:"quarantine"`
 }
 
 // Section says whether a part of the page has a source, and if not why.
@@ -47,6 +51,8 @@ type StreamAccount struct {
 	Connected   bool     `json:"connected"`
 	LastFrameMs int64    `json:"last_frame_at,omitempty"`
 	Age         *float64 `json:"age_s"`
+	// DownSinceMs is since when this page has seen the socket down.
+	DownSinceMs int64 `json:"down_since,omitempty"`
 }
 
 // StreamPublic is a public stream (mark prices).
@@ -102,7 +108,10 @@ type LagRow struct {
 	Queue      int       `json:"queue,omitempty"` // DESIGN.md section 4 queue number
 	Lag        int64     `json:"lag"`
 	Partitions []PartLag `json:"partitions"`
-	Err        string    `json:"error,omitempty"`
+	// Stalled counts the partitions with records waiting and no commit
+	// for Config.StallAfter.
+	Stalled int    `json:"stalled,omitempty"`
+	Err     string `json:"error,omitempty"`
 }
 
 // PartLag is one partition's lag (-1 when unknown).
@@ -111,6 +120,9 @@ type PartLag struct {
 	Committed int64 `json:"committed"`
 	End       int64 `json:"end"`
 	Lag       int64 `json:"lag"`
+	// StalledSinceMs is when the commit last moved, set while the
+	// partition is stalled (records waiting, no commit for StallAfter).
+	StalledSinceMs int64 `json:"stalled_since,omitempty"`
 }
 
 // Allowlist is the dispatch allowlist per exchange.
@@ -124,7 +136,7 @@ type AllowlistRow struct {
 	Exchange  string   `json:"exchange"`
 	Types     []string `json:"types"`
 	Shadow    bool     `json:"shadow"`
-	Source    string   `json:"source"` // "topic" or "default"
+	Source    string   `json:"source"` // "topic", "default" or "unreadable" (only garbage on the topic: shadow mode)
 	UpdatedMs int64    `json:"updated_at,omitempty"`
 	By        string   `json:"by,omitempty"`
 }
@@ -193,11 +205,24 @@ func (c *Collector) Snapshot(now time.Time) Snapshot {
 		}
 	}
 	snap.Streams = buildStreams(c.cfg.Streams, now)
+	s.noteStreams(snap.Streams, now)
+	for i, a := range snap.Streams.Accounts {
+		if t, ok := s.down[a.ID]; ok {
+			snap.Streams.Accounts[i].DownSinceMs = t.UnixMilli()
+		}
+	}
 	snap.Regime = s.regimeView(now)
-	snap.Lag = s.lagView(c.cfg.Prefix)
+	snap.Lag = s.lagView(c.cfg.Prefix, now)
 	snap.Allowlist = s.allowlistView(c.cfg.DefaultAllowlists)
 	snap.MarkPrice = s.markView(now, c.cfg.DB != nil)
 	snap.Quarantine = s.quarantineView()
+	var local []ControlAlert
+	if c.cfg.ControlAlerts != nil {
+		local = c.cfg.ControlAlerts()
+	}
+	s.trimGrowth(now.UnixMilli())
+	snap.ControlAlerts = s.controlAlerts(local, now)
+	snap.Problems = s.problems(&snap, now, c.cfg.ProblemWindow)
 	return snap
 }
 
@@ -290,7 +315,7 @@ func (s *state) scopeView(sc *scope, now time.Time) RegimeScope {
 	return v
 }
 
-func (s *state) lagView(prefix string) Lag {
+func (s *state) lagView(prefix string, now time.Time) Lag {
 	out := Lag{Rows: []LagRow{}}
 	switch {
 	case s.errs["lag"] != "":
@@ -316,7 +341,12 @@ func (s *state) lagView(prefix string) Lag {
 				byTopic[p.Topic] = row
 				ts = append(ts, p.Topic)
 			}
-			row.Partitions = append(row.Partitions, PartLag{Partition: p.Partition, Committed: p.Committed, End: p.End, Lag: p.Lag})
+			pl := PartLag{Partition: p.Partition, Committed: p.Committed, End: p.End, Lag: p.Lag}
+			if t := s.stalledSince(g.Group, p, now); !t.IsZero() {
+				pl.StalledSinceMs = t.UnixMilli()
+				row.Stalled++
+			}
+			row.Partitions = append(row.Partitions, pl)
 			if p.Lag > 0 {
 				row.Lag += p.Lag
 			}
@@ -349,6 +379,10 @@ func (s *state) allowlistView(defaults map[string][]string) Allowlist {
 		types := append([]string{}, v.Types...)
 		out.Exchanges = append(out.Exchanges, AllowlistRow{Exchange: ex, Types: types, Shadow: len(types) == 0,
 			Source: "topic", UpdatedMs: v.UpdatedMs, By: v.By})
+	}
+	for ex := range s.unreadable {
+		seen[ex] = true
+		out.Exchanges = append(out.Exchanges, AllowlistRow{Exchange: ex, Types: []string{}, Shadow: true, Source: "unreadable"})
 	}
 	for ex, types := range defaults {
 		if !seen[ex] {

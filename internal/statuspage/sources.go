@@ -42,7 +42,17 @@ func (c *Collector) discover(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 	}
 	add := map[string]map[int32]kgo.Offset{}
 	for _, f := range missing {
-		if from, ok := tailOffsets(ends[f.topic], starts[f.topic], f.tail); ok {
+		from, ok := tailOffsets(ends[f.topic], starts[f.topic], f.tail)
+		if ok && f.topic == c.st.n.quarantine {
+			// Quarantine growth and refused control records need the
+			// last hour, not only the newest records shown.
+			after, err := adm.ListOffsetsAfterMilli(ctx, time.Now().Add(-lookback).UnixMilli(), f.topic)
+			if err != nil {
+				return fmt.Errorf("listing offsets of the last %s of %s: %w", lookback, f.topic, err)
+			}
+			from, ok = sinceOffsets(from, ends[f.topic], after[f.topic])
+		}
+		if ok {
 			add[f.topic] = from
 		}
 	}
@@ -77,6 +87,27 @@ func tailOffsets(ends, starts map[int32]kadm.ListedOffset, tail int64) (map[int3
 	return out, true
 }
 
+// sinceOffsets moves each partition's start back to the first record of
+// the lookback (after), but no further than maxScan records before its
+// end. ok is false while any partition's offset is unknown.
+func sinceOffsets(from map[int32]kgo.Offset, ends, after map[int32]kadm.ListedOffset) (map[int32]kgo.Offset, bool) {
+	out := make(map[int32]kgo.Offset, len(from))
+	for p, o := range from {
+		a, ok := after[p]
+		if !ok || a.Err != nil {
+			return nil, false
+		}
+		tail := o.EpochOffset().Offset
+		at := a.Offset
+		if at < 0 { // nothing after: the end
+			at = ends[p].Offset
+		}
+		at = max(at, ends[p].Offset-maxScan)
+		out[p] = kgo.NewOffset().At(min(tail, at))
+	}
+	return out, true
+}
+
 // KraiteGroups keeps the consumer groups of this deployment: those the
 // catalog declares (topics.Groups) under this prefix, and a running
 // `kraite rebuild`'s groups. Another deployment's groups (another prefix)
@@ -106,14 +137,14 @@ func (c *Collector) refreshLag(ctx context.Context, adm *kadm.Client) error {
 	}
 	groups := KraiteGroups(listed.Groups(), c.cfg.Prefix)
 	if len(groups) == 0 {
-		c.st.setLag(nil)
+		c.st.setLag(nil, time.Now())
 		return nil
 	}
 	sts, err := groupadmin.Status(ctx, adm, groups...)
 	if err != nil {
 		return err
 	}
-	c.st.setLag(sts)
+	c.st.setLag(sts, time.Now())
 	return nil
 }
 

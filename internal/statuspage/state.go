@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/validate"
+	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -124,40 +126,63 @@ func (sc *scope) trim(window int64) {
 	sc.changes = append(sc.changes[:0], sc.changes[j:]...)
 }
 
-// quarantined is a quarantine record and where it sits.
+// quarantined is a quarantine record, where it sits and when it was
+// quarantined (its Kafka timestamp, ms).
 type quarantined struct {
 	rec       topics.QuarantineRecord
 	partition int32
 	offset    int64
+	at        int64
+}
+
+// pendingState is the newest undecoded regime state of a scope.
+type pendingState struct {
+	raw       []byte
+	partition int32
+	offset    int64
+	at        time.Time
 }
 
 // state is everything the collector knows; every method locks mu.
 type state struct {
-	n      names
-	window int64 // ms
-	quarN  int
+	n          names
+	window     int64 // ms
+	quarN      int
+	stallAfter time.Duration
 
 	mu        sync.Mutex
 	following map[string]bool
-	pending   map[string][]byte // newest undecoded regime state per scope
+	pending   map[string]pendingState // newest undecoded regime state per scope
 	scopes    map[string]*scope
 	override  *topics.Override
 	allow     map[string]topics.AllowlistValue
-	quar      []quarantined // newest first, at most quarN
-	quarTotal int64
-	quarKnown bool
-	marks     map[string]time.Time // mark-price record key -> newest frame
-	lag       []groupadmin.GroupStatus
-	lagKnown  bool
-	venues    []venueRow
-	venuesAt  time.Time
-	errs      map[string]string // section -> why it failed last
+	// unreadable are the exchanges whose allowlist records are all
+	// garbage: dispatch is in shadow mode for them, whatever the default.
+	unreadable map[string]bool
+	quar       []quarantined // newest first, at most quarN
+	quarTotal  int64
+	quarKnown  bool
+	marks      map[string]time.Time // mark-price record key -> newest frame
+	lag        []groupadmin.GroupStatus
+	lagKnown   bool
+	venues     []venueRow
+	venuesAt   time.Time
+	errs       map[string]string // section -> why it failed last
+
+	// problems (problems.go)
+	alerts  map[alertID]*ControlAlert // derived: quarantine records and the page's checks
+	good    map[string]int64          // control topic + "\x00" + key -> offset of its newest good record
+	growth  map[string]*qgrowth       // quarantine records per consumer and minute
+	commits map[partKey]*partTrack    // when each group's commit last moved
+	down    map[string]time.Time      // account -> disconnected since (as seen here)
 }
 
 func newState(prefix string, window time.Duration, quarantine int) *state {
-	return &state{n: topicNames(prefix), window: window.Milliseconds(), quarN: quarantine,
-		following: map[string]bool{}, pending: map[string][]byte{}, scopes: map[string]*scope{},
-		allow: map[string]topics.AllowlistValue{}, marks: map[string]time.Time{}, errs: map[string]string{}}
+	return &state{n: topicNames(prefix), window: window.Milliseconds(), quarN: quarantine, stallAfter: 2 * time.Minute,
+		following: map[string]bool{}, pending: map[string]pendingState{}, scopes: map[string]*scope{},
+		allow: map[string]topics.AllowlistValue{}, marks: map[string]time.Time{}, errs: map[string]string{},
+		unreadable: map[string]bool{}, alerts: map[alertID]*ControlAlert{}, good: map[string]int64{}, growth: map[string]*qgrowth{},
+		commits: map[partKey]*partTrack{}, down: map[string]time.Time{}}
 }
 
 func (s *state) setErr(section string, err error) {
@@ -186,29 +211,30 @@ func (s *state) setFollowing(topic string) {
 func (s *state) apply(fs kgo.Fetches) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fs.EachRecord(func(r *kgo.Record) { s.applyRecord(r) })
+	now := time.Now()
+	fs.EachRecord(func(r *kgo.Record) { s.applyRecord(r, now) })
 }
 
-func (s *state) applyRecord(r *kgo.Record) {
+func (s *state) applyRecord(r *kgo.Record, now time.Time) {
 	key := string(r.Key)
 	switch r.Topic {
 	case s.n.table:
 		if r.Value == nil {
-			delete(s.pending, key)
-			delete(s.scopes, key)
+			// The gate refuses a tombstone and keeps the state it has.
+			sc := s.scopes[key]
+			s.raise(pageAlert(r.Topic, key, r.Partition, r.Offset, errors.New("regime state tombstone refused"),
+				sc != nil && sc.has, now))
 			return
 		}
-		s.pending[key] = r.Value
+		s.pending[key] = pendingState{raw: r.Value, partition: r.Partition, offset: r.Offset, at: now}
 	case s.n.changes:
 		s.addChange(r.Value)
 	case s.n.overrides:
-		if key == regime.OverrideScope {
-			s.override = regime.DecodeOverride(r.Value)
-		}
+		s.applyOverride(r, now)
 	case s.n.allowlist:
-		s.applyAllowlist(key, r.Value, r.Timestamp)
+		s.applyAllowlist(r, now)
 	case s.n.quarantine:
-		s.addQuarantine(r)
+		s.addQuarantine(r, now)
 	case s.n.mark:
 		at := topics.ParseReceivedAt(r)
 		if at.IsZero() {
@@ -245,17 +271,20 @@ func (s *state) decodePendingLocked() {
 		return
 	}
 	var errs []error
-	for key, raw := range s.pending {
+	for key, p := range s.pending {
 		delete(s.pending, key)
-		var rec regimeRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			errs = append(errs, fmt.Errorf("decoding the regime state of %s: %w", key, err))
+		rec, err := checkState(p.raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the regime state of %s: %w", topics.Bound(key, 64), err))
+			sc := s.scopes[key]
+			s.raise(pageAlert(s.n.table, key, p.partition, p.offset, err, sc != nil && sc.has, p.at))
 			continue
 		}
 		if rec.Scope == "" {
 			rec.Scope = key
 		}
 		s.setRegime(rec)
+		s.markGood(s.n.table, topics.Bound(key, topics.MaxQuarantineKey), p.offset)
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.errs["regime"] = err.Error()
@@ -296,36 +325,69 @@ func (s *state) addChange(raw []byte) {
 	sc.trim(s.window)
 }
 
-func (s *state) applyAllowlist(key string, raw []byte, ts time.Time) {
-	if raw == nil {
-		delete(s.allow, key)
+// applyAllowlist applies an allowlist record as dispatch does
+// (dispatch.CheckAllowlist): a refused record (garbage, a tombstone, an
+// unknown exchange or type) changes nothing shown and raises an alert;
+// the last good list stays, or the default when there was none... which
+// dispatch then does not apply: with no good record it is in shadow mode
+// (see allowlistView).
+func (s *state) applyAllowlist(r *kgo.Record, now time.Time) {
+	key := string(r.Key)
+	v, err := dispatch.CheckAllowlist(key, r.Value, now)
+	if err != nil {
+		_, kept := s.allow[key]
+		s.raise(pageAlert(r.Topic, key, r.Partition, r.Offset, err, kept, now))
+		if validate.Exchange(key) == nil && !kept {
+			s.unreadable[key] = true
+		}
 		return
-	}
-	var v topics.AllowlistValue
-	if err := json.Unmarshal(raw, &v); err != nil {
-		s.errs["allowlist"] = fmt.Sprintf("decoding the allowlist of %s: %v", key, err)
-		return
-	}
-	if v.Exchange == "" {
-		v.Exchange = key
 	}
 	if v.UpdatedMs == 0 {
-		v.UpdatedMs = ts.UnixMilli()
+		v.UpdatedMs = r.Timestamp.UnixMilli()
 	}
-	delete(s.errs, "allowlist")
 	s.allow[v.Exchange] = v
+	delete(s.unreadable, key)
+	s.markGood(r.Topic, key, r.Offset)
+}
+
+// applyOverride applies an overrides record as the gate does: a refused
+// record keeps the active override (never removes a block) and raises an
+// alert.
+func (s *state) applyOverride(r *kgo.Record, now time.Time) {
+	key := string(r.Key)
+	ov, err := checkOverride(key, r.Value)
+	if err == nil && key != regime.OverrideScope {
+		err = fmt.Errorf("override scope %q is not known (want %q)", topics.Bound(key, 64), regime.OverrideScope)
+	}
+	if err != nil {
+		s.raise(pageAlert(r.Topic, key, r.Partition, r.Offset, err, s.override != nil, now))
+		return
+	}
+	s.override = &ov
+	s.markGood(r.Topic, key, r.Offset)
 }
 
 // addQuarantine keeps the quarN newest records (by their time, then offset).
-func (s *state) addQuarantine(r *kgo.Record) {
-	q := quarantined{partition: r.Partition, offset: r.Offset}
+// It also counts the record for quarantine growth and raises the alert of
+// a refused control record.
+func (s *state) addQuarantine(r *kgo.Record, now time.Time) {
+	q := quarantined{partition: r.Partition, offset: r.Offset, at: r.Timestamp.UnixMilli()}
 	if err := json.Unmarshal(r.Value, &q.rec); err != nil {
 		q.rec = topics.QuarantineRecord{Key: string(r.Key), Value: string(r.Value),
 			Error: "undecodable quarantine record: " + err.Error()}
 	}
+	if q.at <= 0 || q.at > now.UnixMilli() {
+		q.at = now.UnixMilli()
+	}
 	if q.rec.AtMs == 0 {
 		q.rec.AtMs = r.Timestamp.UnixMilli()
 	}
+	consumer := q.rec.Consumer
+	if consumer == "" {
+		consumer = "(no consumer)"
+	}
+	s.countQuarantine(consumer, q.rec.Error, q.at, now.UnixMilli())
+	s.fromQuarantine(q)
 	newer := func(a, b quarantined) bool {
 		if a.rec.AtMs != b.rec.AtMs {
 			return a.rec.AtMs > b.rec.AtMs
@@ -347,10 +409,11 @@ func (s *state) addQuarantine(r *kgo.Record) {
 	}
 }
 
-func (s *state) setLag(gs []groupadmin.GroupStatus) {
+func (s *state) setLag(gs []groupadmin.GroupStatus, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lag, s.lagKnown = gs, true
+	s.trackCommits(gs, now)
 }
 
 func (s *state) setQuarantineTotal(n int64) {

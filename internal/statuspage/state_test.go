@@ -87,9 +87,9 @@ func TestQuarantineKeepsTheNewestRecords(t *testing.T) {
 	s := newState("t.", time.Hour, 3)
 	for i, at := range []int64{5, 1, 9, 7, 3} {
 		v, _ := json.Marshal(topics.QuarantineRecord{Consumer: "c", Error: fmt.Sprint("e", i), AtMs: at})
-		s.addQuarantine(&kgo.Record{Topic: "t.quarantine", Value: v, Offset: int64(i)})
+		s.addQuarantine(&kgo.Record{Topic: "t.quarantine", Value: v, Offset: int64(i)}, time.Now())
 	}
-	s.addQuarantine(&kgo.Record{Topic: "t.quarantine", Key: []byte("k"), Value: []byte("not json"), Offset: 9, Timestamp: time.UnixMilli(8)})
+	s.addQuarantine(&kgo.Record{Topic: "t.quarantine", Key: []byte("k"), Value: []byte("not json"), Offset: 9, Timestamp: time.UnixMilli(8)}, time.Now())
 	var ats []int64
 	for _, q := range s.quar {
 		ats = append(ats, q.rec.AtMs)
@@ -130,8 +130,8 @@ func TestLagRowsPerGroupAndTopicWithQueueNumbers(t *testing.T) {
 			{Topic: "t.dispatch-table", Partition: 0, Committed: 1, End: 3, Lag: 2},
 		}},
 		{Group: "t.sink.orders", State: "Empty"},
-	})
-	lag := s.lagView("t.")
+	}, time.Now())
+	lag := s.lagView("t.", time.Now())
 	if !lag.Available || lag.Total != 6 || len(lag.Rows) != 3 {
 		t.Fatalf("lag: %+v", lag)
 	}
@@ -148,7 +148,7 @@ func TestAllowlistFromTheTopicBeatsTheDefaultAndEmptyIsShadowMode(t *testing.T) 
 	s := newState("t.", time.Hour, 20)
 	s.following[s.n.allowlist] = true
 	v, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: []string{}, UpdatedMs: 42, By: "ops"})
-	s.applyAllowlist("binance", v, time.Time{})
+	s.applyAllowlist(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: v, Offset: 3}, time.Now())
 	al := s.allowlistView(map[string][]string{"binance": {"TRADE"}, "bybit": {"TRADE", "CANCELED"}})
 	want := []AllowlistRow{
 		{Exchange: "binance", Types: []string{}, Shadow: true, Source: "topic", UpdatedMs: 42, By: "ops"},
@@ -157,9 +157,14 @@ func TestAllowlistFromTheTopicBeatsTheDefaultAndEmptyIsShadowMode(t *testing.T) 
 	if !reflect.DeepEqual(al.Exchanges, want) {
 		t.Fatalf("got %+v\nwant %+v", al.Exchanges, want)
 	}
-	s.applyAllowlist("binance", nil, time.Time{}) // tombstone: back to the default
-	if al := s.allowlistView(map[string][]string{"binance": {"TRADE"}}); al.Exchanges[0].Source != "default" {
+	// A tombstone would fall back to the default (widening the list):
+	// dispatch refuses it and so does the page, which raises an alert.
+	s.applyAllowlist(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Offset: 4}, time.Now())
+	if al := s.allowlistView(map[string][]string{"binance": {"TRADE"}}); al.Exchanges[0].Source != "topic" || !al.Exchanges[0].Shadow {
 		t.Fatalf("after a tombstone: %+v", al.Exchanges)
+	}
+	if as := s.controlAlerts(nil, time.Now()); len(as) != 1 || as[0].Key != "binance" || !as[0].KeptLastGood || as[0].Offset != 4 {
+		t.Fatalf("alerts after a tombstone: %+v", as)
 	}
 }
 
@@ -213,7 +218,7 @@ func TestADegradedRegimeShowsDegradedWithItsReason(t *testing.T) {
 	}
 	// Decoded from the table's JSON (the field the regime writes).
 	raw, _ := json.Marshal(regime.State{Scope: "bybit", AtMs: base, Score: 1, Band: regime.Calm, Gate: regime.GateDegraded, Degraded: "2 of 40 symbols fresh"})
-	s.pending["bybit"] = raw
+	s.pending["bybit"] = pendingState{raw: raw, offset: 1}
 	s.decodePendingLocked()
 	if v := s.scopeView(s.scopes["bybit"], now); v.Gate != regime.GateDegraded || v.Degraded != "2 of 40 symbols fresh" {
 		t.Fatalf("decoded degraded state: %+v", v)

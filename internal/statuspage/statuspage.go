@@ -63,6 +63,17 @@ type Config struct {
 	DB *db.DB
 	// Streams, when set, reports this process's WebSocket streams.
 	Streams *StreamSource
+	// ControlAlerts, when set, lists the refused control records of this
+	// process's processors (gate and dispatch Runners' Alerts). Without it
+	// the page still shows them from the quarantine topic and its own
+	// check of the control topics.
+	ControlAlerts func() []ControlAlert
+	// StallAfter is how long a partition with records waiting may keep
+	// its committed offset before its group counts as stalled (default 2 min).
+	StallAfter time.Duration
+	// ProblemWindow is how far back quarantine growth is counted (default
+	// 10 min, at most 1 h).
+	ProblemWindow time.Duration
 	// Registerer receives the gauges; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Log is the logger (default: discard).
@@ -102,6 +113,10 @@ func (c Config) Validate() error {
 		return errors.New("status page config: window must not be negative")
 	case c.Quarantine < 0:
 		return errors.New("status page config: quarantine must not be negative")
+	case c.StallAfter < 0:
+		return errors.New("status page config: stall-after must not be negative")
+	case c.ProblemWindow < 0 || c.ProblemWindow > lookback:
+		return fmt.Errorf("status page config: problem window must be between 0 and %s", lookback)
 	}
 	return nil
 }
@@ -118,6 +133,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Quarantine == 0 {
 		c.Quarantine = 20
+	}
+	if c.StallAfter == 0 {
+		c.StallAfter = 2 * time.Minute
+	}
+	if c.ProblemWindow == 0 {
+		c.ProblemWindow = 10 * time.Minute
 	}
 	if c.DefaultAllowlists == nil {
 		c.DefaultAllowlists = dispatch.DefaultAllowlists()
@@ -146,6 +167,7 @@ func New(cfg Config) (*Collector, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &Collector{cfg: cfg, st: newState(cfg.Prefix, cfg.Window, cfg.Quarantine), warned: map[string]string{}}
+	c.st.stallAfter = cfg.StallAfter
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(&gauges{c: c}); err != nil {
 			return nil, fmt.Errorf("registering status page gauges: %w", err)

@@ -1,0 +1,318 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/topics"
+)
+
+// quarRecord is a quarantine record as a reader writes it, quarantined at at.
+func quarRecord(t *testing.T, q topics.QuarantineRecord, offset int64, at time.Time) *kgo.Record {
+	t.Helper()
+	b, err := json.Marshal(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: "t.quarantine", Key: []byte(q.Key), Value: b, Offset: offset, Timestamp: at}
+}
+
+func problemsOf(s *state, snap Snapshot, now time.Time) []Problem {
+	snap.ControlAlerts = s.controlAlerts(nil, now)
+	return s.problems(&snap, now, 10*time.Minute)
+}
+
+func findProblem(ps []Problem, kind, subject string) (Problem, bool) {
+	for _, p := range ps {
+		if p.Kind == kind && p.Subject == subject {
+			return p, true
+		}
+	}
+	return Problem{}, false
+}
+
+// TestARefusedOverrideKeepsTheBlockAndIsAProblemUntilAGoodRecord: a
+// garbage override record after a block neither removes the block from
+// the page (it did: the gate kept it, the page showed it gone) nor goes
+// unseen: it is a problem, merged with the gate's quarantine record of the
+// same record, until a good override follows.
+func TestARefusedOverrideKeepsTheBlockAndIsAProblemUntilAGoodRecord(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.Now()
+	block, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "block", Reason: "maintenance",
+		CreatedMs: now.UnixMilli(), UntilMs: now.Add(time.Hour).UnixMilli()})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: block, Offset: 0}, now)
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: []byte("{garbage"), Offset: 1}, now)
+	if s.override == nil || s.override.Action != "block" {
+		t.Fatalf("a garbage override removed the block from the page: %+v", s.override)
+	}
+	// The gate's quarantine record of the same record.
+	s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.overrides, SourcePartition: 0, SourceOffset: 1,
+		Key: regime.OverrideScope, Consumer: "t.gate", Value: "{garbage",
+		Error: "control record refused (last good value kept): decoding override: unexpected end of JSON input"}, 5, now), now)
+	as := s.controlAlerts(nil, now)
+	if len(as) != 1 || strings.Join(as[0].Consumers, ",") != "t.gate" || strings.Join(as[0].Sources, ",") != "page,quarantine" ||
+		!as[0].KeptLastGood || as[0].Offset != 1 {
+		t.Fatalf("alerts: %+v", as)
+	}
+	ps := problemsOf(s, Snapshot{}, now)
+	p, ok := findProblem(ps, KindControlRefused, s.n.overrides+" "+regime.OverrideScope)
+	if !ok || p.Severity != SeverityWarn || !strings.Contains(p.Reason, "last good value kept") || !strings.Contains(p.Reason, "t.gate") {
+		t.Fatalf("problems: %+v", ps)
+	}
+	// A good record after it ends the alert.
+	clear, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "clear", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli()})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: clear, Offset: 2}, now)
+	if as := s.controlAlerts(nil, now); len(as) != 0 {
+		t.Fatalf("alerts after a good record: %+v", as)
+	}
+	// A quarantine record of the old garbage arriving late does not bring it back.
+	s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.overrides, SourceOffset: 1, Key: regime.OverrideScope,
+		Consumer: "t.regime", Error: "control record refused (last good value kept): x"}, 6, now), now)
+	if as := s.controlAlerts(nil, now); len(as) != 0 {
+		t.Fatalf("a late quarantine record of a superseded record: %+v", as)
+	}
+}
+
+// TestAGarbageAllowlistWithNoGoodValueIsShadowModeAndBad: the only record
+// of an exchange is garbage, so dispatch is in shadow mode (not the
+// default list): the page says so, and the problem is bad; the process's
+// own alert (Config.ControlAlerts) merges with the page's.
+func TestAGarbageAllowlistWithNoGoodValueIsShadowModeAndBad(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.Now()
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: []byte(`{"exchange":"binance","types":["EVERYTHING"]}`),
+		Partition: 2, Offset: 7}, now)
+	al := s.allowlistView(map[string][]string{"binance": {"TRADE"}})
+	if len(al.Exchanges) != 1 || al.Exchanges[0].Source != "unreadable" || !al.Exchanges[0].Shadow {
+		t.Fatalf("allowlist with only garbage: %+v", al.Exchanges)
+	}
+	local := []ControlAlert{{Topic: s.n.allowlist, Key: "binance", Partition: 2, Offset: 7, Consumers: []string{"t.dispatch"},
+		Error: "allowlist type \"EVERYTHING\" is not a known execution type", AtMs: now.UnixMilli()}}
+	as := s.controlAlerts(local, now)
+	if len(as) != 1 || as[0].KeptLastGood || strings.Join(as[0].Sources, ",") != "page,process" || as[0].Consumers[0] != "t.dispatch" {
+		t.Fatalf("merged alerts: %+v", as)
+	}
+	snap := Snapshot{ControlAlerts: as}
+	ps := s.problems(&snap, now, 10*time.Minute)
+	if len(ps) != 1 || ps[0].Severity != SeverityBad || !strings.Contains(ps[0].Reason, "dispatch in shadow mode for binance") {
+		t.Fatalf("problems: %+v", ps)
+	}
+	// A good list ends it.
+	good, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: []string{"TRADE"}})
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: good, Partition: 2, Offset: 8}, now)
+	if al := s.allowlistView(nil); al.Exchanges[0].Source != "topic" || al.Exchanges[0].Shadow {
+		t.Fatalf("after a good list: %+v", al.Exchanges)
+	}
+	if as := s.controlAlerts(nil, now); len(as) != 0 {
+		t.Fatalf("alerts after a good list: %+v", as)
+	}
+}
+
+// TestAFloodOfGarbageControlKeysStaysOneBoundedAlert: records for keys no
+// reader looks up gather under one alert, and quarantine records for
+// countless distinct control keys keep at most maxAlerts.
+func TestAFloodOfGarbageControlKeysStaysOneBoundedAlert(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.Now()
+	for i := range 2000 {
+		s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte(fmt.Sprint("nosuch-", i)), Value: []byte("x"), Offset: int64(i)}, now)
+	}
+	as := s.controlAlerts(nil, now)
+	if len(as) != 1 || as[0].Key != UnknownKeys || !as[0].KeptLastGood || as[0].Offset != 1999 {
+		t.Fatalf("unknown keys: %+v", as)
+	}
+	if len(s.allow) != 0 || len(s.unreadable) != 0 || len(s.good) != 0 {
+		t.Fatalf("garbage keys grew the state: %d %d %d", len(s.allow), len(s.unreadable), len(s.good))
+	}
+	for i := range 2000 {
+		s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.table, SourceOffset: int64(i), Key: fmt.Sprint("k", i),
+			Consumer: "t.gate", Error: "control record refused (no good value: readers fail closed): decoding"}, int64(i), now), now)
+	}
+	if n := len(s.alerts); n > maxAlerts {
+		t.Fatalf("%d alerts kept, at most %d", n, maxAlerts)
+	}
+	// Past the lookback an unknown-keys alert is over; a refused record of
+	// a real key stays until a good record follows.
+	s2 := newState("t.", time.Hour, 20)
+	s2.applyRecord(&kgo.Record{Topic: s2.n.allowlist, Key: []byte("nosuch"), Value: []byte("x")}, now)
+	s2.applyRecord(&kgo.Record{Topic: s2.n.allowlist, Key: []byte("binance"), Value: []byte("x"), Offset: 1}, now)
+	if as := s2.controlAlerts(nil, now.Add(lookback+time.Minute)); len(as) != 1 || as[0].Key != "binance" {
+		t.Fatalf("after the lookback: %+v", as)
+	}
+}
+
+// TestQuarantineGrowthIsCountedByConsumerInTheWindow.
+func TestQuarantineGrowthIsCountedByConsumerInTheWindow(t *testing.T) {
+	s := newState("t.", time.Hour, 3)
+	now := time.UnixMilli(1_800_000_000_000)
+	rec := func(consumer, why string, at time.Time, off int64) {
+		s.addQuarantine(quarRecord(t, topics.QuarantineRecord{Consumer: consumer, Error: why, SourceTopic: "t.orders"}, off, at), now)
+	}
+	rec("t.sink.orders", "old", now.Add(-30*time.Minute), 0)
+	for i := range 7 {
+		rec("t.sink.orders", fmt.Sprint("bad order ", i), now.Add(-time.Duration(7-i)*time.Minute), int64(1+i))
+	}
+	rec("t.dispatch", "future", now.Add(24*time.Hour), 9) // a forged time counts as now
+	ps := problemsOf(s, Snapshot{}, now)
+	p, ok := findProblem(ps, KindQuarantineGrowth, "t.sink.orders")
+	if !ok || !strings.HasPrefix(p.Reason, "7 records quarantined in the last 10m0s; newest: bad order 6") ||
+		p.SinceMs != now.Add(-7*time.Minute).UnixMilli() {
+		t.Fatalf("orders growth: %+v in %+v", p, ps)
+	}
+	if p, ok := findProblem(ps, KindQuarantineGrowth, "t.dispatch"); !ok || p.SinceMs != now.UnixMilli() {
+		t.Fatalf("a future-dated quarantine record: %+v", ps)
+	}
+	// Twenty minutes later nothing is recent.
+	later := now.Add(20 * time.Minute)
+	s.trimGrowth(later.UnixMilli())
+	if ps := problemsOf(s, Snapshot{}, later); len(ps) != 0 {
+		t.Fatalf("growth outside the window: %+v", ps)
+	}
+	// Consumers are bounded.
+	for i := range 500 {
+		rec(fmt.Sprint("c", i), "x", now, int64(100+i))
+	}
+	if n := len(s.growth); n > maxConsumers+1 {
+		t.Fatalf("%d consumers tracked", n)
+	}
+	if _, ok := s.growth[otherConsumers]; !ok {
+		t.Fatal("no (other consumers) bucket")
+	}
+}
+
+// TestAGroupWhoseCommitDoesNotMoveWithRecordsWaitingIsStalled: lag > 0 and
+// the same committed offset for StallAfter is a stall; a group that
+// commits, or has nothing waiting, is not.
+func TestAGroupWhoseCommitDoesNotMoveWithRecordsWaitingIsStalled(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	lag := func(committedPos, committedIdle, end int64) []groupadmin.GroupStatus {
+		return []groupadmin.GroupStatus{
+			{Group: "t.worker.positions", State: "Stable", Members: []groupadmin.Member{{}}, Partitions: []groupadmin.PartitionStatus{
+				{Topic: "t.positions", Partition: 3, Committed: committedPos, End: end, Lag: end - committedPos},
+				{Topic: "t.positions", Partition: 4, Committed: committedIdle, End: committedIdle, Lag: 0}}},
+			{Group: "t.sink.orders", State: "Stable", Partitions: []groupadmin.PartitionStatus{
+				{Topic: "t.orders", Partition: 0, Committed: end, End: end + 5, Lag: 5}}},
+		}
+	}
+	for i := int64(0); i <= 8; i++ { // every 20 s for 160 s; orders commits as it goes
+		now := t0.Add(time.Duration(i) * 20 * time.Second)
+		s.setLag(lag(100, 50, 313+i), now)
+		s.lag[1].Partitions[0].Committed = 1000 + i
+	}
+	now := t0.Add(160 * time.Second)
+	view := s.lagView("t.", now)
+	var pos, orders LagRow
+	for _, r := range view.Rows {
+		switch r.Group {
+		case "t.worker.positions":
+			pos = r
+		case "t.sink.orders":
+			orders = r
+		}
+	}
+	if pos.Stalled != 1 || pos.Partitions[0].StalledSinceMs != t0.UnixMilli() || pos.Partitions[1].StalledSinceMs != 0 {
+		t.Fatalf("positions: %+v", pos)
+	}
+	if orders.Stalled != 0 {
+		t.Fatalf("a committing group is stalled: %+v", orders)
+	}
+	ps := s.problems(&Snapshot{Lag: view}, now, 10*time.Minute)
+	p, ok := findProblem(ps, KindGroupStalled, "t.worker.positions on t.positions")
+	if !ok || p.Severity != SeverityBad || p.Reason != "1 of 2 partitions hold 221 records with no commit for 2m40s (state Stable, 1 members)" {
+		t.Fatalf("problems: %+v", ps)
+	}
+	// Within StallAfter of a commit: not stalled.
+	s.setLag(lag(101, 50, 330), now)
+	if v := s.lagView("t.", now.Add(time.Minute)); v.Rows[0].Stalled+v.Rows[1].Stalled != 0 {
+		t.Fatalf("stalled a minute after a commit: %+v", v.Rows)
+	}
+}
+
+// TestDisconnectedAccountsAreProblemsSinceTheyWentDown, named one by one
+// up to maxListed, then gathered.
+func TestDisconnectedAccountsAreProblemsSinceTheyWentDown(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	accts := func(down int) Streams {
+		st := Streams{Section: Section{Available: true}}
+		for i := range 10 {
+			st.Accounts = append(st.Accounts, StreamAccount{ID: fmt.Sprintf("acct-%02d", i), Connected: i >= down})
+		}
+		st.Total = len(st.Accounts)
+		return st
+	}
+	s.noteStreams(accts(1), t0)
+	s.noteStreams(accts(2), t0.Add(time.Minute))
+	snap := Snapshot{Streams: accts(2)}
+	ps := s.problems(&snap, t0.Add(time.Minute), 10*time.Minute)
+	if len(ps) != 2 || ps[0].Subject != "account acct-00" || ps[0].SinceMs != t0.UnixMilli() ||
+		ps[1].SinceMs != t0.Add(time.Minute).UnixMilli() {
+		t.Fatalf("problems: %+v", ps)
+	}
+	s.noteStreams(accts(8), t0.Add(2*time.Minute))
+	snap = Snapshot{Streams: accts(8)}
+	ps = s.problems(&snap, t0.Add(2*time.Minute), 10*time.Minute)
+	if len(ps) != 1 || ps[0].Subject != "8 of 10 accounts" || ps[0].SinceMs != t0.UnixMilli() || !strings.HasSuffix(ps[0].Reason, "and 3 more") {
+		t.Fatalf("gathered: %+v", ps)
+	}
+	s.noteStreams(accts(0), t0.Add(3*time.Minute))
+	if ps := s.problems(&Snapshot{Streams: accts(0)}, t0, 10*time.Minute); len(ps) != 0 || len(s.down) != 0 {
+		t.Fatalf("all connected: %+v", ps)
+	}
+}
+
+// TestADegradedRegimeIsABadProblem.
+func TestADegradedRegimeIsABadProblem(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	base := int64(1_800_000_000_000)
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base, Score: 3, Band: regime.Calm, Degraded: "reference BTCUSDT silent for 31s"})
+	now := time.UnixMilli(base + 5000)
+	snap := Snapshot{Regime: s.regimeView(now)}
+	ps := s.problems(&snap, now, 10*time.Minute)
+	if len(ps) != 1 || ps[0].Kind != KindRegimeDegraded || ps[0].Severity != SeverityBad || ps[0].SinceMs != base ||
+		ps[0].Reason != "regime degraded: reference BTCUSDT silent for 31s" {
+		t.Fatalf("problems: %+v", ps)
+	}
+}
+
+// TestAGarbageRegimeStateKeepsTheLastGoodOneWithAnAlert.
+func TestAGarbageRegimeStateKeepsTheLastGoodOneWithAnAlert(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.Now()
+	good, _ := json.Marshal(regime.State{Scope: "binance", AtMs: 100, Score: 10, Band: regime.Calm})
+	s.applyRecord(&kgo.Record{Topic: s.n.table, Key: []byte("binance"), Value: good, Offset: 1}, now)
+	s.decodePendingLocked()
+	s.applyRecord(&kgo.Record{Topic: s.n.table, Key: []byte("binance"), Value: []byte(`{"band":"Euphoric","score":500,"at":200}`), Offset: 2}, now)
+	s.decodePendingLocked()
+	if sc := s.scopes["binance"]; sc.cur.Band != regime.Calm || s.errs["regime"] == "" {
+		t.Fatalf("after garbage: %+v %q", sc.cur, s.errs["regime"])
+	}
+	as := s.controlAlerts(nil, now)
+	if len(as) != 1 || as[0].Topic != s.n.table || !as[0].KeptLastGood || as[0].Offset != 2 {
+		t.Fatalf("alerts: %+v", as)
+	}
+}
+
+func TestSinceOffsetsReadTheLookbackButBounded(t *testing.T) {
+	lo := func(p int32, o int64) kadm.ListedOffset { return kadm.ListedOffset{Partition: p, Offset: o} }
+	from := map[int32]kgo.Offset{0: kgo.NewOffset().At(80), 1: kgo.NewOffset().At(0), 2: kgo.NewOffset().At(200_000)}
+	ends := map[int32]kadm.ListedOffset{0: lo(0, 100), 1: lo(1, 3), 2: lo(2, 200_020)}
+	after := map[int32]kadm.ListedOffset{0: lo(0, 40), 1: lo(1, -1), 2: lo(2, 0)}
+	got, ok := sinceOffsets(from, ends, after)
+	if !ok || got[0] != kgo.NewOffset().At(40) || got[1] != kgo.NewOffset().At(0) || got[2] != kgo.NewOffset().At(200_020-maxScan) {
+		t.Fatalf("got %v %v", got, ok)
+	}
+	if _, ok := sinceOffsets(from, ends, map[int32]kadm.ListedOffset{0: lo(0, 1)}); ok {
+		t.Fatal("a partition without its offset was followed")
+	}
+}
