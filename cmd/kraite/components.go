@@ -77,6 +77,9 @@ type wiring struct {
 	acctMod   time.Time
 	acctSize  int64
 	allowlist []string // initial Binance allowlist (nil: the default)
+	// controlAlerts are the Alerts of this process's gate and dispatch
+	// Runners (refused control records), for the status page.
+	controlAlerts []func() []gate.Alert
 
 	// kafkaReg is kprom's view of ops.Registry (see kafkaHooks).
 	kafkaReg *kafkaRegisterer
@@ -377,6 +380,7 @@ func buildDispatch(ctx context.Context, w *wiring) (component, error) {
 	if err := dispatch.RegisterStats(w.ops.Registry, p); err != nil {
 		return component{}, err
 	}
+	w.controlAlerts = append(w.controlAlerts, p.Alerts)
 	return w.addProcessor("dispatch", p), nil
 }
 
@@ -412,6 +416,7 @@ func buildGate(ctx context.Context, w *wiring) (component, error) {
 	if err := gate.RegisterStats(w.ops.Registry, p); err != nil {
 		return component{}, err
 	}
+	w.controlAlerts = append(w.controlAlerts, p.Alerts)
 	return w.addProcessor("gate", p), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kraite/stream/internal/statuspage"
+	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -15,7 +16,8 @@ import (
 // in this process" for what was not.
 func buildStatusPage(_ context.Context, w *wiring, process string) (component, error) {
 	cfg := statuspage.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Process: process, DB: w.db,
-		Streams: processStreams(w), Registerer: w.ops.Registry, Log: w.log.With("component", "status-page")}
+		Streams: processStreams(w), ControlAlerts: processControlAlerts(w), Registerer: w.ops.Registry,
+		Log: w.log.With("component", "status-page")}
 	if w.allowlist != nil {
 		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.allowlist}
 	}
@@ -55,6 +57,32 @@ func processStreams(w *wiring) *statuspage.StreamSource {
 		}
 	}
 	return src
+}
+
+// processControlAlerts lists the refused control records of the gate and
+// dispatch processors of this process; nil when neither runs here (the
+// page then learns of them from the quarantine topic).
+func processControlAlerts(w *wiring) func() []statuspage.ControlAlert {
+	srcs := w.controlAlerts
+	if len(srcs) == 0 {
+		return nil
+	}
+	return func() []statuspage.ControlAlert {
+		var out []statuspage.ControlAlert
+		for _, src := range srcs {
+			for _, a := range src() {
+				out = append(out, controlAlert(a))
+			}
+		}
+		return out
+	}
+}
+
+func controlAlert(a gate.Alert) statuspage.ControlAlert {
+	// a.Key is lookups.UnknownKeys for keys no reader looks up: the same
+	// text as statuspage.UnknownKeys, so both gather under one alert.
+	return statuspage.ControlAlert{Topic: a.Topic, Key: a.Key, Partition: a.Partition, Offset: a.Offset,
+		Consumers: []string{a.Consumer}, Error: a.Error, KeptLastGood: a.KeptLastGood, AtMs: a.AtMs}
 }
 
 // runProcessName is how the page names a kraite run process: its role, or
