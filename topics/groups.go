@@ -48,6 +48,8 @@ var (
 		Doc: "mark prices into exchange_symbols (four venues)"}
 	GroupSinkOrders = GroupSpec{Suffix: "sink.orders", Inputs: []Spec{Orders}, Component: "orders-sink",
 		Doc: "orders and algo orders, transitions to positions"}
+	GroupSinkRegimeHistory = GroupSpec{Suffix: "sink.regime-history", Inputs: []Spec{RegimeChanges}, Component: "regime-history-sink",
+		Doc: "band and gate changes of the regime into regime_history"}
 	GroupGapWatcher = GroupSpec{Suffix: "gap-watcher", Inputs: []Spec{UserDataStream}, Component: "gap-watcher",
 		Doc: "turns gap markers into backfill jobs"}
 	GroupScheduler = GroupSpec{Suffix: "scheduler", Inputs: []Spec{SchedulerLease}, Component: "scheduler", Elects: true,
@@ -65,7 +67,7 @@ func WorkerGroup(queue Spec) GroupSpec {
 // Groups returns every consumer group of the catalog in a stable order.
 func Groups() []GroupSpec {
 	gs := []GroupSpec{GroupDispatch, GroupRegime, GroupGate, GroupSinkAudit, GroupSinkMarkPrice,
-		GroupSinkOrders, GroupGapWatcher, GroupScheduler}
+		GroupSinkOrders, GroupSinkRegimeHistory, GroupGapWatcher, GroupScheduler}
 	for _, q := range Queues() {
 		if q.Suffix == UserDataStream.Suffix || q.Suffix == Orders.Suffix {
 			continue // consumed by dispatch, the audit sink and the orders sink

@@ -104,6 +104,7 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 	"trading-worker": func(ctx context.Context, w *wiring) (component, error) {
 		return buildWorker(ctx, w, "trading-worker", topics.Priority)
 	},
+	"regime-history-sink": buildRegimeHistorySink,
 	"cron-worker": func(ctx context.Context, w *wiring) (component, error) {
 		return buildWorker(ctx, w, "cron-worker", topics.Cronjobs)
 	},
@@ -123,7 +124,7 @@ var roles = map[string][]string{
 	"eos":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
 	"iris":   {"gate", "orders-sink", "trading-worker", "positions-worker"},
 	"nyx":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
-	"tyche":  {"regime", "indicators-worker", "cron-worker"},
+	"tyche":  {"regime", "regime-history-sink", "indicators-worker", "cron-worker"},
 }
 
 func componentNames() []string {

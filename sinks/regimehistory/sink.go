@@ -1,0 +1,195 @@
+// Package regimehistory is the regime_history sink: every record of the
+// regime-changes topic (one per band or gate change of the regime
+// processor, including entering and leaving the degraded state) becomes one
+// row, so an operator can answer "when was the gate closed, and why" long
+// after the topic's retention. The table's unique key (scope, at_ms,
+// to_band) makes the write idempotent: a replay or a redelivered batch
+// inserts nothing twice.
+//
+// # Bad records
+//
+// The topic is written by the regime processor, but anyone with write
+// access to the cluster can put anything on it. Every record is checked
+// before it is written (Decode: scope, bands, score, event time against
+// this process's clock, cooldown, gate, degraded, inputs, size); a record
+// that fails is quarantined with the reason and the rest of the batch is
+// written. A row the database refuses anyway is found by bisecting the
+// batch (consume.Isolate) and quarantined. Only an outage of the database
+// or the broker makes a batch retry, so one bad record never stops the
+// sink.
+package regimehistory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/sinks/internal/consume"
+	"github.com/kraite/stream/topics"
+)
+
+// Table is the table the sink writes.
+const Table = "regime_history"
+
+// Config configures the regime-history sink.
+type Config struct {
+	Brokers []string
+	// Prefix is the topic prefix (default topics.DefaultPrefix).
+	Prefix string
+	// Group is the consumer group (default
+	// topics.GroupSinkRegimeHistory.Name(Prefix)).
+	Group string
+	// MaxBatch bounds records per database transaction (default 1000).
+	MaxBatch int
+	// MinBackoff and MaxBackoff bound retries after a database error.
+	MinBackoff, MaxBackoff time.Duration
+	// Registerer receives the metrics; nil disables them.
+	Registerer prometheus.Registerer
+	// Hooks are franz-go hooks for the consumer client (kprom); optional.
+	Hooks []kgo.Hook
+	// MaxAhead is how far a change's event time may lie ahead of Now
+	// (default topics.DefaultMaxAhead).
+	MaxAhead time.Duration
+	// Now is this process's clock (default time.Now).
+	Now func() time.Time
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0 || c.Brokers[0] == "":
+		return errors.New("brokers: at least one broker is required")
+	case c.MaxBatch < 0:
+		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
+	case c.MaxAhead < 0:
+		return fmt.Errorf("max ahead: %s is negative", c.MaxAhead)
+	}
+	return nil
+}
+
+// Sink is a running regime-history sink.
+type Sink struct {
+	cfg     Config
+	db      *db.DB
+	log     *slog.Logger
+	loop    *consume.Loop
+	metrics *consume.Metrics
+}
+
+// New builds the sink; Run starts it.
+func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, errors.New("regime-history sink: no database")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = topics.DefaultPrefix
+	}
+	if cfg.Group == "" {
+		cfg.Group = topics.GroupSinkRegimeHistory.Name(cfg.Prefix)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("sink", "regime-history")
+	loop, err := consume.New(consume.Config{
+		Brokers: cfg.Brokers, Topic: topics.RegimeChanges.Name(cfg.Prefix), Group: cfg.Group,
+		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		Hooks: cfg.Hooks,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("creating regime-history sink: %w", err)
+	}
+	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "regime-history")}
+	loop.OnRetry = s.metrics.Retry
+	return s, nil
+}
+
+// Run consumes until ctx ends and returns nil then.
+func (s *Sink) Run(ctx context.Context) error { return s.loop.Run(ctx, s.handle) }
+
+// Healthy is false while database writes fail.
+func (s *Sink) Healthy() bool { return s.loop.Healthy() }
+
+type item struct {
+	row Row
+	rec *kgo.Record
+}
+
+// handle writes the valid changes of the batch and quarantines the rest
+// (refused by Decode, or by the database: Isolate finds them). Only an
+// outage (database or broker) makes the batch fail and be retried.
+func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	now := s.cfg.Now()
+	items := make([]item, 0, len(recs))
+	var rejected []consume.Rejected
+	for _, rec := range recs {
+		row, err := Decode(rec, now, s.cfg.MaxAhead)
+		if err != nil {
+			s.log.Warn("regime change refused; record quarantined", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+			rejected = append(rejected, consume.Rejected{Rec: rec, Cause: err})
+			continue
+		}
+		items = append(items, item{row, rec})
+	}
+	bad, err := consume.Isolate(ctx, items, func(ctx context.Context, part []item) error {
+		rows := make([]Row, len(part))
+		for i, it := range part {
+			rows[i] = it.row
+		}
+		return Write(ctx, s.db, rows)
+	})
+	if err != nil {
+		return err
+	}
+	for _, b := range bad {
+		s.log.Warn("regime_history row refused by the database; record quarantined",
+			"partition", b.Item.rec.Partition, "offset", b.Item.rec.Offset, "err", b.Err)
+		rejected = append(rejected, consume.Rejected{Rec: b.Item.rec, Cause: fmt.Errorf("regime_history row refused by the database: %w", b.Err)})
+	}
+	if err := consume.QuarantineAll(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rejected); err != nil {
+		return err
+	}
+	for range rejected {
+		s.metrics.Quarantined()
+	}
+	s.metrics.Batch(len(recs), time.Since(start))
+	s.metrics.Rows(len(items) - len(bad))
+	return nil
+}
+
+var columns = []string{"scope", "from_band", "to_band", "score", "at_ms", "cooldown_until_ms", "inputs", "gate", "degraded"}
+
+// Write inserts rows in one transaction, with bound parameters; a row whose
+// (scope, at_ms, to_band) is already stored is left as it is (the regime's
+// change at one event time into one band is one fact).
+func Write(ctx context.Context, d *db.DB, rows []Row) error {
+	const chunk = 500
+	return d.InTx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(rows); start += chunk {
+			part := rows[start:min(start+chunk, len(rows))]
+			args := make([]any, 0, len(part)*len(columns))
+			for _, r := range part {
+				args = append(args, r.Scope, r.From, r.To, r.Score, r.AtMs, r.CooldownUntilMs, r.Inputs, r.Gate, r.Degraded)
+			}
+			q := d.UpsertSQL(Table, columns, len(part), []string{"scope", "at_ms", "to_band"}, nil)
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("inserting %d %s rows: %w", len(part), Table, err)
+			}
+		}
+		return nil
+	})
+}
