@@ -397,3 +397,142 @@ func TestAnUnreachableBrokerShowsOnThePage(t *testing.T) {
 		t.Errorf("sections claim data without a broker: %+v", s)
 	}
 }
+
+// TestEveryProblemFromKafkaIsOnThePage creates each problem the panel
+// lists on a real broker and checks status.json and the page: a degraded
+// regime, a garbage override after a block (the block stays), an
+// allowlist whose only record is garbage (shadow mode), a refused control
+// record known from the quarantine topic only, quarantine growth counted
+// past the newest records shown, a stalled group and a disconnected
+// account; then a good override and a committing group end theirs.
+func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := topics.Apply(ctx, e.cl, prefix, []topics.Spec{regime.TableSpec()}, 1); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	e.produce(t, jsonRecord(t, "regime-table", "binance", regime.State{Scope: "binance", AtMs: now.Add(-time.Minute).UnixMilli(),
+		Score: 4, Band: regime.Calm, SinceMs: now.Add(-time.Hour).UnixMilli(), Gate: regime.GateDegraded,
+		Degraded: "reference BTCUSDT silent for 45s", Records: 12}))
+	block := topics.Override{Scope: regime.OverrideScope, Action: "block", Reason: "exchange maintenance", By: "ops",
+		CreatedMs: now.UnixMilli(), UntilMs: now.Add(time.Hour).UnixMilli()}
+	e.produce(t, jsonRecord(t, "regime-overrides", regime.OverrideScope, block))
+	garbage := &kgo.Record{Topic: prefix + "regime-overrides", Key: []byte(regime.OverrideScope), Value: []byte(`{"scope":"global","action":"open-sesame"`)}
+	e.produce(t, garbage)
+	e.produce(t, &kgo.Record{Topic: prefix + "allowlist", Key: []byte("binance"), Value: []byte(`{"exchange":"binance","types":null}`)})
+	// The gate refused a regime state (the page itself saw only good ones):
+	// known from its quarantine record alone.
+	e.produce(t, jsonRecord(t, "quarantine", "binance", topics.QuarantineRecord{SourceTopic: prefix + "regime-table", SourcePartition: 0,
+		SourceOffset: 1 << 40, Key: "binance", Consumer: prefix + "gate", AtMs: now.UnixMilli(),
+		Error: "control record refused (last good value kept): regime state score 500 is outside [0, 100]"}))
+	// 30 records quarantined by the orders sink: more than the 20 shown.
+	for i := range 30 {
+		e.produce(t, jsonRecord(t, "quarantine", fmt.Sprint("k", i), topics.QuarantineRecord{SourceTopic: prefix + "orders",
+			SourceOffset: int64(i), Key: fmt.Sprint("k", i), Consumer: prefix + "sink.orders", AtMs: now.UnixMilli(),
+			Error: fmt.Sprint("order quantity 1e999999 is not finite ", i)}))
+	}
+	// The positions worker committed 2 of 10 records and stopped.
+	var recs []*kgo.Record
+	for range 10 {
+		recs = append(recs, &kgo.Record{Topic: prefix + "positions", Key: []byte("acct-0001"), Value: []byte("{}")})
+	}
+	e.produce(t, recs...)
+	part := recs[0].Partition
+	adm := kadm.NewClient(e.cl)
+	group := prefix + "worker.positions"
+	commit := func(at int64) {
+		offs := kadm.Offsets{}
+		offs.Add(kadm.Offset{Topic: prefix + "positions", Partition: part, At: at, LeaderEpoch: -1})
+		if _, err := adm.CommitOffsets(ctx, group, offs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(2)
+
+	e.start(t, statuspage.Config{StallAfter: 2 * time.Second, Streams: &statuspage.StreamSource{
+		Accounts: func() []statuspage.Account {
+			return []statuspage.Account{{ID: "acct-0001", Connected: true}, {ID: "acct-0002", Connected: false}}
+		}}})
+
+	kinds := func(s statuspage.Snapshot) map[string]statuspage.Problem {
+		out := map[string]statuspage.Problem{}
+		for _, p := range s.Problems {
+			out[p.Kind+" "+p.Subject] = p
+		}
+		return out
+	}
+	want := map[string]string{ // problem -> severity
+		"quarantine_growth " + prefix + "gate":                         "warn",
+		"regime_degraded regime binance":                               "bad",
+		"control_record_refused " + prefix + "regime-overrides global": "warn",
+		"control_record_refused " + prefix + "allowlist binance":       "bad",
+		"control_record_refused " + prefix + "regime-table binance":    "warn",
+		"quarantine_growth " + prefix + "sink.orders":                  "warn",
+		"group_stalled " + group + " on " + prefix + "positions":       "bad",
+		"account_disconnected account acct-0002":                       "bad",
+	}
+	var s statuspage.Snapshot
+	var ps map[string]statuspage.Problem
+	testkit.Eventually(t, 30*time.Second, "every problem in status.json", func() bool {
+		s = e.snapshot(t)
+		ps = kinds(s)
+		for k := range want {
+			if _, ok := ps[k]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if len(ps) != len(want) {
+		t.Errorf("%d problems, want %d", len(ps), len(want))
+	}
+	for k, sev := range want {
+		p, ok := ps[k]
+		if !ok || p.Severity != sev || p.Reason == "" || p.SinceMs == 0 {
+			t.Errorf("problem %q: %+v (present %v), want severity %s with a reason and a time", k, p, ok, sev)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("problems: %+v", s.Problems)
+	}
+	if p := ps["quarantine_growth "+prefix+"sink.orders"]; !strings.HasPrefix(p.Reason, "30 records quarantined in the last 10m0s") {
+		t.Errorf("growth counts only the shown records: %s", p.Reason)
+	}
+	if p := ps["group_stalled "+group+" on "+prefix+"positions"]; !strings.Contains(p.Reason, "hold 8 records with no commit") {
+		t.Errorf("stall: %s", p.Reason)
+	}
+	if p := ps["control_record_refused "+prefix+"allowlist binance"]; !strings.Contains(p.Reason, "dispatch in shadow mode for binance") {
+		t.Errorf("allowlist: %s", p.Reason)
+	}
+	if s.Problems[0].Severity != "bad" || s.Problems[len(s.Problems)-1].Severity != "warn" {
+		t.Errorf("problems not worst first: %+v", s.Problems)
+	}
+	sc := s.Regime.Scopes[0]
+	if sc.Gate != regime.GateOverrideBlock || sc.OpensAllowed || sc.Override == nil || sc.Override.Reason != "exchange maintenance" || sc.Degraded == "" {
+		t.Errorf("the block override after garbage: %+v", sc)
+	}
+	if a := s.Allowlist.Exchanges[0]; a.Source != "unreadable" || !a.Shadow {
+		t.Errorf("allowlist: %+v", a)
+	}
+	if len(s.Quarantine.Records) != 20 {
+		t.Errorf("%d quarantine records shown, want 20", len(s.Quarantine.Records))
+	}
+	page := string(e.get(t, "/"))
+	for _, want := range []string{`id="problems-panel"`, `"kind":"group_stalled"`, `"kind":"control_record_refused"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+
+	// A good override and a committing worker end their problems.
+	block.Action, block.Reason = "clear", ""
+	e.produce(t, jsonRecord(t, "regime-overrides", regime.OverrideScope, block))
+	commit(10)
+	testkit.Eventually(t, 30*time.Second, "the override and stall problems gone", func() bool {
+		ps = kinds(e.snapshot(t))
+		_, ov := ps["control_record_refused "+prefix+"regime-overrides global"]
+		_, st := ps["group_stalled "+group+" on "+prefix+"positions"]
+		return !ov && !st && len(ps) == len(want)-2
+	})
+}
