@@ -3,9 +3,13 @@ package regime
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -98,5 +102,68 @@ func TestRegimeOnlyGarbageOverridesBlock(t *testing.T) {
 				t.Fatalf("after clear: changes %v", path(cs))
 			}
 		})
+	}
+}
+
+func decodeChanges(t *testing.T, recs []*kgo.Record) []topics.RegimeChange {
+	t.Helper()
+	out := make([]topics.RegimeChange, 0, len(recs))
+	for _, r := range recs {
+		var c topics.RegimeChange
+		if err := json.Unmarshal(r.Value, &c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Over Kafka (the production View and its quarantine emitter): an override
+// topic holding only garbage closes the gate with its own reason, recorded
+// in regime-changes, and the garbage is quarantined by the regime; a valid
+// block then applies, and garbage after it keeps the block.
+func TestKafkaGarbageOverridesNeverOpenTheRegimeGate(t *testing.T) {
+	c := ptest.StartCluster(t)
+	r := startRegime(t, c)
+	guard := r.R.Guards()[0]
+	times, frames := ptest.Crash().Frames()
+	in, ovs := string(InputTopic(ptest.Prefix)), string(OverridesTable(ptest.Prefix))
+	changes := c.NewReader(t, string(ChangesTopic(ptest.Prefix)))
+	quar := c.NewReader(t, string(QuarantineTopic(ptest.Prefix)))
+
+	c.Produce(t, ovs, OverrideScope, []byte(`{"scope":"global","action":"allow","until":253402300799000,"reason":"lol","created_at":1}`))
+	testkit.Eventually(t, 30*time.Second, "the overrides view to handle the garbage", func() bool { return guard.Seen() >= 1 })
+	for _, f := range frames[:10] {
+		c.Produce(t, in, topics.ExchangeBinance, f)
+	}
+	testkit.Eventually(t, 30*time.Second, "the first frames to be processed", func() bool { return records(r) == 10 })
+	first := decodeChanges(t, changes.WaitFor(t, 1, 30*time.Second))[0]
+	if first.To != string(Calm) || first.Gate != GateOverrideUnreadable {
+		t.Fatalf("first change %+v, want Calm/override_unreadable", first)
+	}
+	q := ptest.Decode[topics.QuarantineRecord](t, quar.WaitFor(t, 1, 30*time.Second))[0]
+	if q.SourceTopic != ovs || q.Consumer != string(Group(ptest.Prefix)) || !strings.Contains(q.Error, "lasts more than") {
+		t.Fatalf("quarantine record %+v", q)
+	}
+
+	block, _ := json.Marshal(topics.Override{Scope: OverrideScope, Action: "block", Reason: "maintenance", By: "ops",
+		CreatedMs: times[0], UntilMs: times[len(times)-1] + 1})
+	c.Produce(t, ovs, OverrideScope, block)
+	c.Produce(t, ovs, OverrideScope, []byte("\x00\x01 not even json"))
+	c.Produce(t, ovs, OverrideScope, nil)
+	testkit.Eventually(t, 30*time.Second, "the overrides view to handle the block and the garbage", func() bool { return guard.Seen() >= 4 })
+	for _, f := range frames[10:20] {
+		c.Produce(t, in, topics.ExchangeBinance, f)
+	}
+	testkit.Eventually(t, 30*time.Second, "every frame to be processed", func() bool { return records(r) == 20 })
+	cs := decodeChanges(t, changes.Quiet(300*time.Millisecond))
+	if len(cs) != 2 || cs[1].Gate != GateOverrideBlock || cs[1].AtMs != times[10] {
+		t.Fatalf("changes %v at %d, %d (frames from %d)", path(cs), cs[0].AtMs, cs[len(cs)-1].AtMs, times[10])
+	}
+	if n := len(quar.WaitFor(t, 3, 30*time.Second)); n != 3 {
+		t.Fatalf("%d quarantine records, want 3", n)
+	}
+	if a := r.R.Alerts(); len(a) != 1 || !a[0].KeptLastGood {
+		t.Fatalf("alerts %+v", a)
 	}
 }
