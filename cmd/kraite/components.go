@@ -202,7 +202,9 @@ func (w *wiring) healthMonitor(names []string) (*health.Monitor, error) {
 	mon := health.NewMonitor(5*time.Second, adm, w.log.With("component", "health"))
 	if mg := w.userdata; mg != nil {
 		sw := health.NewStreamWatch("user-data streams")
-		sw.Grace = w.ex.StreamGrace
+		if w.ex.StreamGrace > 0 {
+			sw.Grace = w.ex.StreamGrace
+		}
 		mon.Streams("userdata-streams", sw, func() []health.Stream {
 			sts := mg.Status()
 			out := make([]health.Stream, len(sts))
@@ -215,7 +217,10 @@ func (w *wiring) healthMonitor(names []string) (*health.Monitor, error) {
 	}
 	if p := w.mark; p != nil {
 		sw := health.NewStreamWatch("mark-price stream")
-		sw.Grace, sw.MaxDownShare = w.ex.StreamGrace, 0
+		sw.MaxDownShare = 0
+		if w.ex.StreamGrace > 0 {
+			sw.Grace = w.ex.StreamGrace
+		}
 		mon.Streams("markprice-stream", sw, func() []health.Stream {
 			return []health.Stream{{ID: topics.ExchangeBinance, Connected: p.Connected()}}
 		})
@@ -223,7 +228,9 @@ func (w *wiring) healthMonitor(names []string) (*health.Monitor, error) {
 	}
 	for _, g := range groups {
 		sw := health.NewStallWatch(g.Name(w.c.TopicPrefix))
-		sw.After = w.ex.StallAfter
+		if w.ex.StallAfter > 0 {
+			sw.After = w.ex.StallAfter // kraite dev and chaos build exchangeEnv without the defaults
+		}
 		name := g.Component + "-progress"
 		mon.Group(name, sw)
 		w.ops.Ready(name, mon.Check(name))
