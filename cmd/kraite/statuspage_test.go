@@ -12,13 +12,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/gate"
+	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/topics"
 )
 
 // bandColors are the band colours of the page (solid: badges, legend).
@@ -27,9 +32,12 @@ var bandColors = map[string][3]uint8{
 }
 
 // TestStatusPageRendersInHeadlessChromium runs kraite dev, waits for the
-// status to show the accounts and a regime score, then has headless
-// Chromium render the page: the DOM must hold the rendered rows and the
-// screenshot must be a real picture with the current band's colour in it.
+// status to show the accounts and a regime score, writes a garbage record
+// to the allowlist and regime-overrides topics (issue 10: each must be a
+// visible alert), waits for dispatch and the gate to refuse them, then has
+// headless Chromium render the page: the DOM must hold the rendered rows
+// and the problems, and the screenshot must be a real picture with the
+// current band's colour in it.
 // KRAITE_STATUS_SCREENSHOT=path keeps the screenshot (docs/status-page.png).
 func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
@@ -40,7 +48,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		t.Skip("chromium is not installed")
 	}
 	dir := t.TempDir()
-	_, opsAddr, stop := startDevOps(t, filepath.Join(dir, "dev"))
+	brokerAddr, opsAddr, stop := startDevOps(t, filepath.Join(dir, "dev"))
 	defer stop()
 	url := "http://" + opsAddr + "/"
 
@@ -52,12 +60,45 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	})
 	band := s.Regime.Scopes[0].Band
 
+	// Garbage on both control topics: dispatch has no good allowlist (shadow
+	// mode) and the gate no good override (opens refused).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	allowTopic, ovTopic := topics.Allowlist.Name(s.Prefix), topics.RegimeOverrides.Name(s.Prefix)
+	if err := cl.ProduceSync(context.Background(),
+		&kgo.Record{Topic: allowTopic, Key: []byte("binance"), Value: []byte(`{"exchange":"binance","types":["EVERYTHING"]}`)},
+		&kgo.Record{Topic: ovTopic, Key: []byte(regime.OverrideScope), Value: []byte(`{"scope":"global","action":"open-everything"}`)},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 60*time.Second, "both refusals, from the processors themselves, among the problems", func() bool {
+		s = fetchStatus(t, url+"status.json")
+		seen := 0
+		for _, a := range s.ControlAlerts {
+			if (a.Topic == allowTopic || a.Topic == ovTopic) && !a.KeptLastGood && slices.Contains(a.Sources, "process") {
+				seen++
+			}
+		}
+		bad := 0
+		for _, p := range s.Problems {
+			if p.Kind == statuspage.KindControlRefused && p.Severity == statuspage.SeverityBad {
+				bad++
+			}
+		}
+		return seen == 2 && bad == 2
+	})
+
 	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
 	for _, want := range []string{
 		`data-account="acct-0001"`, `data-account="acct-0002"`, `data-account="acct-0003"`,
 		`class="lag-row" data-group="kraite.dispatch"`, `class="lag-row" data-group="kraite.sink.orders"`,
 		`data-band="` + band + `"`, `class="mark-row" data-venue="kucoin"`, `class="allow-row" data-exchange="binance"`,
-		`class="score-line"`,
+		`class="score-line"`, `class="panel alarm" id="problems-panel"`,
+		`class="problem-row" data-kind="control_record_refused" data-severity="bad"`,
+		`shadow mode for binance`, `override_unreadable`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %s", want)

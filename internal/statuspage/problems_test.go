@@ -316,3 +316,27 @@ func TestSinceOffsetsReadTheLookbackButBounded(t *testing.T) {
 		t.Fatal("a partition without its offset was followed")
 	}
 }
+
+// TestAGarbageOnlyOverrideShowsTheGateRefusingOpens: with no good override
+// on the topic, the gate refuses opens as override_unreadable, and so does
+// the page's regime view, until a good override arrives; the regime's own
+// state saying so counts too.
+func TestAGarbageOnlyOverrideShowsTheGateRefusingOpens(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.Now()
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.UnixMilli(), Score: 3, Band: regime.Calm})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: []byte(`{"scope":"global","action":"open"}`)}, now)
+	v := s.scopeView(s.scopes["binance"], now)
+	if v.Gate != regime.GateOverrideUnreadable || v.OpensAllowed || !strings.Contains(v.GateReason, "override action") {
+		t.Fatalf("garbage-only override: %+v", v)
+	}
+	clear, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "clear", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli()})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: clear, Offset: 1}, now)
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOpen {
+		t.Fatalf("after a clear: %+v", v)
+	}
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.UnixMilli() + 1, Score: 3, Band: regime.Calm, OverrideUnreadable: "decoding override: EOF"})
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOverrideUnreadable {
+		t.Fatalf("the regime's own verdict: %+v", v)
+	}
+}

@@ -300,7 +300,11 @@ func (s *state) regimeView(now time.Time) Regime {
 
 func (s *state) scopeView(sc *scope, now time.Time) RegimeScope {
 	r := sc.cur
-	st := &regime.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs, Degraded: r.Degraded}
+	st := &regime.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs, Degraded: r.Degraded,
+		OverrideUnreadable: r.OverrideUnreadable}
+	if s.ovUnreadable != "" { // what the gate's overrides View holds now
+		st.OverrideUnreadable = s.ovUnreadable
+	}
 	gate, reason := regime.GateStatus(st, s.override, now.UnixMilli())
 	v := RegimeScope{Scope: r.Scope, Score: r.Score, Band: string(r.Band), Gate: gate, GateReason: reason,
 		OpensAllowed: regime.Allowed(gate), Degraded: r.Degraded, DegradedSinceMs: sc.degradedSince, AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,

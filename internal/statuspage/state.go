@@ -65,16 +65,19 @@ func (n names) follows(quarantine int) []follow {
 // regimeRecord is the part of a regime.State the page shows; the rolling
 // market state (most of the bytes) is skipped.
 type regimeRecord struct {
-	Scope           string        `json:"scope"`
-	AtMs            int64         `json:"at"`
-	Score           float64       `json:"score"`
-	Band            regime.Band   `json:"band"`
-	SinceMs         int64         `json:"since"`
-	CooldownUntilMs int64         `json:"cooldown_until,omitempty"`
-	Gate            string        `json:"gate"`
-	Degraded        string        `json:"degraded,omitempty"`
-	Inputs          regime.Inputs `json:"inputs"`
-	Records         int64         `json:"records"`
+	Scope           string      `json:"scope"`
+	AtMs            int64       `json:"at"`
+	Score           float64     `json:"score"`
+	Band            regime.Band `json:"band"`
+	SinceMs         int64       `json:"since"`
+	CooldownUntilMs int64       `json:"cooldown_until,omitempty"`
+	Gate            string      `json:"gate"`
+	Degraded        string      `json:"degraded,omitempty"`
+	// OverrideUnreadable: the regime saw only garbage on the overrides
+	// topic at its last record (fail closed).
+	OverrideUnreadable string        `json:"override_unreadable,omitempty"`
+	Inputs             regime.Inputs `json:"inputs"`
+	Records            int64         `json:"records"`
 }
 
 // Point is one regime score sample: event time (ms), score and band.
@@ -155,7 +158,10 @@ type state struct {
 	pending   map[string]pendingState // newest undecoded regime state per scope
 	scopes    map[string]*scope
 	override  *topics.Override
-	allow     map[string]topics.AllowlistValue
+	// ovUnreadable is why the overrides topic holds no good override for
+	// the scope ("" when it does or holds nothing): the gate refuses opens.
+	ovUnreadable string
+	allow        map[string]topics.AllowlistValue
 	// unreadable are the exchanges whose allowlist records are all
 	// garbage: dispatch is in shadow mode for them, whatever the default.
 	unreadable map[string]bool
@@ -361,9 +367,12 @@ func (s *state) applyOverride(r *kgo.Record, now time.Time) {
 	}
 	if err != nil {
 		s.raise(pageAlert(r.Topic, key, r.Partition, r.Offset, err, s.override != nil, now))
+		if key == regime.OverrideScope && s.override == nil {
+			s.ovUnreadable = topics.Bound(err.Error(), 300)
+		}
 		return
 	}
-	s.override = &ov
+	s.override, s.ovUnreadable = &ov, ""
 	s.markGood(r.Topic, key, r.Offset)
 }
 
