@@ -94,7 +94,8 @@ func regimeStatus(ctx context.Context, a *app, c common, exchange string) error 
 	if err != nil {
 		return err
 	}
-	ov := regime.DecodeOverride(ovs[regime.OverrideScope])
+	rawOv := ovs[regime.OverrideScope]
+	ov := regime.DecodeOverride(rawOv)
 	var st *regime.State
 	if raw := states[exchange]; len(raw) > 0 {
 		st = new(regime.State)
@@ -102,12 +103,22 @@ func regimeStatus(ctx context.Context, a *app, c common, exchange string) error 
 			return fmt.Errorf("decoding regime state of %s: %w", exchange, err)
 		}
 	}
-	printRegime(a, exchange, st, ov, time.Now().UnixMilli())
+	// A garbage newest override record is not the override: the gate and
+	// the regime keep the last good one (which the regime state records),
+	// or refuse opens when there was none.
+	unreadable := len(rawOv) > 0 && ov == nil
+	if unreadable && st != nil {
+		ov = st.Override
+	}
+	printRegime(a, exchange, st, ov, unreadable, time.Now().UnixMilli())
 	return nil
 }
 
-func printRegime(a *app, exchange string, st *regime.State, ov *topics.Override, now int64) {
+func printRegime(a *app, exchange string, st *regime.State, ov *topics.Override, ovUnreadable bool, now int64) {
 	gate, reason := regime.GateStatus(st, ov, now)
+	if ovUnreadable && ov == nil {
+		gate, reason = regime.GateOverrideUnreadable, "the newest override record is unreadable (quarantined) and no good one is known: opens refused until an operator writes a valid override"
+	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	ts := func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
@@ -125,6 +136,12 @@ func printRegime(a *app, exchange string, st *regime.State, ov *topics.Override,
 	}
 	if ov != nil {
 		fmt.Fprintf(tw, "override\t%s until %s by %s: %s\n", ov.Action, ts(ov.UntilMs), ov.By, ov.Reason)
+	}
+	if ovUnreadable {
+		fmt.Fprintln(tw, "override record\tthe newest record is unreadable (quarantined); the last good override stays in force")
+	}
+	if st.Degraded != "" {
+		fmt.Fprintf(tw, "degraded\t%s\n", st.Degraded)
 	}
 	in := st.Inputs.Map()
 	keys := make([]string, 0, len(in))

@@ -120,6 +120,11 @@ func TestHostileRecordsStopCrashCorruptAndOpenNothing(t *testing.T) {
 	if n := dbtest.Count(t, d, "FROM orders WHERE client_order_id = 'after-garbage'"); n != 0 {
 		t.Fatal("a TRADE was dispatched after a garbage allowlist record: the allowlist failed open")
 	}
+	st := &syncBuffer{}
+	if err := newApp(nil, st, st).main(context.Background(), []string{"regime", "status"}); err != nil ||
+		!strings.Contains(st.String(), "override_block (opens refused)") || !strings.Contains(st.String(), "the newest record is unreadable") {
+		t.Fatalf("regime status after the garbage override (%v):\n%s", err, st)
+	}
 
 	// Each record that must be is in quarantine, with its reason.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {

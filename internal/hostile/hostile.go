@@ -143,6 +143,9 @@ func CatalogueFor(account string, now time.Time) []Record {
 			Headers: h, Expect: Quarantined},
 		{Name: "mark-price array of garbage elements", Topic: topics.MarkPrice, Key: topics.ExchangeBinance,
 			Value: []byte(`[{"e":"markPriceUpdate"},1,"x",null,[]]`), Expect: Quarantined},
+		{Name: "regime change of an absurd score and band", Topic: topics.RegimeChanges, Key: topics.ExchangeBinance,
+			Value:  fmt.Appendf(nil, `{"scope":"binance","from_band":"Calm","to_band":"Apocalypse","score":1e300,"at":%d}`, ms),
+			Expect: Quarantined},
 		{Name: "intent of invalid JSON", Topic: topics.OpenIntents, Key: Account, Value: []byte(`{"account":`), Expect: Quarantined},
 		{Name: "forged open_allowed of 1e9 BTC straight onto the positions queue", Topic: topics.Positions, Key: Account,
 			Value:  fmt.Appendf(nil, `{"kind":"open_allowed","account":%q,"exchange":"binance","intent":{"account":%q,"exchange":"binance","symbol":"BTCUSDT","side":"BUY","size":"1000000000","client_id":"hostile-forged","created_at":%d},"at":%d}`, Account, Account, ms, ms),
@@ -191,7 +194,7 @@ func DataOnly(recs []Record) []Record {
 // Consumers are the groups that read the topics the catalogue writes.
 func Consumers() []topics.GroupSpec {
 	return []topics.GroupSpec{topics.GroupDispatch, topics.GroupRegime, topics.GroupGate,
-		topics.GroupSinkAudit, topics.GroupSinkMarkPrice, topics.WorkerGroup(topics.Positions)}
+		topics.GroupSinkAudit, topics.GroupSinkMarkPrice, topics.WorkerGroup(topics.Positions), topics.GroupSinkRegimeHistory}
 }
 
 // Behind names the (group, record) pairs whose group has not committed past
