@@ -536,3 +536,49 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 		return !ov && !st && len(ps) == len(want)-2
 	})
 }
+
+// TestDriftingPositionsAreProblems reads the positions table of each
+// database: positions that disagree with the exchange for longer than the
+// grace are listed (a fresh disagreement is a fill on its way, not yet).
+func TestDriftingPositionsAreProblems(t *testing.T) {
+	for _, f := range dbtest.All() {
+		t.Run(f.Name, func(t *testing.T) {
+			d := f.New(t)
+			ctx := context.Background()
+			now := time.Now()
+			ins := d.Rebind("INSERT INTO positions (exchange, account, symbol, position_side, amount, exchange_amount, drift_since) VALUES (?, ?, ?, ?, ?, ?, ?)")
+			for _, r := range []struct {
+				account, symbol, amount string
+				exAmount                any
+				since                   time.Time
+			}{
+				{"acct-0001", "BTCUSDT", "0.5", "0.7", now.Add(-20 * time.Minute)},
+				{"acct-0002", "ETHUSDT", "3", nil, now.Add(-8 * time.Minute)},
+				{"acct-0003", "SOLUSDT", "1", "2", now.Add(-time.Minute)}, // within the grace
+			} {
+				if _, err := d.ExecContext(ctx, ins, "binance", r.account, r.symbol, "BOTH", r.amount, r.exAmount, r.since.UnixMilli()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := newEnv(t)
+			e.start(t, statuspage.Config{DB: d})
+			var ps []statuspage.Problem
+			testkit.Eventually(t, 30*time.Second, "two drifting positions", func() bool {
+				ps = nil
+				for _, p := range e.snapshot(t).Problems {
+					if p.Kind == statuspage.KindPositionDrift {
+						ps = append(ps, p)
+					}
+				}
+				return len(ps) == 2
+			})
+			if ps[0].Subject != "acct-0001 BTCUSDT" || ps[0].SinceMs != now.Add(-20*time.Minute).UnixMilli() ||
+				!strings.Contains(ps[0].Reason, "observed 0.5, exchange 0.7") || !strings.Contains(ps[1].Reason, "exchange not reported") {
+				t.Fatalf("drift problems: %+v", ps)
+			}
+			if errs := e.snapshot(t).Errors; errs["positions"] != "" {
+				t.Fatalf("positions source: %v", errs)
+			}
+		})
+	}
+}

@@ -42,6 +42,7 @@ const (
 	KindQuarantineGrowth = "quarantine_growth"
 	KindGroupStalled     = "group_stalled"
 	KindDisconnected     = "account_disconnected"
+	KindPositionDrift    = "position_drift"
 )
 
 // Severities: bad needs action now (trading is affected), warn needs a look.
@@ -433,6 +434,7 @@ func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []
 			SinceMs: since})
 	}
 	out = append(out, disconnectedProblems(snap.Streams, s.down)...)
+	out = append(out, s.driftProblems()...)
 	rank := map[string]int{SeverityBad: 0, SeverityWarn: 1}
 	sort.SliceStable(out, func(i, j int) bool {
 		if rank[out[i].Severity] != rank[out[j].Severity] {
@@ -499,6 +501,38 @@ func (s *state) growthProblems(now time.Time, window time.Duration) []Problem {
 			SinceMs: first})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	return out
+}
+
+// driftProblems: one per drifting position, or one for all of them
+// past maxListed (naming the oldest).
+func (s *state) driftProblems() []Problem {
+	if s.driftN == 0 || len(s.drifts) == 0 {
+		return nil
+	}
+	line := func(d driftRow) string {
+		ex := d.exchangeAmount
+		if ex == "" {
+			ex = "not reported"
+		}
+		return fmt.Sprintf("%s %s %s %s: observed %s, exchange %s", topics.Bound(d.exchange, 32), topics.Bound(d.account, 64),
+			topics.Bound(d.symbol, 64), topics.Bound(d.side, 8), topics.Bound(d.amount, 40), topics.Bound(ex, 40))
+	}
+	if s.driftN > maxListed {
+		var names []string
+		for _, d := range s.drifts[:min(3, len(s.drifts))] {
+			names = append(names, line(d))
+		}
+		return []Problem{{Kind: KindPositionDrift, Severity: SeverityBad, Subject: fmt.Sprintf("%d positions", s.driftN),
+			Reason:  "observed positions differ from the exchange's beyond the grace; oldest: " + strings.Join(names, "; "),
+			SinceMs: s.drifts[0].since}}
+	}
+	out := make([]Problem, 0, len(s.drifts))
+	for _, d := range s.drifts {
+		out = append(out, Problem{Kind: KindPositionDrift, Severity: SeverityBad,
+			Subject: topics.Bound(d.account, 64) + " " + topics.Bound(d.symbol, 64),
+			Reason:  line(d) + " (the order stream and the sweep disagree with the exchange)", SinceMs: d.since})
+	}
 	return out
 }
 

@@ -340,3 +340,22 @@ func TestAGarbageOnlyOverrideShowsTheGateRefusingOpens(t *testing.T) {
 		t.Fatalf("the regime's own verdict: %+v", v)
 	}
 }
+
+func TestManyDriftingPositionsAreOneProblemNamingTheOldest(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	var rows []driftRow
+	for i := range maxDrifts {
+		rows = append(rows, driftRow{exchange: "binance", account: fmt.Sprintf("acct-%02d", i), symbol: "BTCUSDT", side: "BOTH",
+			amount: "1", exchangeAmount: "2", since: int64(1000 + i)})
+	}
+	s.setDrifts(rows, 36, time.Now())
+	ps := s.driftProblems()
+	if len(ps) != 1 || ps[0].Subject != "36 positions" || ps[0].SinceMs != 1000 ||
+		!strings.Contains(ps[0].Reason, "oldest: binance acct-00 BTCUSDT BOTH: observed 1, exchange 2; binance acct-01") {
+		t.Fatalf("problems: %+v", ps)
+	}
+	s.setDrifts(nil, 0, time.Now())
+	if ps := s.driftProblems(); len(ps) != 0 {
+		t.Fatalf("no drift: %+v", ps)
+	}
+}

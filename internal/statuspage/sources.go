@@ -172,6 +172,61 @@ func (c *Collector) refreshQuarantineTotal(ctx context.Context, adm *kadm.Client
 	return nil
 }
 
+// driftRow is a position whose observed amount has disagreed with the
+// exchange's for longer than the grace.
+type driftRow struct {
+	exchange, account, symbol, side string
+	amount, exchangeAmount          string
+	since                           int64 // ms
+}
+
+// maxDrifts bounds the drifting positions read per refresh (all are counted).
+const maxDrifts = 20
+
+// driftSQL and driftCountSQL are constant SQL with one bound parameter.
+const (
+	driftSQL = "SELECT exchange, account, symbol, position_side, amount, COALESCE(exchange_amount, ''), drift_since " +
+		"FROM positions WHERE drift_since > 0 AND drift_since <= ? ORDER BY drift_since, exchange, account, symbol LIMIT 20"
+	driftCountSQL = "SELECT COUNT(*) FROM positions WHERE drift_since > 0 AND drift_since <= ?"
+)
+
+func (c *Collector) refreshDrifts(ctx context.Context) error {
+	now := time.Now()
+	rows, n, err := queryDrifts(ctx, c.cfg.DB, now.Add(-c.cfg.DriftGrace))
+	if err != nil {
+		return err
+	}
+	c.st.setDrifts(rows, n, now)
+	return nil
+}
+
+func queryDrifts(ctx context.Context, d *db.DB, cut time.Time) ([]driftRow, int64, error) {
+	var n int64
+	if err := d.QueryRowContext(ctx, d.Rebind(driftCountSQL), cut.UnixMilli()).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("counting drifting positions: %w", err)
+	}
+	if n == 0 {
+		return nil, 0, nil
+	}
+	rows, err := d.QueryContext(ctx, d.Rebind(driftSQL), cut.UnixMilli())
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading drifting positions: %w", err)
+	}
+	defer rows.Close()
+	var out []driftRow
+	for rows.Next() {
+		var r driftRow
+		if err := rows.Scan(&r.exchange, &r.account, &r.symbol, &r.side, &r.amount, &r.exchangeAmount, &r.since); err != nil {
+			return nil, 0, fmt.Errorf("reading drifting positions: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("reading drifting positions: %w", err)
+	}
+	return out, n, nil
+}
+
 // venueRow is the mark-price state of one venue in exchange_symbols.
 type venueRow struct {
 	venue   string

@@ -181,6 +181,8 @@ type state struct {
 	growth  map[string]*qgrowth       // quarantine records per consumer and minute
 	commits map[partKey]*partTrack    // when each group's commit last moved
 	down    map[string]time.Time      // account -> disconnected since (as seen here)
+	drifts  []driftRow                // the oldest drifting positions (database)
+	driftN  int64                     // how many positions drift
 }
 
 func newState(prefix string, window time.Duration, quarantine int) *state {
@@ -429,6 +431,12 @@ func (s *state) setQuarantineTotal(n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.quarTotal, s.quarKnown = n, true
+}
+
+func (s *state) setDrifts(rows []driftRow, n int64, _ time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drifts, s.driftN = rows, n
 }
 
 func (s *state) setVenues(v []venueRow, at time.Time) {

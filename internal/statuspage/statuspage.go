@@ -71,6 +71,11 @@ type Config struct {
 	// StallAfter is how long a partition with records waiting may keep
 	// its committed offset before its group counts as stalled (default 2 min).
 	StallAfter time.Duration
+	// DriftGrace is how long an observed position may disagree with the
+	// exchange's before the page lists it (default 6 min, as
+	// KRAITE_POSITION_DRIFT_GRACE): shorter disagreements are fills on
+	// their way.
+	DriftGrace time.Duration
 	// ProblemWindow is how far back quarantine growth is counted (default
 	// 10 min, at most 1 h).
 	ProblemWindow time.Duration
@@ -113,6 +118,8 @@ func (c Config) Validate() error {
 		return errors.New("status page config: window must not be negative")
 	case c.Quarantine < 0:
 		return errors.New("status page config: quarantine must not be negative")
+	case c.DriftGrace < 0:
+		return errors.New("status page config: drift grace must not be negative")
 	case c.StallAfter < 0:
 		return errors.New("status page config: stall-after must not be negative")
 	case c.ProblemWindow < 0 || c.ProblemWindow > lookback:
@@ -136,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StallAfter == 0 {
 		c.StallAfter = 2 * time.Minute
+	}
+	if c.DriftGrace == 0 {
+		c.DriftGrace = 6 * time.Minute
 	}
 	if c.ProblemWindow == 0 {
 		c.ProblemWindow = 10 * time.Minute
@@ -248,6 +258,7 @@ func (c *Collector) refresh(ctx context.Context, cl *kgo.Client, adm *kadm.Clien
 	step("quarantine", func(ctx context.Context) error { return c.refreshQuarantineTotal(ctx, adm) })
 	if c.cfg.DB != nil {
 		step("database", c.refreshVenues)
+		step("positions", c.refreshDrifts)
 	}
 	c.st.decodePending()
 }
