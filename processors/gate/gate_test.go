@@ -93,14 +93,21 @@ func (g *gateTest) guard(table goka.Table) *lookups.Guard {
 	panic("no guard of " + table)
 }
 
-// setState puts a regime state straight into the table's storage.
+// setState writes a regime state to the table topic and waits until the
+// regime View's Guard handled it. It goes through the View's update
+// callback as every production write does: the tester's SetTableValue
+// writes the storage behind the callback's back, which no goka View ever
+// does, and the gate's decoded state (lookups.Decoded) would not see it.
 func (g *gateTest) setState(t *testing.T, st *regime.State) {
 	t.Helper()
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.tt.SetTableValue(regime.Table(prefix), "binance", b)
+	guard := g.guard(regime.Table(prefix))
+	seen := guard.Seen()
+	g.tt.Consume(string(regime.Table(prefix)), "binance", b)
+	testkit.Eventually(t, 20*time.Second, "the regime view to handle the record", func() bool { return guard.Seen() > seen })
 }
 
 func (g *gateTest) nextRejected(t *testing.T) *topics.RejectedIntent {

@@ -141,6 +141,13 @@ type Guard struct {
 	emitter *goka.Emitter
 	closed  bool
 
+	// versions count the writes to each key's stored value (see
+	// Version); guarded by vmu, apart from mu so a reader's Version never
+	// waits for an alert or an emit.
+	vmu      sync.RWMutex
+	versions map[string]uint64
+	vlast    uint64
+
 	alertDesc, rejectedDesc *prometheus.Desc
 }
 
@@ -156,7 +163,7 @@ func NewGuardedView(cfg GuardConfig) (*goka.View, *Guard, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	labels := prometheus.Labels{"group": string(cfg.Group), "topic": string(cfg.Table)}
-	g := &Guard{cfg: cfg, alerts: map[string]Alert{},
+	g := &Guard{cfg: cfg, alerts: map[string]Alert{}, versions: map[string]uint64{},
 		alertDesc: prometheus.NewDesc("kraite_control_alert",
 			"1 while the last record of a control-topic key was refused as garbage; kept_last_good=false: readers fail closed.",
 			[]string{"key", "kept_last_good"}, labels),
@@ -181,6 +188,7 @@ func (g *Guard) update(ctx goka.UpdateContext, s storage.Storage, key string, va
 		if err := goka.DefaultUpdate(ctx, s, key, value); err != nil {
 			return fmt.Errorf("storing %s of %s: %w", topics.Bound(key, 64), g.cfg.Table, err)
 		}
+		g.bump(key)
 		return nil
 	}
 	g.rejected.Add(1)
@@ -195,12 +203,45 @@ func (g *Guard) update(ctx goka.UpdateContext, s storage.Storage, key string, va
 	_, wasUnreadable := Unreadable(prev)
 	kept := len(prev) > 0 && !wasUnreadable
 	if !kept {
-		if err := s.Set(key, unreadableMarker(cerr)); err != nil {
-			return fmt.Errorf("marking %s of %s unreadable: %w", topics.Bound(key, 64), g.cfg.Table, err)
+		marker := unreadableMarker(cerr)
+		if string(prev) != string(marker) { // the same marker again changes nothing a reader sees
+			if err := s.Set(key, marker); err != nil {
+				return fmt.Errorf("marking %s of %s unreadable: %w", topics.Bound(key, 64), g.cfg.Table, err)
+			}
+			g.bump(key)
 		}
 	}
 	g.raise(ctx, key, value, cerr, kept)
 	return nil
+}
+
+// bump records a write to key's stored value; called after the write,
+// so a reader that sees the new version reads the new value (Version).
+func (g *Guard) bump(key string) {
+	g.vmu.Lock()
+	g.vlast++
+	g.versions[key] = g.vlast
+	g.vmu.Unlock()
+}
+
+// Version identifies the value of key in the guarded View's storage: it
+// changes each time the Guard writes the key (a good record stored, or the
+// unreadable marker set), and only then. It is 0 while the Guard has not
+// written the key since the View was created (a value restored from a
+// persistent storage keeps version 0 until its next record), and a
+// version is never reused, across keys either.
+//
+// Every write to a View's storage passes its update callback, the Guard
+// (goka's storage proxy is the View's only writer), and the Guard bumps
+// the version after the write. So a reader that reads Version, then the
+// value, and remembers what it decoded under that version, knows the
+// decoding is still the View's value for as long as Version returns the
+// same number: a write between its two reads bumps the version after it,
+// and the next reader reads again. Decoded builds on this.
+func (g *Guard) Version(key string) uint64 {
+	g.vmu.RLock()
+	defer g.vmu.RUnlock()
+	return g.versions[key]
 }
 
 func (g *Guard) clear(key string) {
