@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/topics"
@@ -16,7 +17,7 @@ import (
 // in this process" for what was not.
 func buildStatusPage(_ context.Context, w *wiring, process string) (component, error) {
 	cfg := statuspage.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Process: process, DB: w.db,
-		Streams: processStreams(w), ControlAlerts: processControlAlerts(w), Registerer: w.ops.Registry,
+		Streams: processStreams(w), ControlAlerts: processControlAlerts(w), Checks: processChecks(w), Registerer: w.ops.Registry,
 		Log: w.log.With("component", "status-page")}
 	if w.allowlist != nil {
 		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.allowlist}
@@ -57,6 +58,21 @@ func processStreams(w *wiring) *statuspage.StreamSource {
 		}
 	}
 	return src
+}
+
+// processChecks runs the process's /healthz and /readyz checks for the
+// page's component strip.
+func processChecks(w *wiring) func() (health, ready []statuspage.CheckResult) {
+	conv := func(rs []ops.Result) []statuspage.CheckResult {
+		out := make([]statuspage.CheckResult, len(rs))
+		for i, r := range rs {
+			out[i] = statuspage.CheckResult{Name: r.Name, Err: r.Err}
+		}
+		return out
+	}
+	return func() (health, ready []statuspage.CheckResult) {
+		return conv(w.ops.Results(false)), conv(w.ops.Results(true))
+	}
 }
 
 // processControlAlerts lists the refused control records of the gate and

@@ -98,7 +98,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		`data-band="` + band + `"`, `class="mark-row" data-venue="kucoin"`, `class="allow-row" data-exchange="binance"`,
 		`class="score-line"`, `class="panel alarm" id="problems-panel"`,
 		`class="problem-row" data-kind="control_record_refused" data-severity="bad"`,
-		`shadow mode for binance`, `override_unreadable`,
+		`shadow mode for binance`, `override_unreadable`, `data-component="dispatch"`, `data-component="kafka-producer"`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %s", want)

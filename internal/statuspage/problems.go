@@ -43,6 +43,7 @@ const (
 	KindGroupStalled     = "group_stalled"
 	KindDisconnected     = "account_disconnected"
 	KindPositionDrift    = "position_drift"
+	KindComponent        = "component"
 )
 
 // Severities: bad needs action now (trading is affected), warn needs a look.
@@ -398,6 +399,12 @@ func (s *state) noteStreams(st Streams, now time.Time) {
 // longest-standing first. s.mu is held.
 func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []Problem {
 	out := []Problem{}
+	for _, c := range snap.Components {
+		if c.State != stateOK {
+			out = append(out, Problem{Kind: KindComponent, Severity: SeverityBad, Subject: c.Name,
+				Reason: strings.ReplaceAll(c.State, "_", " ") + ": " + c.Reason, SinceMs: c.SinceMs})
+		}
+	}
 	for _, a := range snap.ControlAlerts {
 		out = append(out, controlProblem(s.n, a))
 	}
@@ -497,7 +504,7 @@ func (s *state) growthProblems(now time.Time, window time.Duration) []Problem {
 			continue
 		}
 		out = append(out, Problem{Kind: KindQuarantineGrowth, Severity: SeverityWarn, Subject: c,
-			Reason:  fmt.Sprintf("%d records quarantined in the last %s; newest: %s", n, window, g.lastErr),
+			Reason:  fmt.Sprintf("%s quarantined in the last %s; newest: %s", plural(n, "record"), window, g.lastErr),
 			SinceMs: first})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
@@ -533,6 +540,53 @@ func (s *state) driftProblems() []Problem {
 			Subject: topics.Bound(d.account, 64) + " " + topics.Bound(d.symbol, 64),
 			Reason:  line(d) + " (the order stream and the sweep disagree with the exchange)", SinceMs: d.since})
 	}
+	return out
+}
+
+// Component states.
+const (
+	stateOK        = "ok"
+	stateNotReady  = "not_ready"
+	stateUnhealthy = "unhealthy"
+)
+
+// components merges the liveness and readiness results per component
+// (a failing liveness check wins) and keeps since when each has been
+// failing. s.mu is held.
+func (s *state) components(health, ready []CheckResult, now time.Time) []Component {
+	byName := map[string]*Component{}
+	var names []string
+	set := func(rs []CheckResult, bad string) {
+		for _, r := range rs {
+			c := byName[r.Name]
+			if c == nil {
+				c = &Component{Name: r.Name, State: stateOK}
+				byName[r.Name] = c
+				names = append(names, r.Name)
+			}
+			if r.Err != nil && c.State != stateUnhealthy {
+				c.State, c.Reason = bad, topics.Bound(r.Err.Error(), 600)
+			}
+		}
+	}
+	set(health, stateUnhealthy)
+	set(ready, stateNotReady)
+	sort.Strings(names)
+	failing := map[string]time.Time{}
+	out := make([]Component, 0, len(names))
+	for _, n := range names {
+		c := byName[n]
+		if c.State != stateOK {
+			since, ok := s.failing[n+"\x00"+c.State]
+			if !ok {
+				since = now
+			}
+			failing[n+"\x00"+c.State] = since
+			c.SinceMs = since.UnixMilli()
+		}
+		out = append(out, *c)
+	}
+	s.failing = failing
 	return out
 }
 
@@ -606,4 +660,12 @@ func (s *state) controlAlerts(local []ControlAlert, now time.Time) []ControlAler
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].AtMs > out[j].AtMs })
 	return out
+}
+
+// plural is "1 record", "2 records".
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -359,3 +359,33 @@ func TestManyDriftingPositionsAreOneProblemNamingTheOldest(t *testing.T) {
 		t.Fatalf("no drift: %+v", ps)
 	}
 }
+
+// TestComponentsMergeHealthAndReadinessAndKeepSinceWhenTheyFail.
+func TestComponentsMergeHealthAndReadinessAndKeepSinceWhenTheyFail(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	health := []CheckResult{{Name: "dispatch"}, {Name: "positions-worker", Err: fmt.Errorf("worker stopped")}}
+	ready := []CheckResult{{Name: "dispatch"}, {Name: "positions-worker-progress", Err: fmt.Errorf("214 records waiting, no commit for 4m")},
+		{Name: "positions-worker", Err: fmt.Errorf("not ready")}}
+	cs := s.components(health, ready, t0)
+	want := []Component{{Name: "dispatch", State: "ok"},
+		{Name: "positions-worker", State: "unhealthy", Reason: "worker stopped", SinceMs: t0.UnixMilli()},
+		{Name: "positions-worker-progress", State: "not_ready", Reason: "214 records waiting, no commit for 4m", SinceMs: t0.UnixMilli()}}
+	if fmt.Sprint(cs) != fmt.Sprint(want) {
+		t.Fatalf("got %+v\nwant %+v", cs, want)
+	}
+	// A minute later, still failing: same since; dispatch failing now.
+	ready[0].Err = fmt.Errorf("recovering tables")
+	cs = s.components(health, ready, t0.Add(time.Minute))
+	if cs[1].SinceMs != t0.UnixMilli() || cs[0].State != "not_ready" || cs[0].SinceMs != t0.Add(time.Minute).UnixMilli() {
+		t.Fatalf("a minute later: %+v", cs)
+	}
+	ps := s.problems(&Snapshot{Components: cs}, t0.Add(time.Minute), 10*time.Minute)
+	if len(ps) != 3 || ps[0].Kind != KindComponent || ps[0].Subject != "positions-worker" || ps[0].Reason != "unhealthy: worker stopped" {
+		t.Fatalf("problems: %+v", ps)
+	}
+	// Recovered: forgotten.
+	if cs := s.components([]CheckResult{{Name: "dispatch"}}, nil, t0.Add(2*time.Minute)); len(cs) != 1 || len(s.failing) != 0 {
+		t.Fatalf("recovered: %+v %v", cs, s.failing)
+	}
+}

@@ -20,6 +20,9 @@ type Snapshot struct {
 	Errors map[string]string `json:"errors,omitempty"`
 	// Problems are what an operator must act on, worst first (problems.go).
 	Problems []Problem `json:"problems"`
+	// Components are this process's components with their health and
+	// readiness (empty when the page has no checks).
+	Components []Component `json:"components"`
 	// ControlAlerts are the refused control records still in force.
 	ControlAlerts []ControlAlert `json:"control_alerts"`
 	Streams       Streams        `json:"streams"`
@@ -28,6 +31,16 @@ type Snapshot struct {
 	Allowlist     Allowlist      `json:"allowlist"`
 	MarkPrice     MarkPrice      `json:"mark_price"`
 	Quarantine    Quarantine     `json:"quarantine"`
+}
+
+// Component is one component's state: "ok", "not_ready" (its readiness
+// check fails) or "unhealthy" (its liveness check fails), with the
+// check's reason and since when this page has seen it so.
+type Component struct {
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	SinceMs int64  `json:"since,omitempty"`
 }
 
 // Section says whether a part of the page has a source, and if not why.
@@ -193,6 +206,16 @@ const notHere = "not in this process"
 
 // Snapshot returns the status as of now.
 func (c *Collector) Snapshot(now time.Time) Snapshot {
+	// The process's own sources first, outside the lock: checks may wait
+	// a little (a processor's readiness), records keep being applied.
+	var health, ready []CheckResult
+	if c.cfg.Checks != nil {
+		health, ready = c.cfg.Checks()
+	}
+	var local []ControlAlert
+	if c.cfg.ControlAlerts != nil {
+		local = c.cfg.ControlAlerts()
+	}
 	s := c.st
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -211,15 +234,12 @@ func (c *Collector) Snapshot(now time.Time) Snapshot {
 			snap.Streams.Accounts[i].DownSinceMs = t.UnixMilli()
 		}
 	}
+	snap.Components = s.components(health, ready, now)
 	snap.Regime = s.regimeView(now)
 	snap.Lag = s.lagView(c.cfg.Prefix, now)
 	snap.Allowlist = s.allowlistView(c.cfg.DefaultAllowlists)
 	snap.MarkPrice = s.markView(now, c.cfg.DB != nil)
 	snap.Quarantine = s.quarantineView()
-	var local []ControlAlert
-	if c.cfg.ControlAlerts != nil {
-		local = c.cfg.ControlAlerts()
-	}
 	s.trimGrowth(now.UnixMilli())
 	snap.ControlAlerts = s.controlAlerts(local, now)
 	snap.Problems = s.problems(&snap, now, c.cfg.ProblemWindow)

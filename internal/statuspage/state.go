@@ -181,6 +181,7 @@ type state struct {
 	growth  map[string]*qgrowth       // quarantine records per consumer and minute
 	commits map[partKey]*partTrack    // when each group's commit last moved
 	down    map[string]time.Time      // account -> disconnected since (as seen here)
+	failing map[string]time.Time      // component -> failing since (as seen here)
 	drifts  []driftRow                // the oldest drifting positions (database)
 	driftN  int64                     // how many positions drift
 }
@@ -190,7 +191,7 @@ func newState(prefix string, window time.Duration, quarantine int) *state {
 		following: map[string]bool{}, pending: map[string]pendingState{}, scopes: map[string]*scope{},
 		allow: map[string]topics.AllowlistValue{}, marks: map[string]time.Time{}, errs: map[string]string{},
 		unreadable: map[string]bool{}, alerts: map[alertID]*ControlAlert{}, good: map[string]int64{}, growth: map[string]*qgrowth{},
-		commits: map[partKey]*partTrack{}, down: map[string]time.Time{}}
+		commits: map[partKey]*partTrack{}, down: map[string]time.Time{}, failing: map[string]time.Time{}}
 }
 
 func (s *state) setErr(section string, err error) {

@@ -68,6 +68,9 @@ type Config struct {
 	// the page still shows them from the quarantine topic and its own
 	// check of the control topics.
 	ControlAlerts func() []ControlAlert
+	// Checks, when set, runs this process's liveness and readiness checks
+	// (what /healthz and /readyz say) for the component health strip.
+	Checks func() (health, ready []CheckResult)
 	// StallAfter is how long a partition with records waiting may keep
 	// its committed offset before its group counts as stalled (default 2 min).
 	StallAfter time.Duration
@@ -105,6 +108,12 @@ type Frame struct {
 	Stream  string
 	Account string
 	At      time.Time
+}
+
+// CheckResult is one component check's outcome; Err nil is ok.
+type CheckResult struct {
+	Name string
+	Err  error
 }
 
 // Validate names the bad field.
