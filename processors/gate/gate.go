@@ -201,6 +201,12 @@ func graph(g *gate) (*goka.GroupGraph, error) {
 // overrides (goka.WithTester plus goka.WithViewTester in
 // Config.ViewOptions for graph tests); run it with Run(ctx).
 func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
+	r, _, err := newGate(cfg, opts...)
+	return r, err
+}
+
+// newGate is New, and the gate whose callbacks the Runner runs.
+func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -208,33 +214,33 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 		cfg.Now = time.Now
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.Table(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Check: checkState,
 		KnownKey: func(key string) bool { return validate.Exchange(key) == nil }})
 	if err != nil {
-		return nil, fmt.Errorf("creating gate processor: %w", err)
+		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
 	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.OverridesTable(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {
-		return nil, fmt.Errorf("creating gate processor: %w", err)
+		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
 	g := &gate{cfg: cfg, states: st, overrides: ov,
 		state:    lookups.NewDecoded(st, stGuard, func(_ string, v any) (*regime.State, error) { return gateState(decodeState(v)) }),
 		override: lookups.NewDecoded(ov, guard, func(_ string, v any) (*topics.Override, error) { return control.DecodeOverride(v) })}
 	gg, err := graph(g)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := goka.NewProcessor(cfg.Brokers, gg, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("creating gate processor: %w", err)
+		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	return lookups.New(p, st, ov).Guard(guard, stGuard), nil
+	return lookups.New(p, st, ov).Guard(guard, stGuard), g, nil
 }
 
 // gate's Views are owned by the Runner and outlive every callback.
