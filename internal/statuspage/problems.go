@@ -208,8 +208,9 @@ func (s *state) fromQuarantine(q quarantined) {
 	if !s.n.isControl(r.SourceTopic) {
 		return
 	}
-	a := ControlAlert{Topic: r.SourceTopic, Key: r.Key, Partition: r.SourcePartition, Offset: r.SourceOffset,
-		Consumers: []string{r.Consumer}, Error: r.Error, KeptLastGood: !strings.Contains(r.Error, "readers fail closed"),
+	// Anyone may write the quarantine topic: bound what is kept.
+	a := ControlAlert{Topic: r.SourceTopic, Key: topics.Bound(r.Key, topics.MaxQuarantineKey), Partition: r.SourcePartition,
+		Offset: r.SourceOffset, Consumers: []string{topics.Bound(r.Consumer, topics.MaxQuarantineHeader)}, Error: topics.Bound(r.Error, 512), KeptLastGood: !strings.Contains(r.Error, "readers fail closed"),
 		AtMs: q.at, Sources: []string{quarSource}}
 	if strings.Contains(r.Error, "a key no reader looks up") {
 		a.Key, a.KeptLastGood = UnknownKeys, true
@@ -289,6 +290,7 @@ func (s *state) countQuarantine(consumer, why string, at, now int64) {
 	if at < now-lookback.Milliseconds() {
 		return
 	}
+	consumer = topics.Bound(consumer, topics.MaxQuarantineHeader)
 	g := s.growth[consumer]
 	if g == nil {
 		if len(s.growth) >= maxConsumers {

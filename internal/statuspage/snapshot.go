@@ -462,8 +462,9 @@ func (s *state) quarantineView() Quarantine {
 	}
 	for _, q := range s.quar {
 		r := q.rec
-		out.Records = append(out.Records, QuarantineRow{AtMs: r.AtMs, Consumer: r.Consumer, SourceTopic: r.SourceTopic,
-			SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset, Key: r.Key, Error: r.Error,
+		// Anyone may write the quarantine topic: every field is cut.
+		out.Records = append(out.Records, QuarantineRow{AtMs: r.AtMs, Consumer: cut(r.Consumer, 128), SourceTopic: cut(r.SourceTopic, 128),
+			SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset, Key: cut(r.Key, 128), Error: cut(r.Error, 600),
 			Value: cut(r.Value, valueMax)})
 	}
 	return out
