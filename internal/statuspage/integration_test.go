@@ -518,6 +518,15 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 	if len(s.Quarantine.Records) != 20 {
 		t.Errorf("%d quarantine records shown, want 20", len(s.Quarantine.Records))
 	}
+	for _, g := range []struct {
+		kind, severity string
+		want           float64
+	}{{"group_stalled", "bad", 1}, {"control_record_refused", "bad", 1}, {"control_record_refused", "warn", 2},
+		{"quarantine_growth", "warn", 2}, {"position_drift", "bad", 0}} {
+		if v, ok := e.gauge(t, "kraite_status_problems", map[string]string{"kind": g.kind, "severity": g.severity}); !ok || v != g.want {
+			t.Errorf("kraite_status_problems{%s,%s} = %v (present %v), want %v", g.kind, g.severity, v, ok, g.want)
+		}
+	}
 	page := string(e.get(t, "/"))
 	for _, want := range []string{`id="problems-panel"`, `"kind":"group_stalled"`, `"kind":"control_record_refused"`} {
 		if !strings.Contains(page, want) {

@@ -25,6 +25,18 @@ var (
 			"else of the newest record on the mark-price topic (venue = its key).", []string{"venue"}, nil)
 	quarDesc = prometheus.NewDesc("kraite_quarantine_records",
 		"Records on the quarantine topic (sum of its partitions' end offsets).", nil, nil)
+	problemsDesc = prometheus.NewDesc("kraite_status_problems",
+		"Problems on the status page's problems panel by kind and severity (bad: act now; warn: look). "+
+			"Kinds: control_record_refused, regime_degraded, quarantine_growth, group_stalled, account_disconnected, position_drift, component.",
+		[]string{"kind", "severity"}, nil)
+)
+
+// problemKinds and severities are every label pair of problemsDesc, all
+// exported (0 when none) so that alert rules see a series.
+var (
+	problemKinds = []string{KindControlRefused, KindRegimeDegraded, KindQuarantineGrowth, KindGroupStalled,
+		KindDisconnected, KindPositionDrift, KindComponent}
+	severities = []string{SeverityBad, SeverityWarn}
 )
 
 // bands is every regime band, in order.
@@ -36,7 +48,7 @@ type gauges struct{ c *Collector }
 
 // Describe implements prometheus.Collector.
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{lagDesc, scoreDesc, bandDesc, allowDesc, freshDesc, quarDesc} {
+	for _, d := range []*prometheus.Desc{lagDesc, scoreDesc, bandDesc, allowDesc, freshDesc, quarDesc, problemsDesc} {
 		ch <- d
 	}
 }
@@ -75,6 +87,15 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.Quarantine.Available {
 		gauge(quarDesc, float64(s.Quarantine.Total))
+	}
+	counts := map[[2]string]int{}
+	for _, p := range s.Problems {
+		counts[[2]string{p.Kind, p.Severity}]++
+	}
+	for _, k := range problemKinds {
+		for _, sev := range severities {
+			gauge(problemsDesc, float64(counts[[2]string{k, sev}]), k, sev)
+		}
 	}
 }
 
