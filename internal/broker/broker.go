@@ -6,10 +6,13 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -28,7 +31,28 @@ type Config struct {
 	NoAutoCreate bool
 	// Logger receives kfake's warnings and errors (nil = silent).
 	Logger *slog.Logger
+	// SASL, when not empty, makes the broker require SASL authentication
+	// and accept exactly these credentials (superusers: the embedded broker
+	// enforces no ACLs for them).
+	SASL []User
+	// TLS, when set, makes the listener speak TLS with this server config.
+	TLS *tls.Config
 }
+
+// User is one SASL credential: a user name and password accepted with one
+// mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512).
+type User struct {
+	Mechanism string
+	Name      string
+	Password  string
+}
+
+// saslFile is where kfake keeps SASL credentials in its data directory.
+// A persisted file replaces the configured users when the cluster loads
+// (and a file saved by a run without SASL holds none, which would lock every
+// client out), so the configuration is the one source of truth: the file is
+// removed before a start with SASL users.
+const saslFile = "sasl.json"
 
 // ErrLocked reports a data directory owned by another running process.
 var ErrLocked = errors.New("data directory locked")
@@ -53,6 +77,24 @@ func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
 		var err error
 		if unlock, err = LockDir(cfg.DataDir); err != nil {
 			return nil, err
+		}
+	}
+	for _, u := range cfg.SASL {
+		switch u.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			unlock()
+			return nil, fmt.Errorf("SASL user %q: unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", u.Name, u.Mechanism)
+		}
+		if u.Name == "" || u.Password == "" {
+			unlock()
+			return nil, errors.New("SASL: a user needs a name and a password")
+		}
+	}
+	if len(cfg.SASL) > 0 && cfg.DataDir != "" {
+		if err := os.Remove(filepath.Join(cfg.DataDir, saslFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			unlock()
+			return nil, fmt.Errorf("resetting the persisted SASL users: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -84,6 +126,15 @@ func Start(cfg Config, extra ...kfake.Opt) (*Broker, error) {
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, kfake.WithLogger(slogLogger{cfg.Logger}))
+	}
+	if len(cfg.SASL) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range cfg.SASL {
+			opts = append(opts, kfake.Superuser(u.Mechanism, u.Name, u.Password))
+		}
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, kfake.TLS(cfg.TLS))
 	}
 	c, err := kfake.NewCluster(append(opts, extra...)...)
 	if err != nil {

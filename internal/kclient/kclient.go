@@ -49,8 +49,7 @@ func fnv32a(b []byte) uint32 {
 const GroupSessionTimeout = 10 * time.Second
 
 func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	opts := append(BaseOpts(brokers),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(Partitioner()),
 		kgo.ProducerLinger(0),
@@ -58,7 +57,7 @@ func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 		// unlimited retries, no delivery timeout.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.AllowAutoTopicCreation(),
-	}
+	)
 	if log != nil {
 		opts = append(opts, kgo.WithLogger(kslog.New(log)))
 	}
@@ -67,7 +66,8 @@ func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 
 // SaramaConfig returns a fresh sarama config for one goka builder. goka's
 // builders write to the config they are given, so never share one.
-// The emitter/producer flush is 1 ms instead of goka's 100 ms.
+// The emitter/producer flush is 1 ms instead of goka's 100 ms. It carries
+// the process's TLS and SASL (SetDefault).
 func SaramaConfig() *sarama.Config {
 	cfg := goka.DefaultConfig()
 	cfg.Version = sarama.V2_1_0_0
@@ -78,6 +78,7 @@ func SaramaConfig() *sarama.Config {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	cfg.Metadata.RefreshFrequency = 10 * time.Second
+	DefaultSecurity().ApplySarama(cfg)
 	return cfg
 }
 
@@ -111,5 +112,14 @@ func GokaViewOptions(replication int) []goka.ViewOption {
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
 		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(SaramaConfig())),
 		goka.WithViewHasher(fnv.New32a),
+	}
+}
+
+// GokaEmitterOptions are the options of a goka emitter: a fresh sarama
+// config (with the process's TLS and SASL) and the goka hasher.
+func GokaEmitterOptions() []goka.EmitterOption {
+	return []goka.EmitterOption{
+		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(SaramaConfig())),
+		goka.WithEmitterHasher(fnv.New32a),
 	}
 }
