@@ -22,6 +22,7 @@ const prefix = "kraite."
 type gateTest struct {
 	tt                        *tester.Tester
 	p                         *Runner
+	g                         *gate
 	positions, rejected, quar *tester.QueueTracker
 
 	mu       sync.Mutex
@@ -41,10 +42,11 @@ func newGateTest(t *testing.T) *gateTest {
 		defer g.mu.Unlock()
 		g.controlQ = append(g.controlQ, q)
 	}
-	p, err := New(cfg, goka.WithTester(tt))
+	p, gt, err := newGate(cfg, goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.g = gt
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

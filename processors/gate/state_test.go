@@ -2,6 +2,8 @@ package gate
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -115,4 +117,119 @@ func TestProductionStateIsProductionSize(t *testing.T) {
 		t.Fatalf("%d symbols, %d bytes", len(st.Market.Symbols), len(raw))
 	}
 	t.Logf("production state: %d symbols, %d bytes, band %s", len(st.Market.Symbols), len(raw), st.Band)
+}
+
+// Through the running gate (goka's tester), every state of the crash
+// written to the table one after the other, with intents of every kind
+// and overrides set and cleared in between: the gate's decoded state
+// decides each intent exactly as reading and decoding the View for it
+// (the old path, gate.uncached), and a new state is seen by the very next
+// intent.
+func TestGateCachedStateDecidesAsThePerIntentRead(t *testing.T) {
+	g := newGateTest(t)
+	states, _ := regimeStates(t, 30, 5*time.Minute, 6*time.Hour)
+	var judged, allowed, refused int
+	for i := range states {
+		st := states[i]
+		g.setState(t, &st)
+		switch i % 7 {
+		case 3:
+			g.setOverride(t, overrideRecord(t, "block", now+3_600_000))
+		case 4:
+			g.setOverride(t, overrideRecord(t, "clear", now+3_600_000))
+		case 5:
+			g.setOverride(t, []byte(`{"scope":"global","action":`)) // garbage: the last good override stays
+		}
+		for _, nowMs := range []int64{st.AtMs, st.AtMs + 10*60_000} {
+			g.g.cfg.Now = func() time.Time { return time.UnixMilli(nowMs) }
+			for _, in := range []topics.OpenIntent{intent(false), intent(true), {Account: "a", Symbol: "BTCUSDT", Side: "SELL", Size: "1", Exchange: "kucoin", CreatedMs: nowMs}} {
+				in.CreatedMs = nowMs
+				raw, _ := json.Marshal(in)
+				g.g.uncached = false
+				cached := g.g.judge(raw, "a", time.Time{})
+				g.g.uncached = true
+				old := g.g.judge(raw, "a", time.Time{})
+				g.g.uncached = false
+				if cached != old {
+					t.Fatalf("state %d (%s) at %d: cached %+v, per-intent read %+v", i, st.Band, nowMs, cached, old)
+				}
+				if in.Exchange == "" && !in.Reduce && cached.d.Band != string(st.Band) {
+					t.Fatalf("state %d: decided on band %q, the table holds %q", i, cached.d.Band, st.Band)
+				}
+				judged++
+				if cached.d.Allowed {
+					allowed++
+				} else {
+					refused++
+				}
+			}
+		}
+	}
+	if allowed == 0 || refused == 0 {
+		t.Fatalf("%d judged, %d allowed, %d refused: the test proves little", judged, allowed, refused)
+	}
+}
+
+// FuzzRegimeStateRead attacks the gate's read of the regime table, whose
+// topic anyone with write access can fill: a value the Guard accepts
+// (checkState) always decodes, and the cut the gate keeps decides every
+// kind of intent, with and without overrides, at several clocks, exactly
+// as the whole decoded value. Seeds: the states the regime makes of the
+// real mark-price frames (../shared/binance-frames) and of the crash, and
+// garbage.
+func FuzzRegimeStateRead(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*markPriceUpdate*.json"))
+	cfg := regime.DefaultConfig(nil, ptest.Prefix)
+	for _, p := range paths {
+		frame, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		at, ticks, err := regime.DecodeTicks(frame)
+		if err != nil {
+			continue
+		}
+		st, _ := regime.Step(cfg, regime.State{Scope: topics.ExchangeBinance}, at, ticks, nil)
+		raw, _ := json.Marshal(st)
+		f.Add(raw)
+	}
+	if len(paths) == 0 {
+		f.Log("no real frames in ../shared/binance-frames: crash states only")
+	}
+	_, raws := regimeStates(f, 5, 30*time.Minute, 6*time.Hour)
+	for _, raw := range raws {
+		f.Add(raw)
+	}
+	for _, s := range []string{``, `null`, `{}`, `{"band":"Calm","score":0,"at":1}`, `{"band":"Critical","score":100,"at":1,"degraded":"x"}`,
+		`{"band":"Calm","score":1e400,"at":1}`, `{"band":"Calm","score":0,"at":1,"market":5}`, `{"band":"Calm","score":0,"at":1,"market":{"symbols":{"X":null}}}`,
+		`{"band":"Calm","score":0,"at":9223372036854775807,"cooldown_until":-1,"override":{"action":"allow","until":9223372036854775807}}`,
+		"\x00kraite:unreadable\x00garbage"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkErr := checkState(topics.ExchangeBinance, raw)
+		whole, err := decodeState(raw)
+		if checkErr == nil && err != nil {
+			t.Fatalf("accepted by the Guard but unreadable: %v", err)
+		}
+		cut, cutErr := gateState(whole, err)
+		if (err == nil) != (cutErr == nil) || (whole == nil) != (cut == nil) {
+			t.Fatalf("the cut changes the read: %v, %v", err, cutErr)
+		}
+		if whole == nil {
+			return
+		}
+		for _, ov := range []*topics.Override{nil, override("allow", whole.AtMs+60_000), override("block", whole.AtMs+60_000)} {
+			for _, nowMs := range []int64{whole.AtMs, whole.AtMs + 30_000, now} {
+				for _, in := range []topics.OpenIntent{intent(false), intent(true)} {
+					base := Input{Intent: in, ClaimedMs: nowMs, Override: ov, NowMs: nowMs}
+					a, b := base, base
+					a.State, b.State = whole, cut
+					if da, db := Decide(a, limits), Decide(b, limits); da != db {
+						t.Fatalf("at %d: whole %+v, cut %+v", nowMs, da, db)
+					}
+				}
+			}
+		}
+	})
 }
