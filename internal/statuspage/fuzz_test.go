@@ -43,7 +43,7 @@ func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 		c := &Collector{cfg: Config{Brokers: []string{"x"}, Prefix: "t.", Quarantine: 5}.withDefaults()}
 		c.st = newState("t.", time.Hour, 5)
 		s := c.st
-		ns := []string{s.n.table, s.n.changes, s.n.overrides, s.n.allowlist, s.n.quarantine, s.n.mark}
+		ns := []string{s.n.table, s.n.changes, s.n.overrides, s.n.allowlist, s.n.quarantine, s.n.mark, s.n.rejected}
 		for i := range 3 { // the same record three times: duplicates change nothing more
 			r := &kgo.Record{Topic: ns[int(topic)%len(ns)], Key: key, Value: value, Offset: int64(i), Timestamp: time.UnixMilli(ts)}
 			s.mu.Lock()
@@ -54,7 +54,7 @@ func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 		if _, err := json.Marshal(snap); err != nil {
 			t.Fatalf("snapshot does not encode: %v", err)
 		}
-		if len(s.alerts) > maxAlerts || len(s.growth) > maxConsumers+1 || len(s.quar) > 5 || len(s.good) > maxGood {
+		if len(s.alerts) > maxAlerts || len(s.growth) > maxConsumers+1 || len(s.quar) > 5 || len(s.good) > maxGood || len(s.refusals) > maxRefusals {
 			t.Fatalf("unbounded: %d alerts, %d consumers, %d quarantined", len(s.alerts), len(s.growth), len(s.quar))
 		}
 		for _, a := range snap.Allowlist.Exchanges {

@@ -449,6 +449,10 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 		}
 	}
 	commit(2)
+	// The gate refused an open while blocked.
+	e.produce(t, jsonRecord(t, "open-intents.rejected", "acct-0001", topics.RejectedIntent{Intent: topics.OpenIntent{Account: "acct-0001",
+		Exchange: "binance", Symbol: "BTCUSDT", Side: "BUY", Size: "0.01"}, Band: "Calm", Score: 4, Reason: "override_block",
+		Detail: "operator override blocks opens", AtMs: now.UnixMilli()}))
 
 	e.start(t, statuspage.Config{StallAfter: 2 * time.Second, Streams: &statuspage.StreamSource{
 		Accounts: func() []statuspage.Account {
@@ -514,6 +518,9 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 	}
 	if a := s.Allowlist.Exchanges[0]; a.Source != "unreadable" || !a.Shadow {
 		t.Errorf("allowlist: %+v", a)
+	}
+	if rf := s.Refusals; !rf.Available || len(rf.Records) != 1 || rf.Records[0].Reason != "override_block" || rf.Records[0].Symbol != "BTCUSDT" {
+		t.Errorf("refusals: %+v", rf)
 	}
 	if len(s.Quarantine.Records) != 20 {
 		t.Errorf("%d quarantine records shown, want 20", len(s.Quarantine.Records))

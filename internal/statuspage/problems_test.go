@@ -389,3 +389,18 @@ func TestComponentsMergeHealthAndReadinessAndKeepSinceWhenTheyFail(t *testing.T)
 		t.Fatalf("recovered: %+v %v", cs, s.failing)
 	}
 }
+
+func TestRefusalsKeepTheNewestAndShowGarbageCut(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	for i := range 30 {
+		v, _ := json.Marshal(topics.RejectedIntent{Intent: topics.OpenIntent{Account: fmt.Sprint("acct-", i)}, Reason: "blocked", AtMs: int64(1000 + i)})
+		s.addRefusal(&kgo.Record{Value: v, Offset: int64(i)})
+	}
+	s.addRefusal(&kgo.Record{Value: []byte(strings.Repeat("<", 100_000)), Offset: 99, Timestamp: time.UnixMilli(5000)})
+	s.following[s.n.rejected] = true
+	v := s.refusalsView()
+	if len(v.Records) != maxRefusals || v.Records[0].Reason != "undecodable" || len(v.Records[0].Detail) > 310 ||
+		v.Records[1].Account != "acct-29" || v.Records[maxRefusals-1].Account != "acct-11" {
+		t.Fatalf("refusals: %d, first %+v, second %+v", len(v.Records), v.Records[0], v.Records[1])
+	}
+}

@@ -31,6 +31,27 @@ type Snapshot struct {
 	Allowlist     Allowlist      `json:"allowlist"`
 	MarkPrice     MarkPrice      `json:"mark_price"`
 	Quarantine    Quarantine     `json:"quarantine"`
+	Refusals      Refusals       `json:"refusals"`
+}
+
+// Refusals are the gate's newest refusals (open-intents.rejected).
+type Refusals struct {
+	Section
+	Records []RefusalRow `json:"records"`
+}
+
+// RefusalRow is one refused open intent; text fields are cut.
+type RefusalRow struct {
+	AtMs     int64   `json:"at"`
+	Account  string  `json:"account"`
+	Exchange string  `json:"exchange"`
+	Symbol   string  `json:"symbol"`
+	Side     string  `json:"side"`
+	Size     string  `json:"size"`
+	Reason   string  `json:"reason"`
+	Detail   string  `json:"detail,omitempty"`
+	Band     string  `json:"band,omitempty"`
+	Score    float64 `json:"score"`
 }
 
 // Component is one component's state: "ok", "not_ready" (its readiness
@@ -240,6 +261,7 @@ func (c *Collector) Snapshot(now time.Time) Snapshot {
 	snap.Allowlist = s.allowlistView(c.cfg.DefaultAllowlists)
 	snap.MarkPrice = s.markView(now, c.cfg.DB != nil)
 	snap.Quarantine = s.quarantineView()
+	snap.Refusals = s.refusalsView()
 	s.trimGrowth(now.UnixMilli())
 	snap.ControlAlerts = s.controlAlerts(local, now)
 	snap.Problems = s.problems(&snap, now, c.cfg.ProblemWindow)
@@ -466,6 +488,20 @@ func (s *state) quarantineView() Quarantine {
 		out.Records = append(out.Records, QuarantineRow{AtMs: r.AtMs, Consumer: cut(r.Consumer, 128), SourceTopic: cut(r.SourceTopic, 128),
 			SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset, Key: cut(r.Key, 128), Error: cut(r.Error, 600),
 			Value: cut(r.Value, valueMax)})
+	}
+	return out
+}
+
+func (s *state) refusalsView() Refusals {
+	out := Refusals{Section: Section{Available: s.following[s.n.rejected]}, Records: make([]RefusalRow, 0, len(s.refusals))}
+	if !out.Available {
+		out.Note = "refusals topic not found"
+	}
+	for _, f := range s.refusals {
+		r, in := f.rec, f.rec.Intent
+		out.Records = append(out.Records, RefusalRow{AtMs: r.AtMs, Account: cut(in.Account, 64), Exchange: cut(in.Exchange, 32),
+			Symbol: cut(in.Symbol, 32), Side: cut(in.Side, 8), Size: cut(in.Size, 40), Reason: cut(r.Reason, 64),
+			Detail: cut(r.Detail, 300), Band: cut(r.Band, 16), Score: r.Score})
 	}
 	return out
 }

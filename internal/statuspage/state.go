@@ -30,7 +30,7 @@ const (
 
 // names are the topics the collector follows.
 type names struct {
-	table, changes, overrides, allowlist, quarantine, mark string
+	table, changes, overrides, allowlist, quarantine, mark, rejected string
 }
 
 func topicNames(prefix string) names {
@@ -41,6 +41,7 @@ func topicNames(prefix string) names {
 		allowlist:  topics.Allowlist.Name(prefix),
 		quarantine: topics.Quarantine.Name(prefix),
 		mark:       topics.MarkPrice.Name(prefix),
+		rejected:   topics.OpenIntentsRejected.Name(prefix),
 	}
 }
 
@@ -59,6 +60,7 @@ func (n names) follows(quarantine int) []follow {
 		{n.allowlist, 0},
 		{n.quarantine, int64(quarantine)},
 		{n.mark, 1},
+		{n.rejected, maxRefusals},
 	}
 }
 
@@ -176,14 +178,15 @@ type state struct {
 	errs       map[string]string // section -> why it failed last
 
 	// problems (problems.go)
-	alerts  map[alertID]*ControlAlert // derived: quarantine records and the page's checks
-	good    map[string]int64          // control topic + "\x00" + key -> offset of its newest good record
-	growth  map[string]*qgrowth       // quarantine records per consumer and minute
-	commits map[partKey]*partTrack    // when each group's commit last moved
-	down    map[string]time.Time      // account -> disconnected since (as seen here)
-	failing map[string]time.Time      // component -> failing since (as seen here)
-	drifts  []driftRow                // the oldest drifting positions (database)
-	driftN  int64                     // how many positions drift
+	alerts   map[alertID]*ControlAlert // derived: quarantine records and the page's checks
+	good     map[string]int64          // control topic + "\x00" + key -> offset of its newest good record
+	growth   map[string]*qgrowth       // quarantine records per consumer and minute
+	commits  map[partKey]*partTrack    // when each group's commit last moved
+	down     map[string]time.Time      // account -> disconnected since (as seen here)
+	failing  map[string]time.Time      // component -> failing since (as seen here)
+	refusals []refusal                 // newest first, at most maxRefusals
+	drifts   []driftRow                // the oldest drifting positions (database)
+	driftN   int64                     // how many positions drift
 }
 
 func newState(prefix string, window time.Duration, quarantine int) *state {
@@ -244,6 +247,8 @@ func (s *state) applyRecord(r *kgo.Record, now time.Time) {
 		s.applyAllowlist(r, now)
 	case s.n.quarantine:
 		s.addQuarantine(r, now)
+	case s.n.rejected:
+		s.addRefusal(r)
 	case s.n.mark:
 		at := topics.ParseReceivedAt(r)
 		if at.IsZero() {
@@ -418,6 +423,47 @@ func (s *state) addQuarantine(r *kgo.Record, now time.Time) {
 	s.quar[i] = q
 	if len(s.quar) > s.quarN {
 		s.quar = s.quar[:s.quarN]
+	}
+}
+
+// maxRefusals is how many recent gate refusals are kept.
+const maxRefusals = 20
+
+// refusal is one record of open-intents.rejected.
+type refusal struct {
+	rec       topics.RejectedIntent
+	partition int32
+	offset    int64
+}
+
+// addRefusal keeps the maxRefusals newest refusals (by their time, then
+// offset); an undecodable record is kept with why, cut.
+func (s *state) addRefusal(r *kgo.Record) {
+	f := refusal{partition: r.Partition, offset: r.Offset}
+	if err := json.Unmarshal(r.Value, &f.rec); err != nil {
+		f.rec = topics.RejectedIntent{Reason: "undecodable", Detail: cut("undecodable refusal record: "+err.Error(), 300)}
+	}
+	if f.rec.AtMs == 0 {
+		f.rec.AtMs = r.Timestamp.UnixMilli()
+	}
+	newer := func(a, b refusal) bool {
+		if a.rec.AtMs != b.rec.AtMs {
+			return a.rec.AtMs > b.rec.AtMs
+		}
+		if a.partition != b.partition {
+			return a.partition > b.partition
+		}
+		return a.offset > b.offset
+	}
+	i := sort.Search(len(s.refusals), func(i int) bool { return newer(f, s.refusals[i]) })
+	if i >= maxRefusals {
+		return
+	}
+	s.refusals = append(s.refusals, refusal{})
+	copy(s.refusals[i+1:], s.refusals[i:])
+	s.refusals[i] = f
+	if len(s.refusals) > maxRefusals {
+		s.refusals = s.refusals[:maxRefusals]
 	}
 }
 
