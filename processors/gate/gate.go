@@ -27,6 +27,12 @@
 // race). The Runner starts the processor once both Views recovered and
 // stops them only after it returned (processors/internal/lookups).
 //
+// Both Views are read through lookups.Decoded: a value is decoded once
+// per write to the table (the Guard's version of the key), not once per
+// intent; the regime state is 40-90 KB of JSON at 500+ symbols, and
+// decoding it per intent held the gate to a few hundred intents/s (see
+// the gate type, and BenchmarkGateProductionState).
+//
 // # Time: the gate judges an intent when it receives it
 //
 // The decision time is the gate's own clock (Config.Now) when the intent
