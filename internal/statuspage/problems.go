@@ -149,21 +149,28 @@ func (s *state) raise(a ControlAlert) {
 	s.alerts[id] = &a
 }
 
-// markGood notes the newest good record of a control key: alerts for
-// older records of that key are over. s.mu is held.
-func (s *state) markGood(topic, key string, offset int64) {
-	k := topic + "\x00" + key
-	if _, ok := s.good[k]; !ok && len(s.good) >= maxGood {
+// markGood notes the newest good record of a control key on a partition:
+// alerts for older records of that key there are over (offsets of two
+// partitions cannot be compared; one key lives in one partition unless a
+// producer used another partitioner). s.mu is held.
+func (s *state) markGood(topic, key string, partition int32, offset int64) {
+	k := goodKey(topic, key, partition)
+	cur, ok := s.good[k]
+	if !ok && len(s.good) >= maxGood {
 		return
 	}
-	if offset > s.good[k] || s.good[k] == 0 {
+	if !ok || offset > cur {
 		s.good[k] = offset
 	}
 	for id, a := range s.alerts {
-		if id.topic == topic && id.key == key && a.Offset <= offset {
+		if id.topic == topic && id.key == key && a.Partition == partition && a.Offset <= offset {
 			delete(s.alerts, id)
 		}
 	}
+}
+
+func goodKey(topic, key string, partition int32) string {
+	return fmt.Sprintf("%s\x00%s\x00%d", topic, key, partition)
 }
 
 // superseded reports whether a good record of a's key came after a.
@@ -171,7 +178,7 @@ func (s *state) superseded(a ControlAlert) bool {
 	if a.Key == UnknownKeys {
 		return false
 	}
-	off, ok := s.good[a.Topic+"\x00"+a.Key]
+	off, ok := s.good[goodKey(a.Topic, a.Key, a.Partition)]
 	return ok && off >= a.Offset
 }
 

@@ -404,3 +404,22 @@ func TestRefusalsKeepTheNewestAndShowGarbageCut(t *testing.T) {
 		t.Fatalf("refusals: %d, first %+v, second %+v", len(v.Records), v.Records[0], v.Records[1])
 	}
 }
+
+// TestAGoodRecordOnAnotherPartitionDoesNotEndAnAlert: offsets of two
+// partitions cannot be compared (a producer with another partitioner put
+// the key elsewhere): only a later good record on the same partition ends
+// the alert.
+func TestAGoodRecordOnAnotherPartitionDoesNotEndAnAlert(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.Now()
+	good, _ := json.Marshal(topics.AllowlistValue{Exchange: "binance", Types: []string{"TRADE"}})
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: []byte("{"), Partition: 1, Offset: 50}, now)
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: good, Partition: 0, Offset: 900}, now)
+	if as := s.controlAlerts(nil, now); len(as) != 1 || as[0].Partition != 1 {
+		t.Fatalf("alerts: %+v", as)
+	}
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: good, Partition: 1, Offset: 51}, now)
+	if as := s.controlAlerts(nil, now); len(as) != 0 {
+		t.Fatalf("alerts after a good record on the same partition: %+v", as)
+	}
+}

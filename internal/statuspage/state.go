@@ -179,7 +179,7 @@ type state struct {
 
 	// problems (problems.go)
 	alerts   map[alertID]*ControlAlert // derived: quarantine records and the page's checks
-	good     map[string]int64          // control topic + "\x00" + key -> offset of its newest good record
+	good     map[string]int64          // goodKey(topic, key, partition) -> offset of its newest good record
 	growth   map[string]*qgrowth       // quarantine records per consumer and minute
 	commits  map[partKey]*partTrack    // when each group's commit last moved
 	down     map[string]time.Time      // account -> disconnected since (as seen here)
@@ -298,7 +298,7 @@ func (s *state) decodePendingLocked() {
 			rec.Scope = key
 		}
 		s.setRegime(rec)
-		s.markGood(s.n.table, topics.Bound(key, topics.MaxQuarantineKey), p.offset)
+		s.markGood(s.n.table, topics.Bound(key, topics.MaxQuarantineKey), p.partition, p.offset)
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.errs["regime"] = err.Error()
@@ -361,7 +361,7 @@ func (s *state) applyAllowlist(r *kgo.Record, now time.Time) {
 	}
 	s.allow[v.Exchange] = v
 	delete(s.unreadable, key)
-	s.markGood(r.Topic, key, r.Offset)
+	s.markGood(r.Topic, key, r.Partition, r.Offset)
 }
 
 // applyOverride applies an overrides record as the gate does: a refused
@@ -381,7 +381,7 @@ func (s *state) applyOverride(r *kgo.Record, now time.Time) {
 		return
 	}
 	s.override, s.ovUnreadable = &ov, ""
-	s.markGood(r.Topic, key, r.Offset)
+	s.markGood(r.Topic, key, r.Partition, r.Offset)
 }
 
 // addQuarantine keeps the quarN newest records (by their time, then offset).
