@@ -96,9 +96,9 @@ type refPosition struct {
 }
 
 type refAccount struct {
-	Reason    Text          `json:"m"`
-	Balances  []Balance     `json:"B"`
-	Positions []refPosition `json:"P"`
+	Reason    Text            `json:"m"`
+	Balances  []Balance       `json:"B"`
+	Positions []refPosition   `json:"P"`
 	XM        json.RawMessage `json:"M"`
 	Xp        json.RawMessage `json:"p"`
 }
