@@ -232,7 +232,9 @@ func (g *Guard) bump(key string) {
 // version is never reused, across keys either.
 //
 // Every write to a View's storage passes its update callback, the Guard
-// (goka's storage proxy is the View's only writer), and the Guard bumps
+// (goka's storage proxy is the View's only writer; only goka's tester
+// can write behind it, with SetTableValue, so tests of a reader write the
+// table's topic instead), and the Guard bumps
 // the version after the write. So a reader that reads Version, then the
 // value, and remembers what it decoded under that version, knows the
 // decoding is still the View's value for as long as Version returns the

@@ -16,6 +16,10 @@
 // A View that fails on its own is closed by goka before its Run returns;
 // the Runner then stops the processor and returns the View's error, as a
 // failing Lookup stopped the processor before.
+//
+// Guarded Views (guard.go) keep garbage out of a control table; Decoded
+// (decoded.go) decodes a guarded View's value once per write instead of
+// once per read.
 package lookups
 
 import (
