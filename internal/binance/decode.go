@@ -64,8 +64,13 @@ type payload struct {
 	stream    string
 	hasData   bool
 	data      *payload // the last "data", when an object or array
-	listenKey string
-	envErr    error // a field of the envelope of the wrong kind
+	// dataSpans are where the "data" values are, so that a second read of
+	// the body jumps over them instead of reading nested wrappers again
+	// (which made deeply nested wrappers quadratic).
+	dataSpans  [][2]int
+	dataInline [2][2]int
+	listenKey  string
+	envErr     error // a field of the envelope of the wrong kind
 
 	// An object's body, read for bodyType (the "e" known when its keys came).
 	bodyType string
@@ -101,6 +106,8 @@ func (s *scanner) envField(p *payload, k []byte) bool {
 		}
 	case "data":
 		p.hasData, p.data = true, nil
+		s.ws()
+		defer p.noteData(s.i, s)
 		switch s.peek() {
 		case '{':
 			p.data = new(payload)
@@ -124,6 +131,14 @@ func (s *scanner) envField(p *payload, k []byte) bool {
 		return false
 	}
 	return true
+}
+
+// noteData records the span of the "data" value that began at start.
+func (p *payload) noteData(start int, s *scanner) {
+	if p.dataSpans == nil {
+		p.dataSpans = p.dataInline[:0]
+	}
+	p.dataSpans = append(p.dataSpans, [2]int{start, s.i})
 }
 
 // readEv reads "e": a string, or null (which leaves it as it was).
@@ -181,12 +196,23 @@ func (s *scanner) readObject(p *payload) {
 	// Rare: read the body again, now that the type is final. The span is
 	// valid JSON, so this pass cannot fail on syntax.
 	p.body, p.bodyType = body{}, p.typ
-	r := scanner{b: p.span}
+	r := scanner{b: s.b, i: start}
 	r.open()
 	for first := true; r.next('}', &first); {
 		k := r.key()
 		switch string(k) {
-		case "e", "E", "stream", "data", "listenKey":
+		case "data":
+			r.ws()
+			at := r.i
+			for _, sp := range p.dataSpans {
+				if sp[0] == at {
+					r.i = sp[1]
+				}
+			}
+			if r.i == at {
+				r.skip()
+			}
+		case "e", "E", "stream", "listenKey":
 			r.skip()
 		default:
 			r.bodyField(p.typ, &p.body, k)

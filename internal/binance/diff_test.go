@@ -8,7 +8,9 @@ import (
 	"math/rand"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -243,4 +245,31 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		compareWithReference(t, frame)
 	})
+}
+
+// TestDecodeDeepWrappersAreLinear: wrappers nested to the depth limit,
+// each with its type after a body key (which makes each level read its
+// body twice), decode in linear time, and the two decoders agree.
+func TestDecodeDeepWrappersAreLinear(t *testing.T) {
+	nested := func(depth int) []byte {
+		var b bytes.Buffer
+		for range depth {
+			b.WriteString(`{"x":[1,2,3],"e":"ORDER_TRADE_UPDATE","E":1,"o":{"x":"NEW"},"stream":"s","data":`)
+		}
+		b.WriteString(`{"T":5,"e":"ORDER_TRADE_UPDATE","E":2,"o":{"x":"TRADE"}}`)
+		b.WriteString(strings.Repeat("}", depth))
+		return b.Bytes()
+	}
+	const depth = 4000
+	frame := nested(depth)
+	start := time.Now()
+	ev, err := Decode(frame)
+	if err != nil || ev.ExecutionType() != "TRADE" || ev.TransactionTime != 5 || ev.Stream != "s" {
+		t.Fatalf("%v %+v", err, ev)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("%d nested wrappers took %v", depth, d)
+	}
+	t.Logf("%d nested wrappers (%d bytes) in %v", depth, len(frame), time.Since(start))
+	compareWithReference(t, nested(200)) // the reference is quadratic here
 }
