@@ -362,6 +362,9 @@ func TestSectionsWithoutASourceSaySo(t *testing.T) {
 	if s.Streams.Available || s.Streams.Note != "not in this process" {
 		t.Errorf("streams: %+v", s.Streams)
 	}
+	if s.Trading.Available || s.Trading.Note != "not in this process" {
+		t.Errorf("trading: %+v", s.Trading.Section)
+	}
 	if s.MarkPrice.Database.Available || s.MarkPrice.Database.Note != "not in this process" {
 		t.Errorf("database: %+v", s.MarkPrice.Database)
 	}
@@ -556,13 +559,19 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 // TestDriftingPositionsAreProblems reads the positions table of each
 // database: positions that disagree with the exchange for longer than the
 // grace are listed (a fresh disagreement is a fill on its way, not yet).
+// The trading section shows the open positions with their notional at the
+// mark price and the newest fills.
 func TestDriftingPositionsAreProblems(t *testing.T) {
 	for _, f := range dbtest.All() {
 		t.Run(f.Name, func(t *testing.T) {
 			d := f.New(t)
 			ctx := context.Background()
 			now := time.Now()
-			ins := d.Rebind("INSERT INTO positions (exchange, account, symbol, position_side, amount, exchange_amount, drift_since) VALUES (?, ?, ?, ?, ?, ?, ?)")
+			if _, err := d.SeedUniverse(ctx); err != nil {
+				t.Fatal(err)
+			}
+			setPrices(t, d, "binance", now)
+			ins := d.Rebind("INSERT INTO positions (exchange, account, symbol, position_side, amount, exchange_amount, drift_since, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'open')")
 			for _, r := range []struct {
 				account, symbol, amount string
 				exAmount                any
@@ -592,8 +601,27 @@ func TestDriftingPositionsAreProblems(t *testing.T) {
 				!strings.Contains(ps[0].Reason, "observed 0.5, exchange 0.7") || !strings.Contains(ps[1].Reason, "exchange not reported") {
 				t.Fatalf("drift problems: %+v", ps)
 			}
-			if errs := e.snapshot(t).Errors; errs["positions"] != "" {
-				t.Fatalf("positions source: %v", errs)
+			fill := d.Rebind("INSERT INTO order_fills (exchange, account, order_id, trade_id, symbol, side, qty, price, realized_profit, transaction_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			for i := range 12 {
+				if _, err := d.ExecContext(ctx, fill, "binance", "acct-0001", 7, i, "BTCUSDT", "BUY", "0.1", "60000", "0", now.UnixMilli()+int64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var s statuspage.Snapshot
+			testkit.Eventually(t, 30*time.Second, "the trading section", func() bool {
+				s = e.snapshot(t)
+				return s.Trading.Available && len(s.Trading.Fills) == 10
+			})
+			if len(s.Errors) > 0 {
+				t.Fatalf("sources failing: %v", s.Errors)
+			}
+			tr := s.Trading
+			if tr.OpenPositions != 3 || len(tr.Positions) != 3 || tr.Positions[0].Account != "acct-0001" ||
+				tr.Positions[0].Notional == nil || *tr.Positions[0].Notional != 1.25 || tr.Exposure != 1.25+7.5+2.5 {
+				t.Fatalf("positions: %+v (exposure %v)", tr.Positions, tr.Exposure)
+			}
+			if f := tr.Fills[0]; f.AtMs != now.UnixMilli()+11 || f.Symbol != "BTCUSDT" || f.Qty != "0.1" {
+				t.Fatalf("newest fill: %+v", f)
 			}
 		})
 	}

@@ -32,6 +32,7 @@ type Snapshot struct {
 	MarkPrice     MarkPrice      `json:"mark_price"`
 	Quarantine    Quarantine     `json:"quarantine"`
 	Refusals      Refusals       `json:"refusals"`
+	Trading       Trading        `json:"trading"`
 }
 
 // Refusals are the gate's newest refusals (open-intents.rejected).
@@ -262,6 +263,7 @@ func (c *Collector) Snapshot(now time.Time) Snapshot {
 	snap.MarkPrice = s.markView(now, c.cfg.DB != nil)
 	snap.Quarantine = s.quarantineView()
 	snap.Refusals = s.refusalsView()
+	snap.Trading = s.tradingView(c.cfg.DB != nil)
 	s.trimGrowth(now.UnixMilli())
 	snap.ControlAlerts = s.controlAlerts(local, now)
 	snap.Problems = s.problems(&snap, now, c.cfg.ProblemWindow)

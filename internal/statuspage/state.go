@@ -178,15 +178,17 @@ type state struct {
 	errs       map[string]string // section -> why it failed last
 
 	// problems (problems.go)
-	alerts   map[alertID]*ControlAlert // derived: quarantine records and the page's checks
-	good     map[string]int64          // goodKey(topic, key, partition) -> offset of its newest good record
-	growth   map[string]*qgrowth       // quarantine records per consumer and minute
-	commits  map[partKey]*partTrack    // when each group's commit last moved
-	down     map[string]time.Time      // account -> disconnected since (as seen here)
-	failing  map[string]time.Time      // component -> failing since (as seen here)
-	refusals []refusal                 // newest first, at most maxRefusals
-	drifts   []driftRow                // the oldest drifting positions (database)
-	driftN   int64                     // how many positions drift
+	alerts    map[alertID]*ControlAlert // derived: quarantine records and the page's checks
+	good      map[string]int64          // goodKey(topic, key, partition) -> offset of its newest good record
+	growth    map[string]*qgrowth       // quarantine records per consumer and minute
+	commits   map[partKey]*partTrack    // when each group's commit last moved
+	down      map[string]time.Time      // account -> disconnected since (as seen here)
+	failing   map[string]time.Time      // component -> failing since (as seen here)
+	trading   Trading
+	tradingAt time.Time
+	refusals  []refusal  // newest first, at most maxRefusals
+	drifts    []driftRow // the oldest drifting positions (database)
+	driftN    int64      // how many positions drift
 }
 
 func newState(prefix string, window time.Duration, quarantine int) *state {

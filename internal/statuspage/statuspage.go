@@ -268,6 +268,7 @@ func (c *Collector) refresh(ctx context.Context, cl *kgo.Client, adm *kadm.Clien
 	if c.cfg.DB != nil {
 		step("database", c.refreshVenues)
 		step("positions", c.refreshDrifts)
+		step("trading", c.refreshTrading)
 	}
 	c.st.decodePending()
 }
