@@ -1,21 +1,36 @@
 // Package statuspage is the live status page of a Kraite process and the
-// gauges behind it: the WebSocket streams of this process (accounts
-// connected, last frame age), the regime score over the last hour with its
-// band, consumer lag per group and queue, mark-price freshness per venue,
-// the dispatch allowlist and the most recent quarantine records.
+// gauges behind it. It is built for an operator of a trading system: what
+// needs action comes first (the problems panel, the component health
+// strip), then the state behind it: the WebSocket streams of this process,
+// the regime score over the last hour with its band and gate, consumer lag
+// per group with stall detection, mark-price freshness per venue, open
+// positions and recent fills, the dispatch allowlist, the gate's recent
+// refusals and the most recent quarantine records.
 //
 // A [Collector] reads everything from Kafka (and, when given, the database
-// and the process's producers), so any box can serve the page: a section
-// whose source is not in this process says so instead of failing.
+// and the process's own components), so any box can serve the page: a
+// section whose source is not in this process says so instead of failing.
 //
 // # Sources
 //
 //   - one direct franz-go consumer (no group, nothing committed) follows the
-//     regime table, regime-changes, regime-overrides, allowlist, quarantine
-//     and mark-price topics from a short tail, added as the topics appear;
+//     regime table, regime-changes, regime-overrides, allowlist,
+//     open-intents.rejected, quarantine (the last hour) and mark-price
+//     topics from a short tail, added as the topics appear;
 //   - every Interval (2 s) the admin API gives consumer lag (kadm.Lag over
 //     the kraite groups) and the quarantine topic's end offsets, and the
-//     database (if any) the newest mark_price_synced_at per venue.
+//     database (if any) the newest mark_price_synced_at per venue, the
+//     drifting and open positions and the newest fills;
+//   - the process itself, when it runs them: its streams, its liveness and
+//     readiness checks, and the alerts of its gate and dispatch processors.
+//
+// # Untrusted records
+//
+// Anyone with access may write these topics, so the page applies control
+// records as their readers do (fail closed): a refused allowlist or
+// override record never changes what is shown as in force, it raises an
+// alert instead (see problems.go), every kept map is bounded, and every
+// text field shown is cut.
 //
 // # Serving
 //
