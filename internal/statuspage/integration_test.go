@@ -240,6 +240,18 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 	if s.Process != "test box" || s.Prefix != prefix {
 		t.Errorf("header: %q %q", s.Process, s.Prefix)
 	}
+	if s.Build.Go == "" || s.StartedMs <= 0 || s.StartedMs > s.GeneratedMs {
+		t.Errorf("build and start: %+v %d", s.Build, s.StartedMs)
+	}
+	srcs := map[string]statuspage.SourceStatus{}
+	for _, src := range s.Sources {
+		srcs[src.Name] = src
+	}
+	for _, n := range []string{"kafka", "lag", "quarantine", "database", "positions", "trading"} {
+		if src, ok := srcs[n]; !ok || !src.OK || src.LatencyMs < 0 || src.AtMs == 0 {
+			t.Errorf("source %s: %+v (present %v)", n, src, ok)
+		}
+	}
 
 	checkGauges(t, e, part)
 	checkPage(t, e)

@@ -2,6 +2,8 @@ package statuspage
 
 import (
 	"math"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"time"
 	"unicode/utf8"
@@ -16,6 +18,13 @@ type Snapshot struct {
 	GeneratedMs int64  `json:"generated_at"`
 	Process     string `json:"process"`
 	Prefix      string `json:"prefix"`
+	Build       Build  `json:"build"`
+	// StartedMs is when this process's status page started (about the
+	// process's start).
+	StartedMs int64 `json:"started_at"`
+	// Sources are the page's refresh steps (broker admin calls, database
+	// queries): whether the last run worked and how long it took.
+	Sources []SourceStatus `json:"sources"`
 	// Errors are the failing sources (kafka, fetch, lag, database, ...).
 	Errors map[string]string `json:"errors,omitempty"`
 	// Problems are what an operator must act on, worst first (problems.go).
@@ -53,6 +62,40 @@ type RefusalRow struct {
 	Detail   string  `json:"detail,omitempty"`
 	Band     string  `json:"band,omitempty"`
 	Score    float64 `json:"score"`
+}
+
+// Build is what this binary is: module version, VCS revision, Go version.
+type Build struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go"`
+}
+
+func readBuild() Build {
+	b := Build{Version: "unknown", Go: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	b.Version = bi.Main.Version
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Revision = s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	return b
+}
+
+// SourceStatus is one refresh step's last run.
+type SourceStatus struct {
+	Name      string  `json:"name"`
+	OK        bool    `json:"ok"`
+	LatencyMs float64 `json:"latency_ms"`
+	AtMs      int64   `json:"at"`
 }
 
 // Component is one component's state: "ok", "not_ready" (its readiness
@@ -242,7 +285,12 @@ func (c *Collector) Snapshot(now time.Time) Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.decodePendingLocked()
-	snap := Snapshot{GeneratedMs: now.UnixMilli(), Process: c.cfg.Process, Prefix: c.cfg.Prefix}
+	snap := Snapshot{GeneratedMs: now.UnixMilli(), Process: c.cfg.Process, Prefix: c.cfg.Prefix, Build: c.build,
+		StartedMs: c.started.UnixMilli(), Sources: make([]SourceStatus, 0, len(s.sources))}
+	for _, src := range s.sources {
+		snap.Sources = append(snap.Sources, src)
+	}
+	sort.Slice(snap.Sources, func(i, j int) bool { return snap.Sources[i].Name < snap.Sources[j].Name })
 	if len(s.errs) > 0 {
 		snap.Errors = make(map[string]string, len(s.errs))
 		for k, v := range s.errs {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -184,6 +185,7 @@ type state struct {
 	commits   map[partKey]*partTrack    // when each group's commit last moved
 	down      map[string]time.Time      // account -> disconnected since (as seen here)
 	failing   map[string]time.Time      // component -> failing since (as seen here)
+	sources   map[string]SourceStatus   // refresh step -> its last run
 	trading   Trading
 	tradingAt time.Time
 	refusals  []refusal  // newest first, at most maxRefusals
@@ -195,7 +197,7 @@ func newState(prefix string, window time.Duration, quarantine int) *state {
 	return &state{n: topicNames(prefix), window: window.Milliseconds(), quarN: quarantine, stallAfter: 2 * time.Minute,
 		following: map[string]bool{}, pending: map[string]pendingState{}, scopes: map[string]*scope{},
 		allow: map[string]topics.AllowlistValue{}, marks: map[string]time.Time{}, errs: map[string]string{},
-		unreadable: map[string]bool{}, alerts: map[alertID]*ControlAlert{}, good: map[string]int64{}, growth: map[string]*qgrowth{},
+		unreadable: map[string]bool{}, sources: map[string]SourceStatus{}, alerts: map[alertID]*ControlAlert{}, good: map[string]int64{}, growth: map[string]*qgrowth{},
 		commits: map[partKey]*partTrack{}, down: map[string]time.Time{}, failing: map[string]time.Time{}}
 }
 
@@ -467,6 +469,13 @@ func (s *state) addRefusal(r *kgo.Record) {
 	if len(s.refusals) > maxRefusals {
 		s.refusals = s.refusals[:maxRefusals]
 	}
+}
+
+func (s *state) setSource(name string, took time.Duration, err error, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SourceStatus{Name: name, OK: err == nil, LatencyMs: math.Round(float64(took.Microseconds())/100) / 10, AtMs: at.UnixMilli()}
+	s.sources[name] = st
 }
 
 func (s *state) setLag(gs []groupadmin.GroupStatus, now time.Time) {

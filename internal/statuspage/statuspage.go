@@ -187,8 +187,10 @@ func (c Config) withDefaults() Config {
 // handlers and the gauges are safe to use concurrently with Run (before Run
 // they report empty sections).
 type Collector struct {
-	cfg Config
-	st  *state
+	cfg     Config
+	st      *state
+	started time.Time
+	build   Build
 
 	mu     sync.Mutex
 	warned map[string]string // section -> last error logged
@@ -200,7 +202,8 @@ func New(cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	c := &Collector{cfg: cfg, st: newState(cfg.Prefix, cfg.Window, cfg.Quarantine), warned: map[string]string{}}
+	c := &Collector{cfg: cfg, st: newState(cfg.Prefix, cfg.Window, cfg.Quarantine), warned: map[string]string{},
+		started: time.Now(), build: readBuild()}
 	c.st.stallAfter = cfg.StallAfter
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(&gauges{c: c}); err != nil {
@@ -270,10 +273,12 @@ func (c *Collector) refresh(ctx context.Context, cl *kgo.Client, adm *kadm.Clien
 	step := func(section string, fn func(context.Context) error) {
 		sctx, cancel := context.WithTimeout(ctx, max(5*time.Second, c.cfg.Interval))
 		defer cancel()
+		start := time.Now()
 		err := fn(sctx)
 		if ctx.Err() != nil {
 			return
 		}
+		c.st.setSource(section, time.Since(start), err, start)
 		c.st.setErr(section, err)
 		c.note(section, err)
 	}
