@@ -2,6 +2,7 @@ package markprice
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -83,4 +84,74 @@ func BenchmarkTick(b *testing.B) {
 			b.ReportMetric(float64(auto)/float64(fast), "x_vs_autocommit_rows")
 		})
 	}
+}
+
+// binanceArray is a !markPrice@arr frame of every symbol of the universe at
+// now, in Binance's compact form (about 85 KB for 568 symbols).
+func binanceArray(now time.Time) []byte {
+	ms := now.UnixMilli()
+	buf := []byte{'['}
+	for i, in := range universe.Instruments() {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, `{"e":"markPriceUpdate","E":%d,"s":%q,"p":"%.8f","i":"%.8f","P":"%.8f","r":"0.00010000","T":%d}`,
+			ms, in.Symbol, 1.5+float64(i), 1.49+float64(i), 1.49+float64(i), ms+3_600_000)
+	}
+	return append(buf, ']')
+}
+
+// alternate times fn and base in alternating short rounds (so the load of a
+// shared machine falls on both alike) and returns their ns per call.
+func alternate(fn, base func()) (nsFn, nsBase float64) {
+	var n [2]int
+	var d [2]time.Duration
+	for range 5 {
+		for j, f := range []func(){fn, base} {
+			start := time.Now()
+			for time.Since(start) < 25*time.Millisecond {
+				f()
+				n[j]++
+			}
+			d[j] += time.Since(start)
+		}
+	}
+	return float64(d[0].Nanoseconds()) / float64(n[0]), float64(d[1].Nanoseconds()) / float64(n[1])
+}
+
+// BenchmarkDecodeTick decodes the full 568-symbol tick (read once) and
+// reports, measured in the same run, its time over a plain json.Unmarshal
+// of the frame into a minimal struct per element (x_vs_json_unmarshal) and
+// over the decoder it replaced, which parsed the frame twice
+// (x_vs_reflection_decoder).
+func BenchmarkDecodeTick(b *testing.B) {
+	now := time.Now()
+	frame := binanceArray(now)
+	if prices, skipped, err := DecodeTickAt(frame, now, time.Minute); err != nil || len(skipped) > 0 || len(prices) != universe.Size {
+		b.Fatalf("%d prices, %v, %v", len(prices), skipped, err)
+	}
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = DecodeTickAt(frame, now, time.Minute)
+	}
+	b.StopTimer()
+	type minimal struct {
+		Ev string `json:"e"`
+		E  int64  `json:"E"`
+		S  string `json:"s"`
+		P  string `json:"p"`
+	}
+	decode := func() { _, _, _ = DecodeTickAt(frame, now, time.Minute) }
+	ns, nsJSON := alternate(decode, func() {
+		var m []minimal
+		_ = json.Unmarshal(frame, &m)
+	})
+	_, nsRef := alternate(decode, func() { _, _, _ = refDecodeTickAt(frame, now, time.Minute) })
+	b.ReportMetric(float64(len(frame)), "frame_bytes")
+	b.ReportMetric(ns/1e3, "us/tick")
+	b.ReportMetric(nsJSON/1e3, "us/json_unmarshal")
+	b.ReportMetric(nsRef/1e3, "us/reflection_decoder")
+	b.ReportMetric(ns/nsJSON, "x_vs_json_unmarshal")
+	b.ReportMetric(ns/nsRef, "x_vs_reflection_decoder")
 }
