@@ -444,10 +444,17 @@ func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []
 				}
 			}
 		}
+		reason := fmt.Sprintf("%d of %d partitions hold %d records with no commit for %s (state %s, %d members)",
+			r.Stalled, len(r.Partitions), behind, now.Sub(time.UnixMilli(since)).Truncate(time.Second), orDash(r.State), r.Members)
+		if r.BehindS != nil {
+			at := ""
+			if r.BehindAtLeast {
+				at = "at least "
+			}
+			reason += fmt.Sprintf("; the oldest waiting record is %s%s old", at, (time.Duration(*r.BehindS) * time.Second).Truncate(time.Second))
+		}
 		out = append(out, Problem{Kind: KindGroupStalled, Severity: SeverityBad, Subject: r.Group + " on " + r.Topic,
-			Reason: fmt.Sprintf("%d of %d partitions hold %d records with no commit for %s (state %s, %d members)",
-				r.Stalled, len(r.Partitions), behind, now.Sub(time.UnixMilli(since)).Truncate(time.Second), orDash(r.State), r.Members),
-			SinceMs: since})
+			Reason: reason, SinceMs: since})
 	}
 	out = append(out, disconnectedProblems(snap.Streams, s.down)...)
 	out = append(out, s.driftProblems()...)

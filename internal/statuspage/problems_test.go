@@ -228,7 +228,7 @@ func TestAGroupWhoseCommitDoesNotMoveWithRecordsWaitingIsStalled(t *testing.T) {
 	}
 	ps := s.problems(&Snapshot{Lag: view}, now, 10*time.Minute)
 	p, ok := findProblem(ps, KindGroupStalled, "t.worker.positions on t.positions")
-	if !ok || p.Severity != SeverityBad || p.Reason != "1 of 2 partitions hold 221 records with no commit for 2m40s (state Stable, 1 members)" {
+	if !ok || p.Severity != SeverityBad || p.Reason != "1 of 2 partitions hold 221 records with no commit for 2m40s (state Stable, 1 members); the oldest waiting record is at least 2m40s old" {
 		t.Fatalf("problems: %+v", ps)
 	}
 	// Within StallAfter of a commit: not stalled.
@@ -421,5 +421,52 @@ func TestAGoodRecordOnAnotherPartitionDoesNotEndAnAlert(t *testing.T) {
 	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: good, Partition: 1, Offset: 51}, now)
 	if as := s.controlAlerts(nil, now); len(as) != 0 {
 		t.Fatalf("alerts after a good record on the same partition: %+v", as)
+	}
+}
+
+// TestTimeBehindIsTheAgeOfTheFirstEndPastTheCommit: end offsets sampled
+// over time tell how long ago the first record a group has yet to consume
+// was written, at least, without reading it.
+func TestTimeBehindIsTheAgeOfTheFirstEndPastTheCommit(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	status := func(committed, end int64) []groupadmin.GroupStatus {
+		return []groupadmin.GroupStatus{{Group: "t.worker.positions", Partitions: []groupadmin.PartitionStatus{
+			{Topic: "t.positions", Partition: 0, Committed: committed, End: end, Lag: end - committed}}}}
+	}
+	// The worker keeps up for a minute, then stops at 120 while records
+	// keep coming (end +10 every 2 s).
+	now := t0
+	for i := int64(0); i <= 90; i++ {
+		end := 100 + 10*i
+		committed := min(end, 120)
+		now = t0.Add(time.Duration(i) * 2 * time.Second)
+		s.setLag(status(committed, end), now)
+	}
+	v := s.lagView("t.", now)
+	r := v.Rows[0]
+	// End 130 (the first past 120) was seen at t0+4 s, sampled at t0+10 s
+	// at the latest: behind about 170 s, at least.
+	if r.BehindS == nil || *r.BehindS < 160 || *r.BehindS > 176 || r.BehindAtLeast {
+		t.Fatalf("behind: %v (at least %v), want about 170 s", r.BehindS, r.BehindAtLeast)
+	}
+	// Caught up: not behind.
+	s.setLag(status(1000, 1000), now.Add(time.Second))
+	if r := s.lagView("t.", now.Add(time.Second)).Rows[0]; r.BehindS != nil {
+		t.Fatalf("caught up: %v", *r.BehindS)
+	}
+	// A commit older than every sample: behind at least since the first.
+	s2 := newState("t.", time.Hour, 20)
+	s2.setLag(status(5, 500), t0)
+	s2.setLag(status(5, 600), t0.Add(time.Minute))
+	if r := s2.lagView("t.", t0.Add(time.Minute)).Rows[0]; r.BehindS == nil || *r.BehindS != 60 || !r.BehindAtLeast {
+		t.Fatalf("older than the samples: %v %v", r.BehindS, r.BehindAtLeast)
+	}
+	// Samples are bounded.
+	for i := range 2 * endSamples {
+		s2.setLag(status(5, int64(700+i)), t0.Add(time.Duration(i)*endEvery))
+	}
+	if n := len(s2.ends[topicPart{"t.positions", 0}]); n > endSamples {
+		t.Fatalf("%d samples kept", n)
 	}
 }

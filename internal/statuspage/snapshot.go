@@ -188,8 +188,13 @@ type LagRow struct {
 	Partitions []PartLag `json:"partitions"`
 	// Stalled counts the partitions with records waiting and no commit
 	// for Config.StallAfter.
-	Stalled int    `json:"stalled,omitempty"`
-	Err     string `json:"error,omitempty"`
+	Stalled int `json:"stalled,omitempty"`
+	// BehindS is the most any partition is behind, in seconds (see
+	// behind.go), nil when none is or it is not known yet; BehindAtLeast
+	// says it is older than the page's samples.
+	BehindS       *float64 `json:"behind_s"`
+	BehindAtLeast bool     `json:"behind_at_least,omitempty"`
+	Err           string   `json:"error,omitempty"`
 }
 
 // PartLag is one partition's lag (-1 when unknown).
@@ -201,6 +206,10 @@ type PartLag struct {
 	// StalledSinceMs is when the commit last moved, set while the
 	// partition is stalled (records waiting, no commit for StallAfter).
 	StalledSinceMs int64 `json:"stalled_since,omitempty"`
+	// BehindS is how old the oldest record yet to consume is, at least
+	// (seconds; nil when not behind or unknown).
+	BehindS       *float64 `json:"behind_s"`
+	BehindAtLeast bool     `json:"behind_at_least,omitempty"`
 }
 
 // Allowlist is the dispatch allowlist per exchange.
@@ -438,6 +447,13 @@ func (s *state) lagView(prefix string, now time.Time) Lag {
 				ts = append(ts, p.Topic)
 			}
 			pl := PartLag{Partition: p.Partition, Committed: p.Committed, End: p.End, Lag: p.Lag}
+			if d, atLeast, ok := s.behind(p.Topic, p.Partition, p.Committed, p.End, now); ok {
+				sec := math.Round(d.Seconds()*10) / 10
+				pl.BehindS, pl.BehindAtLeast = &sec, atLeast
+				if row.BehindS == nil || sec > *row.BehindS {
+					row.BehindS, row.BehindAtLeast = &sec, atLeast
+				}
+			}
 			if t := s.stalledSince(g.Group, p, now); !t.IsZero() {
 				pl.StalledSinceMs = t.UnixMilli()
 				row.Stalled++

@@ -186,6 +186,7 @@ type state struct {
 	down      map[string]time.Time      // account -> disconnected since (as seen here)
 	failing   map[string]time.Time      // component -> failing since (as seen here)
 	sources   map[string]SourceStatus   // refresh step -> its last run
+	ends      map[topicPart][]endSample // when each end offset was first seen (behind.go)
 	trading   Trading
 	tradingAt time.Time
 	refusals  []refusal  // newest first, at most maxRefusals
@@ -197,7 +198,7 @@ func newState(prefix string, window time.Duration, quarantine int) *state {
 	return &state{n: topicNames(prefix), window: window.Milliseconds(), quarN: quarantine, stallAfter: 2 * time.Minute,
 		following: map[string]bool{}, pending: map[string]pendingState{}, scopes: map[string]*scope{},
 		allow: map[string]topics.AllowlistValue{}, marks: map[string]time.Time{}, errs: map[string]string{},
-		unreadable: map[string]bool{}, sources: map[string]SourceStatus{}, alerts: map[alertID]*ControlAlert{}, good: map[string]int64{}, growth: map[string]*qgrowth{},
+		unreadable: map[string]bool{}, sources: map[string]SourceStatus{}, ends: map[topicPart][]endSample{}, alerts: map[alertID]*ControlAlert{}, good: map[string]int64{}, growth: map[string]*qgrowth{},
 		commits: map[partKey]*partTrack{}, down: map[string]time.Time{}, failing: map[string]time.Time{}}
 }
 
@@ -483,6 +484,7 @@ func (s *state) setLag(gs []groupadmin.GroupStatus, now time.Time) {
 	defer s.mu.Unlock()
 	s.lag, s.lagKnown = gs, true
 	s.trackCommits(gs, now)
+	s.trackEnds(gs, now)
 }
 
 func (s *state) setQuarantineTotal(n int64) {
