@@ -74,7 +74,11 @@ type ControlAlert struct {
 	Consumers    []string `json:"consumers"`
 	Error        string   `json:"error"`
 	KeptLastGood bool     `json:"kept_last_good"`
-	AtMs         int64    `json:"at"`
+	// AtMs is when the refusal was first known (since when it stands);
+	// LastMs when the newest refusal it gathers was (unknown keys gather
+	// many records).
+	AtMs   int64 `json:"at"`
+	LastMs int64 `json:"last_at"`
 	// Sources say where the page learnt of it: "process" (this process's
 	// processors), "quarantine" (a quarantine record), "page" (the page's
 	// own check of the control topic).
@@ -126,9 +130,10 @@ func (s *state) raise(a ControlAlert) {
 	if cur, ok := s.alerts[id]; ok {
 		cur.Consumers = union(cur.Consumers, a.Consumers)
 		cur.Sources = union(cur.Sources, a.Sources)
-		if a.AtMs >= cur.AtMs && a.Offset >= cur.Offset || a.AtMs > cur.AtMs {
-			cur.AtMs, cur.Error, cur.Partition, cur.Offset = a.AtMs, a.Error, a.Partition, a.Offset
+		if a.Offset >= cur.Offset {
+			cur.Error, cur.Partition, cur.Offset = a.Error, a.Partition, a.Offset
 		}
+		cur.AtMs, cur.LastMs = min(cur.AtMs, a.AtMs), max(cur.LastMs, a.AtMs)
 		if a.Sources[0] == quarSource { // the reader's own verdict beats the page's guess
 			cur.KeptLastGood = a.KeptLastGood
 		}
@@ -146,6 +151,7 @@ func (s *state) raise(a ControlAlert) {
 	}
 	a.Consumers = union(nil, a.Consumers)
 	a.Sources = union(nil, a.Sources)
+	a.LastMs = a.AtMs
 	s.alerts[id] = &a
 }
 
@@ -656,15 +662,15 @@ func (s *state) controlAlerts(local []ControlAlert, now time.Time) []ControlAler
 		if authoritative {
 			cur.KeptLastGood, cur.Error = a.KeptLastGood, a.Error
 		}
-		cur.AtMs = max(cur.AtMs, a.AtMs)
+		cur.AtMs, cur.LastMs = min(cur.AtMs, a.AtMs), max(cur.LastMs, a.AtMs, a.LastMs)
 	}
 	for _, a := range local {
-		a.Sources = []string{processSource}
+		a.Sources, a.LastMs = []string{processSource}, a.AtMs
 		add(a, true)
 	}
 	expired := now.Add(-lookback).UnixMilli()
 	for id, a := range s.alerts {
-		if a.Key == UnknownKeys && a.AtMs < expired {
+		if a.Key == UnknownKeys && a.LastMs < expired {
 			delete(s.alerts, id)
 			continue
 		}

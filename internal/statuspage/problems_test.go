@@ -470,3 +470,29 @@ func TestTimeBehindIsTheAgeOfTheFirstEndPastTheCommit(t *testing.T) {
 		t.Fatalf("%d samples kept", n)
 	}
 }
+
+// TestAnAlertStandsSinceItWasFirstKnown: the page's check and the
+// reader's quarantine record of one record merge under the earlier time;
+// an unknown-keys alert lasts a lookback after its newest record.
+func TestAnAlertStandsSinceItWasFirstKnown(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	t0 := time.Now().Add(-2 * time.Hour)
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("binance"), Value: []byte("{"), Offset: 4}, t0.Add(time.Minute))
+	s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.allowlist, SourceOffset: 4, Key: "binance",
+		Consumer: "t.dispatch", Error: "control record refused (no good value: readers fail closed): x"}, 0, t0), t0.Add(time.Hour))
+	as := s.controlAlerts(nil, t0.Add(time.Hour))
+	if len(as) != 1 || as[0].AtMs != t0.UnixMilli() || as[0].LastMs != t0.Add(time.Minute).UnixMilli() {
+		t.Fatalf("merged: %+v", as)
+	}
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("nosuch"), Value: []byte("{"), Offset: 5}, t0)
+	s.applyRecord(&kgo.Record{Topic: s.n.allowlist, Key: []byte("nosuch2"), Value: []byte("{"), Offset: 6}, t0.Add(50*time.Minute))
+	var unknown []ControlAlert
+	for _, a := range s.controlAlerts(nil, t0.Add(70*time.Minute)) {
+		if a.Key == UnknownKeys {
+			unknown = append(unknown, a)
+		}
+	}
+	if len(unknown) != 1 || unknown[0].AtMs != t0.UnixMilli() || unknown[0].Offset != 6 {
+		t.Fatalf("unknown keys: %+v", unknown)
+	}
+}
