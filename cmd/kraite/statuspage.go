@@ -22,6 +22,14 @@ func buildStatusPage(_ context.Context, w *wiring, process string) (component, e
 	if w.allowlist != nil {
 		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.allowlist}
 	}
+	// The page judges stalls and drift as /readyz and the positions
+	// worker do: KRAITE_STALL_AFTER, KRAITE_POSITION_DRIFT_GRACE. A bad
+	// jobs variable is reported by the components that own it; the page
+	// keeps its default then.
+	cfg.StallAfter = w.ex.StallAfter
+	if je, err := w.jobsConfig(); err == nil {
+		cfg.DriftGrace = je.DriftGrace
+	}
 	sp, err := statuspage.New(cfg)
 	if err != nil {
 		return component{}, err
