@@ -27,14 +27,14 @@ var (
 		"Records on the quarantine topic (sum of its partitions' end offsets).", nil, nil)
 	problemsDesc = prometheus.NewDesc("kraite_status_problems",
 		"Problems on the status page's problems panel by kind and severity (bad: act now; warn: look). "+
-			"Kinds: control_record_refused, regime_degraded, quarantine_growth, group_stalled, account_disconnected, position_drift, component.",
+			"Kinds: control_record_refused, regime_degraded, regime_stale, quarantine_growth, group_stalled, account_disconnected, position_drift, component.",
 		[]string{"kind", "severity"}, nil)
 )
 
 // problemKinds and severities are every label pair of problemsDesc, all
 // exported (0 when none) so that alert rules see a series.
 var (
-	problemKinds = []string{KindControlRefused, KindRegimeDegraded, KindQuarantineGrowth, KindGroupStalled,
+	problemKinds = []string{KindControlRefused, KindRegimeDegraded, KindRegimeStale, KindQuarantineGrowth, KindGroupStalled,
 		KindDisconnected, KindPositionDrift, KindComponent}
 	severities = []string{SeverityBad, SeverityWarn}
 )

@@ -39,6 +39,7 @@ import (
 const (
 	KindControlRefused   = "control_record_refused"
 	KindRegimeDegraded   = "regime_degraded"
+	KindRegimeStale      = "regime_stale"
 	KindQuarantineGrowth = "quarantine_growth"
 	KindGroupStalled     = "group_stalled"
 	KindDisconnected     = "account_disconnected"
@@ -424,6 +425,10 @@ func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []
 		out = append(out, controlProblem(s.n, a))
 	}
 	for _, sc := range snap.Regime.Scopes {
+		if sc.Gate == regime.GateStale {
+			out = append(out, Problem{Kind: KindRegimeStale, Severity: SeverityBad, Subject: "regime " + sc.Scope,
+				Reason: sc.GateReason + "; the gate refuses opens as stale", SinceMs: sc.AtMs})
+		}
 		if sc.Degraded != "" {
 			p := Problem{Kind: KindRegimeDegraded, Severity: SeverityBad, Subject: "regime " + sc.Scope,
 				Reason: sc.GateReason, SinceMs: sc.DegradedSinceMs}

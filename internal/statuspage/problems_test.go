@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -494,5 +495,35 @@ func TestAnAlertStandsSinceItWasFirstKnown(t *testing.T) {
 	}
 	if len(unknown) != 1 || unknown[0].AtMs != t0.UnixMilli() || unknown[0].Offset != 6 {
 		t.Fatalf("unknown keys: %+v", unknown)
+	}
+}
+
+// TestAStaleRegimeStateIsRefusedAsTheGateDoes: a state older than the
+// gate's limit, or ahead of the clock, shows gate stale and is a problem;
+// an override still wins, as at the gate.
+func TestAStaleRegimeStateIsRefusedAsTheGateDoes(t *testing.T) {
+	if maxStateAge != gate.DefaultMaxStateAge {
+		t.Fatalf("maxStateAge %s, the gate's %s", maxStateAge, gate.DefaultMaxStateAge)
+	}
+	s := newState("t.", time.Hour, 20)
+	now := time.UnixMilli(1_800_000_000_000)
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.Add(-6 * time.Minute).UnixMilli(), Score: 3, Band: regime.Calm})
+	snap := Snapshot{Regime: s.regimeView(now)}
+	sc := snap.Regime.Scopes[0]
+	if sc.Gate != regime.GateStale || sc.OpensAllowed || !strings.Contains(sc.GateReason, "6m0s old") {
+		t.Fatalf("old state: %+v", sc)
+	}
+	if ps := s.problems(&snap, now, 10*time.Minute); len(ps) != 1 || ps[0].Kind != KindRegimeStale || ps[0].Severity != SeverityBad {
+		t.Fatalf("problems: %+v", ps)
+	}
+	s.override = &topics.Override{Scope: regime.OverrideScope, Action: "block", UntilMs: now.Add(time.Hour).UnixMilli(), Reason: "x"}
+	if sc := s.regimeView(now).Scopes[0]; sc.Gate != regime.GateOverrideBlock {
+		t.Fatalf("override over a stale state: %+v", sc)
+	}
+	s.override = nil
+	s2 := newState("t.", time.Hour, 20)
+	s2.setRegime(regimeRecord{Scope: "binance", AtMs: now.Add(time.Hour).UnixMilli(), Score: 3, Band: regime.Calm})
+	if sc := s2.regimeView(now).Scopes[0]; sc.Gate != regime.GateStale || !strings.Contains(sc.GateReason, "ahead") {
+		t.Fatalf("a state from the future: %+v", sc)
 	}
 }

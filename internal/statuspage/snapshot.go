@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -272,6 +273,10 @@ type QuarantineRow struct {
 	Value           string `json:"value"`
 }
 
+// maxStateAge is the gate's limit on the regime state's age
+// (gate.DefaultMaxStateAge; a test pins them equal).
+const maxStateAge = 5 * time.Minute
+
 // valueMax bounds the quarantined value shown per record.
 const valueMax = 240
 
@@ -407,6 +412,17 @@ func (s *state) scopeView(sc *scope, now time.Time) RegimeScope {
 		st.OverrideUnreadable = s.ovUnreadable
 	}
 	gate, reason := regime.GateStatus(st, s.override, now.UnixMilli())
+	if gate != regime.GateOverrideAllow && gate != regime.GateOverrideBlock {
+		// The gate's own clock check (gate.Decide): a state too old, or
+		// ahead of the clock, refuses opens whatever it says.
+		switch stAge := now.UnixMilli() - r.AtMs; {
+		case -stAge > topics.DefaultMaxAhead.Milliseconds():
+			gate, reason = regime.GateStale, fmt.Sprintf("regime state claims a time %s ahead of this clock", time.Duration(-stAge)*time.Millisecond)
+		case stAge > maxStateAge.Milliseconds():
+			gate, reason = regime.GateStale, fmt.Sprintf("regime state is %s old (the gate's limit is %s): is the regime processor running, are mark prices flowing?",
+				(time.Duration(stAge)*time.Millisecond).Truncate(time.Second), maxStateAge)
+		}
+	}
 	v := RegimeScope{Scope: r.Scope, Score: r.Score, Band: string(r.Band), Gate: gate, GateReason: reason,
 		OpensAllowed: regime.Allowed(gate), Degraded: r.Degraded, DegradedSinceMs: sc.degradedSince, AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,
 		CooldownUntilMs: r.CooldownUntilMs, Records: r.Records, Inputs: r.Inputs.Map(),
