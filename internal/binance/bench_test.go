@@ -111,3 +111,35 @@ func markPriceArrayFrame(now time.Time) []byte {
 	}
 	return append(buf, ']')
 }
+
+// benchEnvelope is benchDecode for ParseEnvelope (what the producers and
+// the audit sink run on every frame).
+func benchEnvelope(b *testing.B, frame []byte, base any) {
+	if _, err := ParseEnvelope(frame); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEnvelope(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	parse := func() { _, _ = ParseEnvelope(frame) }
+	ns, nsJSON := ratio(parse, func() { _ = json.Unmarshal(frame, base) })
+	_, nsRef := ratio(parse, func() { _, _ = refParseEnvelope(frame) })
+	b.ReportMetric(ns, "ns/parse")
+	b.ReportMetric(nsJSON, "ns/json_unmarshal")
+	b.ReportMetric(nsRef, "ns/reflection_parser")
+	b.ReportMetric(ns/nsJSON, "x_vs_json_unmarshal")
+	b.ReportMetric(ns/nsRef, "x_vs_reflection_parser")
+}
+
+func BenchmarkParseEnvelopeOrderTradeUpdate(b *testing.B) {
+	benchEnvelope(b, loadFrames(b)["nautilus-ORDER_TRADE_UPDATE-6.json"], new(minimal))
+}
+
+func BenchmarkParseEnvelopeMarkPriceArray(b *testing.B) {
+	benchEnvelope(b, markPriceArrayFrame(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)), &[]minimal{})
+}

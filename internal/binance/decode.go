@@ -67,10 +67,11 @@ type payload struct {
 	// dataSpans are where the "data" values are, so that a second read of
 	// the body jumps over them instead of reading nested wrappers again
 	// (which made deeply nested wrappers quadratic).
-	dataSpans  [][2]int
-	dataInline [2][2]int
-	listenKey  string
-	envErr     error // a field of the envelope of the wrong kind
+	dataSpans [2][2]int
+	nData     int
+	moreData  [][2]int
+	listenKey string
+	envErr    error // a field of the envelope of the wrong kind
 
 	// An object's body, read for bodyType (the "e" known when its keys came).
 	bodyType string
@@ -107,7 +108,7 @@ func (s *scanner) envField(p *payload, k []byte) bool {
 	case "data":
 		p.hasData, p.data = true, nil
 		s.ws()
-		defer p.noteData(s.i, s)
+		start := s.i
 		switch s.peek() {
 		case '{':
 			p.data = new(payload)
@@ -118,6 +119,7 @@ func (s *scanner) envField(p *payload, k []byte) bool {
 		default:
 			s.skip()
 		}
+		p.noteData(start, s.i)
 	case "listenKey":
 		switch s.peek() {
 		case '"':
@@ -133,19 +135,65 @@ func (s *scanner) envField(p *payload, k []byte) bool {
 	return true
 }
 
-// noteData records the span of the "data" value that began at start.
-func (p *payload) noteData(start int, s *scanner) {
-	if p.dataSpans == nil {
-		p.dataSpans = p.dataInline[:0]
+// noteData records the span of a "data" value.
+func (p *payload) noteData(start, end int) {
+	if p.nData < len(p.dataSpans) {
+		p.dataSpans[p.nData] = [2]int{start, end}
+	} else {
+		p.moreData = append(p.moreData, [2]int{start, end})
 	}
-	p.dataSpans = append(p.dataSpans, [2]int{start, s.i})
+	p.nData++
+}
+
+// dataEnd is where the "data" value that begins at start ends (0 if none does).
+func (p *payload) dataEnd(start int) int {
+	for i := range min(p.nData, len(p.dataSpans)) {
+		if p.dataSpans[i][0] == start {
+			return p.dataSpans[i][1]
+		}
+	}
+	for _, sp := range p.moreData {
+		if sp[0] == start {
+			return sp[1]
+		}
+	}
+	return 0
+}
+
+// eventName is the event type b names, without allocating for a known one.
+func eventName(b []byte) string {
+	switch string(b) {
+	case EventOrderTradeUpdate:
+		return EventOrderTradeUpdate
+	case EventAlgoUpdate:
+		return EventAlgoUpdate
+	case EventAccountUpdate:
+		return EventAccountUpdate
+	case EventTradeLite:
+		return EventTradeLite
+	case EventListenKeyExpired:
+		return EventListenKeyExpired
+	case EventMarginCall:
+		return EventMarginCall
+	case EventAccountConfig:
+		return EventAccountConfig
+	case EventConditionalReject:
+		return EventConditionalReject
+	case EventStrategyUpdate:
+		return EventStrategyUpdate
+	case EventGridUpdate:
+		return EventGridUpdate
+	case EventMarkPriceUpdate:
+		return EventMarkPriceUpdate
+	}
+	return string(b)
 }
 
 // readEv reads "e": a string, or null (which leaves it as it was).
 func (s *scanner) readEv(p *payload, into *string) {
 	switch s.peek() {
 	case '"':
-		*into = s.strText()
+		*into = eventName(s.strBytes())
 	case 'n':
 		s.lit("null")
 	default:
@@ -181,6 +229,10 @@ func (s *scanner) readObject(p *payload) {
 		if s.envField(p, k) {
 			continue
 		}
+		if s.envOnly {
+			s.skip()
+			continue
+		}
 		if p.typ == "" || again {
 			again = true
 			s.skip()
@@ -203,13 +255,9 @@ func (s *scanner) readObject(p *payload) {
 		switch string(k) {
 		case "data":
 			r.ws()
-			at := r.i
-			for _, sp := range p.dataSpans {
-				if sp[0] == at {
-					r.i = sp[1]
-				}
-			}
-			if r.i == at {
+			if end := p.dataEnd(r.i); end > 0 {
+				r.i = end
+			} else {
 				r.skip()
 			}
 		case "e", "E", "stream", "listenKey":
@@ -228,18 +276,23 @@ func (s *scanner) readArray(p *payload) {
 	if !s.open() {
 		return
 	}
-	var first0 payload // the envelope of the first element
+	// The envelope of the first element counts; the others' are read for
+	// their errors only.
+	var first0, other payload
 	for first := true; s.next(']', &first); p.count++ {
 		env := &first0
 		if p.count > 0 {
-			env = &payload{}
+			other = payload{}
+			env = &other
 		}
 		var m MarkPrice
 		switch s.peek() {
 		case '{':
 		case 'n':
 			s.lit("null")
-			p.marks = append(p.marks, m)
+			if !s.envOnly {
+				p.marks = append(p.marks, m)
+			}
 			continue
 		default:
 			err := s.wrongKind("an event object")
@@ -261,6 +314,10 @@ func (s *scanner) readArray(p *payload) {
 			case "e":
 				s.readEv(env, &env.typ)
 			case "E":
+				if s.envOnly {
+					env.eRaw = s.raw()
+					continue
+				}
 				// Read twice on purpose: the element's time as an Int64
 				// and the first element's raw E for the envelope.
 				at := s.i
@@ -275,6 +332,10 @@ func (s *scanner) readArray(p *payload) {
 				if s.envField(env, k) {
 					continue
 				}
+				if s.envOnly {
+					s.skip()
+					continue
+				}
 				ok, err := s.markField(&m, k)
 				if !ok {
 					s.skip()
@@ -287,7 +348,9 @@ func (s *scanner) readArray(p *payload) {
 		if env.envErr != nil && p.envErr == nil {
 			p.envErr = fmt.Errorf("element %d: %w", p.count, env.envErr)
 		}
-		p.marks = append(p.marks, m)
+		if !s.envOnly {
+			p.marks = append(p.marks, m)
+		}
 	}
 	p.span = s.b[start:s.i]
 	p.typ, p.eRaw = first0.typ, first0.eRaw

@@ -130,6 +130,19 @@ func compareWithReference(t *testing.T, frame []byte) {
 	}
 }
 
+// compareEnvelope fails t when ParseEnvelope and the reflection version
+// disagree on frame: the same Envelope (also on an error: callers read the
+// event type of a frame whose E is wrong) and an error on the same frames.
+func compareEnvelope(t *testing.T, frame []byte) {
+	t.Helper()
+	frame = caseSafe(frame)
+	got, gerr := ParseEnvelope(frame)
+	want, werr := refParseEnvelope(frame)
+	if (gerr == nil) != (werr == nil) || errors.Is(gerr, ErrEmptyFrame) != errors.Is(werr, ErrEmptyFrame) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("frame %q:\n ParseEnvelope %+v (%v)\n reference     %+v (%v)", frame, got, gerr, want, werr)
+	}
+}
+
 func dump(ev Event) string {
 	b, _ := json.Marshal(ev)
 	return fmt.Sprintf("%s", b)
@@ -196,6 +209,7 @@ var trickyFrames = []string{
 func TestDecodeMatchesReferenceOnTrickyFrames(t *testing.T) {
 	for _, f := range trickyFrames {
 		compareWithReference(t, []byte(f))
+		compareEnvelope(t, []byte(f))
 	}
 	deep := bytes.Repeat([]byte("["), 10001)
 	compareWithReference(t, []byte(`{"e":"X","E":1,"z":`+string(deep)+string(bytes.Repeat([]byte("]"), 10001))+`}`))
@@ -229,6 +243,7 @@ func TestDecodeMatchesReferenceOnMutations(t *testing.T) {
 				}
 			}
 			compareWithReference(t, m)
+			compareEnvelope(t, m)
 		}
 	}
 }
@@ -272,4 +287,18 @@ func TestDecodeDeepWrappersAreLinear(t *testing.T) {
 	}
 	t.Logf("%d nested wrappers (%d bytes) in %v", depth, len(frame), time.Since(start))
 	compareWithReference(t, nested(200)) // the reference is quadratic here
+}
+
+// FuzzParseEnvelopeMatchesReference: ParseEnvelope and the reflection
+// version it replaced agree on every input.
+func FuzzParseEnvelopeMatchesReference(f *testing.F) {
+	for _, frame := range loadFrames(f) {
+		f.Add(frame)
+	}
+	for _, s := range trickyFrames {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		compareEnvelope(t, frame)
+	})
 }

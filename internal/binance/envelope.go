@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // Event type names ("e").
@@ -53,81 +52,74 @@ type Envelope struct {
 	ListenKey string
 }
 
-type rawObject struct {
-	E         json.RawMessage `json:"E"`
-	Ev        string          `json:"e"`
-	Stream    *string         `json:"stream"`
-	Data      json.RawMessage `json:"data"`
-	ListenKey string          `json:"listenKey"`
-}
-
 // ParseEnvelope reads the envelope of one WebSocket frame. It never panics;
 // invalid JSON, a non-object/non-array frame or an E that is neither a number
 // nor a numeric string is an error (the caller still publishes the raw frame).
+// On an error it returns what it could read: the event type when only E is
+// wrong, the stream of a wrapper, Array for an array frame.
+//
+// It reads the frame once, with Decode's scanner, skipping the body (the
+// producers call it on every frame, the mark-price array included), and
+// gives the results of the reflection decoder it replaced
+// (FuzzParseEnvelopeMatchesReference), field names matched exactly.
 func ParseEnvelope(frame []byte) (Envelope, error) {
 	frame = bytes.TrimSpace(frame)
 	if len(frame) == 0 {
 		return Envelope{}, ErrEmptyFrame
 	}
+	s := scanner{b: frame, envOnly: true}
+	var p payload
 	switch frame[0] {
 	case '[':
-		return parseArray(frame, "")
+		s.readArray(&p)
 	case '{':
+		s.readObject(&p)
 	default:
 		return Envelope{}, fmt.Errorf("frame is not a JSON object or array (starts with %q)", frame[0])
 	}
-	var o rawObject
-	if err := json.Unmarshal(frame, &o); err != nil {
-		return Envelope{}, fmt.Errorf("decoding frame: %w", err)
+	if s.ws(); s.err == nil && s.i != len(s.b) {
+		s.fail("data after the top-level value")
 	}
-	if o.Stream != nil && len(o.Data) > 0 {
-		inner := bytes.TrimSpace(o.Data)
-		if len(inner) > 0 && inner[0] == '[' {
-			return parseArray(inner, *o.Stream)
+	if s.err != nil {
+		if p.array {
+			return Envelope{Array: true}, fmt.Errorf("decoding array frame: %w", s.err)
 		}
-		env, err := ParseEnvelope(inner)
-		env.Stream = *o.Stream
+		return Envelope{}, fmt.Errorf("decoding frame: %w", s.err)
+	}
+	return p.envelope()
+}
+
+// envelope is the Envelope of what the pass read.
+func (p *payload) envelope() (Envelope, error) {
+	if p.array {
+		if p.envErr != nil {
+			return Envelope{Array: true}, fmt.Errorf("decoding array frame: %w", p.envErr)
+		}
+		env := Envelope{Payload: p.span, Array: true, Count: p.count}
+		if p.count > 0 {
+			env.Event = p.typ
+			t, err := eventTimeOf(p.eRaw)
+			if err != nil {
+				return env, fmt.Errorf("decoding E: %w", err)
+			}
+			env.EventTime = t
+		}
+		return env, nil
+	}
+	if p.envErr != nil {
+		return Envelope{}, fmt.Errorf("decoding frame: %w", p.envErr)
+	}
+	if p.hasStream && p.hasData {
+		env, err := Envelope{}, errors.New("wrapped data is not a JSON object or array")
+		if p.data != nil {
+			env, err = p.data.envelope()
+		}
+		env.Stream = p.stream
 		return env, err
 	}
-	t, err := parseEventTime(o.E)
+	t, err := eventTimeOf(p.eRaw)
 	if err != nil {
-		return Envelope{Event: o.Ev, Payload: frame}, err
+		return Envelope{Event: p.typ, Payload: p.span}, fmt.Errorf("decoding E: %w", err)
 	}
-	return Envelope{Event: o.Ev, EventTime: t, Payload: frame, ListenKey: o.ListenKey}, nil
-}
-
-func parseArray(frame []byte, stream string) (Envelope, error) {
-	var elems []rawObject
-	if err := json.Unmarshal(frame, &elems); err != nil {
-		return Envelope{Stream: stream, Array: true}, fmt.Errorf("decoding array frame: %w", err)
-	}
-	env := Envelope{Stream: stream, Payload: frame, Array: true, Count: len(elems)}
-	if len(elems) > 0 {
-		env.Event = elems[0].Ev
-		t, err := parseEventTime(elems[0].E)
-		if err != nil {
-			return env, err
-		}
-		env.EventTime = t
-	}
-	return env, nil
-}
-
-// parseEventTime accepts E as a JSON number or a numeric JSON string.
-func parseEventTime(raw json.RawMessage) (int64, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, nil
-	}
-	s := string(raw)
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, fmt.Errorf("decoding E: %w", err)
-		}
-	}
-	t, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("E %q is not an integer: %w", s, err)
-	}
-	return t, nil
+	return Envelope{Event: p.typ, EventTime: t, Payload: p.span, ListenKey: p.listenKey}, nil
 }

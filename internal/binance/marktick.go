@@ -96,11 +96,7 @@ func (s *scanner) markTick(t *MarkTick, w *tickWrapper) {
 		case "e":
 			v, err := s.tickString()
 			if v != nil {
-				if string(v) == EventMarkPriceUpdate {
-					t.Event = EventMarkPriceUpdate
-				} else {
-					t.Event = string(v)
-				}
+				t.Event = eventName(v)
 			}
 			note(err, "e")
 		case "E":

@@ -1,9 +1,11 @@
 package binance
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // refDecode is the reflection decoder that Decode replaced (three to four
@@ -16,7 +18,7 @@ import (
 // fold onto one ("STREAM", "ſ") are renamed by the test before either
 // decoder sees the frame (see caseSafe).
 func refDecode(frame []byte) (Event, error) {
-	env, err := ParseEnvelope(frame)
+	env, err := refParseEnvelope(frame)
 	if err != nil {
 		return Event{}, err
 	}
@@ -256,4 +258,84 @@ func refDecodeObject(raw json.RawMessage, name string, into any) error {
 		return fmt.Errorf("field %q is not an object", name)
 	}
 	return json.Unmarshal(raw, into)
+}
+
+type refRawObject struct {
+	E         json.RawMessage `json:"E"`
+	Ev        string          `json:"e"`
+	Stream    *string         `json:"stream"`
+	Data      json.RawMessage `json:"data"`
+	ListenKey string          `json:"listenKey"`
+}
+
+// refParseEnvelope is the reflection ParseEnvelope, kept as the reference
+// of FuzzParseEnvelopeMatchesReference. ParseEnvelope reads the envelope of one WebSocket frame. It never panics;
+// invalid JSON, a non-object/non-array frame or an E that is neither a number
+// nor a numeric string is an error (the caller still publishes the raw frame).
+func refParseEnvelope(frame []byte) (Envelope, error) {
+	frame = bytes.TrimSpace(frame)
+	if len(frame) == 0 {
+		return Envelope{}, ErrEmptyFrame
+	}
+	switch frame[0] {
+	case '[':
+		return refParseArray(frame, "")
+	case '{':
+	default:
+		return Envelope{}, fmt.Errorf("frame is not a JSON object or array (starts with %q)", frame[0])
+	}
+	var o refRawObject
+	if err := json.Unmarshal(frame, &o); err != nil {
+		return Envelope{}, fmt.Errorf("decoding frame: %w", err)
+	}
+	if o.Stream != nil && len(o.Data) > 0 {
+		inner := bytes.TrimSpace(o.Data)
+		if len(inner) > 0 && inner[0] == '[' {
+			return refParseArray(inner, *o.Stream)
+		}
+		env, err := refParseEnvelope(inner)
+		env.Stream = *o.Stream
+		return env, err
+	}
+	t, err := refParseEventTime(o.E)
+	if err != nil {
+		return Envelope{Event: o.Ev, Payload: frame}, err
+	}
+	return Envelope{Event: o.Ev, EventTime: t, Payload: frame, ListenKey: o.ListenKey}, nil
+}
+
+func refParseArray(frame []byte, stream string) (Envelope, error) {
+	var elems []refRawObject
+	if err := json.Unmarshal(frame, &elems); err != nil {
+		return Envelope{Stream: stream, Array: true}, fmt.Errorf("decoding array frame: %w", err)
+	}
+	env := Envelope{Stream: stream, Payload: frame, Array: true, Count: len(elems)}
+	if len(elems) > 0 {
+		env.Event = elems[0].Ev
+		t, err := refParseEventTime(elems[0].E)
+		if err != nil {
+			return env, err
+		}
+		env.EventTime = t
+	}
+	return env, nil
+}
+
+// parseEventTime accepts E as a JSON number or a numeric JSON string.
+func refParseEventTime(raw json.RawMessage) (int64, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	s := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, fmt.Errorf("decoding E: %w", err)
+		}
+	}
+	t, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("E %q is not an integer: %w", s, err)
+	}
+	return t, nil
 }

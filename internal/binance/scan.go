@@ -28,6 +28,8 @@ type scanner struct {
 	i     int
 	depth int
 	err   error
+	// envOnly reads the envelope only (ParseEnvelope): bodies are skipped.
+	envOnly bool
 }
 
 // String flags reported by str.
