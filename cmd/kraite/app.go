@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/kraite/stream/internal/kclient"
 )
 
 // command is one `kraite <name>` subcommand. Each lives in its own cmd_*.go
@@ -63,6 +65,8 @@ type common struct {
 	LogLevel    string   `env:"KRAITE_LOG_LEVEL" envDefault:"info"`
 	LogFormat   string   `env:"KRAITE_LOG_FORMAT" envDefault:"text"`
 	Replication int      `env:"KRAITE_REPLICATION" envDefault:"1"`
+	// Kafka is TLS and SASL for every Kafka client (KRAITE_KAFKA_*).
+	Kafka kclient.SecurityConfig
 }
 
 func (c common) validate() error {
@@ -146,6 +150,13 @@ func (a *app) loadCommon() (common, error) {
 	if err := c.validate(); err != nil {
 		return c, err
 	}
+	sec, err := c.Kafka.Build()
+	if err != nil {
+		return c, err
+	}
+	// Every Kafka client this process builds (franz-go and goka's sarama)
+	// takes its TLS and SASL from here.
+	kclient.SetDefault(sec)
 	a.log = newLogger(a.stderr, c.LogLevel, c.LogFormat)
 	return c, nil
 }
@@ -203,6 +214,9 @@ Shared environment:
   KRAITE_LOG_LEVEL     debug|info|warn|error (default info)
   KRAITE_LOG_FORMAT    text|json (default text)
   KRAITE_REPLICATION   replication factor of created topics (default 1)
+  KRAITE_KAFKA_SASL_MECHANISM  PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (empty = no SASL), with
+                       KRAITE_KAFKA_SASL_USERNAME and KRAITE_KAFKA_SASL_PASSWORD (or _PASSWORD_FILE)
+  KRAITE_KAFKA_TLS     true to connect with TLS; KRAITE_KAFKA_TLS_CA_FILE, _CERT_FILE, _KEY_FILE
 
 Start here:  go run ./cmd/kraite dev
 `)

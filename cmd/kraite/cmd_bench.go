@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
@@ -99,6 +100,7 @@ func benchIngest(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer b.Close()
+	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
 	c := common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}
 	if _, err := ensureTopics(ctx, c); err != nil {
 		return err
@@ -229,6 +231,7 @@ func servePeer(ctx context.Context, a *app, prefix string, speed float64, cfg si
 		return err
 	}
 	defer b.Close()
+	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
 	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
 		return err
 	}

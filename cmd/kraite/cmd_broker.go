@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/kclient"
 )
 
 type brokerEnv struct {
@@ -21,22 +22,30 @@ func cmdBroker(ctx context.Context, a *app, args []string) error {
 	if err := loadEnv(&cfg); err != nil {
 		return err
 	}
-	fs := a.newFlags("broker", "broker [--addr HOST:PORT] [--data-dir DIR] [--sync]")
+	fs := a.newFlags("broker", "broker [--addr HOST:PORT] [--data-dir DIR] [--sync] [--sasl-user U --sasl-password P]")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env KRAITE_BROKER_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where topics, records and committed offsets are kept; empty = memory only (env KRAITE_BROKER_DATA_DIR)")
 	sync := fs.Bool("sync", false, "fsync every produce (durable across power loss, slower)")
+	var sasl brokerSASL
+	sasl.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, err := broker.Start(broker.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, SyncWrites: *sync, NoAutoCreate: true, Logger: a.log})
+	users, sec, err := sasl.build(c)
 	if err != nil {
 		return err
 	}
+	b, err := broker.Start(broker.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, SyncWrites: *sync, NoAutoCreate: true, Logger: a.log, SASL: users})
+	if err != nil {
+		return err
+	}
+	kclient.SetDefault(sec) // this process's own clients talk to this broker
 	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
 		b.Close()
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}
 	a.log.Info("broker listening", "addr", b.Addr(), "data_dir", cfg.DataDir)
 	fmt.Fprintf(a.stdout, "broker on %s; try: rpk -X brokers=%s topic list\n", b.Addr(), b.Addr())
+	fmt.Fprint(a.stdout, saslHint(users, sec))
 	return b.Run(ctx)
 }

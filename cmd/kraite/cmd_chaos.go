@@ -535,8 +535,8 @@ func (r *chaosRig) hostileRecords(ctx context.Context, f chaos.Fault) (chaos.Inj
 	return chaos.Injected{Target: fmt.Sprintf("%d hostile records", len(produced)),
 		Measure: "every consumer committed past them, each quarantined with its reason",
 		Recovered: func(ctx context.Context) (bool, error) {
-			rcl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.topic(topics.Quarantine)),
-				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			rcl, err := kgo.NewClient(append(kclient.BaseOpts(r.brokers), kgo.ConsumeTopics(r.topic(topics.Quarantine)),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 			if err != nil {
 				return false, err
 			}
@@ -1048,6 +1048,7 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 		return rep, err
 	}
 	defer b.Close()
+	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
 	c.Brokers = []string{b.Addr()}
 	if _, err := ensureTopics(ctx, c); err != nil {
 		return rep, fmt.Errorf("applying the topic catalog: %w", err)
@@ -1127,7 +1128,7 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 	}
 	defer child.stop()
 
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	admCl, err := kgo.NewClient(kclient.BaseOpts([]string{b.Addr()})...)
 	if err != nil {
 		return rep, fmt.Errorf("creating the admin client: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/simulator"
@@ -37,6 +38,7 @@ type devFlags struct {
 	allowlist     string
 	weightLimit   int
 	without       string
+	sasl          brokerSASL
 }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
@@ -61,6 +63,7 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&f.weightLimit, "rest-weight-limit", 2400, "the simulator's REST weight limit per minute (time-compressed runs raise it with the sync rate)")
 	fs.DurationVar(&f.syncEvery, "sync-every", 5*time.Minute, "order sync safety net period per account")
 	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
+	f.sasl.register(fs)
 	fs.StringVar(&f.without, "without", "", "components not to run, comma separated (e.g. orders-sink, to run it as its own process (kraite run --components orders-sink) that a replay can stop)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,11 +77,16 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 }
 
 func runDev(ctx context.Context, a *app, c common, f devFlags) error {
-	b, err := broker.Start(broker.Config{Addr: f.brokerAddr, DataDir: filepath.Join(f.dataDir, "broker"), NoAutoCreate: true, Logger: a.log})
+	users, sec, err := f.sasl.build(c)
+	if err != nil {
+		return err
+	}
+	b, err := broker.Start(broker.Config{Addr: f.brokerAddr, DataDir: filepath.Join(f.dataDir, "broker"), NoAutoCreate: true, Logger: a.log, SASL: users})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	kclient.SetDefault(sec) // every in-process client talks to this broker
 	c.Brokers = []string{b.Addr()}
 	if _, err := ensureTopics(ctx, c); err != nil {
 		return fmt.Errorf("applying the topic catalog: %w", err)
@@ -146,6 +154,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return err
 	}
 	printDevBanner(a, c.TopicPrefix, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
+	fmt.Fprint(a.stdout, saslHint(users, sec))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Serve(gctx, simLn) })

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
@@ -182,7 +183,7 @@ func (a *app) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, 
 }
 
 func intentEndOffsets(ctx context.Context, c common, names ...string) (map[string]map[int32]kgo.Offset, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...))
+	cl, err := kafkaClient(ctx, c.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}
@@ -202,7 +203,7 @@ func intentEndOffsets(ctx context.Context, c common, names ...string) (map[strin
 }
 
 func waitDecision(ctx context.Context, a *app, c common, since map[string]map[int32]kgo.Offset, clientID string, wait time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ConsumePartitions(since))
+	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.Brokers), kgo.ConsumePartitions(since))...)
 	if err != nil {
 		return fmt.Errorf("creating consumer: %w", err)
 	}

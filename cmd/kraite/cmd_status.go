@@ -191,7 +191,7 @@ func orDash(s string) string {
 // opsAdmin builds the admin client of replay and status; call the returned
 // func to close it.
 func opsAdmin(c common) (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+hostname()))
+	cl, err := kafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+hostname()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating admin client: %w", err)
 	}

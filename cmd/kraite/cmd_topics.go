@@ -60,7 +60,7 @@ func applyTopics(ctx context.Context, a *app, c common) error {
 
 // ensureTopics applies the whole catalog to the configured brokers.
 func ensureTopics(ctx context.Context, c common) ([]topics.Result, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.RequestTimeoutOverhead(5*time.Second))
+	cl, err := kafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}

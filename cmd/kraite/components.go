@@ -191,8 +191,8 @@ func (w *wiring) healthMonitor(names []string) (*health.Monitor, error) {
 	}
 	var adm *kadm.Client
 	if len(groups) > 0 {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(w.c.Brokers...), kgo.RequestTimeoutOverhead(5*time.Second),
-			kgo.ClientID("kraite-health-"+hostname()))
+		cl, err := kgo.NewClient(append(kclient.BaseOpts(w.c.Brokers), kgo.RequestTimeoutOverhead(5*time.Second),
+			kgo.ClientID("kraite-health-"+hostname()))...)
 		if err != nil {
 			return nil, fmt.Errorf("creating the health monitor's admin client: %w", err)
 		}

@@ -18,6 +18,10 @@ func newCLIProducer(c common) (*kgo.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating producer: %w", err)
 	}
+	if err := kclient.Check(context.Background(), cl, kclient.DefaultSecurity()); err != nil {
+		cl.Close()
+		return nil, err
+	}
 	return cl, nil
 }
 
@@ -42,7 +46,7 @@ func produceOne(ctx context.Context, c common, r *kgo.Record) (*kgo.Record, erro
 func readLatest(ctx context.Context, c common, topic string, tail int64) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...))
+	admCl, err := kafkaClient(ctx, c.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}
@@ -79,7 +83,7 @@ func readLatest(ctx context.Context, c common, topic string, tail int64) (map[st
 	if len(want) == 0 {
 		return out, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ConsumePartitions(from))
+	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.Brokers), kgo.ConsumePartitions(from))...)
 	if err != nil {
 		return nil, fmt.Errorf("creating consumer: %w", err)
 	}

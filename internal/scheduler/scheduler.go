@@ -130,8 +130,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	defer prod.Close()
 	lease := topics.SchedulerLease.Name(s.cfg.Prefix)
-	grp, err := kgo.NewClient(
-		kgo.SeedBrokers(s.cfg.Brokers...),
+	grp, err := kgo.NewClient(append(kclient.BaseOpts(s.cfg.Brokers),
 		kgo.ClientID(s.cfg.ID),
 		kgo.WithHooks(s.cfg.Hooks...),
 		kgo.ConsumerGroup(s.cfg.Group),
@@ -158,7 +157,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.stepDown(prod)
 			}
 		}),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("creating scheduler group client: %w", err)
 	}
@@ -323,8 +322,8 @@ func lastLease(ctx context.Context, cl *kgo.Client, lease string) (Lease, error)
 	if !ok || end.Err != nil || end.Offset == 0 {
 		return Lease{}, nil
 	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{lease: {0: kgo.NewOffset().At(end.Offset - 1)}}))
+	rd, err := kgo.NewClient(append(kclient.BaseOpts(cl.OptValue(kgo.SeedBrokers).([]string)),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{lease: {0: kgo.NewOffset().At(end.Offset - 1)}}))...)
 	if err != nil {
 		return Lease{}, fmt.Errorf("reading the lease: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )
 
@@ -26,7 +27,7 @@ func Broker(t testing.TB, prefix string) *broker.Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	cl, err := kgo.NewClient(kclient.BaseOpts([]string{b.Addr()})...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +67,8 @@ type Reader struct {
 // NewReader starts reading topic from its beginning.
 func NewReader(t testing.TB, addr, topic string) *Reader {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	cl, err := kgo.NewClient(append(kclient.BaseOpts([]string{addr}), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,8 +70,8 @@ func (e *Env) Produce(t testing.TB, recs ...*kgo.Record) {
 // records arrived or the timeout passed.
 func (e *Env) Consume(t testing.TB, topic string, n int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl, err := kgo.NewClient(append(kclient.BaseOpts(e.Brokers()), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatalf("creating consumer: %v", err)
 	}

@@ -1,0 +1,119 @@
+package main
+
+// Kafka security on the command line: the operator commands' clients (one
+// connection check, so a refused login is a clear error and not a client
+// retrying in the background), and the SASL users the embedded broker of
+// `kraite broker` and `kraite dev` requires.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/internal/kclient"
+)
+
+// kafkaClient is a franz-go client of an operator command: the seed
+// brokers, the process's TLS and SASL (KRAITE_KAFKA_*) and opts, checked
+// against the cluster before it is returned.
+func kafkaClient(ctx context.Context, brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(append(kclient.BaseOpts(brokers), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kafka client: %w", err)
+	}
+	if err := kclient.Check(ctx, cl, kclient.DefaultSecurity()); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// brokerSASL are the --sasl-* flags of the embedded broker.
+type brokerSASL struct {
+	user       string
+	password   string
+	mechanisms string
+}
+
+// defaultBrokerMechanisms: SCRAM first (the in-process clients use the
+// first one), PLAIN for clients that only speak PLAIN.
+const defaultBrokerMechanisms = "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
+
+func (f *brokerSASL) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.user, "sasl-user", "", "require SASL on the broker: the user name clients must authenticate as (empty = no authentication)")
+	fs.StringVar(&f.password, "sasl-password", "", "the SASL user's password (empty = KRAITE_KAFKA_SASL_PASSWORD or KRAITE_KAFKA_SASL_PASSWORD_FILE, which keeps it off the command line)")
+	fs.StringVar(&f.mechanisms, "sasl-mechanism", defaultBrokerMechanisms, "the SASL mechanisms the broker accepts for the user, comma separated (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+}
+
+// build returns the broker's SASL users and the security of this process's
+// own clients of that broker. Without --sasl-user the broker is open and the
+// in-process clients are plaintext and anonymous whatever KRAITE_KAFKA_*
+// says (they talk to the broker this process started, not to a cluster).
+// With it, the in-process clients authenticate as that user with
+// KRAITE_KAFKA_SASL_MECHANISM if the broker accepts it, else with the first
+// mechanism of --sasl-mechanism.
+func (f brokerSASL) build(c common) ([]broker.User, kclient.Security, error) {
+	if f.user == "" {
+		if f.password != "" {
+			return nil, kclient.Security{}, errors.New("--sasl-password needs --sasl-user")
+		}
+		return nil, kclient.Security{}, nil
+	}
+	pass := f.password
+	if pass == "" {
+		sec, err := c.Kafka.Build()
+		if err != nil {
+			return nil, kclient.Security{}, err
+		}
+		pass = string(sec.Password)
+	}
+	if pass == "" {
+		return nil, kclient.Security{}, errors.New("--sasl-user needs a password: --sasl-password, KRAITE_KAFKA_SASL_PASSWORD or KRAITE_KAFKA_SASL_PASSWORD_FILE")
+	}
+	var mechs []string
+	for m := range strings.SplitSeq(f.mechanisms, ",") {
+		if strings.TrimSpace(m) == "" {
+			continue
+		}
+		pm, err := kclient.ParseMechanism(m)
+		if err != nil {
+			return nil, kclient.Security{}, fmt.Errorf("--sasl-mechanism: %w", err)
+		}
+		if !slices.Contains(mechs, pm) {
+			mechs = append(mechs, pm)
+		}
+	}
+	if len(mechs) == 0 {
+		return nil, kclient.Security{}, errors.New("--sasl-mechanism: at least one mechanism is required")
+	}
+	users := make([]broker.User, 0, len(mechs))
+	for _, m := range mechs {
+		users = append(users, broker.User{Mechanism: m, Name: f.user, Password: pass})
+	}
+	client := mechs[0]
+	if m, err := kclient.ParseMechanism(c.Kafka.SASLMechanism); err == nil && slices.Contains(mechs, m) {
+		client = m
+	}
+	return users, kclient.Security{Mechanism: client, Username: f.user, Password: kclient.Secret(pass)}, nil
+}
+
+// saslHint tells a person how to reach a SASL broker (never the password).
+func saslHint(users []broker.User, sec kclient.Security) string {
+	if len(users) == 0 {
+		return ""
+	}
+	mechs := make([]string, 0, len(users))
+	for _, u := range users {
+		mechs = append(mechs, u.Mechanism)
+	}
+	return fmt.Sprintf("  sasl       required: user %q, mechanisms %s. Point the CLI at it with\n"+
+		"             KRAITE_KAFKA_SASL_MECHANISM=%s KRAITE_KAFKA_SASL_USERNAME=%s KRAITE_KAFKA_SASL_PASSWORD=...\n"+
+		"             and rpk with -X user=%s -X pass=... -X sasl.mechanism=%s\n",
+		sec.Username, strings.Join(mechs, ","), sec.Mechanism, sec.Username, sec.Username, sec.Mechanism)
+}
