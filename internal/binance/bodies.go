@@ -294,11 +294,7 @@ func (s *scanner) tradeLiteField(t *TradeLite, k []byte) (err error) {
 		t.OrderID, err = s.int64v()
 	case "T":
 		t.Time, err = s.int64v()
-	case "e":
-		t.RawEv = s.raw()
-	case "E":
-		t.RawE = s.raw()
-	default:
+	default: // "e" and "E" are the envelope's (RawEv and RawE are set in fill)
 		s.skip()
 	}
 	return err
