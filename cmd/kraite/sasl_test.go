@@ -18,6 +18,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/topics"
 )
 
 // kraiteCLI runs the kraite command line as its own process (this test
@@ -117,17 +118,36 @@ func TestDevWithSASL(t *testing.T) {
 			count("SELECT COUNT(*) FROM exchange_symbols WHERE mark_price IS NOT NULL") > 100 &&
 			count("SELECT COUNT(*) FROM orders") > 0
 	})
-	testkit.Eventually(t, 30*time.Second, "the goka processors' groups (sarama) to be stable", func() bool {
+	// Every consumer group of the catalog joined: the goka processors
+	// (sarama), the sinks, the gap watcher, the scheduler and the workers
+	// (franz-go).
+	var missing []string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing = missing[:0]
 		groups, err := a.DescribeGroups(context.Background())
-		if err != nil {
-			return false
-		}
 		stable := map[string]bool{}
-		for _, g := range groups.Sorted() {
-			stable[g.Group] = g.State == "Stable"
+		if err == nil {
+			for _, g := range groups.Sorted() {
+				stable[g.Group] = g.State == "Stable" && len(g.Members) > 0
+			}
 		}
-		return stable["kraite.dispatch"] && stable["kraite.regime"] && stable["kraite.gate"]
-	})
+		for _, g := range topics.Groups() {
+			if g.Component == "" {
+				continue // a queue no component consumes yet (default)
+			}
+			if !stable[g.Name("kraite.")] {
+				missing = append(missing, g.Name("kraite."))
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("groups not stable behind SASL: %v", missing)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	creds := []string{"KRAITE_BROKERS=" + addr, "KRAITE_KAFKA_SASL_MECHANISM=SCRAM-SHA-256",
 		"KRAITE_KAFKA_SASL_USERNAME=" + user, "KRAITE_KAFKA_SASL_PASSWORD=" + pass}
