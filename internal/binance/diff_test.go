@@ -223,7 +223,7 @@ func TestDecodeMatchesReferenceOnMutations(t *testing.T) {
 	rng := rand.New(rand.NewSource(12))
 	alphabet := []byte(`{}[]":,0123456789-+.eEtrufalsn \\/pPsSxXoOaATt`)
 	for _, frame := range loadFrames(t) {
-		for range 150 {
+		for range 300 {
 			m := append([]byte(nil), frame...)
 			for range 1 + rng.Intn(3) {
 				i := rng.Intn(len(m))

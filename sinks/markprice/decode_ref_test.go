@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -239,4 +240,40 @@ func FuzzDecodeTickMatchesReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		compareTicks(t, frame, now)
 	})
+}
+
+// TestDecodeTickMatchesReferenceOnMutations compares the two decoders on a
+// fixed set of byte mutations of the real mark-price frames.
+func TestDecodeTickMatchesReferenceOnMutations(t *testing.T) {
+	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*.json")
+	if len(paths) == 0 {
+		t.Skip("no frames")
+	}
+	rng := rand.New(rand.NewSource(7))
+	alphabet := []byte(`{}[]":,0123456789-+.eEtrufalsnSpP \\/`)
+	now := time.UnixMilli(1 << 42)
+	for _, p := range paths {
+		frame, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 400 {
+			m := append([]byte(nil), frame...)
+			for range 1 + rng.Intn(3) {
+				i := rng.Intn(len(m))
+				switch rng.Intn(3) {
+				case 0:
+					m[i] = alphabet[rng.Intn(len(alphabet))]
+				case 1:
+					m = append(m[:i], m[i+1:]...)
+				default:
+					m = append(m[:i], append([]byte{alphabet[rng.Intn(len(alphabet))]}, m[i:]...)...)
+				}
+				if len(m) == 0 {
+					m = []byte("[")
+				}
+			}
+			compareTicks(t, m, now)
+		}
+	}
 }
