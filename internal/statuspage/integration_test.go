@@ -208,7 +208,8 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 		s = e.snapshot(t)
 		return len(s.Regime.Scopes) == 1 && len(s.Regime.Scopes[0].Changes) == 2 && s.Quarantine.Total == 25 &&
 			len(s.Quarantine.Records) == 20 && len(s.Lag.Rows) > 0 && s.MarkPrice.Database.Available &&
-			len(s.MarkPrice.Topic) == 1 && len(s.Allowlist.Exchanges) > 0 && s.Allowlist.Exchanges[0].Source == "topic"
+			len(s.MarkPrice.Topic) == 1 && len(s.Allowlist.Exchanges) > 0 && s.Allowlist.Exchanges[0].Source == "topic" &&
+			s.Trading.Available // the last refresh step: every source has run once
 	})
 	if len(s.Errors) > 0 {
 		t.Errorf("errors reported: %v", s.Errors)
