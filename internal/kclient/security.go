@@ -225,9 +225,68 @@ func (s Security) mechanism() sasl.Mechanism {
 	case MechanismPlain:
 		return plain.Auth{User: s.Username, Pass: string(s.Password)}.AsMechanism()
 	case MechanismScramSHA256:
-		return scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha256Mechanism()
+		return boundedScram{scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha256Mechanism()}
 	case MechanismScramSHA512:
-		return scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha512Mechanism()
+		return boundedScram{scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha512Mechanism()}
+	}
+	return nil
+}
+
+// MaxScramIterations is the most PBKDF2 iterations a broker may ask of
+// the client: Kafka's own limit for SCRAM credentials (4096 is the usual
+// value). The iteration count comes from the server's first message, and a
+// hostile or impersonated broker asking for 2^31 would pin a core for
+// minutes in every client at every connection, so more is refused.
+const MaxScramIterations = 16384
+
+// boundedScram is a SCRAM mechanism whose session refuses a server-first
+// message asking for more than MaxScramIterations before any key is
+// derived (franz-go's SCRAM has a minimum but no maximum).
+type boundedScram struct{ sasl.Mechanism }
+
+func (m boundedScram) Authenticate(ctx context.Context, host string) (sasl.Session, []byte, error) {
+	sess, first, err := m.Mechanism.Authenticate(ctx, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &boundedSession{Session: sess}, first, nil
+}
+
+type boundedSession struct {
+	sasl.Session
+	step int
+}
+
+func (s *boundedSession) Challenge(msg []byte) (bool, []byte, error) {
+	if s.step == 0 {
+		if err := checkIterations(msg); err != nil {
+			return false, nil, err
+		}
+	}
+	s.step++
+	return s.Session.Challenge(msg)
+}
+
+// checkIterations finds i= in a SCRAM server-first message (RFC 5802:
+// r=...,s=...,i=N[,ext]) and refuses a count above MaxScramIterations.
+// Anything else malformed is left to the SCRAM session, which refuses it.
+func checkIterations(msg []byte) error {
+	for kv := range strings.SplitSeq(string(msg), ",") {
+		v, ok := strings.CutPrefix(kv, "i=")
+		if !ok {
+			continue
+		}
+		n := 0
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				return nil // not a number: the session refuses it
+			}
+			n = n*10 + int(c-'0')
+			if n > MaxScramIterations {
+				return fmt.Errorf("SCRAM: the broker asks for more than %d iterations; refused", MaxScramIterations)
+			}
+		}
+		return nil
 	}
 	return nil
 }
@@ -269,12 +328,12 @@ func (s Security) ApplySarama(cfg *sarama.Config) {
 	case MechanismScramSHA256:
 		cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
 		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient {
-			return &scramClient{mech: func(a scram.Auth) sasl.Mechanism { return a.AsSha256Mechanism() }}
+			return &scramClient{mech: func(a scram.Auth) sasl.Mechanism { return boundedScram{a.AsSha256Mechanism()} }}
 		}
 	case MechanismScramSHA512:
 		cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
 		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient {
-			return &scramClient{mech: func(a scram.Auth) sasl.Mechanism { return a.AsSha512Mechanism() }}
+			return &scramClient{mech: func(a scram.Auth) sasl.Mechanism { return boundedScram{a.AsSha512Mechanism()} }}
 		}
 	}
 }
@@ -283,7 +342,7 @@ func (s Security) ApplySarama(cfg *sarama.Config) {
 // Step("") is the client-first message, then every server message goes to
 // the session until it reports done.
 type scramClient struct {
-	mech    func(scram.Auth) sasl.Mechanism
+	mech    func(scram.Auth) saslMechanism
 	session sasl.Session
 	first   []byte
 	started bool
@@ -422,3 +481,7 @@ func isTLSError(err error) bool {
 	return errors.As(err, &rec) || errors.As(err, &unk) || errors.As(err, &host) ||
 		errors.As(err, &inv) || errors.As(err, &verr) || strings.Contains(err.Error(), "tls:")
 }
+
+// saslMechanism is franz-go's SASL mechanism (a name for the adapter's
+// constructor, so tests can build one with a fixed nonce).
+type saslMechanism = sasl.Mechanism
