@@ -158,6 +158,9 @@ func (a *app) loadCommon() (common, error) {
 	// takes its TLS and SASL from here.
 	kclient.SetDefault(sec)
 	a.log = newLogger(a.stderr, c.LogLevel, c.LogFormat)
+	if w := sec.Warning(c.Brokers); w != "" {
+		a.log.Warn(w)
+	}
 	return c, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -218,6 +219,25 @@ func (s Security) String() string {
 
 // LogValue implements slog.LogValuer (never the password).
 func (s Security) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Warning is a reason to worry about this security with these brokers, or
+// "": SASL PLAIN sends the password as it is, so without TLS anyone on the
+// path to a broker that is not on this machine reads it.
+func (s Security) Warning(brokers []string) string {
+	if s.Mechanism != MechanismPlain || s.TLS != nil {
+		return ""
+	}
+	for _, b := range brokers {
+		host, _, err := net.SplitHostPort(b)
+		if err != nil {
+			host = b
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "KRAITE_KAFKA_SASL_MECHANISM=PLAIN without KRAITE_KAFKA_TLS=true sends the password in clear to " + b + ": enable TLS or use SCRAM"
+		}
+	}
+	return ""
+}
 
 // Mechanism is the franz-go SASL mechanism, nil without SASL.
 func (s Security) mechanism() sasl.Mechanism {

@@ -361,6 +361,28 @@ func TestSecurityConfigBuild(t *testing.T) {
 	}
 }
 
+// TestPlainWithoutTLSWarns: PLAIN in clear to another machine is worth a
+// warning; on loopback, with TLS or with SCRAM it is not.
+func TestPlainWithoutTLSWarns(t *testing.T) {
+	plain := sec(kclient.MechanismPlain, "u", "p")
+	if w := plain.Warning([]string{"127.0.0.1:9092", "kafka.example:9092"}); !strings.Contains(w, "kafka.example:9092") || strings.Contains(w, "p ") {
+		t.Errorf("PLAIN to a remote broker: %q", w)
+	}
+	for _, quiet := range []struct {
+		s       kclient.Security
+		brokers []string
+	}{
+		{plain, []string{"127.0.0.1:9092", "localhost:9093", "[::1]:9092"}},
+		{kclient.Security{Mechanism: kclient.MechanismPlain, Username: "u", Password: "p", TLS: &tls.Config{}}, []string{"kafka.example:9092"}},
+		{sec(kclient.MechanismScramSHA256, "u", "p"), []string{"kafka.example:9092"}},
+		{kclient.Security{}, []string{"kafka.example:9092"}},
+	} {
+		if w := quiet.s.Warning(quiet.brokers); w != "" {
+			t.Errorf("%s to %v: %q", quiet.s, quiet.brokers, w)
+		}
+	}
+}
+
 // TestSecretsNeverPrint: the password does not appear in fmt or slog output
 // of the configuration, the Security value or a refusal.
 func TestSecretsNeverPrint(t *testing.T) {
