@@ -492,7 +492,72 @@ func makeCA(t *testing.T, dir string) (string, *tls.Config) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A client certificate signed by the same CA, for mutual TLS.
+	cliKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "kraite-box"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca, &cliKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(cliKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cliDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "client-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return caFile, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{
 		Certificate: [][]byte{srvDER}, PrivateKey: srvKey,
 	}}}
+}
+
+// TestMutualTLS: a broker that requires a client certificate from the CA
+// accepts one given through KRAITE_KAFKA_TLS_CERT_FILE/KEY_FILE's fields
+// (franz-go and goka) and refuses a client without one.
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile, serverCfg := makeCA(t, dir)
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("reading the CA: %v", err)
+	}
+	serverCfg.ClientAuth, serverCfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	b := saslBroker(t, serverCfg)
+
+	s, err := kclient.SecurityConfig{TLS: true, TLSCAFile: caFile,
+		TLSCertFile: filepath.Join(dir, "client.pem"), TLSKeyFile: filepath.Join(dir, "client-key.pem"),
+		SASLMechanism: kclient.MechanismScramSHA512, SASLUsername: testUser, SASLPassword: testPass}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := roundTrip(ctx, b.Addr(), s, "mtls-franz"); err != nil {
+		t.Fatalf("franz-go with a client certificate: %v", err)
+	}
+	prev := kclient.DefaultSecurity()
+	t.Cleanup(func() { kclient.SetDefault(prev) })
+	kclient.SetDefault(s)
+	runGoka(t, b.Addr(), "mtls-goka-in", "mtls-goka-count")
+
+	noCert, err := kclient.SecurityConfig{TLS: true, TLSCAFile: caFile,
+		SASLMechanism: kclient.MechanismScramSHA512, SASLUsername: testUser, SASLPassword: testPass}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := roundTrip(ctx2, b.Addr(), noCert, "mtls-refused"); err == nil || !strings.Contains(err.Error(), "KRAITE_KAFKA_TLS_CERT_FILE") {
+		t.Fatalf("a client without a certificate at a broker that requires one: %v, want a TLS error naming KRAITE_KAFKA_TLS_CERT_FILE", err)
+	}
 }
