@@ -1117,7 +1117,7 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 	}
 	child := &workerChild{logPath: filepath.Join(tmp, "worker-child.log"), log: a.log,
 		args: []string{"run", "--components", "orders-sink,trading-worker", "--http-addr", "127.0.0.1:0"},
-		env: append(os.Environ(), reexecEnv+"=1",
+		env: append(append(os.Environ(), openBrokerEnv()...), reexecEnv+"=1",
 			"KRAITE_BROKERS="+b.Addr(), "KRAITE_TOPIC_PREFIX="+c.TopicPrefix, "KRAITE_LOG_LEVEL="+c.LogLevel,
 			"KRAITE_DATABASE_URL="+cdb.pipelineURL, "KRAITE_BINANCE_REST_URL=http://"+simAddr,
 			"KRAITE_BINANCE_WS_URL=ws://"+simAddr, "KRAITE_ACCOUNTS_FILE="+acctPath,

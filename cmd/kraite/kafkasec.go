@@ -117,3 +117,13 @@ func saslHint(users []broker.User, sec kclient.Security) string {
 		"             and rpk with -X user=%s -X pass=... -X sasl.mechanism=%s\n",
 		sec.Username, strings.Join(mechs, ","), sec.Mechanism, sec.Username, sec.Username, sec.Mechanism)
 }
+
+// openBrokerEnv blanks KRAITE_KAFKA_* for a child process this process
+// points at a broker it started without TLS or SASL (chaos's worker child),
+// so an operator's cluster credentials in the environment do not make the
+// child try them there.
+func openBrokerEnv() []string {
+	return []string{"KRAITE_KAFKA_SASL_MECHANISM=", "KRAITE_KAFKA_SASL_USERNAME=", "KRAITE_KAFKA_SASL_PASSWORD=",
+		"KRAITE_KAFKA_SASL_PASSWORD_FILE=", "KRAITE_KAFKA_TLS=false", "KRAITE_KAFKA_TLS_CA_FILE=",
+		"KRAITE_KAFKA_TLS_CERT_FILE=", "KRAITE_KAFKA_TLS_KEY_FILE="}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -240,5 +241,27 @@ func TestBrokerWithSASL(t *testing.T) {
 	defer cl.Close()
 	if err := kclient.Check(context.Background(), cl, kclient.Security{}); err == nil {
 		t.Error("an anonymous client got in")
+	}
+}
+
+// TestChaosChildIgnoresClusterCredentials: chaos points its worker child at
+// its own open broker; cluster credentials in the operator's environment are
+// blanked for it (last value wins, as exec passes it), so the child starts
+// plaintext and anonymous instead of failing validation or trying them.
+func TestChaosChildIgnoresClusterCredentials(t *testing.T) {
+	outer := []string{"KRAITE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KRAITE_KAFKA_SASL_USERNAME=prod",
+		"KRAITE_KAFKA_SASL_PASSWORD=prod-secret", "KRAITE_KAFKA_TLS=true", "KRAITE_KAFKA_TLS_CA_FILE=/nonexistent/ca.pem"}
+	m := map[string]string{}
+	for _, kv := range append(outer, openBrokerEnv()...) {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	var c common
+	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Kafka.Build()
+	if err != nil || s.SASL() || s.TLS != nil {
+		t.Fatalf("the child's Kafka security: %s, %v; want plaintext without SASL", s, err)
 	}
 }
