@@ -239,7 +239,7 @@ func (s Security) Warning(brokers []string) string {
 	return ""
 }
 
-// Mechanism is the franz-go SASL mechanism, nil without SASL.
+// mechanism is the franz-go SASL mechanism, nil without SASL.
 func (s Security) mechanism() sasl.Mechanism {
 	switch s.Mechanism {
 	case MechanismPlain:
