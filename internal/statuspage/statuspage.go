@@ -53,6 +53,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
@@ -217,8 +218,8 @@ func New(cfg Config) (*Collector, error) {
 // until ctx ends; it returns nil then. Kafka or database errors never stop
 // it: they show on the page and are logged once per change.
 func (c *Collector) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Brokers...), kgo.ClientID("kraite-status-page"),
-		kgo.FetchMaxWait(500*time.Millisecond))
+	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.cfg.Brokers), kgo.ClientID("kraite-status-page"),
+		kgo.FetchMaxWait(500*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("creating status page client: %w", err)
 	}
