@@ -14,7 +14,7 @@ fuzz TIME="30s":
 
 # benchmarks that print ratios against a baseline measured in the same run
 bench:
-    go test -run '^$' -bench . -benchtime 1x ./producers/... ./processors/... ./sinks/...
+    go test -run '^$' -bench . -benchtime 1x ./internal/binance/ ./producers/... ./processors/... ./sinks/...
 
 lint:
     gofmt -l . | tee /dev/stderr | (! read)
