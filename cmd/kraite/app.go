@@ -44,6 +44,7 @@ func commands() []command {
 		{"chaos", "run the pipeline under injected faults and compare the database with the ground truth (--soak: memory)", cmdChaos},
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},
+		{"version", "print the version, VCS revision and time, and Go version of this binary (also --version)", cmdVersion},
 	}
 }
 
@@ -158,6 +159,12 @@ func (a *app) loadCommon() (common, error) {
 	// takes its TLS and SASL from here.
 	kclient.SetDefault(sec)
 	a.log = newLogger(a.stderr, c.LogLevel, c.LogFormat)
+	// franz-go's and goka's own logs: WARN and above, everything at debug.
+	libLevel := slog.LevelWarn
+	if c.LogLevel == "debug" {
+		libLevel = slog.LevelDebug
+	}
+	kclient.SetLibraryLogLevel(libLevel)
 	if w := sec.Warning(c.Brokers); w != "" {
 		a.log.Warn(w)
 	}
@@ -175,9 +182,22 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 func (a *app) main(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || isHelp(args[0]) {
+		if len(args) == 2 && args[0] == "help" { // kraite help <command>
+			return a.main(ctx, []string{args[1], "-h"})
+		}
+		if len(args) > 1 {
+			return usageErr("", fmt.Errorf("help takes at most one command (got %q)", args[1:]))
+		}
 		a.usage()
 		return nil
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
+	// kraite <command> [<subcommand>] help is the same as -h.
+	if n := len(args); n >= 2 && n <= 3 && args[n-1] == "help" {
+		args = append(args[:n-1:n-1], "-h")
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -191,8 +211,51 @@ func (a *app) main(ctx context.Context, args []string) error {
 			return nil
 		}
 	}
-	a.usage()
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageErr("", fmt.Errorf("unknown command %q", args[0]))
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+// usageError is a command line the command cannot run: a bad or unknown flag,
+// a missing or unexpected argument, an unknown subcommand. The process exits
+// with status 2 and a hint to the command's help (exitCode), not 1 as for a
+// failure of the work itself.
+type usageError struct {
+	cmd string // the command whose help explains it ("topics", "bench ingest"); "" = kraite
+	err error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usageErr marks err as a usage error of cmd.
+func usageErr(cmd string, err error) error { return &usageError{cmd: cmd, err: err} }
+
+// usagef is a new usage error of the command fs parses.
+func usagef(fs *flag.FlagSet, format string, args ...any) error {
+	return usageErr(fs.Name(), fmt.Errorf(format, args...))
+}
+
+// exitCode reports err (from app.main) on w the way the process does and
+// returns the exit status: 0 without error, 2 for a usage error (with a
+// one-line hint to the help), 1 otherwise.
+func exitCode(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(w, "kraite:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		cmd := "kraite -h"
+		if ue.cmd != "" {
+			cmd = "kraite " + ue.cmd + " -h"
+		}
+		fmt.Fprintf(w, "run '%s' for usage\n", cmd)
+		return 2
+	}
+	return 1
 }
 
 func (a *app) usage() {
@@ -225,17 +288,82 @@ Start here:  go run ./cmd/kraite dev
 `)
 }
 
-// newFlags builds a FlagSet whose -h prints a teaching usage to stdout.
+// newFlags builds a FlagSet for the command (or subcommand) name. Parse it
+// with app.parse: -h, -help and --help print the help to stdout (synopsis,
+// then the flags; a flag whose usage starts with "internal:" is not shown),
+// a bad flag is a usageError, and nothing is printed on a failure (the error
+// is reported once, by main).
 func (a *app) newFlags(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(a.stdout, "Usage: kraite %s\n\n", synopsis)
-		fs.SetOutput(a.stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(a.stderr)
+		fmt.Fprintf(a.stdout, "Usage: kraite %s\n", synopsis)
+		shown := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.HasPrefix(f.Usage, "internal:") {
+				shown.Var(f.Value, f.Name, f.Usage)
+				shown.Lookup(f.Name).DefValue = f.DefValue
+			}
+		})
+		if !hasFlags(shown) {
+			return
+		}
+		fmt.Fprintln(a.stdout, "\nFlags:")
+		shown.SetOutput(a.stdout)
+		shown.PrintDefaults()
 	}
 	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// parse parses args with fs, flags anywhere among the positional arguments
+// (allowlist get -h, regime override allow --for 1h), until "--". After it,
+// fs.Args() are the positional arguments. -h prints the help and returns
+// flag.ErrHelp (app.main turns it into exit status 0); a bad flag is a
+// usageError.
+func (a *app) parse(fs *flag.FlagSet, args []string) error {
+	// flag prints the help on a bad flag too: not here, where the error is
+	// reported once by main and the help only on request.
+	help := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = help }()
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				help()
+				return flag.ErrHelp
+			}
+			return usageErr(fs.Name(), err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// Leave the positional arguments in fs.Args().
+	_ = fs.Parse(append([]string{"--"}, pos...))
+	return nil
+}
+
+// noArgs is a usageError unless fs has no positional arguments left after
+// the first skip.
+func noArgs(fs *flag.FlagSet, skip int) error {
+	if fs.NArg() > skip {
+		return usagef(fs, "unexpected argument %q", fs.Arg(skip))
+	}
+	return nil
 }
 
 // sortedKeys is a small helper for deterministic output.

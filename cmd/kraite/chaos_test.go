@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"os"
 	"os/signal"
@@ -24,11 +23,7 @@ func TestMain(m *testing.M) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, terminateSignal)
 		err := run(ctx)
 		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "kraite:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(exitCode(os.Stderr, err))
 	}
 	os.Exit(m.Run())
 }

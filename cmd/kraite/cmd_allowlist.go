@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,10 +12,6 @@ import (
 )
 
 func cmdAllowlist(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	fs := a.newFlags("allowlist", "allowlist get <exchange> | set <exchange> [TYPE...] | reset <exchange>\n\n"+
 		"  get    print the dispatch allowlist the running processors use\n"+
 		"  set    replace it (no TYPE = shadow mode: nothing dispatched, everything audited);\n"+
@@ -27,31 +22,45 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 		"An unknown type is refused here and by dispatch (a record dispatch cannot read is\n"+
 		"quarantined and the last good list stays), so there is no way to set one.")
 	by := fs.String("by", hostname(), "who made the change (recorded with it)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
 		return err
 	}
+	switch fs.Arg(0) {
+	case "get", "set", "reset":
+	case "":
+		return usagef(fs, "allowlist needs a subcommand and an exchange")
+	default:
+		return usagef(fs, "unknown allowlist subcommand %q", fs.Arg(0))
+	}
 	if fs.NArg() < 2 {
-		fs.Usage()
-		return errors.New("allowlist needs a subcommand and an exchange")
+		return usagef(fs, "allowlist needs a subcommand and an exchange")
 	}
 	exchange := fs.Arg(1)
 	if _, ok := dispatch.DefaultAllowlists()[exchange]; !ok {
-		return fmt.Errorf("unknown exchange %q: dispatch has allowlists for %s", exchange,
+		return usagef(fs, "unknown exchange %q: dispatch has allowlists for %s", exchange,
 			strings.Join(sortedKeys(dispatch.DefaultAllowlists()), ", "))
+	}
+	switch fs.Arg(0) {
+	case "get":
+		if err := noArgs(fs, 2); err != nil {
+			return err
+		}
+	case "reset":
+		if fs.NArg() > 2 {
+			return usagef(fs, "allowlist reset takes only the exchange (got %q)", fs.Args()[2:])
+		}
+	}
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
 	}
 	switch fs.Arg(0) {
 	case "get":
 		return allowlistGet(ctx, a, c, exchange)
 	case "set":
 		return allowlistSet(ctx, a, c, exchange, fs.Args()[2:], *by)
-	case "reset":
-		if fs.NArg() > 2 {
-			return fmt.Errorf("allowlist reset takes only the exchange (got %q)", fs.Args()[2:])
-		}
+	default: // reset
 		return allowlistSet(ctx, a, c, exchange, dispatch.DefaultAllowlists()[exchange], *by)
-	default:
-		fs.Usage()
-		return fmt.Errorf("unknown allowlist subcommand %q", fs.Arg(0))
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -26,22 +25,33 @@ import (
 )
 
 func cmdBench(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("bench", "bench ingest|soak [flags]\n\n"+
+		"  ingest  frame-to-Kafka-ack latency and throughput of the user-data producer with many\n"+
+		"          simulated accounts (its own embedded broker and simulator), against a baseline\n"+
+		"  soak    the producer's memory over a time-compressed span of hours\n\n"+
+		"kraite bench ingest -h and kraite bench soak -h show their flags.")
+	if len(args) == 0 {
+		return usagef(fs, "bench needs a subcommand: ingest or soak (kraite bench ingest -h)")
+	}
+	var sub func(context.Context, *app, []string) error
+	switch args[0] {
+	case "ingest":
+		sub = benchIngest
+	case "soak":
+		sub = benchSoak
+	case "peer":
+		sub = benchPeer
+	default:
+		// bench -h, or a flag or word that is not a subcommand.
+		if err := a.parse(fs, args); err != nil {
+			return err
+		}
+		return usagef(fs, "unknown bench %q: ingest or soak", args[0])
+	}
 	if _, err := a.loadCommon(); err != nil {
 		return err
 	}
-	if len(args) == 0 {
-		return errors.New("bench needs a subcommand: ingest or soak (kraite bench ingest -h)")
-	}
-	switch args[0] {
-	case "ingest":
-		return benchIngest(ctx, a, args[1:])
-	case "soak":
-		return benchSoak(ctx, a, args[1:])
-	case "peer":
-		return benchPeer(ctx, a, args[1:])
-	default:
-		return fmt.Errorf("unknown bench %q: ingest or soak", args[0])
-	}
+	return sub(ctx, a, args[1:])
 }
 
 // latencies collects frame-to-ack latencies of one phase.
@@ -92,7 +102,10 @@ func benchIngest(ctx context.Context, a *app, args []string) error {
 	dur := fs.Duration("duration", 20*time.Second, "measured time per phase")
 	warm := fs.Duration("warmup", 5*time.Second, "unmeasured time before each phase")
 	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
@@ -212,7 +225,10 @@ func benchPeer(ctx context.Context, a *app, args []string) error {
 	accounts := fs.Int("accounts", 50, "")
 	speed := fs.Float64("speed", 360, "")
 	interval := fs.Duration("order-interval", 200*time.Millisecond, "")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
 	// Retention keeps the peer's memory bounded too: the soak is about the producer.
@@ -269,7 +285,10 @@ func benchSoak(ctx context.Context, a *app, args []string) error {
 	simulated := fs.Duration("simulated", 6*time.Hour, "simulated time span")
 	speed := fs.Float64("speed", 360, "time compression factor")
 	accounts := fs.Int("accounts", 50, "simulated accounts")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
 	self, err := os.Executable()

@@ -14,10 +14,6 @@ type brokerEnv struct {
 }
 
 func cmdBroker(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	var cfg brokerEnv
 	if err := loadEnv(&cfg); err != nil {
 		return err
@@ -28,7 +24,14 @@ func cmdBroker(ctx context.Context, a *app, args []string) error {
 	sync := fs.Bool("sync", false, "fsync every produce (durable across power loss, slower)")
 	var sasl brokerSASL
 	sasl.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	users, sec, err := sasl.build(c)

@@ -77,10 +77,6 @@ const (
 )
 
 func cmdChaos(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	var f chaosFlags
 	fs := a.newFlags("chaos", `chaos [--for 60s] [--accounts 3] [--seed 1] [--database-url URL] [--keep] [--report-json FILE]
        kraite chaos --soak [--simulated 72h] [--speed 360] [--accounts 3]
@@ -94,7 +90,7 @@ the memory at start and end, and exits non-zero on any loss, duplicate or unreco
 
 Faults, every kind once per cycle (a cycle per 90 s of the fault window; infrastructure first):
   kill-worker       kill -9 of the child process (orders-sink + trading-worker), restarted 2 s
-                    later; its partitions wait for the consumer session timeout (45 s)
+                    later; its partitions wait for the consumer session timeout (`+kclient.GroupSessionTimeout.String()+`)
   rebalance         an extra audit-sink member joins its group for 6 s, then leaves
   coordinator-loss  NOT_COORDINATOR on OffsetCommit/Heartbeat and COORDINATOR_NOT_AVAILABLE on
                     FindCoordinator for the three sink groups, 4 s (kfake fault injection)
@@ -131,7 +127,14 @@ the order-sync period) and reports memory sampled over the run.`)
 	fs.DurationVar(&f.simulated, "simulated", 72*time.Hour, "--soak: simulated time span")
 	fs.Float64Var(&f.speed, "speed", 360, "--soak: time compression factor")
 	fs.BoolVar(&f.peer, "soak-peer", false, "internal: the broker and simulator of a soak, in their own process")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	if err := f.validate(); err != nil {

@@ -41,7 +41,7 @@ func cmdDecode(ctx context.Context, a *app, args []string) error {
 		"them); or FILEs, each either one JSON document or one frame per line.\n"+
 		"A frame that does not decode prints an error line; the exit status is then 1.")
 	account := fs.String("account", "", "account id to put in the output (frames do not carry it)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	d := &decoder{a: a, account: *account, out: json.NewEncoder(a.stdout)}

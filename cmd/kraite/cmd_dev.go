@@ -42,10 +42,6 @@ type devFlags struct {
 }
 
 func cmdDev(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	var f devFlags
 	fs := a.newFlags("dev", "dev [--for 60s] [--data-dir ./.kraite] [flags]\n\n"+
 		"Runs the whole pipeline in one process on embedded defaults: the Kafka-protocol broker\n"+
@@ -65,7 +61,14 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
 	f.sasl.register(fs)
 	fs.StringVar(&f.without, "without", "", "components not to run, comma separated (e.g. orders-sink, to run it as its own process (kraite run --components orders-sink) that a replay can stop)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	if f.forDur > 0 {

@@ -45,11 +45,14 @@ func (a *app) openDatabase(ctx context.Context) (*db.DB, error) {
 // cmdMigrate creates or upgrades the schema of KRAITE_DATABASE_URL and prints
 // every recorded version. Running it again changes nothing.
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
-	if _, err := a.loadCommon(); err != nil {
+	fs := a.newFlags("migrate", "migrate\n\n  Creates or upgrades the schema of KRAITE_DATABASE_URL (versioned, idempotent)\n  and prints every applied version.")
+	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	fs := a.newFlags("migrate", "migrate\n\n  Creates or upgrades the schema of KRAITE_DATABASE_URL (versioned, idempotent)\n  and prints every applied version.")
-	if err := fs.Parse(args); err != nil {
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	if _, err := a.loadCommon(); err != nil {
 		return err
 	}
 	d, err := a.openDatabase(ctx)

@@ -63,10 +63,6 @@ type openEnv struct {
 }
 
 func cmdOpen(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	fs := a.newFlags("open", openHelp)
 	in := topics.OpenIntent{}
 	fs.StringVar(&in.Account, "account", "", "account id (required)")
@@ -77,13 +73,19 @@ func cmdOpen(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&in.ClientID, "client-id", "", "client id (default: generated)")
 	fs.BoolVar(&in.Reduce, "reduce", false, "a reduction or close (never refused for the regime; may not exceed the position)")
 	wait := fs.Duration("wait", 0, "wait this long for the gate's decision (0 = do not wait); a refusal exits non-zero")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	in.Side = strings.ToUpper(in.Side)
 	if in.Account == "" || in.Symbol == "" || in.Side == "" || in.Size == "" {
-		fs.Usage()
-		return errors.New("--account, --symbol, --side and --size are required")
+		return usagef(fs, "--account, --symbol, --side and --size are required")
 	}
 	var oe openEnv
 	if err := loadEnv(&oe); err != nil {

@@ -109,10 +109,6 @@ func (f rebuildFlags) specs() ([]topics.Spec, error) {
 }
 
 func cmdRebuild(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	f := rebuildFlags{topics: "orders,user-data-stream,mark-price"}
 	fs := a.newFlags("rebuild", rebuildSynopsis)
 	fs.StringVar(&f.into, "into", "", "database to fill: mysql://..., postgres://..., sqlite:///path")
@@ -120,15 +116,21 @@ func cmdRebuild(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&f.suffix, "group-suffix", f.suffix, "names the rebuild groups <prefix>rebuild-<S>-<sink> (default: the unix time)")
 	fs.BoolVar(&f.force, "force", false, "replay into a database whose order tables already hold rows")
 	fs.DurationVar(&f.interval, "progress-interval", time.Second, "how often progress is measured and printed")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	if f.suffix == "" {
 		f.suffix = strconv.FormatInt(time.Now().Unix(), 10)
 	}
 	if err := f.Validate(); err != nil {
-		fs.Usage()
-		return err
+		return usageErr(fs.Name(), err)
 	}
 	specs, _ := f.specs()
 	d, err := openRebuildTarget(ctx, a, f)

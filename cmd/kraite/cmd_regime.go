@@ -16,10 +16,6 @@ import (
 )
 
 func cmdRegime(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	fs := a.newFlags("regime", "regime status [--exchange binance] | override allow|block|clear --for 1h --reason \"...\"\n\n"+
 		"  status    score, band, gate, cooldown, override and inputs from the regime table\n"+
 		"  override  allow or block new opens for a while (beats the cooldown), or clear;\n"+
@@ -28,26 +24,40 @@ func cmdRegime(ctx context.Context, a *app, args []string) error {
 	dur := fs.Duration("for", time.Hour, "how long the override lasts")
 	reason := fs.String("reason", "", "why (required for allow and block; recorded)")
 	by := fs.String("by", hostname(), "who made the override (recorded)")
-	if err := fs.Parse(args); err != nil {
+	// Flags may follow the subcommand and the action: regime override allow --for 1h --reason x.
+	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	switch fs.Arg(0) {
 	case "status":
-		return regimeStatus(ctx, a, c, *exchange)
-	case "override":
-		rest := fs.Args()[1:]
-		// Flags may follow the action: regime override allow --for 1h --reason x.
-		if err := fs.Parse(rest[min(1, len(rest)):]); err != nil {
+		if err := noArgs(fs, 1); err != nil {
 			return err
 		}
-		if len(rest) == 0 {
-			return errors.New("override needs an action: allow, block or clear")
+	case "override":
+		if fs.NArg() < 2 {
+			return usagef(fs, "override needs an action: allow, block or clear")
 		}
-		return regimeOverride(ctx, a, c, rest[0], *dur, *reason, *by)
+		switch fs.Arg(1) {
+		case "allow", "block", "clear":
+		default:
+			return usagef(fs, "unknown override action %q (allow, block or clear)", fs.Arg(1))
+		}
+		if err := noArgs(fs, 2); err != nil {
+			return err
+		}
+	case "":
+		return usagef(fs, "regime needs a subcommand: status or override")
 	default:
-		fs.Usage()
-		return errors.New("regime needs a subcommand: status or override")
+		return usagef(fs, "unknown regime subcommand %q: status or override", fs.Arg(0))
 	}
+	c, err := a.loadCommon()
+	if err != nil {
+		return err
+	}
+	if fs.Arg(0) == "status" {
+		return regimeStatus(ctx, a, c, *exchange)
+	}
+	return regimeOverride(ctx, a, c, fs.Arg(1), *dur, *reason, *by)
 }
 
 func regimeOverride(ctx context.Context, a *app, c common, action string, dur time.Duration, reason, by string) error {

@@ -80,10 +80,6 @@ func (f replayFlags) Validate() error {
 }
 
 func cmdReplay(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	var f replayFlags
 	fs := a.newFlags("replay", replaySynopsis)
 	fs.StringVar(&f.group, "group", "", "consumer group to reset, full name or catalog suffix (e.g. kraite.sink.orders, sink.orders, dispatch)")
@@ -98,12 +94,18 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 	fs.BoolVar(&f.progress, "progress", true, "after applying, follow the group until it has replayed the plan")
 	fs.DurationVar(&f.interval, "progress-interval", time.Second, "how often progress is polled")
 	fs.BoolVar(&f.asJSON, "json", false, "print the plan as JSON (progress then goes to stderr)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	if err := f.Validate(); err != nil {
-		fs.Usage()
-		return err
+		return usageErr(fs.Name(), err)
 	}
 	adm, closeAdm, err := opsAdmin(c)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,10 +12,6 @@ import (
 )
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	var ex exchangeEnv
 	if err := loadEnv(&ex); err != nil {
 		return err
@@ -34,23 +29,29 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	role := fs.String("role", "", "box to run: "+strings.Join(roleNames, ", "))
 	comps := fs.String("components", "", "comma-separated components to run instead of a role")
 	fs.StringVar(&ex.HTTPAddr, "http-addr", ex.HTTPAddr, "status page, metrics, /healthz and /readyz (env KRAITE_HTTP_ADDR)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	var names []string
 	switch {
 	case *role != "" && *comps != "":
-		return errors.New("give --role or --components, not both")
+		return usagef(fs, "give --role or --components, not both")
 	case *role != "":
 		var ok bool
 		if names, ok = roles[*role]; !ok {
-			return fmt.Errorf("unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
+			return usagef(fs, "unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
 		}
 	case *comps != "":
 		names = splitList(*comps)
 	default:
-		fs.Usage()
-		return errors.New("give --role or --components")
+		return usagef(fs, "give --role or --components")
 	}
 	w := &wiring{c: c, ex: ex, log: a.log, ops: ops.NewServer(a.log)}
 	if _, err := ensureTopics(ctx, c); err != nil {

@@ -21,9 +21,6 @@ type simulatorEnv struct {
 
 // cmdSimulator runs the Binance USD-M exchange simulator until ctx ends.
 func cmdSimulator(ctx context.Context, a *app, args []string) error {
-	if _, err := a.loadCommon(); err != nil {
-		return err
-	}
 	var e simulatorEnv
 	if err := loadEnv(&e); err != nil {
 		return err
@@ -37,11 +34,14 @@ func cmdSimulator(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&e.Accounts, "accounts", e.Accounts, "number of accounts (env KRAITE_SIM_ACCOUNTS)")
 	fs.DurationVar(&e.OrderInterval, "order-interval", e.OrderInterval, "mean gap between lifecycle steps per account; negative = never (env KRAITE_SIM_ORDER_INTERVAL)")
 	fs.DurationVar(&e.MarkInterval, "mark-interval", e.MarkInterval, "mark price push interval (env KRAITE_SIM_MARK_INTERVAL)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	if _, err := a.loadCommon(); err != nil {
+		return err
 	}
 	if e.Accounts < 1 {
 		return fmt.Errorf("--accounts: %d must be at least 1", e.Accounts)

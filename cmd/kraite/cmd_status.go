@@ -27,10 +27,6 @@ group; this is where you see the partitions move to it.
 Flags:`
 
 func cmdStatus(ctx context.Context, a *app, args []string) error {
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
 	var (
 		groups string
 		asJSON bool
@@ -40,7 +36,14 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&groups, "group", "", "only these groups, comma separated (default: every group)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON for machines")
 	fs.DurationVar(&watch, "watch", 0, "redraw every interval until interrupted (0: print once)")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	c, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	if watch < 0 {

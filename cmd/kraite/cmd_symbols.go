@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -22,9 +21,6 @@ type symbolsEnv struct {
 // status from GET /fapi/v1/exchangeInfo), without which every open intent
 // is refused. The schema must exist (kraite migrate).
 func cmdSymbols(ctx context.Context, a *app, args []string) error {
-	if _, err := a.loadCommon(); err != nil {
-		return err
-	}
 	var se symbolsEnv
 	if err := loadEnv(&se); err != nil {
 		return err
@@ -39,20 +35,21 @@ func cmdSymbols(ctx context.Context, a *app, args []string) error {
 		"          symbol-refresh job keeps them current.")
 	rulesFrom := fs.String("rules-from", se.RESTBase, "REST base URL to read exchangeInfo from")
 	noRules := fs.Bool("no-rules", false, "do not import symbol rules")
-	if err := fs.Parse(args); err != nil {
+	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.Arg(0) == "import" { // flags may follow the subcommand
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
+	if _, err := a.loadCommon(); err != nil {
+		return err
+	}
+	switch fs.Arg(0) {
+	case "import":
+		if fs.NArg() > 1 {
+			return usagef(fs, "symbols import: unexpected argument %q", fs.Arg(1))
 		}
-		if fs.NArg() > 0 {
-			fs.Usage()
-			return fmt.Errorf("symbols import: unexpected argument %q", fs.Arg(0))
-		}
-	} else {
-		fs.Usage()
-		return errors.New("symbols needs a subcommand: import")
+	case "":
+		return usagef(fs, "symbols needs a subcommand: import")
+	default:
+		return usagef(fs, "unknown symbols subcommand %q: import", fs.Arg(0))
 	}
 	d, err := a.openDatabase(ctx)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -14,23 +13,28 @@ import (
 )
 
 func cmdTopics(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("topics", "topics list|apply\n\n  list   print the catalog (name, partitions, cleanup, key, value)\n  apply  create missing topics and converge existing ones on KRAITE_BROKERS (idempotent)")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	switch fs.Arg(0) {
+	case "list", "apply":
+	case "":
+		return usagef(fs, "topics needs a subcommand: list or apply")
+	default:
+		return usagef(fs, "unknown topics subcommand %q: list or apply", fs.Arg(0))
+	}
+	if err := noArgs(fs, 1); err != nil {
+		return err
+	}
 	c, err := a.loadCommon()
 	if err != nil {
 		return err
 	}
-	fs := a.newFlags("topics", "topics list|apply\n\n  list   print the catalog (name, partitions, cleanup, key, value)\n  apply  create missing topics and converge existing ones on KRAITE_BROKERS (idempotent)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	switch fs.Arg(0) {
-	case "list":
+	if fs.Arg(0) == "list" {
 		return listTopics(a, c.TopicPrefix)
-	case "apply":
-		return applyTopics(ctx, a, c)
-	default:
-		fs.Usage()
-		return errors.New("topics needs a subcommand: list or apply")
 	}
+	return applyTopics(ctx, a, c)
 }
 
 // catalog is every topic Kraite declares up front: the catalog plus the goka

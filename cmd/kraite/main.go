@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,10 +14,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kraite:", err)
-		os.Exit(1)
-	}
+	// Usage errors exit 2 with a hint to the help, other failures 1.
+	os.Exit(exitCode(os.Stderr, err))
 }
 
 func run(ctx context.Context) error {

@@ -14,6 +14,7 @@
 package kclient
 
 import (
+	"context"
 	"hash/fnv"
 	"log/slog"
 	"time"
@@ -59,7 +60,7 @@ func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 		kgo.AllowAutoTopicCreation(),
 	)
 	if log != nil {
-		opts = append(opts, kgo.WithLogger(kslog.New(log)))
+		opts = append(opts, kgo.WithLogger(kslog.New(LibraryLogger(log))))
 	}
 	return opts
 }
@@ -98,9 +99,48 @@ func GokaProcessorOptions(replication int, log *slog.Logger) []goka.ProcessorOpt
 		goka.WithHasher(fnv.New32a),
 	}
 	if log != nil {
-		opts = append(opts, goka.WithLogger(slog.NewLogLogger(log.Handler(), slog.LevelDebug)))
+		opts = append(opts, goka.WithLogger(slog.NewLogLogger(LibraryLogger(log).Handler(), slog.LevelDebug)))
 	}
 	return opts
+}
+
+// libraryLevel is the least level of the Kafka libraries' own logs.
+var libraryLevel = func() *slog.LevelVar {
+	var v slog.LevelVar
+	v.Set(slog.LevelWarn)
+	return &v
+}()
+
+// SetLibraryLogLevel sets the least level of the logs franz-go and goka
+// (sarama) write through LibraryLogger. The default is WARN: at INFO
+// franz-go narrates every connection, metadata refresh and group join (tens
+// of lines around a start banner), which an operator cannot act on. The
+// command line sets DEBUG when KRAITE_LOG_LEVEL=debug.
+func SetLibraryLogLevel(l slog.Level) { libraryLevel.Set(l) }
+
+// LibraryLogger is log for a Kafka library: records below the library level
+// (SetLibraryLogLevel) are dropped before they are formatted, and the
+// library's own level test (kslog asks the handler) sees the same threshold.
+func LibraryLogger(log *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{Handler: log.Handler(), min: libraryLevel})
+}
+
+// minLevel is a handler that also drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Leveler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min.Level() && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 // GokaViewOptions is GokaProcessorOptions for views.
