@@ -183,11 +183,8 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 func (a *app) main(ctx context.Context, args []string) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		if len(args) == 2 && args[0] == "help" { // kraite help <command>
-			return a.main(ctx, []string{args[1], "-h"})
-		}
-		if len(args) > 1 {
-			return usageErr("", fmt.Errorf("help takes at most one command (got %q)", args[1:]))
+		if len(args) > 1 && args[0] == "help" { // kraite help <command> [<subcommand>]
+			return a.main(ctx, append(append([]string{}, args[1:]...), "-h"))
 		}
 		a.usage()
 		return nil

@@ -45,6 +45,12 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 		if err := noArgs(fs, 2); err != nil {
 			return err
 		}
+	case "set":
+		for _, t := range fs.Args()[2:] {
+			if !containsFold(dispatch.KnownExecutionTypes(), t) {
+				return usagef(fs, "unknown execution type %q (types: %s)", t, strings.Join(dispatch.KnownExecutionTypes(), " "))
+			}
+		}
 	case "reset":
 		if fs.NArg() > 2 {
 			return usagef(fs, "allowlist reset takes only the exchange (got %q)", fs.Args()[2:])
