@@ -183,7 +183,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 func (a *app) main(ctx context.Context, args []string) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		if len(args) > 1 && args[0] == "help" { // kraite help <command> [<subcommand>]
+		if len(args) > 1 { // kraite help <command> [<subcommand>], kraite -h <command>
 			return a.main(ctx, append(append([]string{}, args[1:]...), "-h"))
 		}
 		a.usage()

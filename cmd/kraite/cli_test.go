@@ -96,6 +96,7 @@ func TestCLIHelpOfEveryCommandAndSubcommand(t *testing.T) {
 			append(append([]string{}, c.words...), "--help"),
 			append(append([]string{}, c.words...), "help"),
 			append([]string{"help"}, c.words...),
+			append([]string{"--help"}, c.words...),
 		}
 		if c.whole != nil { // -h after the arguments too
 			forms = append(forms, append(append([]string{}, c.whole...), "-h"))
