@@ -31,6 +31,16 @@ var bandColors = map[string][3]uint8{
 	"Calm": {0x2b, 0x8a, 0x3e}, "Elevated": {0xe0, 0xa1, 0x00}, "Fragile": {0xe8, 0x59, 0x0c}, "Critical": {0xc9, 0x2a, 0x2a},
 }
 
+// hasLagRows reports whether the snapshot has a lag row of every group.
+func hasLagRows(s statuspage.Snapshot, groups ...string) bool {
+	for _, g := range groups {
+		if !slices.ContainsFunc(s.Lag.Rows, func(r statuspage.LagRow) bool { return r.Group == g }) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestStatusPageRendersInHeadlessChromium runs kraite dev, waits for the
 // status to show the accounts and a regime score, writes a garbage record
 // to the allowlist and regime-overrides topics (issue 10: each must be a
@@ -56,6 +66,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	testkit.Eventually(t, 60*time.Second, "accounts, a regime score, lag and mark prices in status.json", func() bool {
 		s = fetchStatus(t, url+"status.json")
 		return s.Streams.Connected == 3 && len(s.Regime.Scopes) == 1 && len(s.Lag.Rows) > 3 &&
+			hasLagRows(s, "kraite.dispatch", "kraite.sink.orders") &&
 			len(s.MarkPrice.Venues) == 4 && s.MarkPrice.Venues[0].Age != nil
 	})
 	band := s.Regime.Scopes[0].Band
@@ -88,7 +99,9 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 				bad++
 			}
 		}
-		return seen == 2 && bad == 2
+		// The lag rows the DOM check expects are there too (a group in a
+		// rebalance on a loaded machine can miss one refresh).
+		return seen == 2 && bad == 2 && hasLagRows(s, "kraite.dispatch", "kraite.sink.orders")
 	})
 
 	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
