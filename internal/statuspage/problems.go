@@ -350,7 +350,7 @@ type partKey struct {
 }
 
 // partTrack is when a group's committed offset on a partition last moved
-// (or the page first saw it).
+// or had nothing waiting (or the page first saw it).
 type partTrack struct {
 	committed int64
 	movedAt   time.Time
@@ -369,7 +369,10 @@ func (s *state) trackCommits(gs []groupadmin.GroupStatus, now time.Time) {
 				s.commits[k] = &partTrack{committed: p.Committed, movedAt: now}
 				continue
 			}
-			if t.committed != p.Committed {
+			// A caught-up partition is idle, not stuck: its clock restarts
+			// (as health.StallWatch does), so the first record after a quiet
+			// spell is not a stall the moment it lands.
+			if t.committed != p.Committed || p.Lag <= 0 {
 				t.committed, t.movedAt = p.Committed, now
 			}
 		}

@@ -239,6 +239,31 @@ func TestAGroupWhoseCommitDoesNotMoveWithRecordsWaitingIsStalled(t *testing.T) {
 	}
 }
 
+// TestAnIdlePartitionIsNotStalledWhenARecordArrives: a partition caught
+// up for longer than StallAfter whose first new record lands is not
+// stalled until its commit has not moved for StallAfter with it waiting.
+func TestAnIdlePartitionIsNotStalledWhenARecordArrives(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	lag := func(end int64) []groupadmin.GroupStatus {
+		return []groupadmin.GroupStatus{{Group: "t.worker.positions", State: "Stable", Members: []groupadmin.Member{{}},
+			Partitions: []groupadmin.PartitionStatus{{Topic: "t.positions", Partition: 0, Committed: 50, End: end, Lag: end - 50}}}}
+	}
+	for i := int64(0); i <= 30; i++ { // idle for 10 min
+		s.setLag(lag(50), t0.Add(time.Duration(i)*20*time.Second))
+	}
+	now := t0.Add(620 * time.Second)
+	s.setLag(lag(51), now)
+	if v := s.lagView("t.", now); v.Rows[0].Stalled != 0 {
+		t.Fatalf("stalled as its first record after a quiet spell landed: %+v", v.Rows)
+	}
+	later := now.Add(3 * time.Minute)
+	s.setLag(lag(51), later)
+	if v := s.lagView("t.", later); v.Rows[0].Stalled != 1 || v.Rows[0].Partitions[0].StalledSinceMs != t0.Add(600*time.Second).UnixMilli() {
+		t.Fatalf("not stalled with a record waiting 3 min: %+v", v.Rows)
+	}
+}
+
 // TestDisconnectedAccountsAreProblemsSinceTheyWentDown, named one by one
 // up to maxListed, then gathered.
 func TestDisconnectedAccountsAreProblemsSinceTheyWentDown(t *testing.T) {
