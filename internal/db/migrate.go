@@ -24,17 +24,10 @@ type Migration struct {
 func Migrations() []Migration {
 	return []Migration{
 		{Version: 1, Name: "core tables", Statements: func(d Dialect) []string {
-			var stmts []string
-			for _, t := range schemaV1 {
-				stmts = append(stmts, t.createStatements(d)...)
-			}
-			return stmts
+			return createAll(d, schemaV1)
 		}},
 		{Version: 2, Name: "order outbox", Statements: func(d Dialect) []string {
-			var stmts []string
-			for _, t := range schemaV2 {
-				stmts = append(stmts, t.createStatements(d)...)
-			}
+			stmts := createAll(d, schemaV2)
 			// Unpublished transitions of a v1 sink move to the new outbox,
 			// one record per row (a v1 payload is one JSON object). On MySQL
 			// DDL commits on its own, so a crash between these two
@@ -47,37 +40,30 @@ func Migrations() []Migration {
 		{Version: 3, Name: "positions kept by the positions worker", Statements: func(d Dialect) []string {
 			// Nothing wrote the v1 positions table: it is replaced, not altered
 			// (SQLite cannot add a unique key to an existing table).
-			stmts := []string{"DROP TABLE IF EXISTS positions"}
-			for _, t := range schemaV3 {
-				stmts = append(stmts, t.createStatements(d)...)
-			}
-			return stmts
+			return append([]string{"DROP TABLE IF EXISTS positions"}, createAll(d, schemaV3)...)
 		}},
 		{Version: 4, Name: "order sync state", Statements: func(d Dialect) []string {
-			var stmts []string
-			for _, t := range schemaV4 {
-				stmts = append(stmts, t.createStatements(d)...)
-			}
-			return stmts
+			return createAll(d, schemaV4)
 		}},
 		{Version: 5, Name: "symbol rules", Statements: func(d Dialect) []string {
-			var stmts []string
-			for _, t := range schemaV5 {
-				stmts = append(stmts, t.createStatements(d)...)
-			}
-			return stmts
+			return createAll(d, schemaV5)
 		}},
 		{Version: 6, Name: "regime history gate and degraded", Statements: func(d Dialect) []string {
 			// Nothing wrote the v1 regime_history table: it is replaced, not
 			// altered (an idempotent ADD COLUMN exists on neither MySQL 8 nor
 			// SQLite, and MySQL commits DDL on its own).
-			stmts := []string{"DROP TABLE IF EXISTS regime_history"}
-			for _, t := range schemaV6 {
-				stmts = append(stmts, t.createStatements(d)...)
-			}
-			return stmts
+			return append([]string{"DROP TABLE IF EXISTS regime_history"}, createAll(d, schemaV6)...)
 		}},
 	}
+}
+
+// createAll renders the create statements of tables, in order.
+func createAll(d Dialect, tables []table) []string {
+	var stmts []string
+	for _, t := range tables {
+		stmts = append(stmts, t.createStatements(d)...)
+	}
+	return stmts
 }
 
 // Tables lists the tables the current schema creates (schema_migrations

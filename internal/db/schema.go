@@ -3,6 +3,7 @@ package db
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 )
 
@@ -230,16 +231,20 @@ var schemaV1 = []table{
 		"data {text} NULL",
 	}, uniques: [][]string{{"exchange", "symbol", "interval_code", "name", "open_time"}}},
 
-	{name: "regime_history", columns: []string{
-		"id {id}",
-		"scope VARCHAR(32) NOT NULL",
-		"from_band VARCHAR(16) NOT NULL",
-		"to_band VARCHAR(16) NOT NULL",
-		"score DOUBLE PRECISION NOT NULL",
-		"at_ms BIGINT NOT NULL",
-		"cooldown_until_ms BIGINT NOT NULL DEFAULT 0",
-		"inputs {text} NULL",
-	}, uniques: [][]string{{"scope", "at_ms", "to_band"}}},
+	{name: "regime_history", columns: regimeHistoryV1Columns, uniques: [][]string{{"scope", "at_ms", "to_band"}}},
+}
+
+// regimeHistoryV1Columns are the columns of the v1 regime_history table;
+// schemaV6 recreates it with these and two more. Released: never edit.
+var regimeHistoryV1Columns = []string{
+	"id {id}",
+	"scope VARCHAR(32) NOT NULL",
+	"from_band VARCHAR(16) NOT NULL",
+	"to_band VARCHAR(16) NOT NULL",
+	"score DOUBLE PRECISION NOT NULL",
+	"at_ms BIGINT NOT NULL",
+	"cooldown_until_ms BIGINT NOT NULL DEFAULT 0",
+	"inputs {text} NULL",
 }
 
 // orderColumns are shared by orders and algo_orders. The guard columns
@@ -358,16 +363,8 @@ var schemaV5 = []table{
 // and why the feed could not support a verdict (degraded; NULL when it
 // could).
 var schemaV6 = []table{
-	{name: "regime_history", columns: []string{
-		"id {id}",
-		"scope VARCHAR(32) NOT NULL",
-		"from_band VARCHAR(16) NOT NULL",
-		"to_band VARCHAR(16) NOT NULL",
-		"score DOUBLE PRECISION NOT NULL",
-		"at_ms BIGINT NOT NULL",
-		"cooldown_until_ms BIGINT NOT NULL DEFAULT 0",
-		"inputs {text} NULL",
+	{name: "regime_history", columns: slices.Concat(regimeHistoryV1Columns, []string{
 		"gate VARCHAR(32) NULL",
 		"degraded VARCHAR(255) NULL",
-	}, uniques: [][]string{{"scope", "at_ms", "to_band"}}},
+	}), uniques: [][]string{{"scope", "at_ms", "to_band"}}},
 }
