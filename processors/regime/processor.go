@@ -401,33 +401,31 @@ func DecodeTicks(raw []byte) (int64, []Tick, error) {
 	return at, ticks, nil
 }
 
-// fastMark declares both "e" and "E" (and "p"/"P", "s"/"S" are distinct
-// tags) so encoding/json's case-insensitive fallback cannot mix them.
-type fastMark struct {
-	Ev string          `json:"e"`
-	E  json.RawMessage `json:"E"`
-	S  string          `json:"s"`
-	P  string          `json:"p"`
-	PP json.RawMessage `json:"P"`
-}
-
+// decodeArrayFast reads a bare array in one pass (binance.ReadMarkTicks,
+// which matches names exactly, so "p" is never "P"). An element of the
+// wrong shape, a first element that is not a markPriceUpdate or an E that
+// is not an integer fails the fast path, and DecodeTicks falls back to
+// binance.Decode.
 func decodeArrayFast(frame []byte) (int64, []Tick, error) {
-	var elems []fastMark
-	if err := json.Unmarshal(frame, &elems); err != nil {
+	elems, err := binance.ReadMarkTicks(frame)
+	if err != nil {
 		return 0, nil, err
 	}
-	if len(elems) == 0 || elems[0].Ev != binance.EventMarkPriceUpdate {
+	if len(elems) == 0 || elems[0].Event != binance.EventMarkPriceUpdate {
 		return 0, nil, errors.New("not a mark-price array")
 	}
 	var at int64
 	ticks := make([]Tick, 0, len(elems))
 	for _, e := range elems {
+		if e.Err != nil {
+			return 0, nil, e.Err
+		}
 		t, err := strconv.ParseInt(string(bytes.Trim(e.E, `"`)), 10, 64)
 		if err != nil {
 			return 0, nil, fmt.Errorf("decoding E: %w", err)
 		}
 		at = max(at, t)
-		ticks = appendTick(ticks, e.S, e.P, t)
+		ticks = appendTick(ticks, e.Symbol, e.Price, t)
 	}
 	return at, ticks, nil
 }
