@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kraite/stream/internal/testkit/jsonkeys"
 )
 
 // knownNames is every field name any decoded struct declares: a key equal
@@ -56,57 +57,9 @@ func foldKey(k string) []byte {
 // the reference would read it, Decode by design does not. Frames that are
 // not valid JSON are returned as they are.
 func caseSafe(frame []byte) []byte {
-	t := bytes.TrimSpace(frame)
-	if !json.Valid(t) {
-		return frame
-	}
-	dec := json.NewDecoder(bytes.NewReader(t))
-	type level struct{ obj, wantKey bool }
-	var stack []level
-	var at []int
-	for {
-		off := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			break
-		}
-		top := len(stack) - 1
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				stack = append(stack, level{obj: d == '{', wantKey: d == '{'})
-			default:
-				stack = stack[:top]
-				if top > 0 && stack[top-1].obj {
-					stack[top-1].wantKey = true
-				}
-			}
-			continue
-		}
-		if top < 0 || !stack[top].obj {
-			continue
-		}
-		if !stack[top].wantKey {
-			stack[top].wantKey = true
-			continue
-		}
-		stack[top].wantKey = false
-		k, _ := tok.(string)
-		if !knownNames[k] && foldedNames[string(foldKey(k))] {
-			at = append(at, int(off)+bytes.IndexByte(t[off:], '"')+1)
-		}
-	}
-	if len(at) == 0 {
-		return frame
-	}
-	sort.Ints(at)
-	out := make([]byte, 0, len(t)+len(at))
-	prev := 0
-	for _, i := range at {
-		out = append(append(out, t[prev:i]...), '_')
-		prev = i
-	}
-	return append(out, t[prev:]...)
+	return jsonkeys.Underscore(frame, func(k string) bool {
+		return !knownNames[k] && foldedNames[string(foldKey(k))]
+	})
 }
 
 // compareWithReference fails t when Decode and the reflection decoder
