@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -410,25 +411,39 @@ func (s *state) addQuarantine(r *kgo.Record, now time.Time) {
 	}
 	s.countQuarantine(consumer, q.rec.Error, q.at, now.UnixMilli())
 	s.fromQuarantine(q)
-	newer := func(a, b quarantined) bool {
-		if a.rec.AtMs != b.rec.AtMs {
-			return a.rec.AtMs > b.rec.AtMs
-		}
-		if a.partition != b.partition {
-			return a.partition > b.partition
-		}
-		return a.offset > b.offset
+	s.quar = keepNewest(s.quar, q, s.quarN, func(q quarantined) recPos { return recPos{q.rec.AtMs, q.partition, q.offset} })
+}
+
+// recPos orders kept records newest first: by time, then partition, then
+// offset.
+type recPos struct {
+	atMs      int64
+	partition int32
+	offset    int64
+}
+
+func (a recPos) after(b recPos) bool {
+	if a.atMs != b.atMs {
+		return a.atMs > b.atMs
 	}
-	i := sort.Search(len(s.quar), func(i int) bool { return newer(q, s.quar[i]) })
-	if i >= s.quarN {
-		return
+	if a.partition != b.partition {
+		return a.partition > b.partition
 	}
-	s.quar = append(s.quar, quarantined{})
-	copy(s.quar[i+1:], s.quar[i:])
-	s.quar[i] = q
-	if len(s.quar) > s.quarN {
-		s.quar = s.quar[:s.quarN]
+	return a.offset > b.offset
+}
+
+// keepNewest inserts v into list (newest first by pos) and keeps at most n.
+func keepNewest[T any](list []T, v T, n int, pos func(T) recPos) []T {
+	p := pos(v)
+	i := sort.Search(len(list), func(i int) bool { return p.after(pos(list[i])) })
+	if i >= n {
+		return list
 	}
+	list = slices.Insert(list, i, v)
+	if len(list) > n {
+		list = list[:n]
+	}
+	return list
 }
 
 // maxRefusals is how many recent gate refusals are kept.
@@ -451,25 +466,7 @@ func (s *state) addRefusal(r *kgo.Record) {
 	if f.rec.AtMs == 0 {
 		f.rec.AtMs = r.Timestamp.UnixMilli()
 	}
-	newer := func(a, b refusal) bool {
-		if a.rec.AtMs != b.rec.AtMs {
-			return a.rec.AtMs > b.rec.AtMs
-		}
-		if a.partition != b.partition {
-			return a.partition > b.partition
-		}
-		return a.offset > b.offset
-	}
-	i := sort.Search(len(s.refusals), func(i int) bool { return newer(f, s.refusals[i]) })
-	if i >= maxRefusals {
-		return
-	}
-	s.refusals = append(s.refusals, refusal{})
-	copy(s.refusals[i+1:], s.refusals[i:])
-	s.refusals[i] = f
-	if len(s.refusals) > maxRefusals {
-		s.refusals = s.refusals[:maxRefusals]
-	}
+	s.refusals = keepNewest(s.refusals, f, maxRefusals, func(f refusal) recPos { return recPos{f.rec.AtMs, f.partition, f.offset} })
 }
 
 func (s *state) setSource(name string, took time.Duration, err error, at time.Time) {
