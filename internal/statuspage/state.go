@@ -432,11 +432,13 @@ func (a recPos) after(b recPos) bool {
 	return a.offset > b.offset
 }
 
-// keepNewest inserts v into list (newest first by pos) and keeps at most n.
+// keepNewest inserts v into list (newest first by pos) and keeps at most n;
+// a record already kept (same pos: read again after a rebalance) is not
+// added twice.
 func keepNewest[T any](list []T, v T, n int, pos func(T) recPos) []T {
 	p := pos(v)
 	i := sort.Search(len(list), func(i int) bool { return p.after(pos(list[i])) })
-	if i >= n {
+	if i >= n || i > 0 && pos(list[i-1]) == p {
 		return list
 	}
 	list = slices.Insert(list, i, v)
