@@ -115,45 +115,16 @@ func (s *Sink) Healthy() bool { return s.loop.Healthy() }
 // database's reason and the rest of the batch is written. Only an outage
 // (database or broker) makes the batch fail and be retried.
 func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
-	start := time.Now()
-	items := make([]item, 0, len(recs))
-	var rejected []consume.Rejected
+	b := consume.Settled[Row]{Recs: recs, Start: time.Now(), Items: make([]consume.Item[Row], 0, len(recs))}
 	for _, rec := range recs {
-		row, err := DecodeAt(rec, start, s.cfg.MaxAhead)
+		row, err := DecodeAt(rec, b.Start, s.cfg.MaxAhead)
 		if err != nil {
-			rejected = append(rejected, consume.Rejected{Rec: rec, Cause: err})
+			b.Rejected = append(b.Rejected, consume.Rejected{Rec: rec, Cause: err})
 		}
-		items = append(items, item{row, rec})
+		b.Items = append(b.Items, consume.Item[Row]{Val: row, Rec: rec})
 	}
-	bad, err := consume.Isolate(ctx, items, func(ctx context.Context, part []item) error {
-		rows := make([]Row, len(part))
-		for i, it := range part {
-			rows[i] = it.row
-		}
-		return Write(ctx, s.db, rows)
-	})
-	if err != nil {
-		return err
-	}
-	for _, b := range bad {
-		s.log.Warn("audit row refused by the database; record quarantined", "topic", b.Item.rec.Topic,
-			"partition", b.Item.rec.Partition, "offset", b.Item.rec.Offset, "err", b.Err)
-		rejected = append(rejected, consume.Rejected{Rec: b.Item.rec, Cause: fmt.Errorf("audit row refused by the database: %w", b.Err)})
-	}
-	if err := consume.QuarantineAll(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rejected); err != nil {
-		return err
-	}
-	for range rejected {
-		s.metrics.Quarantined()
-	}
-	s.metrics.Batch(len(recs), time.Since(start))
-	s.metrics.Rows(len(items) - len(bad))
-	return nil
-}
-
-type item struct {
-	row Row
-	rec *kgo.Record
+	return consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "audit row", b,
+		func(ctx context.Context, rows []Row) (int, error) { return len(rows), Write(ctx, s.db, rows) })
 }
 
 var columns = []string{"exchange", "account", "event_type", "execution_type", "kind", "source", "event_time",

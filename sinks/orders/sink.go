@@ -145,49 +145,18 @@ func (s *Sink) Healthy() bool { return s.loop.Healthy() }
 // quarantined the same way, and the rest of the batch is written. Only an
 // outage fails the batch, to be retried.
 func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
-	start := time.Now()
-	items := make([]item, 0, len(recs))
-	var rejected []consume.Rejected
+	b := consume.Settled[*topics.OrderEvent]{Recs: recs, Start: time.Now(), Items: make([]consume.Item[*topics.OrderEvent], 0, len(recs))}
 	for _, rec := range recs {
-		e, err := DecodeAt(rec.Value, start, s.cfg.MaxAhead)
+		e, err := DecodeAt(rec.Value, b.Start, s.cfg.MaxAhead)
 		if err != nil {
-			rejected = append(rejected, consume.Rejected{Rec: rec, Cause: err})
+			b.Rejected = append(b.Rejected, consume.Rejected{Rec: rec, Cause: err})
 			continue
 		}
-		items = append(items, item{e, rec})
+		b.Items = append(b.Items, consume.Item[*topics.OrderEvent]{Val: e, Rec: rec})
 	}
-	rows := 0
-	bad, err := consume.Isolate(ctx, items, func(ctx context.Context, part []item) error {
-		events := make([]*topics.OrderEvent, len(part))
-		for i, it := range part {
-			events[i] = it.event
-		}
-		plan, err := Write(ctx, s.db, events)
-		if err == nil {
-			rows += len(plan.Rows)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	for _, b := range bad {
-		s.log.Warn("order event refused by the database; record quarantined", "topic", b.Item.rec.Topic,
-			"partition", b.Item.rec.Partition, "offset", b.Item.rec.Offset, "err", b.Err)
-		rejected = append(rejected, consume.Rejected{Rec: b.Item.rec, Cause: fmt.Errorf("order event refused by the database: %w", b.Err)})
-	}
-	if err := consume.QuarantineAll(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rejected); err != nil {
-		return err
-	}
-	for range rejected {
-		s.metrics.Quarantined()
-	}
-	s.metrics.Batch(len(recs), time.Since(start))
-	s.metrics.Rows(rows)
-	return nil
-}
-
-type item struct {
-	event *topics.OrderEvent
-	rec   *kgo.Record
+	return consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "order event", b,
+		func(ctx context.Context, events []*topics.OrderEvent) (int, error) {
+			plan, err := Write(ctx, s.db, events)
+			return len(plan.Rows), err
+		})
 }

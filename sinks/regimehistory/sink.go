@@ -123,52 +123,23 @@ func (s *Sink) Run(ctx context.Context) error { return s.loop.Run(ctx, s.handle)
 // Healthy is false while database writes fail.
 func (s *Sink) Healthy() bool { return s.loop.Healthy() }
 
-type item struct {
-	row Row
-	rec *kgo.Record
-}
-
 // handle writes the valid changes of the batch and quarantines the rest
-// (refused by Decode, or by the database: Isolate finds them). Only an
+// (refused by Decode, or by the database: Settle finds them). Only an
 // outage (database or broker) makes the batch fail and be retried.
 func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
-	start := time.Now()
+	b := consume.Settled[Row]{Recs: recs, Start: time.Now(), Items: make([]consume.Item[Row], 0, len(recs))}
 	now := s.cfg.Now()
-	items := make([]item, 0, len(recs))
-	var rejected []consume.Rejected
 	for _, rec := range recs {
 		row, err := Decode(rec, now, s.cfg.MaxAhead)
 		if err != nil {
 			s.log.Warn("regime change refused; record quarantined", "partition", rec.Partition, "offset", rec.Offset, "err", err)
-			rejected = append(rejected, consume.Rejected{Rec: rec, Cause: err})
+			b.Rejected = append(b.Rejected, consume.Rejected{Rec: rec, Cause: err})
 			continue
 		}
-		items = append(items, item{row, rec})
+		b.Items = append(b.Items, consume.Item[Row]{Val: row, Rec: rec})
 	}
-	bad, err := consume.Isolate(ctx, items, func(ctx context.Context, part []item) error {
-		rows := make([]Row, len(part))
-		for i, it := range part {
-			rows[i] = it.row
-		}
-		return Write(ctx, s.db, rows)
-	})
-	if err != nil {
-		return err
-	}
-	for _, b := range bad {
-		s.log.Warn("regime_history row refused by the database; record quarantined",
-			"partition", b.Item.rec.Partition, "offset", b.Item.rec.Offset, "err", b.Err)
-		rejected = append(rejected, consume.Rejected{Rec: b.Item.rec, Cause: fmt.Errorf("regime_history row refused by the database: %w", b.Err)})
-	}
-	if err := consume.QuarantineAll(ctx, s.loop.Client(), s.cfg.Prefix, s.cfg.Group, rejected); err != nil {
-		return err
-	}
-	for range rejected {
-		s.metrics.Quarantined()
-	}
-	s.metrics.Batch(len(recs), time.Since(start))
-	s.metrics.Rows(len(items) - len(bad))
-	return nil
+	return consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "regime_history row", b,
+		func(ctx context.Context, rows []Row) (int, error) { return len(rows), Write(ctx, s.db, rows) })
 }
 
 var columns = []string{"scope", "from_band", "to_band", "score", "at_ms", "cooldown_until_ms", "inputs", "gate", "degraded"}
