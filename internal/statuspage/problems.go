@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -192,21 +193,12 @@ func (s *state) superseded(a ControlAlert) bool {
 func union(a, b []string) []string {
 	out := append([]string{}, a...)
 	for _, x := range b {
-		if x != "" && !contains(out, x) {
+		if x != "" && !slices.Contains(out, x) {
 			out = append(out, x)
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // isControl reports whether topic is a control topic the page follows.
