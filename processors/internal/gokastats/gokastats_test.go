@@ -1,4 +1,4 @@
-package gokastats
+package gokastats_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/processors/internal/gokastats"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/internal/ptest"
 )
@@ -120,7 +121,7 @@ func TestCollectorScrapesARunningProcessor(t *testing.T) {
 	createTopics(t, c)
 	p := counter(t, c)
 	reg := prometheus.NewRegistry()
-	if err := Register(reg, p); err != nil {
+	if err := gokastats.Register(reg, p); err != nil {
 		t.Fatal(err)
 	}
 	r := ptest.Run(t, lookups.New(p))
@@ -195,7 +196,7 @@ func TestCollectorRecoveryLagWhileRecovering(t *testing.T) {
 			Recovery: &goka.RecoveryStats{Offset: 39, Hwm: 100}, Writes: &goka.OutputStats{}}},
 	}}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(group, func(context.Context) *goka.ProcessorStats { return stats }))
+	reg.MustRegister(gokastats.NewCollector(group, func(context.Context) *goka.ProcessorStats { return stats }))
 	ss := gather(t, reg)
 	lbl := map[string]string{"group": group, "table": "g-table", "partition": "3"}
 	if lag, k := sum(ss, "kraite_goka_table_recovery_lag", lbl); k != 1 || lag != 60 {

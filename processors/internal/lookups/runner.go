@@ -33,7 +33,10 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/kraite/stream/processors/internal/gokastats"
 )
 
 // recoveredPoll is how often Run re-checks a View that reports running but
@@ -83,6 +86,22 @@ func (r *Runner) Alerts() []Alert {
 		out = append(out, g.Alerts()...)
 	}
 	return out
+}
+
+// RegisterStats registers on reg a collector of the processor's goka
+// statistics (kraite_goka_*, labelled with its group), read at scrape time
+// (see processors/internal/gokastats), and each Guard's alerts
+// (kraite_control_alert, kraite_control_records_refused_total).
+func (r *Runner) RegisterStats(reg prometheus.Registerer) error {
+	if err := gokastats.Register(reg, r.p); err != nil {
+		return err
+	}
+	for _, g := range r.guards {
+		if err := reg.Register(g); err != nil {
+			return fmt.Errorf("registering control alerts of %s: %w", g.Table(), err)
+		}
+	}
+	return nil
 }
 
 // Processor is the goka processor (Stop, Get, Stats, Partitions). Stop
