@@ -52,9 +52,16 @@ func DecodeTickAt(frame []byte, now time.Time, maxAhead time.Duration) (prices [
 	if err != nil {
 		return nil, nil, fmt.Errorf("decoding mark-price frame: %w", err)
 	}
-	prices = make([]Price, 0, len(ticks))
-	for i, t := range ticks {
-		p, err := judge(t, now, maxAhead)
+	return collect(len(ticks), func(i int) (Price, error) { return judge(ticks[i], now, maxAhead) })
+}
+
+// collect judges the n elements of a frame one by one (judgeAt) and keeps
+// the prices; the reasons for the others are returned in skipped. A frame
+// with no usable element is an error that carries the first five reasons.
+func collect(n int, judgeAt func(i int) (Price, error)) (prices []Price, skipped []error, err error) {
+	prices = make([]Price, 0, n)
+	for i := range n {
+		p, err := judgeAt(i)
 		if err != nil {
 			skipped = append(skipped, fmt.Errorf("element %d: %w", i, err))
 			continue

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/testkit/jsonkeys"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/topics"
 )
@@ -48,23 +49,7 @@ func refDecodeTickAt(frame []byte, now time.Time, maxAhead time.Duration) (price
 	} else {
 		elems = []json.RawMessage{payload}
 	}
-	prices = make([]Price, 0, len(elems))
-	for i, raw := range elems {
-		p, err := refDecodeElement(raw, now, maxAhead)
-		if err != nil {
-			skipped = append(skipped, fmt.Errorf("element %d: %w", i, err))
-			continue
-		}
-		prices = append(prices, p)
-	}
-	if len(prices) == 0 {
-		if len(skipped) == 0 {
-			return nil, nil, errors.New("decoding mark-price frame: no element")
-		}
-		return nil, skipped, fmt.Errorf("decoding mark-price frame: no usable markPriceUpdate element (%d refused): %w",
-			len(skipped), errors.Join(skipped[:min(len(skipped), 5)]...))
-	}
-	return prices, skipped, nil
+	return collect(len(elems), func(i int) (Price, error) { return refDecodeElement(elems[i], now, maxAhead) })
 }
 
 // unwrap returns the frame's payload: the frame itself, or the data of a
@@ -138,51 +123,7 @@ func foldOnly(k string) bool {
 
 // caseSafe renames ("S" -> "_S") the keys foldOnly reports, so that both
 // decoders see a frame on which they must agree.
-func caseSafe(frame []byte) []byte {
-	t := bytes.TrimSpace(frame)
-	if !json.Valid(t) {
-		return frame
-	}
-	dec := json.NewDecoder(bytes.NewReader(t))
-	type level struct{ obj, wantKey bool }
-	var stack []level
-	var at []int
-	for {
-		off := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			break
-		}
-		top := len(stack) - 1
-		if d, ok := tok.(json.Delim); ok {
-			if d == '{' || d == '[' {
-				stack = append(stack, level{obj: d == '{', wantKey: d == '{'})
-			} else if stack = stack[:top]; top > 0 && stack[top-1].obj {
-				stack[top-1].wantKey = true
-			}
-			continue
-		}
-		if top < 0 || !stack[top].obj {
-			continue
-		}
-		if stack[top].wantKey = !stack[top].wantKey; stack[top].wantKey {
-			continue // that was a value
-		}
-		if k, _ := tok.(string); foldOnly(k) {
-			at = append(at, int(off)+bytes.IndexByte(t[off:], '"')+1)
-		}
-	}
-	if len(at) == 0 {
-		return frame
-	}
-	out := make([]byte, 0, len(t)+len(at))
-	prev := 0
-	for _, i := range at {
-		out = append(append(out, t[prev:i]...), '_')
-		prev = i
-	}
-	return append(out, t[prev:]...)
-}
+func caseSafe(frame []byte) []byte { return jsonkeys.Underscore(frame, foldOnly) }
 
 func compareTicks(t *testing.T, frame []byte, now time.Time) {
 	t.Helper()
