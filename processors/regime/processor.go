@@ -70,7 +70,6 @@ package regime
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -452,19 +451,13 @@ func (r *regime) quarantine(ctx goka.Context, raw []byte, err error) {
 
 // DecodeOverride decodes a raw value of the overrides topic for displays
 // (kraite regime status, the status page) that read the topic directly;
-// a value that does not decode counts as no override. The processor does
-// not use it: it reads a guarded View (processors/internal/control), which
-// keeps the last good override and fails closed when there is none.
+// a value that control.DecodeOverride refuses (not JSON, an unknown
+// action) counts as no override. The processor does not use it: it reads
+// a guarded View (processors/internal/control), which keeps the last good
+// override and fails closed when there is none.
 func DecodeOverride(v any) *topics.Override {
-	raw, ok := v.([]byte)
-	if !ok || len(raw) == 0 {
-		return nil
-	}
-	var ov topics.Override
-	if err := json.Unmarshal(raw, &ov); err != nil {
-		return nil
-	}
-	return &ov
+	ov, _ := control.DecodeOverride(v)
+	return ov
 }
 
 // TableSpec declares the regime group table as a topic spec, so deployments
