@@ -538,16 +538,16 @@ func (r *chaosRig) hostileRecords(ctx context.Context, f chaos.Fault) (chaos.Inj
 	return chaos.Injected{Target: fmt.Sprintf("%d hostile records", len(produced)),
 		Measure: "every consumer committed past them, each quarantined with its reason",
 		Recovered: func(ctx context.Context) (bool, error) {
+			behind, err := hostile.Behind(ctx, r.adm, r.prefix, produced)
+			if err != nil || len(behind) > 0 {
+				return false, err
+			}
 			rcl, err := kgo.NewClient(append(kclient.BaseOpts(r.brokers), kgo.ConsumeTopics(r.topic(topics.Quarantine)),
 				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 			if err != nil {
 				return false, err
 			}
 			defer rcl.Close()
-			behind, err := hostile.Behind(ctx, kadm.NewClient(rcl), r.prefix, produced)
-			if err != nil || len(behind) > 0 {
-				return false, err
-			}
 			var quarantined []*kgo.Record
 			for {
 				pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)

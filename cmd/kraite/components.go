@@ -179,8 +179,9 @@ func buildComponents(ctx context.Context, w *wiring, names []string) ([]componen
 // commit for KRAITE_STALL_AFTER). nil when there is nothing to watch.
 func (w *wiring) healthMonitor(names []string) (*health.Monitor, error) {
 	var groups []topics.GroupSpec
+	all := topics.Groups()
 	for _, n := range names {
-		for _, g := range topics.Groups() {
+		for _, g := range all {
 			if g.Component == n && !g.Elects && !slices.ContainsFunc(groups, func(x topics.GroupSpec) bool { return x.Suffix == g.Suffix }) {
 				groups = append(groups, g)
 			}
