@@ -20,7 +20,7 @@ type ErrFromTheFuture struct {
 
 func (e *ErrFromTheFuture) Error() string {
 	return fmt.Sprintf("event time %d is %s ahead of this consumer's clock (%d); at most %s is accepted",
-		e.EventMs, time.Duration(e.EventMs-e.NowMs)*time.Millisecond, e.NowMs, e.MaxAhead)
+		e.EventMs, time.UnixMilli(e.EventMs).Sub(time.UnixMilli(e.NowMs)), e.NowMs, e.MaxAhead) // Sub saturates: no overflow for the year 9999
 }
 
 // CheckEventTime refuses an event time (Unix ms) more than maxAhead past

@@ -3,6 +3,7 @@ package topics_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,13 @@ func TestAnEventTimeFromTheFutureIsRefused(t *testing.T) {
 		err := topics.CheckEventTime(c.ms, now, 0)
 		if (err == nil) != c.ok {
 			t.Errorf("CheckEventTime(%d) = %v, want ok=%v", c.ms, err, c.ok)
+		}
+	}
+	// The reason of a far-future record (it goes into the quarantine record)
+	// must not overflow into a negative distance.
+	for _, ms := range []int64{253402300799000, math.MaxInt64} {
+		if err := topics.CheckEventTime(ms, now, 0); err == nil || strings.Contains(err.Error(), " is -") {
+			t.Errorf("CheckEventTime(%d) = %v, want a positive distance ahead", ms, err)
 		}
 	}
 }
