@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -184,14 +183,7 @@ func TestAuditSinkQuarantinesWhatTheDatabaseRefuses(t *testing.T) {
 func TestAuditSinkOutageIsRetriedNotQuarantined(t *testing.T) {
 	d := dbtest.MySQL(t)
 	env := sinktest.Start(t)
-	u, _ := url.Parse(dbtest.URL(d))
-	proxy := sinktest.StartProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	pd, err := db.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pd.Close()
+	pd, proxy := sinktest.DBBehindProxy(t, d)
 	s := newAuditSink(t, env, pd, "audit")
 	r := sinktest.Run(t, s.Run)
 	proxy.Down()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,14 +247,7 @@ func TestOrdersSinkOutageWithABadRecord(t *testing.T) {
 	if _, err := d.ExecContext(context.Background(), "ALTER TABLE orders MODIFY price VARCHAR(6) NOT NULL DEFAULT ''"); err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(dbtest.URL(d))
-	proxy := sinktest.StartProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	pd, err := db.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pd.Close()
+	pd, proxy := sinktest.DBBehindProxy(t, d)
 	s := newSink(t, env, pd, "orders")
 	r := sinktest.Run(t, s.Run)
 	proxy.Down()

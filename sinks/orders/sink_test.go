@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -132,14 +131,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 	t.Run("a database outage mid-stream ends in the same state as no outage", func(t *testing.T) {
 		env := sinktest.Start(t)
 		d := newDB(t)
-		u, _ := url.Parse(dbtest.URL(d))
-		proxy := sinktest.StartProxy(t, u.Host)
-		u.Host = proxy.Addr()
-		pd, err := db.Open(context.Background(), u.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pd.Close()
+		pd, proxy := sinktest.DBBehindProxy(t, d)
 		s := newSink(t, env, pd, "orders")
 		r := sinktest.Run(t, s.Run)
 		proxy.Down()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -178,14 +177,7 @@ func TestRegimeHistorySinkQuarantinesWhatTheDatabaseRefuses(t *testing.T) {
 func TestRegimeHistorySinkOutageIsRetriedNotQuarantined(t *testing.T) {
 	d := dbtest.MySQL(t)
 	env := sinktest.Start(t)
-	u, _ := url.Parse(dbtest.URL(d))
-	proxy := sinktest.StartProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	pd, err := db.Open(context.Background(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pd.Close()
+	pd, proxy := sinktest.DBBehindProxy(t, d)
 	s := newSink(t, env, pd, "rh")
 	r := sinktest.Run(t, s.Run)
 	proxy.Down()

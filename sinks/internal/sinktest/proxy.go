@@ -1,9 +1,13 @@
 package sinktest
 
 import (
+	"context"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/tcpproxy"
 )
 
@@ -27,4 +31,23 @@ func StartDelayedProxy(t testing.TB, target string, delay time.Duration) *Proxy 
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// DBBehindProxy opens d's database again through a StartProxy proxy, for a
+// sink whose database the test takes down (proxy.Down) and brings back. The
+// connection is closed when the test ends.
+func DBBehindProxy(t testing.TB, d *db.DB) (*db.DB, *Proxy) {
+	t.Helper()
+	u, err := url.Parse(dbtest.URL(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	pd, err := db.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pd.Close() })
+	return pd, proxy
 }
