@@ -106,6 +106,9 @@ var (
 		Key: "scope", Value: "RegimeChange (JSON)", Doc: "every band change of the regime processor (feeds regime_history)"}
 	SchedulerLease = Spec{Suffix: "scheduler-lease", Partitions: 1, Retention: day,
 		Key: "scheduler group", Value: "Lease (JSON): who leads and since when", Doc: "leader election: the consumer-group member that owns partition 0 runs the schedules"}
+	Accounts = Spec{Suffix: "accounts", Partitions: 24, Compact: true,
+		Key: "account id", Value: "accounts.Change (JSON, never a secret); null = removed",
+		Doc: "every change of the accounts table; its partitions spread the user-data streams over the producer group"}
 	Quarantine = Spec{Suffix: "quarantine", Partitions: 3, Retention: 30 * day,
 		Key: "source key", Value: "QuarantineRecord (JSON)", Doc: "records no consumer could decode, with the error"}
 )
@@ -115,7 +118,7 @@ func All() []Spec {
 	return []Spec{
 		UserDataStream, Priority, Orders, Positions, Indicators, Cronjobs, Default,
 		MarkPrice, OpenIntents, OpenIntentsRejected, Allowlist, RegimeOverrides,
-		RegimeChanges, SchedulerLease, Quarantine,
+		RegimeChanges, SchedulerLease, Accounts, Quarantine,
 	}
 }
 

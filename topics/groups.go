@@ -52,6 +52,8 @@ var (
 		Doc: "band and gate changes of the regime into regime_history"}
 	GroupGapWatcher = GroupSpec{Suffix: "gap-watcher", Inputs: []Spec{UserDataStream}, Component: "gap-watcher",
 		Doc: "turns gap markers into backfill jobs"}
+	GroupUserDataProducer = GroupSpec{Suffix: "producer.user-data", Inputs: []Spec{Accounts}, Component: "userdata-producer",
+		Doc: "user-data producers: each member streams the accounts of its kraite.accounts partitions"}
 	GroupScheduler = GroupSpec{Suffix: "scheduler", Inputs: []Spec{SchedulerLease}, Component: "scheduler", Elects: true,
 		Doc: "leader election of the scheduler (commits nothing)"}
 )
@@ -67,7 +69,7 @@ func WorkerGroup(queue Spec) GroupSpec {
 // Groups returns every consumer group of the catalog in a stable order.
 func Groups() []GroupSpec {
 	gs := []GroupSpec{GroupDispatch, GroupRegime, GroupGate, GroupSinkAudit, GroupSinkMarkPrice,
-		GroupSinkOrders, GroupSinkRegimeHistory, GroupGapWatcher, GroupScheduler}
+		GroupSinkOrders, GroupSinkRegimeHistory, GroupGapWatcher, GroupUserDataProducer, GroupScheduler}
 	for _, q := range Queues() {
 		if q.Suffix == UserDataStream.Suffix || q.Suffix == Orders.Suffix {
 			continue // consumed by dispatch, the audit sink and the orders sink
