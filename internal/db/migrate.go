@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,19 @@ type Migration struct {
 	Name    string
 	// Statements returns the statements for a dialect, in order.
 	Statements func(Dialect) []string
+	// AddColumns are added before Statements run, each only when its table
+	// lacks it: an idempotent ADD COLUMN exists on neither MySQL 8 nor
+	// SQLite, and MySQL commits DDL on its own, so a crash between two
+	// of them is repaired by running again.
+	AddColumns []AddColumn
+}
+
+// AddColumn is one column a migration adds to an existing table.
+type AddColumn struct {
+	Table, Column string
+	// Def is the column definition after the name, per dialect (type
+	// tokens as in the table declarations).
+	Def func(Dialect) string
 }
 
 // Migrations is the ordered list of schema versions. Append only; never edit
@@ -54,6 +68,8 @@ func Migrations() []Migration {
 			// SQLite, and MySQL commits DDL on its own).
 			return append([]string{"DROP TABLE IF EXISTS regime_history"}, createAll(d, schemaV6)...)
 		}},
+		{Version: 7, Name: "write time and exchange time columns", AddColumns: migrationV7Columns(),
+			Statements: writtenAtTriggers},
 	}
 }
 
@@ -142,6 +158,20 @@ func (d *DB) Migrate(ctx context.Context) ([]Applied, error) {
 }
 
 func (d *DB) apply(ctx context.Context, conn *sql.Conn, m Migration) error {
+	// The columns a table already has are read before the transaction.
+	var stmts []string
+	for _, c := range m.AddColumns {
+		have, err := d.columnsOf(ctx, conn, c.Table)
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", m.Version, err)
+		}
+		if !have[c.Column] {
+			stmts = append(stmts, "ALTER TABLE "+c.Table+" ADD COLUMN "+c.Column+" "+typeTokens[d.Dialect].Replace(c.Def(d.Dialect)))
+		}
+	}
+	if m.Statements != nil {
+		stmts = append(stmts, m.Statements(d.Dialect)...)
+	}
 	// PostgreSQL and SQLite have transactional DDL: the version and its
 	// tables land together. MySQL commits each DDL statement on its own.
 	tx, err := conn.BeginTx(ctx, nil)
@@ -149,7 +179,7 @@ func (d *DB) apply(ctx context.Context, conn *sql.Conn, m Migration) error {
 		return fmt.Errorf("beginning migration %d: %w", m.Version, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	for _, s := range m.Statements(d.Dialect) {
+	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("applying migration %d (%s): %w", m.Version, m.Name, err)
 		}
@@ -162,6 +192,35 @@ func (d *DB) apply(ctx context.Context, conn *sql.Conn, m Migration) error {
 		return fmt.Errorf("committing migration %d: %w", m.Version, err)
 	}
 	return nil
+}
+
+// columnsOf is the set of column names of table (lower case).
+func (d *DB) columnsOf(ctx context.Context, conn *sql.Conn, table string) (map[string]bool, error) {
+	q := map[Dialect]string{
+		MySQL:    "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?",
+		Postgres: "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
+		SQLite:   "SELECT name FROM pragma_table_info(?)",
+	}[d.Dialect]
+	rows, err := conn.QueryContext(ctx, d.Rebind(q), table)
+	if err != nil {
+		return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
+		}
+		out[strings.ToLower(c)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("reading the columns of %s: no such table", table)
+	}
+	return out, nil
 }
 
 func (d *DB) applied(ctx context.Context, conn *sql.Conn) ([]Applied, error) {

@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,14 +26,17 @@ type Row struct {
 	Exchange, Account, EventType, ExecutionType string
 	Kind, Source                                string
 	EventTime                                   int64
-	Payload                                     string
-	SourceTopic                                 string
-	SourcePartition                             int32
-	SourceOffset                                int64
-	ReceivedAt                                  time.Time // zero when the header is absent
+	// TransactionTime is the frame's T (ms), 0 when it has none.
+	TransactionTime int64
+	Payload         string
+	SourceTopic     string
+	SourcePartition int32
+	SourceOffset    int64
+	ReceivedAt      time.Time // zero when the header is absent
 }
 
 type orderBody struct {
+	T json.RawMessage `json:"T"`
 	O struct {
 		Exec   string `json:"x"`
 		Status string `json:"X"`
@@ -135,17 +140,41 @@ func DecodeAt(rec *kgo.Record, now time.Time, maxAhead time.Duration) (Row, erro
 		r.EventType = "unknown"
 	}
 	switch env.Event {
-	case binance.EventOrderTradeUpdate, binance.EventAlgoUpdate:
+	case binance.EventOrderTradeUpdate, binance.EventAlgoUpdate, binance.EventAccountUpdate:
 		var b orderBody
 		if json.Unmarshal(env.Payload, &b) == nil {
-			r.ExecutionType = b.O.Exec
-			if env.Event == binance.EventAlgoUpdate && b.O.Status != "" {
-				r.ExecutionType = "ALGO_" + b.O.Status
+			if env.Event != binance.EventAccountUpdate {
+				r.ExecutionType = b.O.Exec
+				if env.Event == binance.EventAlgoUpdate && b.O.Status != "" {
+					r.ExecutionType = "ALGO_" + b.O.Status
+				}
+				r.ExecutionType = clip(sanitize([]byte(r.ExecutionType)), 32)
 			}
-			r.ExecutionType = clip(sanitize([]byte(r.ExecutionType)), 32)
+			if t, err := transactionTime(b.T); err != nil {
+				problems = append(problems, fmt.Errorf("transaction time stored as 0: %w", err))
+			} else {
+				r.TransactionTime = eventTime(t)
+			}
 		}
 	}
 	return r, errors.Join(problems...)
+}
+
+// transactionTime reads a frame's T: absent or null is 0; a number or a
+// numeric string is its value; anything else is an error.
+func transactionTime(raw json.RawMessage) (int64, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	t, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("T %q is not an integer", topics.Bound(string(raw), 32))
+	}
+	return t, nil
 }
 
 // header reads header key, checks it (valid UTF-8 without NUL within width

@@ -32,6 +32,9 @@ func FuzzDecode(f *testing.F) {
 		if r.EventTime < 0 || r.EventTime > now.Add(time.Minute).UnixMilli() {
 			t.Fatalf("absurd event time %d", r.EventTime)
 		}
+		if r.TransactionTime < 0 || r.TransactionTime > now.Add(time.Minute).UnixMilli() {
+			t.Fatalf("absurd transaction time %d", r.TransactionTime)
+		}
 		if err == nil && (r.ReceivedAt.IsZero() || (exchange != "" && r.Exchange != exchange)) {
 			t.Fatalf("accepted without a valid received_at or exchange: %+v", r)
 		}
@@ -50,4 +53,33 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("bad row %+v", r)
 		}
 	})
+}
+
+// The frame's T lands in TransactionTime; a T that is garbage, negative or
+// far ahead is stored as 0 and the record quarantined with the reason.
+func TestDecodeTransactionTime(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	rec := func(frame string) *kgo.Record {
+		return &kgo.Record{Topic: "t", Key: []byte("a"), Value: []byte(frame), Headers: []kgo.RecordHeader{
+			{Key: "account", Value: []byte("a")}, {Key: "received_at", Value: []byte(now.Format(time.RFC3339Nano))}}}
+	}
+	for _, tc := range []struct {
+		name, frame string
+		want        int64
+		bad         bool
+	}{
+		{"an order update's T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":1699999999980,"o":{"x":"TRADE","X":"FILLED","T":5}}`, 1699999999980, false},
+		{"an account update's T as a string", `{"e":"ACCOUNT_UPDATE","E":1699999999990,"T":"1699999999970","a":{}}`, 1699999999970, false},
+		{"no T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"o":{"x":"NEW"}}`, 0, false},
+		{"a T that is no number", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":"soon","o":{"x":"NEW"}}`, 0, true},
+		{"a negative T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":-5,"o":{"x":"NEW"}}`, 0, true},
+		{"a T far ahead", `{"e":"ALGO_UPDATE","E":1699999999990,"T":4102444800000,"o":{"X":"NEW"}}`, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := DecodeAt(rec(tc.frame), now, time.Minute)
+			if r.TransactionTime != tc.want || (err != nil) != tc.bad {
+				t.Fatalf("T %d err %v, want %d (error %v)", r.TransactionTime, err, tc.want, tc.bad)
+			}
+		})
+	}
 }

@@ -128,7 +128,7 @@ func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 }
 
 var columns = []string{"exchange", "account", "event_type", "execution_type", "kind", "source", "event_time",
-	"payload", "source_topic", "source_partition", "source_offset", "received_at"}
+	"payload", "source_topic", "source_partition", "source_offset", "received_at", "transaction_time"}
 
 // Write inserts rows in one transaction; rows whose source is already stored
 // are left as they are. (Large payloads need no byte bound per statement:
@@ -147,7 +147,7 @@ func Write(ctx context.Context, d *db.DB, rows []Row) error {
 					recv = r.ReceivedAt.UTC()
 				}
 				args = append(args, r.Exchange, r.Account, r.EventType, r.ExecutionType, r.Kind, r.Source, r.EventTime,
-					r.Payload, r.SourceTopic, r.SourcePartition, r.SourceOffset, recv)
+					r.Payload, r.SourceTopic, r.SourcePartition, r.SourceOffset, recv, r.TransactionTime)
 			}
 			q := d.UpsertSQL("api_data_stream", columns, len(part), []string{"source_topic", "source_partition", "source_offset"}, nil)
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {

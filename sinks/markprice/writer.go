@@ -79,7 +79,7 @@ func caseUpdateSQL(d *db.DB, n int) string {
 		}
 		b.WriteString(" END")
 	}
-	b.WriteString(" END, mark_price_synced_at = ? WHERE id IN (")
+	b.WriteString(" END, mark_price_synced_at = ?" + d.WrittenAtSQL() + " WHERE id IN (")
 	b.WriteString(strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
 	b.WriteString(")")
 	return d.Rebind(b.String())
@@ -105,7 +105,7 @@ func caseArgs(part []Update, at time.Time) []any {
 // WriteRowByRow is the first baseline WriteTick is measured against: one
 // prepared UPDATE per row, all rows in one transaction.
 func WriteRowByRow(ctx context.Context, d *db.DB, updates []Update, at time.Time) error {
-	q := d.Rebind("UPDATE exchange_symbols SET mark_price = " + d.Decimal() + ", mark_price_synced_at = ? WHERE id = ?")
+	q := d.Rebind("UPDATE exchange_symbols SET mark_price = " + d.Decimal() + ", mark_price_synced_at = ?" + d.WrittenAtSQL() + " WHERE id = ?")
 	return d.InTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, q)
 		if err != nil {
@@ -125,7 +125,7 @@ func WriteRowByRow(ctx context.Context, d *db.DB, updates []Update, at time.Time
 // replaces runs: one UPDATE per row, each its own transaction (autocommit),
 // with the statement prepared once.
 func WriteRowByRowAutocommit(ctx context.Context, d *db.DB, updates []Update, at time.Time) error {
-	q := d.Rebind("UPDATE exchange_symbols SET mark_price = " + d.Decimal() + ", mark_price_synced_at = ? WHERE id = ?")
+	q := d.Rebind("UPDATE exchange_symbols SET mark_price = " + d.Decimal() + ", mark_price_synced_at = ?" + d.WrittenAtSQL() + " WHERE id = ?")
 	stmt, err := d.PrepareContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("preparing mark-price update: %w", err)

@@ -58,6 +58,7 @@ func upsertSQL(d *db.DB, k Kind, n int) string {
 		}
 		b.WriteString(c + " = excluded." + c)
 	}
+	b.WriteString(d.WrittenAtSQL()) // MySQL's written_at updates itself
 	b.WriteString(" WHERE (excluded.event_time, excluded.transaction_time, excluded.status_rank) > (" +
 		table + ".event_time, " + table + ".transaction_time, " + table + ".status_rank)" +
 		" AND excluded.status_rank >= " + table + ".status_rank")
