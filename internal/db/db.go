@@ -217,7 +217,13 @@ func MaskURL(rawURL string) string {
 // InTx runs fn in a transaction and commits it when fn returns nil; any
 // error rolls it back and is returned.
 func (d *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.BeginTx(ctx, nil)
+	return d.InTxWith(ctx, nil, fn)
+}
+
+// InTxWith is InTx with transaction options (an isolation level); nil opts
+// are the driver's defaults.
+func (d *DB) InTxWith(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := d.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}

@@ -50,6 +50,14 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Hooks are franz-go hooks for the consumer client (kprom); optional.
 	Hooks []kgo.Hook
+	// Linger is how long a busy sink waits for more records to fill a
+	// batch (default consume.DefaultLinger; negative: never). A record
+	// that finds the sink idle is written at once.
+	Linger time.Duration
+	// SyncCycle runs the previous cycle (offsets committed synchronously
+	// after each batch, before the next poll; no linger), the baseline of
+	// the benchmarks and of kraite bench e2e.
+	SyncCycle bool
 	// MaxAhead is how far an event time or received_at may lie ahead of
 	// this process's clock (default topics.DefaultMaxAhead).
 	MaxAhead time.Duration
@@ -93,7 +101,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	loop, err := consume.New(consume.Config{
 		Brokers: cfg.Brokers, Topic: topics.UserDataStream.Name(cfg.Prefix), Group: cfg.Group,
 		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Hooks: cfg.Hooks,
+		Hooks: cfg.Hooks, Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating audit sink: %w", err)

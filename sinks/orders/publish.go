@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,9 +15,75 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
+// publishEvery is how often the publisher looks for outbox rows no batch
+// of this member announced: rows of other members or of a previous run,
+// and rows of a round that failed.
+const publishEvery = time.Second
+
+// drainTimeout bounds the last publishing round when the sink stops.
+const drainTimeout = 10 * time.Second
+
+// publisher publishes the outbox off the write cycle: its own goroutine
+// runs a round whenever a batch wrote transitions (kick) and every
+// publishEvery. A round claims rows as publishOnce describes, so the
+// rounds of several members, and of this member's successive rounds,
+// publish every row once and in id order; a batch's rows get their ids
+// when its transaction runs, after every earlier batch of the same
+// partition (and so of the same account) committed, so id order keeps
+// each account's transitions in order.
+type publisher struct {
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startPublisher starts the publisher on a context that the caller's
+// cancellation does not cancel (a round in flight finishes: a cancelled
+// produce could leave records sent but their rows unmarked); stop ends it
+// between rounds.
+func (s *Sink) startPublisher(ctx context.Context) (stop func(drain bool)) {
+	p := &publisher{kick: s.pubKick, stop: make(chan struct{}), done: make(chan struct{})}
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(publishEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-p.kick:
+			case <-t.C:
+			}
+			s.publishPending(pctx)
+		}
+	}()
+	var once sync.Once
+	return func(drain bool) {
+		once.Do(func() {
+			close(p.stop)
+			timer := time.AfterFunc(drainTimeout, cancel)
+			<-p.done
+			if drain { // what the last batches wrote, before the client closes
+				s.publishPending(pctx)
+			}
+			timer.Stop()
+			cancel()
+		})
+	}
+}
+
+// kickPublisher tells the publisher that a batch wrote transitions.
+func (s *Sink) kickPublisher() {
+	select {
+	case s.pubKick <- struct{}{}:
+	default:
+	}
+}
+
 // publishPending publishes unpublished outbox rows in id order and marks
-// them published. A failure is logged and retried after the next batch (or
-// on the next start); consumers of the positions topic may see a transition
+// them published. A failure is logged and retried by the next round (or on
+// the next start); consumers of the positions topic may see a transition
 // twice only if we crash between the publish and the mark.
 func (s *Sink) publishPending(ctx context.Context) {
 	for {
@@ -54,8 +121,16 @@ func (s *Sink) publishOnce(ctx context.Context, limit int) (int, error) {
 	if s.db.Dialect != db.SQLite {
 		q += " FOR UPDATE"
 	}
+	// READ COMMITTED (MySQL): the claim then locks the rows it reads and
+	// no gap, so this member's write loop can append to the outbox while a
+	// round produces (REPEATABLE READ's next-key lock past the last
+	// unpublished row would hold its insert until the round commits).
+	var opts *sql.TxOptions
+	if s.db.Dialect == db.MySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
 	var published int
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTxWith(ctx, opts, func(tx *sql.Tx) error {
 		ids, recs, err := s.pendingIn(ctx, tx, s.db.Rebind(q))
 		if err != nil || len(ids) == 0 {
 			return err

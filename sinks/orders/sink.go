@@ -17,8 +17,10 @@
 // Status transitions are written to the order_outbox in the batch's
 // transaction: one row per batch (up to a thousand transitions), one JSON
 // record per line, so a batch writes a few rows instead of one indexed row
-// per transition. After the offsets are committed they are published to the
-// positions topic and marked published; rows left unpublished by a crash are
+// per transition. Once the transaction committed, a publisher goroutine of
+// its own, off the write cycle, publishes them to the positions topic and
+// marks them published (with Config.SyncCycle: after the batch's offset
+// commit, before the next poll); rows left unpublished by a crash are
 // published on the next start, so a kill -9 anywhere loses none. The members
 // of the group share the database, so a member claims the rows it publishes
 // (SELECT ... FOR UPDATE) and no row is published by two. Exactly-once
@@ -69,6 +71,14 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Hooks are franz-go hooks for the consumer client (kprom); optional.
 	Hooks []kgo.Hook
+	// Linger is how long a busy sink waits for more records to fill a
+	// batch (default consume.DefaultLinger; negative: never). A record
+	// that finds the sink idle is written at once.
+	Linger time.Duration
+	// SyncCycle runs the previous cycle (offsets committed synchronously
+	// after each batch, then the outbox published, before the next poll;
+	// no linger), the baseline of the benchmarks and of kraite bench e2e.
+	SyncCycle bool
 	// DiscardTransitions records transitions in the outbox already marked
 	// published and produces nothing to the positions topic: for a rebuild
 	// of a database from the retained topics (kraite rebuild), whose
@@ -97,6 +107,7 @@ type Sink struct {
 	log     *slog.Logger
 	loop    *consume.Loop
 	metrics *consume.Metrics
+	pubKick chan struct{}
 }
 
 // New builds the sink; Run starts it.
@@ -117,22 +128,36 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	loop, err := consume.New(consume.Config{
 		Brokers: cfg.Brokers, Topic: topics.Orders.Name(cfg.Prefix), Group: cfg.Group,
 		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Hooks: cfg.Hooks,
+		Hooks: cfg.Hooks, Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating orders sink: %w", err)
 	}
-	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "orders")}
+	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "orders"),
+		pubKick: make(chan struct{}, 1)}
 	loop.OnRetry = s.metrics.Retry
-	loop.AfterCommit = func(ctx context.Context, _ []*kgo.Record) { s.publishPending(ctx) }
+	if cfg.SyncCycle {
+		loop.AfterCommit = func(ctx context.Context, _ []*kgo.Record) { s.publishPending(ctx) }
+	}
 	return s, nil
 }
 
 // Run publishes transitions a previous run left behind, then consumes until
-// ctx ends; it returns nil then.
+// ctx ends; it returns nil then. The outbox is published by its own
+// goroutine (startPublisher), which drains what the last batches wrote
+// before the consumer's client closes; with SyncCycle it is published
+// after each batch's offset commit instead.
 func (s *Sink) Run(ctx context.Context) error {
-	s.publishPending(ctx)
-	return s.loop.Run(ctx, s.handle)
+	if s.cfg.SyncCycle {
+		s.publishPending(ctx)
+		return s.loop.Run(ctx, s.handle)
+	}
+	stop := s.startPublisher(ctx)
+	s.kickPublisher() // rows a previous run left behind
+	s.loop.BeforeClose = func() { stop(true) }
+	err := s.loop.Run(ctx, s.handle)
+	stop(false) // after a test crash BeforeClose did not run
+	return err
 }
 
 // Healthy is false while database writes fail.
@@ -157,6 +182,9 @@ func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 	return consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "order event", b,
 		func(ctx context.Context, events []*topics.OrderEvent) (int, error) {
 			plan, err := Write(ctx, s.db, events)
+			if err == nil && len(plan.Transitions) > 0 && !s.cfg.SyncCycle {
+				s.kickPublisher() // committed: the publisher may take them
+			}
 			return len(plan.Rows), err
 		})
 }

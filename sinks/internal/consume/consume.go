@@ -14,9 +14,24 @@
 // # Commit timing
 //
 // Auto-commit is off and rebalances are blocked while a polled batch is in
-// flight (kgo.BlockRebalanceOnPoll), so a partition cannot move to another
-// member between the database commit and the offset commit. A crash between
-// the two replays the batch, which the sinks' idempotent writes absorb.
+// flight (kgo.BlockRebalanceOnPoll). A batch's offsets are committed only
+// after the handler returned, that is after its database commit, and
+// asynchronously (see committer): the loop polls and writes the next batch
+// while the commit travels, commits only move forward, a failed commit is
+// retried or superseded by the next, and a partition that is revoked (or
+// the loop that stops) gets a final synchronous commit first, so a
+// partition moves to another member only with its offsets committed. A
+// crash between the database commit and the offset commit replays the
+// batches since the last commit, which the sinks' idempotent writes absorb.
+// Config.SyncCycle is the previous cycle: a synchronous commit after each
+// batch, before the next poll.
+//
+// # Linger
+//
+// When the loop comes back from a batch and records are already waiting
+// (the sink is busy), it waits up to Config.Linger for more before writing,
+// so batches grow under load; when nothing is waiting it blocks for the
+// next record and writes it at once, so an idle sink adds no latency.
 package consume
 
 import (
@@ -46,7 +61,25 @@ type Config struct {
 	ClientID string
 	// Hooks are franz-go hooks for the client (kprom metrics); optional.
 	Hooks []kgo.Hook
+	// Linger is how long a busy loop waits for more records to fill a
+	// batch (default DefaultLinger, at most MaxLinger; negative: never).
+	// It applies only when records were already waiting, never to a
+	// record that finds the loop idle.
+	Linger time.Duration
+	// SyncCycle runs the previous cycle: poll, write, commit the offsets
+	// synchronously (then AfterCommit), poll again; no linger. It is the
+	// baseline of the benchmarks and of kraite bench e2e.
+	SyncCycle bool
+	// CommitRetry is how soon a failed asynchronous commit is retried
+	// when no new batch supersedes it first (default 1 s).
+	CommitRetry time.Duration
 }
+
+// DefaultLinger and MaxLinger bound Config.Linger.
+const (
+	DefaultLinger = 3 * time.Millisecond
+	MaxLinger     = time.Second
+)
 
 // Validate names the bad field.
 func (c Config) Validate() error {
@@ -61,6 +94,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
 	case c.MinBackoff < 0 || c.MaxBackoff < 0:
 		return errors.New("backoff: durations must not be negative")
+	case c.Linger > MaxLinger:
+		return fmt.Errorf("linger: %s is above the bound of %s", c.Linger, MaxLinger)
+	case c.CommitRetry < 0:
+		return fmt.Errorf("commit retry: %s is negative", c.CommitRetry)
 	}
 	return nil
 }
@@ -81,6 +118,12 @@ func (c Config) withDefaults() Config {
 	if c.ClientID == "" {
 		c.ClientID = c.Group
 	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.CommitRetry == 0 {
+		c.CommitRetry = time.Second
+	}
 	return c
 }
 
@@ -96,9 +139,17 @@ type Loop struct {
 	cl      *kgo.Client
 	log     *slog.Logger
 	healthy atomic.Bool
+	commit  *committer // nil with SyncCycle
+	crashed atomic.Bool
+	stats   struct{ polls, batches, records, lingers atomic.Int64 }
 	// AfterCommit, when set, runs after each batch's offsets are committed
-	// (the orders sink publishes its observer events there).
+	// with SyncCycle (the orders sink publishes its observer events there
+	// in that cycle).
 	AfterCommit func(ctx context.Context, recs []*kgo.Record)
+	// BeforeClose, when set, runs when Run ends, after the final offset
+	// commit and before the client closes (the orders sink drains its
+	// publisher there). It does not run after a test crash.
+	BeforeClose func()
 	// OnRetry, when set, is told about every failed attempt (metrics).
 	OnRetry func(err error)
 	// testCrashAfterWrite, when it returns true, ends Run right after a
@@ -126,14 +177,50 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 	if len(cfg.Hooks) > 0 {
 		opts = append(opts, kgo.WithHooks(cfg.Hooks...))
 	}
+	l := &Loop{cfg: cfg, log: log}
+	if !cfg.SyncCycle {
+		opts = append(opts,
+			kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+				if l.crashed.Load() {
+					l.commit.lost(parts) // a kill -9 commits nothing
+					return
+				}
+				l.commit.revoked(ctx, parts)
+			}),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) { l.commit.lost(parts) }),
+		)
+	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka client for %s: %w", cfg.Group, err)
 	}
-	l := &Loop{cfg: cfg, cl: cl, log: log}
+	l.cl = cl
+	if !cfg.SyncCycle {
+		l.commit = newCommitter(cl, log, cfg.Group, cfg.CommitRetry)
+	}
 	l.healthy.Store(true)
 	return l, nil
 }
+
+// Stats counts what the loop did: polls of the client, batches handed to
+// the handler (and their records), and lingers (waits for a batch to fill).
+type Stats struct {
+	Polls, Batches, Records, Lingers int64
+	// Commits and CommitFailures count asynchronous offset commits.
+	Commits, CommitFailures int64
+}
+
+// Stats returns the counters so far.
+func (l *Loop) Stats() Stats {
+	s := Stats{Polls: l.stats.polls.Load(), Batches: l.stats.batches.Load(), Records: l.stats.records.Load(), Lingers: l.stats.lingers.Load()}
+	if l.commit != nil {
+		s.Commits, s.CommitFailures = l.commit.commits.Load(), l.commit.failures.Load()
+	}
+	return s
+}
+
+// SyncCycle reports whether the loop runs the previous, synchronous cycle.
+func (l *Loop) SyncCycle() bool { return l.cfg.SyncCycle }
 
 // Client is the underlying client (for producing quarantine and observer
 // records from the handler).
@@ -148,40 +235,57 @@ func (l *Loop) SetTestCrashAfterWrite(f func() bool) { l.testCrashAfterWrite = f
 // ErrCrashed is returned by Run when the test crash hook fired.
 var ErrCrashed = errors.New("crashed after the database write (test hook)")
 
-// Run polls, writes and commits until ctx ends, then closes the client
-// without committing anything unwritten. It returns nil on cancellation.
+// Run polls, writes and commits until ctx ends, then commits what was
+// written (a final synchronous commit) and closes the client; nothing
+// unwritten is committed. It returns nil on cancellation.
 func (l *Loop) Run(ctx context.Context, handle Handler) error {
+	var stopCommitter func()
+	if l.commit != nil {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { defer close(done); l.commit.run(cctx) }()
+		stopCommitter = func() { cancel(); <-done }
+	}
 	defer func() {
+		if stopCommitter != nil {
+			stopCommitter()
+			if !l.crashed.Load() {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCommitTimeout)
+				if err := l.commit.commit(fctx, nil); err != nil {
+					l.log.Warn("final offset commit; the batches since the last commit are replayed", "group", l.cfg.Group, "err", err)
+				}
+				cancel()
+			}
+		}
+		if l.BeforeClose != nil && !l.crashed.Load() {
+			l.BeforeClose()
+		}
 		// Leaving the group is a rebalance; it would wait forever for a
-		// poll we never finish. Nothing is committed on the way out.
+		// poll we never finish.
 		l.cl.AllowRebalance()
 		l.cl.Close()
 	}()
 	for {
-		fetches := l.cl.PollRecords(ctx, l.cfg.MaxBatch)
-		if ctx.Err() != nil {
+		recs, closed := l.poll(ctx)
+		if ctx.Err() != nil || closed {
 			return nil
 		}
-		if fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				l.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-			}
-		})
-		recs := fetches.Records()
 		if len(recs) == 0 {
 			l.cl.AllowRebalance()
 			continue
 		}
+		l.stats.batches.Add(1)
+		l.stats.records.Add(int64(len(recs)))
 		if err := l.writeUntilDone(ctx, handle, recs); err != nil {
 			return nil // ctx ended while retrying: nothing committed, replayed later
 		}
 		if l.testCrashAfterWrite != nil && l.testCrashAfterWrite() {
+			l.crashed.Store(true)
 			return ErrCrashed
 		}
-		if err := l.cl.CommitRecords(ctx, recs...); err != nil {
+		if l.commit != nil {
+			l.commit.mark(recs)
+		} else if err := l.cl.CommitRecords(ctx, recs...); err != nil {
 			// The rows are durable and idempotent; a lost commit only means
 			// this batch is replayed (e.g. after a rebalance we missed).
 			l.log.Warn("committing offsets", "group", l.cfg.Group, "batch_size", len(recs), "err", err)
@@ -190,6 +294,60 @@ func (l *Loop) Run(ctx context.Context, handle Handler) error {
 		}
 		l.cl.AllowRebalance()
 	}
+}
+
+// finalCommitTimeout bounds the synchronous commit when Run ends.
+const finalCommitTimeout = 10 * time.Second
+
+// poll returns the next batch. With SyncCycle it is one blocking poll. In
+// the default cycle it first takes what is already buffered without
+// waiting: nothing means the loop is idle, and it blocks for the next
+// records and returns them at once; something means records queued while
+// the last batch was written, and it lingers up to Config.Linger for more,
+// until the batch is full. closed is true when the client was closed.
+func (l *Loop) poll(ctx context.Context) (recs []*kgo.Record, closed bool) {
+	max := l.cfg.MaxBatch
+	take := func(pctx context.Context, n int) bool {
+		l.stats.polls.Add(1)
+		f := l.cl.PollRecords(pctx, n)
+		if f.IsClientClosed() {
+			return false
+		}
+		f.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				l.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		recs = append(recs, f.Records()...)
+		return true
+	}
+	if l.cfg.SyncCycle || l.cfg.Linger < 0 {
+		return recs, !take(ctx, max)
+	}
+	if !take(nil, max) { //nolint:staticcheck // a nil context polls only what is buffered
+		return nil, true
+	}
+	if len(recs) == 0 { // idle: wait for the next records, write them at once
+		return recs, !take(ctx, max)
+	}
+	if len(recs) >= max {
+		return recs, false
+	}
+	l.stats.lingers.Add(1)
+	deadline := time.Now().Add(l.cfg.Linger)
+	for len(recs) < max && ctx.Err() == nil {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		lctx, cancel := context.WithTimeout(ctx, wait)
+		ok := take(lctx, max-len(recs))
+		cancel()
+		if !ok {
+			return recs, true
+		}
+	}
+	return recs, false
 }
 
 // writeUntilDone retries handle on the same batch with capped exponential
