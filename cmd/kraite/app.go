@@ -32,6 +32,7 @@ func commands() []command {
 		{"run", "run the components of one box (--role) or an explicit set (--components)", cmdRun},
 		{"broker", "run the embedded Kafka-protocol broker (kfake) with data on disk", cmdBroker},
 		{"simulator", "run the Binance USD-M exchange simulator (REST + WebSocket)", cmdSimulator},
+		{"acls", "print or apply the Kafka ACLs of least privilege for each role and the operator (acls plan|apply)", cmdACLs},
 		{"topics", "list the topic catalog or apply it to a broker (topics list|apply)", cmdTopics},
 		{"decode", "decode user-data frames (files or stdin, one JSON frame per line)", cmdDecode},
 		{"allowlist", "get or set the dispatch allowlist of an exchange (allowlist get|set)", cmdAllowlist},

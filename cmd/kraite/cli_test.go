@@ -53,6 +53,9 @@ func cliCommands() []cliCommand {
 		{words: []string{"broker"}, hint: "broker", extra: true},
 		{words: []string{"simulator"}, hint: "simulator", extra: true},
 		{words: []string{"topics"}, hint: "topics"},
+		{words: []string{"acls"}, hint: "acls"},
+		{words: []string{"acls", "plan"}, hint: "acls", extra: true},
+		{words: []string{"acls", "apply"}, hint: "acls", extra: true},
 		{words: []string{"topics", "list"}, hint: "topics", extra: true},
 		{words: []string{"topics", "apply"}, hint: "topics", extra: true},
 		{words: []string{"decode"}, hint: "decode"}, // its arguments are files

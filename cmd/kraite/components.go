@@ -26,6 +26,7 @@ import (
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
+	rolereg "github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/processors/regime"
@@ -117,15 +118,9 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 	"orders-sink":    buildOrdersSink,
 }
 
-// roles lists the components of each box. Components not built yet are
-// skipped with a notice so a role can be started today.
-var roles = map[string][]string{
-	"athena": {"userdata-producer", "markprice-producer", "scheduler", "gap-watcher", "dispatch", "audit-sink", "markprice-sink"},
-	"eos":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
-	"iris":   {"gate", "orders-sink", "trading-worker", "positions-worker"},
-	"nyx":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
-	"tyche":  {"regime", "regime-history-sink", "indicators-worker", "cron-worker"},
-}
+// roles lists the components of each box (the role registry,
+// internal/roles, which `kraite acls` derives the broker's ACLs from).
+var roles = rolereg.Components
 
 func componentNames() []string {
 	names := make([]string, 0, len(componentBuilders))
