@@ -32,13 +32,7 @@ func TestMigration6GivesRegimeHistoryGateAndDegraded(t *testing.T) {
 				if err != nil {
 					t.Fatalf("round %d: %v", round, err)
 				}
-				var v6 db.Applied
-				for _, a := range applied {
-					if a.Version == 6 {
-						v6 = a
-					}
-				}
-				if v6.Version != 6 || v6.New != (round < 2) {
+				if v6 := findApplied(applied, 6); v6.Version != 6 || v6.New != (round < 2) {
 					t.Fatalf("round %d: version 6 %+v", round, v6)
 				}
 				if round == 0 { // a crash before the version record: run it again
@@ -70,4 +64,15 @@ func TestMigration6GivesRegimeHistoryGateAndDegraded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// findApplied is version v of applied (zero when it is not there): later
+// migrations follow it.
+func findApplied(applied []db.Applied, v int) db.Applied {
+	for _, a := range applied {
+		if a.Version == v {
+			return a
+		}
+	}
+	return db.Applied{}
 }
