@@ -35,7 +35,7 @@ func produceOne(ctx context.Context, c common, r *kgo.Record) (*kgo.Record, erro
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-		return nil, fmt.Errorf("producing to %s: %w", r.Topic, err)
+		return nil, fmt.Errorf("producing to %s: %w", r.Topic, kclient.Explain(err, kclient.DefaultSecurity()))
 	}
 	return r, nil
 }

@@ -450,6 +450,14 @@ func Explain(err error, s Security) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		who := "this client (no SASL user)"
+		if s.SASL() {
+			who = fmt.Sprintf("user %q", s.Username)
+		}
+		return fmt.Errorf("Kafka's ACLs refuse %s (%w): the principal has no ACL for this topic or group; `kraite acls plan` lists what each role and the operator may do", who, err)
+	}
 	if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, sarama.ErrSASLAuthenticationFailed) ||
 		errors.Is(err, kerr.UnsupportedSaslMechanism) || errors.Is(err, sarama.ErrUnsupportedSASLMechanism) ||
 		errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, sarama.ErrIllegalSASLState) {
