@@ -72,6 +72,7 @@ func cliCommands() []cliCommand {
 		{words: []string{"rebuild"}, whole: []string{"rebuild", "--into", "sqlite:///nonexistent/x.db"}, hint: "rebuild", extra: true},
 		{words: []string{"bench"}, hint: "bench"},
 		{words: []string{"bench", "ingest"}, hint: "bench ingest", extra: true},
+		{words: []string{"bench", "e2e"}, hint: "bench e2e", extra: true},
 		{words: []string{"bench", "soak"}, hint: "bench soak", extra: true},
 		{words: []string{"bench", "peer"}, hint: "bench peer", extra: true},
 		{words: []string{"chaos"}, hint: "chaos", extra: true},

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kraite/stream/internal/bench/e2e"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/simulator"
@@ -25,18 +26,22 @@ import (
 )
 
 func cmdBench(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("bench", "bench ingest|soak [flags]\n\n"+
+	fs := a.newFlags("bench", "bench ingest|e2e|soak [flags]\n\n"+
 		"  ingest  frame-to-Kafka-ack latency and throughput of the user-data producer with many\n"+
 		"          simulated accounts (its own embedded broker and simulator), against a baseline\n"+
+		"  e2e     frame-to-database latency of the whole pipeline in one process (simulator, producers,\n"+
+		"          broker, dispatch, sinks on a scratch MariaDB database), against the previous sink cycle\n"+
 		"  soak    the producer's memory over a time-compressed span of hours\n\n"+
-		"kraite bench ingest -h and kraite bench soak -h show their flags.")
+		"kraite bench ingest -h, kraite bench e2e -h and kraite bench soak -h show their flags.")
 	if len(args) == 0 {
-		return usagef(fs, "bench needs a subcommand: ingest or soak (kraite bench ingest -h)")
+		return usagef(fs, "bench needs a subcommand: ingest, e2e or soak (kraite bench ingest -h)")
 	}
 	var sub func(context.Context, *app, []string) error
 	switch args[0] {
 	case "ingest":
 		sub = benchIngest
+	case "e2e":
+		sub = benchE2E
 	case "soak":
 		sub = benchSoak
 	case "peer":
@@ -46,7 +51,7 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 		if err := a.parse(fs, args); err != nil {
 			return err
 		}
-		return usagef(fs, "unknown bench %q: ingest or soak", args[0])
+		return usagef(fs, "unknown bench %q: ingest, e2e or soak", args[0])
 	}
 	if _, err := a.loadCommon(); err != nil {
 		return err
@@ -153,6 +158,34 @@ func benchIngest(ctx context.Context, a *app, args []string) error {
 			float64(results[1].p50)/float64(results[0].p50), float64(results[1].p99)/float64(results[0].p99))
 	}
 	return nil
+}
+
+// benchE2E parses the flags of bench e2e; internal/bench/e2e runs it.
+func benchE2E(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("bench e2e", "bench e2e [--accounts 200] [--duration 20s] [--order-interval 2s] [--baseline=true]\n\n"+
+		"The user-data path in one process: the simulator's accounts -> user-data and mark-price producers ->\n"+
+		"embedded broker -> dispatch -> audit, orders and mark-price sinks on a scratch database created on the\n"+
+		"server of KRAITE_DATABASE_URL (default "+e2e.DefaultServer+"; the database it names is not\n"+
+		"touched) and dropped afterwards. Reports p50/p90/p99/max from each frame's exchange time (T, else E)\n"+
+		"to its api_data_stream row and orders row (their written_at) and its transition on the positions\n"+
+		"topic, each stage, frames/s, the frames missing (must be 0) and the load average; then the same for\n"+
+		"the sinks' previous cycle (SyncCycle) on a fresh broker and database, and the ratio.")
+	accounts := fs.Int("accounts", 200, "simulated accounts, one WebSocket each")
+	dur := fs.Duration("duration", 20*time.Second, "measured window per phase")
+	warm := fs.Duration("warmup", 5*time.Second, "unmeasured time before each window (after every stream is up)")
+	interval := fs.Duration("order-interval", 2*time.Second, "mean time between order lifecycle steps per account (the rate)")
+	baseline := fs.Bool("baseline", true, "also measure the sinks' previous cycle and print the ratio")
+	seed := fs.Int64("seed", 17, "simulator seed")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
+	_, err := e2e.Run(ctx, e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
+		DatabaseURL: os.Getenv("KRAITE_DATABASE_URL"), Baseline: *baseline, Seed: *seed, Log: a.log, Out: a.stdout})
+	return err
 }
 
 func ingestPhase(ctx context.Context, a *app, c common, simAddr string, accts []userdata.Account, name string,

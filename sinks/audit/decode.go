@@ -37,7 +37,10 @@ type Row struct {
 
 type orderBody struct {
 	T json.RawMessage `json:"T"`
-	O struct {
+	// encoding/json would match a key "t" case-insensitively to T: a
+	// field of its own keeps it out.
+	LowerT json.RawMessage `json:"t"`
+	O      struct {
 		Exec   string `json:"x"`
 		Status string `json:"X"`
 	} `json:"o"`

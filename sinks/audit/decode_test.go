@@ -70,6 +70,7 @@ func TestDecodeTransactionTime(t *testing.T) {
 	}{
 		{"an order update's T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":1699999999980,"o":{"x":"TRADE","X":"FILLED","T":5}}`, 1699999999980, false},
 		{"an account update's T as a string", `{"e":"ACCOUNT_UPDATE","E":1699999999990,"T":"1699999999970","a":{}}`, 1699999999970, false},
+		{"a lower-case t is not T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":1699999999980,"t":12,"o":{"x":"NEW"}}`, 1699999999980, false},
 		{"no T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"o":{"x":"NEW"}}`, 0, false},
 		{"a T that is no number", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":"soon","o":{"x":"NEW"}}`, 0, true},
 		{"a negative T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":-5,"o":{"x":"NEW"}}`, 0, true},
