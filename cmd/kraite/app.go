@@ -44,6 +44,7 @@ func commands() []command {
 		{"bench", "measure: ingest latency and throughput, time-compressed soak (bench ingest|soak)", cmdBench},
 		{"chaos", "run the pipeline under injected faults and compare the database with the ground truth (--soak: memory)", cmdChaos},
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
+		{"accounts", "the accounts the producers stream: add, list, enable, disable, remove, rotate, import, publish", cmdAccounts},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},
 		{"version", "print the version, VCS revision and time, and Go version of this binary (also --version)", cmdVersion},
 	}
