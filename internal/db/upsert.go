@@ -1,6 +1,9 @@
 package db
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"strings"
 )
 
@@ -58,4 +61,34 @@ func (d *DB) UpsertSQL(table string, cols []string, rows int, conflict, update [
 		}
 	}
 	return d.Rebind(b.String())
+}
+
+// InsertChunk and InsertPadStep are the statement sizes of UpsertChunked:
+// at most InsertChunk rows per statement, the last statement padded to a
+// multiple of InsertPadStep (on the dialects whose statements are cached),
+// so a table has at most InsertChunk/InsertPadStep statement shapes.
+const (
+	InsertChunk   = 512
+	InsertPadStep = 8
+)
+
+// UpsertChunked inserts rows into table inside tx, leaving a row whose
+// conflict key is already stored as it is, in statements of at most
+// InsertChunk rows run through the statement cache (ExecIn), so a batch
+// pays one round trip per statement instead of a prepare, an execute and a
+// close. The last statement repeats its last row up to a multiple of
+// InsertPadStep (a repeated row conflicts with itself and changes nothing),
+// except on SQLite, which prepares nothing. args returns a row's values in
+// the order of cols.
+func UpsertChunked[T any](ctx context.Context, d *DB, tx *sql.Tx, table string, cols, conflict []string, rows []T, args func(T) []any) error {
+	for _, part := range Batches(rows, InsertChunk, InsertPadStep, d.Dialect != SQLite) {
+		vals := make([]any, 0, len(part)*len(cols))
+		for _, r := range part {
+			vals = append(vals, args(r)...)
+		}
+		if _, err := d.ExecIn(ctx, tx, d.UpsertSQL(table, cols, len(part), conflict, nil), vals...); err != nil {
+			return fmt.Errorf("inserting %d %s rows: %w", len(part), table, err)
+		}
+	}
+	return nil
 }

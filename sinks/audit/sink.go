@@ -138,30 +138,22 @@ func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 var columns = []string{"exchange", "account", "event_type", "execution_type", "kind", "source", "event_time",
 	"payload", "source_topic", "source_partition", "source_offset", "received_at", "transaction_time"}
 
-// Write inserts rows in one transaction; rows whose source is already stored
-// are left as they are. (Large payloads need no byte bound per statement:
-// the MySQL driver sends large arguments of a prepared statement as
-// separate long-data packets, so max_allowed_packet bounds a row, not a
-// statement: TestWriteTakesBatchesPastMaxAllowedPacket.)
+// Write inserts rows in one transaction through the statement cache
+// (db.UpsertChunked); rows whose source is already stored are left as they
+// are. (Large payloads need no byte bound per statement: the MySQL driver
+// sends large arguments of a prepared statement as separate long-data
+// packets, so max_allowed_packet bounds a row, not a statement:
+// TestWriteTakesBatchesPastMaxAllowedPacket.)
 func Write(ctx context.Context, d *db.DB, rows []Row) error {
-	const chunk = 500
 	return d.InTx(ctx, func(tx *sql.Tx) error {
-		for start := 0; start < len(rows); start += chunk {
-			part := rows[start:min(start+chunk, len(rows))]
-			args := make([]any, 0, len(part)*len(columns))
-			for _, r := range part {
+		return db.UpsertChunked(ctx, d, tx, "api_data_stream", columns, []string{"source_topic", "source_partition", "source_offset"}, rows,
+			func(r Row) []any {
 				var recv any
 				if !r.ReceivedAt.IsZero() {
 					recv = r.ReceivedAt.UTC()
 				}
-				args = append(args, r.Exchange, r.Account, r.EventType, r.ExecutionType, r.Kind, r.Source, r.EventTime,
-					r.Payload, r.SourceTopic, r.SourcePartition, r.SourceOffset, recv, r.TransactionTime)
-			}
-			q := d.UpsertSQL("api_data_stream", columns, len(part), []string{"source_topic", "source_partition", "source_offset"}, nil)
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("inserting %d api_data_stream rows: %w", len(part), err)
-			}
-		}
-		return nil
+				return []any{r.Exchange, r.Account, r.EventType, r.ExecutionType, r.Kind, r.Source, r.EventTime,
+					r.Payload, r.SourceTopic, r.SourcePartition, r.SourceOffset, recv, r.TransactionTime}
+			})
 	})
 }

@@ -91,49 +91,84 @@ const (
 	outboxRecords = 1000
 )
 
-// loadState reads the stored version of every key of events.
+// loadState reads the stored version of every key of events: one query per
+// batch (per stateChunk keys of a kind), over both tables at once (a UNION
+// ALL of orders and algo_orders, each matching its keys by (exchange,
+// account, id)), instead of one query per account. Both branches are padded
+// to the same multiple of padStep (repeating their last key, which an IN
+// list ignores), so the statement has a few dozen shapes that the statement
+// cache prepares once.
 func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.OrderEvent) (map[Key]State, error) {
-	type group struct {
-		kind              Kind
-		exchange, account string
-	}
-	ids := map[group][]any{}
-	var groups []group
+	var orders, algos []Key
+	seen := make(map[Key]bool, len(events))
 	for _, e := range events {
 		k := KeyOf(e)
-		g := group{k.Kind, k.Exchange, k.Account}
-		if _, ok := ids[g]; !ok {
-			groups = append(groups, g)
+		if seen[k] {
+			continue
 		}
-		ids[g] = append(ids[g], k.ID)
+		seen[k] = true
+		if k.Kind == KindAlgo {
+			algos = append(algos, k)
+		} else {
+			orders = append(orders, k)
+		}
 	}
-	out := make(map[Key]State, len(events))
-	for _, g := range groups {
-		table, idCol, _ := tableOf(g.kind)
-		for _, part := range db.Batches(ids[g], stateChunk, padStep, true) {
-			n := len(part)
-			q := d.Rebind("SELECT " + idCol + ", status, event_time, transaction_time, status_rank FROM " + table +
-				" WHERE exchange = ? AND account = ? AND " + idCol + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")")
-			rows, err := d.QueryIn(ctx, tx, q, append([]any{g.exchange, g.account}, part...)...)
-			if err != nil {
-				return nil, fmt.Errorf("reading stored %s state: %w", table, err)
+	out := make(map[Key]State, len(seen))
+	for len(orders) > 0 || len(algos) > 0 {
+		o, a := orders[:min(len(orders), stateChunk)], algos[:min(len(algos), stateChunk)]
+		orders, algos = orders[len(o):], algos[len(a):]
+		size := min(stateChunk, (max(len(o), len(a))+padStep-1)/padStep*padStep)
+		var (
+			q    []string
+			args []any
+		)
+		for _, part := range [][]Key{o, a} {
+			if len(part) == 0 {
+				continue
 			}
-			for rows.Next() {
-				var id int64
-				var s State
-				if err := rows.Scan(&id, &s.Status, &s.Version.E, &s.Version.T, &s.Version.Rank); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("reading stored %s state: %w", table, err)
-				}
-				out[Key{g.kind, g.exchange, g.account, id}] = s
+			q = append(q, stateSelect(d, part[0].Kind, size))
+			for i := range size {
+				k := part[min(i, len(part)-1)]
+				args = append(args, k.Exchange, k.Account, k.ID)
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("reading stored %s state: %w", table, err)
-			}
+		}
+		if err := readState(ctx, tx, d, d.Rebind(strings.Join(q, " UNION ALL ")), args, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// stateSelect is the branch of the state read for n keys of kind k. SQLite
+// takes a list of row values only as VALUES.
+func stateSelect(d *db.DB, k Kind, n int) string {
+	table, idCol, _ := tableOf(k)
+	list := db.Placeholders(n, 3)
+	if d.Dialect == db.SQLite {
+		list = "VALUES " + list
+	}
+	return "SELECT '" + string(k) + "' AS kind, exchange, account, " + idCol + " AS id, status, event_time, transaction_time, status_rank FROM " + table +
+		" WHERE (exchange, account, " + idCol + ") IN (" + list + ")"
+}
+
+func readState(ctx context.Context, tx *sql.Tx, d *db.DB, q string, args []any, out map[Key]State) error {
+	rows, err := d.QueryIn(ctx, tx, q, args...)
+	if err != nil {
+		return fmt.Errorf("reading stored order state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k Key
+		var s State
+		if err := rows.Scan(&k.Kind, &k.Exchange, &k.Account, &k.ID, &s.Status, &s.Version.E, &s.Version.T, &s.Version.Rank); err != nil {
+			return fmt.Errorf("reading stored order state: %w", err)
+		}
+		out[k] = s
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading stored order state: %w", err)
+	}
+	return nil
 }
 
 // Write applies events in one transaction: guarded upserts of orders and

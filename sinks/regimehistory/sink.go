@@ -156,19 +156,9 @@ var columns = []string{"scope", "from_band", "to_band", "score", "at_ms", "coold
 // (scope, at_ms, to_band) is already stored is left as it is (the regime's
 // change at one event time into one band is one fact).
 func Write(ctx context.Context, d *db.DB, rows []Row) error {
-	const chunk = 500
 	return d.InTx(ctx, func(tx *sql.Tx) error {
-		for start := 0; start < len(rows); start += chunk {
-			part := rows[start:min(start+chunk, len(rows))]
-			args := make([]any, 0, len(part)*len(columns))
-			for _, r := range part {
-				args = append(args, r.Scope, r.From, r.To, r.Score, r.AtMs, r.CooldownUntilMs, r.Inputs, r.Gate, r.Degraded)
-			}
-			q := d.UpsertSQL(Table, columns, len(part), []string{"scope", "at_ms", "to_band"}, nil)
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("inserting %d %s rows: %w", len(part), Table, err)
-			}
-		}
-		return nil
+		return db.UpsertChunked(ctx, d, tx, Table, columns, []string{"scope", "at_ms", "to_band"}, rows, func(r Row) []any {
+			return []any{r.Scope, r.From, r.To, r.Score, r.AtMs, r.CooldownUntilMs, r.Inputs, r.Gate, r.Degraded}
+		})
 	})
 }
