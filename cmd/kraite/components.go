@@ -492,6 +492,22 @@ func (w *wiring) database(ctx context.Context) (*db.DB, error) {
 	return d, nil
 }
 
+// sinkDatabase is a pool of the sink's own (db.SinkConns connections) on
+// the migrated database, so a slow sink cannot take another's connections.
+// SQLite, one writer at a time, keeps the process's one connection.
+func (w *wiring) sinkDatabase(ctx context.Context) (*db.DB, error) {
+	shared, err := w.database(ctx)
+	if err != nil || shared.Dialect == db.SQLite {
+		return shared, err
+	}
+	d, err := db.OpenPool(ctx, w.ex.DatabaseURL, db.SinkConns)
+	if err != nil {
+		return nil, err
+	}
+	w.closers = append(w.closers, func(context.Context) error { return d.Close() })
+	return d, nil
+}
+
 // sink is what every sink offers the wiring.
 type sink interface {
 	Run(ctx context.Context) error
@@ -531,7 +547,7 @@ func (w *wiring) addProcessor(name string, p processorRunner) component {
 }
 
 func buildAuditSink(ctx context.Context, w *wiring) (component, error) {
-	d, err := w.database(ctx)
+	d, err := w.sinkDatabase(ctx)
 	if err != nil {
 		return component{}, err
 	}
@@ -544,7 +560,7 @@ func buildAuditSink(ctx context.Context, w *wiring) (component, error) {
 }
 
 func buildMarkPriceSink(ctx context.Context, w *wiring) (component, error) {
-	d, err := w.database(ctx)
+	d, err := w.sinkDatabase(ctx)
 	if err != nil {
 		return component{}, err
 	}
@@ -557,7 +573,7 @@ func buildMarkPriceSink(ctx context.Context, w *wiring) (component, error) {
 }
 
 func buildOrdersSink(ctx context.Context, w *wiring) (component, error) {
-	d, err := w.database(ctx)
+	d, err := w.sinkDatabase(ctx)
 	if err != nil {
 		return component{}, err
 	}

@@ -11,7 +11,7 @@ import (
 // gate changes, degraded included) into regime_history, as the consumer
 // group topics.GroupSinkRegimeHistory under the topic prefix.
 func buildRegimeHistorySink(ctx context.Context, w *wiring) (component, error) {
-	d, err := w.database(ctx)
+	d, err := w.sinkDatabase(ctx)
 	if err != nil {
 		return component{}, err
 	}

@@ -166,6 +166,30 @@ func OpenTarget(ctx context.Context, t Target) (*DB, error) {
 	return &DB{DB: sqlDB, Dialect: t.Dialect, Name: t.Name}, nil
 }
 
+// SinkConns is the connection budget of one sink's own pool (OpenPool): its
+// write transaction, a second connection to prepare a statement the cache
+// lacks, and the orders sink's publisher.
+const SinkConns = 4
+
+// OpenPool opens rawURL as a pool of its own of at most maxOpen connections
+// (SQLite keeps its single connection), for a component whose connections
+// must not be taken by another's slow statements. It neither migrates nor
+// shares the statement cache of another pool.
+func OpenPool(ctx context.Context, rawURL string, maxOpen int) (*DB, error) {
+	if maxOpen < 1 {
+		return nil, fmt.Errorf("opening a pool of %d connections: need at least 1", maxOpen)
+	}
+	d, err := Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if d.Dialect != SQLite {
+		d.SetMaxOpenConns(maxOpen)
+		d.SetMaxIdleConns(maxOpen)
+	}
+	return d, nil
+}
+
 // Rebind turns '?' placeholders into the dialect's form ($1, $2, ... for
 // PostgreSQL). Queries must not contain a literal '?' in string constants.
 func (d *DB) Rebind(query string) string {

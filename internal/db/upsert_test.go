@@ -85,3 +85,48 @@ func stmtCounts(t *testing.T, tx *sql.Tx, d *db.DB) (prepares, executes int) {
 	}
 	return prepares, executes
 }
+
+// A pool of its own is bounded by its budget and does not wait for the
+// connections of another pool on the same database: a sink whose every
+// connection is busy (a slow mark-price tick) cannot delay another sink.
+func TestOpenPoolHasItsOwnBudget(t *testing.T) {
+	for _, f := range []dbtest.Factory{{Name: "mysql", New: dbtest.MySQL}, {Name: "postgres", New: dbtest.Postgres}} {
+		t.Run(f.Name, func(t *testing.T) {
+			shared := f.New(t)
+			ctx := context.Background()
+			slow, err := db.OpenPool(ctx, dbtest.URL(shared), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer slow.Close()
+			fast, err := db.OpenPool(ctx, dbtest.URL(shared), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fast.Close()
+			if got := slow.Stats().MaxOpenConnections; got != 2 {
+				t.Fatalf("budget %d, want 2", got)
+			}
+			for range 2 { // every connection of the slow pool busy
+				tx, err := slow.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback() //nolint:errcheck
+			}
+			err = fast.InTx(ctx, func(tx *sql.Tx) error {
+				return db.UpsertChunked(ctx, fast, tx, "regime_history", []string{"scope", "from_band", "to_band", "score", "at_ms"},
+					[]string{"scope", "at_ms", "to_band"}, []band{{1, "Calm"}}, func(b band) []any { return []any{"binance", "Calm", b.to, 1.0, b.at} })
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := fast.Stats().WaitCount; w != 0 {
+				t.Errorf("the other pool waited %d times for a connection", w)
+			}
+			if _, err := db.OpenPool(ctx, dbtest.URL(shared), 0); err == nil {
+				t.Error("a pool of 0 connections was opened")
+			}
+		})
+	}
+}
