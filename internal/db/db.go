@@ -63,6 +63,11 @@ type Target struct {
 func ParseURL(raw string) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error quotes the whole URL, password included: keep its cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return Target{}, fmt.Errorf("parsing database url: %w", err)
 	}
 	switch u.Scheme {
@@ -73,7 +78,11 @@ func ParseURL(raw string) (Target, error) {
 		if name == "" {
 			return Target{}, errors.New("parsing database url: postgres url needs a database name")
 		}
-		return Target{Dialect: Postgres, Driver: "pgx", DSN: raw, Name: name}, nil
+		dsn, err := postgresDSN(u, TLSFilesFromEnv())
+		if err != nil {
+			return Target{}, err
+		}
+		return Target{Dialect: Postgres, Driver: "pgx", DSN: dsn, Name: name}, nil
 	case "sqlite", "sqlite3", "file":
 		return sqliteTarget(u)
 	case "":
@@ -104,12 +113,11 @@ func mysqlTarget(u *url.URL) (Target, error) {
 	cfg.MultiStatements = false
 	cfg.InterpolateParams = false
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
-	for k, vs := range u.Query() {
-		if len(vs) > 0 && k != "time_zone" {
-			cfg.Params[k] = vs[0]
-		}
+	dsn, err := mysqlApplyOptions(cfg, u.Query(), TLSFilesFromEnv())
+	if err != nil {
+		return Target{}, err
 	}
-	return Target{Dialect: MySQL, Driver: "mysql", DSN: cfg.FormatDSN(), Name: cfg.DBName}, nil
+	return Target{Dialect: MySQL, Driver: "mysql", DSN: dsn, Name: cfg.DBName}, nil
 }
 
 func sqliteTarget(u *url.URL) (Target, error) {
@@ -161,7 +169,7 @@ func OpenTarget(ctx context.Context, t Target) (*DB, error) {
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("connecting to %s database %s: %w", t.Dialect, t.Name, err)
+		return nil, fmt.Errorf("connecting to %s database %s: %w", t.Dialect, t.Name, tlsFailure(err))
 	}
 	return &DB{DB: sqlDB, Dialect: t.Dialect, Name: t.Name}, nil
 }
@@ -226,14 +234,27 @@ func (d *DB) Decimal() string {
 	return "?"
 }
 
-// MaskURL returns rawURL with its password replaced by "xxxxx", for logs.
+// MaskURL returns rawURL with its password (and any query value that holds
+// a secret: password, sslpassword, ...) replaced by "xxxxx", for logs and
+// errors. A URL that does not parse is not shown at all.
 func MaskURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		return rawURL
+	if err != nil {
+		return "(unparsable database url)"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if secretKey(k) {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

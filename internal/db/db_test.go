@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -118,5 +119,97 @@ func TestMigrateRunsConcurrentlyWithoutErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMySQLURLOptions: only known driver options are accepted (an unknown
+// key used to become a session variable: ?password=X ran SET password=X);
+// the error names the key, never its value; values are validated; the TLS
+// modes and files combine sensibly.
+func TestMySQLURLOptions(t *testing.T) {
+	t.Setenv(db.EnvTLSCAFile, "")
+	t.Setenv(db.EnvTLSCertFile, "")
+	t.Setenv(db.EnvTLSKeyFile, "")
+	for _, tc := range []struct {
+		url, want string
+		dsnHas    []string
+	}{
+		{url: "mysql://u:p@h/db?timeout=5s&readTimeout=30s&charset=utf8mb4", dsnHas: []string{"timeout=5s", "readTimeout=30s", "charset=utf8mb4", "parseTime=true"}},
+		{url: "mysql://u:p@h/db?tls=skip-verify", dsnHas: []string{"tls=skip-verify"}},
+		{url: "mysql://u:p@h/db?tls=preferred", dsnHas: []string{"tls=preferred"}},
+		{url: "mysql://u:p@h/db?tls=true", dsnHas: []string{"tls=kraite-"}},
+		{url: "mysql://u:p@h/db?tls=false"},
+		{url: "mysql://u@h/db?password=hunter2-secret", want: "unknown mysql option(s) password"},
+		{url: "mysql://u@h/db?sql_mode=x&autocommit=0", want: "autocommit, sql_mode"},
+		{url: "mysql://u@h/db?multiStatements=true", want: "multiStatements"},
+		{url: "mysql://u@h/db?time_zone=%27%2B05:00%27", want: "time_zone"},
+		{url: "mysql://u@h/db?timeout=soon", want: "mysql options"},
+		{url: "mysql://u@h/db?tls=maybe", want: `tls="maybe"`},
+		{url: "mysql://u@h/db?timeout=1s&timeout=2s", want: "more than once"},
+	} {
+		got, err := db.ParseURL(tc.url)
+		if tc.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("%s: %v, want an error naming %q (and no value)", tc.url, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.url, err)
+			continue
+		}
+		for _, s := range tc.dsnHas {
+			if !strings.Contains(got.DSN, s) {
+				t.Errorf("%s: dsn %q lacks %q", tc.url, got.DSN, s)
+			}
+		}
+	}
+	dir := t.TempDir()
+	p := newPKI(t, "opts")
+	for _, tc := range []struct {
+		ca, cert, key, url, want string
+	}{
+		{ca: p.CA, url: "mysql://u@h/db?tls=false", want: "tls=false"},
+		{ca: p.CA, url: "mysql://u@h/db?tls=skip-verify", want: "verifies nothing"},
+		{cert: p.ClientCert, url: "mysql://u@h/db", want: "go together"},
+		{ca: filepath.Join(dir, "missing.pem"), url: "mysql://u@h/db", want: db.EnvTLSCAFile},
+		{ca: p.ClientKey, url: "mysql://u@h/db", want: "no PEM certificate"},
+		{cert: p.ClientCert, key: p.ClientCert, url: "mysql://u@h/db", want: db.EnvTLSCertFile},
+		{ca: p.CA, url: "postgres://u@h/db?sslmode=disable", want: "sslmode=disable"},
+		{cert: p.ClientCert, url: "postgres://u@h/db", want: "go together"},
+	} {
+		setTLSFiles(t, tc.ca, tc.cert, tc.key)
+		if _, err := db.ParseURL(tc.url); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc, err, tc.want)
+		}
+	}
+	setTLSFiles(t, p.CA, p.ClientCert, p.ClientKey)
+	got, err := db.ParseURL("postgres://u@h/db")
+	if err != nil || !strings.Contains(got.DSN, "sslmode=verify-full") || !strings.Contains(got.DSN, "sslrootcert=") ||
+		!strings.Contains(got.DSN, "sslcert=") || !strings.Contains(got.DSN, "sslkey=") {
+		t.Errorf("postgres with TLS files: %q %v", got.DSN, err)
+	}
+	got, err = db.ParseURL("postgres://u@h/db?sslmode=verify-ca&sslrootcert=/own/ca.pem")
+	if err != nil || !strings.Contains(got.DSN, "sslmode=verify-ca") || !strings.Contains(got.DSN, "sslrootcert=%2Fown%2Fca.pem") {
+		t.Errorf("the URL's own TLS settings win: %q %v", got.DSN, err)
+	}
+}
+
+func TestMaskURLHidesSecretsInTheQueryAndBadURLs(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://u@h/db?password=s3cret&sslmode=require",
+		"postgres://u:s3cret@h/db?sslpassword=s3cret",
+		"mysql://u:s3cret@h:3306/db?tls=true",
+		"mysql://u:s3cret@h:notaport/db",
+	} {
+		if got := db.MaskURL(raw); strings.Contains(got, "s3cret") {
+			t.Errorf("MaskURL(%s) = %s", raw, got)
+		}
+	}
+	if got := db.MaskURL("postgres://u@h/db?password=s3cret&sslmode=require"); !strings.Contains(got, "sslmode=require") {
+		t.Errorf("masking dropped the other options: %s", got)
+	}
+	if _, err := db.ParseURL("mysql://u:s3cret@h:notaport/db"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a URL that does not parse: %v", err)
 	}
 }
