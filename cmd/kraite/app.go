@@ -46,6 +46,7 @@ func commands() []command {
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
 		{"accounts", "the accounts the producers stream: add, list, enable, disable, remove, rotate, import, publish", cmdAccounts},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},
+		{"healthcheck", "probe the local /readyz once: exit 0 ready, 1 not ready (reason on stderr); the compose healthcheck", cmdHealthcheck},
 		{"version", "print the version, VCS revision and time, and Go version of this binary (also --version)", cmdVersion},
 	}
 }

@@ -91,6 +91,7 @@ func cliCommands() []cliCommand {
 		{words: []string{"accounts", "publish"}, hint: "accounts publish", extra: true},
 		{words: []string{"accounts", "audit"}, whole: []string{"accounts", "audit", "acct-1"}, hint: "accounts audit", extra: true},
 		{words: []string{"accounts", "new-key"}, whole: []string{"accounts", "new-key", "/nonexistent/key"}, hint: "accounts new-key", extra: true},
+		{words: []string{"healthcheck"}, hint: "healthcheck", extra: true},
 		{words: []string{"version"}, hint: "version", extra: true},
 	}
 }

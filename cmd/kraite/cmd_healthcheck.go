@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kraite/stream/internal/ops"
+)
+
+// healthcheckEnv is where the box's ops server listens (the same variable
+// and default as `kraite run`'s exchangeEnv.HTTPAddr).
+type healthcheckEnv struct {
+	HTTPAddr string `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+}
+
+// cmdHealthcheck probes the local /readyz once: exit 0 when ready, 1 with
+// the reason on stderr when not, 2 on a usage error. It is the container
+// healthcheck of the compose boxes (the image has no shell or curl), so it
+// reads nothing but KRAITE_HTTP_ADDR and opens no broker or database.
+func cmdHealthcheck(ctx context.Context, a *app, args []string) error {
+	var e healthcheckEnv
+	if err := loadEnv(&e); err != nil {
+		return err
+	}
+	fs := a.newFlags("healthcheck", "healthcheck [--url URL] [--timeout D] [--quiet]\n\n"+
+		"  Probes the readiness endpoint of the kraite process next to it once: exit status 0\n"+
+		"  when it answers 2xx, 1 when it does not (the failing checks, or why it could not be\n"+
+		"  reached, on stderr), 2 on a usage error. Without --url it probes /readyz on the\n"+
+		"  port of KRAITE_HTTP_ADDR (a 0.0.0.0 or :: listener is probed on loopback). The\n"+
+		"  container healthcheck of docker-compose.yml: [\"CMD\", \"/kraite\", \"healthcheck\"].")
+	rawURL := fs.String("url", "", "URL to probe (default: /readyz of KRAITE_HTTP_ADDR)")
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	quiet := fs.Bool("quiet", false, "print nothing when ready (default: the /readyz body on stdout)")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		return usagef(fs, "--timeout: %v must be positive", *timeout)
+	}
+	target := *rawURL
+	if target == "" {
+		u, err := ops.ReadyURL(e.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("KRAITE_HTTP_ADDR: %w", err)
+		}
+		target = u
+	} else if err := ops.CheckProbeURL(target); err != nil {
+		return usagef(fs, "--url: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	body, err := ops.Probe(ctx, target)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	if !*quiet {
+		fmt.Fprint(a.stdout, body)
+	}
+	return nil
+}
