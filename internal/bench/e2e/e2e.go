@@ -53,7 +53,7 @@ import (
 
 // DefaultServer is the database server scratch databases are created on
 // when no URL is given.
-const DefaultServer = "mysql://root@127.0.0.1:3306/kraite"
+const DefaultServer = "mysql://root@127.0.0.1:3306/mysql"
 
 // Config sets up one run.
 type Config struct {
@@ -318,8 +318,17 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	defer stop()
 	g, gctx := errgroup.WithContext(rctx)
 	g.Go(func() error { return sim.Serve(gctx, ln) })
-	for _, run := range []func(context.Context) error{ud.Run, mp.Run, disp.Run, audit.Run, orders.Run, marks.Run} {
-		g.Go(func() error { return run(gctx) })
+	for _, c := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"userdata-producer", ud.Run}, {"markprice-producer", mp.Run}, {"dispatch", disp.Run},
+		{"audit-sink", audit.Run}, {"orders-sink", orders.Run}, {"markprice-sink", marks.Run}} {
+		g.Go(func() error {
+			if err := c.run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil // stopped by the run (an error while stopping is not a measurement)
+		})
 	}
 	result := make(chan error, 1)
 	go func() { result <- g.Wait() }()
@@ -377,17 +386,24 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	fmt.Fprintf(cfg.Out, "  phase %s: %d frames in the window (%.0f/s), draining\n", name, len(frames), ph.PerSec)
 
 	// Drain: wait until every window frame has its api_data_stream row and
-	// the orders sink has nothing left to read (or the bound passes).
+	// every order frame's orders row is at its version or newer (or the
+	// bound passes); then a moment for the outbox.
 	want := frames.byPayload()
 	drainBy := time.Now().Add(cfg.Drain)
-	var audited map[string][]time.Time
+	var (
+		audited map[string][]time.Time
+		final   map[orderKey]orderVer
+	)
 	for {
 		audited, err = readAudit(gctx, d, from.Add(-5*time.Second))
+		if err == nil {
+			final, err = readOrders(gctx, d)
+		}
 		if err != nil {
 			pstop()
 			return fail(err)
 		}
-		if missingAudit(want, audited) == 0 || time.Now().After(drainBy) {
+		if missingAudit(want, audited) == 0 && frames.rowsBehind(final) == 0 || time.Now().After(drainBy) {
 			break
 		}
 		if !sleep(gctx, 500*time.Millisecond) {
@@ -395,9 +411,7 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 			return fail(firstErr(gctx, result))
 		}
 	}
-	// Give the orders sink and the outbox the same chance: its rows and
-	// transitions follow the audit rows by a batch or two.
-	sleep(gctx, 2*time.Second)
+	sleep(gctx, time.Second)
 	pstop()
 	if err := <-pollDone; err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)
@@ -414,12 +428,8 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	if err != nil {
 		return fail(err)
 	}
-	final, err := readOrders(gctx, d)
-	if err != nil {
-		return fail(err)
-	}
 	stop()
-	if err := <-result; err != nil && !errors.Is(err, context.Canceled) {
+	if err := <-result; err != nil {
 		return ph, err
 	}
 	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -427,7 +437,7 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	_ = pub.Close(fctx)
 
 	acks.mu.Lock()
-	ph.measure(frames, udRecs, orderRecs, posRecs, audited, poll.versions(), final, acks.d)
+	ph.measure(frames, udRecs, orderRecs, posRecs, audited, poll, final, acks.d)
 	acks.mu.Unlock()
 	return ph, nil
 }

@@ -62,9 +62,13 @@ type Phase struct {
 	// transition. Stages: the steps between.
 	Paths, Stages []Path
 	// OrderFrames are the window's order frames dispatch routes to the
-	// orders topic; RowVersionsSeen how many of their orders row versions
-	// the poller saw before a newer version replaced them.
+	// orders topic; RowVersionsSeen how many of the orders (not algo) among
+	// them were timed to a row version at theirs or newer (the poller reads
+	// versions every 100 ms: one replaced sooner times its frame by the
+	// next version, erring high).
 	OrderFrames, RowVersionsSeen int
+	// OrdersTableFrames are the order frames (not algo) among OrderFrames.
+	OrdersTableFrames int
 	// Missing counts window frames that did not arrive: on the user-data
 	// topic, in api_data_stream, on the orders topic (order frames), and
 	// orders rows left behind an order frame of the window.
@@ -106,9 +110,9 @@ func (p Phase) print(w io.Writer) {
 	for _, x := range p.Stages {
 		fmt.Fprintf(w, "    %-44s %s\n", "  "+x.Name, x.Dist)
 	}
-	fmt.Fprintf(w, "    accounted for: %d frames (%d without an exchange time, untimed), %d order frames (%d orders row versions seen before being replaced); missing %d "+
+	fmt.Fprintf(w, "    accounted for: %d frames (%d without an exchange time, untimed), %d order frames on the orders topic (%d for the orders table, %d of them timed to their row); missing %d "+
 		"(user-data topic %d, api_data_stream %d, orders topic %d, orders row behind %d)\n",
-		p.Frames, p.NoExchangeTime, p.OrderFrames, p.RowVersionsSeen, p.Missing(), p.MissingTopic, p.MissingAudit, p.MissingOrdersTopic, p.MissingOrdersRow)
+		p.Frames, p.NoExchangeTime, p.OrderFrames, p.OrdersTableFrames, p.RowVersionsSeen, p.Missing(), p.MissingTopic, p.MissingAudit, p.MissingOrdersTopic, p.MissingOrdersRow)
 	if p.UntimedSample != "" {
 		fmt.Fprintf(w, "    an untimed frame: %s\n", p.UntimedSample)
 	}
@@ -216,6 +220,39 @@ func windowFrames(sim *simulator.Simulator, from, to time.Time) frameSet {
 	return out
 }
 
+// ordered reports whether the order frame f should reach the orders table
+// (dispatch routes it and it is no algo order).
+func (f frame) ordered(allow map[string]bool) bool { return f.order && !f.algo && allow[f.exec] }
+
+func allowlist() map[string]bool {
+	allow := map[string]bool{}
+	for _, x := range dispatch.DefaultBinanceAllowlist() {
+		allow[x] = true
+	}
+	return allow
+}
+
+// behind reports whether the stored version v is older than frame f's.
+func (f frame) behind(v orderVer, ok bool) bool {
+	return !ok || v.e < f.e || (v.e == f.e && v.t < f.t)
+}
+
+// rowsBehind counts the order frames whose orders row is not at their
+// version or newer.
+func (fs frameSet) rowsBehind(final map[orderKey]orderVer) int {
+	allow := allowlist()
+	n := 0
+	for _, f := range fs {
+		if f.ordered(allow) {
+			v, ok := final[orderKey{f.account, f.id}]
+			if f.behind(v, ok) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func missingAudit(want map[string]int, got map[string][]time.Time) int {
 	n := 0
 	for k, c := range want {
@@ -246,15 +283,28 @@ func readAudit(ctx context.Context, d *db.DB, since time.Time) (map[string][]tim
 	return out, rows.Err()
 }
 
-// rowPoller records each orders row version (by the frame that produced
-// it) with its written_at, polling rows written since the last poll.
+// rowPoller records the orders row versions it sees (each with its
+// written_at), polling the rows written since the last poll. A version
+// replaced between two polls is not seen; the frame it came from is then
+// timed by the next version seen (a later written_at: the figure errs
+// high, never low).
 type rowPoller struct {
 	d    *db.DB
 	mu   sync.Mutex
-	seen map[verKey]time.Time
+	seen map[orderKey][]seenVer
+	have map[seenVer]bool
 }
 
-func newRowPoller(d *db.DB) *rowPoller { return &rowPoller{d: d, seen: map[verKey]time.Time{}} }
+type seenVer struct {
+	account string
+	id      int64
+	v       orderVer
+	at      time.Time
+}
+
+func newRowPoller(d *db.DB) *rowPoller {
+	return &rowPoller{d: d, seen: map[orderKey][]seenVer{}, have: map[seenVer]bool{}}
+}
 
 func (p *rowPoller) run(ctx context.Context, every time.Duration) error {
 	since := time.Now().Add(-time.Second)
@@ -276,7 +326,7 @@ func (p *rowPoller) run(ctx context.Context, every time.Duration) error {
 }
 
 func (p *rowPoller) poll(ctx context.Context, since time.Time) (time.Time, error) {
-	rows, err := p.d.QueryContext(ctx, "SELECT account, order_id, status, event_time, written_at FROM orders WHERE written_at >= ?", since.UTC())
+	rows, err := p.d.QueryContext(ctx, "SELECT account, order_id, event_time, transaction_time, written_at FROM orders WHERE written_at >= ?", since.UTC())
 	if err != nil {
 		return since, fmt.Errorf("polling orders: %w", err)
 	}
@@ -285,13 +335,16 @@ func (p *rowPoller) poll(ctx context.Context, since time.Time) (time.Time, error
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for rows.Next() {
-		var k verKey
+		var s seenVer
 		var at db.NullTime
-		if err := rows.Scan(&k.account, &k.id, &k.status, &k.e, &at); err != nil {
+		if err := rows.Scan(&s.account, &s.id, &s.v.e, &s.v.t, &at); err != nil {
 			return since, fmt.Errorf("polling orders: %w", err)
 		}
-		if _, ok := p.seen[k]; !ok {
-			p.seen[k] = at.Time
+		s.at = at.Time
+		if !p.have[s] {
+			p.have[s] = true
+			k := orderKey{s.account, s.id}
+			p.seen[k] = append(p.seen[k], s)
 		}
 		if at.Time.After(newest) {
 			newest = at.Time
@@ -300,10 +353,19 @@ func (p *rowPoller) poll(ctx context.Context, since time.Time) (time.Time, error
 	return newest, rows.Err()
 }
 
-func (p *rowPoller) versions() map[verKey]time.Time {
+// firstAtOrAfter is the written_at of the first version seen that is at
+// frame f's version or newer.
+func (p *rowPoller) firstAtOrAfter(f frame) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.seen
+	var best time.Time
+	found := false
+	for _, s := range p.seen[orderKey{f.account, f.id}] {
+		if !f.behind(s.v, true) && (!found || s.at.Before(best)) {
+			best, found = s.at, true
+		}
+	}
+	return best, found
 }
 
 type orderKey struct {
@@ -353,10 +415,19 @@ func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 		}
 	})
 	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
+	for empty := 0; len(want) > 0 && empty < 5; {
+		// A partition whose end is a control record never returns its last
+		// offset: five empty polls in a row end the read.
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("reading %s: %d partitions short: %w", topic, len(want), ctx.Err())
+		}
+		if fs.NumRecords() == 0 {
+			empty++
+		} else {
+			empty = 0
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			out = append(out, r)
@@ -372,7 +443,7 @@ func ms(t int64) time.Time { return time.UnixMilli(t) }
 
 // measure fills the paths, stages and missing counts of p.
 func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Record, audited map[string][]time.Time,
-	versions map[verKey]time.Time, final map[orderKey]orderVer, acks []time.Duration) {
+	rows *rowPoller, final map[orderKey]orderVer, acks []time.Duration) {
 	// The user-data topic: frame -> producer (received_at), per key in order.
 	recAt := map[string][]*kgo.Record{}
 	for _, r := range udRecs {
@@ -382,10 +453,7 @@ func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Recor
 		k := topics.Header(r, topics.HeaderAccount) + "\x00" + string(r.Value)
 		recAt[k] = append(recAt[k], r)
 	}
-	allow := map[string]bool{}
-	for _, x := range dispatch.DefaultBinanceAllowlist() {
-		allow[x] = true
-	}
+	allow := allowlist()
 	var producer, auditRow, auditSink []time.Duration
 	for _, f := range frames {
 		if f.ref <= 0 {
@@ -461,11 +529,12 @@ func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Recor
 			continue
 		}
 		disp = append(disp, at.Sub(ms(f.ref)))
-		if !f.algo {
-			if v, ok := final[orderKey{f.account, f.id}]; !ok || v.e < f.e || (v.e == f.e && v.t < f.t) {
+		if f.ordered(allow) {
+			p.OrdersTableFrames++
+			if v, ok := final[orderKey{f.account, f.id}]; f.behind(v, ok) {
 				p.MissingOrdersRow++
 			}
-			if w, ok := versions[k]; ok {
+			if w, ok := rows.firstAtOrAfter(f); ok {
 				p.RowVersionsSeen++
 				ordersRow = append(ordersRow, w.Sub(ms(f.ref)))
 				ordersSink = append(ordersSink, w.Sub(at))
