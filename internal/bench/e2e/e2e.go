@@ -317,11 +317,10 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(rctx)
-	g.Go(func() error { return sim.Serve(gctx, ln) })
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"userdata-producer", ud.Run}, {"markprice-producer", mp.Run}, {"dispatch", disp.Run},
+	}{{"simulator", func(ctx context.Context) error { return sim.Serve(ctx, ln) }}, {"userdata-producer", ud.Run}, {"markprice-producer", mp.Run}, {"dispatch", disp.Run},
 		{"audit-sink", audit.Run}, {"orders-sink", orders.Run}, {"markprice-sink", marks.Run}} {
 		g.Go(func() error {
 			if err := c.run(gctx); err != nil && gctx.Err() == nil {

@@ -280,7 +280,10 @@ func readAudit(ctx context.Context, d *db.DB, since time.Time) (map[string][]tim
 		k := acct + "\x00" + payload
 		out[k] = append(out[k], at.Time)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading api_data_stream: %w", err)
+	}
+	return out, nil
 }
 
 // rowPoller records the orders row versions it sees (each with its
@@ -350,7 +353,10 @@ func (p *rowPoller) poll(ctx context.Context, since time.Time) (time.Time, error
 			newest = at.Time
 		}
 	}
-	return newest, rows.Err()
+	if err := rows.Err(); err != nil {
+		return since, fmt.Errorf("polling orders: %w", err)
+	}
+	return newest, nil
 }
 
 // firstAtOrAfter is the written_at of the first version seen that is at
@@ -391,7 +397,10 @@ func readOrders(ctx context.Context, d *db.DB) (map[orderKey]orderVer, error) {
 		}
 		out[k] = v
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading orders: %w", err)
+	}
+	return out, nil
 }
 
 // readTopic reads every record of topic up to its end offsets.
