@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
@@ -232,5 +233,69 @@ func TestAccountsCommandsNeverShowASecret(t *testing.T) {
 				t.Errorf("the debug logs were not captured:\n%s", all.String())
 			}
 		})
+	}
+}
+
+// kraite dev seeds the accounts table with the simulator's accounts and
+// publishes them; a restart on the same data dir reuses its key and
+// publishes nothing again.
+func TestDevSeedsTheAccountsTableAndTopic(t *testing.T) {
+	t.Setenv("KRAITE_DATABASE_URL", "")
+	t.Setenv("KRAITE_ACCOUNTS_KEY", "")
+	t.Setenv("KRAITE_ACCOUNTS_KEY_FILE", "")
+	dir := t.TempDir()
+	out := &syncBuffer{}
+	addr, _, stop := startDevOpsOut(t, dir, out)
+	topic := topics.Accounts.Name("kraite.")
+	keyPath := filepath.Join(dir, "accounts.key")
+	if !strings.Contains(out.String(), "accounts   3 in the accounts table and on kraite.accounts (key "+keyPath+")") {
+		t.Errorf("the banner does not mention the accounts:\n%s", out)
+	}
+	if st, err := os.Stat(keyPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the dev key file: %v", err)
+	}
+	recs := everyRecord(t, addr, topic)
+	if len(recs) != 3 {
+		t.Fatalf("%d records on %s, want 3", len(recs), topic)
+	}
+	stop()
+
+	key, err := accounts.ReadKeyFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.Open(context.Background(), "sqlite://"+filepath.Join(dir, "kraite.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := accounts.Open(context.Background(), accounts.Config{DB: d, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for _, r := range recs {
+		c, err := s.Credentials(context.Background(), string(r.Key))
+		if err != nil || c.APISecret == "" || !c.Enabled || c.Exchange != "binance" {
+			t.Fatalf("credentials of %s: %v", r.Key, err)
+		}
+		secrets = append(secrets, c.APISecret)
+	}
+	d.Close()
+
+	out2 := &syncBuffer{}
+	addr, _, stop = startDevOpsOut(t, dir, out2)
+	if n := len(everyRecord(t, addr, topic)); n != 3 {
+		t.Errorf("%d records after a restart, want the same 3", n)
+	}
+	stop()
+	for _, sec := range secrets {
+		for _, r := range recs {
+			if bytes.Contains(r.Value, []byte(sec)) {
+				t.Fatalf("a secret on %s", topic)
+			}
+		}
+		if strings.Contains(out.String()+out2.String(), sec) {
+			t.Fatalf("kraite dev printed a secret")
+		}
 	}
 }

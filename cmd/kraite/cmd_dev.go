@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db"
@@ -139,6 +141,15 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	for _, acct := range sim.Accounts() {
 		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 	}
+	// The accounts table is the source of truth (issue 15): seed it with
+	// the simulator's accounts and publish them to kraite.accounts. The
+	// producer still streams w.accounts (KRAITE_ACCOUNTS_FILE in kraite run).
+	keyFrom, err := seedDevAccounts(ctx, w, f.dataDir, w.accounts)
+	if err != nil {
+		simLn.Close()
+		httpLn.Close()
+		return err
+	}
 	names, err := withoutComponents(componentNames(), splitList(f.without))
 	if err != nil {
 		simLn.Close()
@@ -157,6 +168,7 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return err
 	}
 	printDevBanner(a, c.TopicPrefix, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
+	fmt.Fprintf(a.stdout, "  accounts   %d in the accounts table and on %s (key %s)\n\n", len(w.accounts), topics.Accounts.Name(c.TopicPrefix), keyFrom)
 	fmt.Fprint(a.stdout, saslHint(users, sec))
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -201,6 +213,38 @@ func seedDevDatabase(ctx context.Context, w *wiring, exchangeInfo []byte) error 
 		return fmt.Errorf("importing the simulator's symbol rules: %w", err)
 	}
 	return nil
+}
+
+// seedDevAccounts imports the simulator's accounts into the accounts table
+// (key: KRAITE_ACCOUNTS_KEY(_FILE), else accounts.key in the data dir) and
+// publishes them to kraite.accounts. It returns where the key came from.
+func seedDevAccounts(ctx context.Context, w *wiring, dataDir string, sim []userdata.Account) (string, error) {
+	var kc accounts.KeyConfig
+	if err := loadEnv(&kc); err != nil {
+		return "", err
+	}
+	key, from, err := accounts.DevKey(kc, dataDir)
+	if err != nil {
+		return "", err
+	}
+	d, err := w.database(ctx)
+	if err != nil {
+		return "", err
+	}
+	cl, err := kgo.NewClient(kclient.ProducerOpts(w.c.Brokers, nil)...)
+	if err != nil {
+		return "", fmt.Errorf("creating the accounts producer: %w", err)
+	}
+	defer cl.Close()
+	accts := make([]accounts.Account, len(sim))
+	for i, a := range sim {
+		accts[i] = accounts.Account{ID: a.ID, Exchange: topics.ExchangeBinance, APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true}
+	}
+	pub := accounts.KafkaPublisher{Client: cl, Topic: topics.Accounts.Name(w.c.TopicPrefix)}
+	if _, err := accounts.Seed(ctx, d, key, pub, w.log, "kraite dev", accts); err != nil {
+		return "", err
+	}
+	return from, nil
 }
 
 // withoutComponents is names minus skip; an unknown name in skip is an error.

@@ -135,7 +135,7 @@ func (s *Store) forUpdate() string {
 	return " FOR UPDATE"
 }
 
-const infoColumns = "account, exchange, label, enabled, api_key, key_id, version, published_version, removed, created_at, updated_at"
+const infoColumns = "account, exchange, name, active, api_key, key_id, version, published_version, removed, created_at, updated_at"
 
 func scanInfo(sc interface{ Scan(...any) error }) (Info, error) {
 	var i Info
@@ -167,38 +167,69 @@ func (s *Store) List(ctx context.Context) ([]Info, error) {
 }
 
 // get reads one account inside tx, locking its row. ok is false when there
-// is no row.
+// is no row. The v1 table is unique by (exchange, account) only: an id on
+// two exchanges is refused until one is removed by hand.
 func (s *Store) get(ctx context.Context, tx *sql.Tx, id string) (i Info, sealed string, ok bool, err error) {
-	row := tx.QueryRowContext(ctx, s.db.Rebind("SELECT "+infoColumns+", api_secret_enc FROM accounts WHERE account = ?"+s.forUpdate()), id)
-	var created, updated db.NullTime
-	err = row.Scan(&i.ID, &i.Exchange, &i.Label, &i.Enabled, &i.APIKey, &i.KeyID, &i.Version, &i.PublishedVersion, &i.Removed, &created, &updated, &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Info{}, "", false, nil
-	}
+	rows, err := tx.QueryContext(ctx, s.db.Rebind("SELECT "+infoColumns+", api_secret_enc FROM accounts WHERE account = ?"+s.forUpdate()), id)
 	if err != nil {
 		return Info{}, "", false, fmt.Errorf("reading account %s: %w", id, err)
 	}
-	i.CreatedAt, i.UpdatedAt = created.Time, updated.Time
-	return i, sealed, true, nil
+	defer rows.Close()
+	var exchanges []string
+	for rows.Next() {
+		var created, updated db.NullTime
+		if err := rows.Scan(&i.ID, &i.Exchange, &i.Label, &i.Enabled, &i.APIKey, &i.KeyID, &i.Version, &i.PublishedVersion, &i.Removed, &created, &updated, &sealed); err != nil {
+			return Info{}, "", false, fmt.Errorf("reading account %s: %w", id, err)
+		}
+		i.CreatedAt, i.UpdatedAt = created.Time, updated.Time
+		exchanges = append(exchanges, i.Exchange)
+	}
+	if err := rows.Err(); err != nil {
+		return Info{}, "", false, fmt.Errorf("reading account %s: %w", id, err)
+	}
+	if len(exchanges) > 1 {
+		return Info{}, "", false, fmt.Errorf("account id %q is in the accounts table for several exchanges (%v): an id must be unique (it is the kraite.accounts key); delete all but one row by hand", id, exchanges)
+	}
+	return i, sealed, len(exchanges) == 1, nil
 }
+
+// ErrNoSecret is returned for an account row without an API secret (a row
+// of the v1 table, before rotate-secret gave it one).
+var ErrNoSecret = errors.New("the account has no API secret yet (kraite accounts rotate-secret ID --api-key KEY sets one)")
 
 // Credentials implements CredentialSource: the decrypted credentials of
 // one account (disabled ones too, with Enabled false). ErrNotFound for an
 // unknown or removed account; ErrUndecryptable for a secret that does not
 // decrypt for this account.
 func (s *Store) Credentials(ctx context.Context, id string) (Credentials, error) {
-	row := s.db.QueryRowContext(ctx, s.db.Rebind("SELECT exchange, enabled, api_key, api_secret_enc, key_id, version, removed FROM accounts WHERE account = ?"), id)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind("SELECT exchange, active, api_key, api_secret_enc, key_id, version, removed FROM accounts WHERE account = ?"), id)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("reading account %s: %w", id, err)
+	}
+	defer rows.Close()
 	var (
 		c             = Credentials{ID: id}
 		sealed, keyID string
 		removed       bool
+		n             int
 	)
-	err := row.Scan(&c.Exchange, &c.Enabled, &c.APIKey, &sealed, &keyID, &c.Version, &removed)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && removed {
+	for rows.Next() {
+		if err := rows.Scan(&c.Exchange, &c.Enabled, &c.APIKey, &sealed, &keyID, &c.Version, &removed); err != nil {
+			return Credentials{}, fmt.Errorf("reading account %s: %w", id, err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return Credentials{}, fmt.Errorf("reading account %s: %w", id, err)
+	}
+	switch {
+	case n > 1:
+		return Credentials{}, fmt.Errorf("account id %q is in the accounts table for several exchanges: refusing to choose", id)
+	case n == 0 || removed:
 		return Credentials{}, fmt.Errorf("account %q: %w", id, ErrNotFound)
 	}
-	if err != nil {
-		return Credentials{}, fmt.Errorf("reading account %s: %w", id, err)
+	if keyID == "" {
+		return Credentials{}, fmt.Errorf("account %s: %w", id, ErrNoSecret)
 	}
 	if keyID != s.key.ID() {
 		return Credentials{}, fmt.Errorf("account %s: %w: its secret is encrypted under key %s, the configured key is %s", id, ErrWrongKey, keyID, s.key.ID())
@@ -277,7 +308,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, now time.Time, a Account,
 		return 0, err
 	}
 	if !exists {
-		_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO accounts (account, exchange, label, enabled, api_key, api_secret_enc, key_id,
+		_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO accounts (account, exchange, name, active, api_key, api_secret_enc, key_id,
 			version, published_version, removed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)`),
 			a.ID, a.Exchange, a.Label, a.Enabled, a.APIKey, sealed, s.key.ID(), false, now, now)
 		if err != nil {
@@ -286,7 +317,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, now time.Time, a Account,
 		return 1, nil
 	}
 	v := cur.Version + 1
-	_, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE accounts SET exchange = ?, label = ?, enabled = ?, api_key = ?, api_secret_enc = ?, key_id = ?,
+	_, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE accounts SET exchange = ?, name = ?, active = ?, api_key = ?, api_secret_enc = ?, key_id = ?,
 		version = ?, removed = ?, updated_at = ? WHERE account = ?`),
 		a.Exchange, a.Label, a.Enabled, a.APIKey, sealed, s.key.ID(), v, false, now, a.ID)
 	if err != nil {
@@ -311,7 +342,7 @@ func (s *Store) SetEnabled(ctx context.Context, actor, id string, enabled bool) 
 		}
 		changed = true
 		v := cur.Version + 1
-		if _, err := tx.ExecContext(ctx, s.db.Rebind("UPDATE accounts SET enabled = ?, version = ?, updated_at = ? WHERE account = ?"), enabled, v, now, id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind("UPDATE accounts SET active = ?, version = ?, updated_at = ? WHERE account = ?"), enabled, v, now, id); err != nil {
 			return fmt.Errorf("updating account %s: %w", id, err)
 		}
 		action := "disable"
@@ -336,7 +367,7 @@ func (s *Store) Remove(ctx context.Context, actor, id string) error {
 			return fmt.Errorf("account %q: %w", id, ErrNotFound)
 		}
 		v := cur.Version + 1
-		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE accounts SET removed = ?, enabled = ?, api_key = '', api_secret_enc = '', key_id = '',
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE accounts SET removed = ?, active = ?, api_key = '', api_secret_enc = '', key_id = '',
 			version = ?, updated_at = ? WHERE account = ?`), true, false, v, now, id); err != nil {
 			return fmt.Errorf("removing account %s: %w", id, err)
 		}
@@ -412,7 +443,14 @@ func (s *Store) Import(ctx context.Context, actor string, accts []Account) (Impo
 				return err
 			}
 			action := "import-add"
-			if ok && !cur.Removed {
+			if ok && !cur.Removed && cur.KeyID == "" {
+				// A v1 row without credentials: it takes the file's.
+				a.Enabled = cur.Enabled
+				if a.Label == "" {
+					a.Label = cur.Label
+				}
+				action = "import-update"
+			} else if ok && !cur.Removed {
 				if cur.KeyID != s.key.ID() {
 					return fmt.Errorf("account %s: %w", a.ID, ErrWrongKey)
 				}
@@ -617,8 +655,12 @@ func (s *Store) publishOne(ctx context.Context, id string, force bool) (bool, er
 		}
 		var value []byte
 		if !cur.Removed {
+			var at int64 // a v1 row has no updated_at
+			if !cur.UpdatedAt.IsZero() {
+				at = max(cur.UpdatedAt.UnixMilli(), 0)
+			}
 			value, err = Change{ID: cur.ID, Exchange: cur.Exchange, Enabled: cur.Enabled, Version: cur.Version,
-				ChangedAt: cur.UpdatedAt.UnixMilli()}.Encode()
+				ChangedAt: at}.Encode()
 			if err != nil {
 				return err
 			}

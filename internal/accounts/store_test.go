@@ -453,3 +453,61 @@ func TestStoreImportIsIdempotentAndAllOrNothing(t *testing.T) {
 		})
 	}
 }
+
+// A row of the v1 table (no secret, unpublished) is published with its
+// enabled flag, has no credentials until rotate-secret gives it a secret,
+// and an id on two exchanges is refused rather than guessed.
+func TestStoreTakesOverTheV1Rows(t *testing.T) {
+	for _, f := range dbtest.All() {
+		t.Run(f.Name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, f.New(t))
+			for _, q := range []string{
+				"INSERT INTO accounts (exchange, account, name, active) VALUES ('binance', 'v1-off', 'desk', FALSE)",
+				"INSERT INTO accounts (exchange, account, active) VALUES ('binance', 'v1-on', TRUE)",
+				"INSERT INTO accounts (exchange, account, active) VALUES ('binance', 'twice', TRUE)",
+				"INSERT INTO accounts (exchange, account, active) VALUES ('bybit', 'twice', TRUE)",
+			} {
+				if _, err := r.d.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			s := r.open(t, mustKey(t), r.pub)
+			if _, err := s.Credentials(ctx, "v1-on"); !errors.Is(err, accounts.ErrNoSecret) {
+				t.Fatalf("credentials of a v1 row: %v", err)
+			}
+			if _, err := s.Credentials(ctx, "twice"); err == nil || !strings.Contains(err.Error(), "several exchanges") {
+				t.Fatalf("credentials of an id on two exchanges: %v", err)
+			}
+			if _, err := s.PublishPending(ctx); err == nil || !strings.Contains(err.Error(), "several exchanges") {
+				t.Fatalf("publishing an id on two exchanges: %v", err)
+			}
+			if _, err := r.d.ExecContext(ctx, "DELETE FROM accounts WHERE exchange = 'bybit'"); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.PublishPending(ctx); err != nil || n != 3 {
+				t.Fatalf("publishing the v1 rows: %d %v", n, err)
+			}
+			last := latest(r.records(t))
+			if ch, _, err := accounts.DecodeChange([]byte("v1-off"), last["v1-off"]); err != nil || ch.Enabled || ch.Version != 1 || ch.ChangedAt != 0 {
+				t.Fatalf("v1-off on the topic: %+v %v", ch, err)
+			}
+			if err := s.RotateSecret(ctx, "t", "v1-on", "APIKEY-v1on-xyz", secretFor("v1")); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := s.Credentials(ctx, "v1-on"); err != nil || c.APISecret != secretFor("v1") || c.Version != 2 {
+				t.Fatalf("v1-on after rotate-secret: %v", err)
+			}
+			res, err := s.Import(ctx, "t", []accounts.Account{{ID: "v1-off", Exchange: "binance", APIKey: "APIKEY-v1off-xyz", APISecret: secretFor("v1off"), Enabled: true}})
+			if err != nil || len(res.Updated) != 1 {
+				t.Fatalf("importing over a v1 row: %+v %v", res, err)
+			}
+			if c, err := s.Credentials(ctx, "v1-off"); err != nil || c.Enabled || c.APISecret != secretFor("v1off") {
+				t.Fatalf("v1-off after the import: enabled %t, %v", c.Enabled, err)
+			}
+			if l, _ := s.List(ctx); len(l) != 3 || l[2].Label != "desk" && l[1].Label != "desk" {
+				t.Fatalf("list: %+v", l)
+			}
+		})
+	}
+}

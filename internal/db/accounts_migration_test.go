@@ -7,10 +7,11 @@ import (
 	"github.com/kraite/stream/internal/db/dbtest"
 )
 
-// Migration 8 replaces the v1 accounts table (which nothing used) with the
-// accounts domain's, and is repaired by running again after a crash
-// between its statements and the version record.
-func TestMigration8GivesAccountsAsData(t *testing.T) {
+// Migration 8 turns the v1 accounts table into the accounts domain's,
+// keeping its rows (name is the label, active the enabled flag the intent
+// validator reads), and is repaired by running again after a crash between
+// its statements and the version record.
+func TestMigration8KeepsTheV1AccountsRows(t *testing.T) {
 	for _, f := range dbtest.All() {
 		t.Run(f.Name, func(t *testing.T) {
 			d := f.New(t)
@@ -20,7 +21,7 @@ func TestMigration8GivesAccountsAsData(t *testing.T) {
 				"DROP TABLE account_audit",
 				"CREATE TABLE accounts (id BIGINT NOT NULL PRIMARY KEY, exchange VARCHAR(32) NOT NULL, account VARCHAR(64) NOT NULL, " +
 					"name VARCHAR(128) NOT NULL DEFAULT '', active BOOLEAN NOT NULL DEFAULT TRUE, created_at TIMESTAMP NULL)",
-				"INSERT INTO accounts (id, exchange, account) VALUES (1, 'binance', 'old')",
+				"INSERT INTO accounts (id, exchange, account, name, active) VALUES (1, 'binance', 'old', 'desk', FALSE)",
 				"DELETE FROM schema_migrations WHERE version = 8",
 			} {
 				if _, err := d.ExecContext(ctx, s); err != nil {
@@ -41,16 +42,12 @@ func TestMigration8GivesAccountsAsData(t *testing.T) {
 					}
 				}
 			}
-			ins := d.Rebind("INSERT INTO accounts (account, exchange, label, enabled, api_key, api_secret_enc, key_id, version, removed, created_at, updated_at) " +
-				"VALUES (?, 'binance', '', ?, 'k', 'v1:x', 'k1-x', 1, ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
-			if _, err := d.ExecContext(ctx, ins, "a1", true, false); err != nil {
-				t.Fatal(err)
+			got := dbtest.Dump(t, d, "SELECT account, name, api_key, api_secret_enc, key_id, version, published_version FROM accounts")
+			if len(got) != 1 || got[0][0] != "old" || got[0][1] != "desk" || got[0][2] != "" || got[0][4] != "" || got[0][5] != "1" || got[0][6] != "0" {
+				t.Fatalf("the v1 row after the migration: %v", got)
 			}
-			if _, err := d.ExecContext(ctx, ins, "a1", true, false); err == nil {
-				t.Fatal("a second row for account a1 was accepted")
-			}
-			if n := dbtest.Count(t, d, "FROM accounts"); n != 1 {
-				t.Fatalf("%d accounts", n)
+			if n := dbtest.Count(t, d, "FROM accounts WHERE active = ? AND removed = ?", false, false); n != 1 {
+				t.Fatalf("the v1 row is not disabled and present: %d", n)
 			}
 			if n := dbtest.Count(t, d, "FROM account_audit"); n != 0 {
 				t.Fatalf("%d audit rows", n)

@@ -70,12 +70,8 @@ func Migrations() []Migration {
 		}},
 		{Version: 7, Name: "write time and exchange time columns", AddColumns: migrationV7Columns(),
 			Statements: writtenAtTriggers},
-		{Version: 8, Name: "accounts as data", Statements: func(d Dialect) []string {
-			// Nothing read or wrote the v1 accounts table (and it could hold
-			// no credentials): it is replaced, not altered, for the same
-			// reasons as v6. A crash between the DROP and the version record
-			// on MySQL re-runs both on an empty table.
-			return append([]string{"DROP TABLE IF EXISTS accounts"}, createAll(d, schemaV8)...)
+		{Version: 8, Name: "accounts as data", AddColumns: accountsV8Columns(), Statements: func(d Dialect) []string {
+			return createAll(d, schemaV8)
 		}},
 	}
 }

@@ -369,34 +369,38 @@ var schemaV6 = []table{
 	}), uniques: [][]string{{"scope", "at_ms", "to_band"}}},
 }
 
-// schemaV8 replaces the v1 accounts table, which nothing used, with the
-// source of truth of the accounts domain (internal/accounts, issue 15):
-// per account id (the kraite.accounts topic key, unique across exchanges)
-// its exchange, label, enabled flag, API key and the API secret encrypted
-// at rest (AES-256-GCM, "v1:" + base64(nonce | ciphertext | tag), with the
-// account id and exchange as additional data) under the key whose
-// fingerprint is key_id. version grows with every change; published_version
-// is the newest version acknowledged on kraite.accounts, so a change whose
-// publication was interrupted is found and published again. A removed
-// account keeps its row, secret wiped and removed set, until its tombstone
-// is acknowledged. account_audit records who changed what and when, never a
-// secret.
+// accountsV8Columns are the columns migration 8 adds to the v1 accounts
+// table, which becomes the source of truth of the accounts domain
+// (internal/accounts, issue 15). The v1 columns are reused: account is the
+// account id (the kraite.accounts topic key; the store keeps it unique
+// across exchanges), name its label, active its enabled flag (which the
+// intent validator already reads). The API secret is encrypted at rest
+// (AES-256-GCM, "v1:" + base64(nonce | ciphertext | tag), the account id
+// and exchange as additional data) under the key whose fingerprint is
+// key_id (” = no secret: a v1 row). version grows with every change;
+// published_version is the newest version acknowledged on kraite.accounts,
+// so a change whose publication was interrupted is found and published
+// again (v1 rows start at version 1, unpublished). A removed account keeps
+// its row, secret wiped, active false and removed set, until its tombstone
+// is acknowledged.
+func accountsV8Columns() []AddColumn {
+	col := func(name, def string) AddColumn {
+		return AddColumn{Table: "accounts", Column: name, Def: func(Dialect) string { return def }}
+	}
+	return []AddColumn{
+		col("api_key", "VARCHAR(256) NOT NULL DEFAULT ''"),
+		col("api_secret_enc", "VARCHAR(1024) NOT NULL DEFAULT ''"),
+		col("key_id", "VARCHAR(64) NOT NULL DEFAULT ''"),
+		col("version", "BIGINT NOT NULL DEFAULT 1"),
+		col("published_version", "BIGINT NOT NULL DEFAULT 0"),
+		col("removed", "{bool} NOT NULL DEFAULT FALSE"),
+		col("updated_at", "{ts} NULL"),
+	}
+}
+
+// schemaV8 adds account_audit: who changed which account, what and when,
+// never a secret.
 var schemaV8 = []table{
-	{name: "accounts", columns: []string{
-		"id {id}",
-		"account VARCHAR(64) NOT NULL",
-		"exchange VARCHAR(32) NOT NULL",
-		"label VARCHAR(128) NOT NULL DEFAULT ''",
-		"enabled {bool} NOT NULL DEFAULT TRUE",
-		"api_key VARCHAR(256) NOT NULL DEFAULT ''",
-		"api_secret_enc VARCHAR(1024) NOT NULL DEFAULT ''",
-		"key_id VARCHAR(64) NOT NULL DEFAULT ''",
-		"version BIGINT NOT NULL",
-		"published_version BIGINT NOT NULL DEFAULT 0",
-		"removed {bool} NOT NULL DEFAULT FALSE",
-		"created_at {ts} NOT NULL",
-		"updated_at {ts} NOT NULL",
-	}, uniques: [][]string{{"account"}}},
 	{name: "account_audit", columns: []string{
 		"id {id}",
 		"at {ts} NOT NULL",
