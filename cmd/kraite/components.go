@@ -20,6 +20,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/health"
@@ -45,6 +46,15 @@ type exchangeEnv struct {
 	WSBase       string        `env:"KRAITE_BINANCE_WS_URL" envDefault:"wss://fstream.binance.com"`
 	AccountsFile string        `env:"KRAITE_ACCOUNTS_FILE"`
 	AccountsPoll time.Duration `env:"KRAITE_ACCOUNTS_POLL" envDefault:"10s"`
+	// AccountsSource is where the user-data producer's accounts come from:
+	// "file" (KRAITE_ACCOUNTS_FILE, every account on this box; dev and
+	// bootstrap) or "database" (the accounts table: the producer joins the
+	// producer.user-data group and streams the accounts of its
+	// kraite.accounts partitions).
+	AccountsSource string `env:"KRAITE_ACCOUNTS_SOURCE" envDefault:"file"`
+	// HandOverGrace is how long a producer giving up accounts keeps their
+	// sockets open so the new owner connects first (make-before-break).
+	HandOverGrace time.Duration `env:"KRAITE_HANDOVER_GRACE" envDefault:"15s"`
 	// StreamGrace is how long a stream may be down before /readyz says so;
 	// StallAfter how long a group may hold waiting records without a commit.
 	StreamGrace time.Duration `env:"KRAITE_STREAM_GRACE" envDefault:"1m"`
@@ -81,6 +91,9 @@ type wiring struct {
 	// controlAlerts are the Alerts of this process's gate and dispatch
 	// Runners (refused control records), for the status page.
 	controlAlerts []func() []gate.Alert
+	// creds reads account credentials for KRAITE_ACCOUNTS_SOURCE=database
+	// (nil: opened from the accounts table when needed).
+	creds accounts.CredentialSource
 
 	// kafkaReg is kprom's view of ops.Registry (see kafkaHooks).
 	kafkaReg *kafkaRegisterer
@@ -301,6 +314,13 @@ func buildUserData(ctx context.Context, w *wiring) (component, error) {
 		return component{}, err
 	}
 	w.userdata = mg
+	switch w.ex.AccountsSource {
+	case "", accountsSourceFile:
+	case accountsSourceDatabase:
+		return w.userDataByGroup(ctx, mg)
+	default:
+		return component{}, fmt.Errorf("KRAITE_ACCOUNTS_SOURCE %q: want %s or %s", w.ex.AccountsSource, accountsSourceFile, accountsSourceDatabase)
+	}
 	run := mg.Run
 	if w.ex.AccountsFile != "" {
 		// Checked at start: a missing or invalid file is a startup error,
@@ -337,6 +357,31 @@ func buildUserData(ctx context.Context, w *wiring) (component, error) {
 			`(a JSON list of {"id","api_key","api_secret"})`)
 	}
 	return component{name: "userdata-producer", run: run}, nil
+}
+
+const (
+	accountsSourceFile     = "file"
+	accountsSourceDatabase = "database"
+)
+
+// userDataByGroup streams the accounts this process owns in the
+// producer.user-data group, with credentials from the accounts table.
+func (w *wiring) userDataByGroup(ctx context.Context, mg *userdata.Manager) (component, error) {
+	src, err := w.credentialSource(ctx)
+	if err != nil {
+		return component{}, fmt.Errorf("KRAITE_ACCOUNTS_SOURCE=database: %w", err)
+	}
+	as, err := userdata.NewAssigner(userdata.AssignConfig{
+		Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Source: src, Grace: w.ex.HandOverGrace,
+		ClientID: "kraite-userdata-" + hostname(), Hooks: w.kafkaHooks(),
+		Log: w.log.With("component", "userdata-assigner"),
+	}, mg)
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: "userdata-producer", run: func(ctx context.Context) error {
+		return userdata.RunAssigned(ctx, as, mg)
+	}}, nil
 }
 
 func buildMarkPrice(ctx context.Context, w *wiring) (component, error) {
@@ -593,4 +638,13 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// credentialSource is where the user-data producer reads the credentials of
+// the accounts it owns.
+func (w *wiring) credentialSource(ctx context.Context) (accounts.CredentialSource, error) {
+	if w.creds != nil {
+		return w.creds, nil
+	}
+	return nil, errors.New("the accounts table store (internal/accounts.Store) is not built into this binary yet")
 }

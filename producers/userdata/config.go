@@ -23,6 +23,29 @@ type Account struct {
 	ID        string // our account id: the record key
 	APIKey    string
 	APISecret string
+	// Version is the account's version in the accounts table (0 for the
+	// accounts file): a new version restarts the stream (a rotated secret).
+	Version int64
+
+	// HandOver is set when the account was handed over by another
+	// producer that keeps its socket open until HandOver.Until: a stream
+	// connected before then publishes no gap marker (the two sockets
+	// overlapped); one connected later publishes a gap from
+	// HandOver.Released. It is a hint for starting the stream, not part of
+	// the account's identity (a change of it restarts nothing).
+	HandOver HandOver
+}
+
+// HandOver is how the previous owner of an account let it go.
+type HandOver struct {
+	Released time.Time // when the previous owner gave the account up
+	Until    time.Time // until when it keeps its socket open
+}
+
+// same reports whether a and b stream the same way (a change restarts the
+// stream): the hand-over hint does not count.
+func (a Account) same(b Account) bool {
+	return a.ID == b.ID && a.APIKey == b.APIKey && a.APISecret == b.APISecret && a.Version == b.Version
 }
 
 // Creds are the account's API credentials.

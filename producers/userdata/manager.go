@@ -27,8 +27,9 @@ type Manager struct {
 
 	updates chan []Account // 1-slot mailbox: the newest desired set wins
 
-	mu      sync.Mutex
-	running map[string]*runner
+	mu       sync.Mutex
+	running  map[string]*runner
+	problems map[string]string // accounts that should stream but cannot, with why
 
 	hook func(Account, []byte) // tests only, see stream.hook
 }
@@ -94,7 +95,7 @@ func (mg *Manager) apply(ctx context.Context, accts []Account) {
 	mg.mu.Lock()
 	defer mg.mu.Unlock()
 	for id, r := range mg.running {
-		if a, ok := want[id]; !ok || a != r.st.acct {
+		if a, ok := want[id]; !ok || !a.same(r.st.acct) {
 			r.cancel()
 			<-r.done
 			delete(mg.running, id)
@@ -126,6 +127,10 @@ func (mg *Manager) newStream(a Account) *stream {
 func (mg *Manager) supervise(ctx context.Context, r *runner) {
 	defer close(r.done)
 	down, reason := time.Time{}, reasonStartup
+	if h := r.st.acct.HandOver; !h.Until.IsZero() {
+		down, reason = h.Released, reasonHandOver
+		r.st.handOverUntil = h.Until
+	}
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		func() {
 			defer func() {
@@ -157,16 +162,53 @@ func (mg *Manager) stopAll() {
 type AccountStatus struct {
 	ID        string
 	Connected bool
+	// Problem says why an account this producer should stream is not
+	// running (unknown account, unreadable secret); empty otherwise.
+	Problem string
 }
 
-// Status lists the running accounts in id order.
+// SetProblems replaces the accounts that should stream but cannot, with
+// the reason of each (they show in Status as not connected).
+func (mg *Manager) SetProblems(problems map[string]string) {
+	cp := make(map[string]string, len(problems))
+	for id, why := range problems {
+		cp[id] = why
+	}
+	mg.mu.Lock()
+	mg.problems = cp
+	mg.mu.Unlock()
+}
+
+// Status lists the running accounts and those that cannot run, in id order.
 func (mg *Manager) Status() []AccountStatus {
 	mg.mu.Lock()
 	defer mg.mu.Unlock()
-	out := make([]AccountStatus, 0, len(mg.running))
+	out := make([]AccountStatus, 0, len(mg.running)+len(mg.problems))
 	for id, r := range mg.running {
 		out = append(out, AccountStatus{ID: id, Connected: r.st.connected.Load()})
 	}
+	for id, why := range mg.problems {
+		if _, ok := mg.running[id]; !ok {
+			out = append(out, AccountStatus{ID: id, Problem: why})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// running_ lists the accounts the Manager streams now.
+func (mg *Manager) runningAccounts() []Account {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	out := make([]Account, 0, len(mg.running))
+	for _, r := range mg.running {
+		out = append(out, r.st.acct)
+	}
+	return out
+}
+
+func (mg *Manager) count() int {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	return len(mg.running)
 }

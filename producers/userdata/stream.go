@@ -30,6 +30,9 @@ const (
 	reasonKeyExpired = "listenKeyExpired"
 	reasonKeyGone    = "listenKeyGone"
 	reasonPanic      = "panic"
+	// The account came from another producer that had already closed its
+	// socket (or whose promised overlap ended) when this one connected.
+	reasonHandOver = "handover"
 	// A frame that can never be stored: too large for Kafka (or for the
 	// WebSocket read limit, which also drops the connection), or refused
 	// by the broker as an invalid record.
@@ -60,6 +63,9 @@ type stream struct {
 
 	connSeq   int
 	connected atomic.Bool
+	// handOverUntil: the previous owner keeps its socket until then; the
+	// first connection made before it publishes no gap marker.
+	handOverUntil time.Time
 	hook      func(Account, []byte) // tests only: called for every frame before it is handled
 
 	// An episode of refused frames: logged when it starts and when the
@@ -95,7 +101,13 @@ func (s *stream) run(ctx context.Context, down time.Time, reason string) (time.T
 		}
 		attempt = 0
 		connID := s.nextConnID()
-		s.publishGap(down, time.Now(), connID, reason)
+		now := time.Now()
+		if overlap := !s.handOverUntil.IsZero() && now.Before(s.handOverUntil); overlap {
+			s.log.Debug("connected before the previous owner closes: no gap", "conn_id", connID)
+		} else {
+			s.publishGap(down, now, connID, reason)
+		}
+		s.handOverUntil = time.Time{}
 		s.connected.Store(true)
 		reason = s.serve(ctx, key, sess, connID)
 		s.connected.Store(false)

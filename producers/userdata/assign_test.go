@@ -1,0 +1,500 @@
+package userdata
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/simulator"
+	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/internal/wsconn"
+	"github.com/kraite/stream/producers/publisher"
+	"github.com/kraite/stream/topics"
+)
+
+// memSource is an in-memory CredentialSource (the accounts table's Store
+// implements the same interface on the database).
+type memSource struct {
+	mu    sync.Mutex
+	creds map[string]accounts.Credentials
+	calls atomic.Int64
+}
+
+func (m *memSource) Credentials(_ context.Context, id string) (accounts.Credentials, error) {
+	m.calls.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.creds[id]
+	if !ok {
+		return accounts.Credentials{}, accounts.ErrNotFound
+	}
+	return c, nil
+}
+
+func (m *memSource) set(c accounts.Credentials) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.creds[c.ID] = c
+}
+
+// childEnv carries what a producer child process needs.
+const childEnv = "KRAITE_USERDATA_ASSIGN_CHILD"
+
+type childConfig struct {
+	Broker   string
+	RESTBase string
+	Accounts []simulator.Account
+	Session  time.Duration
+	Grace    time.Duration
+	Name     string
+}
+
+// TestMain runs a producer child (an Assigner and its Manager) when the
+// test binary is started as one by the failover test.
+func TestMain(m *testing.M) {
+	if v := os.Getenv(childEnv); v != "" {
+		os.Exit(runChild(v))
+	}
+	os.Exit(m.Run())
+}
+
+func runChild(v string) int {
+	var c childConfig
+	if err := json.Unmarshal([]byte(v), &c); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	src := &memSource{creds: map[string]accounts.Credentials{}}
+	for _, a := range c.Accounts {
+		src.set(accounts.Credentials{ID: a.ID, Exchange: "binance", APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true, Version: 1})
+	}
+	log := testkit.Logger(nil)
+	pub, err := publisher.New(publisher.Config{Brokers: []string{c.Broker}, ClientID: c.Name}, log, publisher.NewMetrics(nil))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	p, err := newProducer(c, src, pub)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	_ = p.run(context.Background())
+	return 0
+}
+
+// producer is an Assigner and its Manager, as one box runs them.
+type producer struct {
+	as *Assigner
+	mg *Manager
+}
+
+func newProducer(c childConfig, src accounts.CredentialSource, pub *publisher.Publisher) (*producer, error) {
+	log := testkit.Logger(nil)
+	mg, err := New(Config{
+		RESTBase: c.RESTBase, WSBase: "ws" + strings.TrimPrefix(c.RESTBase, "http"),
+		IdleTimeout: 2 * time.Second,
+		Backoff:     wsconn.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
+	}, nil, pub, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	as, err := NewAssigner(AssignConfig{Brokers: []string{c.Broker}, Prefix: prefix, Source: src,
+		Grace: c.Grace, SessionTimeout: c.Session, Retry: 200 * time.Millisecond, ClientID: c.Name, Log: log}, mg)
+	if err != nil {
+		return nil, err
+	}
+	return &producer{as: as, mg: mg}, nil
+}
+
+func (p *producer) run(ctx context.Context) error { return RunAssigned(ctx, p.as, p.mg) }
+
+func (p *producer) connected() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range p.mg.Status() {
+		if s.Connected {
+			out[s.ID] = true
+		}
+	}
+	return out
+}
+
+// assignRig is a simulator, a broker with the accounts on kraite.accounts,
+// and a trading loop; producers are added by the tests.
+type assignRig struct {
+	*rig
+	src   *memSource
+	admin *kgo.Client
+	cfg   childConfig
+}
+
+func newAssignRig(t *testing.T, n int, session, grace time.Duration) *assignRig {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{
+		Seed: 11, Accounts: n, OrderInterval: -1, MarkPriceInterval: time.Hour, PingInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	b := testkit.Broker(t, prefix)
+	log := testkit.Logger(t)
+	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}}, log, publisher.NewMetrics(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	r := &assignRig{
+		rig: &rig{t: t, sim: sim, broker: b, pub: pub, reader: testkit.NewReader(t, b.Addr(), topics.UserDataStream.Name(prefix)), restURL: srv.URL},
+		src: &memSource{creds: map[string]accounts.Credentials{}}, admin: admin,
+		cfg: childConfig{Broker: b.Addr(), RESTBase: srv.URL, Accounts: sim.Accounts(), Session: session, Grace: grace},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = sim.Run(ctx) }()
+	go func() { defer wg.Done(); r.tradeSlowly(ctx) }()
+	r.trading.Store(true)
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer fcancel()
+		_ = pub.Close(fctx)
+	})
+	for _, a := range sim.Accounts() {
+		r.src.set(accounts.Credentials{ID: a.ID, Exchange: "binance", APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true, Version: 1})
+		r.publish(accounts.Change{ID: a.ID, Exchange: "binance", Enabled: true, Version: 1, ChangedAt: time.Now().UnixMilli()})
+	}
+	return r
+}
+
+func (r *assignRig) publish(c accounts.Change) {
+	r.t.Helper()
+	v, err := c.Encode()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.produce(&kgo.Record{Key: []byte(c.ID), Value: v})
+}
+
+func (r *assignRig) produce(rec *kgo.Record) {
+	r.t.Helper()
+	rec.Topic = topics.Accounts.Name(prefix)
+	if err := r.admin.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// start runs an in-process producer until the test ends (or stop).
+func (r *assignRig) start(name string) (*producer, func()) {
+	r.t.Helper()
+	c := r.cfg
+	c.Name = name
+	p, err := newProducer(c, r.src, r.pub)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	r.t.Cleanup(stop)
+	return p, stop
+}
+
+// startChild runs a producer in a child process (this test binary).
+func (r *assignRig) startChild(name string) *exec.Cmd {
+	r.t.Helper()
+	c := r.cfg
+	c.Name = name
+	v, _ := json.Marshal(c)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(v))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// gapsAfter counts the gap markers of each account published at or after t.
+func gapsAfter(st stored, t time.Time) map[string]int {
+	out := map[string]int{}
+	for acct, gs := range st.gaps {
+		for _, g := range gs {
+			if g.ToMs >= t.UnixMilli() {
+				out[acct]++
+			}
+		}
+	}
+	return out
+}
+
+func accountIDs(r *assignRig) []string { return ids(r.sim) }
+
+// tradeSlowly steps every account every 100ms while trading (the rig's
+// 10ms is too much for a hundred accounts on a shared machine).
+func (r *assignRig) tradeSlowly(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if r.trading.Load() {
+				for _, a := range r.sim.Accounts() {
+					r.sim.Step(a.ID)
+				}
+			}
+		}
+	}
+}
+
+// missingSince lists, per account, the frames pushed to a socket at or
+// after t that are not in the topic.
+func (r *assignRig) missingSince(st stored, t time.Time) map[string]int {
+	out := map[string]int{}
+	for _, id := range ids(r.sim) {
+		// A frame pushed to two sockets (a hand-over's overlap) counts as
+		// stored when one copy is.
+		have := map[string]bool{}
+		for _, f := range st.frames[id] {
+			have[string(f)] = true
+		}
+		for _, p := range r.sim.PushedFrames(id) {
+			if !have[string(p.Data)] && !p.At.Before(t) {
+				out[id]++
+			}
+		}
+	}
+	return out
+}
+
+// settleSince stops trading and waits until every frame pushed since t is
+// in the topic.
+func (r *assignRig) settleSince(t time.Time) stored {
+	r.t.Helper()
+	r.trading.Store(false)
+	var st stored
+	testkit.Eventually(r.t, 30*time.Second, "every frame pushed since "+t.Format(time.TimeOnly)+" in the topic", func() bool {
+		st = r.stored()
+		return len(r.missingSince(st, t)) == 0
+	})
+	return st
+}
+
+func TestAssignerStreamsOwnedAccountsAndFollowsChanges(t *testing.T) {
+	r := newAssignRig(t, 6, 6*time.Second, 2*time.Second)
+	all := accountIDs(r)
+	// A bad record and an account unknown to the credential source: the
+	// first is quarantined, the second stays closed with a reason, and
+	// neither disturbs the others.
+	r.produce(&kgo.Record{Key: []byte(all[0]), Value: []byte(`{"id":"` + all[1] + `","exchange":"binance","enabled":false,"version":99}`)})
+	r.produce(&kgo.Record{Key: []byte("acct-ghost"), Value: []byte(`{"id":"acct-ghost","exchange":"binance","enabled":true,"version":1,"changed_at":1}`)})
+	r.produce(&kgo.Record{Key: []byte("acct-other"), Value: []byte(`{"id":"acct-other","exchange":"bybit","enabled":true,"version":1,"changed_at":1}`)})
+	r.produce(&kgo.Record{Key: []byte(strings.Repeat("x", 300)), Value: []byte(`garbage`)})
+
+	p, _ := r.start("a")
+	testkit.Eventually(t, 20*time.Second, "every account streaming", func() bool { return len(p.connected()) == len(all) })
+	st := p.as.Status()
+	if len(st.Partitions) != int(topics.Accounts.Partitions) || st.CaughtUp != len(st.Partitions) {
+		t.Fatalf("status %s: want all %d partitions caught up", st, topics.Accounts.Partitions)
+	}
+	if !strings.Contains(st.Problems["acct-ghost"], "not in the accounts table") || len(st.Problems) != 1 {
+		t.Fatalf("problems %v: want only acct-ghost, not in the table", st.Problems)
+	}
+	for _, s := range p.mg.Status() {
+		if s.ID == "acct-other" {
+			t.Fatal("an account of another exchange is streamed")
+		}
+	}
+	// The two bad records are in quarantine, once each.
+	q := testkit.NewReader(t, r.broker.Addr(), topics.Quarantine.Name(prefix))
+	testkit.Eventually(t, 10*time.Second, "two quarantine records", func() bool { return len(q.Poll(t)) >= 2 })
+	for _, rec := range q.Poll(t) {
+		var qr topics.QuarantineRecord
+		if err := json.Unmarshal(rec.Value, &qr); err != nil || qr.SourceTopic != topics.Accounts.Name(prefix) || qr.Error == "" {
+			t.Fatalf("quarantine record %s: %v", rec.Value, err)
+		}
+	}
+	if n := len(q.Poll(t)); n != 2 {
+		t.Fatalf("%d quarantine records, want 2", n)
+	}
+
+	// Disable one account: its socket closes within seconds, the others
+	// keep theirs (same connection: no new gap marker).
+	before := r.stored()
+	victim := all[2]
+	t0 := time.Now()
+	r.publish(accounts.Change{ID: victim, Exchange: "binance", Enabled: false, Version: 2, ChangedAt: t0.UnixMilli()})
+	testkit.Eventually(t, 5*time.Second, "the disabled account closed", func() bool {
+		for _, s := range p.mg.Status() {
+			if s.ID == victim {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("disable -> socket closed: %s", time.Since(t0).Round(time.Millisecond))
+	if n := len(p.connected()); n != len(all)-1 {
+		t.Fatalf("%d accounts connected after disabling one of %d", n, len(all))
+	}
+	// Enable it again: it opens.
+	t1 := time.Now()
+	r.publish(accounts.Change{ID: victim, Exchange: "binance", Enabled: true, Version: 3, ChangedAt: t1.UnixMilli()})
+	testkit.Eventually(t, 5*time.Second, "the enabled account streaming", func() bool { return p.connected()[victim] })
+	t.Logf("enable -> socket streaming: %s", time.Since(t1).Round(time.Millisecond))
+	// A rotated secret (new version) reconnects that account only.
+	r.src.set(accounts.Credentials{ID: all[3], Exchange: "binance", APIKey: r.sim.Accounts()[3].APIKey, APISecret: r.sim.Accounts()[3].APISecret, Enabled: true, Version: 4})
+	r.publish(accounts.Change{ID: all[3], Exchange: "binance", Enabled: true, Version: 4, ChangedAt: time.Now().UnixMilli()})
+	// Removing an account (tombstone) closes it.
+	r.produce(&kgo.Record{Key: []byte(all[4])})
+	testkit.Eventually(t, 5*time.Second, "the removed account closed", func() bool {
+		c := p.connected()
+		return !c[all[4]] && len(c) == len(all)-1
+	})
+	st2 := r.settle(all)
+	newGaps := gapsAfter(st2, t0)
+	for _, a := range all {
+		want := 0
+		if a == victim || a == all[3] {
+			want = 1 // re-opened: a start-up gap marker
+		}
+		if a == all[4] {
+			continue
+		}
+		if newGaps[a] != want {
+			t.Errorf("account %s: %d new gap markers, want %d (before: %d)", a, newGaps[a], want, len(before.gaps[a]))
+		}
+	}
+}
+
+// TestAssignerScaleOutAndFailover adds a third producer process to two
+// (it takes about a third of the accounts with no gap marker at all:
+// make-before-break), then kills -9 one of them: the survivors stream its
+// accounts again within the session timeout plus reconnect time, each with
+// a start-up gap marker (which the gap watcher turns into a backfill).
+func TestAssignerScaleOutAndFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts producer processes")
+	}
+	const n = 100
+	session, grace := 6*time.Second, 5*time.Second
+	r := newAssignRig(t, n, session, grace)
+	all := accountIDs(r)
+
+	a, _ := r.start("a")
+	b := r.startChild("b")
+	testkit.Eventually(t, 60*time.Second, "every account streaming on a or b", func() bool {
+		c := len(a.connected())
+		return len(r.stored().gaps) == n && c > n/4 && c < 3*n/4 && a.as.Status().Releasing == 0
+	})
+	t0 := time.Now()
+	testkit.Eventually(t, 20*time.Second, "every account streaming", func() bool { return len(r.streamingSince(t0)) == n })
+
+	// Scale out: a third producer takes about a third, make-before-break.
+	onA := len(a.connected())
+	join := time.Now()
+	r.startChild("c")
+	testkit.Eventually(t, 60*time.Second, "the newcomer holding its share", func() bool {
+		st := a.as.Status()
+		return len(st.Partitions) <= int(topics.Accounts.Partitions)/3+1 && st.Releasing == 0
+	})
+	t1 := time.Now()
+	testkit.Eventually(t, 20*time.Second, "every account streaming", func() bool { return len(r.streamingSince(t1)) == n })
+	t.Logf("third producer: a went from %d to %d accounts (%d of %d partitions)", onA, len(a.connected()),
+		len(a.as.Status().Partitions), topics.Accounts.Partitions)
+	if moved := onA - len(a.connected()); moved < onA/6 || moved > onA/2 {
+		t.Errorf("%d of a's %d accounts moved to the third producer, want about a third", moved, onA)
+	}
+	if g := gapsAfter(r.stored(), join); len(g) != 0 {
+		t.Errorf("gap markers after the third producer joined: %v (want none: make-before-break)", g)
+	}
+
+	// Failover: kill -9 b.
+	keptA := a.connected()
+	kill := time.Now()
+	if err := b.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, session+60*time.Second, "every account streaming again", func() bool {
+		return len(r.streamingSince(kill.Add(session))) == n
+	})
+	var (
+		gaps map[string]int
+		st   stored
+	)
+	testkit.Eventually(t, 10*time.Second, "the gap markers of the moved accounts", func() bool {
+		st = r.stored()
+		gaps = gapsAfter(st, kill)
+		return len(gaps) > 0 && len(r.streamingSince(time.Now().Add(-time.Second))) == n
+	})
+	var ds []time.Duration
+	for id, gs := range st.gaps {
+		if keptA[id] && gaps[id] > 0 {
+			t.Errorf("account %s stayed on a but has %d gap markers after the kill", id, gaps[id])
+		}
+		if gaps[id] > 1 {
+			t.Errorf("account %s: %d gap markers after the kill, want 1", id, gaps[id])
+		}
+		for _, g := range gs {
+			if g.ToMs >= kill.UnixMilli() {
+				ds = append(ds, time.UnixMilli(g.ToMs).Sub(kill))
+			}
+		}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	t.Logf("kill -9 of b: %d accounts streaming again after p0 %s p50 %s p90 %s max %s (session timeout %s)",
+		len(ds), ds[0].Round(time.Millisecond), ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)*9/10].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), session)
+	if len(ds) < n/6 || len(ds) > n/2 {
+		t.Errorf("%d accounts moved after the kill, want about a third of %d", len(ds), n)
+	}
+	if ds[len(ds)-1] > session+15*time.Second {
+		t.Errorf("slowest account back after %s, want within the session timeout %s plus reconnect", ds[len(ds)-1], session)
+	}
+	// Every frame pushed since then is in the topic.
+	st = r.settleSince(kill.Add(ds[len(ds)-1]))
+	// Since the third producer joined, no frame of an account that did not
+	// fail over is missing: the hand-over lost nothing.
+	for id, miss := range r.missingSince(st, join) {
+		if gapsAfter(st, kill)[id] == 0 {
+			t.Errorf("account %s: %d frames pushed since the third producer joined are not in the topic", id, miss)
+		}
+	}
+	_ = all
+}
+
+// streamingSince lists the accounts with a frame produced after t.
+func (r *assignRig) streamingSince(t time.Time) map[string]bool {
+	out := map[string]bool{}
+	for _, rec := range r.reader.Poll(r.t) {
+		if topics.Header(rec, topics.HeaderKind) == topics.KindFrame && !rec.Timestamp.Before(t) {
+			out[string(rec.Key)] = true
+		}
+	}
+	return out
+}
