@@ -20,21 +20,24 @@ import (
 	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/simulator"
+	"github.com/kraite/stream/internal/streambench"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
 
 func cmdBench(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("bench", "bench ingest|e2e|soak [flags]\n\n"+
-		"  ingest  frame-to-Kafka-ack latency and throughput of the user-data producer with many\n"+
-		"          simulated accounts (its own embedded broker and simulator), against a baseline\n"+
-		"  e2e     frame-to-database latency of the whole pipeline in one process (simulator, producers,\n"+
-		"          broker, dispatch, sinks on a scratch MariaDB database), against the previous sink cycle\n"+
-		"  soak    the producer's memory over a time-compressed span of hours\n\n"+
-		"kraite bench ingest -h, kraite bench e2e -h and kraite bench soak -h show their flags.")
+	fs := a.newFlags("bench", "bench ingest|e2e|soak|failover [flags]\n\n"+
+		"  ingest    frame-to-Kafka-ack latency and throughput of the user-data producer with many\n"+
+		"            simulated accounts (its own embedded broker and simulator), against a baseline;\n"+
+		"            --processes N spreads them over N producer processes (the producer.user-data group)\n"+
+		"  e2e       frame-to-database latency of the whole pipeline in one process (simulator, producers,\n"+
+		"            broker, dispatch, sinks on a scratch MariaDB database), against the previous sink cycle\n"+
+		"  soak      the producer's memory over a time-compressed span of hours\n"+
+		"  failover  kill -9 one of two producer processes, then add a third: time to stream again, gaps\n\n"+
+		"kraite bench ingest -h, kraite bench e2e -h, kraite bench soak -h and kraite bench failover -h show their flags.")
 	if len(args) == 0 {
-		return usagef(fs, "bench needs a subcommand: ingest, e2e or soak (kraite bench ingest -h)")
+		return usagef(fs, "bench needs a subcommand: ingest, e2e, soak or failover (kraite bench ingest -h)")
 	}
 	var sub func(context.Context, *app, []string) error
 	switch args[0] {
@@ -46,12 +49,16 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 		sub = benchSoak
 	case "peer":
 		sub = benchPeer
+	case "failover":
+		sub = benchFailover
+	case "producer":
+		sub = benchProducer
 	default:
 		// bench -h, or a flag or word that is not a subcommand.
 		if err := a.parse(fs, args); err != nil {
 			return err
 		}
-		return usagef(fs, "unknown bench %q: ingest, e2e or soak", args[0])
+		return usagef(fs, "unknown bench %q: ingest, e2e, soak or failover", args[0])
 	}
 	if _, err := a.loadCommon(); err != nil {
 		return err
@@ -102,15 +109,32 @@ type phaseResult struct {
 // The baseline, measured in the same run on the same simulator, is the same
 // pipeline with franz-go's default 10 ms linger instead of Kraite's tuning.
 func benchIngest(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("bench ingest", "bench ingest [--accounts 1000] [--duration 20s] [--order-interval 1s]")
+	fs := a.newFlags("bench ingest", "bench ingest [--accounts 1000] [--duration 20s] [--order-interval 1s] [--processes N]")
 	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
 	dur := fs.Duration("duration", 20*time.Second, "measured time per phase")
 	warm := fs.Duration("warmup", 5*time.Second, "unmeasured time before each phase")
 	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
+	procs := fs.Int("processes", 0, "spread the accounts over this many producer processes (the producer.user-data\n"+
+		"group), measured next to one process of the same group in the same run; 0: in-process, against the linger baseline")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	if *procs < 0 || *procs > 16 || *accounts < 1 {
+		return usagef(fs, "--processes must be 0..16 and --accounts positive")
+	}
+	if *procs > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		kclient.SetDefault(kclient.Security{}) // the embedded open broker
+		fmt.Fprintf(a.stdout, "load average before: %s\n", loadAvg())
+		_, err = streambench.Ingest(ctx, streambench.IngestOptions{Self: self, Args: []string{"bench", "producer"},
+			Accounts: *accounts, Processes: *procs, Interval: *interval, Warmup: *warm, Duration: *dur, Out: a.stdout, Log: a.log})
+		fmt.Fprintf(a.stdout, "load average after: %s\n", loadAvg())
 		return err
 	}
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
@@ -221,6 +245,64 @@ func ingestPhase(ctx context.Context, a *app, c common, simAddr string, accts []
 		r.max = got[len(got)-1]
 	}
 	return r, ctx.Err()
+}
+
+// benchFailover kills -9 one of two producer processes holding the
+// simulated accounts and adds a third (see streambench.Failover).
+func benchFailover(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s]")
+	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
+	session := fs.Duration("session", 10*time.Second, "group session timeout of the producers (a killed one is noticed after it)")
+	grace := fs.Duration("grace", 15*time.Second, "hand-over grace (KRAITE_HANDOVER_GRACE)")
+	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	if *accounts < 1 || *session < 6*time.Second {
+		return usagef(fs, "--accounts must be positive and --session at least 6s (the broker's minimum)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	kclient.SetDefault(kclient.Security{}) // the embedded open broker
+	fmt.Fprintf(a.stdout, "load average before: %s\n", loadAvg())
+	res, err := streambench.Failover(ctx, streambench.FailoverOptions{Self: self, Args: []string{"bench", "producer"},
+		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, Out: a.stdout})
+	fmt.Fprintf(a.stdout, "load average after: %s\n", loadAvg())
+	if err != nil {
+		return err
+	}
+	if res.ScaleOutGaps > 0 || res.MissingAfter > 0 || res.MissingScaleOut > 0 || len(res.Recovery) != res.Moved {
+		return fmt.Errorf("failover: %d gap markers for %d moved accounts, %d gap markers in the scale-out, %d+%d frames missing",
+			len(res.Recovery), res.Moved, res.ScaleOutGaps, res.MissingAfter, res.MissingScaleOut)
+	}
+	return nil
+}
+
+// benchProducer is a producer child of bench ingest --processes and bench
+// failover, driven over stdin and stdout by its parent.
+func benchProducer(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("bench producer", "bench producer (internal: started by bench ingest --processes and bench failover)")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	kclient.SetDefault(kclient.Security{}) // the parent's embedded open broker
+	return streambench.RunWorker(ctx, a.stdin, a.stdout, a.log)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -273,18 +273,20 @@ func (as *Assigner) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			}
 		})
 	}
-	promises := map[int32]release{}
+	now := time.Now()
+	promises := map[int32]HandOver{}
 	if offs, err := adm.FetchOffsets(ctx, as.cfg.Group); err == nil {
 		offs.Each(func(o kadm.OffsetResponse) {
-			var r release
-			if o.Topic == as.topic && o.Err == nil && o.Metadata != "" && json.Unmarshal([]byte(o.Metadata), &r) == nil {
-				promises[o.Partition] = r
+			if o.Topic != as.topic || o.Err != nil {
+				return
+			}
+			if h, ok := parseRelease(o.Metadata, now); ok {
+				promises[o.Partition] = h
 			}
 		})
 	} else {
 		as.log.Warn("reading the hand-over promises; new accounts start with a gap marker", "err", err)
 	}
-	now := time.Now()
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	for _, p := range ps {
@@ -293,14 +295,40 @@ func (as *Assigner) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			pt.end = e
 			pt.caughtUp = e <= starts[p]
 		}
-		if r, ok := promises[p]; ok && r.Until > now.UnixMilli() && r.Released > 0 && r.Released <= r.Until {
-			pt.handOver = HandOver{Released: time.UnixMilli(r.Released), Until: time.UnixMilli(r.Until)}
-		}
+		pt.handOver = promises[p]
 		as.parts[p] = pt
 	}
 	as.log.Info("accounts partitions assigned", "partitions", ps, "owned", len(as.parts))
 	as.dirty = true
 	as.wake()
+}
+
+// maxPromise bounds a hand-over promise read from the group's offset
+// metadata: anyone who can commit to the group could write one, and a
+// promise suppresses the new owner's gap marker, so a far-future one must
+// not hide a real outage.
+const maxPromise = 5 * time.Minute
+
+// parseRelease decodes the hand-over promise of a partition's committed
+// offset metadata; false when there is none, it is malformed, it has ended
+// at now, or it is implausible (released in the future, or longer than
+// maxPromise).
+func parseRelease(meta string, now time.Time) (HandOver, bool) {
+	if meta == "" || len(meta) > 1024 {
+		return HandOver{}, false
+	}
+	var r release
+	if err := json.Unmarshal([]byte(meta), &r); err != nil {
+		return HandOver{}, false
+	}
+	nowMs := now.UnixMilli()
+	switch {
+	case r.Released <= 0 || r.Until <= nowMs || r.Released > r.Until,
+		r.Until-r.Released > maxPromise.Milliseconds(),
+		r.Released > nowMs+maxPromise.Milliseconds(): // clocks differ, but not by minutes
+		return HandOver{}, false
+	}
+	return HandOver{Released: time.UnixMilli(r.Released), Until: time.UnixMilli(r.Until)}, true
 }
 
 // revoked gives partitions up cleanly: their accounts stay open for Grace,

@@ -66,7 +66,7 @@ type stream struct {
 	// handOverUntil: the previous owner keeps its socket until then; the
 	// first connection made before it publishes no gap marker.
 	handOverUntil time.Time
-	hook      func(Account, []byte) // tests only: called for every frame before it is handled
+	hook          func(Account, []byte) // tests only: called for every frame before it is handled
 
 	// An episode of refused frames: logged when it starts and when the
 	// next frame is stored again, not per frame.
