@@ -47,8 +47,9 @@ type committer struct {
 	committed map[string]map[int32]int64
 
 	commits, failures atomic.Int64
-	// testBeforeCommit, when set, sees every commit before it is sent.
-	testBeforeCommit func(map[string]map[int32]kgo.EpochOffset)
+	// testBeforeCommit, when set, sees every commit before it is sent; an
+	// error fails that commit as the broker would.
+	testBeforeCommit func(map[string]map[int32]kgo.EpochOffset) error
 }
 
 func newCommitter(cl *kgo.Client, log *slog.Logger, group string, retryEvery time.Duration) *committer {
@@ -108,7 +109,10 @@ func (c *committer) commitLocked(ctx context.Context, only map[string][]int32) e
 		return nil
 	}
 	if c.testBeforeCommit != nil {
-		c.testBeforeCommit(due)
+		if err := c.testBeforeCommit(due); err != nil {
+			c.failures.Add(1)
+			return err
+		}
 	}
 	var rerr error
 	c.cl.CommitOffsetsSync(ctx, due, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {

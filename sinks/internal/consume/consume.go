@@ -147,9 +147,10 @@ type Loop struct {
 	// in that cycle).
 	AfterCommit func(ctx context.Context, recs []*kgo.Record)
 	// BeforeClose, when set, runs when Run ends, after the final offset
-	// commit and before the client closes (the orders sink drains its
-	// publisher there). It does not run after a test crash.
-	BeforeClose func()
+	// commit and before the client closes (the orders sink stops and
+	// drains its publisher there); crashed says the test crash hook
+	// fired (no final commit was made).
+	BeforeClose func(crashed bool)
 	// OnRetry, when set, is told about every failed attempt (metrics).
 	OnRetry func(err error)
 	// testCrashAfterWrite, when it returns true, ends Run right after a
@@ -257,8 +258,8 @@ func (l *Loop) Run(ctx context.Context, handle Handler) error {
 				cancel()
 			}
 		}
-		if l.BeforeClose != nil && !l.crashed.Load() {
-			l.BeforeClose()
+		if l.BeforeClose != nil {
+			l.BeforeClose(l.crashed.Load())
 		}
 		// Leaving the group is a rebalance; it would wait forever for a
 		// poll we never finish.

@@ -204,6 +204,25 @@ func (e *Env) WaitCommitted(t testing.TB, group, topic string, timeout time.Dura
 	})
 }
 
+// CommittedOffsets is group's committed offset of every partition of topic
+// (absent: nothing committed).
+func (e *Env) CommittedOffsets(t testing.TB, group, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(e.Client).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("fetching the offsets of %s: %v", group, err)
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			out[o.Partition] = o.At
+		}
+	})
+	return out
+}
+
 // Quarantined reads the quarantine topic until n records arrived or timeout
 // passed and decodes them, keyed by source position (a record quarantined
 // twice, e.g. after a retried batch, keeps its last reason).
