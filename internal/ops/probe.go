@@ -42,7 +42,14 @@ func ReadyURL(addr string) (string, error) {
 			host = "::1"
 		}
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+	hp := net.JoinHostPort(host, port)
+	raw := "http://" + hp + "/readyz"
+	// The host must be a host: nothing that makes the URL mean something
+	// else (user@host, a path, a query).
+	if u, err := url.Parse(raw); err != nil || u.User != nil || u.Host != hp || u.Path != "/readyz" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("listen address %q: %q is not a host name or address", addr, host)
+	}
+	return raw, nil
 }
 
 // CheckProbeURL refuses what a healthcheck must not probe: anything but an

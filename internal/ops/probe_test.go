@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestReadyURLProbesTheLoopbackOfAWildcardAddress(t *testing.T) {
@@ -162,4 +164,44 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// FuzzPrintable: whatever a probed server answers, what is reported is
+// valid UTF-8 without control characters other than newline and tab.
+func FuzzPrintable(f *testing.F) {
+	for _, s := range []string{"orders-sink: ok\n", "gate: database unreachable\n", "bad\x1b[2J\x00\xff\xfe", "\r\n\t\u2028é", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := printable(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("printable(%q) = %q: invalid UTF-8", s, out)
+		}
+		for _, r := range out {
+			if unicode.IsControl(r) && r != '\n' && r != '\t' {
+				t.Fatalf("printable(%q) = %q: control character %U", s, out, r)
+			}
+		}
+	})
+}
+
+// FuzzReadyURL: any KRAITE_HTTP_ADDR is refused or becomes a URL the probe
+// accepts, on the address's own port.
+func FuzzReadyURL(f *testing.F) {
+	for _, s := range []string{"0.0.0.0:8080", ":8080", "[::]:9000", "127.0.0.1:8080", "athena:8080", "", "host", "a:b:c", "[::1", "0.0.0.0:80/x", "user@host:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		u, err := ReadyURL(addr)
+		if err != nil {
+			return
+		}
+		if err := CheckProbeURL(u); err != nil {
+			t.Fatalf("ReadyURL(%q) = %q, which the probe refuses: %v", addr, u, err)
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		if !strings.HasSuffix(u, ":"+port+"/readyz") {
+			t.Fatalf("ReadyURL(%q) = %q: not port %s", addr, u, port)
+		}
+	})
 }
