@@ -29,7 +29,7 @@ func TestShortRunAccountsForEveryFrame(t *testing.T) {
 		OrderInterval: 150 * time.Millisecond, DatabaseURL: server, Baseline: true, Drain: 30 * time.Second, Out: &out})
 	t.Log("\n" + out.String())
 	if err != nil {
-		if strings.Contains(err.Error(), "connect") {
+		if strings.Contains(err.Error(), "connect") && os.Getenv("KRAITE_TEST_REQUIRE_DB") != "1" {
 			t.Skipf("no database server: %v", err)
 		}
 		t.Fatal(err)
