@@ -142,14 +142,17 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 	}
 	// The accounts table is the source of truth (issue 15): seed it with
-	// the simulator's accounts and publish them to kraite.accounts. The
-	// producer still streams w.accounts (KRAITE_ACCOUNTS_FILE in kraite run).
+	// the simulator's accounts and publish them to kraite.accounts; the
+	// user-data producer streams them as the one member of the
+	// producer.user-data group (KRAITE_ACCOUNTS_SOURCE=database), with
+	// the credentials read back from the table.
 	keyFrom, err := seedDevAccounts(ctx, w, f.dataDir, w.accounts)
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
 		return err
 	}
+	w.ex.AccountsSource, w.ex.HandOverGrace = accountsSourceDatabase, time.Second // no other producer to hand over to
 	names, err := withoutComponents(componentNames(), splitList(f.without))
 	if err != nil {
 		simLn.Close()
@@ -217,7 +220,8 @@ func seedDevDatabase(ctx context.Context, w *wiring, exchangeInfo []byte) error 
 
 // seedDevAccounts imports the simulator's accounts into the accounts table
 // (key: KRAITE_ACCOUNTS_KEY(_FILE), else accounts.key in the data dir) and
-// publishes them to kraite.accounts. It returns where the key came from.
+// publishes them to kraite.accounts, and makes the table the user-data
+// producer's credential source. It returns where the key came from.
 func seedDevAccounts(ctx context.Context, w *wiring, dataDir string, sim []userdata.Account) (string, error) {
 	var kc accounts.KeyConfig
 	if err := loadEnv(&kc); err != nil {
@@ -244,6 +248,11 @@ func seedDevAccounts(ctx context.Context, w *wiring, dataDir string, sim []userd
 	if _, err := accounts.Seed(ctx, d, key, pub, w.log, "kraite dev", accts); err != nil {
 		return "", err
 	}
+	s, err := accounts.Open(ctx, accounts.Config{DB: d, Key: key, Log: w.log.With("component", "accounts")})
+	if err != nil {
+		return "", err
+	}
+	w.creds = s
 	return from, nil
 }
 

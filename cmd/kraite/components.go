@@ -646,5 +646,22 @@ func (w *wiring) credentialSource(ctx context.Context) (accounts.CredentialSourc
 	if w.creds != nil {
 		return w.creds, nil
 	}
-	return nil, errors.New("the accounts table store (internal/accounts.Store) is not built into this binary yet")
+	var kc accounts.KeyConfig
+	if err := loadEnv(&kc); err != nil {
+		return nil, err
+	}
+	key, err := kc.Load()
+	if err != nil {
+		return nil, err
+	}
+	d, err := w.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := accounts.Open(ctx, accounts.Config{DB: d, Key: key, Log: w.log.With("component", "accounts")})
+	if err != nil {
+		return nil, err
+	}
+	w.creds = s
+	return s, nil
 }
