@@ -681,3 +681,36 @@ func (s *Store) publishOne(ctx context.Context, id string, force bool) (bool, er
 	})
 	return did, err
 }
+
+// RunPublisher publishes pending changes every interval until ctx ends (a
+// long-running process's repair of a change whose publication a crash or a
+// broker outage interrupted, without waiting for an operator's next
+// command). A failed round is logged and retried at the next tick.
+func (s *Store) RunPublisher(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		n, err := s.PublishPending(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				s.log.Warn("accounts: publishing pending changes to kraite.accounts failed; retrying", "err", err, "every", every)
+			}
+			failing = true
+		case err == nil:
+			if failing || n > 0 {
+				s.log.Info("accounts: pending changes published", "records", n)
+			}
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -511,3 +511,31 @@ func TestStoreTakesOverTheV1Rows(t *testing.T) {
 		})
 	}
 }
+
+// RunPublisher publishes a change whose publication was interrupted
+// without anyone running a command, and stops with its context.
+func TestStoreRunPublisherRepairsWithoutACommand(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, dbtest.SQLite(t))
+	k := mustKey(t)
+	crashed := r.open(t, k, failingPub{})
+	err := crashed.Add(ctx, "t", accounts.Account{ID: "a1", Exchange: "binance", APIKey: "APIKEY-a1-xyz", APISecret: secretFor("a1"), Enabled: true})
+	if !errors.Is(err, accounts.ErrNotPublished) {
+		t.Fatalf("add without a broker: %v", err)
+	}
+	s := r.open(t, k, r.pub)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.RunPublisher(rctx, 50*time.Millisecond) }()
+	testkit.Eventually(t, 10*time.Second, "the pending change published", func() bool {
+		l, err := s.List(ctx)
+		return err == nil && len(l) == 1 && !l[0].Pending()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if recs := r.records(t); len(recs) != 1 || string(recs[0].Key) != "a1" {
+		t.Fatalf("records %v", recs)
+	}
+}
