@@ -104,6 +104,9 @@ var (
 		Key: "scope", Value: "Override (JSON)", Doc: "operator overrides of the regime gate, audited"}
 	RegimeChanges = Spec{Suffix: "regime-changes", Partitions: 1, Retention: 30 * day,
 		Key: "scope", Value: "RegimeChange (JSON)", Doc: "every band change of the regime processor (feeds regime_history)"}
+	RegimeCheckpoints = Spec{Suffix: "regime-checkpoints", Partitions: MarkPrice.Partitions, Compact: true,
+		Key: "exchange", Value: "regime.Checkpoint (JSON): the state with its rolling market at an input offset",
+		Doc: "periodic checkpoints of the regime processor (its table value leaves the market out); copartitioned with mark-price"}
 	SchedulerLease = Spec{Suffix: "scheduler-lease", Partitions: 1, Retention: day,
 		Key: "scheduler group", Value: "Lease (JSON): who leads and since when", Doc: "leader election: the consumer-group member that owns partition 0 runs the schedules"}
 	Accounts = Spec{Suffix: "accounts", Partitions: 24, Compact: true,
@@ -118,7 +121,7 @@ func All() []Spec {
 	return []Spec{
 		UserDataStream, Priority, Orders, Positions, Indicators, Cronjobs, Default,
 		MarkPrice, OpenIntents, OpenIntentsRejected, Allowlist, RegimeOverrides,
-		RegimeChanges, SchedulerLease, Accounts, Quarantine,
+		RegimeChanges, RegimeCheckpoints, SchedulerLease, Accounts, Quarantine,
 	}
 }
 

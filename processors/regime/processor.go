@@ -153,13 +153,23 @@ type Config struct {
 	// tests: goka's tester emitter deadlocks beside a running View; see
 	// lookups.GuardConfig.Quarantined).
 	ControlQuarantined func(key string, rec *topics.QuarantineRecord)
-	Log                *slog.Logger
+	// CheckpointEvery is how many folded records of a scope pass between
+	// two checkpoints (default DefaultCheckpointEvery): the changelog
+	// bytes per record against the records a rebuild replays.
+	CheckpointEvery int
+	// FullState runs the design before the checkpoints: the whole state,
+	// market included, read from and written to the table on every
+	// record. Only the benchmarks set it, as their baseline; its table
+	// values are not readable by the gate.
+	FullState bool
+	Log       *slog.Logger
 }
 
 // DefaultConfig returns the documented defaults for prefix.
 func DefaultConfig(brokers []string, prefix string) Config {
 	return Config{Brokers: brokers, Prefix: prefix, Score: DefaultScoreConfig(),
-		Cooldown: 30 * time.Minute, Hysteresis: DefaultHysteresis, DownHold: DefaultDownHold, Recovery: 15 * time.Minute, MaxAhead: topics.DefaultMaxAhead}
+		Cooldown: 30 * time.Minute, Hysteresis: DefaultHysteresis, DownHold: DefaultDownHold, Recovery: 15 * time.Minute, MaxAhead: topics.DefaultMaxAhead,
+		CheckpointEvery: DefaultCheckpointEvery}
 }
 
 // Validate names the first bad field.
@@ -176,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.DownHold < 0 || c.Recovery < 0 {
 		errs = append(errs, fmt.Errorf("regime config: DownHold %s and Recovery %s must not be negative", c.DownHold, c.Recovery))
+	}
+	if c.CheckpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("regime config: CheckpointEvery %d is negative", c.CheckpointEvery))
 	}
 	if c.MaxAhead < 0 {
 		errs = append(errs, fmt.Errorf("regime config: MaxAhead %s is negative", c.MaxAhead))
@@ -194,10 +207,15 @@ type Runner = lookups.Runner
 
 // graph builds the regime group graph; r's callbacks read r.overrides.
 func graph(r *regime) (*goka.GroupGraph, error) {
+	var codec goka.Codec = StateCodec{}
+	if r.cfg.FullState {
+		codec = fullStateCodec{}
+	}
 	g := goka.DefineGroup(Group(r.cfg.Prefix),
 		goka.Input(InputTopic(r.cfg.Prefix), topics.Raw{}, r.process),
-		goka.Persist(StateCodec{}),
+		goka.Persist(codec),
 		goka.Output(ChangesTopic(r.cfg.Prefix), topics.JSON[topics.RegimeChange]{}),
+		goka.Output(CheckpointTopic(r.cfg.Prefix), CheckpointCodec{}),
 		goka.Output(QuarantineTopic(r.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
 	)
 	if err := g.Validate(); err != nil {
@@ -210,6 +228,12 @@ func graph(r *regime) (*goka.GroupGraph, error) {
 // (kclient.GokaProcessorOptions for a cluster, goka.WithTester for graph
 // tests with goka.WithViewTester in Config.ViewOptions). Run it with Run(ctx).
 func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
+	p, _, err := newRegime(cfg, opts...)
+	return p, err
+}
+
+// newRegime is New, and the regime whose callbacks the Runner runs.
+func newRegime(cfg Config, opts ...goka.ProcessorOption) (*Runner, *regime, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -219,39 +243,56 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	if cfg.MaxAhead == 0 {
 		cfg.MaxAhead = topics.DefaultMaxAhead
 	}
+	if cfg.CheckpointEvery == 0 {
+		cfg.CheckpointEvery = DefaultCheckpointEvery
+	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: OverridesTable(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {
-		return nil, fmt.Errorf("creating regime processor: %w", err)
+		return nil, nil, fmt.Errorf("creating regime processor: %w", err)
 	}
-	r := &regime{cfg: cfg, overrides: ov}
+	r := &regime{cfg: cfg, override: lookups.NewDecoded(ov, guard,
+		func(_ string, v any) (*topics.Override, error) { return control.DecodeOverride(v) })}
 	g, err := graph(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := goka.NewProcessor(cfg.Brokers, g, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("creating regime processor: %w", err)
+		return nil, nil, fmt.Errorf("creating regime processor: %w", err)
 	}
-	return lookups.New(p, ov).Guard(guard), nil
+	return lookups.New(p, ov).Guard(guard), r, nil
 }
 
 type regime struct {
-	cfg       Config
-	overrides *goka.View // owned by the Runner; outlives every callback
+	cfg      Config
+	override *lookups.Decoded[*topics.Override] // its View is the Runner's; outlives every callback
+	mem      memory
 }
 
 func (r *regime) process(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	if err := validate.Exchange(ctx.Key()); err != nil {
+	key := ctx.Key()
+	if err := validate.Exchange(key); err != nil {
 		// The key is the scope of a state: an invented key would add a
 		// state (and a regime) per key to the table.
 		r.quarantine(ctx, raw, fmt.Errorf("mark-price record key: %w", err))
 		return
+	}
+	var prev State
+	if v, ok := ctx.Value().(*State); ok && v != nil {
+		prev = *v
+	}
+	if prev.Scope == "" {
+		prev.Scope = key
+	}
+	part, off := ctx.Partition(), ctx.Offset()
+	if !r.cfg.FullState && prev.Next > 0 && prev.Partition == part && off < prev.Next {
+		return // folded already: redelivered after a crash or a rebalance
 	}
 	at, ticks, err := DecodeTicks(raw)
 	if err != nil {
@@ -264,43 +305,109 @@ func (r *regime) process(ctx goka.Context, msg any) {
 	}
 	now := r.cfg.Now()
 	at, ticks, err = BoundTicks(at, ticks, now, r.cfg.MaxAhead)
+	// clocked: the consumer's clock shaped this record's effect, so a
+	// rebuild (later, another clock) could not replay it: checkpoint
+	// after it, whatever it did.
+	clocked := err != nil
 	if err != nil {
-		// Quarantined whether it was refused whole (nothing below runs) or
+		// Quarantined whether it was refused whole (nothing is folded) or
 		// only some of its ticks were (the rest are still folded in).
 		r.quarantine(ctx, raw, err)
-		if len(ticks) == 0 {
-			return
-		}
 	}
-	var prev State
-	if v, ok := ctx.Value().(*State); ok && v != nil {
-		prev = *v
-	}
-	if prev.Scope == "" {
-		prev.Scope = ctx.Key()
-	}
+	reset := false
 	if cerr := topics.CheckEventTime(prev.AtMs, now, r.cfg.MaxAhead); prev.AtMs != 0 && cerr != nil {
 		// A state written by a version that let a far-future record through:
 		// obeying it would drop every real tick as late. Start over.
 		r.cfg.Log.Error("regime state is ahead of this consumer's clock; resetting it",
 			"scope", prev.Scope, "err", cerr)
-		prev = State{Scope: prev.Scope, Records: prev.Records}
+		prev = State{Scope: prev.Scope, Records: prev.Records, Partition: prev.Partition, Next: prev.Next}
+		reset, clocked = true, true
 	}
-	if at < prev.AtMs {
-		return // late record: event time never goes backwards
+	late := len(ticks) == 0 || at < prev.AtMs // late: event time never goes backwards
+	if late && (!clocked || prev.Records == 0) {
+		// (Before a scope's first folded record, which is checkpointed,
+		// nothing is replayed: a refused record then needs no checkpoint.)
+		return
+	}
+	lost := false
+	if !r.cfg.FullState {
+		prev, lost = r.withMarket(part, key, prev, reset, max(at, prev.AtMs))
+	}
+	if !r.cfg.FullState && prev.Next > 0 && prev.Partition == part && off < prev.Next {
+		// The checkpoint was newer than the table value (the table write
+		// was lost in a crash): it folded this record already.
+		r.save(ctx, part, key, prev, false)
+		return
+	}
+	if late {
+		prev.Partition, prev.Next = part, off+1
+		r.save(ctx, part, key, prev, true)
+		return
 	}
 	// The View is guarded: a garbage override record keeps the last good
 	// one. With none, the override is unreadable and the gate blocks
-	// (fail closed) until an operator writes a valid record.
-	ov, ovErr := control.DecodeOverride(lookups.Get(ctx, r.overrides, OverrideScope))
+	// (fail closed) until an operator writes a valid record. Decoded
+	// decodes it once per write to the View, not per record.
+	ov, ovErr := r.override.Get(ctx, OverrideScope)
 	prev.OverrideUnreadable = ""
 	if ovErr != nil {
 		prev.OverrideUnreadable = topics.Bound(ovErr.Error(), MaxOverrideUnreadable)
 	}
-	next, change := Step(r.cfg, prev, at, ticks, ov)
-	ctx.SetValue(&next)
+	var next State
+	var change *topics.RegimeChange
+	if r.cfg.FullState {
+		next, change = Step(r.cfg, prev, at, ticks, ov) // the old design: a copy of the decoded market
+	} else {
+		next, change = step(r.cfg, prev, at, ticks, ov) // the remembered market, in place
+	}
+	next.Partition, next.Next = part, off+1
+	r.save(ctx, part, key, next, clocked || lost)
 	if change != nil {
 		ctx.Emit(ChangesTopic(r.cfg.Prefix), next.Scope, change)
+	}
+}
+
+// withMarket returns the table value prev with its market: the one this
+// instance remembers when it is prev's, an empty one for a new or reset
+// state, else a rebuild from the last checkpoint and the input since. A
+// rebuild that fails starts from an empty market and keeps the feed
+// degraded for Config.Recovery from at (fail closed), as a feed that was
+// blind does: the windows refill; lost reports it.
+func (r *regime) withMarket(part int32, key string, prev State, reset bool, at int64) (st State, lost bool) {
+	mem := r.mem.take(part, key)
+	switch {
+	case reset || prev.Records == 0:
+		prev.Market = Market{}
+		return prev, false
+	case matches(mem, &prev):
+		prev.Market = mem.Market
+		return prev, false
+	}
+	start := time.Now()
+	st, err := r.rebuild(part, key, prev)
+	if err == nil {
+		r.cfg.Log.Info("regime market rebuilt from its checkpoint", "scope", key, "partition", part,
+			"records", st.Records, "took", time.Since(start).Round(time.Millisecond))
+		return st, false
+	}
+	r.cfg.Log.Error("cannot rebuild the regime market; starting from an empty one, degraded until its windows refill",
+		"scope", key, "partition", part, "err", err)
+	prev.Market = Market{}
+	prev.RecoverUntilMs = max(prev.RecoverUntilMs, at+r.cfg.Recovery.Milliseconds())
+	return prev, true
+}
+
+// save writes st as the table value (its market left out), remembers it
+// with its market, and writes a checkpoint every Config.CheckpointEvery
+// records, at a scope's first record, and when force is set.
+func (r *regime) save(ctx goka.Context, part int32, key string, st State, force bool) {
+	ctx.SetValue(&st)
+	if r.cfg.FullState {
+		return
+	}
+	r.mem.put(part, key, &st)
+	if force || st.Records <= 1 || st.Records%int64(r.cfg.CheckpointEvery) == 0 {
+		ctx.Emit(CheckpointTopic(r.cfg.Prefix), key, &Checkpoint{State: st, Market: st.Market})
 	}
 }
 

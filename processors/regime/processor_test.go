@@ -22,6 +22,7 @@ const prefix = "kraite."
 type regimeTest struct {
 	tt      *tester.Tester
 	p       *Runner
+	rg      *regime
 	changes *tester.QueueTracker
 
 	mu       sync.Mutex
@@ -42,7 +43,7 @@ func newRegimeTest(t *testing.T, opts ...func(*Config)) *regimeTest {
 		defer r.mu.Unlock()
 		r.controlQ = append(r.controlQ, q)
 	}
-	p, err := New(cfg, goka.WithTester(tt))
+	p, rg, err := newRegime(cfg, goka.WithTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func newRegimeTest(t *testing.T, opts ...func(*Config)) *regimeTest {
 	if err := p.WaitForReady(t.Context()); err != nil {
 		t.Fatalf("waiting for the processor: %v", err)
 	}
-	r.p, r.changes = p, tt.NewQueueTracker(string(ChangesTopic(prefix)))
+	r.p, r.rg, r.changes = p, rg, tt.NewQueueTracker(string(ChangesTopic(prefix)))
 	return r
 }
 
@@ -100,6 +101,11 @@ func (r *regimeTest) state(t *testing.T) *State {
 	v, _ := r.tt.TableValue(Table(prefix), topics.ExchangeBinance).(*State)
 	if v == nil {
 		t.Fatal("no regime state in the table")
+	}
+	// The market is not in the table value: it is the processor's, in
+	// memory, when it is the table value's.
+	if mem := r.rg.mem.peek(v.Partition, topics.ExchangeBinance); matches(mem, v) {
+		v.Market = mem.Market
 	}
 	return v
 }

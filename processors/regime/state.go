@@ -57,8 +57,18 @@ type State struct {
 	// on it (GateOverrideUnreadable) unless a readable override is active.
 	OverrideUnreadable string `json:"override_unreadable,omitempty"`
 	Inputs             Inputs `json:"inputs"`
-	Market             Market `json:"market"`
-	Records            int64  `json:"records"`
+	// Market is the rolling market state. It is not part of the table
+	// value: the processor keeps it in memory per partition and persists
+	// it as periodic checkpoints (see the package doc, "State in memory").
+	Market  Market `json:"-"`
+	Records int64  `json:"records"`
+	// Partition and Next locate the last input record folded into the
+	// state: its mark-price partition and its offset + 1 (0: unknown, a
+	// state written before the checkpoints). A record below Next was
+	// folded already (a redelivery after a crash) and is skipped; a
+	// rebuild replays the input from the last checkpoint up to Next.
+	Partition int32 `json:"partition,omitempty"`
+	Next      int64 `json:"next,omitempty"`
 }
 
 // Transition is the pure band/cooldown step: given the previous state, a
