@@ -224,7 +224,7 @@ func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 	}
 	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.Table(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
-		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Check: checkState,
+		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Parse: parseState,
 		KnownKey: func(key string) bool { return validate.Exchange(key) == nil }})
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
@@ -362,26 +362,37 @@ func (g *gate) judge(raw []byte, key string, ts time.Time) judgement {
 // next lookup. A refused record keeps the exchange's last good state (it
 // then goes stale by the gate's clock); with none, the gate refuses opens
 // as state_unreadable.
-func checkState(_ string, raw []byte) error {
+func checkState(key string, raw []byte) error {
+	_, err := parseState(key, raw)
+	return err
+}
+
+// parseState is checkState returning the state it decoded, cut as
+// gateState cuts it: the Guard (GuardConfig.Parse) keeps it under the
+// version of its write, and the gate's Decoded takes it from there, so a
+// state write is decoded once (it was decoded twice: by the check, then
+// by the reader).
+func parseState(_ string, raw []byte) (any, error) {
 	if raw == nil {
-		return errors.New("regime state tombstone refused")
+		return nil, errors.New("regime state tombstone refused")
 	}
 	var st regime.State
 	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("decoding regime state: %w", err)
+		return nil, fmt.Errorf("decoding regime state: %w", err)
 	}
 	switch st.Band {
 	case regime.Calm, regime.Elevated, regime.Fragile, regime.Critical, "": // "": no verdict yet, refused as no_state
 	default:
-		return fmt.Errorf("regime state band %q is not known", topics.Bound(string(st.Band), 64))
+		return nil, fmt.Errorf("regime state band %q is not known", topics.Bound(string(st.Band), 64))
 	}
 	if !(st.Score >= 0 && st.Score <= 100) {
-		return fmt.Errorf("regime state score %v is outside [0, 100]", st.Score)
+		return nil, fmt.Errorf("regime state score %v is outside [0, 100]", st.Score)
 	}
 	if st.AtMs <= 0 {
-		return fmt.Errorf("regime state time %d is not positive", st.AtMs)
+		return nil, fmt.Errorf("regime state time %d is not positive", st.AtMs)
 	}
-	return nil
+	cut, _ := gateState(&st, nil)
+	return cut, nil
 }
 
 // decodeState reads a value of the guarded regime table View: nil, nil

@@ -75,6 +75,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -272,6 +273,9 @@ type regime struct {
 	cfg      Config
 	override *lookups.Decoded[*topics.Override] // its View is the Runner's; outlives every callback
 	mem      memory
+	// rebuilt and lost count the markets rebuilt from a checkpoint and
+	// the rebuilds that failed (tests).
+	rebuilt, lost atomic.Int64
 }
 
 func (r *regime) process(ctx goka.Context, msg any) {
@@ -386,10 +390,12 @@ func (r *regime) withMarket(part int32, key string, prev State, reset bool, at i
 	start := time.Now()
 	st, err := r.rebuild(part, key, prev)
 	if err == nil {
+		r.rebuilt.Add(1)
 		r.cfg.Log.Info("regime market rebuilt from its checkpoint", "scope", key, "partition", part,
 			"records", st.Records, "took", time.Since(start).Round(time.Millisecond))
 		return st, false
 	}
+	r.lost.Add(1)
 	r.cfg.Log.Error("cannot rebuild the regime market; starting from an empty one, degraded until its windows refill",
 		"scope", key, "partition", part, "err", err)
 	prev.Market = Market{}

@@ -149,7 +149,18 @@ func DecodeOverride(v any) (*topics.Override, error) {
 // the clock now (nil: time.Now); cfg.Check and cfg.KnownKey are set here. Read its values
 // with DecodeOverride and give the Guard to the Runner (Runner.Guard).
 func NewOverridesView(cfg lookups.GuardConfig, now func() time.Time) (*goka.View, *lookups.Guard, error) {
-	cfg.Check = OverrideCheck(now)
+	if now == nil {
+		now = time.Now
+	}
+	// Parse, not Check: the Guard keeps the checked override, so a reader
+	// through lookups.Decoded[*topics.Override] does not decode it again.
+	cfg.Check, cfg.Parse = nil, func(key string, raw []byte) (any, error) {
+		ov, err := CheckOverride(key, raw, now())
+		if err != nil {
+			return nil, err
+		}
+		return &ov, nil
+	}
 	cfg.KnownKey = func(key string) bool { return key == ScopeGlobal }
 	return lookups.NewGuardedView(cfg)
 }

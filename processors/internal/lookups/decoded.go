@@ -33,6 +33,10 @@ import (
 //     concurrently, and a remembered value is shared between callbacks, so
 //     decode must return a value nobody modifies afterwards.
 //
+// When the Guard parses its records (GuardConfig.Parse) and the value it
+// parsed is of type T, that value is taken as the decoding of its write:
+// the record is decoded once, by the Guard, not again here.
+//
 // Only keys the Guard accepts (GuardConfig.KnownKey) are remembered, and
 // at most MaxDecodedKeys of them: a key taken from a record (an intent's
 // exchange) cannot grow the cache. Other keys are read and decoded each
@@ -80,7 +84,19 @@ func (d *Decoded[T]) Read(key string) (val T, derr, viewErr error) {
 		return d.hit(e)
 	}
 	version := d.guard.Version(key) // before the value: see Guard.Version
-	val, derr, viewErr = d.read(key)
+	if p, pv, ok := d.guard.Parsed(key); ok && pv == version {
+		// The Guard parsed this very write: no second decode.
+		if t, ok := p.(T); ok {
+			if err := d.running(); err != nil {
+				return val, nil, err
+			}
+			val = t
+		} else {
+			val, derr, viewErr = d.read(key)
+		}
+	} else {
+		val, derr, viewErr = d.read(key)
+	}
 	if viewErr != nil {
 		return val, derr, viewErr
 	}

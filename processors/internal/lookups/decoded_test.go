@@ -26,6 +26,7 @@ type decodedTest struct {
 	guard   *Guard
 	d       *Decoded[int]
 	decodes atomic.Int64
+	parses  atomic.Int64
 	table   string
 	stop    func()
 }
@@ -45,11 +46,31 @@ func checkN(_ string, raw []byte) error {
 	return nil
 }
 
-func newDecodedTest(t *testing.T) *decodedTest {
+func newDecodedTest(t *testing.T) *decodedTest { return newDecodedTestParsing(t, false) }
+
+// newDecodedTestParsing is newDecodedTest whose Guard, with parse, keeps
+// the value it checked (GuardConfig.Parse) and counts its parses.
+func newDecodedTestParsing(t *testing.T, parse bool) *decodedTest {
 	t.Helper()
 	dt := &decodedTest{tt: tester.New(t), table: "kraite.decoded-test"}
+	check, parseN := checkN, func(_ string, raw []byte) (any, error) {
+		dt.parses.Add(1)
+		var v nValue
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if v.N == nil {
+			return nil, errors.New("no n")
+		}
+		return *v.N, nil
+	}
+	if parse {
+		check = nil
+	} else {
+		parseN = nil
+	}
 	v, g, err := NewGuardedView(GuardConfig{Table: goka.Table(dt.table), Group: "kraite.test", Quarantine: "kraite.quarantine",
-		Check: checkN, KnownKey: func(k string) bool { return k == "a" || k == "b" },
+		Check: check, Parse: parseN, KnownKey: func(k string) bool { return k == "a" || k == "b" },
 		Quarantined: func(string, *topics.QuarantineRecord) {}, ViewOptions: []goka.ViewOption{goka.WithViewTester(dt.tt)}})
 	if err != nil {
 		t.Fatal(err)
@@ -240,5 +261,36 @@ func TestDecodedConcurrentReadersFollowTheWrites(t *testing.T) {
 	}
 	if got := dt.decodes.Load(); got > writes+2 {
 		t.Fatalf("%d decodes for %d writes", got, writes+1)
+	}
+}
+
+// With GuardConfig.Parse, a write is decoded once, by the Guard: readers
+// take the Guard's value and never decode it again; the unreadable marker
+// (no parsed value) still goes through decode, and fails closed.
+func TestDecodedTakesTheGuardsParseOfAWrite(t *testing.T) {
+	dt := newDecodedTestParsing(t, true)
+	dt.put(t, "a", []byte(`{"n":7}`))
+	for range 100 {
+		if n, derr := dt.read(t, "a"); n != 7 || derr != nil {
+			t.Fatalf("read %d, %v", n, derr)
+		}
+	}
+	if p, d := dt.parses.Load(), dt.decodes.Load(); p != 1 || d != 0 {
+		t.Fatalf("one write read 100 times: %d parses, %d decodes; want 1 and 0", p, d)
+	}
+	dt.put(t, "a", []byte(`{"n":8}`))
+	if n, _ := dt.read(t, "a"); n != 8 {
+		t.Fatalf("new write read as %d", n)
+	}
+	dt.put(t, "a", []byte(`garbage`)) // the last good value stays, no new write
+	if n, derr := dt.read(t, "a"); n != 8 || derr != nil {
+		t.Fatalf("after garbage: %d, %v", n, derr)
+	}
+	dt.put(t, "b", []byte(`garbage`)) // no good value: the marker
+	if _, derr := dt.read(t, "b"); derr == nil {
+		t.Fatal("the unreadable marker read without an error")
+	}
+	if p, d := dt.parses.Load(), dt.decodes.Load(); p != 4 || d != 1 {
+		t.Fatalf("%d parses, %d decodes; want 4 (each record) and 1 (the marker)", p, d)
 	}
 }

@@ -110,8 +110,13 @@ type GuardConfig struct {
 	Group goka.Group
 	// Quarantine is the quarantine topic.
 	Quarantine goka.Stream
-	// Check validates each record.
+	// Check validates each record. Set Check or Parse.
 	Check Check
+	// Parse, instead of Check, validates each record and returns what a
+	// reader makes of it (a nil error accepts it). The Guard remembers the
+	// value under the version of the write it stored (see Parsed), so a
+	// reader (Decoded) does not decode the record a second time.
+	Parse func(key string, value []byte) (any, error)
 	// KnownKey reports whether a reader may ever look key up (nil: every
 	// key). A record of another key is refused without touching storage,
 	// and all such keys share one alert (UnknownKeys), so a flood of
@@ -147,6 +152,7 @@ type Guard struct {
 	vmu      sync.RWMutex
 	versions map[string]uint64
 	vlast    uint64
+	parsed   map[string]any // what Parse made of the key's stored value, at versions[key]
 
 	alertDesc, rejectedDesc *prometheus.Desc
 }
@@ -156,14 +162,17 @@ type Guard struct {
 // Runner (Runner.Guard) so its emitter is closed after the View stopped
 // and its alerts are listed.
 func NewGuardedView(cfg GuardConfig) (*goka.View, *Guard, error) {
-	if cfg.Check == nil {
-		return nil, nil, errors.New("guarded view: Check is nil")
+	switch {
+	case cfg.Check == nil && cfg.Parse == nil:
+		return nil, nil, errors.New("guarded view: Check and Parse are nil")
+	case cfg.Check != nil && cfg.Parse != nil:
+		return nil, nil, errors.New("guarded view: set Check or Parse, not both")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	labels := prometheus.Labels{"group": string(cfg.Group), "topic": string(cfg.Table)}
-	g := &Guard{cfg: cfg, alerts: map[string]Alert{}, versions: map[string]uint64{},
+	g := &Guard{cfg: cfg, alerts: map[string]Alert{}, versions: map[string]uint64{}, parsed: map[string]any{},
 		alertDesc: prometheus.NewDesc("kraite_control_alert",
 			"1 while the last record of a control-topic key was refused as garbage; kept_last_good=false: readers fail closed.",
 			[]string{"key", "kept_last_good"}, labels),
@@ -182,13 +191,19 @@ func NewGuardedView(cfg GuardConfig) (*goka.View, *Guard, error) {
 // record never does.
 func (g *Guard) update(ctx goka.UpdateContext, s storage.Storage, key string, value []byte) error {
 	defer g.seen.Add(1) // after the record took effect: tests wait on Seen
-	cerr := g.cfg.Check(key, value)
+	var parsed any
+	var cerr error
+	if g.cfg.Parse != nil {
+		parsed, cerr = g.cfg.Parse(key, value)
+	} else {
+		cerr = g.cfg.Check(key, value)
+	}
 	if cerr == nil {
 		g.clear(key)
 		if err := goka.DefaultUpdate(ctx, s, key, value); err != nil {
 			return fmt.Errorf("storing %s of %s: %w", topics.Bound(key, 64), g.cfg.Table, err)
 		}
-		g.bump(key)
+		g.bumpParsed(key, parsed, g.cfg.Parse != nil)
 		return nil
 	}
 	g.rejected.Add(1)
@@ -217,11 +232,33 @@ func (g *Guard) update(ctx goka.UpdateContext, s storage.Storage, key string, va
 
 // bump records a write to key's stored value; called after the write,
 // so a reader that sees the new version reads the new value (Version).
-func (g *Guard) bump(key string) {
+func (g *Guard) bump(key string) { g.bumpParsed(key, nil, false) }
+
+// bumpParsed is bump, remembering what Parse made of the value written
+// (when ok) under the new version, or forgetting it.
+func (g *Guard) bumpParsed(key string, parsed any, ok bool) {
 	g.vmu.Lock()
 	g.vlast++
 	g.versions[key] = g.vlast
+	if ok && (g.cfg.KnownKey == nil || g.cfg.KnownKey(key)) {
+		g.parsed[key] = parsed
+	} else {
+		delete(g.parsed, key)
+	}
 	g.vmu.Unlock()
+}
+
+// Parsed returns what GuardConfig.Parse made of key's stored value and
+// the version it is of, when the Guard parsed the value it stored last
+// (ok false otherwise: no Parse, the unreadable marker, or a value
+// restored from storage that no record has replaced yet). Like a value
+// read at Version, it is the View's value for as long as Version returns
+// the same number.
+func (g *Guard) Parsed(key string) (val any, version uint64, ok bool) {
+	g.vmu.RLock()
+	defer g.vmu.RUnlock()
+	val, ok = g.parsed[key]
+	return val, g.versions[key], ok
 }
 
 // Version identifies the value of key in the guarded View's storage: it
