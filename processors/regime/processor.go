@@ -526,15 +526,19 @@ func decodeArrayFast(frame []byte) (int64, []Tick, error) {
 	if len(elems) == 0 || elems[0].Event != binance.EventMarkPriceUpdate {
 		return 0, nil, errors.New("not a mark-price array")
 	}
-	var at int64
+	var at, t int64
+	var prevE []byte // the elements of one frame share E: parse it once
 	ticks := make([]Tick, 0, len(elems))
 	for _, e := range elems {
 		if e.Err != nil {
 			return 0, nil, e.Err
 		}
-		t, err := strconv.ParseInt(string(bytes.Trim(e.E, `"`)), 10, 64)
-		if err != nil {
-			return 0, nil, fmt.Errorf("decoding E: %w", err)
+		if prevE == nil || !bytes.Equal(e.E, prevE) {
+			var err error
+			if t, err = strconv.ParseInt(string(bytes.Trim(e.E, `"`)), 10, 64); err != nil {
+				return 0, nil, fmt.Errorf("decoding E: %w", err)
+			}
+			prevE = e.E
 		}
 		at = max(at, t)
 		ticks = appendTick(ticks, e.Symbol, e.Price, t)
