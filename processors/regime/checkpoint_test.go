@@ -74,6 +74,8 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	}
 	r := &regime{cfg: DefaultConfig(nil, ptest.Prefix)}
 	r.cfg.Now = func() time.Time { return time.UnixMilli(1_900_000_000_000) }
+	_, frames := ptest.Crash().Frames()
+	at, ticks, _ := DecodeTicks(frames[len(frames)-1])
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ck, err := r.decodeCheckpoint(raw, 2, topics.ExchangeBinance)
 		if err != nil {
@@ -88,8 +90,6 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			}
 		}
 		// What the rebuild makes of it folds and encodes.
-		_, frames := ptest.Crash().Frames()
-		at, ticks, _ := DecodeTicks(frames[len(frames)-1])
 		st := ck.State
 		st.Market = ck.Market
 		if at >= st.AtMs {

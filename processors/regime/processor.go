@@ -7,9 +7,61 @@
 //
 //	input   <prefix>mark-price         raw !markPrice@arr frames, key = exchange
 //	view    <prefix>regime-overrides   Override per scope (compacted, 1 partition)
-//	persist <prefix>regime-table       State per exchange (the group table)
+//	persist <prefix>regime-table       State per exchange, without its market (the group table)
+//	output  <prefix>regime-checkpoints Checkpoint (state and market) per exchange, periodically
 //	output  <prefix>regime-changes     RegimeChange on every band or gate change
 //	output  <prefix>quarantine         QuarantineRecord for undecodable frames
+//
+// # State in memory, checkpoints and rebuilds
+//
+// The rolling market (a series per symbol, about 40 KB of JSON at 568
+// symbols) is kept in memory per partition and scope, and folded in
+// place. The table value, written on every record, is the state without
+// it (about 300-600 bytes: band, score, inputs, cooldown, override, and
+// Partition/Next, the input offset after the last folded record). Every
+// Config.CheckpointEvery folded records (default 120, two minutes of the
+// live feed), at a scope's first record, after any record the consumer's
+// clock shaped, and after a failed rebuild, the processor emits a
+// Checkpoint (the state with its market) to the compacted checkpoint
+// topic, copartitioned with mark-price. Per input record that is about
+// 300 bytes of table value plus 40 KB / 120 of checkpoint: about 650
+// bytes, against 40-90 KB per record when the table value held the
+// market (BenchmarkRegimeDayReplay measures both).
+//
+// Why checkpoints and not a delta changelog: every symbol's last price,
+// time and moving average change on every record, so an exact delta is
+// at least 568 x 16 bytes, over the 2 KB budget, and anything smaller is
+// not the same market. The input itself is the exact log of those
+// changes, and Kafka keeps it (mark-price retains a day).
+//
+// When a partition comes to an instance that does not hold the scope's
+// market for the table value's Next (a rebalance, a restart, a killed
+// instance), the first record rebuilds it: the newest checkpoint of the
+// scope in the same partition of the checkpoint topic (its last
+// checkpointScan records, else the whole partition), then the input
+// records from the checkpoint's Next up to the table value's Next, folded
+// with the same decode and the same late-record rule (ScoreConfig.Update
+// only: the band and the cooldown come from the table value). The rebuild
+// replays at most CheckpointEvery records, and checks itself: no gap in
+// the offsets, as many folded records as the table value counts since the
+// checkpoint, the same event time. The market is then the one an
+// uninterrupted run holds, bit for bit, so bands are identical after a
+// rebalance and after a kill (TestKafkaKilledInstanceSurvivorBandsEqualAnUninterruptedRun
+// kills an instance with SIGKILL mid-stream). A record below the table
+// value's Next was folded already (a redelivery after a crash) and is
+// skipped; a checkpoint newer than the table value (the table write was
+// lost, the checkpoint's was not) replaces it. The consumer's clock plays
+// no part in a replay: a record it shaped (ticks refused as far-future, a
+// poisoned state reset) is followed by a checkpoint, so it is never
+// inside a replayed range.
+//
+// A rebuild that cannot be done (no checkpoint, a checkpoint that fails
+// its checks or does not add up with the table value, the input since it
+// gone) fails closed: the instance starts from an empty market, logs it,
+// and keeps the feed degraded for Config.Recovery (the gate refuses
+// opens) while the windows refill; a checkpoint is written at once. A
+// table value written before the checkpoints (no Next) rebuilds that way
+// once, on the first deployment.
 //
 // # Time
 //
@@ -19,6 +71,7 @@
 // a replay gives the same sequence (TestRegimeReplayIsIdentical). The
 // override is read from a View at processing time; replaying with a
 // different override history changes the gate, not the score or band.
+// (A rebuild is a replay of the market alone; see below.)
 //
 // The consumer's clock (Config.Now) only bounds event time: a frame, or a
 // tick inside one, whose E lies more than Config.MaxAhead ahead of it is
