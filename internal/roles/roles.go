@@ -87,9 +87,13 @@ var ComponentAccess = map[string]Access{
 		Reads: []topics.Spec{regime.TableSpec(), topics.RegimeOverrides},
 		Why: map[string]string{topics.Positions.Suffix: "allowed opens", topics.OpenIntentsRejected.Suffix: "refused intents",
 			topics.Quarantine.Suffix: "undecodable intents"}},
-	"regime": {Writes: []topics.Spec{topics.RegimeChanges, topics.Quarantine},
-		Reads: []topics.Spec{topics.RegimeOverrides}, Tables: []topics.Spec{regime.TableSpec()},
-		Why: map[string]string{topics.RegimeChanges.Suffix: "band and gate changes", topics.Quarantine.Suffix: "undecodable frames"}},
+	// The regime reads its checkpoints and the mark-price partitions
+	// since the newest one without a group when it rebuilds a market
+	// (processors/regime: State in memory); mark-price is its group's input.
+	"regime": {Writes: []topics.Spec{topics.RegimeChanges, topics.RegimeCheckpoints, topics.Quarantine},
+		Reads: []topics.Spec{topics.RegimeOverrides, topics.RegimeCheckpoints}, Tables: []topics.Spec{regime.TableSpec()},
+		Why: map[string]string{topics.RegimeChanges.Suffix: "band and gate changes", topics.RegimeCheckpoints.Suffix: "checkpoints of the market",
+			topics.Quarantine.Suffix: "undecodable frames"}},
 	"trading-worker": reconcilingWorker,
 	"cron-worker":    reconcilingWorker,
 	"indicators-worker": {Writes: []topics.Spec{topics.Quarantine},

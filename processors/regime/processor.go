@@ -451,7 +451,7 @@ func (r *regime) withMarket(part int32, key string, prev State, reset bool, at i
 	r.lost.Add(1)
 	r.cfg.Log.Error("cannot rebuild the regime market; starting from an empty one, degraded until its windows refill",
 		"scope", key, "partition", part, "err", err)
-	prev.Market = Market{}
+	prev.Market = Market{AtMs: prev.AtMs} // empty, at the state's time (the checkpoint's check)
 	prev.RecoverUntilMs = max(prev.RecoverUntilMs, at+r.cfg.Recovery.Milliseconds())
 	return prev, true
 }
