@@ -81,6 +81,9 @@ type Sink struct {
 	log     *slog.Logger
 	loop    *consume.Loop
 	metrics *consume.Metrics
+	// written, when set, is told about each batch after its database
+	// commit (benchmarks).
+	written func([]*kgo.Record)
 }
 
 // New builds the sink; Run starts it.
@@ -131,8 +134,12 @@ func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		b.Items = append(b.Items, consume.Item[Row]{Val: row, Rec: rec})
 	}
-	return consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "audit row", b,
+	err := consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "audit row", b,
 		func(ctx context.Context, rows []Row) (int, error) { return len(rows), Write(ctx, s.db, rows) })
+	if err == nil && s.written != nil {
+		s.written(recs)
+	}
+	return err
 }
 
 var columns = []string{"exchange", "account", "event_type", "execution_type", "kind", "source", "event_time",

@@ -108,6 +108,9 @@ type Sink struct {
 	loop    *consume.Loop
 	metrics *consume.Metrics
 	pubKick chan struct{}
+	// written, when set, is told about each batch after its database
+	// commit (benchmarks).
+	written func([]*kgo.Record)
 }
 
 // New builds the sink; Run starts it.
@@ -180,7 +183,7 @@ func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		b.Items = append(b.Items, consume.Item[*topics.OrderEvent]{Val: e, Rec: rec})
 	}
-	return consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "order event", b,
+	err := consume.Settle(ctx, s.loop, s.metrics, s.log, s.cfg.Prefix, s.cfg.Group, "order event", b,
 		func(ctx context.Context, events []*topics.OrderEvent) (int, error) {
 			plan, err := Write(ctx, s.db, events)
 			if err == nil && len(plan.Transitions) > 0 && !s.cfg.SyncCycle {
@@ -188,4 +191,8 @@ func (s *Sink) handle(ctx context.Context, recs []*kgo.Record) error {
 			}
 			return len(plan.Rows), err
 		})
+	if err == nil && s.written != nil {
+		s.written(recs)
+	}
+	return err
 }
