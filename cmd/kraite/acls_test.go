@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"os"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/acls"
 	"github.com/kraite/stream/internal/broker"
@@ -80,7 +83,8 @@ func (p *kraiteChild) running() bool {
 // cluster's admin, then athena, eos and tyche run as separate processes,
 // each authenticated as its own principal (kraite-<role>), against the
 // simulator and MariaDB. A frame from the simulator reaches the orders
-// table (athena's producer and dispatch, eos's orders sink), the operator's
+// table (athena's producers, streaming the accounts the operator imported
+// and published to kraite.accounts, and dispatch; eos's orders sink), the operator's
 // open intent is judged by the gate (eos, reading tyche's regime table),
 // no box logs an authorization failure, and a box that writes a topic it
 // does not own (athena publishing an open intent) is refused with the cause.
@@ -155,11 +159,26 @@ func TestRolesRunUnderLeastPrivilegeACLs(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The operator puts the accounts in the accounts table and on
+	// kraite.accounts; athena's user-data producers take them from there
+	// (group producer.user-data), the other boxes from the file.
+	key := []string{"KRAITE_DATABASE_URL=" + dbtest.URL(d), "KRAITE_ACCOUNTS_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32))}
+	if out, err := kraiteCLI(t, append(as("kraite-operator", boxPass), key...), "accounts", "import", accountsFile); err != nil {
+		t.Fatalf("accounts import as the operator: %v\n%s", err, out)
+	}
+	if out, err := kraiteCLI(t, append(as("kraite-operator", boxPass), key...), "accounts", "publish", "--all"); err != nil || !strings.Contains(out, "published") {
+		t.Fatalf("accounts publish as the operator: %v\n%s", err, out)
+	}
 	procs := map[string]*kraiteChild{}
 	for _, r := range boxes {
-		env := append(as("kraite-"+r, boxPass), "KRAITE_DATABASE_URL="+dbtest.URL(d),
-			"KRAITE_BINANCE_REST_URL=http://"+simAddr, "KRAITE_BINANCE_WS_URL=ws://"+simAddr,
-			"KRAITE_ACCOUNTS_FILE="+accountsFile, "KRAITE_STATE_DIR="+filepath.Join(dir, r), "KRAITE_HTTP_ADDR=127.0.0.1:0")
+		env := append(as("kraite-"+r, boxPass), key...)
+		env = append(env, "KRAITE_BINANCE_REST_URL=http://"+simAddr, "KRAITE_BINANCE_WS_URL=ws://"+simAddr,
+			"KRAITE_STATE_DIR="+filepath.Join(dir, r), "KRAITE_HTTP_ADDR=127.0.0.1:0")
+		if r == "athena" {
+			env = append(env, "KRAITE_ACCOUNTS_SOURCE=database")
+		} else {
+			env = append(env, "KRAITE_ACCOUNTS_FILE="+accountsFile)
+		}
 		procs[r] = startKraiteChild(t, env, "run", "--role", r)
 	}
 	defer func() {
@@ -182,7 +201,13 @@ func TestRolesRunUnderLeastPrivilegeACLs(t *testing.T) {
 	})
 
 	// The operator's open intent is judged by eos's gate: allowed (on the
-	// positions topic) or refused with a reason (open-intents.rejected).
+	// positions topic) or refused with a reason (open-intents.rejected),
+	// once athena's mark-price sink has priced BTCUSDT and eos's validator
+	// has reloaded.
+	testkit.Eventually(t, 60*time.Second, "a BTCUSDT mark price from athena's sink", func() bool {
+		return alive() && dbtest.Count(t, d, "FROM exchange_symbols WHERE exchange = 'binance' AND symbol = 'BTCUSDT' AND mark_price IS NOT NULL") == 1
+	})
+	time.Sleep(6 * time.Second) // KRAITE_INTENT_REFRESH (5 s)
 	out, err = kraiteCLI(t, as("kraite-operator", boxPass), "open", "--account", accts[0].ID, "--symbol", "BTCUSDT",
 		"--side", "BUY", "--size", "0.01", "--client-id", "acl-intent-1", "--wait", "45s")
 	if !strings.Contains(out, "acl-intent-1") || (!strings.Contains(out, "allowed") && !strings.Contains(out, "refused") && !strings.Contains(out, "rejected")) {
@@ -198,6 +223,39 @@ func TestRolesRunUnderLeastPrivilegeACLs(t *testing.T) {
 		t.Errorf("kraite open as athena: %v\n%s", err, out)
 	}
 
+	// Every consumer group of the three boxes joined as its box's
+	// principal (goka's sarama groups, the sinks', workers' and
+	// scheduler's franz-go groups).
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr())},
+		kclient.Security{Mechanism: kclient.MechanismScramSHA256, Username: "admin", Password: adminPass}.KgoOpts()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var missing []string
+	defer func() {
+		if len(missing) > 0 {
+			t.Logf("groups not stable: %v", missing)
+		}
+	}()
+	testkit.Eventually(t, 60*time.Second, "every group of athena, eos and tyche stable", func() bool {
+		missing = missing[:0]
+		described, err := adm.DescribeGroups(ctx)
+		if err != nil {
+			return false
+		}
+		for _, g := range topics.Groups() {
+			if g.Component == "" {
+				continue
+			}
+			dg, ok := described[g.Name("kraite.")]
+			if !ok || dg.State != "Stable" || len(dg.Members) == 0 {
+				missing = append(missing, g.Suffix)
+			}
+		}
+		return alive() && len(missing) == 0
+	})
 	alive()
 	for r, p := range procs {
 		if s := p.out.String(); strings.Contains(s, "AUTHORIZATION_FAILED") || strings.Contains(s, "not authorized") {

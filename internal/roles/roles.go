@@ -112,9 +112,10 @@ func StatusPageReads() []topics.Spec {
 }
 
 // OperatorWrites are the control topics only the operator writes: the
-// dispatch allowlist, the regime overrides and the open intents.
+// dispatch allowlist, the regime overrides, the open intents, and the
+// account changes (`kraite accounts` publishes them to kraite.accounts).
 func OperatorWrites() []topics.Spec {
-	return []topics.Spec{topics.Allowlist, topics.RegimeOverrides, topics.OpenIntents}
+	return []topics.Spec{topics.Allowlist, topics.RegimeOverrides, topics.OpenIntents, topics.Accounts}
 }
 
 // Groups returns the consumer groups component runs.
