@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
@@ -26,41 +27,35 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// memSource is an in-memory CredentialSource (the accounts table's Store
-// implements the same interface on the database).
-type memSource struct {
-	mu    sync.Mutex
-	creds map[string]accounts.Credentials
-	calls atomic.Int64
-}
-
-func (m *memSource) Credentials(_ context.Context, id string) (accounts.Credentials, error) {
-	m.calls.Add(1)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.creds[id]
-	if !ok {
-		return accounts.Credentials{}, accounts.ErrNotFound
-	}
-	return c, nil
-}
-
-func (m *memSource) set(c accounts.Credentials) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.creds[c.ID] = c
-}
-
 // childEnv carries what a producer child process needs.
 const childEnv = "KRAITE_USERDATA_ASSIGN_CHILD"
 
 type childConfig struct {
 	Broker   string
 	RESTBase string
-	Accounts []simulator.Account
+	DBURL    string // the accounts table (a scratch MariaDB database)
+	Key      string // the accounts key (a fresh one per test)
 	Session  time.Duration
 	Grace    time.Duration
 	Name     string
+}
+
+// openStore opens the accounts table of c as the credential source.
+func openStore(ctx context.Context, c childConfig) (*accounts.Store, func(), error) {
+	key, err := accounts.ParseKey(c.Key)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := db.Open(ctx, c.DBURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := accounts.Open(ctx, accounts.Config{DB: d, Key: key, Log: testkit.Logger(nil)})
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return s, func() { d.Close() }, nil
 }
 
 // TestMain runs a producer child (an Assigner and its Manager) when the
@@ -78,10 +73,12 @@ func runChild(v string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	src := &memSource{creds: map[string]accounts.Credentials{}}
-	for _, a := range c.Accounts {
-		src.set(accounts.Credentials{ID: a.ID, Exchange: "binance", APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true, Version: 1})
+	src, closeDB, err := openStore(context.Background(), c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	defer closeDB()
 	log := testkit.Logger(nil)
 	pub, err := publisher.New(publisher.Config{Brokers: []string{c.Broker}, ClientID: c.Name}, log, publisher.NewMetrics(nil))
 	if err != nil {
@@ -138,7 +135,7 @@ func (p *producer) connected() map[string]bool {
 // and a trading loop; producers are added by the tests.
 type assignRig struct {
 	*rig
-	src   *memSource
+	store *accounts.Store // the accounts table on MariaDB, publishing to kraite.accounts
 	admin *kgo.Client
 	cfg   childConfig
 }
@@ -164,10 +161,15 @@ func newAssignRig(t *testing.T, n int, session, grace time.Duration) *assignRig 
 		t.Fatal(err)
 	}
 	t.Cleanup(admin.Close)
+	keyText, err := accounts.NewKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dbtest.MySQL(t)
 	r := &assignRig{
-		rig: &rig{t: t, sim: sim, broker: b, pub: pub, reader: testkit.NewReader(t, b.Addr(), topics.UserDataStream.Name(prefix)), restURL: srv.URL},
-		src: &memSource{creds: map[string]accounts.Credentials{}}, admin: admin,
-		cfg: childConfig{Broker: b.Addr(), RESTBase: srv.URL, Accounts: sim.Accounts(), Session: session, Grace: grace},
+		rig:   &rig{t: t, sim: sim, broker: b, pub: pub, reader: testkit.NewReader(t, b.Addr(), topics.UserDataStream.Name(prefix)), restURL: srv.URL},
+		admin: admin,
+		cfg:   childConfig{Broker: b.Addr(), RESTBase: srv.URL, DBURL: dbtest.URL(d), Key: keyText, Session: session, Grace: grace},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -182,20 +184,23 @@ func newAssignRig(t *testing.T, n int, session, grace time.Duration) *assignRig 
 		defer fcancel()
 		_ = pub.Close(fctx)
 	})
+	// The accounts table is the source: seeding it publishes every account.
+	key, err := accounts.ParseKey(keyText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accts []accounts.Account
 	for _, a := range sim.Accounts() {
-		r.src.set(accounts.Credentials{ID: a.ID, Exchange: "binance", APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true, Version: 1})
-		r.publish(accounts.Change{ID: a.ID, Exchange: "binance", Enabled: true, Version: 1, ChangedAt: time.Now().UnixMilli()})
+		accts = append(accts, accounts.Account{ID: a.ID, Exchange: "binance", APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true})
+	}
+	kp := accounts.KafkaPublisher{Client: admin, Topic: topics.Accounts.Name(prefix)}
+	if _, err := accounts.Seed(context.Background(), d, key, kp, log, "test", accts); err != nil {
+		t.Fatal(err)
+	}
+	if r.store, err = accounts.Open(context.Background(), accounts.Config{DB: d, Key: key, Publisher: kp, Log: log}); err != nil {
+		t.Fatal(err)
 	}
 	return r
-}
-
-func (r *assignRig) publish(c accounts.Change) {
-	r.t.Helper()
-	v, err := c.Encode()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.produce(&kgo.Record{Key: []byte(c.ID), Value: v})
 }
 
 func (r *assignRig) produce(rec *kgo.Record) {
@@ -211,7 +216,7 @@ func (r *assignRig) start(name string) (*producer, func()) {
 	r.t.Helper()
 	c := r.cfg
 	c.Name = name
-	p, err := newProducer(c, r.src, r.pub)
+	p, err := newProducer(c, r.store, r.pub)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -345,11 +350,14 @@ func TestAssignerStreamsOwnedAccountsAndFollowsChanges(t *testing.T) {
 		t.Fatalf("%d quarantine records, want 2", n)
 	}
 
-	// Disable one account: its socket closes within seconds, the others
+	// Disable one account in the table (which publishes the change): its
+	// socket closes within seconds, the others
 	// keep theirs (same connection: no new gap marker).
 	victim := all[2]
 	t0 := time.Now()
-	r.publish(accounts.Change{ID: victim, Exchange: "binance", Enabled: false, Version: 2, ChangedAt: t0.UnixMilli()})
+	if _, err := r.store.SetEnabled(context.Background(), "test", victim, false); err != nil {
+		t.Fatal(err)
+	}
 	testkit.Eventually(t, 5*time.Second, "the disabled account closed", func() bool {
 		for _, s := range p.mg.Status() {
 			if s.ID == victim {
@@ -364,14 +372,19 @@ func TestAssignerStreamsOwnedAccountsAndFollowsChanges(t *testing.T) {
 	}
 	// Enable it again: it opens.
 	t1 := time.Now()
-	r.publish(accounts.Change{ID: victim, Exchange: "binance", Enabled: true, Version: 3, ChangedAt: t1.UnixMilli()})
+	if _, err := r.store.SetEnabled(context.Background(), "test", victim, true); err != nil {
+		t.Fatal(err)
+	}
 	testkit.Eventually(t, 5*time.Second, "the enabled account streaming", func() bool { return p.connected()[victim] })
 	t.Logf("enable -> socket streaming: %s", time.Since(t1).Round(time.Millisecond))
 	// A rotated secret (new version) reconnects that account only.
-	r.src.set(accounts.Credentials{ID: all[3], Exchange: "binance", APIKey: r.sim.Accounts()[3].APIKey, APISecret: r.sim.Accounts()[3].APISecret, Enabled: true, Version: 4})
-	r.publish(accounts.Change{ID: all[3], Exchange: "binance", Enabled: true, Version: 4, ChangedAt: time.Now().UnixMilli()})
+	if err := r.store.RotateSecret(context.Background(), "test", all[3], r.sim.Accounts()[3].APIKey, r.sim.Accounts()[3].APISecret); err != nil {
+		t.Fatal(err)
+	}
 	// Removing an account (tombstone) closes it.
-	r.produce(&kgo.Record{Key: []byte(all[4])})
+	if err := r.store.Remove(context.Background(), "test", all[4]); err != nil {
+		t.Fatal(err)
+	}
 	testkit.Eventually(t, 5*time.Second, "the removed account closed", func() bool {
 		c := p.connected()
 		return !c[all[4]] && len(c) == len(all)-1
