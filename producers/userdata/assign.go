@@ -583,6 +583,8 @@ func (as *Assigner) credentials(ctx context.Context, c accounts.Change) (Account
 		err = fmt.Errorf("reading the credentials of account %s: %w", c.ID, err)
 	case cr.ID != c.ID:
 		err = fmt.Errorf("the credential source returned account %q for %q", cr.ID, c.ID)
+	case cr.Exchange != c.Exchange:
+		err = fmt.Errorf("account %s is on %q in the accounts table but on %q on the topic", c.ID, cr.Exchange, c.Exchange)
 	case !cr.Enabled:
 		err = fmt.Errorf("account %s is disabled in the accounts table (version %d) but enabled on the topic (version %d)", c.ID, cr.Version, c.Version)
 	case cr.APIKey == "" || cr.APISecret == "":
