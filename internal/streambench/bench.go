@@ -399,17 +399,29 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 		return res, err
 	}
 	back := time.Now()
-	sleep(ctx, 2*time.Second) // the last gap markers reach the topic
-	after, err := tp.poll(ctx, time.Now())
-	if err != nil {
-		return res, err
-	}
-	for _, gs := range after.gaps {
-		for _, g := range gs {
-			if g.ToMs >= kill.UnixMilli() {
-				res.Recovery = append(res.Recovery, time.UnixMilli(g.ToMs).Sub(kill))
+	// Read until every moved account's gap marker is in (or the count
+	// stops growing: the reader shares the machine with the producers).
+	for last, still := -1, 0; still < 5; {
+		if _, err := tp.poll(ctx, time.Now()); err != nil {
+			return res, err
+		}
+		res.Recovery = res.Recovery[:0]
+		for _, gs := range tp.gaps {
+			for _, g := range gs {
+				if g.ToMs >= kill.UnixMilli() {
+					res.Recovery = append(res.Recovery, time.UnixMilli(g.ToMs).Sub(kill))
+				}
 			}
 		}
+		if len(res.Recovery) >= stB.Connected {
+			break
+		}
+		if len(res.Recovery) == last {
+			still++
+		} else {
+			last, still = len(res.Recovery), 0
+		}
+		sleep(ctx, time.Second)
 	}
 	res.Moved = stB.Connected
 	slices.Sort(res.Recovery)
