@@ -191,6 +191,29 @@ func waitStreaming(ctx context.Context, ps []*Proc, n int, within time.Duration)
 	}
 }
 
+// waitMostStreaming waits until the processes stream all n accounts, or
+// at least 95% of them when within has passed; it returns how many stream.
+func waitMostStreaming(ctx context.Context, ps []*Proc, n int, within time.Duration) (int, error) {
+	deadline := time.Now().Add(within)
+	for {
+		total := 0
+		for _, p := range ps {
+			st, err := p.Status()
+			if err != nil {
+				return 0, err
+			}
+			total += st.Connected
+		}
+		if total >= n || (time.Now().After(deadline) && total >= n*95/100) {
+			return total, nil
+		}
+		if time.Now().After(deadline) {
+			return total, fmt.Errorf("%d of %d accounts streaming after %s", total, n, within)
+		}
+		sleep(ctx, time.Second)
+	}
+}
+
 // IngestOptions configure Ingest.
 type IngestOptions struct {
 	Self      string   // the kraite binary
@@ -207,6 +230,7 @@ type IngestOptions struct {
 // IngestResult is one phase (a number of processes) of Ingest.
 type IngestResult struct {
 	Processes      int
+	Streaming      int // accounts streaming when the phase was measured
 	Frames         int
 	PerSec         float64
 	P50, P99, Max  time.Duration
@@ -235,8 +259,8 @@ func Ingest(ctx context.Context, o IngestOptions) ([]IngestResult, error) {
 			return out, err
 		}
 		out = append(out, r)
-		fmt.Fprintf(o.Out, "  %d process(es): %8d frames %8.0f frames/s  p50 %-10s p99 %-10s max %-10s heap %.1f KiB/account  sys %.1f KiB/account\n",
-			r.Processes, r.Frames, r.PerSec, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond),
+		fmt.Fprintf(o.Out, "  %d process(es), %d accounts streaming: %8d frames %8.0f frames/s  p50 %-10s p99 %-10s max %-10s heap %.1f KiB/account  sys %.1f KiB/account\n",
+			r.Processes, r.Streaming, r.Frames, r.PerSec, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond),
 			r.HeapPerAccount/1024, r.SysPerAccount/1024)
 	}
 	if len(out) == 2 && out[0].P50 > 0 && out[0].P99 > 0 {
@@ -260,7 +284,10 @@ func ingestPhase(ctx context.Context, env *Env, o IngestOptions, n int) (IngestR
 		}
 		ps = append(ps, p)
 	}
-	if err := waitStreaming(ctx, ps, o.Accounts, 2*time.Minute+time.Duration(o.Accounts)*20*time.Millisecond); err != nil {
+	// Thousands of sockets opening at once on a loaded machine take a
+	// while; measure once nearly all stream (the figure names how many).
+	streaming, err := waitMostStreaming(ctx, ps, o.Accounts, 2*time.Minute+time.Duration(o.Accounts)*60*time.Millisecond)
+	if err != nil {
 		return IngestResult{}, err
 	}
 	sleep(ctx, o.Warmup)
@@ -272,7 +299,7 @@ func ingestPhase(ctx context.Context, env *Env, o IngestOptions, n int) (IngestR
 	start := time.Now()
 	sleep(ctx, o.Duration)
 	elapsed := time.Since(start)
-	r := IngestResult{Processes: n}
+	r := IngestResult{Processes: n, Streaming: streaming}
 	var lat []int64
 	var heap, sys uint64
 	for _, p := range ps {
