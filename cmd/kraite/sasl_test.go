@@ -137,11 +137,6 @@ func TestDevWithSASL(t *testing.T) {
 			if g.Component == "" {
 				continue // a queue no component consumes yet (default)
 			}
-			if g.Suffix == topics.GroupUserDataProducer.Suffix {
-				// Declared for issue 15 point 2; the user-data producer
-				// joins it once it consumes kraite.accounts.
-				continue
-			}
 			if !stable[g.Name("kraite.")] {
 				missing = append(missing, g.Name("kraite."))
 			}
