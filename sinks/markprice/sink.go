@@ -40,6 +40,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
@@ -216,8 +217,7 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 func (s *Sink) loadIndex(ctx context.Context) (*Index, error) {
-	delay := s.cfg.MinBackoff
-	for {
+	for attempt := 0; ; attempt++ {
 		ix, err := LoadIndex(ctx, s.db)
 		if err == nil {
 			s.log.Info("symbol index loaded", "rows", ix.Rows())
@@ -226,10 +226,9 @@ func (s *Sink) loadIndex(ctx context.Context) (*Index, error) {
 		if s.healthy.Swap(false) {
 			s.log.Warn("loading symbol index, retrying", "err", err)
 		}
-		if !sleep(ctx, delay) {
+		if !s.backoff().Sleep(ctx, attempt) {
 			return nil, ctx.Err()
 		}
-		delay = min(delay*2, s.cfg.MaxBackoff)
 	}
 }
 
@@ -267,8 +266,7 @@ func (s *Sink) read(ctx context.Context, cl *kgo.Client) error {
 // quarantine record, and the sink must not stop either). False means ctx
 // ended first.
 func (s *Sink) quarantine(ctx context.Context, cl *kgo.Client, rec *kgo.Record, cause error) bool {
-	delay := s.cfg.MinBackoff
-	for {
+	for attempt := 0; ; attempt++ {
 		err := consume.Quarantine(ctx, cl, s.cfg.Prefix, s.cfg.Group, rec, cause)
 		if err == nil {
 			return true
@@ -277,17 +275,16 @@ func (s *Sink) quarantine(ctx context.Context, cl *kgo.Client, rec *kgo.Record, 
 			return false
 		}
 		s.log.Warn("quarantining an undecodable mark-price frame, retrying", "err", err)
-		if !sleep(ctx, delay) {
+		if !s.backoff().Sleep(ctx, attempt) {
 			return false
 		}
-		delay = min(delay*2, s.cfg.MaxBackoff)
 	}
 }
 
 func (s *Sink) write(ctx context.Context, cl *kgo.Client) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	delay := s.cfg.MinBackoff
+	failures := 0 // consecutive failed writes
 	lastLoad := time.Now()
 	var reported uint64
 	for {
@@ -310,17 +307,17 @@ func (s *Sink) write(ctx context.Context, cl *kgo.Client) error {
 			if s.healthy.Swap(false) {
 				s.log.Warn("writing mark prices failed, retrying", "err", err)
 			}
-			if !sleep(ctx, delay) {
+			if !s.backoff().Sleep(ctx, failures) {
 				return nil
 			}
-			delay = min(delay*2, s.cfg.MaxBackoff)
+			failures++
 			select { // retry with whatever is pending now (the newest)
 			case s.box.notify <- struct{}{}:
 			default:
 			}
 			continue
 		}
-		delay = s.cfg.MinBackoff
+		failures = 0
 		if !s.healthy.Swap(true) {
 			s.log.Info("mark-price writes recovered")
 		}
@@ -422,13 +419,8 @@ func (s *Sink) writePrices(ctx context.Context, cl *kgo.Client, prices map[strin
 }
 
 // sleep waits d or until ctx ends; false means ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// backoff is the retry delay after a failure: MinBackoff doubling up to
+// MaxBackoff, with jitter.
+func (s *Sink) backoff() wsconn.Backoff {
+	return wsconn.Backoff{Base: s.cfg.MinBackoff, Cap: s.cfg.MaxBackoff}
 }
