@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/topics"
 )
 
 // decodeLine is one output line of `kraite decode`.
@@ -26,6 +27,11 @@ type decodeLine struct {
 	EventTime     int64  `json:"event_time"`
 	Unknown       bool   `json:"unknown,omitempty"`
 	MarkPrices    int    `json:"mark_prices,omitempty"`
+	// A gap marker (header kind=gap): the window its account's socket
+	// was not attached, and why.
+	GapFromMs int64  `json:"gap_from,omitempty"`
+	GapToMs   int64  `json:"gap_to,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 type decodeError struct {
@@ -37,10 +43,12 @@ func cmdDecode(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("decode", "decode [--account ID] [FILE...]\n\n"+
 		"Decodes Binance user-data frames with the dispatch decoder and prints one JSON\n"+
 		"line per frame (event, execution_type, account, symbol, order_id, event_time).\n"+
-		"Input: stdin, one JSON frame per line (as `rpk topic consume -f '%v\\n'` prints\n"+
-		"them); or FILEs, each either one JSON document or one frame per line.\n"+
+		"Input: stdin, one JSON frame per line, optionally after the record key and a space\n"+
+		"(as `rpk topic consume -f '%k %v\\n'` or `kcat -f '%k %s\\n'` print them: the key is\n"+
+		"the account); or FILEs, each either one JSON document or one such line per frame.\n"+
+		"Gap markers (kind=gap records) print as event \"gap\" with their account and window.\n"+
 		"A frame that does not decode prints an error line; the exit status is then 1.")
-	account := fs.String("account", "", "account id to put in the output (frames do not carry it)")
+	account := fs.String("account", "", "account id to put in the output when a line has no key (frames do not carry it)")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -86,7 +94,7 @@ func (d *decoder) lines(name string, r io.Reader) error {
 	for sc.Scan() {
 		n++
 		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-			d.frame(fmt.Sprintf("%s:%d", name, n), line)
+			d.keyedFrame(fmt.Sprintf("%s:%d", name, n), line)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -95,16 +103,44 @@ func (d *decoder) lines(name string, r io.Reader) error {
 	return nil
 }
 
-func (d *decoder) frame(source string, frame []byte) {
+// keyedFrame decodes "KEY FRAME" (the key is the account) or a bare frame.
+func (d *decoder) keyedFrame(source string, line []byte) {
+	if line[0] == '{' || line[0] == '[' {
+		d.decode(source, d.account, line)
+		return
+	}
+	key, frame, _ := bytes.Cut(line, []byte(" "))
+	d.decode(source, string(key), bytes.TrimSpace(frame))
+}
+
+func (d *decoder) frame(source string, frame []byte) { d.decode(source, d.account, frame) }
+
+func (d *decoder) decode(source, account string, frame []byte) {
 	d.total++
+	if g, ok := gapMarker(frame); ok {
+		if account == "" {
+			account = g.Account
+		}
+		_ = d.out.Encode(decodeLine{Source: source, Event: "gap", Account: account, GapFromMs: g.FromMs, GapToMs: g.ToMs, Reason: g.Reason})
+		return
+	}
 	ev, err := binance.Decode(frame)
 	if err != nil {
 		d.failed++
 		_ = d.out.Encode(decodeError{Source: source, Error: err.Error()})
 		return
 	}
-	oe := ev.OrderEvent("binance", d.account, "stream")
-	_ = d.out.Encode(decodeLine{Source: source, Event: ev.Type, ExecutionType: oe.ExecutionType, Account: d.account,
+	oe := ev.OrderEvent("binance", account, "stream")
+	_ = d.out.Encode(decodeLine{Source: source, Event: ev.Type, ExecutionType: oe.ExecutionType, Account: account,
 		Symbol: oe.Symbol, OrderID: oe.OrderID, AlgoID: oe.AlgoID, ClientOrderID: oe.ClientOrderID, Status: oe.Status,
 		EventTime: ev.EventTime, Unknown: ev.Unknown, MarkPrices: len(ev.MarkPrices)})
+}
+
+// gapMarker recognises a gap marker record's value.
+func gapMarker(frame []byte) (topics.GapMarker, bool) {
+	var g topics.GapMarker
+	if !bytes.Contains(frame, []byte(`"kind"`)) || json.Unmarshal(frame, &g) != nil || g.Kind != "gap" {
+		return g, false
+	}
+	return g, true
 }

@@ -40,6 +40,7 @@ type devFlags struct {
 	allowlist     string
 	weightLimit   int
 	without       string
+	syncWrites    bool
 	sasl          brokerSASL
 }
 
@@ -48,8 +49,10 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("dev", "dev [--for 60s] [--data-dir ./.kraite] [flags]\n\n"+
 		"Runs the whole pipeline in one process on embedded defaults: the Kafka-protocol broker\n"+
 		"(kfake, data on disk), the Binance simulator, both WebSocket producers and every other\n"+
-		"component built so far. Ctrl-C stops it gracefully; a second start resumes from --data-dir.")
-	fs.StringVar(&f.dataDir, "data-dir", ".kraite", "state directory (broker data under DIR/broker)")
+		"component built so far. Ctrl-C stops it gracefully; a second start resumes from --data-dir\n"+
+		"(the topics, the database and the simulator's exchange state: order ids continue).")
+	fs.StringVar(&f.dataDir, "data-dir", ".kraite", "state directory (broker data under DIR/broker, the simulator's exchange state and admin token under DIR/simulator)")
+	fs.BoolVar(&f.syncWrites, "sync", false, "fsync every write of the embedded broker (durable across power loss, slower; without it the broker fsyncs when a segment rolls)")
 	fs.DurationVar(&f.forDur, "for", 0, "exit by itself after this long (0 = until Ctrl-C)")
 	fs.StringVar(&f.brokerAddr, "broker-addr", "127.0.0.1:9092", "embedded broker listen address")
 	fs.StringVar(&f.simAddr, "sim-addr", "127.0.0.1:8090", "exchange simulator listen address")
@@ -86,7 +89,8 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 	if err != nil {
 		return err
 	}
-	b, err := broker.Start(broker.Config{Addr: f.brokerAddr, DataDir: filepath.Join(f.dataDir, "broker"), NoAutoCreate: true, Logger: a.log, SASL: users})
+	b, err := broker.Start(broker.Config{Addr: f.brokerAddr, DataDir: filepath.Join(f.dataDir, "broker"), SyncWrites: f.syncWrites,
+		NoAutoCreate: true, Logger: a.log, SASL: users})
 	if err != nil {
 		return err
 	}
@@ -97,8 +101,14 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}
 
+	simDir := filepath.Join(f.dataDir, "simulator")
+	adminToken, err := simulator.NewAdminToken(filepath.Join(simDir, "admin-token"))
+	if err != nil {
+		return err
+	}
 	sim, err := simulator.New(simulator.Config{Seed: f.seed, Accounts: f.accounts,
 		OrderInterval: f.orderInterval, MarkPriceInterval: f.markInterval, WeightLimit: f.weightLimit,
+		StateFile: filepath.Join(simDir, "state.json"), AdminToken: adminToken,
 		Logger: a.log.With("component", "simulator")})
 	if err != nil {
 		return err
@@ -279,7 +289,8 @@ func printDevBanner(a *app, prefix, brokerAddr, simAddr, httpAddr, dbURL string,
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
 
   broker     %s   (data in %s)
-  simulator  http://%s  ws://%s  (%d accounts, seed %d)
+  simulator  http://%s  ws://%s  (%d accounts, seed %d; state in %s)
+  sim admin  curl -H "Authorization: Bearer $(cat %s)" http://%s/admin/accounts
   ops        http://%s/metrics  /healthz  /readyz
   status     http://%s/   (live status page)
   database   %s
@@ -290,7 +301,8 @@ Inspect it with rpk:
   rpk -X brokers=%s topic consume %s -n 1
   rpk -X brokers=%s group list
 
-`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, f.accounts, f.seed, httpAddr, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, topics.UserDataStream.Name(prefix), brokerAddr, topics.MarkPrice.Name(prefix), brokerAddr)
+`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, len(sim.Accounts()), f.seed, filepath.Join(abs, "simulator"),
+		filepath.Join(abs, "simulator", "admin-token"), simAddr, httpAddr, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, topics.UserDataStream.Name(prefix), brokerAddr, topics.MarkPrice.Name(prefix), brokerAddr)
 	for _, acct := range sim.Accounts() {
 		fmt.Fprintf(a.stdout, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
+	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/simulator"
 )
 
@@ -17,6 +19,9 @@ type simulatorEnv struct {
 	Accounts      int           `env:"KRAITE_SIM_ACCOUNTS" envDefault:"3"`
 	OrderInterval time.Duration `env:"KRAITE_SIM_ORDER_INTERVAL" envDefault:"2s"`
 	MarkInterval  time.Duration `env:"KRAITE_SIM_MARK_INTERVAL" envDefault:"1s"`
+	DataDir       string        `env:"KRAITE_SIM_DATA_DIR" envDefault:".kraite-sim"`
+	AdminToken    string        `env:"KRAITE_SIM_ADMIN_TOKEN"`
+	AllowRemote   bool          `env:"KRAITE_SIM_ALLOW_REMOTE"`
 }
 
 // cmdSimulator runs the Binance USD-M exchange simulator until ctx ends.
@@ -27,20 +32,27 @@ func cmdSimulator(ctx context.Context, a *app, args []string) error {
 	}
 	fs := a.newFlags("simulator", "simulator [flags]\n\n"+
 		"Serves a Binance USD-M compatible exchange (REST + WebSocket) that trades against\n"+
-		"itself deterministically from a seed. Faults: POST /admin/fault; accounts with\n"+
-		"their secrets: GET /admin/accounts.")
+		"itself deterministically from a seed. Its exchange state (accounts, orders, positions,\n"+
+		"id sequences) is kept in --data-dir, so a restart continues where it stopped.\n"+
+		"The admin API (faults: POST /admin/fault; the accounts as an accounts file with their\n"+
+		"secrets: GET /admin/accounts) needs \"Authorization: Bearer <token>\": the token is\n"+
+		"KRAITE_SIM_ADMIN_TOKEN, or one generated into DATA_DIR/admin-token. It listens on\n"+
+		"loopback only and answers loopback clients only, unless --allow-remote.")
 	fs.StringVar(&e.Addr, "addr", e.Addr, "listen address (env KRAITE_SIM_ADDR)")
 	fs.Int64Var(&e.Seed, "seed", e.Seed, "seed of markets, accounts and order lifecycles (env KRAITE_SIM_SEED)")
 	fs.IntVar(&e.Accounts, "accounts", e.Accounts, "number of accounts (env KRAITE_SIM_ACCOUNTS)")
 	fs.DurationVar(&e.OrderInterval, "order-interval", e.OrderInterval, "mean gap between lifecycle steps per account; negative = never (env KRAITE_SIM_ORDER_INTERVAL)")
 	fs.DurationVar(&e.MarkInterval, "mark-interval", e.MarkInterval, "mark price push interval (env KRAITE_SIM_MARK_INTERVAL)")
+	fs.StringVar(&e.DataDir, "data-dir", e.DataDir, "exchange state and generated admin token; '' keeps nothing (env KRAITE_SIM_DATA_DIR)")
+	fs.BoolVar(&e.AllowRemote, "allow-remote", e.AllowRemote, "listen on a non-loopback address and answer admin calls from other hosts (with the token) (env KRAITE_SIM_ALLOW_REMOTE)")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
-	if _, err := a.loadCommon(); err != nil {
+	_, err := a.loadCommon()
+	if err != nil {
 		return err
 	}
 	if e.Accounts < 1 {
@@ -49,14 +61,34 @@ func cmdSimulator(ctx context.Context, a *app, args []string) error {
 	if e.MarkInterval <= 0 {
 		return fmt.Errorf("--mark-interval: %v must be positive", e.MarkInterval)
 	}
+	if err := simulator.CheckListenAddr(e.Addr, e.AllowRemote); err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
 	orderInterval := e.OrderInterval
 	if orderInterval == 0 {
 		orderInterval = -1 // 0 on the command line means never, not the default
 	}
-	sim, err := simulator.New(simulator.Config{
+	cfg := simulator.Config{
 		Seed: e.Seed, Accounts: e.Accounts, OrderInterval: orderInterval, MarkPriceInterval: e.MarkInterval,
-		Logger: a.log.With("component", "simulator"),
-	})
+		AdminToken: e.AdminToken, AdminRemote: e.AllowRemote, Logger: a.log.With("component", "simulator"),
+	}
+	tokenNote := "KRAITE_SIM_ADMIN_TOKEN"
+	if e.DataDir != "" {
+		cfg.StateFile = filepath.Join(e.DataDir, "state.json")
+	}
+	if cfg.AdminToken == "" {
+		if e.DataDir == "" {
+			return errors.New("the admin API needs a token: set KRAITE_SIM_ADMIN_TOKEN, or a --data-dir to generate one into")
+		}
+		tokenNote = filepath.Join(e.DataDir, "admin-token")
+		if cfg.AdminToken, err = simulator.NewAdminToken(tokenNote); err != nil {
+			return err
+		}
+		tokenNote = "$(cat " + tokenNote + ")"
+	} else {
+		tokenNote = "$KRAITE_SIM_ADMIN_TOKEN"
+	}
+	sim, err := simulator.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -64,7 +96,7 @@ func cmdSimulator(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", e.Addr, err)
 	}
-	printSimulatorBanner(a, ln.Addr().String(), e, sim)
+	printSimulatorBanner(a, ln.Addr().String(), e, sim, tokenNote)
 	err = sim.Serve(ctx, ln)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -72,27 +104,23 @@ func cmdSimulator(ctx context.Context, a *app, args []string) error {
 	return err
 }
 
-func printSimulatorBanner(a *app, addr string, e simulatorEnv, sim *simulator.Simulator) {
-	fmt.Fprintf(a.stdout, `kraite simulator is running (Ctrl-C to stop): seed %d, %d accounts.
+func printSimulatorBanner(a *app, addr string, e simulatorEnv, sim *simulator.Simulator, token string) {
+	state := "none kept (--data-dir '')"
+	if e.DataDir != "" {
+		state = filepath.Join(e.DataDir, "state.json")
+	}
+	fmt.Fprintf(a.stdout, `kraite simulator is running (Ctrl-C to stop): seed %d, %d accounts, state %s.
 
-  REST base   http://%[3]s
-  WS base     ws://%[3]s
-  user data   ws://%[3]s/private/ws?listenKey=<key from POST /fapi/v1/listenKey>
-  mark price  ws://%[3]s/market/ws/!markPrice@arr@1s
-  faults      curl -X POST http://%[3]s/admin/fault -d '{"fault":"drop","account":"acct-0001"}'
-  secrets     curl http://%[3]s/admin/accounts
+  REST base      http://%[4]s
+  WS base        ws://%[4]s
+  user data      ws://%[4]s/private/ws?listenKey=<key from POST /fapi/v1/listenKey>
+  mark price     ws://%[4]s/market/ws/!markPrice@arr@1s
+  faults         curl -H "Authorization: Bearer %[5]s" -X POST http://%[4]s/admin/fault -d '{"fault":"drop","account":"acct-0001"}'
+  accounts file  curl -H "Authorization: Bearer %[5]s" http://%[4]s/admin/accounts > accounts.json   (KRAITE_ACCOUNTS_FILE; with secrets)
 
-`, e.Seed, e.Accounts, addr)
+`, e.Seed, len(sim.Accounts()), state, addr, token)
 	for _, acct := range sim.Accounts() {
-		fmt.Fprintf(a.stdout, "  %s  api key %s  secret %s\n", acct.ID, acct.APIKey, maskLast4(acct.APISecret))
+		fmt.Fprintf(a.stdout, "  %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}
 	fmt.Fprintln(a.stdout)
-}
-
-// maskLast4 hides a secret except its last four characters.
-func maskLast4(secret string) string {
-	if len(secret) <= 4 {
-		return "****"
-	}
-	return "****" + secret[len(secret)-4:]
 }

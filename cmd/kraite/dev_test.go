@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -70,12 +71,32 @@ func startDevOpsOut(t *testing.T, dataDir string, out *syncBuffer, extra ...stri
 		}
 		return addr != ""
 	})
+	if m := regexp.MustCompile(`simulator\s+http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(out.String()); m != nil {
+		tok, err := os.ReadFile(filepath.Join(dataDir, "simulator", "admin-token"))
+		if err != nil {
+			t.Fatalf("the dev simulator's admin token: %v", err)
+		}
+		simAdminTokens.Store(m[1], strings.TrimSpace(string(tok)))
+	}
 	return addr, opsAddr, func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("kraite dev: %v", err)
 		}
 	}
+}
+
+// simAdminTokens maps a dev simulator's address to its admin token, which
+// adminFault and getJSON send.
+var simAdminTokens sync.Map
+
+// withSimAdminToken adds the admin token of the simulator req goes to, if
+// it is a dev simulator a test started.
+func withSimAdminToken(req *http.Request) *http.Request {
+	if tok, ok := simAdminTokens.Load(req.URL.Host); ok {
+		req.Header.Set("Authorization", "Bearer "+tok.(string))
+	}
+	return req
 }
 
 func endOffsets(t *testing.T, addr string, topic string) int64 {

@@ -31,7 +31,12 @@ const everyType = "NEW,TRADE,CANCELED,EXPIRED,AMENDMENT,CALCULATED,ALGO_NEW,ALGO
 func adminFault(t *testing.T, simAddr string, body map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post("http://"+simAddr+"/admin/fault", "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, "http://"+simAddr+"/admin/fault", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(withSimAdminToken(req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +48,11 @@ func adminFault(t *testing.T, simAddr string, body map[string]any) {
 
 func getJSON[T any](t *testing.T, url string) T {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(withSimAdminToken(req))
 	if err != nil {
 		t.Fatal(err)
 	}

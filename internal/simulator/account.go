@@ -153,7 +153,9 @@ type account struct {
 	idx     int
 	rng     *rand.Rand // lifecycle choices, ids, client ids
 	keyRng  *rand.Rand // listenKeys (REST timing must not disturb lifecycles)
-	symbols []*spec    // what the lifecycle generator trades
+	rngSrc  *rand.PCG  // rng's and keyRng's sources (saved by a snapshot)
+	keySrc  *rand.PCG
+	symbols []*spec // what the lifecycle generator trades
 
 	key       string
 	keyExpiry time.Time
@@ -179,6 +181,8 @@ type account struct {
 
 func newAccount(seed int64, idx int, m *market) *account {
 	creds := rngFor(seed, purposeCreds, idx)
+	rng, rngSrc := rngSrcFor(seed, purposeLifecycle, idx)
+	keyRng, keySrc := rngSrcFor(seed, purposeKeys, idx)
 	a := &account{
 		Account: Account{
 			ID:        fmt.Sprintf("acct-%04d", idx),
@@ -186,8 +190,10 @@ func newAccount(seed int64, idx int, m *market) *account {
 			APISecret: randString(creds, 64),
 		},
 		idx:        idx,
-		rng:        rngFor(seed, purposeLifecycle, idx),
-		keyRng:     rngFor(seed, purposeKeys, idx),
+		rng:        rng,
+		keyRng:     keyRng,
+		rngSrc:     rngSrc,
+		keySrc:     keySrc,
 		orderByID:  make(map[int64]*order),
 		orderByCID: make(map[string]*order),
 		algoByID:   make(map[int64]*algoOrder),

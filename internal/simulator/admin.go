@@ -1,11 +1,16 @@
 package simulator
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -148,8 +153,47 @@ func (s *Simulator) applyFault(f fault) (map[string]any, error) {
 	return out, nil
 }
 
+// adminAuth guards every /admin route: a client that is not on a loopback
+// address gets 403 (unless AdminRemote), a request without the AdminToken
+// 401. The admin API hands out API secrets and drives the exchange.
+func (s *Simulator) adminAuth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.cfg.AdminRemote && !loopbackPeer(r.RemoteAddr) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "the admin API answers loopback clients only"})
+			return
+		}
+		if tok := s.cfg.AdminToken; tok != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="kraite simulator admin"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the admin API needs Authorization: Bearer <admin token>"})
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// loopbackPeer reports whether a request's RemoteAddr is a loopback address.
+func loopbackPeer(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// AccountsFile is the accounts in the accounts file format of the
+// user-data producer (KRAITE_ACCOUNTS_FILE): [{"id","api_key","api_secret"}].
+func (s *Simulator) AccountsFile() []byte {
+	b, _ := json.MarshalIndent(s.Accounts(), "", "  ")
+	return append(b, '\n')
+}
+
 func (s *Simulator) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /admin/fault", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, s.adminAuth(h)) }
+	handle("POST /admin/fault", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
@@ -167,19 +211,57 @@ func (s *Simulator) adminRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, 200, out)
 	})
-	mux.HandleFunc("GET /admin/accounts", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, s.Accounts())
+	handle("GET /admin/accounts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(s.AccountsFile())
 	})
-	mux.HandleFunc("POST /admin/accounts", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /admin/accounts", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, s.AddAccount())
 	})
-	mux.HandleFunc("GET /admin/orders", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /admin/orders", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, s.Orders(r.URL.Query().Get("account")))
 	})
-	mux.HandleFunc("GET /admin/algo-orders", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /admin/algo-orders", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, s.AlgoOrders(r.URL.Query().Get("account")))
 	})
-	mux.HandleFunc("GET /admin/positions", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /admin/positions", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, s.Positions(r.URL.Query().Get("account")))
 	})
+}
+
+// NewAdminToken makes a random admin token and writes it to path (mode
+// 0600, replacing an older one), so a local operator can read it and
+// nothing else is told it.
+func NewAdminToken(path string) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making the simulator admin token: %w", err)
+	}
+	tok := hex.EncodeToString(b)
+	if err := writeFileAtomic(path, []byte(tok+"\n")); err != nil {
+		return "", fmt.Errorf("writing the simulator admin token to %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// CheckListenAddr refuses a listen address that is not a loopback one
+// (0.0.0.0, a LAN address, a host name, an empty host) unless allowRemote:
+// the simulator serves API secrets and a fault API, and its accounts trade
+// for whoever reaches it.
+func CheckListenAddr(addr string, allowRemote bool) error {
+	if allowRemote {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.Unmap().IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address; the simulator hands out API secrets: pass --allow-remote (KRAITE_SIM_ALLOW_REMOTE=true) to listen there", addr)
+	}
+	return nil
 }

@@ -87,6 +87,7 @@ type market struct {
 	seed    int64
 	start   time.Time
 	rng     *rand.Rand
+	rngSrc  *rand.PCG // rng's source (saved by a snapshot)
 	specs   []*spec
 	bySym   map[string]int
 	logDev  []float64 // walk of log(mark/base), mean-reverting
@@ -99,10 +100,10 @@ type market struct {
 }
 
 func newMarket(seed int64, now time.Time) *market {
-	rng := rngFor(seed, purposeMarket, 0)
+	rng, src := rngSrcFor(seed, purposeMarket, 0)
 	ins := universe.Instruments()
 	m := &market{
-		seed: seed, start: now, rng: rng, last: now,
+		seed: seed, start: now, rng: rng, rngSrc: src, last: now,
 		bySym:   make(map[string]int, len(ins)),
 		logDev:  make([]float64, len(ins)),
 		level:   make([]float64, len(ins)),

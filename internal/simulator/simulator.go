@@ -69,6 +69,19 @@ type Config struct {
 	// ExpireListenKey). Socket timers (ping, pong, age), Silence and
 	// recvWindow always use wall time.
 	Now func() time.Time
+	// StateFile, when set, keeps the exchange's state across restarts (see
+	// state.go): New loads it if it exists, Run saves it every StateEvery
+	// (default 5s) and when it stops.
+	StateFile  string
+	StateEvery time.Duration
+	// AdminToken, when set, is required on every /admin request as
+	// "Authorization: Bearer <token>" (401 otherwise). Empty leaves the
+	// admin API without a token, for in-process tests; the kraite commands
+	// always set one.
+	AdminToken string
+	// AdminRemote lets /admin answer clients that are not on a loopback
+	// address; by default they get 403.
+	AdminRemote bool
 }
 
 // Validate reports every invalid field at once.
@@ -86,6 +99,7 @@ func (c Config) Validate() error {
 		{"pong timeout", c.PongTimeout},
 		{"max connection age", c.MaxConnAge},
 		{"listenKey TTL", c.ListenKeyTTL},
+		{"state interval", c.StateEvery},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %v must not be negative", d.name, d.v))
@@ -111,6 +125,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PongTimeout, 10*time.Minute)
 	def(&c.MaxConnAge, 24*time.Hour)
 	def(&c.ListenKeyTTL, 60*time.Minute)
+	def(&c.StateEvery, 5*time.Second)
 	switch {
 	case c.OrderInterval == 0:
 		c.OrderInterval = 2 * time.Second
@@ -129,11 +144,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Account is one simulated exchange account and its API credentials.
+// Account is one simulated exchange account and its API credentials. Its
+// JSON is an entry of the user-data producer's accounts file
+// (KRAITE_ACCOUNTS_FILE), so GET /admin/accounts can be saved as one.
 type Account struct {
 	ID        string `json:"id"` // "acct-0001"
-	APIKey    string `json:"apiKey"`
-	APISecret string `json:"apiSecret"`
+	APIKey    string `json:"api_key"`
+	APISecret string `json:"api_secret"`
 }
 
 // Pushed is one frame actually written to a socket.
@@ -165,6 +182,8 @@ type Simulator struct {
 	runCtx      context.Context // set while Run runs
 	runWG       *sync.WaitGroup
 
+	saveMu sync.Mutex // one SaveState at a time
+
 	logMu      sync.Mutex // guards account.pushed and markPushed
 	markPushed int
 
@@ -187,7 +206,29 @@ func New(cfg Config) (*Simulator, error) {
 		conns:     make(map[*conn]struct{}),
 	}
 	s.market = newMarket(cfg.Seed, cfg.Now())
-	for range cfg.Accounts {
+	if cfg.StateFile != "" {
+		st, err := readStateFile(cfg.StateFile)
+		if err == nil && st != nil {
+			err = s.restore(st)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("simulator state %s: %w (the file is left as it is; remove it to start afresh from the seed, "+
+				"knowing that order ids then start again and a pipeline that stored the old ones will report drift)", cfg.StateFile, err)
+		}
+		switch {
+		case st == nil:
+			s.log.Info("simulator: no saved state, starting from the seed", "state_file", cfg.StateFile, "seed", cfg.Seed)
+		case st.Clean:
+			s.log.Info("simulator: state restored", "state_file", cfg.StateFile, "accounts", len(s.accounts), "saved_at", st.SavedAt)
+		default:
+			s.log.Warn("simulator: state restored from a periodic save (the last run did not stop cleanly): "+
+				"what happened after it is lost and id sequences skip ahead", "state_file", cfg.StateFile, "saved_at", st.SavedAt, "skip", uncleanSkip)
+		}
+		if st != nil && len(s.accounts) > cfg.Accounts {
+			s.log.Info("simulator: the saved state has more accounts than asked for; keeping them all", "saved", len(s.accounts), "asked", cfg.Accounts)
+		}
+	}
+	for len(s.accounts) < cfg.Accounts {
 		s.addAccountLocked()
 	}
 	s.exchangeInfo = s.buildExchangeInfo()
@@ -196,7 +237,15 @@ func New(cfg Config) (*Simulator, error) {
 
 // rngFor returns an independent deterministic stream for (seed, purpose, n).
 func rngFor(seed int64, purpose uint64, n int) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), purpose<<32|uint64(n)))
+	r, _ := rngSrcFor(seed, purpose, n)
+	return r
+}
+
+// rngSrcFor is rngFor that also returns the generator's source, whose
+// state a snapshot saves (a rand.Rand holds nothing but its source).
+func rngSrcFor(seed int64, purpose uint64, n int) (*rand.Rand, *rand.PCG) {
+	src := rand.NewPCG(uint64(seed), purpose<<32|uint64(n))
+	return rand.New(src), src
 }
 
 // Accounts returns the accounts in creation order.
@@ -234,9 +283,18 @@ func (s *Simulator) now() time.Time { return s.cfg.Now() }
 
 // Run drives the market (a mark price frame every MarkPriceInterval), the
 // per-account lifecycles (every OrderInterval on average) and listenKey
-// expiry. It blocks until ctx ends, then closes every socket and returns nil.
-// Call it at most once at a time.
+// expiry, and saves the state every StateEvery (with a StateFile). It
+// blocks until ctx ends, then closes every socket, saves the state a last
+// time and returns nil, or the error of that last save. Call it at most
+// once at a time.
 func (s *Simulator) Run(ctx context.Context) error {
+	if err := s.run(ctx); err != nil {
+		return err
+	}
+	return s.saveState(true)
+}
+
+func (s *Simulator) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	s.mu.Lock()
 	if s.runCtx != nil {
@@ -249,9 +307,10 @@ func (s *Simulator) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.runMarket(ctx) }()
 	go func() { defer wg.Done(); s.runExpiry(ctx) }()
+	go func() { defer wg.Done(); s.runSaves(ctx) }()
 	<-ctx.Done()
 	s.mu.Lock()
 	s.runCtx, s.runWG = nil, nil
@@ -270,6 +329,26 @@ func (s *Simulator) runMarket(ctx context.Context) {
 			return
 		case <-t.C:
 			s.tickMarket()
+		}
+	}
+}
+
+// runSaves saves the state every StateEvery; a failed save is logged and
+// tried again at the next tick (the last save, in Run, reports its error).
+func (s *Simulator) runSaves(ctx context.Context) {
+	if s.cfg.StateFile == "" {
+		return
+	}
+	t := time.NewTicker(s.cfg.StateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.saveState(false); err != nil {
+				s.log.Error("simulator: saving the state", "err", err)
+			}
 		}
 	}
 }
@@ -332,14 +411,15 @@ func (s *Simulator) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	runErr := s.Run(ctx) // returns when ctx ends
+	runErr := s.run(ctx) // returns when ctx ends
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
 	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
-	return errors.Join(runErr, err)
+	// The last save comes after the last REST call has been answered.
+	return errors.Join(runErr, err, s.saveState(true))
 }
 
 // Close closes every open socket (with no close frame). The simulator stays
