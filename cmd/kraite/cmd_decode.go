@@ -106,23 +106,32 @@ func (d *decoder) lines(name string, r io.Reader) error {
 // keyedFrame decodes "KEY FRAME" (the key is the account) or a bare frame.
 func (d *decoder) keyedFrame(source string, line []byte) {
 	if line[0] == '{' || line[0] == '[' {
-		d.decode(source, d.account, line)
+		d.decode(source, "", line)
 		return
 	}
 	key, frame, _ := bytes.Cut(line, []byte(" "))
 	d.decode(source, string(key), bytes.TrimSpace(frame))
 }
 
-func (d *decoder) frame(source string, frame []byte) { d.decode(source, d.account, frame) }
+func (d *decoder) frame(source string, frame []byte) { d.decode(source, "", frame) }
 
-func (d *decoder) decode(source, account string, frame []byte) {
+// decode prints one frame; the account is the record key, else the one a
+// gap marker names, else --account.
+func (d *decoder) decode(source, key string, frame []byte) {
 	d.total++
+	account := key
 	if g, ok := gapMarker(frame); ok {
 		if account == "" {
 			account = g.Account
 		}
+		if account == "" {
+			account = d.account
+		}
 		_ = d.out.Encode(decodeLine{Source: source, Event: "gap", Account: account, GapFromMs: g.FromMs, GapToMs: g.ToMs, Reason: g.Reason})
 		return
+	}
+	if account == "" {
+		account = d.account
 	}
 	ev, err := binance.Decode(frame)
 	if err != nil {

@@ -109,7 +109,7 @@ func simAddrOf(t *testing.T, banner string) string {
 func TestDevRestartKeepsTheExchange(t *testing.T) {
 	dir := t.TempDir()
 	// Sweeps every second, position drift alerted after 3 s.
-	args := []string{"--accounts", "2", "--sync-every", "1s", "--allowlist", everyType}
+	args := []string{"--accounts", "2", "--sync-every", "1s", "--allowlist", everyType, "--rest-weight-limit", "1000000"}
 	out := &syncBuffer{}
 	addr, _, stop := startDevOnce(t, dir, out, args...)
 	sim := simAddrOf(t, out.String())
