@@ -106,14 +106,42 @@ func TestReadmeCommands(t *testing.T) {
 	testkit.Eventually(t, 60*time.Second, "20 user-data records and a mark price", func() bool {
 		return endOffsets(t, brokerAddr, "kraite.user-data-stream") >= 20 && endOffsets(t, brokerAddr, "kraite.mark-price") >= 1
 	})
+	// The accounts recipe's files and values: the accounts file is the
+	// running simulator's (GET /admin/accounts), the secrets scratch files;
+	// its commands run in the scratch directory on a scratch database and
+	// under their own topic prefix, so they do not change the dev system.
+	scratch := t.TempDir()
+	token, err := os.ReadFile(filepath.Join(dir, "simulator", "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, accounts := httpGet(t, "http://"+simAddr+"/admin/accounts", strings.TrimSpace(string(token)))
+	if status != 200 {
+		t.Fatalf("/admin/accounts: %d", status)
+	}
+	for name, data := range map[string]string{"accounts.json": accounts, "secret.txt": "readme-secret-1\n", "new-secret.txt": "readme-secret-2\n"} {
+		if err := os.WriteFile(filepath.Join(scratch, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	vals := map[string]string{
 		"127.0.0.1:9092": brokerAddr,
 		"127.0.0.1:8090": simAddr,
 		"127.0.0.1:8080": opsAddr,
 		"<group>":        "kraite.sink.orders",
+		"/etc/kraite/":   scratch + "/",
+		"AbCd...":        "readmeApiKey0007",
+		"NeW...":         "readmeApiKey0007b",
+		"mysql://...":    "sqlite://" + filepath.Join(scratch, "accounts.db"),
 	}
 	env := append(os.Environ(), "KRAITE_BROKERS="+brokerAddr, "KRAITE_HTTP_ADDR=127.0.0.1:0", "KRAITE_LOG_LEVEL=warn",
 		"KRAITE_DATABASE_URL=sqlite://"+filepath.Join(dir, "kraite.db"))
+	const accountsPrefix = "readme-accounts."
+	apply := exec.Command(bin, "topics", "apply")
+	apply.Env = append(env, "KRAITE_TOPIC_PREFIX="+accountsPrefix)
+	if out, err := apply.CombinedOutput(); err != nil {
+		t.Fatalf("topics apply for the accounts recipe: %v\n%s", err, out)
+	}
 	_, rpkErr := exec.LookPath("rpk")
 	_, kcatErr := exec.LookPath("kcat")
 	var ran, notRun, other []string
@@ -123,6 +151,13 @@ func TestReadmeCommands(t *testing.T) {
 			continue
 		}
 		words := strings.Fields(line)
+		if words[0] == "export" { // the recipe's environment, for the lines after it
+			for _, kv := range strings.Fields(readmeCommand(line, bin, vals))[1:] {
+				env = append(env, kv)
+			}
+			ran = append(ran, line)
+			continue
+		}
 		switch {
 		case words[0] == "rpk" && rpkErr != nil:
 			notRun = append(notRun, line+"\n      not run: rpk is not on the PATH")
@@ -141,7 +176,10 @@ func TestReadmeCommands(t *testing.T) {
 		cmdLine := readmeCommand(line, bin, vals)
 		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 		cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", cmdLine) // a pipe fails when any part does
-		cmd.Env = env
+		cmd.Env, cmd.Dir = env, scratch
+		if strings.HasPrefix(line, "kraite accounts ") {
+			cmd.Env = append(env, "KRAITE_TOPIC_PREFIX="+accountsPrefix)
+		}
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
