@@ -12,6 +12,7 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
@@ -371,5 +372,35 @@ func TestGateSurvivesGarbageOnTheRegimeTable(t *testing.T) {
 	}
 	if a := g.p.Alerts(); len(a) != 1 || a[0].Topic != table || !a[0].KeptLastGood {
 		t.Fatalf("alerts %+v", a)
+	}
+}
+
+// A regime-state write is decoded once, by the View's Guard: the state
+// the gate decides on is the very value the Guard parsed (the same
+// pointer, so no second decode), for every intent until the next write,
+// and the override likewise.
+func TestGateDecodesARegimeStateWriteOnce(t *testing.T) {
+	g := newGateTest(t)
+	g.setState(t, state(regime.Calm, 0))
+	guard := g.guard(regime.Table(prefix))
+	parsed, version, ok := guard.Parsed("binance")
+	if !ok || version != guard.Version("binance") {
+		t.Fatalf("the Guard kept no parsed state (ok %v, version %d of %d)", ok, version, guard.Version("binance"))
+	}
+	for range 3 {
+		st, derr, err := g.g.state.Read("binance")
+		if err != nil || derr != nil || st != parsed.(*regime.State) {
+			t.Fatalf("the gate read %p (%v, %v), the Guard parsed %p: decoded twice", st, derr, err, parsed)
+		}
+	}
+	g.setState(t, state(regime.Critical, 0))
+	parsed2, _, _ := guard.Parsed("binance")
+	if st, _, _ := g.g.state.Read("binance"); st != parsed2.(*regime.State) || st.Band != regime.Critical {
+		t.Fatalf("after a new write the gate read %+v", st)
+	}
+	g.setOverride(t, overrideRecord(t, "block", now+3_600_000))
+	ovParsed, _, ok := g.guard(regime.OverridesTable(prefix)).Parsed(control.ScopeGlobal)
+	if ov, _, _ := g.g.override.Read(control.ScopeGlobal); !ok || ov != ovParsed.(*topics.Override) {
+		t.Fatalf("the override was decoded again: %p, parsed %p", ov, ovParsed)
 	}
 }
