@@ -43,14 +43,16 @@ type composeProc struct {
 	started time.Time
 }
 
-func startComposeProc(t *testing.T, name string, argv, env []string) *composeProc {
+// startComposeProc runs argv (what follows the image's /kraite) with env,
+// in workDir: the container's working directory, outside every volume.
+func startComposeProc(t *testing.T, name, workDir string, argv, env []string) *composeProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &composeProc{name: name, cmd: exec.Command(exe, argv...), out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = env
+	p.cmd.Env, p.cmd.Dir = env, workDir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -123,11 +125,12 @@ func (r *composeRig) service(t *testing.T, name string) (argv, env, health []str
 	for from, to := range r.hosts {
 		pairs = append(pairs, from, to)
 	}
-	// A published or listening container port, and the box's own ops port.
+	// The box's own ops port: the listen address keeps its host (0.0.0.0
+	// as in the container), on a free port.
 	if addr := s.Environment["KRAITE_HTTP_ADDR"]; addr != "" {
-		own := freeAddr(t)
-		_, port, _ := net.SplitHostPort(addr)
-		pairs = append(pairs, addr, own, "127.0.0.1:"+port, own)
+		_, own, _ := net.SplitHostPort(freeAddr(t))
+		host, port, _ := net.SplitHostPort(addr)
+		pairs = append(pairs, addr, net.JoinHostPort(host, own), "127.0.0.1:"+port, "127.0.0.1:"+own)
 	}
 	// Named volumes: a directory per service.
 	for _, v := range s.Volumes {
@@ -190,9 +193,9 @@ func (r *composeRig) service(t *testing.T, name string) (argv, env, health []str
 }
 
 // probe runs a healthcheck once: its exit status, stdout and stderr.
-func probe(t *testing.T, name string, health, env []string) (int, string, string) {
+func probe(t *testing.T, name, workDir string, health, env []string) (int, string, string) {
 	t.Helper()
-	p := startComposeProc(t, name+" healthcheck", health, env)
+	p := startComposeProc(t, name+" healthcheck", workDir, health, env)
 	code := p.exitCode(30 * time.Second)
 	return code, p.out.String(), p.errOut.String()
 }
@@ -265,10 +268,13 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	simAddr := freeAddr(t)
+	_, simFree, _ := net.SplitHostPort(simAddr)
+	simHost, _, _ := net.SplitHostPort(sim.Environment["KRAITE_SIM_ADDR"])
+	simListen := net.JoinHostPort(simHost, simFree) // it listens as in the container
 	r := &composeRig{c: c, vars: vars, dbURL: dbtest.URLFor(admin, dbName), hosts: map[string]string{
 		"redpanda:9092":                    b.Addr(),
 		"simulator:" + simPort:             simAddr,
-		sim.Environment["KRAITE_SIM_ADDR"]: simAddr,
+		sim.Environment["KRAITE_SIM_ADDR"]: simListen,
 		"127.0.0.1:" + simPort:             simAddr,
 	}}
 
@@ -276,6 +282,7 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 	// healthy (long-running) or completed successfully (one-shots).
 	state := map[string]string{"redpanda": "healthy", "mariadb": "healthy"}
 	running := map[string]*composeProc{}
+	workDirs := map[string]string{}
 	var order []string
 	for progressed := true; progressed; {
 		progressed = false
@@ -297,8 +304,12 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 			progressed = true
 			order = append(order, name)
 			argv, env, health := r.service(t, name)
+			// The working directory, where a write outside the volumes
+			// would land (lost with the container, or not even writable).
+			workDir := t.TempDir()
+			workDirs[name] = workDir
 			if s.oneShot() {
-				p := startComposeProc(t, name, argv, env)
+				p := startComposeProc(t, name, workDir, argv, env)
 				if code := p.exitCode(2 * time.Minute); code != 0 {
 					t.Fatalf("one-shot %s (kraite %s) exited %d:\n%s", name, strings.Join(argv, " "), code, p.tail())
 				}
@@ -307,10 +318,10 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 				continue
 			}
 			// Not running yet: the healthcheck says so, on stderr, with 1.
-			if code, out, errOut := probe(t, name, health, env); code != 1 || out != "" || !strings.Contains(errOut, "not ready") {
+			if code, out, errOut := probe(t, name, workDir, health, env); code != 1 || out != "" || !strings.Contains(errOut, "not ready") {
 				t.Fatalf("%s: healthcheck before the start: exit %d, stdout %q, stderr %q", name, code, out, errOut)
 			}
-			p := startComposeProc(t, name, argv, env)
+			p := startComposeProc(t, name, workDir, argv, env)
 			running[name] = p
 			var last string
 			for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
@@ -319,7 +330,7 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 					t.Fatalf("%s (kraite %s) ended: %v\n%s", name, strings.Join(argv, " "), p.err, p.tail())
 				default:
 				}
-				code, out, errOut := probe(t, name, health, env)
+				code, out, errOut := probe(t, name, workDir, health, env)
 				last = out + errOut
 				if code == 0 {
 					break
@@ -373,5 +384,10 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 			continue
 		}
 		t.Logf("%s: stopped with status 0 %s after SIGTERM", name, time.Since(start).Round(10*time.Millisecond))
+	}
+	for _, name := range sortedKeys(workDirs) {
+		if left, _ := os.ReadDir(workDirs[name]); len(left) > 0 {
+			t.Errorf("%s wrote %s into its working directory, outside its volumes (lost with the container)", name, left[0].Name())
+		}
 	}
 }

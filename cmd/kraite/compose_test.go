@@ -1181,34 +1181,69 @@ func TestComposeDatabaseIsMariaDB(t *testing.T) {
 	}
 }
 
-// TestComposeStateIsOnVolumes: goka's stores of each box are on a named
-// volume the nonroot user owns (the distroless image runs as 65532).
+// TestComposeStateIsOnVolumes: what a kraite process keeps (goka's stores
+// of each box, the simulator's exchange state and admin token: every
+// *_DIR variable) is on a named volume of its own under /var/lib/kraite,
+// which the image creates for the nonroot user (the distroless image runs
+// as 65532; a new named volume takes the owner of the image's directory);
+// a relative or unmounted directory would be lost with the container, or
+// not writable at all.
 func TestComposeStateIsOnVolumes(t *testing.T) {
 	c := readCompose(t)
-	if !regexp.MustCompile(`(?m)^COPY --from=\S+ --chown=65532:65532 \S+ /var/lib/kraite$`).MatchString(readDockerfile(t)) {
+	df := readDockerfile(t)
+	if !regexp.MustCompile(`(?m)^COPY --from=\S+ --chown=65532:65532 \S+ /var/lib/kraite$`).MatchString(df) {
 		t.Error("Dockerfile: /var/lib/kraite is not created for the nonroot user")
 	}
+	mkdir := regexp.MustCompile(`mkdir -p ((?:/out/var-lib-kraite/?\S*\s*)+)`).FindStringSubmatch(df)
+	created := map[string]bool{"/var/lib/kraite": true}
+	if mkdir != nil {
+		for _, d := range strings.Fields(mkdir[1]) {
+			created[filepath.Clean(strings.Replace(d, "/out/var-lib-kraite", "/var/lib/kraite", 1))] = true
+		}
+	}
 	seen := map[string]string{}
-	for box := range boxes(t, c) {
-		s := c.Services[box]
-		dir := s.Environment["KRAITE_STATE_DIR"]
-		if !filepath.IsAbs(dir) {
-			t.Errorf("box %s: KRAITE_STATE_DIR %q is not absolute", box, dir)
+	for _, name := range sortedKeys(c.Services) {
+		s := c.Services[name]
+		if !s.isKraite() {
 			continue
 		}
-		mounted := false
+		_, isBox := boxes(t, c)[name]
+		if _, ok := s.Environment["KRAITE_STATE_DIR"]; isBox && !ok {
+			t.Errorf("box %s: no KRAITE_STATE_DIR (the default is relative to the working directory)", name)
+		}
+		if _, ok := s.Environment["KRAITE_SIM_DATA_DIR"]; name == "simulator" && !ok {
+			t.Errorf("simulator: no KRAITE_SIM_DATA_DIR (the default is relative to the working directory)")
+		}
 		for _, v := range s.Volumes {
 			src, target, _ := strings.Cut(v, ":")
-			if _, named := c.Volumes[src]; named && strings.HasPrefix(dir+"/", strings.TrimSuffix(target, "/")+"/") {
-				mounted = true
-				if other, ok := seen[src]; ok {
-					t.Errorf("boxes %s and %s share the volume %s", box, other, src)
-				}
-				seen[src] = box
+			target, _, _ = strings.Cut(target, ":")
+			if _, named := c.Volumes[src]; named && !created[filepath.Clean(target)] {
+				t.Errorf("service %s: volume %s is mounted at %s, which the image does not create for the nonroot user (the volume would be root's)", name, src, target)
 			}
 		}
-		if !mounted {
-			t.Errorf("box %s: KRAITE_STATE_DIR %s is on no named volume", box, dir)
+		for _, k := range sortedKeys(s.Environment) {
+			dir := s.Environment[k]
+			if !strings.HasSuffix(k, "_DIR") {
+				continue
+			}
+			if !filepath.IsAbs(dir) {
+				t.Errorf("service %s: %s %q is not absolute", name, k, dir)
+				continue
+			}
+			mounted := false
+			for _, v := range s.Volumes {
+				src, target, _ := strings.Cut(v, ":")
+				if _, named := c.Volumes[src]; named && strings.HasPrefix(dir+"/", strings.TrimSuffix(target, "/")+"/") {
+					mounted = true
+					if other, ok := seen[src]; ok && other != name {
+						t.Errorf("services %s and %s share the volume %s", name, other, src)
+					}
+					seen[src] = name
+				}
+			}
+			if !mounted {
+				t.Errorf("service %s: %s %s is on no named volume", name, k, dir)
+			}
 		}
 	}
 }
