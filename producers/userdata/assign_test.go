@@ -435,9 +435,16 @@ func TestAssignerScaleOutAndFailover(t *testing.T) {
 
 	a, _ := r.start("a")
 	b := r.startChild("b")
+	var last string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last state: %s", last)
+		}
+	})
 	testkit.Eventually(t, 3*time.Minute, "every account streaming on a or b", func() bool {
-		c := len(a.connected())
-		return len(r.stored().gaps) == n && c > n/4 && c < 3*n/4 && a.as.Status().Releasing == 0
+		c, g, st := len(a.connected()), len(r.stored().gaps), a.as.Status()
+		last = fmt.Sprintf("a connected %d, accounts with a gap marker %d, a: %s", c, g, st)
+		return g == n && c > n/4 && c < 3*n/4 && st.Releasing == 0
 	})
 	t0 := time.Now()
 	testkit.Eventually(t, time.Minute, "every account streaming", func() bool { return len(r.streamingSince(t0)) == n })
