@@ -13,6 +13,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -196,6 +197,20 @@ func OpenPool(ctx context.Context, rawURL string, maxOpen int) (*DB, error) {
 		d.SetMaxIdleConns(maxOpen)
 	}
 	return d, nil
+}
+
+// Close closes the pool. A connection that broke while it sat idle (its
+// server restarted or the network cut it) fails the driver's goodbye with
+// driver.ErrBadConn, mysql.ErrInvalidConn or the MySQL driver's unexported
+// "bad connection"; it is closed all the same, so that is not an error.
+// (A sink's pool that was idle through a database outage holds such
+// connections: the chaos run's database-outage fault.)
+func (d *DB) Close() error {
+	err := d.DB.Close()
+	if err == nil || errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || err.Error() == "bad connection" {
+		return nil
+	}
+	return err
 }
 
 // Rebind turns '?' placeholders into the dialect's form ($1, $2, ... for
