@@ -101,8 +101,11 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		}
 		// The lag rows the DOM check expects are there too (a group in a
 		// rebalance on a loaded machine can miss one refresh).
-		return seen == 2 && bad == 2 && hasLagRows(s, "kraite.dispatch", "kraite.sink.orders")
+		return seen == 2 && bad == 2 && hasLagRows(s, "kraite.dispatch", "kraite.sink.orders") && s.Scheduler.Available
 	})
+	if s.Scheduler.Leader != hostname()+"-scheduler" || s.Scheduler.SinceMs <= 0 || s.StartedMs <= 0 {
+		t.Errorf("scheduler leader and start: %+v %d", s.Scheduler, s.StartedMs)
+	}
 
 	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
 	for _, want := range []string{
@@ -112,6 +115,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		`class="score-line"`, `class="panel alarm" id="problems-panel"`,
 		`class="problem-row" data-kind="control_record_refused" data-severity="bad"`,
 		`shadow mode for binance`, `override_unreadable`, `data-component="dispatch"`, `data-component="kafka-producer"`,
+		`<span id="uptime">up `, `data-leader="` + hostname() + `-scheduler"`, `scheduler leader <code>` + hostname() + `-scheduler</code> since `,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %s", want)

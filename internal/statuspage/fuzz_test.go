@@ -33,6 +33,8 @@ func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 	f.Add(uint8(4), []byte("k"), j(topics.QuarantineRecord{SourceTopic: "t.allowlist", Key: "binance", Consumer: "t.dispatch",
 		Error: "control record refused (no good value: readers fail closed): x"}), now.UnixMilli())
 	f.Add(uint8(4), []byte("k"), []byte("<<<<"), int64(-1))
+	f.Add(uint8(7), []byte("t.scheduler"), []byte(`{"leader":"box-1-scheduler","since":1799999000000,"at":1800000000000,"fired":{"order-sync":1799999990000}}`), now.UnixMilli())
+	f.Add(uint8(7), []byte("t.scheduler"), []byte(`{"leader":"","since":-1,"at":9e99}`), now.UnixMilli())
 	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*markPriceUpdate*.json"))
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
@@ -43,7 +45,7 @@ func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 		c := &Collector{cfg: Config{Brokers: []string{"x"}, Prefix: "t.", Quarantine: 5}.withDefaults()}
 		c.st = newState("t.", time.Hour, 5)
 		s := c.st
-		ns := []string{s.n.table, s.n.changes, s.n.overrides, s.n.allowlist, s.n.quarantine, s.n.mark, s.n.rejected}
+		ns := []string{s.n.table, s.n.changes, s.n.overrides, s.n.allowlist, s.n.quarantine, s.n.mark, s.n.rejected, s.n.lease}
 		for i := range 3 { // the same record three times: duplicates change nothing more
 			r := &kgo.Record{Topic: ns[int(topic)%len(ns)], Key: key, Value: value, Offset: int64(i), Timestamp: time.UnixMilli(ts)}
 			s.mu.Lock()

@@ -20,6 +20,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/regime"
@@ -171,6 +172,9 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 			SourceOffset: int64(i), Key: fmt.Sprint("k", i), Value: `{"bad":` + fmt.Sprint(i), Consumer: "kraite-sink-orders",
 			Error: "decoding order event: unexpected end of JSON input", AtMs: t0 + int64(i)}))
 	}
+	// The scheduler's lease: box-7 leads since 10 minutes.
+	e.produce(t, jsonRecord(t, "scheduler-lease", prefix+"scheduler", scheduler.Lease{Leader: "box-7-scheduler",
+		SinceMs: now.Add(-10 * time.Minute).UnixMilli(), AtMs: now.Add(-2 * time.Second).UnixMilli()}))
 	// A mark-price frame read 3 s ago.
 	e.produce(t, &kgo.Record{Topic: prefix + "mark-price", Key: []byte("binance"), Value: []byte("[]"),
 		Headers: topics.FrameHeaders("binance", "", "", topics.KindFrame, topics.SourceStream, now.Add(-3*time.Second))})
@@ -209,7 +213,8 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 		return len(s.Regime.Scopes) == 1 && len(s.Regime.Scopes[0].Changes) == 2 && s.Quarantine.Total == 25 &&
 			len(s.Quarantine.Records) == 20 && len(s.Lag.Rows) > 0 && s.MarkPrice.Database.Available &&
 			len(s.MarkPrice.Topic) == 1 && len(s.Allowlist.Exchanges) > 0 && s.Allowlist.Exchanges[0].Source == "topic" &&
-			s.Trading.Available // the last refresh step: every source has run once
+			s.Trading.Available && // the last refresh step: every source has run once
+			s.Scheduler.Available
 	})
 	if len(s.Errors) > 0 {
 		t.Errorf("errors reported: %v", s.Errors)
@@ -240,6 +245,9 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 	}
 	if s.Process != "test box" || s.Prefix != prefix {
 		t.Errorf("header: %q %q", s.Process, s.Prefix)
+	}
+	if sc := s.Scheduler; sc.Leader != "box-7-scheduler" || sc.SinceMs != now.Add(-10*time.Minute).UnixMilli() || sc.Age == nil || *sc.Age < 1.5 || sc.Unreadable != "" {
+		t.Errorf("scheduler: %+v", sc)
 	}
 	if s.Build.Go == "" || s.StartedMs <= 0 || s.StartedMs > s.GeneratedMs {
 		t.Errorf("build and start: %+v %d", s.Build, s.StartedMs)
@@ -389,6 +397,9 @@ func TestSectionsWithoutASourceSaySo(t *testing.T) {
 	}
 	if s.Lag.Note == "" || len(s.Lag.Rows) != 0 {
 		t.Errorf("lag with no groups: %+v", s.Lag)
+	}
+	if s.Scheduler.Available || s.Scheduler.Note == "" || s.Scheduler.Leader != "" {
+		t.Errorf("scheduler without a lease: %+v", s.Scheduler)
 	}
 	if _, ok := e.gauge(t, "kraite_quarantine_records", map[string]string{}); !ok {
 		t.Error("no kraite_quarantine_records gauge")

@@ -43,6 +43,8 @@ type Snapshot struct {
 	Quarantine    Quarantine     `json:"quarantine"`
 	Refusals      Refusals       `json:"refusals"`
 	Trading       Trading        `json:"trading"`
+	// Scheduler is who leads the scheduler (the scheduler-lease topic).
+	Scheduler Scheduler `json:"scheduler"`
 }
 
 // Refusals are the gate's newest refusals (open-intents.rejected).
@@ -326,6 +328,7 @@ func (c *Collector) Snapshot(now time.Time) Snapshot {
 	snap.Quarantine = s.quarantineView()
 	snap.Refusals = s.refusalsView()
 	snap.Trading = s.tradingView(c.cfg.DB != nil)
+	snap.Scheduler = s.schedulerView(now)
 	s.trimGrowth(now.UnixMilli())
 	snap.ControlAlerts = s.controlAlerts(local, now)
 	snap.Problems = s.problems(&snap, now, c.cfg.ProblemWindow)

@@ -32,7 +32,7 @@ const (
 
 // names are the topics the collector follows.
 type names struct {
-	table, changes, overrides, allowlist, quarantine, mark, rejected string
+	table, changes, overrides, allowlist, quarantine, mark, rejected, lease string
 }
 
 func topicNames(prefix string) names {
@@ -44,6 +44,7 @@ func topicNames(prefix string) names {
 		quarantine: topics.Quarantine.Name(prefix),
 		mark:       topics.MarkPrice.Name(prefix),
 		rejected:   topics.OpenIntentsRejected.Name(prefix),
+		lease:      topics.SchedulerLease.Name(prefix),
 	}
 }
 
@@ -63,6 +64,7 @@ func (n names) follows(quarantine int) []follow {
 		{n.quarantine, int64(quarantine)},
 		{n.mark, 1},
 		{n.rejected, maxRefusals},
+		{n.lease, 1}, // the newest lease: who leads the scheduler
 	}
 }
 
@@ -190,9 +192,11 @@ type state struct {
 	ends      map[topicPart][]endSample // when each end offset was first seen (behind.go)
 	trading   Trading
 	tradingAt time.Time
-	refusals  []refusal  // newest first, at most maxRefusals
-	drifts    []driftRow // the oldest drifting positions (database)
-	driftN    int64      // how many positions drift
+	refusals  []refusal    // newest first, at most maxRefusals
+	drifts    []driftRow   // the oldest drifting positions (database)
+	driftN    int64        // how many positions drift
+	lease     *leaseRecord // the newest good scheduler lease
+	leaseBad  string       // why the newest lease record was refused
 }
 
 func newState(prefix string, window time.Duration, quarantine int) *state {
@@ -255,6 +259,8 @@ func (s *state) applyRecord(r *kgo.Record, now time.Time) {
 		s.addQuarantine(r, now)
 	case s.n.rejected:
 		s.addRefusal(r)
+	case s.n.lease:
+		s.applyLease(r, now)
 	case s.n.mark:
 		at := topics.ParseReceivedAt(r)
 		if at.IsZero() {

@@ -1,0 +1,84 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// leaseRecord is the part of the scheduler's lease (scheduler.Lease on the
+// scheduler-lease topic) the page shows: who leads, since when, and when
+// the leader last wrote it.
+type leaseRecord struct {
+	Leader  string `json:"leader"`
+	SinceMs int64  `json:"since"`
+	AtMs    int64  `json:"at"`
+}
+
+// leaderMax bounds the leader id shown.
+const leaderMax = 120
+
+// Scheduler is the scheduler's leader as its newest lease record says.
+type Scheduler struct {
+	Section
+	Leader  string `json:"leader,omitempty"`
+	SinceMs int64  `json:"since,omitempty"`
+	// AtMs is when the leader last wrote its lease (every firing round).
+	AtMs int64    `json:"at,omitempty"`
+	Age  *float64 `json:"age_s"`
+	// Unreadable says why the newest lease record was refused (the
+	// leader shown, if any, is from the last good one).
+	Unreadable string `json:"unreadable,omitempty"`
+}
+
+// decodeLease decodes a lease record; a record without a leader or times,
+// or with times in the future beyond the skew allowed, is refused.
+func decodeLease(raw []byte, now time.Time) (leaseRecord, error) {
+	var l leaseRecord
+	if len(raw) > 64<<10 {
+		return l, fmt.Errorf("lease record of %d bytes", len(raw))
+	}
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return leaseRecord{}, fmt.Errorf("undecodable lease record: %w", err)
+	}
+	l.Leader = strings.TrimSpace(l.Leader)
+	switch {
+	case l.Leader == "" || !utf8.ValidString(l.Leader):
+		return leaseRecord{}, fmt.Errorf("lease record without a leader")
+	case l.SinceMs <= 0 || l.AtMs <= 0 || l.SinceMs > l.AtMs:
+		return leaseRecord{}, fmt.Errorf("lease record with bad times (since %d, at %d)", l.SinceMs, l.AtMs)
+	case l.AtMs > now.Add(time.Minute).UnixMilli():
+		return leaseRecord{}, fmt.Errorf("lease record written in the future (at %d)", l.AtMs)
+	}
+	l.Leader = cut(l.Leader, leaderMax)
+	return l, nil
+}
+
+// applyLease keeps the newest good lease (by its write time); a refused
+// record is noted and the last good lease kept.
+func (s *state) applyLease(r *kgo.Record, now time.Time) {
+	l, err := decodeLease(r.Value, now)
+	if err != nil {
+		s.leaseBad = cut(fmt.Sprintf("%s (partition %d, offset %d)", err, r.Partition, r.Offset), 300)
+		return
+	}
+	s.leaseBad = ""
+	if s.lease == nil || l.AtMs >= s.lease.AtMs {
+		s.lease = &l
+	}
+}
+
+func (s *state) schedulerView(now time.Time) Scheduler {
+	out := Scheduler{Section: Section{Available: s.lease != nil}, Unreadable: s.leaseBad}
+	if s.lease == nil {
+		out.Note = "no scheduler lease yet (no scheduler has led)"
+		return out
+	}
+	out.Leader, out.SinceMs, out.AtMs = s.lease.Leader, s.lease.SinceMs, s.lease.AtMs
+	out.Age = age(now, time.UnixMilli(s.lease.AtMs))
+	return out
+}
