@@ -38,13 +38,19 @@ func buildStatusPage(_ context.Context, w *wiring, process string) (component, e
 	return component{name: "status-page", run: sp.Run}, nil
 }
 
-// processStreams reads the user-data manager and the producer metrics of
-// this process; nil when neither producer runs here.
+// processStreams reads the user-data manager, the producer metrics and the
+// REST client of this process; nil when none of them is here.
 func processStreams(w *wiring) *statuspage.StreamSource {
-	if w.userdata == nil && w.pubM == nil {
+	if w.userdata == nil && w.pubM == nil && w.rest == nil {
 		return nil
 	}
 	src := &statuspage.StreamSource{}
+	if rc := w.rest; rc != nil {
+		src.REST = func() statuspage.RESTState {
+			return statuspage.RESTState{Exchange: topics.ExchangeBinance, UsedWeight: rc.UsedWeight(), UsedAt: rc.UsedWeightAt(),
+				WeightLimit: rc.WeightLimit(), BannedUntil: rc.BannedUntil()}
+		}
+	}
 	if mg := w.userdata; mg != nil {
 		src.Accounts = func() []statuspage.Account {
 			sts := mg.Status()
@@ -61,6 +67,14 @@ func processStreams(w *wiring) *statuspage.StreamSource {
 			out := make([]statuspage.Frame, len(lf))
 			for i, f := range lf {
 				out[i] = statuspage.Frame{Stream: f.Stream, Account: f.Account, At: f.At}
+			}
+			return out
+		}
+		src.Counts = func() []statuspage.StreamCount {
+			cs := m.Counts()
+			out := make([]statuspage.StreamCount, len(cs))
+			for i, c := range cs {
+				out[i] = statuspage.StreamCount{Stream: c.Stream, Account: c.Account, Reconnects: c.Reconnects, Gaps: c.Gaps}
 			}
 			return out
 		}

@@ -106,6 +106,11 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	if s.Scheduler.Leader != hostname()+"-scheduler" || s.Scheduler.SinceMs <= 0 || s.StartedMs <= 0 {
 		t.Errorf("scheduler leader and start: %+v %d", s.Scheduler, s.StartedMs)
 	}
+	// kraite dev runs the workers' REST client against the simulator: its
+	// budget shows, with no ban.
+	if r := s.Streams.REST; !r.Available || r.WeightLimit <= 0 || r.Banned {
+		t.Errorf("REST client: %+v", r)
+	}
 
 	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
 	for _, want := range []string{
@@ -115,7 +120,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		`class="score-line"`, `class="panel alarm" id="problems-panel"`,
 		`class="problem-row" data-kind="control_record_refused" data-severity="bad"`,
 		`shadow mode for binance`, `override_unreadable`, `data-component="dispatch"`, `data-component="kafka-producer"`,
-		`<span id="uptime">up `, `data-leader="` + hostname() + `-scheduler"`, `scheduler leader <code>` + hostname() + `-scheduler</code> since `,
+		`<span id="uptime">up `, `class="num reconnects`, `class="num gaps`, `data-banned="false"`, `Exchange REST (binance): weight `, `data-leader="` + hostname() + `-scheduler"`, `scheduler leader <code>` + hostname() + `-scheduler</code> since `,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %s", want)

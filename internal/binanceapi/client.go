@@ -163,6 +163,24 @@ func (c *Client) ensureLimits(ctx context.Context) {
 // UsedWeight is the last used weight the exchange reported.
 func (c *Client) UsedWeight() int64 { return c.used.Load() }
 
+// UsedWeightAt is when the exchange last reported the used weight (zero
+// before any answer).
+func (c *Client) UsedWeightAt() time.Time {
+	if ms := c.usedAt.Load(); ms > 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
+
+// BannedUntil is until when a 418 ban keeps the client from sending (zero
+// when it was never banned; in the past once the ban ended).
+func (c *Client) BannedUntil() time.Time {
+	if ms := c.banned.Load(); ms > 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
+
 // waitBudget blocks while the minute's weight is nearly spent.
 func (c *Client) waitBudget(ctx context.Context) error {
 	now := c.now()

@@ -43,16 +43,22 @@ func TestWeightBudgetWaitsForTheNextWindowAndABanStopsCalls(t *testing.T) {
 	if waited := time.Since(t0); waited < 100*time.Millisecond {
 		t.Fatalf("second call went out after %s, within the spent window", waited)
 	}
-	if c.UsedWeight() != 2000 {
-		t.Fatalf("used weight %d", c.UsedWeight())
+	if c.UsedWeight() != 2000 || c.UsedWeightAt().IsZero() || !c.BannedUntil().IsZero() {
+		t.Fatalf("used weight %d at %s, banned until %s", c.UsedWeight(), c.UsedWeightAt(), c.BannedUntil())
 	}
 
 	status.Store(418)
 	c = New(srv.URL) // a fresh window
 	c.limitsLoaded = true
+	if !c.UsedWeightAt().IsZero() {
+		t.Fatalf("used weight time before any answer: %s", c.UsedWeightAt())
+	}
 	err := c.Public(context.Background(), "/x", nil, nil)
 	if !IsRateLimited(err) {
 		t.Fatalf("418 answer: %v", err)
+	}
+	if !c.BannedUntil().After(time.Now()) {
+		t.Fatalf("banned until %s after a 418", c.BannedUntil())
 	}
 	before := calls.Load()
 	if err := c.Public(context.Background(), "/x", nil, nil); !errors.Is(err, ErrBanned) {

@@ -205,6 +205,12 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 		LastFrames: func() []statuspage.Frame {
 			return []statuspage.Frame{{Stream: "userdata", Account: "acct-0001", At: now}}
 		},
+		Counts: func() []statuspage.StreamCount {
+			return []statuspage.StreamCount{{Stream: "userdata", Account: "acct-0001", Reconnects: 2, Gaps: 3}}
+		},
+		REST: func() statuspage.RESTState {
+			return statuspage.RESTState{Exchange: "binance", UsedWeight: 120, UsedAt: now, WeightLimit: 2400}
+		},
 	}})
 
 	var s statuspage.Snapshot
@@ -240,7 +246,8 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 	if mt := s.MarkPrice.Topic[0]; mt.Key != "binance" || mt.Age == nil || *mt.Age < 2.5 {
 		t.Errorf("mark-price topic: %+v", mt)
 	}
-	if st := s.Streams; !st.Available || st.Connected != 1 || st.Accounts[0].ID != "acct-0001" {
+	if st := s.Streams; !st.Available || st.Connected != 1 || st.Accounts[0].ID != "acct-0001" || st.Accounts[0].Reconnects != 2 ||
+		st.Accounts[0].Gaps != 3 || !st.REST.Available || st.REST.UsedWeight != 120 || st.REST.WeightLimit != 2400 || st.REST.Banned {
 		t.Errorf("streams: %+v", st)
 	}
 	if s.Process != "test box" || s.Prefix != prefix {
@@ -397,6 +404,9 @@ func TestSectionsWithoutASourceSaySo(t *testing.T) {
 	}
 	if s.Lag.Note == "" || len(s.Lag.Rows) != 0 {
 		t.Errorf("lag with no groups: %+v", s.Lag)
+	}
+	if s.Streams.REST.Available || s.Streams.REST.Note == "" {
+		t.Errorf("REST without a client: %+v", s.Streams.REST)
 	}
 	if s.Scheduler.Available || s.Scheduler.Note == "" || s.Scheduler.Leader != "" {
 		t.Errorf("scheduler without a lease: %+v", s.Scheduler)

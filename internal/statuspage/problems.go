@@ -46,6 +46,7 @@ const (
 	KindDisconnected     = "account_disconnected"
 	KindPositionDrift    = "position_drift"
 	KindComponent        = "component"
+	KindExchangeBanned   = "exchange_banned"
 )
 
 // Severities: bad needs action now (trading is affected), warn needs a look.
@@ -415,6 +416,11 @@ func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []
 			out = append(out, Problem{Kind: KindComponent, Severity: SeverityBad, Subject: c.Name,
 				Reason: strings.ReplaceAll(c.State, "_", " ") + ": " + c.Reason, SinceMs: c.SinceMs})
 		}
+	}
+	if r := snap.Streams.REST; r.Banned {
+		out = append(out, Problem{Kind: KindExchangeBanned, Severity: SeverityBad, Subject: "REST " + orDash(r.Exchange),
+			Reason: "the exchange banned this box's IP (418) until " + time.UnixMilli(r.BannedUntilMs).UTC().Format("15:04:05 MST") +
+				": no REST calls (order sync, positions, listenKeys) until then"})
 	}
 	for _, a := range snap.ControlAlerts {
 		out = append(out, controlProblem(s.n, a))

@@ -124,6 +124,25 @@ type Streams struct {
 	Total     int             `json:"total"`
 	Accounts  []StreamAccount `json:"accounts"`
 	Public    []StreamPublic  `json:"public"`
+	// Reconnects and Gaps total the accounts' (since the process started).
+	Reconnects int64 `json:"reconnects"`
+	Gaps       int64 `json:"gaps"`
+	// REST is this process's exchange REST client.
+	REST REST `json:"rest"`
+}
+
+// REST is an exchange REST client's weight used and ban state, as this
+// process's client last saw them.
+type REST struct {
+	Section
+	Exchange    string `json:"exchange,omitempty"`
+	UsedWeight  int64  `json:"used_weight"`
+	WeightLimit int64  `json:"weight_limit"`
+	// UsedAtMs is when the exchange reported the used weight (0: no
+	// answer yet); the weight is per minute, so an older one is stale.
+	UsedAtMs      int64 `json:"used_at,omitempty"`
+	Banned        bool  `json:"banned"`
+	BannedUntilMs int64 `json:"banned_until,omitempty"`
 }
 
 // StreamAccount is one user-data account's stream.
@@ -134,6 +153,10 @@ type StreamAccount struct {
 	Age         *float64 `json:"age_s"`
 	// DownSinceMs is since when this page has seen the socket down.
 	DownSinceMs int64 `json:"down_since,omitempty"`
+	// Reconnects and Gaps count the socket's reconnects and the gap
+	// markers published since the process started.
+	Reconnects int64 `json:"reconnects"`
+	Gaps       int64 `json:"gaps"`
 }
 
 // StreamPublic is a public stream (mark prices).
@@ -141,6 +164,7 @@ type StreamPublic struct {
 	Stream      string   `json:"stream"`
 	LastFrameMs int64    `json:"last_frame_at,omitempty"`
 	Age         *float64 `json:"age_s"`
+	Reconnects  int64    `json:"reconnects"`
 }
 
 // Regime is the regime of every scope in the regime table.
@@ -347,9 +371,29 @@ func age(now time.Time, t time.Time) *float64 {
 // frame per (stream, account); a frame without an account is a public stream.
 func buildStreams(src *StreamSource, now time.Time) Streams {
 	if src == nil || src.Accounts == nil && src.LastFrames == nil {
-		return Streams{Section: Section{Note: notHere}, Accounts: []StreamAccount{}, Public: []StreamPublic{}}
+		out := Streams{Section: Section{Note: notHere}, Accounts: []StreamAccount{}, Public: []StreamPublic{}}
+		out.REST = buildREST(src, now)
+		return out
 	}
 	out := Streams{Section: Section{Available: true}, Accounts: []StreamAccount{}, Public: []StreamPublic{}}
+	out.REST = buildREST(src, now)
+	counts := map[[2]string]StreamCount{}
+	if src.Counts != nil {
+		for _, c := range src.Counts() {
+			k := [2]string{c.Stream, c.Account}
+			prev := counts[k]
+			counts[k] = StreamCount{Stream: c.Stream, Account: c.Account, Reconnects: prev.Reconnects + max(c.Reconnects, 0), Gaps: prev.Gaps + max(c.Gaps, 0)}
+		}
+	}
+	perAccount := map[string]StreamCount{}
+	for k, c := range counts {
+		if k[1] != "" {
+			p := perAccount[k[1]]
+			p.Reconnects += c.Reconnects
+			p.Gaps += c.Gaps
+			perAccount[k[1]] = p
+		}
+	}
 	last := map[string]time.Time{}
 	var frames []Frame
 	if src.LastFrames != nil {
@@ -357,7 +401,8 @@ func buildStreams(src *StreamSource, now time.Time) Streams {
 	}
 	for _, f := range frames {
 		if f.Account == "" {
-			out.Public = append(out.Public, StreamPublic{Stream: f.Stream, LastFrameMs: f.At.UnixMilli(), Age: age(now, f.At)})
+			out.Public = append(out.Public, StreamPublic{Stream: f.Stream, LastFrameMs: f.At.UnixMilli(), Age: age(now, f.At),
+				Reconnects: counts[[2]string{f.Stream, ""}].Reconnects})
 		} else if f.At.After(last[f.Account]) {
 			last[f.Account] = f.At
 		}
@@ -367,7 +412,10 @@ func buildStreams(src *StreamSource, now time.Time) Streams {
 		return out
 	}
 	for _, a := range src.Accounts() {
-		row := StreamAccount{ID: a.ID, Connected: a.Connected}
+		c := perAccount[a.ID]
+		row := StreamAccount{ID: a.ID, Connected: a.Connected, Reconnects: c.Reconnects, Gaps: c.Gaps}
+		out.Reconnects += c.Reconnects
+		out.Gaps += c.Gaps
 		if t, ok := last[a.ID]; ok {
 			row.LastFrameMs, row.Age = t.UnixMilli(), age(now, t)
 		}
@@ -598,4 +646,21 @@ func cut(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n]) + "…"
+}
+
+// buildREST reads the process's REST client; "not on this box" without one.
+func buildREST(src *StreamSource, now time.Time) REST {
+	if src == nil || src.REST == nil {
+		return REST{Section: Section{Note: "no exchange REST client on this box"}}
+	}
+	r := src.REST()
+	out := REST{Section: Section{Available: true}, Exchange: r.Exchange, UsedWeight: max(r.UsedWeight, 0), WeightLimit: max(r.WeightLimit, 0)}
+	if !r.UsedAt.IsZero() {
+		out.UsedAtMs = r.UsedAt.UnixMilli()
+	}
+	if !r.BannedUntil.IsZero() {
+		out.BannedUntilMs = r.BannedUntil.UnixMilli()
+		out.Banned = r.BannedUntil.After(now)
+	}
+	return out
 }

@@ -244,3 +244,74 @@ func TestKeepNewestOrdersOutOfOrderRecordsAndCaps(t *testing.T) {
 		t.Fatalf("kept %v, want %v", list, want)
 	}
 }
+
+// TestStreamsShowReconnectsGapsAndTheRESTBudget: each account gets its
+// reconnects and gap markers (a public stream its reconnects), counts of
+// accounts this box does not stream are left out, negative counts are
+// cut to 0; the REST client's weight and an active ban show, and the ban
+// is a problem; without a REST client the page says so.
+func TestStreamsShowReconnectsGapsAndTheRESTBudget(t *testing.T) {
+	now := time.UnixMilli(1_800_000_010_000)
+	rest := RESTState{Exchange: "binance", UsedWeight: 1900, UsedAt: now.Add(-time.Second), WeightLimit: 2400}
+	src := &StreamSource{
+		Accounts: func() []Account { return []Account{{ID: "acct-1", Connected: true}, {ID: "acct-2"}} },
+		LastFrames: func() []Frame {
+			return []Frame{{Stream: "markprice", At: now.Add(-time.Second)}}
+		},
+		Counts: func() []StreamCount {
+			return []StreamCount{{Stream: "userdata", Account: "acct-1", Reconnects: 2, Gaps: 3},
+				{Stream: "userdata", Account: "acct-1", Reconnects: 1}, // a duplicate row adds up
+				{Stream: "userdata", Account: "acct-2", Reconnects: -5, Gaps: -1},
+				{Stream: "userdata", Account: "acct-elsewhere", Reconnects: 9, Gaps: 9},
+				{Stream: "markprice", Reconnects: 4}}
+		},
+		REST: func() RESTState { return rest },
+	}
+	st := buildStreams(src, now)
+	a1, a2 := st.Accounts[0], st.Accounts[1]
+	if a1.Reconnects != 3 || a1.Gaps != 3 || a2.Reconnects != 0 || a2.Gaps != 0 || st.Reconnects != 3 || st.Gaps != 3 ||
+		st.Public[0].Reconnects != 4 {
+		b, _ := json.Marshal(st)
+		t.Fatalf("counts: %s", b)
+	}
+	if r := st.REST; !r.Available || r.UsedWeight != 1900 || r.WeightLimit != 2400 || r.UsedAtMs != now.Add(-time.Second).UnixMilli() ||
+		r.Banned || r.BannedUntilMs != 0 || r.Exchange != "binance" {
+		t.Fatalf("rest: %+v", r)
+	}
+	s := newState("t.", time.Hour, 20)
+	problems := func(st Streams) []Problem {
+		snap := Snapshot{Streams: st}
+		return s.problems(&snap, now, 10*time.Minute)
+	}
+	for _, p := range problems(st) {
+		if p.Kind == KindExchangeBanned {
+			t.Fatalf("a ban problem without a ban: %+v", p)
+		}
+	}
+	// A ban in force, then one that ended.
+	rest.BannedUntil = now.Add(10 * time.Minute)
+	st = buildStreams(src, now)
+	if r := st.REST; !r.Banned || r.BannedUntilMs != rest.BannedUntil.UnixMilli() {
+		t.Fatalf("ban: %+v", r)
+	}
+	var banned []Problem
+	for _, p := range problems(st) {
+		if p.Kind == KindExchangeBanned {
+			banned = append(banned, p)
+		}
+	}
+	if len(banned) != 1 || banned[0].Severity != SeverityBad || banned[0].Subject != "REST binance" {
+		t.Fatalf("ban problems: %+v", banned)
+	}
+	rest.BannedUntil = now.Add(-time.Second)
+	if r := buildStreams(src, now).REST; r.Banned || r.BannedUntilMs == 0 {
+		t.Fatalf("ended ban: %+v", r)
+	}
+	// Only a REST client here: streams not here, the REST budget shown.
+	if st := buildStreams(&StreamSource{REST: src.REST}, now); st.Available || st.Note != notHere || !st.REST.Available {
+		t.Fatalf("REST only: %+v", st)
+	}
+	if st := buildStreams(nil, now); st.REST.Available || st.REST.Note == "" {
+		t.Fatalf("no REST client: %+v", st.REST)
+	}
+}

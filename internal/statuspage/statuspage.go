@@ -111,6 +111,30 @@ type StreamSource struct {
 	Accounts func() []Account
 	// LastFrames lists when each (stream, account) last delivered a frame.
 	LastFrames func() []Frame
+	// Counts lists the reconnects and gap markers of each (stream,
+	// account) since the process started (the producer metrics).
+	Counts func() []StreamCount
+	// REST reports this process's exchange REST client: weight used and
+	// ban state. nil when no REST client runs here.
+	REST func() RESTState
+}
+
+// StreamCount is how often a stream reconnected and how many gap markers
+// it published; Account is "" for a public stream.
+type StreamCount struct {
+	Stream     string
+	Account    string
+	Reconnects int64
+	Gaps       int64
+}
+
+// RESTState is an exchange REST client's weight budget and ban state.
+type RESTState struct {
+	Exchange    string
+	UsedWeight  int64     // the last X-MBX-USED-WEIGHT-1M the exchange reported
+	UsedAt      time.Time // when (zero: no answer yet)
+	WeightLimit int64     // per minute
+	BannedUntil time.Time // a 418 ban's end (zero: never banned)
 }
 
 // Account is one user-data account of this process.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics are the producer metrics. A nil *Metrics is valid and records
@@ -108,6 +109,64 @@ func (m *Metrics) LastFrames() []LastFrame {
 		return out[i].Account < out[j].Account
 	})
 	return out
+}
+
+// StreamCount is how often a stream (an account's, or a public one when
+// Account is "") reconnected and, for an account, how many gap markers were
+// published, since the process started: the values of the
+// kraite_producer_reconnects_total and kraite_producer_gaps_total series.
+type StreamCount struct {
+	Stream     string
+	Account    string
+	Reconnects int64
+	Gaps       int64
+}
+
+// Counts lists the reconnects (all reasons) and gap markers of every
+// stream, sorted, for status pages. A nil *Metrics has none.
+func (m *Metrics) Counts() []StreamCount {
+	if m == nil {
+		return nil
+	}
+	byKey := map[[2]string]*StreamCount{}
+	get := func(stream, account string) *StreamCount {
+		k := [2]string{stream, account}
+		if byKey[k] == nil {
+			byKey[k] = &StreamCount{Stream: stream, Account: account}
+		}
+		return byKey[k]
+	}
+	eachCounter(m.reconnects, func(l map[string]string, v int64) { get(l["stream"], l["account"]).Reconnects += v })
+	// Gap markers are the user-data stream's (labelled by account only).
+	eachCounter(m.gaps, func(l map[string]string, v int64) { get("userdata", l["account"]).Gaps += v })
+	out := make([]StreamCount, 0, len(byKey))
+	for _, c := range byKey {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Stream != out[j].Stream {
+			return out[i].Stream < out[j].Stream
+		}
+		return out[i].Account < out[j].Account
+	})
+	return out
+}
+
+// eachCounter calls fn with the labels and value of every series of c.
+func eachCounter(c prometheus.Collector, fn func(labels map[string]string, v int64)) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		l := make(map[string]string, len(d.Label))
+		for _, lp := range d.Label {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		fn(l, int64(d.Counter.GetValue()))
+	}
 }
 
 // Forget drops the per-account series of a removed account.
