@@ -528,13 +528,18 @@ func TestDashboardMetricsAreProducedByKraiteDev(t *testing.T) {
 	var (
 		m       exposed
 		missing []string
-		dropped bool
+		dropped time.Time
 	)
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 		m = scrapeMetrics(t, opsAddr)
-		if !dropped && len(m["kraite_producer_last_frame_age_seconds"]) > 0 {
+		// Drop the account's socket once it streams (the producer group
+		// assigns the accounts a moment after the mark-price feed starts),
+		// and again every 5 s until the reconnect counter shows: a drop
+		// that lands before the socket exists reconnects nothing.
+		_, reconnected := m["kraite_producer_reconnects_total"]
+		if !reconnected && m["kraite_producer_last_frame_age_seconds"]["account"]["acct-0001"] && time.Since(dropped) > 5*time.Second {
 			adminFault(t, sim[1], map[string]any{"fault": "drop", "account": "acct-0001"})
-			dropped = true
+			dropped = time.Now()
 		}
 		missing = missing[:0]
 		for name := range queries {
