@@ -56,7 +56,7 @@ func processStreams(w *wiring) *statuspage.StreamSource {
 			sts := mg.Status()
 			out := make([]statuspage.Account, len(sts))
 			for i, s := range sts {
-				out[i] = statuspage.Account{ID: s.ID, Connected: s.Connected}
+				out[i] = statuspage.Account{ID: s.ID, Connected: s.Connected, ListenKeyAt: s.ListenKeyAt, KeptAliveAt: s.KeptAliveAt}
 			}
 			return out
 		}

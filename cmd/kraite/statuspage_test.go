@@ -111,6 +111,11 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	if r := s.Streams.REST; !r.Available || r.WeightLimit <= 0 || r.Banned {
 		t.Errorf("REST client: %+v", r)
 	}
+	for _, a := range s.Streams.Accounts {
+		if a.ListenKeyAtMs <= 0 || a.ListenKeyAge == nil || a.ListenKeyAtMs > s.GeneratedMs {
+			t.Errorf("account %s: no listenKey age: %+v", a.ID, a)
+		}
+	}
 
 	dom := runChromium(t, chromium, filepath.Join(dir, "profile-dom"), "--dump-dom", url)
 	for _, want := range []string{
@@ -120,7 +125,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		`class="score-line"`, `class="panel alarm" id="problems-panel"`,
 		`class="problem-row" data-kind="control_record_refused" data-severity="bad"`,
 		`shadow mode for binance`, `override_unreadable`, `data-component="dispatch"`, `data-component="kafka-producer"`,
-		`<span id="uptime">up `, `class="num reconnects`, `class="num gaps`, `data-banned="false"`, `Exchange REST (binance): weight `, `data-leader="` + hostname() + `-scheduler"`, `scheduler leader <code>` + hostname() + `-scheduler</code> since `,
+		`<span id="uptime">up `, `class="num reconnects`, `class="num gaps`, `class="num listen-key"`, `data-banned="false"`, `Exchange REST (binance): weight `, `data-leader="` + hostname() + `-scheduler"`, `scheduler leader <code>` + hostname() + `-scheduler</code> since `,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %s", want)

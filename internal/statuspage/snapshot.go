@@ -157,6 +157,12 @@ type StreamAccount struct {
 	// markers published since the process started.
 	Reconnects int64 `json:"reconnects"`
 	Gaps       int64 `json:"gaps"`
+	// ListenKeyAtMs is when the stream obtained its listenKey (at its last
+	// connect), ListenKeyAge its age in seconds; KeptAliveAtMs when it
+	// was last kept alive (0: not yet).
+	ListenKeyAtMs int64    `json:"listen_key_at,omitempty"`
+	ListenKeyAge  *float64 `json:"listen_key_age_s"`
+	KeptAliveAtMs int64    `json:"kept_alive_at,omitempty"`
 }
 
 // StreamPublic is a public stream (mark prices).
@@ -414,6 +420,12 @@ func buildStreams(src *StreamSource, now time.Time) Streams {
 	for _, a := range src.Accounts() {
 		c := perAccount[a.ID]
 		row := StreamAccount{ID: a.ID, Connected: a.Connected, Reconnects: c.Reconnects, Gaps: c.Gaps}
+		if !a.ListenKeyAt.IsZero() {
+			row.ListenKeyAtMs, row.ListenKeyAge = a.ListenKeyAt.UnixMilli(), age(now, a.ListenKeyAt)
+		}
+		if !a.KeptAliveAt.IsZero() {
+			row.KeptAliveAtMs = a.KeptAliveAt.UnixMilli()
+		}
 		out.Reconnects += c.Reconnects
 		out.Gaps += c.Gaps
 		if t, ok := last[a.ID]; ok {

@@ -246,7 +246,7 @@ func TestKeepNewestOrdersOutOfOrderRecordsAndCaps(t *testing.T) {
 }
 
 // TestStreamsShowReconnectsGapsAndTheRESTBudget: each account gets its
-// reconnects and gap markers (a public stream its reconnects), counts of
+// listenKey age, reconnects and gap markers (a public stream its reconnects), counts of
 // accounts this box does not stream are left out, negative counts are
 // cut to 0; the REST client's weight and an active ban show, and the ban
 // is a problem; without a REST client the page says so.
@@ -254,7 +254,9 @@ func TestStreamsShowReconnectsGapsAndTheRESTBudget(t *testing.T) {
 	now := time.UnixMilli(1_800_000_010_000)
 	rest := RESTState{Exchange: "binance", UsedWeight: 1900, UsedAt: now.Add(-time.Second), WeightLimit: 2400}
 	src := &StreamSource{
-		Accounts: func() []Account { return []Account{{ID: "acct-1", Connected: true}, {ID: "acct-2"}} },
+		Accounts: func() []Account {
+			return []Account{{ID: "acct-1", Connected: true, ListenKeyAt: now.Add(-90 * time.Second), KeptAliveAt: now.Add(-30 * time.Second)}, {ID: "acct-2"}}
+		},
 		LastFrames: func() []Frame {
 			return []Frame{{Stream: "markprice", At: now.Add(-time.Second)}}
 		},
@@ -270,7 +272,8 @@ func TestStreamsShowReconnectsGapsAndTheRESTBudget(t *testing.T) {
 	st := buildStreams(src, now)
 	a1, a2 := st.Accounts[0], st.Accounts[1]
 	if a1.Reconnects != 3 || a1.Gaps != 3 || a2.Reconnects != 0 || a2.Gaps != 0 || st.Reconnects != 3 || st.Gaps != 3 ||
-		st.Public[0].Reconnects != 4 {
+		st.Public[0].Reconnects != 4 || a1.ListenKeyAge == nil || *a1.ListenKeyAge != 90 || a1.KeptAliveAtMs != now.Add(-30*time.Second).UnixMilli() ||
+		a2.ListenKeyAge != nil || a2.ListenKeyAtMs != 0 || a2.KeptAliveAtMs != 0 {
 		b, _ := json.Marshal(st)
 		t.Fatalf("counts: %s", b)
 	}

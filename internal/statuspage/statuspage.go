@@ -141,6 +141,9 @@ type RESTState struct {
 type Account struct {
 	ID        string
 	Connected bool
+	// ListenKeyAt is when the stream obtained its listenKey (zero:
+	// unknown); KeptAliveAt when it last kept it alive (zero: not yet).
+	ListenKeyAt, KeptAliveAt time.Time
 }
 
 // Frame is the last frame of a stream; Account is "" for a public stream.

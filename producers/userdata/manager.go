@@ -165,6 +165,17 @@ type AccountStatus struct {
 	// Problem says why an account this producer should stream is not
 	// running (unknown account, unreadable secret); empty otherwise.
 	Problem string
+	// ListenKeyAt is when the stream obtained the listenKey it uses (at its
+	// last connect; zero before); KeptAliveAt when it last kept it alive
+	// (zero before the first keep-alive of that key).
+	ListenKeyAt, KeptAliveAt time.Time
+}
+
+func unixMsOrZero(ms int64) time.Time {
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // SetProblems replaces the accounts that should stream but cannot, with
@@ -185,7 +196,8 @@ func (mg *Manager) Status() []AccountStatus {
 	defer mg.mu.Unlock()
 	out := make([]AccountStatus, 0, len(mg.running)+len(mg.problems))
 	for id, r := range mg.running {
-		out = append(out, AccountStatus{ID: id, Connected: r.st.connected.Load()})
+		out = append(out, AccountStatus{ID: id, Connected: r.st.connected.Load(),
+			ListenKeyAt: unixMsOrZero(r.st.keyAt.Load()), KeptAliveAt: unixMsOrZero(r.st.keptAt.Load())})
 	}
 	for id, why := range mg.problems {
 		if _, ok := mg.running[id]; !ok {

@@ -63,6 +63,9 @@ type stream struct {
 
 	connSeq   int
 	connected atomic.Bool
+	// keyAt and keptAt: when the listenKey in use was obtained and last
+	// kept alive (unix ms; 0 never), for status pages.
+	keyAt, keptAt atomic.Int64
 	// handOverUntil: the previous owner keeps its socket until then; the
 	// first connection made before it publishes no gap marker.
 	handOverUntil time.Time
@@ -102,6 +105,8 @@ func (s *stream) run(ctx context.Context, down time.Time, reason string) (time.T
 		attempt = 0
 		connID := s.nextConnID()
 		now := time.Now()
+		s.keyAt.Store(now.UnixMilli())
+		s.keptAt.Store(0)
 		if overlap := !s.handOverUntil.IsZero() && now.Before(s.handOverUntil); overlap {
 			s.log.Debug("connected before the previous owner closes: no gap", "conn_id", connID)
 		} else {
@@ -185,6 +190,8 @@ func (s *stream) serve(ctx context.Context, key string, sess *wsconn.Session, co
 					return reasonKeyGone
 				}
 				s.log.Warn("listenKey keep-alive failed; will retry", "err", err)
+			} else {
+				s.keptAt.Store(time.Now().UnixMilli())
 			}
 		case <-rotate.C:
 			next, err := wsconn.Dial(ctx, s.cfg.StreamURL(key), wsconn.Options{IdleTimeout: s.cfg.IdleTimeout})

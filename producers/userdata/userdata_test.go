@@ -393,6 +393,20 @@ func TestAKeyGoneAtKeepAliveIsRecreatedAndTheStreamResumes(t *testing.T) {
 	accts := r.sim.Accounts()
 	a := accts[0]
 	testkit.Eventually(t, 10*time.Second, "frames", func() bool { return len(r.sim.PushedFrames(a.ID)) >= 5 })
+	// The status pages' listenKey times: obtained at connect, kept alive.
+	keyTimes := func() (at, kept time.Time) {
+		for _, s := range r.mg.Status() {
+			if s.ID == a.ID {
+				return s.ListenKeyAt, s.KeptAliveAt
+			}
+		}
+		return
+	}
+	testkit.Eventually(t, 10*time.Second, "a listenKey kept alive", func() bool {
+		at, kept := keyTimes()
+		return !at.IsZero() && !kept.Before(at)
+	})
+	closedAt := time.Now()
 	// Another process closes the key: no listenKeyExpired frame is pushed,
 	// only the next keep-alive learns it (-1125).
 	if err := binanceapi.New(r.restURL).CloseListenKey(context.Background(),
@@ -409,6 +423,9 @@ func TestAKeyGoneAtKeepAliveIsRecreatedAndTheStreamResumes(t *testing.T) {
 	})
 	before := len(r.sim.PushedFrames(a.ID))
 	testkit.Eventually(t, 10*time.Second, "frames on the new key", func() bool { return len(r.sim.PushedFrames(a.ID)) > before+5 })
+	if at, _ := keyTimes(); !at.After(closedAt) {
+		t.Errorf("listenKey obtained at %s, not after the old one was closed at %s", at, closedAt)
+	}
 	r.settle([]string{a.ID, accts[1].ID})
 	for _, g := range r.stored().gaps[accts[1].ID] {
 		if g.Reason != reasonStartup {
