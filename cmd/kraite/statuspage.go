@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/processors/gate"
@@ -45,10 +46,23 @@ func processStreams(w *wiring) *statuspage.StreamSource {
 		return nil
 	}
 	src := &statuspage.StreamSource{}
-	if rc := w.rest; rc != nil {
+	// The workers' and the user-data producer's REST clients share the
+	// box's IP: one weight and one ban.
+	var clients []*binanceapi.Client
+	if w.rest != nil {
+		clients = append(clients, w.rest)
+	}
+	if w.userdata != nil {
+		clients = append(clients, w.userdata.REST())
+	}
+	if len(clients) > 0 {
 		src.REST = func() statuspage.RESTState {
-			return statuspage.RESTState{Exchange: topics.ExchangeBinance, UsedWeight: rc.UsedWeight(), UsedAt: rc.UsedWeightAt(),
-				WeightLimit: rc.WeightLimit(), BannedUntil: rc.BannedUntil()}
+			sts := make([]statuspage.RESTState, len(clients))
+			for i, rc := range clients {
+				sts[i] = statuspage.RESTState{Exchange: topics.ExchangeBinance, UsedWeight: rc.UsedWeight(), UsedAt: rc.UsedWeightAt(),
+					WeightLimit: rc.WeightLimit(), BannedUntil: rc.BannedUntil()}
+			}
+			return statuspage.MergeREST(sts...)
 		}
 	}
 	if mg := w.userdata; mg != nil {

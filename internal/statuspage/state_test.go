@@ -318,3 +318,21 @@ func TestStreamsShowReconnectsGapsAndTheRESTBudget(t *testing.T) {
 		t.Fatalf("no REST client: %+v", st.REST)
 	}
 }
+
+// TestMergeRESTKeepsTheNewestWeightAndTheLatestBan: a box's REST clients
+// share its IP, so the newest weight report and the latest ban end win.
+func TestMergeRESTKeepsTheNewestWeightAndTheLatestBan(t *testing.T) {
+	now := time.UnixMilli(1_800_000_010_000)
+	workers := RESTState{Exchange: "binance", UsedWeight: 300, UsedAt: now.Add(-time.Second), WeightLimit: 2400, BannedUntil: now.Add(time.Minute)}
+	producer := RESTState{Exchange: "binance", UsedWeight: 40, UsedAt: now.Add(-20 * time.Second), WeightLimit: 2400}
+	got := MergeREST(producer, workers)
+	if got.UsedWeight != 300 || !got.UsedAt.Equal(workers.UsedAt) || got.WeightLimit != 2400 || !got.BannedUntil.Equal(workers.BannedUntil) || got.Exchange != "binance" {
+		t.Fatalf("merged: %+v", got)
+	}
+	if got := MergeREST(producer); got != producer {
+		t.Fatalf("one client: %+v", got)
+	}
+	if got := MergeREST(); got != (RESTState{}) {
+		t.Fatalf("no client: %+v", got)
+	}
+}

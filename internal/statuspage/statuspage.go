@@ -128,6 +128,26 @@ type StreamCount struct {
 	Gaps       int64
 }
 
+// MergeREST merges the states of a box's REST clients of one exchange:
+// weight and ban are the IP's, so the newest weight report wins and the
+// latest ban end is the IP's.
+func MergeREST(states ...RESTState) RESTState {
+	var out RESTState
+	for _, s := range states {
+		if out.Exchange == "" {
+			out.Exchange = s.Exchange
+		}
+		if s.UsedAt.After(out.UsedAt) {
+			out.UsedWeight, out.UsedAt = s.UsedWeight, s.UsedAt
+		}
+		out.WeightLimit = max(out.WeightLimit, s.WeightLimit)
+		if s.BannedUntil.After(out.BannedUntil) {
+			out.BannedUntil = s.BannedUntil
+		}
+	}
+	return out
+}
+
 // RESTState is an exchange REST client's weight budget and ban state.
 type RESTState struct {
 	Exchange    string

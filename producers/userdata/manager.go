@@ -190,6 +190,10 @@ func (mg *Manager) SetProblems(problems map[string]string) {
 	mg.mu.Unlock()
 }
 
+// REST is the producer's exchange REST client (listenKeys), for status
+// pages (its weight used and ban state).
+func (mg *Manager) REST() *binanceapi.Client { return mg.rest }
+
 // Status lists the running accounts and those that cannot run, in id order.
 func (mg *Manager) Status() []AccountStatus {
 	mg.mu.Lock()
