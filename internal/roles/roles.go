@@ -105,10 +105,11 @@ var ComponentAccess = map[string]Access{
 
 // StatusPageReads are the topics the status page of every box reads
 // (without a group) to show the allowlist, mark prices, refusals,
-// quarantine, the regime (its table), regime changes and overrides.
+// quarantine, the regime (its table), regime changes and overrides, and
+// the scheduler's lease (who leads).
 func StatusPageReads() []topics.Spec {
 	return []topics.Spec{topics.Allowlist, topics.MarkPrice, topics.OpenIntentsRejected, topics.Quarantine,
-		topics.RegimeChanges, topics.RegimeOverrides, regime.TableSpec()}
+		topics.RegimeChanges, topics.RegimeOverrides, regime.TableSpec(), topics.SchedulerLease}
 }
 
 // OperatorWrites are the control topics only the operator writes: the
