@@ -65,6 +65,17 @@ func TestLingerOnlyWhenRecordsAreWaiting(t *testing.T) {
 		})
 
 	for i := range 5 { // idle: one record at a time, each waited for
+		// Produce only once the loop is back in its blocking poll (each
+		// idle round is a buffered poll then a blocking one): a record
+		// produced while the loop was still finishing the last batch is
+		// already waiting when it polls, and rightly makes it linger.
+		sinktest.CheckFor(t, 20*time.Second, func() error {
+			if p := l.Stats().Polls; p < int64(2*(i+1)) {
+				return fmt.Errorf("%d polls, the loop is not idle in its poll yet", p)
+			}
+			return nil
+		})
+		time.Sleep(20 * time.Millisecond)
 		env.Produce(t, rec(topic, "a", i))
 		sinktest.CheckFor(t, 20*time.Second, func() error {
 			if n := got(); n != i+1 {
