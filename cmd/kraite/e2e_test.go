@@ -118,7 +118,7 @@ func TestTheLoopClosesOnMariaDBAndEqualsTheGroundTruthDespiteLostFrames(t *testi
 			adminFault(t, sim, map[string]any{"fault": "drop", "account": accounts[1]})
 		}
 	}
-	testkit.Eventually(t, 90*time.Second, "every intent filled and stored, and ACCOUNT_UPDATE reports in the positions table", func() bool {
+	testkit.Eventually(t, 3*time.Minute, "every intent filled and stored, and ACCOUNT_UPDATE reports in the positions table", func() bool {
 		n := 0
 		for _, id := range intents {
 			n += dbtest.Count(t, d, "FROM orders WHERE client_order_id = ? AND status = 'FILLED' AND order_type = 'MARKET'", id)
