@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -44,6 +45,14 @@ const maxStateBytes = 1 << 30
 
 // uncleanSkip is how far the id sequences move on after a crash.
 const uncleanSkip = 100_000
+
+// An account's order and algo ids are idx*1e9 + seq plus a base, its trade
+// ids idx*1e8 + tradeSeq: a saved sequence at or beyond these (after the
+// unclean skip) would give ids of the next account, or overflow.
+const (
+	maxSeq      = 1_000_000_000
+	maxTradeSeq = 100_000_000
+)
 
 type stateFile struct {
 	Version    int               `json:"version"`
@@ -394,8 +403,8 @@ func (a *account) restore(as accountState, m *market, unclean bool) error {
 	if err := a.keySrc.UnmarshalBinary(as.KeyRNG); err != nil {
 		return fmt.Errorf("listenKey random state: %w", err)
 	}
-	if as.Seq < 0 || as.TradeSeq < 0 || as.LoseNext < 0 {
-		return fmt.Errorf("negative sequence (%d, %d, %d)", as.Seq, as.TradeSeq, as.LoseNext)
+	if as.Seq < 0 || as.Seq >= maxSeq-uncleanSkip || as.TradeSeq < 0 || as.TradeSeq >= maxTradeSeq-uncleanSkip || as.LoseNext < 0 {
+		return fmt.Errorf("sequence (%d, %d, %d) outside the account's id space", as.Seq, as.TradeSeq, as.LoseNext)
 	}
 	a.key, a.keyExpiry, a.keyActive = as.Key, as.KeyExpiry, as.KeyActive
 	a.seq, a.tradeSeq, a.lastE, a.loseNext = as.Seq, as.TradeSeq, as.LastE, as.LoseNext
@@ -451,15 +460,15 @@ func (a *account) restore(as accountState, m *market, unclean bool) error {
 	}
 	for _, id := range as.Live {
 		o := a.orderByID[id]
-		if o == nil || !o.open() || o.filled >= o.lots {
-			return fmt.Errorf("open order %d is not an open order of the state", id)
+		if o == nil || !o.open() || o.filled >= o.lots || slices.Contains(a.live, o) {
+			return fmt.Errorf("open order %d is not an open order of the state, or listed twice", id)
 		}
 		a.live = append(a.live, o)
 	}
 	for _, id := range as.LiveAlgos {
 		g := a.algoByID[id]
-		if g == nil || !g.open() {
-			return fmt.Errorf("open algo order %d is not an open algo order of the state", id)
+		if g == nil || !g.open() || slices.Contains(a.liveAlgos, g) {
+			return fmt.Errorf("open algo order %d is not an open algo order of the state, or listed twice", id)
 		}
 		a.liveAlgos = append(a.liveAlgos, g)
 	}

@@ -224,6 +224,16 @@ func TestBadStateIsAClearError(t *testing.T) {
 		return b
 	}
 	acct0 := func(st map[string]any) map[string]any { return st["accounts"].([]any)[0].(map[string]any) }
+	// listTwice repeats the first id of the first account's non-empty list.
+	listTwice := func(st map[string]any, list string) {
+		for _, a := range st["accounts"].([]any) {
+			if ids, _ := a.(map[string]any)[list].([]any); len(ids) > 0 {
+				a.(map[string]any)[list] = append(ids, ids[0])
+				return
+			}
+		}
+		t.Fatalf("no account has a %s entry to repeat", list)
+	}
 	tests := []struct {
 		name string
 		data []byte
@@ -247,6 +257,11 @@ func TestBadStateIsAClearError(t *testing.T) {
 			acct0(st)["orders"].([]any)[0].(map[string]any)["symbol"] = "NOPEUSDT"
 		}), "unknown symbol"},
 		{"a bad random state", edit(func(st map[string]any) { acct0(st)["rng"] = "AAAA" }), "random state"},
+		{"a duplicate open order", edit(func(st map[string]any) { listTwice(st, "live") }), "listed twice"},
+		{"a duplicate open algo order", edit(func(st map[string]any) { listTwice(st, "live_algos") }), "listed twice"},
+		{"a huge order sequence", edit(func(st map[string]any) { acct0(st)["seq"] = int64(1) << 62 }), "id space"},
+		{"a huge trade sequence", edit(func(st map[string]any) { acct0(st)["trade_seq"] = 100_000_000 }), "id space"},
+		{"a negative sequence", edit(func(st map[string]any) { acct0(st)["seq"] = -1 }), "id space"},
 		{"a short market", edit(func(st map[string]any) {
 			st["market"].(map[string]any)["log_dev"] = []float64{1}
 		}), "symbols"},
