@@ -1,11 +1,9 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,7 +33,11 @@ type Row struct {
 	ReceivedAt      time.Time // zero when the header is absent
 }
 
-type orderBody struct {
+// frameBody is what the audit reads of a frame's body: T, the transaction
+// time every user-data event but MARGIN_CALL and listenKeyExpired carries
+// (read as binance.Int64 reads it: a number, a numeric string, "" or null),
+// and an order's x and X.
+type frameBody struct {
 	T json.RawMessage `json:"T"`
 	// encoding/json would match a key "t" case-insensitively to T: a
 	// field of its own keeps it out.
@@ -142,42 +144,26 @@ func DecodeAt(rec *kgo.Record, now time.Time, maxAhead time.Duration) (Row, erro
 	if r.EventType == "" {
 		r.EventType = "unknown"
 	}
-	switch env.Event {
-	case binance.EventOrderTradeUpdate, binance.EventAlgoUpdate, binance.EventAccountUpdate:
-		var b orderBody
-		if json.Unmarshal(env.Payload, &b) == nil {
-			if env.Event != binance.EventAccountUpdate {
-				r.ExecutionType = b.O.Exec
-				if env.Event == binance.EventAlgoUpdate && b.O.Status != "" {
-					r.ExecutionType = "ALGO_" + b.O.Status
-				}
-				r.ExecutionType = clip(sanitize([]byte(r.ExecutionType)), 32)
-			}
-			if t, err := transactionTime(b.T); err != nil {
-				problems = append(problems, fmt.Errorf("transaction time stored as 0: %w", err))
-			} else {
-				r.TransactionTime = eventTime(t)
-			}
+	var b frameBody
+	if json.Unmarshal(env.Payload, &b) != nil {
+		return r, errors.Join(problems...) // an array frame, or a body the envelope already judged
+	}
+	if env.Event == binance.EventOrderTradeUpdate || env.Event == binance.EventAlgoUpdate {
+		r.ExecutionType = b.O.Exec
+		if env.Event == binance.EventAlgoUpdate && b.O.Status != "" {
+			r.ExecutionType = "ALGO_" + b.O.Status
+		}
+		r.ExecutionType = clip(sanitize([]byte(r.ExecutionType)), 32)
+	}
+	if len(b.T) > 0 {
+		var t binance.Int64
+		if json.Unmarshal(b.T, &t) != nil {
+			problems = append(problems, fmt.Errorf("transaction time stored as 0: T %q is not an integer", topics.Bound(string(b.T), 32)))
+		} else {
+			r.TransactionTime = eventTime(int64(t))
 		}
 	}
 	return r, errors.Join(problems...)
-}
-
-// transactionTime reads a frame's T: absent or null is 0; a number or a
-// numeric string is its value; anything else is an error.
-func transactionTime(raw json.RawMessage) (int64, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, nil
-	}
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		raw = raw[1 : len(raw)-1]
-	}
-	t, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("T %q is not an integer", topics.Bound(string(raw), 32))
-	}
-	return t, nil
 }
 
 // header reads header key, checks it (valid UTF-8 without NUL within width

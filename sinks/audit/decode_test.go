@@ -55,7 +55,8 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// The frame's T lands in TransactionTime; a T that is garbage, negative or
+// The frame's T lands in TransactionTime, whatever the event (TRADE_LITE and
+// ACCOUNT_CONFIG_UPDATE carry one too); a T that is garbage, negative or
 // far ahead is stored as 0 and the record quarantined with the reason.
 func TestDecodeTransactionTime(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000)
@@ -74,6 +75,11 @@ func TestDecodeTransactionTime(t *testing.T) {
 		{"no T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"o":{"x":"NEW"}}`, 0, false},
 		{"a T that is no number", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":"soon","o":{"x":"NEW"}}`, 0, true},
 		{"a negative T", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":-5,"o":{"x":"NEW"}}`, 0, true},
+		{"a trade-lite's T (its t is the trade id)", `{"e":"TRADE_LITE","E":1699999999990,"T":1699999999960,"t":109100866,"i":8886774}`, 1699999999960, false},
+		{"an account config update's T", `{"e":"ACCOUNT_CONFIG_UPDATE","E":1699999999990,"T":1699999999950,"ac":{"s":"BTCUSDT","l":25}}`, 1699999999950, false},
+		{"a margin call has no T", `{"e":"MARGIN_CALL","E":1699999999990,"cw":"3.16","p":[]}`, 0, false},
+		{"a T that is an object", `{"e":"TRADE_LITE","E":1699999999990,"T":{"x":1}}`, 0, true},
+		{"a T past int64", `{"e":"ORDER_TRADE_UPDATE","E":1699999999990,"T":99999999999999999999,"o":{"x":"NEW"}}`, 0, true},
 		{"a T far ahead", `{"e":"ALGO_UPDATE","E":1699999999990,"T":4102444800000,"o":{"X":"NEW"}}`, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
