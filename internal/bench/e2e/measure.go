@@ -450,6 +450,26 @@ func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 
 func ms(t int64) time.Time { return time.UnixMilli(t) }
 
+// firstRecordAt is the timestamp of the first record of each order version
+// among recs; event reads a record's order event (nil: not one).
+func firstRecordAt(recs []*kgo.Record, event func(*kgo.Record) *topics.OrderEvent) map[verKey]time.Time {
+	out := map[verKey]time.Time{}
+	for _, r := range recs {
+		e := event(r)
+		if e == nil {
+			continue
+		}
+		k := verKey{e.Account, e.AlgoID > 0, e.OrderID, e.EventTime, e.Status}
+		if e.AlgoID > 0 {
+			k.id = e.AlgoID
+		}
+		if _, ok := out[k]; !ok {
+			out[k] = r.Timestamp
+		}
+	}
+	return out
+}
+
 // measure fills the paths, stages and missing counts of p.
 func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Record, audited map[string][]time.Time,
 	rows *rowPoller, final map[orderKey]orderVer, acks []time.Duration) {
@@ -496,35 +516,20 @@ func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Recor
 	}
 
 	// The orders topic: frame -> dispatch, the orders row, the transition.
-	orderAt := map[verKey]time.Time{}
-	for _, r := range orderRecs {
+	orderAt := firstRecordAt(orderRecs, func(r *kgo.Record) *topics.OrderEvent {
 		var e topics.OrderEvent
 		if json.Unmarshal(r.Value, &e) != nil {
-			continue
+			return nil
 		}
-		k := verKey{e.Account, e.AlgoID > 0, e.OrderID, e.EventTime, e.Status}
-		if e.AlgoID > 0 {
-			k.id = e.AlgoID
-		}
-		if _, ok := orderAt[k]; !ok {
-			orderAt[k] = r.Timestamp
-		}
-	}
-	transAt := map[verKey]time.Time{}
-	for _, r := range posRecs {
+		return &e
+	})
+	transAt := firstRecordAt(posRecs, func(r *kgo.Record) *topics.OrderEvent {
 		var pe topics.PositionEvent
-		if json.Unmarshal(r.Value, &pe) != nil || pe.Kind != topics.PositionOrderTransition || pe.Order == nil {
-			continue
+		if json.Unmarshal(r.Value, &pe) != nil || pe.Kind != topics.PositionOrderTransition {
+			return nil
 		}
-		e := pe.Order
-		k := verKey{e.Account, e.AlgoID > 0, e.OrderID, e.EventTime, e.Status}
-		if e.AlgoID > 0 {
-			k.id = e.AlgoID
-		}
-		if _, ok := transAt[k]; !ok {
-			transAt[k] = r.Timestamp
-		}
-	}
+		return pe.Order
+	})
 	var disp, ordersRow, ordersSink, transition, outbox []time.Duration
 	for _, f := range frames {
 		if !f.order || !allow[f.exec] {
@@ -537,7 +542,9 @@ func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Recor
 			p.MissingOrdersTopic++
 			continue
 		}
-		disp = append(disp, at.Sub(ms(f.ref)))
+		if f.ref > 0 {
+			disp = append(disp, at.Sub(ms(f.ref)))
+		}
 		if f.ordered(allow) {
 			p.OrdersTableFrames++
 			if v, ok := final[orderKey{f.account, f.id}]; f.behind(v, ok) {
@@ -545,14 +552,16 @@ func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Recor
 			}
 			if w, ok := rows.firstAtOrAfter(f); ok {
 				p.RowVersionsSeen++
-				ordersRow = append(ordersRow, w.Sub(ms(f.ref)))
+				if f.ref > 0 {
+					ordersRow = append(ordersRow, w.Sub(ms(f.ref)))
+				}
 				ordersSink = append(ordersSink, w.Sub(at))
 				if tr, ok := transAt[k]; ok {
 					outbox = append(outbox, tr.Sub(w))
 				}
 			}
 		}
-		if tr, ok := transAt[k]; ok {
+		if tr, ok := transAt[k]; ok && f.ref > 0 {
 			transition = append(transition, tr.Sub(ms(f.ref)))
 		}
 	}
