@@ -625,10 +625,17 @@ func (s *Store) publish(ctx context.Context, all bool) (int, error) {
 		return 0, fmt.Errorf("finding the accounts to publish: %w", err)
 	}
 	n := 0
+	var stuck []error
 	for _, id := range ids {
 		did, err := s.publishOne(ctx, id, all)
+		if be := (brokerError{}); errors.As(err, &be) || ctx.Err() != nil {
+			return n, errors.Join(append(stuck, err)...)
+		}
 		if err != nil {
-			return n, err
+			// A row that cannot be published (a v1 row with an id on two
+			// exchanges or no exchange) stays pending and is named; the
+			// accounts after it are still published.
+			stuck = append(stuck, err)
 		}
 		if did {
 			n++
@@ -637,8 +644,14 @@ func (s *Store) publish(ctx context.Context, all bool) (int, error) {
 	if n > 0 {
 		s.log.Info("accounts published to kraite.accounts", "records", n)
 	}
-	return n, nil
+	return n, errors.Join(stuck...)
 }
+
+// brokerError marks a failed publication (the broker, not the row): the
+// round stops there rather than waiting on the broker for every account.
+type brokerError struct{ error }
+
+func (e brokerError) Unwrap() error { return e.error }
 
 // publishOne publishes the current state of one account under its row
 // lock and records the acknowledged version (or deletes the row of a
@@ -666,7 +679,7 @@ func (s *Store) publishOne(ctx context.Context, id string, force bool) (bool, er
 			}
 		}
 		if err := s.pub.Publish(ctx, []byte(id), value); err != nil {
-			return fmt.Errorf("publishing account %s version %d: %w", id, cur.Version, err)
+			return brokerError{fmt.Errorf("publishing account %s version %d: %w", id, cur.Version, err)}
 		}
 		did = true
 		if cur.Removed {

@@ -479,14 +479,18 @@ func TestStoreTakesOverTheV1Rows(t *testing.T) {
 			if _, err := s.Credentials(ctx, "twice"); err == nil || !strings.Contains(err.Error(), "several exchanges") {
 				t.Fatalf("credentials of an id on two exchanges: %v", err)
 			}
-			if _, err := s.PublishPending(ctx); err == nil || !strings.Contains(err.Error(), "several exchanges") {
-				t.Fatalf("publishing an id on two exchanges: %v", err)
+			// "twice" sorts first: the rows after it are published anyway.
+			if n, err := s.PublishPending(ctx); err == nil || !strings.Contains(err.Error(), "several exchanges") || n != 2 {
+				t.Fatalf("publishing an id on two exchanges: %d %v", n, err)
 			}
 			if _, err := r.d.ExecContext(ctx, "DELETE FROM accounts WHERE exchange = 'bybit'"); err != nil {
 				t.Fatal(err)
 			}
-			if n, err := s.PublishPending(ctx); err != nil || n != 3 {
+			if n, err := s.PublishPending(ctx); err != nil || n != 1 {
 				t.Fatalf("publishing the v1 rows: %d %v", n, err)
+			}
+			if l, _ := s.List(ctx); len(l) != 3 || l[0].Pending() || l[1].Pending() || l[2].Pending() {
+				t.Fatalf("the three v1 rows are not all published: %+v", l)
 			}
 			last := latest(r.records(t))
 			if ch, _, err := accounts.DecodeChange([]byte("v1-off"), last["v1-off"]); err != nil || ch.Enabled || ch.Version != 1 || ch.ChangedAt != 0 {
@@ -510,6 +514,59 @@ func TestStoreTakesOverTheV1Rows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A row that can never be published (a v1 row without an exchange) stays
+// pending and is named in the error, but stalls no other account: a change
+// of another account after it is published, and a broker failure still
+// stops the round at once.
+func TestStoreAnUnpublishableRowStallsNoOtherAccount(t *testing.T) {
+	for _, f := range dbtest.All() {
+		t.Run(f.Name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, f.New(t))
+			if _, err := r.d.ExecContext(ctx, "INSERT INTO accounts (exchange, account, active) VALUES ('', 'a-noexchange', TRUE)"); err != nil {
+				t.Fatal(err)
+			}
+			k := mustKey(t)
+			s := r.open(t, k, r.pub)
+			err := s.Add(ctx, "t", accounts.Account{ID: "b-new", Exchange: "binance", APIKey: "APIKEY-bnew-xyz", APISecret: secretFor("bnew"), Enabled: true})
+			if !errors.Is(err, accounts.ErrNotPublished) || !errors.Is(err, accounts.ErrBadChange) || !strings.Contains(err.Error(), "a-noexchange") {
+				t.Fatalf("add with an unpublishable row pending: %v", err)
+			}
+			if strings.Contains(err.Error(), secretFor("bnew")) {
+				t.Fatal("the error quotes the secret")
+			}
+			if l, err := s.List(ctx); err != nil || len(l) != 2 || !l[0].Pending() || l[1].Pending() {
+				t.Fatalf("list: %+v %v", l, err)
+			}
+			if last := latest(r.records(t)); last["b-new"] == nil || len(last) != 1 {
+				t.Fatalf("on the topic: %v", last)
+			}
+			if err := s.Remove(ctx, "t", "b-new"); !errors.Is(err, accounts.ErrNotPublished) {
+				t.Fatalf("remove: %v", err)
+			}
+			if l, _ := s.List(ctx); len(l) != 1 || l[0].ID != "a-noexchange" {
+				t.Fatalf("the tombstone of b-new was not acknowledged: %+v", l)
+			}
+			// The broker down: the round stops at the first account.
+			if _, err := r.d.ExecContext(ctx, "INSERT INTO accounts (exchange, account, active) VALUES ('binance', 'c-v1', TRUE), ('binance', 'd-v1', TRUE)"); err != nil {
+				t.Fatal(err)
+			}
+			var calls countingPub
+			if n, err := r.open(t, k, &calls).PublishPending(ctx); n != 0 || err == nil || calls.n != 1 {
+				t.Fatalf("broker down: %d published, %d attempts, %v", n, calls.n, err)
+			}
+		})
+	}
+}
+
+// countingPub fails every publication and counts the attempts.
+type countingPub struct{ n int }
+
+func (p *countingPub) Publish(context.Context, []byte, []byte) error {
+	p.n++
+	return errors.New("broker unreachable")
 }
 
 // RunPublisher publishes a change whose publication was interrupted
