@@ -178,17 +178,18 @@ func (m *market) step(now time.Time) {
 	m.recordMinute(now)
 }
 
+// recordMinute stores the marks of now's minute in a new row: a stored row
+// is never written again, so a state snapshot shares the rows, not copies.
 func (m *market) recordMinute(now time.Time) {
 	b := now.UnixMilli() / 60000
-	row := m.minutes[b]
-	if row == nil {
-		row = make([]float64, len(m.specs))
-		m.minutes[b] = row
+	if m.minutes[b] == nil {
 		delete(m.minutes, b-2*24*60) // keep two days
 	}
+	row := make([]float64, len(m.specs))
 	for i := range m.specs {
 		row[i] = m.mark(i)
 	}
+	m.minutes[b] = row
 }
 
 // startCrash begins a crash of pct percent over d, folding any running one.

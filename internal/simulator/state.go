@@ -151,7 +151,8 @@ type positionState struct {
 	Realized float64 `json:"realized"`
 }
 
-// snapshotLocked copies the state. Caller holds mu.
+// snapshotLocked copies the state (sharing the minute rows, which are never
+// written again). Caller holds mu.
 func (s *Simulator) snapshotLocked(clean bool) (*stateFile, error) {
 	m := s.market
 	rng, err := m.rngSrc.MarshalBinary()
@@ -167,7 +168,7 @@ func (s *Simulator) snapshotLocked(clean bool) (*stateFile, error) {
 		st.Market.Crash = &crashState{Start: c.start, Over: c.over, Pct: c.pct}
 	}
 	for b, row := range m.minutes {
-		st.Market.Minutes[b] = append([]float64(nil), row...)
+		st.Market.Minutes[b] = row // never written again (recordMinute)
 	}
 	for k, a := range s.keyOwners {
 		st.ListenKeys[k] = a.ID

@@ -388,3 +388,28 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSnapshotTwoDays is the time a save holds the simulator's lock
+// (every REST call and frame waits for it) once the market has two days of
+// minute rows, the most it keeps:
+//
+//	go test -run '^$' -bench SnapshotTwoDays ./internal/simulator/
+func BenchmarkSnapshotTwoDays(b *testing.B) {
+	s, err := New(Config{Seed: 7, Accounts: 3, OrderInterval: -1, Now: fixedClock()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stepAll(s, 100)
+	for i := range 2 * 24 * 60 {
+		s.market.recordMinute(s.now().Add(time.Duration(i) * time.Minute))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.mu.Lock()
+		_, err := s.snapshotLocked(false)
+		s.mu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
