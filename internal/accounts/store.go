@@ -137,10 +137,11 @@ func (s *Store) forUpdate() string {
 
 const infoColumns = "account, exchange, name, active, api_key, key_id, version, published_version, removed, created_at, updated_at"
 
-func scanInfo(sc interface{ Scan(...any) error }) (Info, error) {
+// scanInfo scans infoColumns, then the columns of extra.
+func scanInfo(sc interface{ Scan(...any) error }, extra ...any) (Info, error) {
 	var i Info
 	var created, updated db.NullTime
-	err := sc.Scan(&i.ID, &i.Exchange, &i.Label, &i.Enabled, &i.APIKey, &i.KeyID, &i.Version, &i.PublishedVersion, &i.Removed, &created, &updated)
+	err := sc.Scan(append([]any{&i.ID, &i.Exchange, &i.Label, &i.Enabled, &i.APIKey, &i.KeyID, &i.Version, &i.PublishedVersion, &i.Removed, &created, &updated}, extra...)...)
 	i.CreatedAt, i.UpdatedAt = created.Time, updated.Time
 	return i, err
 }
@@ -177,11 +178,9 @@ func (s *Store) get(ctx context.Context, tx *sql.Tx, id string) (i Info, sealed 
 	defer rows.Close()
 	var exchanges []string
 	for rows.Next() {
-		var created, updated db.NullTime
-		if err := rows.Scan(&i.ID, &i.Exchange, &i.Label, &i.Enabled, &i.APIKey, &i.KeyID, &i.Version, &i.PublishedVersion, &i.Removed, &created, &updated, &sealed); err != nil {
+		if i, err = scanInfo(rows, &sealed); err != nil {
 			return Info{}, "", false, fmt.Errorf("reading account %s: %w", id, err)
 		}
-		i.CreatedAt, i.UpdatedAt = created.Time, updated.Time
 		exchanges = append(exchanges, i.Exchange)
 	}
 	if err := rows.Err(); err != nil {
@@ -191,6 +190,16 @@ func (s *Store) get(ctx context.Context, tx *sql.Tx, id string) (i Info, sealed 
 		return Info{}, "", false, fmt.Errorf("account id %q is in the accounts table for several exchanges (%v): an id must be unique (it is the kraite.accounts key); delete all but one row by hand", id, exchanges)
 	}
 	return i, sealed, len(exchanges) == 1, nil
+}
+
+// getLive is get for a change of an existing account: ErrNotFound for no
+// row or a removed one.
+func (s *Store) getLive(ctx context.Context, tx *sql.Tx, id string) (Info, error) {
+	cur, _, ok, err := s.get(ctx, tx, id)
+	if err == nil && (!ok || cur.Removed) {
+		err = fmt.Errorf("account %q: %w", id, ErrNotFound)
+	}
+	return cur, err
 }
 
 // ErrNoSecret is returned for an account row without an API secret (a row
@@ -330,12 +339,9 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, now time.Time, a Account,
 // already was in that state (nothing is written then).
 func (s *Store) SetEnabled(ctx context.Context, actor, id string, enabled bool) (changed bool, err error) {
 	err = s.change(ctx, func(tx *sql.Tx, now time.Time) error {
-		cur, _, ok, err := s.get(ctx, tx, id)
+		cur, err := s.getLive(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if !ok || cur.Removed {
-			return fmt.Errorf("account %q: %w", id, ErrNotFound)
 		}
 		if cur.Enabled == enabled {
 			return nil
@@ -359,12 +365,9 @@ func (s *Store) SetEnabled(ctx context.Context, actor, id string, enabled bool) 
 // until the tombstone is acknowledged on kraite.accounts.
 func (s *Store) Remove(ctx context.Context, actor, id string) error {
 	return s.change(ctx, func(tx *sql.Tx, now time.Time) error {
-		cur, _, ok, err := s.get(ctx, tx, id)
+		cur, err := s.getLive(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if !ok || cur.Removed {
-			return fmt.Errorf("account %q: %w", id, ErrNotFound)
 		}
 		v := cur.Version + 1
 		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE accounts SET removed = ?, active = ?, api_key = '', api_secret_enc = '', key_id = '',
@@ -383,12 +386,9 @@ func (s *Store) RotateSecret(ctx context.Context, actor, id, apiKey, secret stri
 		return err
 	}
 	return s.change(ctx, func(tx *sql.Tx, now time.Time) error {
-		cur, _, ok, err := s.get(ctx, tx, id)
+		cur, err := s.getLive(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if !ok || cur.Removed {
-			return fmt.Errorf("account %q: %w", id, ErrNotFound)
 		}
 		key := cur.APIKey
 		if apiKey != "" {
