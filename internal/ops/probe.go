@@ -53,20 +53,26 @@ func ReadyURL(addr string) (string, error) {
 }
 
 // CheckProbeURL refuses what a healthcheck must not probe: anything but an
-// absolute http or https URL with a host.
+// absolute http or https URL with a host. Its errors never repeat the URL:
+// a refused one may carry a password (ftp://user:secret@host, or one that
+// does not even parse), and url.Parse's own error quotes it whole.
 func CheckProbeURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("probe URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("probe URL %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("probe URL %q: no host", raw)
 	}
 	if u.User != nil {
 		return errors.New("probe URL: credentials in the URL are not accepted")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("probe URL: scheme %q: must be http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("probe URL: no host")
 	}
 	return nil
 }

@@ -42,7 +42,10 @@ func TestCheckProbeURLRefusesWhatIsNotAnHTTPURL(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "readyz", "/readyz", "127.0.0.1:8080/readyz", "file:///etc/passwd",
-		"gopher://x/", "http://", "http://user:secret@127.0.0.1/readyz", "http://%zz/", "unix:///run/x.sock"} {
+		"gopher://x/", "http://", "http://user:secret@127.0.0.1/readyz", "http://%zz/", "unix:///run/x.sock",
+		// Refused for another reason first, or unparsable: still no password.
+		"ftp://user:secret@h/", "//user:secret@h/x", "user:secret@h/x", "http://user:secret@%zz/", "http://user:secret@h:xx/",
+		"http://user:secret@h\x00/", "mailto:user:secret@h"} {
 		err := CheckProbeURL(bad)
 		if err == nil {
 			t.Errorf("CheckProbeURL(%q): accepted", bad)
