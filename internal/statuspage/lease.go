@@ -8,16 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// leaseRecord is the part of the scheduler's lease (scheduler.Lease on the
-// scheduler-lease topic) the page shows: who leads, since when, and when
-// the leader last wrote it.
-type leaseRecord struct {
-	Leader  string `json:"leader"`
-	SinceMs int64  `json:"since"`
-	AtMs    int64  `json:"at"`
-}
+	"github.com/kraite/stream/internal/scheduler"
+)
 
 // leaderMax bounds the leader id shown.
 const leaderMax = 120
@@ -35,26 +28,28 @@ type Scheduler struct {
 	Unreadable string `json:"unreadable,omitempty"`
 }
 
-// decodeLease decodes a lease record; a record without a leader or times,
-// or with times in the future beyond the skew allowed, is refused.
-func decodeLease(raw []byte, now time.Time) (leaseRecord, error) {
-	var l leaseRecord
+// decodeLease decodes a record of the scheduler-lease topic (the
+// scheduler's own type); a record without a leader or times, or with times
+// in the future beyond the skew allowed, is refused.
+func decodeLease(raw []byte, now time.Time) (scheduler.Lease, error) {
+	var l scheduler.Lease
 	if len(raw) > 64<<10 {
 		return l, fmt.Errorf("lease record of %d bytes", len(raw))
 	}
 	if err := json.Unmarshal(raw, &l); err != nil {
-		return leaseRecord{}, fmt.Errorf("undecodable lease record: %w", err)
+		return scheduler.Lease{}, fmt.Errorf("undecodable lease record: %w", err)
 	}
 	l.Leader = strings.TrimSpace(l.Leader)
 	switch {
 	case l.Leader == "" || !utf8.ValidString(l.Leader):
-		return leaseRecord{}, fmt.Errorf("lease record without a leader")
+		return scheduler.Lease{}, fmt.Errorf("lease record without a leader")
 	case l.SinceMs <= 0 || l.AtMs <= 0 || l.SinceMs > l.AtMs:
-		return leaseRecord{}, fmt.Errorf("lease record with bad times (since %d, at %d)", l.SinceMs, l.AtMs)
+		return scheduler.Lease{}, fmt.Errorf("lease record with bad times (since %d, at %d)", l.SinceMs, l.AtMs)
 	case l.AtMs > now.Add(time.Minute).UnixMilli():
-		return leaseRecord{}, fmt.Errorf("lease record written in the future (at %d)", l.AtMs)
+		return scheduler.Lease{}, fmt.Errorf("lease record written in the future (at %d)", l.AtMs)
 	}
 	l.Leader = cut(l.Leader, leaderMax)
+	l.Fired = nil // not shown: not kept
 	return l, nil
 }
 

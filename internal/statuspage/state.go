@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/processors/regime"
@@ -192,11 +193,11 @@ type state struct {
 	ends      map[topicPart][]endSample // when each end offset was first seen (behind.go)
 	trading   Trading
 	tradingAt time.Time
-	refusals  []refusal    // newest first, at most maxRefusals
-	drifts    []driftRow   // the oldest drifting positions (database)
-	driftN    int64        // how many positions drift
-	lease     *leaseRecord // the newest good scheduler lease
-	leaseBad  string       // why the newest lease record was refused
+	refusals  []refusal        // newest first, at most maxRefusals
+	drifts    []driftRow       // the oldest drifting positions (database)
+	driftN    int64            // how many positions drift
+	lease     *scheduler.Lease // the newest good scheduler lease
+	leaseBad  string           // why the newest lease record was refused
 }
 
 func newState(prefix string, window time.Duration, quarantine int) *state {
