@@ -20,13 +20,26 @@ import (
 // lists one line per check, far below this; anything longer is cut.
 const maxProbeBody = 4 << 10
 
+// maxProbeURL bounds a probe URL and a listen address: a host name is at
+// most 253 bytes, and a longer value would only come back whole in the
+// error.
+const maxProbeURL = 2 << 10
+
 // ReadyURL is the /readyz URL of the ops server listening on addr (the
 // process's KRAITE_HTTP_ADDR, host:port): a wildcard or empty host
 // (0.0.0.0, ::, "") is probed on the loopback address, since the probe runs
 // next to the server.
 func ReadyURL(addr string) (string, error) {
+	if len(addr) > maxProbeURL {
+		return "", fmt.Errorf("listen address of %d bytes", len(addr))
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
+		// net.AddrError repeats the address unquoted: only its reason.
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
 		return "", fmt.Errorf("listen address %q: %w", addr, err)
 	}
 	if port == "" || strings.IndexFunc(port, func(r rune) bool { return !unicode.IsDigit(r) }) >= 0 {
@@ -57,6 +70,9 @@ func ReadyURL(addr string) (string, error) {
 // a refused one may carry a password (ftp://user:secret@host, or one that
 // does not even parse), and url.Parse's own error quotes it whole.
 func CheckProbeURL(raw string) error {
+	if len(raw) > maxProbeURL {
+		return fmt.Errorf("probe URL of %d bytes", len(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error

@@ -28,9 +28,17 @@ func TestReadyURLProbesTheLoopbackOfAWildcardAddress(t *testing.T) {
 			t.Errorf("ReadyURL(%q) = %q, %v; want %q", addr, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "8080", "host", "0.0.0.0:", "0.0.0.0:http", "0.0.0.0:80/x", "a:b:c"} {
-		if got, err := ReadyURL(bad); err == nil {
+	for _, bad := range []string{"", "8080", "host", "0.0.0.0:", "0.0.0.0:http", "0.0.0.0:80/x", "a:b:c",
+		"\x1b[2J<b>:80", "\x1b]0;x\a", strings.Repeat("a", 1<<20) + ":80"} {
+		got, err := ReadyURL(bad)
+		if err == nil {
 			t.Errorf("ReadyURL(%q) = %q, want an error", bad, got)
+			continue
+		}
+		// The error goes to a terminal or the engine's log: no control
+		// character, and not the whole of a huge value.
+		if strings.ContainsFunc(err.Error(), unicode.IsControl) || len(err.Error()) > 4<<10 {
+			t.Errorf("ReadyURL(%.40q): error %.300q", bad, err)
 		}
 	}
 }
@@ -45,14 +53,14 @@ func TestCheckProbeURLRefusesWhatIsNotAnHTTPURL(t *testing.T) {
 		"gopher://x/", "http://", "http://user:secret@127.0.0.1/readyz", "http://%zz/", "unix:///run/x.sock",
 		// Refused for another reason first, or unparsable: still no password.
 		"ftp://user:secret@h/", "//user:secret@h/x", "user:secret@h/x", "http://user:secret@%zz/", "http://user:secret@h:xx/",
-		"http://user:secret@h\x00/", "mailto:user:secret@h"} {
+		"http://user:secret@h\x00/", "mailto:user:secret@h", "http://" + strings.Repeat("a", 1<<20) + "/readyz"} {
 		err := CheckProbeURL(bad)
 		if err == nil {
-			t.Errorf("CheckProbeURL(%q): accepted", bad)
+			t.Errorf("CheckProbeURL(%.60q): accepted", bad)
 			continue
 		}
-		if strings.Contains(err.Error(), "secret") {
-			t.Errorf("CheckProbeURL(%q) repeats the password: %v", bad, err)
+		if strings.Contains(err.Error(), "secret") || len(err.Error()) > 4<<10 {
+			t.Errorf("CheckProbeURL(%.60q) repeats the password or the URL: %.300v", bad, err)
 		}
 	}
 }
