@@ -283,7 +283,7 @@ func (w *Worker) handle(pctx context.Context, rs *runState, rec *kgo.Record) boo
 			break
 		}
 		w.Stats.Retried.Add(1)
-		if !sleep(pctx, w.retryDelay(attempt, err)) {
+		if !wsconn.Sleep(pctx, w.retryDelay(attempt, err)) {
 			return false
 		}
 	}
@@ -301,17 +301,6 @@ func (w *Worker) retryDelay(attempt int, err error) time.Duration {
 		d = max(d, min(ra.RetryAfter(), w.cfg.MaxRetryAfter))
 	}
 	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // call runs the handler, turning a panic into an error (a job bug must not

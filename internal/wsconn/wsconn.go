@@ -180,7 +180,12 @@ func (b Backoff) Delay(attempt int) time.Duration {
 
 // Sleep waits for Delay(attempt) or until ctx is done; false when ctx ended.
 func (b Backoff) Sleep(ctx context.Context, attempt int) bool {
-	t := time.NewTimer(b.Delay(attempt))
+	return Sleep(ctx, b.Delay(attempt))
+}
+
+// Sleep waits for d or until ctx is done; false when ctx ended.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

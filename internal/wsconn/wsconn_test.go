@@ -173,3 +173,21 @@ func TestDefaultReadLimit(t *testing.T) {
 		t.Fatalf("default read limit %d", got)
 	}
 }
+
+// Sleep returns true after its duration and false, at once, when the
+// context ends first (a worker's retry wait or a bench's window must not
+// outlive a shutdown).
+func TestSleepStopsWithTheContext(t *testing.T) {
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Fatal("a short sleep on a live context returned false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if Sleep(ctx, time.Hour) {
+		t.Fatal("a sleep on an ended context returned true")
+	}
+	if el := time.Since(start); el > time.Minute {
+		t.Fatalf("returned after %s", el)
+	}
+}

@@ -41,6 +41,7 @@ import (
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/simulator"
+	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/producers/markprice"
 	"github.com/kraite/stream/producers/publisher"
@@ -354,11 +355,11 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 		if time.Now().After(readyBy) {
 			return fail(fmt.Errorf("after %s only %d of %d accounts have a frame in api_data_stream", time.Since(readyBy.Add(-2*time.Minute)).Round(time.Second), n, cfg.Accounts))
 		}
-		if !sleep(gctx, 200*time.Millisecond) {
+		if !wsconn.Sleep(gctx, 200*time.Millisecond) {
 			return fail(firstErr(gctx, result))
 		}
 	}
-	if !sleep(gctx, cfg.Warmup) {
+	if !wsconn.Sleep(gctx, cfg.Warmup) {
 		return fail(firstErr(gctx, result))
 	}
 
@@ -369,7 +370,7 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	go func() { pollDone <- poll.run(pctx, 100*time.Millisecond) }()
 	acks.set(true)
 	from := time.Now()
-	if !sleep(gctx, cfg.Duration) {
+	if !wsconn.Sleep(gctx, cfg.Duration) {
 		pstop()
 		return fail(firstErr(gctx, result))
 	}
@@ -405,12 +406,12 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 		if missingAudit(want, audited) == 0 && frames.rowsBehind(final) == 0 || time.Now().After(drainBy) {
 			break
 		}
-		if !sleep(gctx, 500*time.Millisecond) {
+		if !wsconn.Sleep(gctx, 500*time.Millisecond) {
 			pstop()
 			return fail(firstErr(gctx, result))
 		}
 	}
-	sleep(gctx, time.Second)
+	wsconn.Sleep(gctx, time.Second)
 	pstop()
 	if err := <-pollDone; err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)
@@ -453,17 +454,6 @@ func firstErr(ctx context.Context, result chan error) error {
 		return ctx.Err()
 	}
 	return errors.New("stopped")
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func applyTopics(ctx context.Context, brokers []string, prefix string) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/simulator"
+	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
@@ -322,7 +323,7 @@ func (p *rowPoller) run(ctx context.Context, every time.Duration) error {
 		if newest.After(since.Add(time.Second)) {
 			since = newest.Add(-time.Second) // a transaction that started earlier may commit later
 		}
-		if !sleep(ctx, every) {
+		if !wsconn.Sleep(ctx, every) {
 			return ctx.Err()
 		}
 	}
