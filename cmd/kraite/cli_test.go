@@ -188,6 +188,8 @@ func TestCLIBadFlagAndExtraArgumentAreUsageErrors(t *testing.T) {
 		{[]string{"regime", "override", "maybe"}, "regime", `unknown override action "maybe"`},
 		{[]string{"bench"}, "bench", "needs a subcommand"},
 		{[]string{"bench", "nosuch"}, "bench", `unknown bench "nosuch"`},
+		{[]string{"bench", "e2e", "--accounts", "0"}, "bench e2e", "accounts: 0 is not between 1 and 100000"},
+		{[]string{"bench", "e2e", "--duration", "-1s"}, "bench e2e", "duration: must be positive"},
 		{[]string{"accounts"}, "accounts", "needs a subcommand"},
 		{[]string{"accounts", "nosuch"}, "accounts", `unknown accounts subcommand "nosuch"`},
 		{[]string{"accounts", "add"}, "accounts add", "needs an account id"},

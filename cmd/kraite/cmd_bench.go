@@ -206,9 +206,13 @@ func benchE2E(ctx context.Context, a *app, args []string) error {
 	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
+	cfg := e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
+		DatabaseURL: os.Getenv("KRAITE_DATABASE_URL"), Baseline: *baseline, Seed: *seed, Log: a.log, Out: a.stdout}
+	if err := cfg.Validate(); err != nil {
+		return usagef(fs, "%v", err)
+	}
 	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
-	_, err := e2e.Run(ctx, e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
-		DatabaseURL: os.Getenv("KRAITE_DATABASE_URL"), Baseline: *baseline, Seed: *seed, Log: a.log, Out: a.stdout})
+	_, err := e2e.Run(ctx, cfg)
 	return err
 }
 
