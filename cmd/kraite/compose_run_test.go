@@ -218,7 +218,9 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the stack's eight kraite services as processes for about a minute")
 	}
-	dbtest.MySQL(t) // skips without a MariaDB server (fails in CI, KRAITE_TEST_REQUIRE_DB=1)
+	// MariaDB: an empty scratch database (migrate creates the schema);
+	// skips without a server (fails in CI, KRAITE_TEST_REQUIRE_DB=1).
+	dbURL := dbtest.MySQLEmpty(t)
 	prev := kclient.DefaultSecurity()
 	t.Cleanup(func() { kclient.SetDefault(prev) })
 	c := readCompose(t)
@@ -249,19 +251,6 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 	}
 	t.Cleanup(b.Close)
 
-	// MariaDB: an empty scratch database (migrate creates the schema).
-	admin := chaosAdminURL()
-	adm, err := db.Open(context.Background(), admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	dbName := "kraite_compose_" + randomSecret()
-	if _, err := adm.ExecContext(context.Background(), "CREATE DATABASE "+dbName); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = adm.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+dbName) })
-
 	sim := c.Services["simulator"]
 	_, simPort, err := net.SplitHostPort(sim.Environment["KRAITE_SIM_ADDR"])
 	if err != nil {
@@ -271,7 +260,7 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 	_, simFree, _ := net.SplitHostPort(simAddr)
 	simHost, _, _ := net.SplitHostPort(sim.Environment["KRAITE_SIM_ADDR"])
 	simListen := net.JoinHostPort(simHost, simFree) // it listens as in the container
-	r := &composeRig{c: c, vars: vars, dbURL: dbtest.URLFor(admin, dbName), hosts: map[string]string{
+	r := &composeRig{c: c, vars: vars, dbURL: dbURL, hosts: map[string]string{
 		"redpanda:9092":                    b.Addr(),
 		"simulator:" + simPort:             simAddr,
 		sim.Environment["KRAITE_SIM_ADDR"]: simListen,

@@ -68,7 +68,20 @@ func randomName() string {
 // MySQL creates a fresh database on the MariaDB/MySQL server.
 func MySQL(t testing.TB) *db.DB {
 	t.Helper()
-	return onServer(t, "mysql", adminURL("KRAITE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"))
+	return onServer(t, "mysql", mysqlAdmin())
+}
+
+// MySQLEmpty creates a fresh, empty database (no migration) on the
+// MariaDB/MySQL server and returns its URL, for a test whose code under
+// test creates the schema; dropped in t.Cleanup, skipped like MySQL.
+func MySQLEmpty(t testing.TB) string {
+	t.Helper()
+	_, u := fresh(t, "mysql", mysqlAdmin())
+	return u
+}
+
+func mysqlAdmin() string {
+	return adminURL("KRAITE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 }
 
 // Postgres creates a fresh database on the PostgreSQL server.
@@ -104,33 +117,43 @@ func URLFor(adminURL, name string) string {
 
 func onServer(t testing.TB, what, admin string) *db.DB {
 	t.Helper()
+	name, u := fresh(t, what, admin)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := db.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("opening database %s: %v", name, err)
+	}
+	urls.Store(d, u)
+	t.Cleanup(func() { // before fresh's drop
+		urls.Delete(d)
+		d.Close()
+	})
+	migrate(t, d)
+	return d
+}
+
+// fresh creates an empty database on the server of admin, dropped in
+// t.Cleanup, and returns its name and URL; an unreachable server skips
+// the test.
+func fresh(t testing.TB, what, admin string) (name, u string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm, err := db.Open(ctx, admin)
 	if err != nil {
 		unavailable(t, what, err)
 	}
-	name := randomName()
+	name = randomName()
 	if _, err := adm.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		adm.Close()
 		t.Fatalf("creating database %s: %v", name, err)
 	}
-	u := URLFor(admin, name)
-	d, err := db.Open(ctx, u)
-	if err != nil {
-		dropDatabase(adm, what, name)
-		adm.Close()
-		t.Fatalf("opening database %s: %v", name, err)
-	}
-	urls.Store(d, u)
 	t.Cleanup(func() {
-		urls.Delete(d)
-		d.Close()
 		dropDatabase(adm, what, name)
 		adm.Close()
 	})
-	migrate(t, d)
-	return d
+	return name, URLFor(admin, name)
 }
 
 func dropDatabase(adm *db.DB, what, name string) {
