@@ -143,6 +143,29 @@ func TestDecodeCheckpointRefusesWhatIsNotThisScopesMarket(t *testing.T) {
 // degraded until the windows refill, instead of judging the market on
 // the part of it it saw.
 func TestKafkaARebuildThatFailsKeepsTheGateDegraded(t *testing.T) {
+	// Newest checkpoint: 50 records at offset 10, where the input holds 10.
+	failedRebuild(t, func(st State) State {
+		st.Records, st.Next, st.AtMs = 50, 10, st.AtMs-60_000
+		return st
+	})
+}
+
+// A checkpoint at an input offset past the end of the input (forged) is
+// refused: taken as newer than the table value, it would make the
+// processor skip every record below its offset, stopping the regime for
+// good.
+func TestKafkaACheckpointPastTheInputFailsTheRebuild(t *testing.T) {
+	failedRebuild(t, func(st State) State {
+		st.Records, st.Next = st.Records+1_000_000, 1<<40
+		return st
+	})
+}
+
+// failedRebuild folds 60 frames, stops, writes forge of the table value
+// as the newest checkpoint, and checks that a new instance's rebuild
+// fails closed on it and goes on folding.
+func failedRebuild(t *testing.T, forge func(State) State) {
+	t.Helper()
 	c := ptest.StartCluster(t)
 	_, frames := ptest.Crash().Frames()
 	in := string(InputTopic(ptest.Prefix))
@@ -170,9 +193,7 @@ func TestKafkaARebuildThatFailsKeepsTheGateDegraded(t *testing.T) {
 	if st.Gate != GateOpen {
 		t.Fatalf("before: gate %s", st.Gate)
 	}
-	// Newest checkpoint: 50 records at offset 10, where the input holds 10.
-	forged := st
-	forged.Records, forged.Next, forged.AtMs = 50, 10, st.AtMs-60_000
+	forged := forge(st)
 	raw, _ := json.Marshal(Checkpoint{State: forged, Market: Market{AtMs: forged.AtMs, Symbols: map[string]*Series{}}})
 	c.Produce(t, string(CheckpointTopic(ptest.Prefix)), topics.ExchangeBinance, raw)
 

@@ -144,9 +144,20 @@ func (r *regime) rebuild(part int32, key string, st State) (State, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rebuildTimeout)
 	defer cancel()
+	in := string(InputTopic(r.cfg.Prefix))
+	inStart, inEnd, err := r.bounds(ctx, in, part)
+	if err != nil {
+		return st, err
+	}
 	ck, err := r.readCheckpoint(ctx, part, key)
 	if err != nil {
 		return st, err
+	}
+	if ck.State.Next > inEnd {
+		// Not a checkpoint of records the processor folded: taken as
+		// newer than the table value, it would skip every input record
+		// below its Next (a far-future offset stops the regime for good).
+		return st, fmt.Errorf("checkpoint at input offset %d, past the end of %s/%d (%d)", ck.State.Next, in, part, inEnd)
 	}
 	if ck.State.Next >= st.Next && ck.State.Records >= st.Records {
 		full := ck.State
@@ -156,7 +167,7 @@ func (r *regime) rebuild(part int32, key string, st State) (State, error) {
 	if ck.State.Records > st.Records {
 		return st, fmt.Errorf("checkpoint at offset %d has %d records, the table value at %d has %d", ck.State.Next, ck.State.Records, st.Next, st.Records)
 	}
-	market, err := r.replay(ctx, part, key, ck, st)
+	market, err := r.replay(ctx, part, key, ck, st, inStart)
 	if err != nil {
 		return st, err
 	}
@@ -254,24 +265,21 @@ func finite(xs ...float64) bool {
 // the table value's Next into the checkpoint's market, exactly as process
 // folded them: the same decode, the same late-record rule. No record in
 // this range was shaped by the consumer's clock (process checkpoints
-// after any such record), so the clock plays no part here.
-func (r *regime) replay(ctx context.Context, part int32, key string, ck *Checkpoint, st State) (Market, error) {
+// after any such record), so the clock plays no part here. start is the
+// input partition's start offset.
+func (r *regime) replay(ctx context.Context, part int32, key string, ck *Checkpoint, st State, start int64) (Market, error) {
 	market := ck.Market
 	if market.Symbols == nil {
 		market.Symbols = map[string]*Series{}
 	}
 	from, to := ck.State.Next, st.Next // [from, to)
 	topic := string(InputTopic(r.cfg.Prefix))
-	start, _, err := r.bounds(ctx, topic, part)
-	if err != nil {
-		return market, err
-	}
 	if start > from {
 		return market, fmt.Errorf("input records from %d are gone (%s/%d starts at %d)", from, topic, part, start)
 	}
 	folded, next := int64(0), from
 	var gap error
-	err = r.scan(ctx, topic, part, from, to, func(rec *kgo.Record) {
+	err := r.scan(ctx, topic, part, from, to, func(rec *kgo.Record) {
 		if rec.Offset != next {
 			// A gap would be records the processor saw and this replay
 			// does not: not the same market.
