@@ -356,22 +356,15 @@ func (g *gate) judge(raw []byte, key string, ts time.Time) judgement {
 	return j
 }
 
-// checkState is the Guard check of the regime table View: the table is the
-// regime processor's, but its topic is writable like any other, and a
-// value the View's codec could not decode used to stop the gate at the
-// next lookup. A refused record keeps the exchange's last good state (it
-// then goes stale by the gate's clock); with none, the gate refuses opens
-// as state_unreadable.
-func checkState(key string, raw []byte) error {
-	_, err := parseState(key, raw)
-	return err
-}
-
-// parseState is checkState returning the state it decoded, cut as
-// gateState cuts it: the Guard (GuardConfig.Parse) keeps it under the
-// version of its write, and the gate's Decoded takes it from there, so a
-// state write is decoded once (it was decoded twice: by the check, then
-// by the reader).
+// parseState is the Guard's parse of the regime table View
+// (GuardConfig.Parse): the table is the regime processor's, but its topic
+// is writable like any other, and a value the View's codec could not
+// decode used to stop the gate at the next lookup. A refused record keeps
+// the exchange's last good state (it then goes stale by the gate's
+// clock); with none, the gate refuses opens as state_unreadable. An
+// accepted one is returned cut as gateState cuts it: the Guard keeps it
+// under the version of its write and the gate's Decoded takes it from
+// there, so a state write is decoded once.
 func parseState(_ string, raw []byte) (any, error) {
 	if raw == nil {
 		return nil, errors.New("regime state tombstone refused")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -196,7 +197,7 @@ func TestGateCachedStateDecidesAsThePerIntentRead(t *testing.T) {
 
 // FuzzRegimeStateRead attacks the gate's read of the regime table, whose
 // topic anyone with write access can fill: a value the Guard accepts
-// (checkState) always decodes, and the cut the gate keeps decides every
+// (parseState) always decodes, to the cut the gate reads, and the cut the gate keeps decides every
 // kind of intent, with and without overrides, at several clocks, exactly
 // as the whole decoded value. Seeds: the states the regime makes of the
 // real mark-price frames (../shared/binance-frames) and of the crash, and
@@ -231,7 +232,7 @@ func FuzzRegimeStateRead(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		checkErr := checkState(topics.ExchangeBinance, raw)
+		parsed, checkErr := parseState(topics.ExchangeBinance, raw)
 		whole, err := decodeState(raw)
 		if checkErr == nil && err != nil {
 			t.Fatalf("accepted by the Guard but unreadable: %v", err)
@@ -242,6 +243,9 @@ func FuzzRegimeStateRead(f *testing.F) {
 		}
 		if whole == nil {
 			return
+		}
+		if checkErr == nil && !reflect.DeepEqual(parsed, cut) {
+			t.Fatalf("the Guard parsed %+v, the cut of the read is %+v", parsed, cut)
 		}
 		for _, ov := range []*topics.Override{nil, override("allow", whole.AtMs+60_000), override("block", whole.AtMs+60_000)} {
 			for _, nowMs := range []int64{whole.AtMs, whole.AtMs + 30_000, now} {

@@ -84,19 +84,7 @@ func (d *Decoded[T]) Read(key string) (val T, derr, viewErr error) {
 		return d.hit(e)
 	}
 	version := d.guard.Version(key) // before the value: see Guard.Version
-	if p, pv, ok := d.guard.Parsed(key); ok && pv == version {
-		// The Guard parsed this very write: no second decode.
-		if t, ok := p.(T); ok {
-			if err := d.running(); err != nil {
-				return val, nil, err
-			}
-			val = t
-		} else {
-			val, derr, viewErr = d.read(key)
-		}
-	} else {
-		val, derr, viewErr = d.read(key)
-	}
+	val, derr, viewErr = d.readAt(key, version)
 	if viewErr != nil {
 		return val, derr, viewErr
 	}
@@ -130,6 +118,20 @@ func (d *Decoded[T]) lookup(key string) (decodedEntry[T], bool) {
 	e, ok := d.entries[key]
 	d.mu.RUnlock()
 	return e, ok && e.version == version
+}
+
+// readAt is read of key's value at version: the Guard's parse of that
+// very write when it kept one of type T (no second decode).
+func (d *Decoded[T]) readAt(key string, version uint64) (val T, derr, viewErr error) {
+	if p, pv, ok := d.guard.Parsed(key); ok && pv == version {
+		if t, ok := p.(T); ok {
+			if err := d.running(); err != nil {
+				return val, nil, err
+			}
+			return t, nil, nil
+		}
+	}
+	return d.read(key)
 }
 
 func (d *Decoded[T]) read(key string) (val T, derr, viewErr error) {
