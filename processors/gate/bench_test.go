@@ -145,6 +145,7 @@ func (pg *prodGate) run(b *testing.B, n int, at int64) float64 {
 //   - records/s: b.N intents through the real gate on kfake over TCP;
 //     old_records/s: the old path on a broker of its own, over at most
 //     old_max intents (it manages about 200/s); speedup = their ratio.
+//   - state_B: the bytes of the regime state the bench writes.
 //   - judge_records/s, old_judge_records/s, judge_speedup: the gate's
 //     whole per-intent work (decode the intent, read the Views, Decide,
 //     validate) on the running gate's Views, without Kafka.
@@ -169,6 +170,7 @@ func BenchmarkGateProductionState(b *testing.B) {
 	rate := pg.run(b, b.N, at)
 	b.StopTimer()
 
+	b.ReportMetric(float64(len(raw)), "state_B")
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(oldRate, "old_records/s")
 	b.ReportMetric(rate/oldRate, "speedup")

@@ -39,9 +39,12 @@ func envInt(b *testing.B, name string, def int) int {
 type dayResult struct {
 	frames     int
 	took       time.Duration
+	input      int64 // bytes of the frames produced (values)
 	changelog  int64 // bytes written to the table and checkpoint topics (keys and values)
 	tableRecs  int64
+	tableBytes int64
 	checkpoint int64 // checkpoint records
+	ckBytes    int64
 }
 
 func (r dayResult) perSec() float64 { return float64(r.frames) / r.took.Seconds() }
@@ -68,8 +71,10 @@ func replayDay(b *testing.B, sc ptest.Scenario, n int, fullState bool) dayResult
 	in := string(InputTopic(ptest.Prefix))
 	genStart := time.Now()
 	var perr error
+	var input int64
 	for i := range n {
 		_, f := sc.AppendFrame(nil, i)
+		input += int64(len(f))
 		prod.Produce(ctx, &kgo.Record{Topic: in, Key: []byte(topics.ExchangeBinance), Value: f}, func(_ *kgo.Record, err error) {
 			if err != nil && perr == nil {
 				perr = err
@@ -80,7 +85,8 @@ func replayDay(b *testing.B, sc ptest.Scenario, n int, fullState bool) dayResult
 		b.Fatalf("producing the day: %v %v", err, perr)
 	}
 	prod.Close()
-	b.Logf("produced %d frames of %d symbols in %s", n, sc.Symbols, time.Since(genStart).Round(time.Millisecond))
+	b.Logf("produced %d frames of %d symbols (%.2f GB of JSON, %.1f KB a frame) in %s", n, sc.Symbols,
+		float64(input)/1e9, float64(input)/float64(n)/1e3, time.Since(genStart).Round(time.Millisecond))
 
 	cfg := DefaultConfig(c.Brokers(), ptest.Prefix)
 	cfg.ViewOptions = ptest.ViewOptions()
@@ -97,16 +103,10 @@ func replayDay(b *testing.B, sc ptest.Scenario, n int, fullState bool) dayResult
 	if rg.lost.Load() != 0 {
 		b.Fatalf("%d markets lost", rg.lost.Load())
 	}
-	res := dayResult{frames: n, took: took}
-	for _, topic := range []string{string(Table(ptest.Prefix)), string(CheckpointTopic(ptest.Prefix))} {
-		bytes, recs := topicBytes(b, c, topic)
-		res.changelog += bytes
-		if topic == string(Table(ptest.Prefix)) {
-			res.tableRecs = recs
-		} else {
-			res.checkpoint = recs
-		}
-	}
+	res := dayResult{frames: n, took: took, input: input}
+	res.tableBytes, res.tableRecs = topicBytes(b, c, string(Table(ptest.Prefix)))
+	res.ckBytes, res.checkpoint = topicBytes(b, c, string(CheckpointTopic(ptest.Prefix)))
+	res.changelog = res.tableBytes + res.ckBytes
 	return res
 }
 
@@ -140,6 +140,35 @@ func topicBytes(b *testing.B, c *ptest.Cluster, topic string) (bytes, records in
 	return bytes, records
 }
 
+// frameCost is the in-process cost of one frame of sc over its first k
+// frames, without Kafka: the decode (DecodeTicks) and the fold (step in
+// place, as the processor folds).
+func frameCost(b *testing.B, sc ptest.Scenario, k int) (decode, fold time.Duration) {
+	b.Helper()
+	cfg := DefaultConfig(nil, ptest.Prefix)
+	st := State{Scope: topics.ExchangeBinance}
+	var buf []byte
+	for i := range k {
+		_, buf = sc.AppendFrame(buf[:0], i)
+		t0 := time.Now()
+		at, ticks, err := DecodeTicks(buf)
+		t1 := time.Now()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, _ = step(cfg, st, at, ticks, nil)
+		decode, fold = decode+t1.Sub(t0), fold+time.Since(t1)
+	}
+	return decode / time.Duration(k), fold / time.Duration(k)
+}
+
+func mean(bytes, records int64) float64 {
+	if records == 0 {
+		return 0
+	}
+	return float64(bytes) / float64(records)
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -159,7 +188,8 @@ func loadavg() string {
 // frames of the same day (it manages about 100 frames/s, so a whole day
 // would take a quarter of an hour or more); the speedup is the ratio of
 // the frame rates, and old_day_s the baseline's rate extrapolated to
-// the day. Run it once:
+// the day. It also prints the in-process cost of a frame (decode_ms,
+// fold_ms: frameCost over the first 1,000 frames). Run it once:
 //
 //	go test ./processors/regime -run '^$' -bench RegimeDayReplay -benchtime 1x -timeout 60m
 //
@@ -170,6 +200,11 @@ func BenchmarkRegimeDayReplay(b *testing.B) {
 	baseN := min(envInt(b, replayBaselineEnv, 1000), n)
 	sc := ptest.Crash()
 	sc.Symbols, sc.Step, sc.End = syms, time.Second, time.Duration(n-1)*time.Second
+	decode, fold := frameCost(b, sc, min(n, 1000))
+	fmt.Printf("in process, a frame of %d symbols: decode %.3f ms, fold %.3f ms; load %s\n",
+		syms, decode.Seconds()*1e3, fold.Seconds()*1e3, loadavg())
+	b.ReportMetric(decode.Seconds()*1e3, "decode_ms")
+	b.ReportMetric(fold.Seconds()*1e3, "fold_ms")
 	var old dayResult
 	if baseN > 0 {
 		old = replayDay(b, sc, baseN, true)
@@ -179,8 +214,9 @@ func BenchmarkRegimeDayReplay(b *testing.B) {
 	b.ResetTimer()
 	res := replayDay(b, sc, n, false)
 	b.StopTimer()
-	line := fmt.Sprintf("regime day replay: %d frames of %d symbols in %s, %.0f frames/s, %.0f changelog bytes/record (%d table values, %d checkpoints); load %s",
-		res.frames, syms, res.took.Round(time.Millisecond), res.perSec(), res.bytesPerRecord(), res.tableRecs, res.checkpoint, loadavg())
+	line := fmt.Sprintf("regime day replay: %d frames of %d symbols (%.1f KB a frame) in %s, %.0f frames/s, %.0f changelog bytes/record (%d table values of %.0f bytes, %d checkpoints of %.0f bytes); load %s",
+		res.frames, syms, float64(res.input)/float64(res.frames)/1e3, res.took.Round(time.Millisecond), res.perSec(), res.bytesPerRecord(),
+		res.tableRecs, mean(res.tableBytes, res.tableRecs), res.checkpoint, mean(res.ckBytes, res.checkpoint), loadavg())
 	b.Log(line)
 	fmt.Println(line)
 	b.ReportMetric(res.perSec(), "frames/s")
