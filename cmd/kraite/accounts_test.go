@@ -8,55 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
-
-// everyRecord reads every record of topic up to its end offsets now.
-func everyRecord(t *testing.T, addr, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(append(kclient.BaseOpts([]string{addr}), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: still waiting for %v", topic, want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
-			}
-		})
-	}
-	return out
-}
 
 // TestAccountsCommandsNeverShowASecret runs every accounts subcommand the way
 // an operator does, on MariaDB and PostgreSQL with a kfake broker, and greps
@@ -201,7 +159,7 @@ func TestAccountsCommandsNeverShowASecret(t *testing.T) {
 			ok("", "list")
 
 			// The topic: the table's state, never a secret or an API key.
-			recs := everyRecord(t, b.Addr(), topics.Accounts.Name("kraite."))
+			recs := testkit.ReadAll(t, b.Addr(), topics.Accounts.Name("kraite."))
 			last := map[string][]byte{}
 			for _, r := range recs {
 				last[string(r.Key)] = r.Value
@@ -254,7 +212,7 @@ func TestDevSeedsTheAccountsTableAndTopic(t *testing.T) {
 	if st, err := os.Stat(keyPath); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("the dev key file: %v", err)
 	}
-	recs := everyRecord(t, addr, topic)
+	recs := testkit.ReadAll(t, addr, topic)
 	if len(recs) != 3 {
 		t.Fatalf("%d records on %s, want 3", len(recs), topic)
 	}
@@ -284,7 +242,7 @@ func TestDevSeedsTheAccountsTableAndTopic(t *testing.T) {
 
 	out2 := &syncBuffer{}
 	addr, _, stop = startDevOpsOut(t, dir, out2)
-	if n := len(everyRecord(t, addr, topic)); n != 3 {
+	if n := len(testkit.ReadAll(t, addr, topic)); n != 3 {
 		t.Errorf("%d records after a restart, want the same 3", n)
 	}
 	stop()

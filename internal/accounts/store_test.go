@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/accounts"
@@ -22,31 +20,13 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// syncBuf is a log sink the test greps for secrets.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // rig is one database, one broker and the accounts topic on it.
 type rig struct {
 	d     *db.DB
 	addr  string
 	topic string
 	pub   accounts.KafkaPublisher
-	logs  *syncBuf
+	logs  *testkit.SyncBuffer
 	log   *slog.Logger
 }
 
@@ -59,7 +39,7 @@ func newRig(t *testing.T, d *db.DB) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	logs := &syncBuf{}
+	logs := &testkit.SyncBuffer{}
 	topic := topics.Accounts.Name(prefix)
 	return &rig{d: d, addr: b.Addr(), topic: topic, pub: accounts.KafkaPublisher{Client: cl, Topic: topic}, logs: logs,
 		log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
@@ -77,43 +57,7 @@ func (r *rig) open(t *testing.T, k accounts.Key, pub accounts.Publisher) *accoun
 // records reads every record of the topic, up to its end offsets now.
 func (r *rig) records(t *testing.T) []*kgo.Record {
 	t.Helper()
-	return readTopic(t, r.addr, r.topic)
-}
-
-func readTopic(t *testing.T, addr, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(append(kclient.BaseOpts([]string{addr}), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: still waiting for %v", topic, want)
-		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			out = append(out, rec)
-			if rec.Offset+1 >= want[rec.Partition] {
-				delete(want, rec.Partition)
-			}
-		})
-	}
-	return out
+	return testkit.ReadAll(t, r.addr, r.topic)
 }
 
 // latest is the newest record value per key (nil = tombstone).

@@ -4,13 +4,16 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/broker"
@@ -89,4 +92,61 @@ func (r *Reader) Poll(t testing.TB) []*kgo.Record {
 	})
 	fs.EachRecord(func(rec *kgo.Record) { r.recs = append(r.recs, rec) })
 	return r.recs
+}
+
+// ReadAll reads every record of topic, from its start up to its end
+// offsets now (within 20 s).
+func ReadAll(t testing.TB, addr, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append(kclient.BaseOpts([]string{addr}), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	var out []*kgo.Record
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: still waiting for %v", topic, want)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			out = append(out, rec)
+			if rec.Offset+1 >= want[rec.Partition] {
+				delete(want, rec.Partition)
+			}
+		})
+	}
+	return out
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers (a
+// log or an output the test greps while the code under test runs).
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
