@@ -261,26 +261,24 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	if err != nil {
 		return ph, fmt.Errorf("listening for the simulator: %w", err)
 	}
+	defer ln.Close() // Serve closes it too; this covers a return before Serve
 	simAddr := ln.Addr().String()
 	d, dropDB, err := scratchDB(ctx, cfg.DatabaseURL, sim.ExchangeInfo())
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
 	defer dropDB()
-	stateDir, err := os.MkdirTemp("", "kraite-bench-e2e-")
-	if err != nil {
-		ln.Close()
-		return ph, err
-	}
-	defer os.RemoveAll(stateDir)
 
 	acks := &ackLog{}
 	pub, err := publisher.New(publisher.Config{Brokers: brokers, ClientID: "kraite-bench-e2e", OnAck: acks.add}, log, nil)
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
+	defer func() {
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer fcancel()
+		_ = pub.Close(fctx)
+	}()
 	var accts []userdata.Account
 	for _, a := range sim.Accounts() {
 		accts = append(accts, userdata.Account{ID: a.ID, APIKey: a.APIKey, APISecret: a.APISecret})
@@ -288,30 +286,25 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	ud, err := userdata.New(userdata.Config{TopicPrefix: prefix, RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr},
 		accts, pub, nil, log.With("component", "userdata-producer"))
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
 	mp, err := markprice.New(markprice.Config{TopicPrefix: prefix, WSBase: "ws://" + simAddr}, pub, nil, log.With("component", "markprice-producer"))
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
 	disp, err := dispatch.New(dispatch.Config{Brokers: brokers, Prefix: prefix, Log: log.With("component", "dispatch"),
 		ViewOptions: append(kclient.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))},
 		append(kclient.GokaProcessorOptions(1, log), goka.WithStorageBuilder(storage.MemoryBuilder()))...)
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
 	audit, orders, err := buildSinks(brokers, prefix, d, log, syncCycle)
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
 	marks, err := marksink.New(marksink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkMarkPrice.Name(prefix)},
 		d, log.With("component", "markprice-sink"))
 	if err != nil {
-		ln.Close()
 		return ph, err
 	}
 
@@ -343,7 +336,8 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	if err := disp.WaitForReady(gctx); err != nil {
 		return fail(fmt.Errorf("waiting for dispatch: %w", err))
 	}
-	readyBy := time.Now().Add(2*time.Minute + time.Duration(cfg.Accounts)*20*time.Millisecond)
+	readyFrom := time.Now()
+	readyBy := readyFrom.Add(2*time.Minute + time.Duration(cfg.Accounts)*20*time.Millisecond)
 	for {
 		var n int
 		if err := d.QueryRowContext(gctx, "SELECT COUNT(DISTINCT account) FROM api_data_stream").Scan(&n); err != nil {
@@ -353,7 +347,7 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 			break
 		}
 		if time.Now().After(readyBy) {
-			return fail(fmt.Errorf("after %s only %d of %d accounts have a frame in api_data_stream", time.Since(readyBy.Add(-2*time.Minute)).Round(time.Second), n, cfg.Accounts))
+			return fail(fmt.Errorf("after %s only %d of %d accounts have a frame in api_data_stream", time.Since(readyFrom).Round(time.Second), n, cfg.Accounts))
 		}
 		if !wsconn.Sleep(gctx, 200*time.Millisecond) {
 			return fail(firstErr(gctx, result))
@@ -432,9 +426,6 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	if err := <-result; err != nil {
 		return ph, err
 	}
-	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer fcancel()
-	_ = pub.Close(fctx)
 
 	acks.mu.Lock()
 	ph.measure(frames, udRecs, orderRecs, posRecs, audited, poll, final, acks.d)

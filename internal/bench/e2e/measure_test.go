@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +50,26 @@ func TestMeasureLeavesUntimedFramesOutOfExchangeTimePaths(t *testing.T) {
 	for _, name := range []string{"orders topic -> orders row (orders sink)", "orders row -> transition (outbox)"} {
 		if d := p.Path(name); d.N != 2 {
 			t.Errorf("%s: %v, want both frames", name, d)
+		}
+	}
+}
+
+// The server URL (KRAITE_DATABASE_URL) is refused when it is garbage or
+// names another dialect, and a password in it is never repeated in the
+// error; nothing is created.
+func TestScratchDBRefusesBadServerURLs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, u := range []string{"", "::not a url", "postgres://root:hunter2@127.0.0.1:1/kraite", "sqlite:///tmp/x.db",
+		"mysql://root:hunter2@127.0.0.1:1/kraite", "mysql://root:hunter2@127.0.0.1:1/" + strings.Repeat("x", 1<<16)} {
+		d, drop, err := scratchDB(ctx, u, nil)
+		if err == nil {
+			drop()
+			d.Close()
+			t.Fatalf("%.40q: accepted", u)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("%.40q: the error repeats the password: %v", u, err)
 		}
 	}
 }
