@@ -33,13 +33,13 @@ with the key of KRAITE_ACCOUNTS_KEY (base64 of 32 bytes) or KRAITE_ACCOUNTS_KEY_
 kraite accounts <subcommand> -h shows its flags.`
 
 // accountsSub is one subcommand: its synopsis, positional arguments (min,
-// max) and whether it needs the key / a publisher.
+// max) and whether it needs a publisher.
 type accountsSub struct {
-	synopsis     string
-	minArgs      int
-	maxArgs      int
-	key, publish bool
-	flags        func(fs *flag.FlagSet, o *accountsOpts)
+	synopsis string
+	minArgs  int
+	maxArgs  int
+	publish  bool
+	flags    func(fs *flag.FlagSet, o *accountsOpts)
 }
 
 type accountsOpts struct {
@@ -59,7 +59,7 @@ func accountsSubs() map[string]accountsSub {
 	return map[string]accountsSub{
 		"add": {synopsis: "accounts add ID --api-key KEY [--exchange binance] [--label L] [--disabled] [--secret-file F]\n\n" +
 			"  Adds an account; its API secret is read from stdin (or --secret-file), never from a flag.",
-			minArgs: 1, maxArgs: 1, key: true, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
+			minArgs: 1, maxArgs: 1, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
 				secret(fs, o)
 				fs.StringVar(&o.apiKey, "api-key", "", "the API key (required; not a secret, shown masked)")
 				fs.StringVar(&o.exchange, "exchange", topics.ExchangeBinance, "the account's exchange")
@@ -67,21 +67,21 @@ func accountsSubs() map[string]accountsSub {
 				fs.BoolVar(&o.disabled, "disabled", false, "add it disabled (not streamed until enabled)")
 			}},
 		"list": {synopsis: "accounts list\n\n  Lists the accounts (API keys masked, never a secret) and the changes not yet on kraite.accounts.",
-			key: true, flags: func(*flag.FlagSet, *accountsOpts) {}},
-		"enable":  {synopsis: "accounts enable ID\n\n  Enables an account: its producer opens its stream.", minArgs: 1, maxArgs: 1, key: true, publish: true, flags: by},
-		"disable": {synopsis: "accounts disable ID\n\n  Disables an account: its producer closes its stream.", minArgs: 1, maxArgs: 1, key: true, publish: true, flags: by},
+			flags: func(*flag.FlagSet, *accountsOpts) {}},
+		"enable":  {synopsis: "accounts enable ID\n\n  Enables an account: its producer opens its stream.", minArgs: 1, maxArgs: 1, publish: true, flags: by},
+		"disable": {synopsis: "accounts disable ID\n\n  Disables an account: its producer closes its stream.", minArgs: 1, maxArgs: 1, publish: true, flags: by},
 		"remove": {synopsis: "accounts remove ID\n\n  Removes an account (its secret is wiped at once; a tombstone goes to kraite.accounts).",
-			minArgs: 1, maxArgs: 1, key: true, publish: true, flags: by},
+			minArgs: 1, maxArgs: 1, publish: true, flags: by},
 		"rotate-secret": {synopsis: "accounts rotate-secret ID [--api-key KEY] [--secret-file F]\n\n" +
 			"  Replaces the account's API secret (read from stdin or --secret-file) and, with --api-key, its key.",
-			minArgs: 1, maxArgs: 1, key: true, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
+			minArgs: 1, maxArgs: 1, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
 				secret(fs, o)
 				fs.StringVar(&o.apiKey, "api-key", "", "the new API key (default: keep the current one)")
 			}},
 		"rotate-key": {synopsis: "accounts rotate-key --new-key-file F\n\n" +
 			"  Re-encrypts every API secret under the key in F, in one transaction, then configure\n" +
 			"  KRAITE_ACCOUNTS_KEY_FILE=F everywhere: the old key no longer opens the table.",
-			key: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
+			flags: func(fs *flag.FlagSet, o *accountsOpts) {
 				by(fs, o)
 				fs.StringVar(&o.newKeyFile, "new-key-file", "", "the new key (kraite accounts new-key F makes one)")
 			}},
@@ -90,18 +90,18 @@ func accountsSubs() map[string]accountsSub {
 			"  [{\"id\":...,\"api_key\":...,\"api_secret\":...}], optional \"exchange\", \"label\", \"enabled\")\n" +
 			"  in one transaction; an identical account is left alone, an existing account keeps its\n" +
 			"  enabled flag, accounts not in FILE are not touched.",
-			minArgs: 1, maxArgs: 1, key: true, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
+			minArgs: 1, maxArgs: 1, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
 				by(fs, o)
 				fs.StringVar(&o.exchange, "exchange", topics.ExchangeBinance, "the exchange of entries that name none")
 			}},
 		"publish": {synopsis: "accounts publish [--all]\n\n" +
 			"  Publishes to kraite.accounts every change the topic has not acknowledged (after a crash\n" +
 			"  or a broker outage during a change); --all publishes every account again (a re-sync).",
-			key: true, publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
+			publish: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
 				fs.BoolVar(&o.all, "all", false, "publish every account, not only the pending ones")
 			}},
 		"audit": {synopsis: "accounts audit [ID] [--limit N]\n\n  Shows who changed what and when (never a secret), newest first.",
-			maxArgs: 1, key: true, flags: func(fs *flag.FlagSet, o *accountsOpts) {
+			maxArgs: 1, flags: func(fs *flag.FlagSet, o *accountsOpts) {
 				fs.IntVar(&o.limit, "limit", 50, "rows to show")
 			}},
 		"new-key": {synopsis: "accounts new-key FILE\n\n  Writes a fresh random accounts key to FILE (mode 0600; an existing file is never overwritten).",
