@@ -234,8 +234,9 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 		}
 	}
 	vars["ACCOUNTS_SECRET_FILE"] = "./accounts.sim.json"
+	used := composeVars(t)
 	for k := range vars {
-		if _, used := composeVars(t)[k]; !used {
+		if _, ok := used[k]; !ok {
 			delete(vars, k) // commented out in example.env: the default applies
 		}
 	}

@@ -787,6 +787,8 @@ func composeVars(t *testing.T) map[string][]string {
 	return out
 }
 
+var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
 // exampleEnv is compose/example.env: name -> value.
 func exampleEnv(t *testing.T) map[string]string {
 	t.Helper()
@@ -800,7 +802,7 @@ func exampleEnv(t *testing.T) map[string]string {
 		commented := strings.HasPrefix(line, "#")
 		line = strings.TrimSpace(strings.TrimPrefix(line, "#"))
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || !regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`).MatchString(k) {
+		if !ok || !envName.MatchString(k) {
 			if !commented && line != "" {
 				t.Errorf("example.env line %d: %q is not NAME=value", i+1, line)
 			}
@@ -999,10 +1001,9 @@ func TestComposeBoxesWaitForTheOneShots(t *testing.T) {
 	}
 	for _, shot := range shots {
 		adopted := false
-		for name, s := range c.Services {
+		for _, s := range c.Services {
 			if d, ok := s.DependsOn[shot]; ok && !s.oneShot() && len(s.Profiles) == 0 && d.Condition == "service_completed_successfully" {
 				adopted = true
-				_ = name
 			}
 		}
 		if !adopted {
@@ -1099,10 +1100,11 @@ func TestComposeAccountsComeFromASecret(t *testing.T) {
 	if required(sec.File) == "" {
 		t.Errorf("secret accounts: file %q is not a required variable", sec.File)
 	}
+	bx := boxes(t, c)
 	for _, name := range sortedKeys(c.Services) {
 		s := c.Services[name]
 		f, has := s.Environment["KRAITE_ACCOUNTS_FILE"]
-		_, isBox := boxes(t, c)[name]
+		_, isBox := bx[name]
 		if isBox && !has {
 			t.Errorf("box %s: no KRAITE_ACCOUNTS_FILE", name)
 		}
@@ -1207,12 +1209,13 @@ func TestComposeStateIsOnVolumes(t *testing.T) {
 		}
 	}
 	seen := map[string]string{}
+	bx := boxes(t, c)
 	for _, name := range sortedKeys(c.Services) {
 		s := c.Services[name]
 		if !s.isKraite() {
 			continue
 		}
-		_, isBox := boxes(t, c)[name]
+		_, isBox := bx[name]
 		if _, ok := s.Environment["KRAITE_STATE_DIR"]; isBox && !ok {
 			t.Errorf("box %s: no KRAITE_STATE_DIR (the default is relative to the working directory)", name)
 		}
