@@ -22,6 +22,7 @@ import (
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/marketjobs"
+	rolereg "github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
@@ -283,5 +284,18 @@ func TestACLsPlanPrintsATableAndJSON(t *testing.T) {
 	}
 	if code, _, errOut = cliRun(t, "acls", "plan", "--prune"); code != 2 || !strings.Contains(errOut, "--prune is an option of apply") {
 		t.Errorf("plan --prune: exit %d, %s", code, errOut)
+	}
+}
+
+// TestEveryRoleComponentIsBuilt: `kraite run --role` starts the role
+// registry's components (the table the ACLs derive from), so each has a
+// builder here.
+func TestEveryRoleComponentIsBuilt(t *testing.T) {
+	for _, r := range rolereg.Names() {
+		for _, c := range rolereg.Components[r] {
+			if _, ok := componentBuilders[c]; !ok {
+				t.Errorf("role %s runs %q, which has no builder (known: %v)", r, c, componentNames())
+			}
+		}
 	}
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kraite/stream/internal/ops"
+	rolereg "github.com/kraite/stream/internal/roles"
 )
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
@@ -16,11 +16,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err := loadEnv(&ex); err != nil {
 		return err
 	}
-	roleNames := make([]string, 0, len(roles))
-	for r := range roles {
-		roleNames = append(roleNames, r)
-	}
-	sort.Strings(roleNames)
+	roleNames := rolereg.Names()
 	fs := a.newFlags("run", "run --role athena|eos|iris|nyx|tyche | --components a,b,...\n\n"+
 		"Starts the components of one box against KRAITE_BROKERS and the exchange in\n"+
 		"KRAITE_BINANCE_REST_URL / KRAITE_BINANCE_WS_URL; accounts come from KRAITE_ACCOUNTS_FILE\n"+
@@ -45,7 +41,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return usagef(fs, "give --role or --components, not both")
 	case *role != "":
 		var ok bool
-		if names, ok = roles[*role]; !ok {
+		if names, ok = rolereg.Components[*role]; !ok {
 			return usagef(fs, "unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
 		}
 	case *comps != "":

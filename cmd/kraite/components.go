@@ -27,7 +27,6 @@ import (
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/ops"
-	rolereg "github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/processors/regime"
@@ -130,10 +129,6 @@ var componentBuilders = map[string]func(ctx context.Context, w *wiring) (compone
 	"markprice-sink": buildMarkPriceSink,
 	"orders-sink":    buildOrdersSink,
 }
-
-// roles lists the components of each box (the role registry,
-// internal/roles, which `kraite acls` derives the broker's ACLs from).
-var roles = rolereg.Components
 
 func componentNames() []string {
 	names := make([]string, 0, len(componentBuilders))

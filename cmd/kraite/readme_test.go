@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	rolereg "github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/internal/testkit"
 )
 
@@ -313,7 +314,7 @@ func TestReadmeListsEveryCommandVariableAndRole(t *testing.T) {
 			t.Errorf("%s (%s) is not in the README", v, path)
 		}
 	}
-	for role, comps := range roles {
+	for role, comps := range rolereg.Components {
 		want := strings.Join(comps, ", ")
 		found := false
 		for _, l := range lines {
