@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/acls"
@@ -81,7 +80,7 @@ func cmdACLs(ctx context.Context, a *app, args []string) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	rep, err := acls.Apply(ctx, kadm.NewClient(cl), plan, *prune)
+	rep, err := acls.Apply(ctx, cl, plan, *prune)
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")

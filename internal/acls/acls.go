@@ -41,6 +41,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kraite/stream/internal/roles"
@@ -338,11 +340,13 @@ func Existing(ctx context.Context, adm *kadm.Client, principals []string) ([]Ent
 }
 
 // Apply creates the ACLs of plan the cluster lacks and reports the ACLs of
-// the plan's principals it does not hold; prune deletes those. Every
-// failure is returned.
-func Apply(ctx context.Context, adm *kadm.Client, plan []Entry, prune bool) (Report, error) {
+// the plan's principals it does not hold; prune deletes those. The missing
+// ACLs go to the broker in one CreateACLs request and the pruned ones in
+// one DeleteACLs request, however many there are. Every failure is
+// returned.
+func Apply(ctx context.Context, cl *kgo.Client, plan []Entry, prune bool) (Report, error) {
 	var rep Report
-	have, err := Existing(ctx, adm, Principals(plan))
+	have, err := Existing(ctx, kadm.NewClient(cl), Principals(plan))
 	if err != nil {
 		return rep, err
 	}
@@ -351,94 +355,113 @@ func Apply(ctx context.Context, adm *kadm.Client, plan []Entry, prune bool) (Rep
 		haveKeys[e.key()] = true
 	}
 	planKeys := map[key]bool{}
-	var errs []error
+	var missing []Entry
 	for _, e := range plan {
 		planKeys[e.key()] = true
 		if haveKeys[e.key()] {
 			rep.Present++
-			continue
+		} else {
+			missing = append(missing, e)
 		}
-		if err := create(ctx, adm, e); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rep.Created = append(rep.Created, e)
 	}
 	for _, e := range have {
-		if planKeys[e.key()] {
-			continue
+		if !planKeys[e.key()] {
+			rep.Extra = append(rep.Extra, e)
 		}
-		rep.Extra = append(rep.Extra, e)
-		if !prune {
-			continue
-		}
-		if err := remove(ctx, adm, e); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rep.Deleted = append(rep.Deleted, e)
+	}
+	var errs []error
+	rep.Created, errs = create(ctx, cl, missing)
+	if prune {
+		var derrs []error
+		rep.Deleted, derrs = remove(ctx, cl, rep.Extra)
+		errs = append(errs, derrs...)
 	}
 	return rep, errors.Join(errs...)
 }
 
-// builder is the kadm builder of exactly e (principal, host, resource,
-// pattern, operation, permission).
-func builder(e Entry) (*kadm.ACLBuilder, error) {
-	b := kadm.NewACLs()
+func permission(e Entry) kmsg.ACLPermissionType {
 	if e.Deny {
-		b.Deny(e.Principal).DenyHosts(e.Host)
-	} else {
-		b.Allow(e.Principal).AllowHosts(e.Host)
+		return kmsg.ACLPermissionTypeDeny
 	}
-	switch e.Resource {
-	case kmsg.ACLResourceTypeTopic:
-		b.Topics(e.Name)
-	case kmsg.ACLResourceTypeGroup:
-		b.Groups(e.Name)
-	case kmsg.ACLResourceTypeCluster:
-		b.Clusters()
-	case kmsg.ACLResourceTypeTransactionalId:
-		b.TransactionalIDs(e.Name)
-	default:
-		return nil, fmt.Errorf("ACL %s: resource type %s is not one Kraite manages", e, e.Resource)
-	}
-	return b.Operations(e.Operation).ResourcePatternType(e.Pattern), nil
+	return kmsg.ACLPermissionTypeAllow
 }
 
-func create(ctx context.Context, adm *kadm.Client, e Entry) error {
-	b, err := builder(e)
-	if err != nil {
-		return err
+// create creates es in one request and returns those the broker created
+// and an error for each it did not.
+func create(ctx context.Context, cl *kgo.Client, es []Entry) ([]Entry, []error) {
+	if len(es) == 0 {
+		return nil, nil
 	}
-	res, err := adm.CreateACLs(ctx, b)
-	if err == nil {
-		for _, r := range res {
-			if r.Err != nil {
-				err = fmt.Errorf("%w (%s)", r.Err, r.ErrMessage)
-			}
+	req := kmsg.NewPtrCreateACLsRequest()
+	for _, e := range es {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = e.Resource, e.Name, e.Pattern
+		c.Principal, c.Host, c.Operation, c.PermissionType = e.Principal, e.Host, e.Operation, permission(e)
+		req.Creations = append(req.Creations, c)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil && len(resp.Results) != len(es) {
+		err = fmt.Errorf("the broker answered %d results to %d creations", len(resp.Results), len(es))
+	}
+	if err != nil {
+		return nil, []error{fmt.Errorf("creating %d ACLs: %w", len(es), err)}
+	}
+	var done []Entry
+	var errs []error
+	for i, r := range resp.Results {
+		if err := codeErr(r.ErrorCode, r.ErrorMessage); err != nil {
+			errs = append(errs, fmt.Errorf("creating ACL %s: %w", es[i], err))
+			continue
 		}
+		done = append(done, es[i])
 	}
-	if err != nil {
-		return fmt.Errorf("creating ACL %s: %w", e, err)
-	}
-	return nil
+	return done, errs
 }
 
-func remove(ctx context.Context, adm *kadm.Client, e Entry) error {
-	b, err := builder(e)
-	if err != nil {
-		return err
+// remove deletes es (each matched exactly: principal, host, resource,
+// pattern, operation, permission) in one request and returns those the
+// broker deleted and an error for each it did not.
+func remove(ctx context.Context, cl *kgo.Client, es []Entry) ([]Entry, []error) {
+	if len(es) == 0 {
+		return nil, nil
 	}
-	res, err := adm.DeleteACLs(ctx, b)
-	if err == nil {
-		for _, r := range res {
-			if r.Err != nil {
-				err = fmt.Errorf("%w (%s)", r.Err, r.ErrMessage)
+	req := kmsg.NewPtrDeleteACLsRequest()
+	for _, e := range es {
+		f := kmsg.NewDeleteACLsRequestFilter()
+		f.ResourceType, f.ResourceName, f.ResourcePatternType = e.Resource, kmsg.StringPtr(e.Name), e.Pattern
+		f.Principal, f.Host, f.Operation, f.PermissionType = kmsg.StringPtr(e.Principal), kmsg.StringPtr(e.Host), e.Operation, permission(e)
+		req.Filters = append(req.Filters, f)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil && len(resp.Results) != len(es) {
+		err = fmt.Errorf("the broker answered %d results to %d filters", len(resp.Results), len(es))
+	}
+	if err != nil {
+		return nil, []error{fmt.Errorf("deleting %d ACLs: %w", len(es), err)}
+	}
+	var done []Entry
+	var errs []error
+	for i, r := range resp.Results {
+		err := codeErr(r.ErrorCode, r.ErrorMessage)
+		for _, m := range r.MatchingACLs {
+			if err == nil {
+				err = codeErr(m.ErrorCode, m.ErrorMessage)
 			}
 		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deleting ACL %s: %w", es[i], err))
+			continue
+		}
+		done = append(done, es[i])
 	}
-	if err != nil {
-		return fmt.Errorf("deleting ACL %s: %w", e, err)
+	return done, errs
+}
+
+// codeErr is the error of a Kafka error code and its message.
+func codeErr(code int16, msg *string) error {
+	err := kerr.ErrorForCode(code)
+	if err != nil && msg != nil && *msg != "" {
+		err = fmt.Errorf("%w (%s)", err, *msg)
 	}
-	return nil
+	return err
 }

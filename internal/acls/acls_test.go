@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,6 +175,27 @@ func TestPrincipalsAreConfigurableAndValidated(t *testing.T) {
 
 const pass = "role-Pa55-1"
 
+// requestCounter counts the requests a client writes, by key.
+type requestCounter struct {
+	mu sync.Mutex
+	n  map[int16]int
+}
+
+func (c *requestCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[int16]int{}
+	}
+	c.n[key]++
+}
+
+func (c *requestCounter) count(k kmsg.Key) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[int16(k)]
+}
+
 // aclBroker is a SASL broker that enforces ACLs: admin is a superuser, and
 // every role and the operator is a plain user (kraite-<role>).
 func aclBroker(t *testing.T) *broker.Broker {
@@ -216,7 +238,8 @@ func produce(t *testing.T, addr, role, topic string) error {
 // error names the authorization failure) while it lets it write its own.
 func TestApplyOnAnACLBroker(t *testing.T) {
 	b := aclBroker(t)
-	admin := client(t, b.Addr(), "admin", "admin-Pa55")
+	var reqs requestCounter
+	admin := client(t, b.Addr(), "admin", "admin-Pa55", kgo.WithHooks(&reqs))
 	ctx := context.Background()
 	if _, err := topics.Apply(ctx, admin, prefix, append(topics.All(), regime.TableSpec()), 1); err != nil {
 		t.Fatal(err)
@@ -229,11 +252,15 @@ func TestApplyOnAnACLBroker(t *testing.T) {
 		t.Fatal("eos wrote before any ACL existed")
 	}
 
-	rep, err := acls.Apply(ctx, adm, es, false)
+	rep, err := acls.Apply(ctx, admin, es, false)
 	if err != nil || len(rep.Created) != len(es) || rep.Present != 0 || len(rep.Extra) != 0 {
 		t.Fatalf("first apply: %d created, %d present, extra %v, err %v (plan %d)", len(rep.Created), rep.Present, rep.Extra, err, len(es))
 	}
-	rep, err = acls.Apply(ctx, adm, es, false)
+	// The whole plan went to the broker in one CreateACLs request.
+	if n := reqs.count(kmsg.CreateACLs); n != 1 {
+		t.Errorf("the first apply of %d ACLs sent %d CreateACLs requests, want 1", len(es), n)
+	}
+	rep, err = acls.Apply(ctx, admin, es, false)
 	if err != nil || len(rep.Created) != 0 || rep.Present != len(es) {
 		t.Fatalf("second apply: %d created, %d present, err %v", len(rep.Created), rep.Present, err)
 	}
@@ -247,16 +274,38 @@ func TestApplyOnAnACLBroker(t *testing.T) {
 	if err := produce(t, b.Addr(), "eos", topics.MarkPrice.Name(prefix)); err != nil {
 		t.Fatalf("the stray ACL does not work: %v", err)
 	}
-	rep, err = acls.Apply(ctx, adm, es, false)
+	rep, err = acls.Apply(ctx, admin, es, false)
 	if err != nil || len(rep.Extra) != 1 || !strings.Contains(rep.Extra[0].String(), "User:kraite-eos WRITE on literal TOPIC:kraite.mark-price") || len(rep.Deleted) != 0 {
 		t.Fatalf("apply with a stray ACL: extra %v, deleted %v, err %v", rep.Extra, rep.Deleted, err)
 	}
-	rep, err = acls.Apply(ctx, adm, es, true)
+	rep, err = acls.Apply(ctx, admin, es, true)
 	if err != nil || len(rep.Deleted) != 1 {
 		t.Fatalf("prune: deleted %v, err %v", rep.Deleted, err)
 	}
-	if rep, err = acls.Apply(ctx, adm, es, false); err != nil || len(rep.Extra) != 0 || rep.Present != len(es) {
+	if rep, err = acls.Apply(ctx, admin, es, false); err != nil || len(rep.Extra) != 0 || rep.Present != len(es) {
 		t.Fatalf("after prune: %+v %v", rep, err)
+	}
+	// A stray DENY on a resource type the plan never uses (a
+	// transactional id) is pruned too, with the other strays in one
+	// DeleteACLs request.
+	deleteReqs := reqs.count(kmsg.DeleteACLs)
+	strays := kadm.NewACLs().Deny("User:kraite-iris").DenyHosts("10.0.0.1").TransactionalIDs("tx").
+		Operations(kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral)
+	strays2 := kadm.NewACLs().Allow("User:kraite-operator").AllowHosts("*").Groups(prefix).
+		Operations(kadm.OpAlter).ResourcePatternType(kadm.ACLPatternPrefixed)
+	for _, s := range []*kadm.ACLBuilder{strays, strays2} {
+		if _, err := adm.CreateACLs(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err = acls.Apply(ctx, admin, es, true); err != nil || len(rep.Extra) != 2 || len(rep.Deleted) != 2 {
+		t.Fatalf("prune of a DENY and a prefixed stray: %+v %v", rep, err)
+	}
+	if n := reqs.count(kmsg.DeleteACLs) - deleteReqs; n != 1 {
+		t.Errorf("pruning 2 ACLs sent %d DeleteACLs requests, want 1", n)
+	}
+	if rep, err = acls.Apply(ctx, admin, es, false); err != nil || len(rep.Extra) != 0 || rep.Present != len(es) {
+		t.Fatalf("after the second prune: %+v %v", rep, err)
 	}
 
 	// Owners write; everyone else is refused, with the cause.
