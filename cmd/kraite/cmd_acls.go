@@ -67,9 +67,7 @@ func cmdACLs(ctx context.Context, a *app, args []string) error {
 	}
 	if fs.Arg(0) == "plan" {
 		if *asJSON {
-			enc := json.NewEncoder(a.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(plan)
+			return writeIndentedJSON(a, plan)
 		}
 		return acls.WriteTable(a.stdout, plan)
 	}
@@ -82,35 +80,19 @@ func cmdACLs(ctx context.Context, a *app, args []string) error {
 	defer cancel()
 	rep, err := acls.Apply(ctx, cl, plan, *prune)
 	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(rep); jerr != nil {
+		if jerr := writeIndentedJSON(a, rep); jerr != nil {
 			return jerr
 		}
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%d ACLs planned: %d created, %d already present\n", len(plan), len(rep.Created), rep.Present)
-	for _, e := range rep.Created {
-		fmt.Fprintf(a.stdout, "created  %s\n", e)
-	}
-	for _, e := range rep.Extra {
-		verb := "extra    "
-		if !*prune {
-			verb = "extra (kept; --prune deletes it) "
-		}
-		if containsEntry(rep.Deleted, e) {
-			verb = "deleted  "
-		}
-		fmt.Fprintf(a.stdout, "%s%s\n", verb, e)
+	if werr := acls.WriteReport(a.stdout, len(plan), rep, *prune); werr != nil {
+		return werr
 	}
 	return err
 }
 
-func containsEntry(es []acls.Entry, e acls.Entry) bool {
-	for _, x := range es {
-		if x.String() == e.String() {
-			return true
-		}
-	}
-	return false
+func writeIndentedJSON(a *app, v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

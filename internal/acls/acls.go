@@ -30,6 +30,7 @@
 package acls
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -306,6 +307,32 @@ type Report struct {
 	Extra []Entry `json:"extra"`
 	// Deleted are the extra ACLs Apply deleted (prune).
 	Deleted []Entry `json:"deleted"`
+}
+
+// WriteReport prints what Apply found and did with the plan of planned
+// ACLs: the counts, then one line per created, extra (kept, or deleted
+// with prune) ACL.
+func WriteReport(w io.Writer, planned int, rep Report, prune bool) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "%d ACLs planned: %d created, %d already present\n", planned, len(rep.Created), rep.Present)
+	for _, e := range rep.Created {
+		fmt.Fprintf(bw, "created  %s\n", e)
+	}
+	deleted := map[key]bool{}
+	for _, e := range rep.Deleted {
+		deleted[e.key()] = true
+	}
+	for _, e := range rep.Extra {
+		verb := "extra    "
+		switch {
+		case deleted[e.key()]:
+			verb = "deleted  "
+		case !prune:
+			verb = "extra (kept; --prune deletes it) "
+		}
+		fmt.Fprintf(bw, "%s%s\n", verb, e)
+	}
+	return bw.Flush()
 }
 
 // Existing lists the ACLs the cluster holds for principals (any resource,

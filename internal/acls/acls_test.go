@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -356,5 +357,32 @@ func TestApplyOnAnACLBroker(t *testing.T) {
 	}
 	if !errors.Is(gerr, kerr.GroupAuthorizationFailed) && !errors.Is(gerr, kerr.TopicAuthorizationFailed) {
 		t.Errorf("eos joining dispatch's group: %v, want an authorization failure", gerr)
+	}
+}
+
+// TestWriteReport: the counts, then a line per created ACL and per extra
+// one, saying whether it was kept or deleted.
+func TestWriteReport(t *testing.T) {
+	es := plan(t)
+	rep := acls.Report{Created: es[:2], Present: len(es) - 2, Extra: es[2:4], Deleted: es[3:4]}
+	var b strings.Builder
+	if err := acls.WriteReport(&b, len(es), rep, true); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		fmt.Sprintf("%d ACLs planned: 2 created, %d already present", len(es), len(es)-2),
+		"created  " + es[0].String(), "created  " + es[1].String(),
+		"extra    " + es[2].String(), // prune failed to delete it
+		"deleted  " + es[3].String(),
+	}
+	if got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n"); !slices.Equal(got, want) {
+		t.Errorf("report:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	b.Reset()
+	if err := acls.WriteReport(&b, len(es), acls.Report{Extra: es[:1]}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "extra (kept; --prune deletes it) "+es[0].String()) {
+		t.Errorf("an extra ACL without prune:\n%s", b.String())
 	}
 }
