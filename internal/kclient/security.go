@@ -450,13 +450,12 @@ func Explain(err error, s Security) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
-		errors.Is(err, kerr.ClusterAuthorizationFailed) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+	if aclRefusal(err) {
 		who := "this client (no SASL user)"
 		if s.SASL() {
 			who = fmt.Sprintf("user %q", s.Username)
 		}
-		return fmt.Errorf("Kafka's ACLs refuse %s (%w): the principal has no ACL for this topic or group; `kraite acls plan` lists what each role and the operator may do", who, err)
+		return fmt.Errorf("Kafka's ACLs refuse %s (%w): the principal has no ACL for this topic, group or cluster operation; `kraite acls plan` lists what each role and the operator may do", who, err)
 	}
 	if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, sarama.ErrSASLAuthenticationFailed) ||
 		errors.Is(err, kerr.UnsupportedSaslMechanism) || errors.Is(err, sarama.ErrUnsupportedSASLMechanism) ||
@@ -489,6 +488,19 @@ func Explain(err error, s Security) error {
 	default:
 		return fmt.Errorf("Kafka broker closed the connection (%w): it probably requires SASL; set KRAITE_KAFKA_SASL_MECHANISM, KRAITE_KAFKA_SASL_USERNAME and KRAITE_KAFKA_SASL_PASSWORD", err)
 	}
+}
+
+// aclRefusal reports whether err is the broker's authorization failure, as
+// franz-go (kerr) or sarama (goka) returns it.
+func aclRefusal(err error) bool {
+	for _, e := range []error{kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.TransactionalIDAuthorizationFailed, sarama.ErrTopicAuthorizationFailed, sarama.ErrGroupAuthorizationFailed,
+		sarama.ErrClusterAuthorizationFailed, sarama.ErrTransactionalIDAuthorizationFailed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func authFailed(err error, s Security) error {

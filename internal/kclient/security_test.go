@@ -25,6 +25,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/broker"
@@ -401,6 +402,30 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 	if !strings.Contains(out, "[redacted]") || !strings.Contains(out, `sasl PLAIN as \"u\"`) {
 		t.Errorf("expected a redacted password and the user in %s", out)
+	}
+}
+
+// TestExplainACLRefusal: a broker's authorization failure, from franz-go or
+// sarama, names the refused user (never the password) and points at
+// `kraite acls plan`; the cause stays wrapped; other errors are unchanged.
+func TestExplainACLRefusal(t *testing.T) {
+	withUser := kclient.Security{Mechanism: kclient.MechanismScramSHA256, Username: "kraite-eos", Password: kclient.Secret("hunter2-secret")}
+	for _, cause := range []error{kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.TransactionalIDAuthorizationFailed, sarama.ErrTopicAuthorizationFailed, sarama.ErrGroupAuthorizationFailed,
+		sarama.ErrClusterAuthorizationFailed, sarama.ErrTransactionalIDAuthorizationFailed} {
+		wrapped := fmt.Errorf("producing to kraite.positions: %w", cause)
+		err := kclient.Explain(wrapped, withUser)
+		if !errors.Is(err, cause) || !strings.Contains(err.Error(), `ACLs refuse user "kraite-eos"`) ||
+			!strings.Contains(err.Error(), "kraite acls plan") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: %v", cause, err)
+		}
+		if err := kclient.Explain(wrapped, kclient.Security{}); !errors.Is(err, cause) || !strings.Contains(err.Error(), "no SASL user") {
+			t.Errorf("%v without SASL: %v", cause, err)
+		}
+	}
+	other := fmt.Errorf("producing: %w", kerr.NotLeaderForPartition)
+	if err := kclient.Explain(other, withUser); err != other {
+		t.Errorf("an unrelated error changed: %v", err)
 	}
 }
 
