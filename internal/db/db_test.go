@@ -176,6 +176,8 @@ func TestMySQLURLOptions(t *testing.T) {
 		{ca: p.ClientKey, url: "mysql://u@h/db", want: "no PEM certificate"},
 		{cert: p.ClientCert, key: p.ClientCert, url: "mysql://u@h/db", want: db.EnvTLSCertFile},
 		{ca: p.CA, url: "postgres://u@h/db?sslmode=disable", want: "sslmode=disable"},
+		{ca: p.CA, url: "postgres://u@h/db?sslmode=prefer", want: "verifies nothing"},
+		{ca: p.CA, url: "postgres://u@h/db?sslmode=allow", want: "verifies nothing"},
 		{cert: p.ClientCert, url: "postgres://u@h/db", want: "go together"},
 	} {
 		setTLSFiles(t, tc.ca, tc.cert, tc.key)

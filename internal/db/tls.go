@@ -20,8 +20,9 @@ package db
 //   - PostgreSQL: sslmode (pgx's default is prefer: TLS when offered,
 //     unverified), sslrootcert, sslcert, sslkey in the URL. The same
 //     KRAITE_DATABASE_TLS_* files fill sslrootcert/sslcert/sslkey when the
-//     URL does not name them, and a CA file without an sslmode means
-//     sslmode=verify-full.
+//     URL does not name them, a CA file without an sslmode means
+//     sslmode=verify-full, and one with sslmode=allow or prefer (which
+//     verify nothing) is refused.
 
 import (
 	"crypto/sha256"
@@ -202,8 +203,14 @@ func postgresDSN(u *url.URL, files TLSFiles) (string, error) {
 		return "", fmt.Errorf("%s and %s go together: set both or neither", EnvTLSCertFile, EnvTLSKeyFile)
 	}
 	q := u.Query()
-	if m := q.Get("sslmode"); m == "disable" {
+	switch m := q.Get("sslmode"); {
+	case m == "disable":
 		return "", fmt.Errorf("parsing database url: sslmode=disable, but KRAITE_DATABASE_TLS_* files are set")
+	case (m == "allow" || m == "prefer") && files.CA != "":
+		// pgx verifies nothing in these modes (and falls back to plain
+		// text): the CA would be ignored, as MySQL's tls=preferred is
+		// refused with one.
+		return "", fmt.Errorf("parsing database url: sslmode=%s verifies nothing, but %s is set: use sslmode=verify-full (or verify-ca) to verify the server with it", m, EnvTLSCAFile)
 	}
 	for k, v := range map[string]string{"sslrootcert": files.CA, "sslcert": files.Cert, "sslkey": files.Key} {
 		if v != "" && !q.Has(k) {
