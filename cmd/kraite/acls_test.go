@@ -285,6 +285,23 @@ func TestACLsPlanPrintsATableAndJSON(t *testing.T) {
 	if code, _, errOut = cliRun(t, "acls", "plan", "--prune"); code != 2 || !strings.Contains(errOut, "--prune is an option of apply") {
 		t.Errorf("plan --prune: exit %d, %s", code, errOut)
 	}
+	// A malformed or repeated --principal is a usage error; a principal
+	// with a newline (a forged second line in the plan) is refused.
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--principal", "athena"}, 2, "is not role=TYPE:NAME"},
+		{[]string{"--principal", "=User:x"}, 2, "is not role=TYPE:NAME"},
+		{[]string{"--principal", "eos=User:a", "--principal", "eos=User:b"}, 2, "given twice"},
+		{[]string{"--principal", "eos=User:a\nALLOW User:x"}, 1, "is not TYPE:NAME"},
+		{[]string{"--principal", "hermes=User:x"}, 1, `unknown role "hermes"`},
+	} {
+		if code, _, errOut = cliRun(t, append([]string{"acls", "plan"}, tc.args...)...); code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("plan %q: exit %d, %s; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
 }
 
 // TestEveryRoleComponentIsBuilt: `kraite run --role` starts the role
