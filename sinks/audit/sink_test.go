@@ -106,6 +106,14 @@ func runAuditSuite(t *testing.T, newDB func(testing.TB) *db.DB) {
 		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type = 'listenKeyExpired' AND event_time > 0"); n == 0 {
 			t.Error("listenKeyExpired with a string E was not stored with its event time")
 		}
+		// The frames' own T reaches transaction_time for every event that
+		// carries one (TRADE_LITE's "t" is its trade id, not T).
+		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type IN ('ORDER_TRADE_UPDATE', 'TRADE_LITE', 'ACCOUNT_CONFIG_UPDATE', 'ALGO_UPDATE') AND transaction_time <= 1000000000000"); n != 0 {
+			t.Errorf("%d rows of events with a T have no transaction time", n)
+		}
+		if n := dbtest.Count(t, d, "FROM api_data_stream WHERE event_type = 'TRADE_LITE' AND transaction_time > 0"); n == 0 {
+			t.Error("no TRADE_LITE row with its T")
+		}
 		q := env.Consume(t, topics.Quarantine.Name(env.Prefix), 2, 5*time.Second)
 		if len(q) != 2 { // once per round: quarantine is at-least-once
 			t.Errorf("quarantine has %d records, want 2", len(q))
