@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )

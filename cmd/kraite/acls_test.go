@@ -17,14 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/acls"
-	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/marketjobs"
 	rolereg "github.com/kraite/stream/internal/roles"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
 )
 

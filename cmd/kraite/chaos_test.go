@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kraite/stream/internal/chaos"
+	"github.com/kraite/stream/harness/chaos"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 )

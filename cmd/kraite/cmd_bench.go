@@ -16,11 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kraite/stream/internal/bench/e2e"
-	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/harness/e2e"
+	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/harness/streambench"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/simulator"
-	"github.com/kraite/stream/internal/streambench"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
@@ -184,7 +184,7 @@ func benchIngest(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// benchE2E parses the flags of bench e2e; internal/bench/e2e runs it.
+// benchE2E parses the flags of bench e2e; harness/e2e runs it.
 func benchE2E(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("bench e2e", "bench e2e [--accounts 200] [--duration 20s] [--order-interval 2s] [--baseline=true]\n\n"+
 		"The user-data path in one process: the simulator's accounts -> user-data and mark-price producers ->\n"+

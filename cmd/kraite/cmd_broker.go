@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
 )
 

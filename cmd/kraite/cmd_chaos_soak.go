@@ -15,9 +15,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kraite/stream/internal/chaos"
+	"github.com/kraite/stream/harness/chaos"
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/ops"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
 )
 

@@ -13,15 +13,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/binanceapi"
-	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/marketjobs"
 	"github.com/kraite/stream/internal/ops"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
 )
 

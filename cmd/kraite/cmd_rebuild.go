@@ -15,7 +15,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/groupadmin"
-	"github.com/kraite/stream/internal/positions"
+	"github.com/kraite/stream/queues/positions"
 	auditsink "github.com/kraite/stream/sinks/audit"
 	marksink "github.com/kraite/stream/sinks/markprice"
 	orderssink "github.com/kraite/stream/sinks/orders"

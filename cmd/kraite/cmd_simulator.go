@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/binanceapi"
-	"github.com/kraite/stream/internal/simulator"
 )
 
 // simulatorEnv is the environment of `kraite simulator`; flags override it.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/binanceapi"
-	"github.com/kraite/stream/internal/marketjobs"
+	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
 )
 

@@ -10,13 +10,13 @@ import (
 
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/marketjobs"
-	"github.com/kraite/stream/internal/positions"
-	"github.com/kraite/stream/internal/reconcile"
-	"github.com/kraite/stream/internal/scheduler"
-	"github.com/kraite/stream/internal/worker"
 	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/queues/marketjobs"
+	"github.com/kraite/stream/queues/positions"
+	"github.com/kraite/stream/queues/reconcile"
+	"github.com/kraite/stream/queues/scheduler"
+	"github.com/kraite/stream/queues/worker"
 	"github.com/kraite/stream/topics"
 )
 

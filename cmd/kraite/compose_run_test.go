@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"

@@ -28,8 +28,8 @@ import (
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v2"
 
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )

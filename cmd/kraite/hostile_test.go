@@ -13,10 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/harness/hostile"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/groupadmin"
-	"github.com/kraite/stream/internal/hostile"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
@@ -24,7 +24,7 @@ import (
 
 // TestHostileRecordsStopCrashCorruptAndOpenNothing is issue 10's
 // hostile-record suite: `kraite dev` runs on MariaDB, and every record of
-// internal/hostile's catalogue is produced into the system's own topics, as
+// harness/hostile's catalogue is produced into the system's own topics, as
 // anyone with write access could. Afterwards no process exited, every
 // consumer's lag drained, mark prices still advance, no absurd value is in
 // any table, each hostile record that must be is in quarantine with its

@@ -16,12 +16,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/db"
-	"github.com/kraite/stream/internal/positions"
-	"github.com/kraite/stream/internal/reconcile"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/queues/positions"
+	"github.com/kraite/stream/queues/reconcile"
 	"github.com/kraite/stream/topics"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/acls"
-	"github.com/kraite/stream/internal/broker"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/processors/regime"

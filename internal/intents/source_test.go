@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/intents"
-	"github.com/kraite/stream/internal/marketjobs"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
 )
 

@@ -20,10 +20,10 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/queues/scheduler"
 	"github.com/kraite/stream/topics"
 )
 

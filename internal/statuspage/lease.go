@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/scheduler"
+	"github.com/kraite/stream/queues/scheduler"
 )
 
 // leaderMax bounds the leader id shown.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/scheduler"
+	"github.com/kraite/stream/queues/scheduler"
 )
 
 // TestSchedulerLeaderFromTheLeaseTopic: the page shows the newest good

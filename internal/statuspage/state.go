@@ -13,10 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
-	"github.com/kraite/stream/internal/scheduler"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/queues/scheduler"
 	"github.com/kraite/stream/topics"
 )
 

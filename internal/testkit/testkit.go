@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )

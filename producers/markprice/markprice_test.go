@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/binance"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/markprice"

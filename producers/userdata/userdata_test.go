@@ -14,9 +14,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/binanceapi"
-	"github.com/kraite/stream/internal/broker"
-	"github.com/kraite/stream/internal/simulator"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/publisher"

@@ -17,7 +17,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/broker"
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"

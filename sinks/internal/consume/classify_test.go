@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/harness/tcpproxy"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
-	"github.com/kraite/stream/internal/tcpproxy"
 	"github.com/kraite/stream/internal/validate"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/harness/tcpproxy"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
-	"github.com/kraite/stream/internal/tcpproxy"
 )
 
 // Proxy is a TCP proxy in front of a database server (tcpproxy.Proxy): Down

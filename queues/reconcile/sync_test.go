@@ -1,0 +1,129 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/topics"
+)
+
+// An algo order placed and canceled while every frame was lost is in no
+// open list: the sweep's window must find it through allAlgoOrders and
+// publish its final state as a backfill frame (found by kraite chaos).
+// serveSim runs a quiet one-account simulator until the test ends.
+func serveSim(t *testing.T) (*simulator.Simulator, simulator.Account, binanceapi.Credentials, *binanceapi.Client) {
+	t.Helper()
+	sim, acct, cr, base := serveSimAt(t, nil)
+	return sim, acct, cr, binanceapi.New(base)
+}
+
+// serveSimAt is serveSim with the simulator's clock (nil = wall time); it
+// returns the simulator's base URL.
+func serveSimAt(t *testing.T, now func() time.Time) (*simulator.Simulator, simulator.Account, binanceapi.Credentials, string) {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{Accounts: 1, OrderInterval: -1, Logger: testkit.Logger(t), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	acct := sim.Accounts()[0]
+	return sim, acct, binanceapi.Credentials{APIKey: acct.APIKey, APISecret: acct.APISecret}, "http://" + ln.Addr().String()
+}
+
+// An order the database holds open that the exchange does not know (-2013)
+// cannot be backfilled: the sync reports it as drift for kraite.priority
+// and publishes nothing for it.
+func TestAnOrderTheExchangeDoesNotKnowIsReportedAsDrift(t *testing.T) {
+	_, acct, cr, rest := serveSim(t)
+	ctx := context.Background()
+	d := dbtest.SQLite(t)
+	if _, err := d.ExecContext(ctx, `INSERT INTO orders (exchange, account, order_id, symbol, side, cum_qty, status,
+		event_time, transaction_time, status_rank) VALUES ('binance', ?, 424242, 'BTCUSDT', 'BUY', '0', 'NEW', 1, 1, 1)`, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: d, Producer: prod, Log: testkit.Logger(t)}
+	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.UnknownToBroker) != 1 || rep.UnknownToBroker[0] != "BTCUSDT 424242" || rep.Published != 0 {
+		t.Fatalf("report %+v, want order 424242 unknown to the exchange and nothing published", rep)
+	}
+}
+
+func TestTheWindowRecoversAnAlgoOrderOpenedAndClosedWhileFramesWereLost(t *testing.T) {
+	sim, acct, cr, rest := serveSim(t)
+	ctx := context.Background()
+	since := time.Now().Add(-time.Second)
+	place := url.Values{"algoType": {"CONDITIONAL"}, "symbol": {"BTCUSDT"}, "side": {"SELL"},
+		"type": {"STOP_MARKET"}, "quantity": {"0.002"}, "triggerPrice": {"50000.0"}, "clientAlgoId": {"lost-1"}}
+	if err := rest.Signed(ctx, "POST", "/fapi/v1/algoOrder", cr, place, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rest.Signed(ctx, "DELETE", "/fapi/v1/algoOrder", cr, url.Values{"clientAlgoId": {"lost-1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	truth := sim.AlgoOrders(acct.ID)
+	if len(truth) != 1 || truth[0].Status != "CANCELED" {
+		t.Fatalf("ground truth %+v", truth)
+	}
+
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	d := dbtest.SQLite(t)
+	// The database knows the symbol (an earlier order), nothing of the algo order.
+	if _, err := d.ExecContext(ctx, `INSERT INTO orders (exchange, account, order_id, symbol, side, cum_qty, status,
+		event_time, transaction_time, status_rank) VALUES ('binance', ?, 1, 'BTCUSDT', 'BUY', '1', 'FILLED', 1, 1, 3)`, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: d, Producer: prod, Log: testkit.Logger(t)}
+	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Published != 1 {
+		t.Fatalf("published %d frames, want the algo order's final state (report %+v)", rep.Published, rep)
+	}
+	recs := testkit.NewReader(t, b.Addr(), topics.UserDataStream.Name("kraite.")).Poll(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d records on the user-data stream", len(recs))
+	}
+	ev, err := binance.Decode(recs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oe := ev.OrderEvent("binance", acct.ID, "backfill")
+	if oe.AlgoID != truth[0].AlgoID || oe.Status != "CANCELED" {
+		raw, _ := json.Marshal(oe)
+		t.Fatalf("backfilled %s, want algo %d CANCELED", raw, truth[0].AlgoID)
+	}
+}
