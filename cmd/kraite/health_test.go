@@ -116,6 +116,27 @@ func TestAccountsConfigurationIsStrict(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("KRAITE_ACCOUNTS_FILE", accts)
+	// KRAITE_ACCOUNTS_SOURCE other than file or database (any spelling,
+	// control characters quoted) is a startup error, as is database without
+	// what it needs; never a fallback to the file.
+	for _, c := range []struct{ name, source, want string }{
+		{"source garbage", "garbage\x1b[2J", `KRAITE_ACCOUNTS_SOURCE "garbage\x1b[2J": want file or database`},
+		{"source in capitals", "DATABASE", `KRAITE_ACCOUNTS_SOURCE "DATABASE": want file or database`},
+		{"source database without a key", "database", "KRAITE_ACCOUNTS_SOURCE=database: no accounts key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("KRAITE_ACCOUNTS_SOURCE", c.source)
+			t.Setenv("KRAITE_ACCOUNTS_KEY", "")
+			t.Setenv("KRAITE_ACCOUNTS_KEY_FILE", "")
+			_, _, err := runKraite(t.Context(), "run", "--components", "userdata-producer")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\x1b") {
+				t.Fatalf("a control character of KRAITE_ACCOUNTS_SOURCE reached the error: %q", err)
+			}
+		})
+	}
 	p := startKraite(t, "run", "--components", "userdata-producer")
 	testkit.Eventually(t, 30*time.Second, "/readyz to list the accounts file as ok", func() bool {
 		_, body := getBody(addr, "/readyz")

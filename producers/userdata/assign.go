@@ -132,6 +132,10 @@ type credEntry struct {
 	acct    Account
 	err     error
 	at      time.Time
+	// retryAt: a record ahead of the table is read again from then; tries
+	// counts the reads of the same version so far.
+	retryAt time.Time
+	tries   int
 }
 
 // release is the metadata a producer commits for a partition it gives up.
@@ -441,10 +445,12 @@ func (as *Assigner) handle(fs kgo.Fetches) {
 			case removed:
 				delete(pt.accounts, c.ID)
 			default:
-				if old, ok := pt.accounts[c.ID]; ok && old.Version > c.Version {
-					as.log.Warn("ignoring an older version of an account", "account", c.ID, "version", c.Version, "have", old.Version)
-					continue
-				}
+				// The newest record of a key wins, whatever its version
+				// (as compaction keeps it): the version only says whether
+				// the record matches the accounts table (credentials). A
+				// "higher version wins" rule let one forged record with a
+				// huge version hide every later legitimate one (a
+				// disable) for good.
 				pt.accounts[c.ID] = c
 			}
 		}
@@ -496,7 +502,7 @@ func (as *Assigner) flushQuarantine(ctx context.Context, cl *kgo.Client) {
 
 func (as *Assigner) retryProblems() {
 	for id, e := range as.creds {
-		if e.err != nil {
+		if e.err != nil && e.retryAt.IsZero() { // a record ahead of the table has its own schedule
 			delete(as.creds, id)
 			as.dirty = true
 		}
@@ -504,10 +510,19 @@ func (as *Assigner) retryProblems() {
 }
 
 // apply computes the desired accounts and hands them to the Manager. It
-// returns when it must run again (the earliest hand-over end), or zero.
+// returns when it must run again (the earliest hand-over end or re-read of
+// a record ahead of the table), or zero.
 func (as *Assigner) apply(ctx context.Context) time.Time {
-	as.mu.Lock()
 	now := time.Now()
+	for _, e := range as.creds {
+		if !e.retryAt.IsZero() && !now.Before(e.retryAt) {
+			as.mu.Lock()
+			as.dirty = true
+			as.mu.Unlock()
+			break
+		}
+	}
+	as.mu.Lock()
 	var next time.Time
 	for id, r := range as.releasing {
 		if !now.Before(r.until) {
@@ -519,7 +534,7 @@ func (as *Assigner) apply(ctx context.Context) time.Time {
 	}
 	if !as.dirty {
 		as.mu.Unlock()
-		return next
+		return earliest(next, as.nextRetry())
 	}
 	as.dirty = false
 	type want struct {
@@ -540,6 +555,13 @@ func (as *Assigner) apply(ctx context.Context) time.Time {
 	releasing := maps.Clone(as.releasing)
 	as.mu.Unlock()
 
+	// The cache holds the accounts wanted now only: an account given up or
+	// disabled is read again when it comes back.
+	for id := range as.creds {
+		if _, ok := wanted[id]; !ok {
+			delete(as.creds, id)
+		}
+	}
 	problems := map[string]string{}
 	var out []Account
 	for id, w := range wanted {
@@ -563,14 +585,52 @@ func (as *Assigner) apply(ctx context.Context) time.Time {
 	as.problems = problems
 	as.mg.SetProblems(problems)
 	as.mg.SetAccounts(out)
+	return earliest(next, as.nextRetry())
+}
+
+// nextRetry is the earliest time a record ahead of the table is read again
+// (zero: none).
+func (as *Assigner) nextRetry() time.Time {
+	var next time.Time
+	for _, e := range as.creds {
+		next = earliest(next, e.retryAt)
+	}
 	return next
 }
 
+// earliest is the earlier of two times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// ErrVersionAhead marks an account whose kraite.accounts record carries a
+// version the accounts table does not have (yet).
+var ErrVersionAhead = errors.New("the kraite.accounts record is ahead of the accounts table")
+
+// aheadRetry is the first wait before a record ahead of the table is read
+// again; it doubles up to AssignConfig.Retry.
+const aheadRetry = 500 * time.Millisecond
+
 // credentials returns the account to stream for change c, reading the
 // credentials once per version.
+//
+// The topic is a notice, the table the truth: a record behind the table (a
+// newer change not yet published) streams the table's state; a record
+// AHEAD of the table streams nothing. Only the table's writers publish, and
+// they publish after the commit, so such a record is forged (a huge
+// version must not pin an account open, or hide its later records), or its
+// commit is not yet visible to this reader (a lagging replica): it is read
+// again after aheadRetry, doubling up to Retry, and streams once the table
+// has caught up, or when a record matching the table arrives (the next
+// change, or kraite accounts publish --all).
 func (as *Assigner) credentials(ctx context.Context, c accounts.Change) (Account, error) {
-	if e, ok := as.creds[c.ID]; ok && e.version == c.Version {
-		return e.acct, e.err
+	now := time.Now()
+	prev, cached := as.creds[c.ID]
+	if cached && prev.version == c.Version && (prev.retryAt.IsZero() || now.Before(prev.retryAt)) {
+		return prev.acct, prev.err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -585,18 +645,27 @@ func (as *Assigner) credentials(ctx context.Context, c accounts.Change) (Account
 		err = fmt.Errorf("the credential source returned account %q for %q", cr.ID, c.ID)
 	case cr.Exchange != c.Exchange:
 		err = fmt.Errorf("account %s is on %q in the accounts table but on %q on the topic", c.ID, cr.Exchange, c.Exchange)
+	case c.Version > cr.Version:
+		err = fmt.Errorf("account %s: %w: version %d on the topic, %d in the table; not streamed (a forged record, or a change not yet visible in the database: read again shortly; kraite accounts publish --all republishes the table)",
+			c.ID, ErrVersionAhead, c.Version, cr.Version)
 	case !cr.Enabled:
 		err = fmt.Errorf("account %s is disabled in the accounts table (version %d) but enabled on the topic (version %d)", c.ID, cr.Version, c.Version)
 	case cr.APIKey == "" || cr.APISecret == "":
 		err = fmt.Errorf("account %s has no API key or secret", c.ID)
 	default:
-		v := max(cr.Version, c.Version)
-		a = Account{ID: c.ID, APIKey: cr.APIKey, APISecret: cr.APISecret, Version: v}
+		a = Account{ID: c.ID, APIKey: cr.APIKey, APISecret: cr.APISecret, Version: cr.Version}
 	}
 	if ctx.Err() != nil {
 		return a, err // stopping: do not cache a cancelled read
 	}
-	as.creds[c.ID] = credEntry{version: c.Version, acct: a, err: err, at: time.Now()}
+	e := credEntry{version: c.Version, acct: a, err: err, at: now}
+	if errors.Is(err, ErrVersionAhead) {
+		if cached && prev.version == c.Version {
+			e.tries = prev.tries + 1
+		}
+		e.retryAt = now.Add(min(aheadRetry<<min(e.tries, 16), max(as.cfg.Retry, aheadRetry)))
+	}
+	as.creds[c.ID] = e
 	return a, err
 }
 

@@ -579,3 +579,103 @@ func FuzzParseRelease(f *testing.F) {
 		}
 	})
 }
+
+// TestAssignerRefusesAVersionAheadOfTheTable: a kraite.accounts record
+// whose version the accounts table does not have streams nothing. A forged
+// record with a huge version closes its account (fail closed) and does not
+// pin it: the next legitimate records (a disable, then an enable) are
+// followed within seconds. A record ahead of the table because the
+// table's commit is not yet visible streams once the table has it, with
+// no further record.
+func TestAssignerRefusesAVersionAheadOfTheTable(t *testing.T) {
+	r := newAssignRig(t, 3, 6*time.Second, time.Second)
+	all := accountIDs(r)
+	p, _ := r.start("a")
+	testkit.Eventually(t, time.Minute, "every account streaming", func() bool { return len(p.connected()) == len(all) })
+	closed := func(id string) bool {
+		for _, s := range p.mg.Status() {
+			if s.ID == id && s.Connected {
+				return false
+			}
+		}
+		return true
+	}
+	forge := func(id string, version int64) {
+		r.produce(&kgo.Record{Key: []byte(id), Value: []byte(fmt.Sprintf(`{"id":%q,"exchange":"binance","enabled":true,"version":%d,"changed_at":1}`, id, version))})
+	}
+
+	// A forged record with a huge version: the account closes, its problem
+	// says why.
+	victim := all[0]
+	forge(victim, 1<<62)
+	t0 := time.Now()
+	testkit.Eventually(t, 10*time.Second, "the forged account closed with a version-ahead problem", func() bool {
+		return closed(victim) && strings.Contains(p.as.Status().Problems[victim], "ahead of the accounts table")
+	})
+	t.Logf("forged version -> closed: %s", time.Since(t0).Round(time.Millisecond))
+	if n := len(p.connected()); n != len(all)-1 {
+		t.Fatalf("%d accounts connected, want %d: a forged record of one account disturbed the others", n, len(all)-1)
+	}
+	// The legitimate disable is not hidden by the forged version: the
+	// account is disabled (no problem left, still closed) ...
+	if _, err := r.store.SetEnabled(context.Background(), "test", victim, false); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the disable followed", func() bool {
+		_, problem := p.as.Status().Problems[victim]
+		return !problem && closed(victim)
+	})
+	// ... and enabling it opens it again within seconds.
+	t1 := time.Now()
+	if _, err := r.store.SetEnabled(context.Background(), "test", victim, true); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the enabled account streaming again", func() bool { return p.connected()[victim] })
+	t.Logf("enable after a forged version -> streaming: %s", time.Since(t1).Round(time.Millisecond))
+	// A forged record re-sent after the enable closes it again: every
+	// record is checked against the table, not only the first.
+	forge(victim, 1<<62)
+	testkit.Eventually(t, 10*time.Second, "the re-forged account closed", func() bool { return closed(victim) })
+	if _, err := r.store.Republish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "kraite accounts publish --all reopens it", func() bool { return p.connected()[victim] })
+
+	// A record one version ahead whose commit is not yet visible: closed
+	// until the table has that version, then streaming without any new
+	// record (read again shortly, not stuck).
+	late := all[1]
+	infos, err := r.store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int64
+	for _, i := range infos {
+		if i.ID == late {
+			v = i.Version
+		}
+	}
+	forge(late, v+1)
+	testkit.Eventually(t, 10*time.Second, "the account ahead of the table closed", func() bool {
+		return closed(late) && strings.Contains(p.as.Status().Problems[late], "ahead of the accounts table")
+	})
+	time.Sleep(2 * time.Second) // a few re-reads while the table is behind
+	if !closed(late) {
+		t.Fatal("an account whose record is ahead of the table streams")
+	}
+	d, err := db.Open(context.Background(), r.cfg.DBURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// The commit becomes visible (what the Store's transaction writes).
+	if _, err := d.ExecContext(context.Background(), "UPDATE accounts SET version = ? WHERE account = ?", v+1, late); err != nil {
+		t.Fatal(err)
+	}
+	t2 := time.Now()
+	testkit.Eventually(t, 15*time.Second, "the account streaming once the table caught up", func() bool { return p.connected()[late] })
+	t.Logf("table caught up -> streaming: %s", time.Since(t2).Round(time.Millisecond))
+	if _, problem := p.as.Status().Problems[late]; problem {
+		t.Fatalf("problem left after the table caught up: %v", p.as.Status().Problems)
+	}
+}
