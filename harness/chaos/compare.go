@@ -15,7 +15,7 @@ import (
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
-	orderssink "github.com/kraite/stream/sinks/orders"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
 
@@ -501,7 +501,7 @@ func (c *cmp) fills(ctx context.Context, d *db.DB, s Snapshot, exchange string, 
 // To) is not a status transition and may repeat.
 func (c *cmp) transitions(ctx context.Context, d *db.DB, exchange string, inSnap map[string]bool) error {
 	type tk struct {
-		key orderssink.Key
+		key orderstatus.Key
 		to  string
 	}
 	seen := map[tk]int{}
@@ -520,12 +520,12 @@ func (c *cmp) transitions(ctx context.Context, d *db.DB, exchange string, inSnap
 			if ev.Kind != "" && ev.Kind != topics.PositionOrderTransition {
 				continue
 			}
-			k := orderssink.KeyOf(ev.Order)
+			k := orderstatus.KeyOf(ev.Order)
 			if k.Exchange != "" && k.Exchange != exchange || !inSnap[k.Account] {
 				continue
 			}
 			seen[tk{k, ev.To}]++
-			if ev.From != "" && orderssink.StatusRank(k.Kind, ev.From) == finalRank(k.Kind) {
+			if ev.From != "" && orderstatus.Final(k.Kind, ev.From) {
 				c.r.Regressions++
 				c.detail("%s %s %d: moved out of its final status %s to %s (event %s E=%d from %s offset %d)", k.Account, k.Kind, k.ID,
 					ev.From, ev.To, ev.Order.ExecutionType, ev.Order.EventTime, ev.Order.Source, ev.Order.SourceOffset)
@@ -550,14 +550,6 @@ func (c *cmp) transitions(ctx context.Context, d *db.DB, exchange string, inSnap
 		}
 	}
 	return nil
-}
-
-// finalRank is the status rank of a final status (FILLED, CANCELED, ...).
-func finalRank(k orderssink.Kind) int {
-	if k == orderssink.KindAlgo {
-		return orderssink.StatusRank(k, "CANCELED")
-	}
-	return orderssink.StatusRank(k, "FILLED")
 }
 
 // CaughtUp reports whether the database holds every order and algo order
@@ -588,7 +580,7 @@ func CaughtUp(ctx context.Context, d *db.DB, exchange, account string, orders []
 		if !ok {
 			return false, fmt.Sprintf("order %d missing", o.OrderID), nil
 		}
-		rs, rt := orderssink.StatusRank(orderssink.KindOrder, r.status), orderssink.StatusRank(orderssink.KindOrder, o.Status)
+		rs, rt := orderstatus.Rank(orderstatus.KindOrder, r.status), orderstatus.Rank(orderstatus.KindOrder, o.Status)
 		if rs < rt || rs == rt && (r.status != o.Status || decCmp(r.cum, o.ExecutedQty) < 0) {
 			return false, fmt.Sprintf("order %d at %s %s, exchange was at %s %s", o.OrderID, r.status, r.cum, o.Status, o.ExecutedQty), nil
 		}
@@ -611,7 +603,7 @@ func CaughtUp(ctx context.Context, d *db.DB, exchange, account string, orders []
 		if !ok {
 			return false, fmt.Sprintf("algo order %d missing", g.AlgoID), nil
 		}
-		rs, rt := orderssink.StatusRank(orderssink.KindAlgo, st), orderssink.StatusRank(orderssink.KindAlgo, g.Status)
+		rs, rt := orderstatus.Rank(orderstatus.KindAlgo, st), orderstatus.Rank(orderstatus.KindAlgo, g.Status)
 		if rs < rt || rs == rt && st != g.Status {
 			return false, fmt.Sprintf("algo order %d at %s, exchange was at %s", g.AlgoID, st, g.Status), nil
 		}

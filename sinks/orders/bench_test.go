@@ -12,6 +12,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -86,7 +87,7 @@ func BenchmarkOrdersSinkCycle(b *testing.B) {
 		batches, records  int64
 	}
 	type ident struct {
-		k  Key
+		k  orderstatus.Key
 		v  Version
 		to string
 	}
@@ -130,14 +131,14 @@ func BenchmarkOrdersSinkCycle(b *testing.B) {
 		res.records += after.Records - before.Records
 		produced := map[ident]time.Time{}
 		for i, e := range tr.events {
-			produced[ident{KeyOf(e), VersionOf(e), e.Status}] = recs[i].Timestamp
+			produced[ident{orderstatus.KeyOf(e), VersionOf(e), e.Status}] = recs[i].Timestamp
 		}
 		for _, p := range env.Consume(b, topics.Positions.Name(env.Prefix), warm.transitions+tr.transitions, 30*time.Second) {
 			var pe topics.PositionEvent
 			if err := json.Unmarshal(p.Value, &pe); err != nil || pe.Order == nil {
 				b.Fatalf("observer record %s: %v", p.Value, err)
 			}
-			if at, ok := produced[ident{KeyOf(pe.Order), VersionOf(pe.Order), pe.To}]; ok {
+			if at, ok := produced[ident{orderstatus.KeyOf(pe.Order), VersionOf(pe.Order), pe.To}]; ok {
 				res.transition.Add(p.Timestamp.Sub(at))
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
@@ -35,19 +36,19 @@ func checkPositions(t *testing.T, env *sinktest.Env, tr truth) {
 	t.Helper()
 	pos := env.Consume(t, topics.Positions.Name(env.Prefix), tr.transitions+1, 10*time.Second)
 	type tkey struct {
-		k  Key
+		k  orderstatus.Key
 		v  Version
 		to string
 	}
 	seen := map[tkey]bool{}
-	last := map[Key]Version{}
+	last := map[orderstatus.Key]Version{}
 	part := map[string]int32{}
 	for _, r := range pos {
 		var pe topics.PositionEvent
 		if err := json.Unmarshal(r.Value, &pe); err != nil || pe.Order == nil {
 			t.Fatalf("observer record %s: %v", r.Value, err)
 		}
-		k, v := KeyOf(pe.Order), VersionOf(pe.Order)
+		k, v := orderstatus.KeyOf(pe.Order), VersionOf(pe.Order)
 		if tk := (tkey{k, v, pe.To}); seen[tk] {
 			t.Errorf("transition %+v to %s published twice", k, pe.To)
 		} else {
@@ -159,7 +160,7 @@ func committedAtMost(t *testing.T, env *sinktest.Env, d *db.DB, round int) {
 		if err != nil {
 			continue
 		}
-		k := KeyOf(e)
+		k := orderstatus.KeyOf(e)
 		table, idCol, _ := tableOf(k.Kind)
 		var s State
 		q := d.Rebind("SELECT status, event_time, transaction_time, status_rank FROM " + table + " WHERE exchange = ? AND account = ? AND " + idCol + " = ?")

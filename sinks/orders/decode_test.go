@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/internal/validate"
 )
 
@@ -48,7 +49,7 @@ func FuzzDecode(f *testing.F) {
 		if e.EventTime <= 0 || e.EventTime > now.Add(time.Minute).UnixMilli() || e.TransactionTime < 0 || validate.Symbol(e.Symbol) != nil {
 			t.Fatalf("accepted %+v", e)
 		}
-		if k := KeyOf(e); k.ID <= 0 || k.Exchange == "" || k.Account == "" || e.Status == "" {
+		if k := orderstatus.KeyOf(e); k.ID <= 0 || k.Exchange == "" || k.Account == "" || e.Status == "" {
 			t.Fatalf("accepted %+v", e)
 		}
 		for _, s := range []string{e.Exchange, e.Account, e.Symbol, e.Status, e.Price, e.ClientOrderID, e.ExecutionType} {

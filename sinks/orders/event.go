@@ -8,72 +8,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
-
-// Kind says which table an event belongs to.
-type Kind string
-
-// The two kinds.
-const (
-	KindOrder Kind = "order"
-	KindAlgo  Kind = "algo"
-)
-
-// KindOf is algo for ALGO_UPDATE events (or any event with an algo id).
-func KindOf(e *topics.OrderEvent) Kind {
-	if e.Event == binance.EventAlgoUpdate || (e.AlgoID != 0 && e.OrderID == 0) {
-		return KindAlgo
-	}
-	return KindOrder
-}
-
-// Key identifies one row: (exchange, account, order id or algo id).
-type Key struct {
-	Kind     Kind
-	Exchange string
-	Account  string
-	ID       int64
-}
-
-// KeyOf returns the row key of e.
-func KeyOf(e *topics.OrderEvent) Key {
-	k := Key{Kind: KindOf(e), Exchange: e.Exchange, Account: e.Account, ID: e.OrderID}
-	if k.Kind == KindAlgo {
-		k.ID = e.AlgoID
-	}
-	return k
-}
-
-// StatusRank orders statuses of one order so that a later state outranks an
-// earlier one at equal event and transaction time (terminal highest).
-func StatusRank(k Kind, status string) int {
-	if k == KindAlgo {
-		switch status {
-		case "NEW":
-			return 1
-		case "TRIGGERING":
-			return 2
-		case "TRIGGERED":
-			return 3
-		case "FINISHED", "CANCELED", "EXPIRED", "REJECTED":
-			return 4
-		}
-		return 0
-	}
-	switch status {
-	case "NEW", "NEW_INSURANCE", "NEW_ADL":
-		return 1
-	case "PARTIALLY_FILLED":
-		return 2
-	case "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED":
-		return 3
-	}
-	return 0
-}
 
 // Version is what "newer" means for a row: event time E, then transaction
 // time T, then status rank.
@@ -84,7 +23,7 @@ type Version struct {
 
 // VersionOf returns e's version.
 func VersionOf(e *topics.OrderEvent) Version {
-	return Version{e.EventTime, e.TransactionTime, StatusRank(KindOf(e), e.Status)}
+	return Version{e.EventTime, e.TransactionTime, orderstatus.Rank(orderstatus.KindOf(e), e.Status)}
 }
 
 // Moves reports whether an event at version v moves a row stored at
@@ -158,7 +97,7 @@ func DecodeAt(value []byte, now time.Time, maxAhead time.Duration) (*topics.Orde
 	check("account", validate.Name(e.Account, validate.AccountWidth))
 	check("symbol", validate.Symbol(e.Symbol))
 	check("status", validate.Token(e.Status, 32))
-	if k := KeyOf(&e); k.ID <= 0 {
+	if k := orderstatus.KeyOf(&e); k.ID <= 0 {
 		problems = append(problems, fmt.Sprintf("%s id %d is not positive", k.Kind, k.ID))
 	}
 	for _, id := range [...]struct {

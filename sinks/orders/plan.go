@@ -3,6 +3,7 @@ package orders
 import (
 	"sort"
 
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
 
@@ -16,7 +17,7 @@ type State struct {
 // filled order (From == To == PARTIALLY_FILLED: the position moved), published
 // to the positions topic after the database and offset commits.
 type Transition struct {
-	Key   Key
+	Key   orderstatus.Key
 	From  string // "" for a row seen for the first time
 	To    string
 	Event *topics.OrderEvent
@@ -34,11 +35,11 @@ type Plan struct {
 // its status rank: see Version.Moves) move it (and produce a
 // transition when the status changes or a partial fill adds quantity). Pure; the database guard enforces the
 // same rule again, so a concurrent writer cannot move a row backwards.
-func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
-	byKey := map[Key][]*topics.OrderEvent{}
-	var keys []Key
+func MakePlan(events []*topics.OrderEvent, stored map[orderstatus.Key]State) Plan {
+	byKey := map[orderstatus.Key][]*topics.OrderEvent{}
+	var keys []orderstatus.Key
 	for _, e := range events {
-		k := KeyOf(e)
+		k := orderstatus.KeyOf(e)
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -46,7 +47,7 @@ func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
 	}
 	var p Plan
 	type fillKey struct {
-		k     Key
+		k     orderstatus.Key
 		trade int64
 	}
 	seenFill := map[fillKey]bool{}
@@ -56,7 +57,7 @@ func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
 		cur, known := stored[k]
 		var last *topics.OrderEvent
 		for _, e := range evs {
-			if k.Kind == KindOrder && e.TradeID > 0 && e.ExecutionType == "TRADE" {
+			if k.Kind == orderstatus.KindOrder && e.TradeID > 0 && e.ExecutionType == "TRADE" {
 				if fk := (fillKey{k, e.TradeID}); !seenFill[fk] {
 					seenFill[fk] = true
 					p.Fills = append(p.Fills, e)
@@ -68,7 +69,7 @@ func MakePlan(events []*topics.OrderEvent, stored map[Key]State) Plan {
 			}
 			// A further partial fill changes no status but moves the
 			// position, which the positions worker folds from the orders.
-			partial := k.Kind == KindOrder && e.Status == "PARTIALLY_FILLED"
+			partial := k.Kind == orderstatus.KindOrder && e.Status == "PARTIALLY_FILLED"
 			if !known || e.Status != cur.Status || partial {
 				p.Transitions = append(p.Transitions, Transition{Key: k, From: cur.Status, To: e.Status, Event: e})
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -228,8 +229,8 @@ func TestOrdersSinkScalesFromOneToThreeMembers(t *testing.T) {
 			t.Errorf("%s: %d transitions in the outbox, want %d", p.group, got, tr.transitions)
 		}
 	}
-	if err := equalTables(append(dumpOrders(t, three.d, KindOrder), dumpOrders(t, three.d, KindAlgo)...),
-		append(dumpOrders(t, one.d, KindOrder), dumpOrders(t, one.d, KindAlgo)...)); err != nil {
+	if err := equalTables(append(dumpOrders(t, three.d, orderstatus.KindOrder), dumpOrders(t, three.d, orderstatus.KindAlgo)...),
+		append(dumpOrders(t, one.d, orderstatus.KindOrder), dumpOrders(t, one.d, orderstatus.KindAlgo)...)); err != nil {
 		t.Errorf("three members vs one: %v", err)
 	}
 	// Each phase published every transition once: no member published

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -83,7 +84,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 			if err := checkTruth(t, d, tr); err != nil {
 				t.Fatalf("run %d: %v", i, err)
 			}
-			dumps[i] = append(dumpOrders(t, d, KindOrder), dumpOrders(t, d, KindAlgo)...)
+			dumps[i] = append(dumpOrders(t, d, orderstatus.KindOrder), dumpOrders(t, d, orderstatus.KindAlgo)...)
 			if n := outboxTransitions(t, d); n != tr.transitions {
 				t.Errorf("run %d: %d transitions, want %d", i, n, tr.transitions)
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 )
 
 // loadState reads the stored version of every key of a batch that spans
@@ -24,11 +25,11 @@ func TestLoadStateReadsABatchInOneQuery(t *testing.T) {
 			}
 			// What the first half left per key: the fold of its events.
 			want := MakePlan(half, nil)
-			stored := map[Key]State{}
+			stored := map[orderstatus.Key]State{}
 			for _, e := range want.Rows {
-				stored[KeyOf(e)] = State{Status: e.Status, Version: VersionOf(e)}
+				stored[orderstatus.KeyOf(e)] = State{Status: e.Status, Version: VersionOf(e)}
 			}
-			var got map[Key]State
+			var got map[orderstatus.Key]State
 			statements := 0
 			err := d.InTx(ctx, func(tx *sql.Tx) error {
 				before := executed(t, tx, d)
@@ -45,14 +46,14 @@ func TestLoadStateReadsABatchInOneQuery(t *testing.T) {
 			if len(got) != len(stored) {
 				t.Fatalf("read %d stored keys, want %d", len(got), len(stored))
 			}
-			kinds := map[Kind]bool{}
+			kinds := map[orderstatus.Kind]bool{}
 			for k, s := range stored {
 				if got[k] != s {
 					t.Fatalf("%+v: read %+v, want %+v", k, got[k], s)
 				}
 				kinds[k.Kind] = true
 			}
-			if !kinds[KindOrder] || !kinds[KindAlgo] {
+			if !kinds[orderstatus.KindOrder] || !kinds[orderstatus.KindAlgo] {
 				t.Fatalf("the batch should span both tables: %v", kinds)
 			}
 			if d.Dialect == db.MySQL && statements != 1 {

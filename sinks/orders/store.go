@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
 
@@ -20,15 +21,15 @@ var (
 	guardCols = []string{"status_rank", "transaction_time", "event_time"}
 )
 
-func tableOf(k Kind) (table, idCol string, extra []string) {
-	if k == KindAlgo {
+func tableOf(k orderstatus.Kind) (table, idCol string, extra []string) {
+	if k == orderstatus.KindAlgo {
 		return "algo_orders", "algo_id", []string{"actual_order_id"}
 	}
 	return "orders", "order_id", nil
 }
 
 // upsertSQL builds the guarded multi-row upsert of n rows of kind k.
-func upsertSQL(d *db.DB, k Kind, n int) string {
+func upsertSQL(d *db.DB, k orderstatus.Kind, n int) string {
 	table, idCol, extra := tableOf(k)
 	data := append(append([]string{}, extra...), dataCols...)
 	cols := append(append([]string{"exchange", "account", idCol}, data...), guardCols...)
@@ -65,16 +66,16 @@ func upsertSQL(d *db.DB, k Kind, n int) string {
 	return d.Rebind(b.String())
 }
 
-func rowArgs(e *topics.OrderEvent, k Kind) []any {
+func rowArgs(e *topics.OrderEvent, k orderstatus.Kind) []any {
 	args := []any{e.Exchange, e.Account}
-	if k == KindAlgo {
+	if k == orderstatus.KindAlgo {
 		args = append(args, e.AlgoID, e.ActualOrderID)
 	} else {
 		args = append(args, e.OrderID)
 	}
 	return append(args, e.Symbol, e.ClientOrderID, e.Side, e.PositionSide, e.OrderType, e.TimeInForce, e.Price,
 		e.OrigQty, e.AvgPrice, e.StopPrice, e.CumQty, e.ReduceOnly, e.Status, e.ExecutionType, e.Source,
-		StatusRank(k, e.Status), e.TransactionTime, e.EventTime)
+		orderstatus.Rank(k, e.Status), e.TransactionTime, e.EventTime)
 }
 
 // Statement sizes. Every multi-row statement is cut by db.Batches into a few
@@ -98,22 +99,22 @@ const (
 // to the same multiple of padStep (repeating their last key, which an IN
 // list ignores), so the statement has a few dozen shapes that the statement
 // cache prepares once.
-func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.OrderEvent) (map[Key]State, error) {
-	var orders, algos []Key
-	seen := make(map[Key]bool, len(events))
+func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.OrderEvent) (map[orderstatus.Key]State, error) {
+	var orders, algos []orderstatus.Key
+	seen := make(map[orderstatus.Key]bool, len(events))
 	for _, e := range events {
-		k := KeyOf(e)
+		k := orderstatus.KeyOf(e)
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		if k.Kind == KindAlgo {
+		if k.Kind == orderstatus.KindAlgo {
 			algos = append(algos, k)
 		} else {
 			orders = append(orders, k)
 		}
 	}
-	out := make(map[Key]State, len(seen))
+	out := make(map[orderstatus.Key]State, len(seen))
 	for len(orders) > 0 || len(algos) > 0 {
 		o, a := orders[:min(len(orders), stateChunk)], algos[:min(len(algos), stateChunk)]
 		orders, algos = orders[len(o):], algos[len(a):]
@@ -122,7 +123,7 @@ func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.Order
 			q    []string
 			args []any
 		)
-		for _, part := range [][]Key{o, a} {
+		for _, part := range [][]orderstatus.Key{o, a} {
 			if len(part) == 0 {
 				continue
 			}
@@ -141,7 +142,7 @@ func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.Order
 
 // stateSelect is the branch of the state read for n keys of kind k. SQLite
 // takes a list of row values only as VALUES.
-func stateSelect(d *db.DB, k Kind, n int) string {
+func stateSelect(d *db.DB, k orderstatus.Kind, n int) string {
 	table, idCol, _ := tableOf(k)
 	list := db.Placeholders(n, 3)
 	if d.Dialect == db.SQLite {
@@ -151,14 +152,14 @@ func stateSelect(d *db.DB, k Kind, n int) string {
 		" WHERE (exchange, account, " + idCol + ") IN (" + list + ")"
 }
 
-func readState(ctx context.Context, tx *sql.Tx, d *db.DB, q string, args []any, out map[Key]State) error {
+func readState(ctx context.Context, tx *sql.Tx, d *db.DB, q string, args []any, out map[orderstatus.Key]State) error {
 	rows, err := d.QueryIn(ctx, tx, q, args...)
 	if err != nil {
 		return fmt.Errorf("reading stored order state: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k Key
+		var k orderstatus.Key
 		var s State
 		if err := rows.Scan(&k.Kind, &k.Exchange, &k.Account, &k.ID, &s.Status, &s.Version.E, &s.Version.T, &s.Version.Rank); err != nil {
 			return fmt.Errorf("reading stored order state: %w", err)
@@ -209,10 +210,10 @@ func Write(ctx context.Context, d *db.DB, events []*topics.OrderEvent) (Plan, er
 }
 
 func upsertRows(ctx context.Context, tx *sql.Tx, d *db.DB, rows []*topics.OrderEvent) error {
-	for _, k := range []Kind{KindOrder, KindAlgo} {
+	for _, k := range []orderstatus.Kind{orderstatus.KindOrder, orderstatus.KindAlgo} {
 		var part []*topics.OrderEvent
 		for _, e := range rows {
-			if KindOf(e) == k {
+			if orderstatus.KindOf(e) == k {
 				part = append(part, e)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
 
@@ -35,7 +36,7 @@ func TestMakePlanFoldsABatchOverTheStoredState(t *testing.T) {
 		return &topics.OrderEvent{Exchange: "binance", Account: "a", Event: "ORDER_TRADE_UPDATE", OrderID: 7, Symbol: "X",
 			Status: status, ExecutionType: "TRADE", EventTime: E, TransactionTime: E, TradeID: trade}
 	}
-	stored := map[Key]State{{KindOrder, "binance", "a", 7}: {Status: "NEW", Version: Version{10, 10, 1}}}
+	stored := map[orderstatus.Key]State{{Kind: orderstatus.KindOrder, Exchange: "binance", Account: "a", ID: 7}: {Status: "NEW", Version: Version{10, 10, 1}}}
 	plan := MakePlan([]*topics.OrderEvent{e("FILLED", 12, 2), e("PARTIALLY_FILLED", 11, 1), e("NEW", 9, 0), e("FILLED", 12, 2)}, stored)
 	if len(plan.Rows) != 1 || plan.Rows[0].Status != "FILLED" {
 		t.Fatalf("rows = %+v", plan.Rows)
@@ -116,7 +117,7 @@ func TestTheGuardHoldsInSQLAlone(t *testing.T) {
 func filterFills(evs []*topics.OrderEvent) []*topics.OrderEvent {
 	var out []*topics.OrderEvent
 	for _, e := range evs {
-		if e.TradeID > 0 && KindOf(e) == KindOrder {
+		if e.TradeID > 0 && orderstatus.KindOf(e) == orderstatus.KindOrder {
 			out = append(out, e)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
 
@@ -18,7 +19,7 @@ import (
 // changes, and every further partial fill of an order).
 type truth struct {
 	events      []*topics.OrderEvent // in exchange order, grouped by account
-	final       map[Key]*topics.OrderEvent
+	final       map[orderstatus.Key]*topics.OrderEvent
 	fills       int
 	transitions int
 }
@@ -28,7 +29,7 @@ type truth struct {
 // status rank decides), the cases a naive "newest E wins" gets wrong.
 func history(seed uint64, accounts, perAccount int) truth {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e37))
-	tr := truth{final: map[Key]*topics.OrderEvent{}}
+	tr := truth{final: map[orderstatus.Key]*topics.OrderEvent{}}
 	var trade int64 = 1000
 	for a := range accounts {
 		acc := fmt.Sprintf("acc-%02d", a)
@@ -89,14 +90,14 @@ func history(seed uint64, accounts, perAccount int) truth {
 					prev = e.Status
 				}
 			}
-			tr.final[KeyOf(&evs[len(evs)-1])] = &evs[len(evs)-1]
+			tr.final[orderstatus.KeyOf(&evs[len(evs)-1])] = &evs[len(evs)-1]
 		}
 	}
 	return tr
 }
 
 // wantRows renders the ground truth like dumpOrders.
-func (tr truth) wantRows(k Kind) [][]string {
+func (tr truth) wantRows(k orderstatus.Kind) [][]string {
 	var out [][]string
 	for key, e := range tr.final {
 		if key.Kind != k {
@@ -113,7 +114,7 @@ func (tr truth) wantRows(k Kind) [][]string {
 	return out
 }
 
-func dumpOrders(t testing.TB, d *db.DB, k Kind) [][]string {
+func dumpOrders(t testing.TB, d *db.DB, k orderstatus.Kind) [][]string {
 	table, idCol, _ := tableOf(k)
 	return dbtest.Dump(t, d, "SELECT exchange, account, "+idCol+", status, execution_type, event_time, transaction_time, cum_qty FROM "+
 		table+" ORDER BY account, "+idCol)
@@ -133,7 +134,7 @@ func equalTables(got, want [][]string) error {
 }
 
 func checkTruth(t testing.TB, d *db.DB, tr truth) error {
-	for _, k := range []Kind{KindOrder, KindAlgo} {
+	for _, k := range []orderstatus.Kind{orderstatus.KindOrder, orderstatus.KindAlgo} {
 		if err := equalTables(dumpOrders(t, d, k), tr.wantRows(k)); err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
