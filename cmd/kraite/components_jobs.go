@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/queues/positions"
@@ -216,7 +216,7 @@ func buildWorker(ctx context.Context, w *wiring, name string, queue topics.Spec)
 // a permanent failure (a malformed job) is parked after three attempts.
 const jobRetryFor = time.Minute
 
-var jobBackoff = wsconn.Backoff{Base: 100 * time.Millisecond, Cap: 5 * time.Second}
+var jobBackoff = backoff.Policy{Base: 100 * time.Millisecond, Cap: 5 * time.Second, Jitter: backoff.DefaultJitter}
 
 // buildPositionsWorker turns allowed opens on the positions queue into
 // exchange orders, idempotently by client order id, and keeps the positions

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/backoff"
 )
 
 var accts = []string{"acct-0001", "acct-0002", "acct-0003"}
@@ -149,7 +150,7 @@ func (ti *testInjector) Inject(ctx context.Context, f Fault) (Injected, error) {
 		}}, nil
 	}
 	if f.For > 0 {
-		sleepUntil(ctx, time.Now().Add(f.For))
+		backoff.Until(ctx, time.Now().Add(f.For))
 	}
 	due := time.Now().Add(300 * time.Millisecond)
 	return Injected{Target: f.Account, Measure: "a delay", Recovered: func(context.Context) (bool, error) {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/kraite/stream/internal/backoff"
 )
 
 // Injected is what an injection reports back.
@@ -75,7 +77,7 @@ func (r *Run) set(i int, fn func(o *Outcome)) {
 }
 
 func (r *Run) drive(ctx context.Context, i int, start time.Time, f Fault, inj Injector, poll time.Duration, log *slog.Logger) {
-	if !sleepUntil(ctx, start.Add(f.At)) {
+	if !backoff.Until(ctx, start.Add(f.At)) {
 		r.set(i, func(o *Outcome) { o.Error = "the run ended before the fault was due" })
 		return
 	}
@@ -147,19 +149,4 @@ func (r *Run) Wait(ctx context.Context) []Outcome {
 	out := append([]Outcome(nil), r.out...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out
-}
-
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
-	}
 }

@@ -38,9 +38,9 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/producers/markprice"
 	"github.com/kraite/stream/producers/publisher"
@@ -349,11 +349,11 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 		if time.Now().After(readyBy) {
 			return fail(fmt.Errorf("after %s only %d of %d accounts have a frame in api_data_stream", time.Since(readyFrom).Round(time.Second), n, cfg.Accounts))
 		}
-		if !wsconn.Sleep(gctx, 200*time.Millisecond) {
+		if !backoff.Sleep(gctx, 200*time.Millisecond) {
 			return fail(firstErr(gctx, result))
 		}
 	}
-	if !wsconn.Sleep(gctx, cfg.Warmup) {
+	if !backoff.Sleep(gctx, cfg.Warmup) {
 		return fail(firstErr(gctx, result))
 	}
 
@@ -364,7 +364,7 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	go func() { pollDone <- poll.run(pctx, 100*time.Millisecond) }()
 	acks.set(true)
 	from := time.Now()
-	if !wsconn.Sleep(gctx, cfg.Duration) {
+	if !backoff.Sleep(gctx, cfg.Duration) {
 		pstop()
 		return fail(firstErr(gctx, result))
 	}
@@ -400,12 +400,12 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 		if missingAudit(want, audited) == 0 && frames.rowsBehind(final) == 0 || time.Now().After(drainBy) {
 			break
 		}
-		if !wsconn.Sleep(gctx, 500*time.Millisecond) {
+		if !backoff.Sleep(gctx, 500*time.Millisecond) {
 			pstop()
 			return fail(firstErr(gctx, result))
 		}
 	}
-	wsconn.Sleep(gctx, time.Second)
+	backoff.Sleep(gctx, time.Second)
 	pstop()
 	if err := <-pollDone; err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)

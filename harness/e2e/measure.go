@@ -13,10 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
@@ -323,7 +323,7 @@ func (p *rowPoller) run(ctx context.Context, every time.Duration) error {
 		if newest.After(since.Add(time.Second)) {
 			since = newest.Add(-time.Second) // a transaction that started earlier may commit later
 		}
-		if !wsconn.Sleep(ctx, every) {
+		if !backoff.Sleep(ctx, every) {
 			return ctx.Err()
 		}
 	}

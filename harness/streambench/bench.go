@@ -19,6 +19,7 @@ import (
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )
@@ -210,7 +211,7 @@ func waitMostStreaming(ctx context.Context, ps []*Proc, n int, within time.Durat
 		if time.Now().After(deadline) {
 			return total, fmt.Errorf("%d of %d accounts streaming after %s", total, n, within)
 		}
-		sleep(ctx, time.Second)
+		backoff.Sleep(ctx, time.Second)
 	}
 }
 
@@ -290,14 +291,14 @@ func ingestPhase(ctx context.Context, env *Env, o IngestOptions, n int) (IngestR
 	if err != nil {
 		return IngestResult{}, err
 	}
-	sleep(ctx, o.Warmup)
+	backoff.Sleep(ctx, o.Warmup)
 	for _, p := range ps {
 		if err := p.Reset(); err != nil {
 			return IngestResult{}, err
 		}
 	}
 	start := time.Now()
-	sleep(ctx, o.Duration)
+	backoff.Sleep(ctx, o.Duration)
 	elapsed := time.Since(start)
 	r := IngestResult{Processes: n, Streaming: streaming}
 	var lat []int64
@@ -331,15 +332,6 @@ func ingestPhase(ctx context.Context, env *Env, o IngestOptions, n int) (IngestR
 	}
 	ps = nil
 	return r, ctx.Err()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // FailoverOptions configure Failover.
@@ -448,7 +440,7 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 		} else {
 			last, still = len(res.Recovery), 0
 		}
-		sleep(ctx, time.Second)
+		backoff.Sleep(ctx, time.Second)
 	}
 	res.Moved = stB.Connected
 	slices.Sort(res.Recovery)
@@ -462,7 +454,7 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 			res.Recovery[0].Round(time.Millisecond), res.Recovery[n/2].Round(time.Millisecond), res.Recovery[n*9/10].Round(time.Millisecond),
 			res.Recovery[min(n-1, n*99/100)].Round(time.Millisecond), res.Recovery[n-1].Round(time.Millisecond))
 	}
-	sleep(ctx, 3*time.Second)
+	backoff.Sleep(ctx, 3*time.Second)
 	if res.MissingAfter, err = tp.settledMissing(ctx, env.Sim, back, time.Now().Add(-2*time.Second)); err != nil {
 		return res, err
 	}
@@ -485,7 +477,7 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	}
 	stC, _ := c.Status()
 	res.ScaleOutMoved = stC.Connected
-	sleep(ctx, 3*time.Second)
+	backoff.Sleep(ctx, 3*time.Second)
 	if res.MissingScaleOut, err = tp.settledMissing(ctx, env.Sim, join, time.Now().Add(-2*time.Second)); err != nil {
 		return res, err
 	}
@@ -519,13 +511,13 @@ func waitBalanced(ctx context.Context, ps []*Proc, n int, grace, within time.Dur
 			}
 		}
 		if ok && total == n {
-			sleep(ctx, grace+time.Second)
+			backoff.Sleep(ctx, grace+time.Second)
 			return waitStreaming(ctx, ps, n, within)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d processes hold %d accounts, not balanced over %d after %s", len(ps), total, n, within)
 		}
-		sleep(ctx, 200*time.Millisecond)
+		backoff.Sleep(ctx, 200*time.Millisecond)
 	}
 }
 
@@ -594,7 +586,7 @@ func (v *topicView) settledMissing(ctx context.Context, sim *simulator.Simulator
 			return m, nil
 		}
 		best = m
-		sleep(ctx, time.Second)
+		backoff.Sleep(ctx, time.Second)
 	}
 	return best, nil
 }

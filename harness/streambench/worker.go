@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/accounts"
-	"github.com/kraite/stream/internal/wsconn"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
 )
@@ -117,7 +117,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logge
 		return err
 	}
 	mg, err := userdata.New(userdata.Config{TopicPrefix: cfg.Prefix, RESTBase: "http://" + cfg.Sim, WSBase: "ws://" + cfg.Sim,
-		Backoff: wsconn.Backoff{Base: 100 * time.Millisecond, Cap: 2 * time.Second}}, nil, pub, nil, log)
+		Backoff: backoff.Policy{Base: 100 * time.Millisecond, Cap: 2 * time.Second, Jitter: backoff.DefaultJitter}}, nil, pub, nil, log)
 	if err != nil {
 		return err
 	}

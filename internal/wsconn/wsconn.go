@@ -1,8 +1,8 @@
 // Package wsconn is the client side of one exchange WebSocket connection:
 // dial with a context, read every frame, answer server pings with pongs that
 // copy the payload, and treat silence (no frame and no ping for IdleTimeout)
-// as a dead connection. Reconnection policy lives with the caller; Backoff
-// gives it the capped, jittered delays.
+// as a dead connection. Reconnection policy lives with the caller
+// (internal/backoff gives it the capped, jittered delays).
 //
 // # Frame size
 //
@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -153,44 +152,4 @@ func (s *Session) CloseGracefully(wait time.Duration) {
 		return
 	}
 	time.AfterFunc(wait, s.Close)
-}
-
-// Backoff computes reconnect delays: Base * 2^attempt capped at Cap, plus up
-// to 50% random jitter so a fleet of accounts does not reconnect in lockstep.
-// The defaults are 1s and 32s (2^5 s).
-type Backoff struct {
-	Base, Cap time.Duration
-}
-
-// Delay returns the wait before retry number attempt (0-based).
-func (b Backoff) Delay(attempt int) time.Duration {
-	base, capd := b.Base, b.Cap
-	if base <= 0 {
-		base = time.Second
-	}
-	if capd <= 0 {
-		capd = 32 * base
-	}
-	d := capd
-	if attempt < 30 && base<<attempt < capd && base<<attempt > 0 {
-		d = base << attempt
-	}
-	return d + rand.N(d/2+1)
-}
-
-// Sleep waits for Delay(attempt) or until ctx is done; false when ctx ended.
-func (b Backoff) Sleep(ctx context.Context, attempt int) bool {
-	return Sleep(ctx, b.Delay(attempt))
-}
-
-// Sleep waits for d or until ctx is done; false when ctx ended.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -94,22 +94,6 @@ func TestSessionReportsAbruptDisconnect(t *testing.T) {
 	s.Close() // idempotent
 }
 
-func TestBackoffDoublesCapsAndJitters(t *testing.T) {
-	b := Backoff{Base: time.Second, Cap: 32 * time.Second}
-	for attempt, want := range []time.Duration{1, 2, 4, 8, 16, 32, 32, 32} {
-		want *= time.Second
-		for range 50 {
-			d := b.Delay(attempt)
-			if d < want || d > want+want/2 {
-				t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, want, want+want/2)
-			}
-		}
-	}
-	if d := b.Delay(1000); d < 32*time.Second || d > 48*time.Second {
-		t.Fatalf("huge attempt: %s", d)
-	}
-}
-
 // TestAFrameOverTheReadLimitEndsTheSession: a frame over ReadLimit, whole or
 // fragmented, is never delivered; Read closes the session and returns
 // ErrFrameTooLarge promptly (no hang), after delivering the frames before it.
@@ -171,23 +155,5 @@ func TestAFrameOverTheReadLimitEndsTheSession(t *testing.T) {
 func TestDefaultReadLimit(t *testing.T) {
 	if got := (Options{}).withDefaults().ReadLimit; got != DefaultReadLimit {
 		t.Fatalf("default read limit %d", got)
-	}
-}
-
-// Sleep returns true after its duration and false, at once, when the
-// context ends first (a worker's retry wait or a bench's window must not
-// outlive a shutdown).
-func TestSleepStopsWithTheContext(t *testing.T) {
-	if !Sleep(context.Background(), time.Millisecond) {
-		t.Fatal("a short sleep on a live context returned false")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	if Sleep(ctx, time.Hour) {
-		t.Fatal("a sleep on an ended context returned true")
-	}
-	if el := time.Since(start); el > time.Minute {
-		t.Fatalf("returned after %s", el)
 	}
 }

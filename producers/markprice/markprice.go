@@ -22,6 +22,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/publisher"
@@ -41,7 +42,7 @@ type Config struct {
 	IdleTimeout time.Duration
 	// RotateAfter replaces the connection before the 24 h cut-off (default 23h30m).
 	RotateAfter time.Duration
-	Backoff     wsconn.Backoff
+	Backoff     backoff.Policy
 }
 
 func (c Config) withDefaults() Config {
@@ -61,7 +62,7 @@ func (c Config) withDefaults() Config {
 		c.RotateAfter = 23*time.Hour + 30*time.Minute
 	}
 	if c.Backoff.Base <= 0 {
-		c.Backoff = wsconn.Backoff{Base: time.Second, Cap: 32 * time.Second}
+		c.Backoff = backoff.Policy{Base: time.Second, Cap: 32 * time.Second, Jitter: backoff.DefaultJitter}
 	}
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/wsconn"
@@ -31,7 +32,7 @@ func TestMarkPriceFramesLandWholeAndSurviveADrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := markprice.New(markprice.Config{WSBase: "ws" + strings.TrimPrefix(srv.URL, "http"),
-		Backoff: wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}}, pub, nil, log)
+		Backoff: backoff.Policy{Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}}, pub, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestAnOversizedArrayIsCountedAndTheStreamGoesOn(t *testing.T) {
 	}
 	defer pub.Close(context.Background())
 	p, err := markprice.New(markprice.Config{WSBase: "ws" + strings.TrimPrefix(srv.URL, "http"),
-		Backoff: wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}}, pub, publisher.NewMetrics(nil), log)
+		Backoff: backoff.Policy{Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}}, pub, publisher.NewMetrics(nil), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )
@@ -663,7 +664,7 @@ func (as *Assigner) credentials(ctx context.Context, c accounts.Change) (Account
 		if cached && prev.version == c.Version {
 			e.tries = prev.tries + 1
 		}
-		e.retryAt = now.Add(min(aheadRetry<<min(e.tries, 16), max(as.cfg.Retry, aheadRetry)))
+		e.retryAt = now.Add(backoff.Policy{Base: aheadRetry, Cap: as.cfg.Retry}.Delay(e.tries))
 	}
 	as.creds[c.ID] = e
 	return a, err

@@ -18,11 +18,11 @@ import (
 
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/topics"
 )
@@ -106,7 +106,7 @@ func newProducer(c childConfig, src accounts.CredentialSource, pub *publisher.Pu
 	mg, err := New(Config{
 		RESTBase: c.RESTBase, WSBase: "ws" + strings.TrimPrefix(c.RESTBase, "http"),
 		IdleTimeout: 2 * time.Second,
-		Backoff:     wsconn.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
+		Backoff:     backoff.Policy{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 	}, nil, pub, nil, log)
 	if err != nil {
 		return nil, err

@@ -13,8 +13,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/topics"
 )
 
@@ -67,7 +67,7 @@ type Config struct {
 	// (default 23h30m); the old one is closed only once the new one is up.
 	RotateAfter time.Duration
 	// Backoff is the reconnect policy (default 1s doubling to 32s, with jitter).
-	Backoff wsconn.Backoff
+	Backoff backoff.Policy
 }
 
 func (c Config) withDefaults() Config {
@@ -87,7 +87,7 @@ func (c Config) withDefaults() Config {
 		c.RotateAfter = 23*time.Hour + 30*time.Minute
 	}
 	if c.Backoff.Base <= 0 {
-		c.Backoff = wsconn.Backoff{Base: time.Second, Cap: 32 * time.Second}
+		c.Backoff = backoff.Policy{Base: time.Second, Cap: 32 * time.Second, Jitter: backoff.DefaultJitter}
 	}
 	return c
 }

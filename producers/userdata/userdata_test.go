@@ -16,9 +16,9 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/topics"
 )
@@ -97,7 +97,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	mg, err := New(Config{
 		RESTBase: srv.URL, WSBase: "ws" + strings.TrimPrefix(srv.URL, "http"),
 		IdleTimeout: o.idle, RotateAfter: o.rotate, KeepAlive: o.keepAlive,
-		Backoff: wsconn.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
+		Backoff: backoff.Policy{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 	}, accts, pub, nil, log)
 	if err != nil {
 		t.Fatal(err)

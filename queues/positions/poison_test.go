@@ -13,10 +13,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/queues/worker"
 	"github.com/kraite/stream/topics"
 )
@@ -76,7 +76,7 @@ func TestAPoisonJobIsParkedAtOnceAndAHangingAccountHoldsUpNoOther(t *testing.T) 
 	defer prod.Close()
 	handler := Handler(Deps{Rest: e.rest, Account: e.creds, Log: testkit.Logger(t), Reject: KafkaRejections(prod, prefix)})
 	w, err := worker.New(worker.Config{Brokers: []string{b.Addr()}, Prefix: prefix, Queue: topics.Positions, Handler: handler,
-		RetryFor: time.Minute, Backoff: wsconn.Backoff{Base: 100 * time.Millisecond, Cap: 2 * time.Second}}, testkit.Logger(t))
+		RetryFor: time.Minute, Backoff: backoff.Policy{Base: 100 * time.Millisecond, Cap: 2 * time.Second}}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

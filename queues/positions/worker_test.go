@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/queues/worker"
 	"github.com/kraite/stream/topics"
 )
@@ -51,7 +51,7 @@ func TestAWorkerOverKafkaPlacesOneOrderPerIntentEvenWhenEveryRecordIsProducedTwi
 	}
 
 	w, err := worker.New(worker.Config{Brokers: []string{b.Addr()}, Prefix: prefix, Queue: topics.Positions,
-		Handler: e.handler, MaxAttempts: 2, Backoff: wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}},
+		Handler: e.handler, MaxAttempts: 2, Backoff: backoff.Policy{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}},
 		testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)

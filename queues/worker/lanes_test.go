@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/topics"
 )
 
@@ -20,7 +20,7 @@ func startWith(t *testing.T, addr string, cfg Config) (*Worker, func()) {
 	t.Helper()
 	cfg.Brokers, cfg.Queue = []string{addr}, topics.Cronjobs
 	if cfg.Backoff.Base == 0 {
-		cfg.Backoff = wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}
+		cfg.Backoff = backoff.Policy{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}
 	}
 	w, err := New(cfg, testkit.Logger(t))
 	if err != nil {

@@ -49,8 +49,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/topics"
 )
 
@@ -87,7 +87,7 @@ type Config struct {
 	// MaxAttempts before a record is parked (default 3).
 	MaxAttempts int
 	// Backoff between attempts (default 100ms doubling to 2s).
-	Backoff wsconn.Backoff
+	Backoff backoff.Policy
 	// RetryFor keeps a record that fails with a transient error (anything
 	// not permanent: the database restarting, the exchange timing out)
 	// retrying for at least this long before it is parked, so an outage of
@@ -174,7 +174,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 		cfg.MaxAttempts = 3
 	}
 	if cfg.Backoff.Base <= 0 {
-		cfg.Backoff = wsconn.Backoff{Base: 100 * time.Millisecond, Cap: 2 * time.Second}
+		cfg.Backoff = backoff.Policy{Base: 100 * time.Millisecond, Cap: 2 * time.Second, Jitter: backoff.DefaultJitter}
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = cfg.Group
@@ -283,7 +283,7 @@ func (w *Worker) handle(pctx context.Context, rs *runState, rec *kgo.Record) boo
 			break
 		}
 		w.Stats.Retried.Add(1)
-		if !wsconn.Sleep(pctx, w.retryDelay(attempt, err)) {
+		if !backoff.Sleep(pctx, w.retryDelay(attempt, err)) {
 			return false
 		}
 	}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/topics"
 )
 
@@ -45,7 +45,7 @@ type member struct {
 func startWorker(t *testing.T, addr, id string, h Handler) *member {
 	t.Helper()
 	w, err := New(Config{Brokers: []string{addr}, Queue: topics.Cronjobs, Handler: h, ClientID: id,
-		Backoff: wsconn.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}}, testkit.Logger(t))
+		Backoff: backoff.Policy{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestATransientFailureIsRetriedForRetryForAndAPermanentOneIsNot(t *testing.T
 	produceJobs(t, b.Addr(), []topics.Job{{ID: "1", Type: "needs-db"}, {ID: "2", Type: "bad"}},
 		func(topics.Job) string { return "same" })
 	w, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxAttempts: 2, RetryFor: 10 * time.Second,
-		Backoff: wsconn.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}}, testkit.Logger(t))
+		Backoff: backoff.Policy{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,9 +38,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
@@ -421,6 +421,6 @@ func (s *Sink) writePrices(ctx context.Context, cl *kgo.Client, prices map[strin
 // sleep waits d or until ctx ends; false means ctx ended.
 // backoff is the retry delay after a failure: MinBackoff doubling up to
 // MaxBackoff, with jitter.
-func (s *Sink) backoff() wsconn.Backoff {
-	return wsconn.Backoff{Base: s.cfg.MinBackoff, Cap: s.cfg.MaxBackoff}
+func (s *Sink) backoff() backoff.Policy {
+	return backoff.Policy{Base: s.cfg.MinBackoff, Cap: s.cfg.MaxBackoff, Jitter: backoff.DefaultJitter}
 }

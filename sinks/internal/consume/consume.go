@@ -44,6 +44,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/kclient"
 )
 
@@ -352,9 +353,10 @@ func (l *Loop) poll(ctx context.Context) (recs []*kgo.Record, closed bool) {
 }
 
 // writeUntilDone retries handle on the same batch with capped exponential
-// backoff until it succeeds or ctx ends.
+// backoff (MinBackoff doubling to MaxBackoff, no jitter) until it succeeds or
+// ctx ends.
 func (l *Loop) writeUntilDone(ctx context.Context, handle Handler, recs []*kgo.Record) error {
-	delay := l.cfg.MinBackoff
+	policy := backoff.Policy{Base: l.cfg.MinBackoff, Cap: l.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := handle(ctx, recs)
 		if err == nil {
@@ -372,13 +374,8 @@ func (l *Loop) writeUntilDone(ctx context.Context, handle Handler, recs []*kgo.R
 		if l.OnRetry != nil {
 			l.OnRetry(err)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !policy.Sleep(ctx, attempt-1) {
 			return ctx.Err()
-		case <-t.C:
 		}
-		delay = min(delay*2, l.cfg.MaxBackoff)
 	}
 }
