@@ -22,7 +22,6 @@ import (
 	"github.com/kraite/stream/internal/acls"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
-	rolereg "github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
@@ -300,19 +299,6 @@ func TestACLsPlanPrintsATableAndJSON(t *testing.T) {
 	} {
 		if code, _, errOut = cliRun(t, append([]string{"acls", "plan"}, tc.args...)...); code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("plan %q: exit %d, %s; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
-		}
-	}
-}
-
-// TestEveryRoleComponentIsBuilt: `kraite run --role` starts the role
-// registry's components (the table the ACLs derive from), so each has a
-// builder here.
-func TestEveryRoleComponentIsBuilt(t *testing.T) {
-	for _, r := range rolereg.Names() {
-		for _, c := range rolereg.Components[r] {
-			if _, ok := componentBuilders[c]; !ok {
-				t.Errorf("role %s runs %q, which has no builder (known: %v)", r, c, componentNames())
-			}
 		}
 	}
 }

@@ -7,14 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"reflect"
 	"sort"
 	"strings"
 
-	"github.com/caarlos0/env/v11"
-
-	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/app"
 )
 
 // command is one `kraite <name>` subcommand. Each lives in its own cmd_*.go
@@ -22,7 +18,7 @@ import (
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, a *app, args []string) error
+	run     func(ctx context.Context, a *cli, args []string) error
 }
 
 // commands is the whole command table, in help order.
@@ -51,140 +47,34 @@ func commands() []command {
 	}
 }
 
-// app carries the process streams so commands are testable in-process.
-type app struct {
+// cli carries the process streams so commands are testable in-process.
+type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
 }
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{stdin: stdin, stdout: stdout, stderr: stderr}
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli {
+	return &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 }
 
 // common is the configuration every command shares.
-type common struct {
-	Brokers     []string `env:"KRAITE_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	TopicPrefix string   `env:"KRAITE_TOPIC_PREFIX" envDefault:"kraite."`
-	LogLevel    string   `env:"KRAITE_LOG_LEVEL" envDefault:"info"`
-	LogFormat   string   `env:"KRAITE_LOG_FORMAT" envDefault:"text"`
-	Replication int      `env:"KRAITE_REPLICATION" envDefault:"1"`
-	// Kafka is TLS and SASL for every Kafka client (KRAITE_KAFKA_*).
-	Kafka kclient.SecurityConfig
-}
+type common = app.Common
 
-func (c common) validate() error {
-	var errs []error
-	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
-		errs = append(errs, errors.New("KRAITE_BROKERS: at least one broker address is required"))
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("KRAITE_LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel))
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		errs = append(errs, fmt.Errorf("KRAITE_LOG_FORMAT: %q is not text or json", c.LogFormat))
-	}
-	if c.Replication < 1 {
-		errs = append(errs, fmt.Errorf("KRAITE_REPLICATION: %d must be at least 1", c.Replication))
-	}
-	return errors.Join(errs...)
-}
-
-// loadEnv parses environment variables into cfg (a pointer to a struct with
-// `env` tags) and returns a clear error naming every bad variable.
-func loadEnv(cfg any) error {
-	err := env.Parse(cfg)
-	if err == nil {
-		return nil
-	}
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return fmt.Errorf("reading configuration from the environment: %w", err)
-	}
-	errs := make([]error, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			if key := envKeyOf(reflect.TypeOf(cfg), pe.Name); key != "" {
-				errs = append(errs, fmt.Errorf("%s: %q is not a valid %s: %w", key, os.Getenv(key), pe.Type, pe.Err))
-				continue
-			}
-		}
-		errs = append(errs, e)
-	}
-	return fmt.Errorf("reading configuration from the environment: %w", errors.Join(errs...))
-}
-
-// envKeyOf is the environment variable of field name in struct type t (a
-// pointer to a struct, possibly with nested structs), so errors name the
-// variable an operator sets, not the Go field.
-func envKeyOf(t reflect.Type, name string) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return ""
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Name == name {
-			if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
-				return key
-			}
-		}
-		if k := f.Type.Kind(); k == reflect.Struct || k == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
-			if key := envKeyOf(f.Type, name); key != "" {
-				return key
-			}
-		}
-	}
-	return ""
-}
+// loadEnv parses environment variables into cfg (see app.LoadEnv).
+func loadEnv(cfg any) error { return app.LoadEnv(cfg) }
 
 // loadCommon reads and validates the shared configuration and sets up logging.
-func (a *app) loadCommon() (common, error) {
-	var c common
-	if err := loadEnv(&c); err != nil {
-		return c, err
-	}
-	if err := c.validate(); err != nil {
-		return c, err
-	}
-	sec, err := c.Kafka.Build()
+func (a *cli) loadCommon() (common, error) {
+	c, log, err := app.LoadCommon(a.stderr)
 	if err != nil {
 		return c, err
 	}
-	// Every Kafka client this process builds (franz-go and goka's sarama)
-	// takes its TLS and SASL from here.
-	kclient.SetDefault(sec)
-	a.log = newLogger(a.stderr, c.LogLevel, c.LogFormat)
-	// franz-go's and goka's own logs: WARN and above, everything at debug.
-	libLevel := slog.LevelWarn
-	if c.LogLevel == "debug" {
-		libLevel = slog.LevelDebug
-	}
-	kclient.SetLibraryLogLevel(libLevel)
-	if w := sec.Warning(c.Brokers); w != "" {
-		a.log.Warn(w)
-	}
+	a.log = log
 	return c, nil
 }
 
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func (a *app) main(ctx context.Context, args []string) error {
+func (a *cli) main(ctx context.Context, args []string) error {
 	if len(args) == 0 || isHelp(args[0]) {
 		if len(args) > 1 { // kraite help <command> [<subcommand>], kraite -h <command>
 			return a.main(ctx, append(append([]string{}, args[1:]...), "-h"))
@@ -258,7 +148,7 @@ func exitCode(w io.Writer, err error) int {
 	return 1
 }
 
-func (a *app) usage() {
+func (a *cli) usage() {
 	fmt.Fprint(a.stdout, `kraite: the real-time core of the Kraite trading back end.
 
 Usage: kraite <command> [flags]   (kraite <command> -h for its flags)
@@ -293,7 +183,7 @@ Start here:  go run ./cmd/kraite dev
 // then the flags; a flag whose usage starts with "internal:" is not shown),
 // a bad flag is a usageError, and nothing is printed on a failure (the error
 // is reported once, by main).
-func (a *app) newFlags(name, synopsis string) *flag.FlagSet {
+func (a *cli) newFlags(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
@@ -326,7 +216,7 @@ func hasFlags(fs *flag.FlagSet) bool {
 // fs.Args() are the positional arguments. -h prints the help and returns
 // flag.ErrHelp (app.main turns it into exit status 0); a bad flag is a
 // usageError.
-func (a *app) parse(fs *flag.FlagSet, args []string) error {
+func (a *cli) parse(fs *flag.FlagSet, args []string) error {
 	// flag prints the help on a bad flag too: not here, where the error is
 	// reported once by main and the help only on request.
 	help := fs.Usage
@@ -377,10 +267,4 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // hostname names this process in logs and client ids.
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "kraite"
-	}
-	return strings.SplitN(h, ".", 2)[0]
-}
+func hostname() string { return app.Hostname() }

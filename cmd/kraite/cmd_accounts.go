@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/topics"
 )
 
@@ -109,7 +110,7 @@ func accountsSubs() map[string]accountsSub {
 	}
 }
 
-func cmdAccounts(ctx context.Context, a *app, args []string) error {
+func cmdAccounts(ctx context.Context, a *cli, args []string) error {
 	top := a.newFlags("accounts", accountsHelp)
 	if len(args) == 0 {
 		return usagef(top, "accounts needs a subcommand (kraite accounts -h)")
@@ -162,7 +163,7 @@ func cmdAccounts(ctx context.Context, a *app, args []string) error {
 	return runAccounts(ctx, a, s, name, fs.Args(), o)
 }
 
-func runAccounts(ctx context.Context, a *app, s *accounts.Store, name string, args []string, o accountsOpts) error {
+func runAccounts(ctx context.Context, a *cli, s *accounts.Store, name string, args []string, o accountsOpts) error {
 	id := ""
 	if len(args) > 0 {
 		id = args[0]
@@ -257,7 +258,7 @@ func runAccounts(ctx context.Context, a *app, s *accounts.Store, name string, ar
 
 // openAccounts opens the accounts store of KRAITE_DATABASE_URL (migrated)
 // with the configured key and, when publish, a producer to kraite.accounts.
-func (a *app) openAccounts(ctx context.Context, c common, publish bool) (*accounts.Store, func(), error) {
+func (a *cli) openAccounts(ctx context.Context, c common, publish bool) (*accounts.Store, func(), error) {
 	var kc accounts.KeyConfig
 	if err := loadEnv(&kc); err != nil {
 		return nil, nil, err
@@ -282,7 +283,7 @@ func (a *app) openAccounts(ctx context.Context, c common, publish bool) (*accoun
 	}
 	cfg := accounts.Config{DB: d, Key: key, Log: a.log}
 	if publish {
-		cl, err := newCLIProducer(c)
+		cl, err := app.NewCLIProducer(c)
 		if err != nil {
 			closeAll()
 			return nil, nil, err

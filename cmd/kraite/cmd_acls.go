@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/acls"
+	"github.com/kraite/stream/internal/app"
 	rolereg "github.com/kraite/stream/internal/roles"
 )
 
@@ -30,7 +31,7 @@ func (p principalFlags) Set(v string) error {
 	return nil
 }
 
-func cmdACLs(ctx context.Context, a *app, args []string) error {
+func cmdACLs(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("acls", "acls plan|apply [--prune] [--json] [--principal-prefix User:kraite-] [--principal role=User:name ...]\n\n"+
 		"  plan   print the Kafka ACLs of least privilege derived from the topic catalog and the roles\n"+
 		"         (one principal per role: "+strings.Join(rolereg.Names(), ", ")+", and one operator)\n"+
@@ -71,7 +72,7 @@ func cmdACLs(ctx context.Context, a *app, args []string) error {
 		}
 		return acls.WriteTable(a.stdout, plan)
 	}
-	cl, err := kafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
+	cl, err := app.KafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func cmdACLs(ctx context.Context, a *app, args []string) error {
 	return err
 }
 
-func writeIndentedJSON(a *app, v any) error {
+func writeIndentedJSON(a *cli, v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

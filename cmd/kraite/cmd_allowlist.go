@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
 
-func cmdAllowlist(ctx context.Context, a *app, args []string) error {
+func cmdAllowlist(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("allowlist", "allowlist get <exchange> | set <exchange> [TYPE...] | reset <exchange>\n\n"+
 		"  get    print the dispatch allowlist the running processors use\n"+
 		"  set    replace it (no TYPE = shadow mode: nothing dispatched, everything audited);\n"+
@@ -70,8 +71,8 @@ func cmdAllowlist(ctx context.Context, a *app, args []string) error {
 	}
 }
 
-func allowlistGet(ctx context.Context, a *app, c common, exchange string) error {
-	vals, err := readLatest(ctx, c, topics.Allowlist.Name(c.TopicPrefix), 0)
+func allowlistGet(ctx context.Context, a *cli, c common, exchange string) error {
+	vals, err := app.ReadLatest(ctx, c, topics.Allowlist.Name(c.TopicPrefix), 0)
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func allowlistGet(ctx context.Context, a *app, c common, exchange string) error 
 	return nil
 }
 
-func printAllowlist(a *app, v topics.AllowlistValue) {
+func printAllowlist(a *cli, v topics.AllowlistValue) {
 	list := strings.Join(v.Types, " ")
 	if len(v.Types) == 0 {
 		list = "(empty: shadow mode, nothing dispatched)"
@@ -101,7 +102,7 @@ func printAllowlist(a *app, v topics.AllowlistValue) {
 		time.UnixMilli(v.UpdatedMs).UTC().Format(time.RFC3339), v.By)
 }
 
-func allowlistSet(ctx context.Context, a *app, c common, exchange string, types []string, by string) error {
+func allowlistSet(ctx context.Context, a *cli, c common, exchange string, types []string, by string) error {
 	types = dispatch.NormalizeTypes(types)
 	for _, t := range types {
 		if !containsFold(dispatch.KnownExecutionTypes(), t) {
@@ -113,7 +114,7 @@ func allowlistSet(ctx context.Context, a *app, c common, exchange string, types 
 	if err != nil {
 		return err
 	}
-	if _, err := produceOne(ctx, c, rec); err != nil {
+	if _, err := app.ProduceOne(ctx, c, rec); err != nil {
 		return err
 	}
 	printAllowlist(a, v)

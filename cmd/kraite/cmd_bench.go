@@ -26,7 +26,7 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-func cmdBench(ctx context.Context, a *app, args []string) error {
+func cmdBench(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench", "bench ingest|e2e|soak|failover [flags]\n\n"+
 		"  ingest    frame-to-Kafka-ack latency and throughput of the user-data producer with many\n"+
 		"            simulated accounts (its own embedded broker and simulator), against a baseline;\n"+
@@ -39,7 +39,7 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 {
 		return usagef(fs, "bench needs a subcommand: ingest, e2e, soak or failover (kraite bench ingest -h)")
 	}
-	var sub func(context.Context, *app, []string) error
+	var sub func(context.Context, *cli, []string) error
 	switch args[0] {
 	case "ingest":
 		sub = benchIngest
@@ -108,7 +108,7 @@ type phaseResult struct {
 // accounts streaming from the simulator over real sockets into the broker.
 // The baseline, measured in the same run on the same simulator, is the same
 // pipeline with franz-go's default 10 ms linger instead of Kraite's tuning.
-func benchIngest(ctx context.Context, a *app, args []string) error {
+func benchIngest(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench ingest", "bench ingest [--accounts 1000] [--duration 20s] [--order-interval 1s] [--processes N]")
 	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
 	dur := fs.Duration("duration", 20*time.Second, "measured time per phase")
@@ -185,7 +185,7 @@ func benchIngest(ctx context.Context, a *app, args []string) error {
 }
 
 // benchE2E parses the flags of bench e2e; harness/e2e runs it.
-func benchE2E(ctx context.Context, a *app, args []string) error {
+func benchE2E(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench e2e", "bench e2e [--accounts 200] [--duration 20s] [--order-interval 2s] [--baseline=true]\n\n"+
 		"The user-data path in one process: the simulator's accounts -> user-data and mark-price producers ->\n"+
 		"embedded broker -> dispatch -> audit, orders and mark-price sinks on a scratch database created on the\n"+
@@ -216,7 +216,7 @@ func benchE2E(ctx context.Context, a *app, args []string) error {
 	return err
 }
 
-func ingestPhase(ctx context.Context, a *app, c common, simAddr string, accts []userdata.Account, name string,
+func ingestPhase(ctx context.Context, a *cli, c common, simAddr string, accts []userdata.Account, name string,
 	linger, warm, dur time.Duration) (phaseResult, error) {
 	lat := &latencies{}
 	pub, err := publisher.New(publisher.Config{Brokers: c.Brokers, Linger: &linger, OnAck: lat.add}, a.log, nil)
@@ -253,7 +253,7 @@ func ingestPhase(ctx context.Context, a *app, c common, simAddr string, accts []
 
 // benchFailover kills -9 one of two producer processes holding the
 // simulated accounts and adds a third (see streambench.Failover).
-func benchFailover(ctx context.Context, a *app, args []string) error {
+func benchFailover(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s]")
 	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
 	session := fs.Duration("session", 10*time.Second, "group session timeout of the producers (a killed one is noticed after it)")
@@ -289,7 +289,7 @@ func benchFailover(ctx context.Context, a *app, args []string) error {
 
 // benchProducer is a producer child of bench ingest --processes and bench
 // failover, driven over stdin and stdout by its parent.
-func benchProducer(ctx context.Context, a *app, args []string) error {
+func benchProducer(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench producer", "bench producer (internal: started by bench ingest --processes and bench failover)")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -339,7 +339,7 @@ type peerInfo struct {
 
 // benchPeer runs the broker and the simulator for a soak in a separate
 // process, so the soak measures the producer's memory alone.
-func benchPeer(ctx context.Context, a *app, args []string) error {
+func benchPeer(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench peer", "bench peer (internal: started by bench soak)")
 	accounts := fs.Int("accounts", 50, "")
 	speed := fs.Float64("speed", 360, "")
@@ -359,7 +359,7 @@ func benchPeer(ctx context.Context, a *app, args []string) error {
 // prints their addresses and the accounts as one JSON line (peerInfo) and
 // serves until ctx ends, with the topics under prefix: the other process of a soak, so the soak measures
 // its own memory alone. paused starts the simulator with trading off.
-func servePeer(ctx context.Context, a *app, prefix string, speed float64, cfg simulator.Config, paused bool) error {
+func servePeer(ctx context.Context, a *cli, prefix string, speed float64, cfg simulator.Config, paused bool) error {
 	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
 	if err != nil {
@@ -399,7 +399,7 @@ func servePeer(ctx context.Context, a *app, prefix string, speed float64, cfg si
 // every protocol timer compressed by --speed (pings, pong deadline,
 // listenKey TTL and keep-alive, 24 h cut-off and rotation), and reports the
 // producer process's RSS and Go heap over time.
-func benchSoak(ctx context.Context, a *app, args []string) error {
+func benchSoak(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("bench soak", "bench soak [--simulated 6h] [--speed 360] [--accounts 50]")
 	simulated := fs.Duration("simulated", 6*time.Hour, "simulated time span")
 	speed := fs.Float64("speed", 360, "time compression factor")

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/kclient"
 )
 
@@ -13,7 +15,7 @@ type brokerEnv struct {
 	DataDir string `env:"KRAITE_BROKER_DATA_DIR" envDefault:".kraite/broker"`
 }
 
-func cmdBroker(ctx context.Context, a *app, args []string) error {
+func cmdBroker(ctx context.Context, a *cli, args []string) error {
 	var cfg brokerEnv
 	if err := loadEnv(&cfg); err != nil {
 		return err
@@ -22,8 +24,8 @@ func cmdBroker(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env KRAITE_BROKER_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where topics, records and committed offsets are kept; empty = memory only (env KRAITE_BROKER_DATA_DIR)")
 	sync := fs.Bool("sync", false, "fsync every produce (durable across power loss, slower)")
-	var sasl brokerSASL
-	sasl.register(fs)
+	var sasl app.BrokerSASL
+	registerBrokerSASL(fs, &sasl)
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +36,7 @@ func cmdBroker(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	users, sec, err := sasl.build(c)
+	users, sec, err := sasl.Build(c)
 	if err != nil {
 		return err
 	}
@@ -49,6 +51,13 @@ func cmdBroker(ctx context.Context, a *app, args []string) error {
 	}
 	a.log.Info("broker listening", "addr", b.Addr(), "data_dir", cfg.DataDir)
 	fmt.Fprintf(a.stdout, "broker on %s; try: rpk -X brokers=%s topic list\n", b.Addr(), b.Addr())
-	fmt.Fprint(a.stdout, saslHint(users, sec))
+	fmt.Fprint(a.stdout, app.SASLHint(users, sec))
 	return b.Run(ctx)
+}
+
+// registerBrokerSASL adds the embedded broker's --sasl-* flags to fs.
+func registerBrokerSASL(fs *flag.FlagSet, f *app.BrokerSASL) {
+	fs.StringVar(&f.User, "sasl-user", "", "require SASL on the broker: the user name clients must authenticate as (empty = no authentication)")
+	fs.StringVar(&f.Password, "sasl-password", "", "the SASL user's password (empty = KRAITE_KAFKA_SASL_PASSWORD or KRAITE_KAFKA_SASL_PASSWORD_FILE, which keeps it off the command line)")
+	fs.StringVar(&f.Mechanisms, "sasl-mechanism", app.DefaultBrokerMechanisms, "the SASL mechanisms the broker accepts for the user, comma separated (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
 }

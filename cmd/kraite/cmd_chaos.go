@@ -31,9 +31,9 @@ import (
 	"github.com/kraite/stream/harness/chaos"
 	"github.com/kraite/stream/harness/hostile"
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/producers/userdata"
 	auditsink "github.com/kraite/stream/sinks/audit"
 	"github.com/kraite/stream/topics"
@@ -76,7 +76,7 @@ const (
 	chaosRestartWait = 2 * time.Second
 )
 
-func cmdChaos(ctx context.Context, a *app, args []string) error {
+func cmdChaos(ctx context.Context, a *cli, args []string) error {
 	var f chaosFlags
 	fs := a.newFlags("chaos", `chaos [--for 60s] [--accounts 3] [--seed 1] [--database-url URL] [--keep] [--report-json FILE]
        kraite chaos --soak [--simulated 72h] [--speed 360] [--accounts 3]
@@ -202,7 +202,7 @@ func (f chaosFlags) kinds() ([]chaos.Kind, error) {
 		return chaos.AllKinds(), nil
 	}
 	var out []chaos.Kind
-	for _, s := range splitList(f.faults) {
+	for _, s := range app.SplitList(f.faults) {
 		if !slices.Contains(chaos.AllKinds(), chaos.Kind(s)) {
 			return nil, fmt.Errorf("--faults: unknown fault %q (faults: %s)", s, kindList(chaos.AllKinds()))
 		}
@@ -944,61 +944,49 @@ func fetchExchangeInfo(ctx context.Context, restBase string) ([]byte, error) {
 
 // chaosPipeline builds the in-process pipeline of a chaos run or soak: every
 // component, with the user-data producer's timers set by ud.
-func chaosPipeline(ctx context.Context, w *wiring, ud userdata.Config) ([]component, error) {
-	info, err := fetchExchangeInfo(ctx, w.ex.RESTBase)
+func chaosPipeline(ctx context.Context, w *app.App, ud userdata.Config) ([]app.Component, error) {
+	info, err := fetchExchangeInfo(ctx, w.Exchange.RESTBase)
 	if err != nil {
 		return nil, err
 	}
-	if err := seedDevDatabase(ctx, w, info); err != nil {
+	if err := w.SeedSimulatorDatabase(ctx, info); err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, n := range componentNames() {
+	for _, n := range app.ComponentNames() {
 		if n != "userdata-producer" {
 			names = append(names, n)
 		}
 	}
-	comps, err := buildComponents(ctx, w, names)
+	comps, err := w.Components(ctx, names)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := w.publisher()
+	pub, pubM, err := w.Publisher()
 	if err != nil {
 		return nil, err
 	}
 	// The producer's REST calls get a weight budget of their own, as on
 	// its own box in production (see chaos.WeightProxy).
-	wp, err := chaos.StartWeightProxy(w.ex.RESTBase)
+	wp, err := chaos.StartWeightProxy(w.Exchange.RESTBase)
 	if err != nil {
 		return nil, err
 	}
-	w.closers = append(w.closers, func(context.Context) error { return wp.Close() })
-	ud.TopicPrefix, ud.RESTBase, ud.WSBase = w.c.TopicPrefix, wp.URL(), w.ex.WSBase
-	mg, err := userdata.New(ud, w.accounts, pub, w.pubM, w.log.With("component", "userdata-producer"))
+	w.OnClose(func(context.Context) error { return wp.Close() })
+	ud.TopicPrefix, ud.RESTBase, ud.WSBase = w.Common.TopicPrefix, wp.URL(), w.Exchange.WSBase
+	mg, err := userdata.New(ud, w.Accounts, pub, pubM, w.Log.With("component", "userdata-producer"))
 	if err != nil {
 		return nil, err
 	}
-	w.userdata = mg
-	return append(comps, component{name: "userdata-producer", run: mg.Run}), nil
-}
-
-// jobsWithSweep is the time-driven work's configuration from the
-// environment with the order-sync and keep-alive periods of a
-// time-compressed run (dev, chaos) and a drift grace of three sweeps.
-func jobsWithSweep(syncEvery, keepAlive time.Duration) (*jobsEnv, error) {
-	var je jobsEnv
-	if err := loadEnv(&je); err != nil {
-		return nil, err
-	}
-	je.OrderSyncEvery, je.KeepAliveEvery, je.DriftGrace = syncEvery, keepAlive, 3*syncEvery
-	return &je, nil
+	w.SetUserData(mg)
+	return append(comps, app.Component{Name: "userdata-producer", Run: mg.Run}), nil
 }
 
 // startPipeline runs comps until the returned stop is called.
-func startPipeline(ctx context.Context, w *wiring, comps []component) (stop func() error) {
+func startPipeline(ctx context.Context, w *app.App, comps []app.Component) (stop func() error) {
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- runComponents(pctx, w, comps) }()
+	go func() { done <- w.Run(pctx, comps) }()
 	var once sync.Once
 	var err error
 	return func() error {
@@ -1034,7 +1022,7 @@ func accountsFile(dir string, accts []userdata.Account) (string, error) {
 	return path, nil
 }
 
-func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Report, err error) {
+func runChaos(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.Report, err error) {
 	rep = chaos.Report{Started: time.Now().UTC(), For: chaos.Seconds(f.forDur), Accounts: f.accounts, Seed: f.seed}
 	kinds, err := f.kinds()
 	if err != nil {
@@ -1091,16 +1079,15 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 		rep.Notes = append(rep.Notes, "database-outage left out: SQLite has no server to cut")
 	}
 
-	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
-		ex: exchangeEnv{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr, DatabaseURL: cdb.pipelineURL,
-			StateDir: filepath.Join(tmp, "state")},
-		allowlist: splitList(chaosEveryType)}
-	if w.jobs, err = jobsWithSweep(chaosSyncEvery, 30*time.Minute); err != nil {
+	w := app.New(c, app.Exchange{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr, DatabaseURL: cdb.pipelineURL,
+		StateDir: filepath.Join(tmp, "state")}, a.log)
+	w.Allowlist = app.SplitList(chaosEveryType)
+	if w.Jobs, err = app.JobsWithSweep(chaosSyncEvery, 30*time.Minute); err != nil {
 		return rep, err
 	}
 	var ids []string
 	for _, acct := range sim.Accounts() {
-		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
+		w.Accounts = append(w.Accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 		ids = append(ids, acct.ID)
 	}
 	comps, err := chaosPipeline(ctx, w, userdata.Config{IdleTimeout: chaosIdleTimeout})
@@ -1114,13 +1101,13 @@ func runChaos(ctx context.Context, a *app, c common, f chaosFlags) (rep chaos.Re
 		}
 	}()
 
-	acctPath, err := accountsFile(tmp, w.accounts)
+	acctPath, err := accountsFile(tmp, w.Accounts)
 	if err != nil {
 		return rep, err
 	}
 	child := &workerChild{logPath: filepath.Join(tmp, "worker-child.log"), log: a.log,
 		args: []string{"run", "--components", "orders-sink,trading-worker", "--http-addr", "127.0.0.1:0"},
-		env: append(append(os.Environ(), openBrokerEnv()...), reexecEnv+"=1",
+		env: append(append(os.Environ(), app.OpenBrokerEnv()...), reexecEnv+"=1",
 			"KRAITE_BROKERS="+b.Addr(), "KRAITE_TOPIC_PREFIX="+c.TopicPrefix, "KRAITE_LOG_LEVEL="+c.LogLevel,
 			"KRAITE_DATABASE_URL="+cdb.pipelineURL, "KRAITE_BINANCE_REST_URL=http://"+simAddr,
 			"KRAITE_BINANCE_WS_URL=ws://"+simAddr, "KRAITE_ACCOUNTS_FILE="+acctPath,

@@ -39,7 +39,7 @@ type decodeError struct {
 	Error  string `json:"error"`
 }
 
-func cmdDecode(ctx context.Context, a *app, args []string) error {
+func cmdDecode(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("decode", "decode [--account ID] [FILE...]\n\n"+
 		"Decodes Binance user-data frames with the dispatch decoder and prints one JSON\n"+
 		"line per frame (event, execution_type, account, symbol, order_id, event_time).\n"+
@@ -81,7 +81,7 @@ func cmdDecode(ctx context.Context, a *app, args []string) error {
 }
 
 type decoder struct {
-	a             *app
+	a             *cli
 	account       string
 	out           *json.Encoder
 	total, failed int

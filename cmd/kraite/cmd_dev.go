@@ -7,21 +7,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/simulator"
-	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/producers/userdata"
-	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
 )
 
@@ -41,10 +37,10 @@ type devFlags struct {
 	weightLimit   int
 	without       string
 	syncWrites    bool
-	sasl          brokerSASL
+	sasl          app.BrokerSASL
 }
 
-func cmdDev(ctx context.Context, a *app, args []string) error {
+func cmdDev(ctx context.Context, a *cli, args []string) error {
 	var f devFlags
 	fs := a.newFlags("dev", "dev [--for 60s] [--data-dir ./.kraite] [flags]\n\n"+
 		"Runs the whole pipeline in one process on embedded defaults: the Kafka-protocol broker\n"+
@@ -64,7 +60,7 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&f.weightLimit, "rest-weight-limit", 2400, "the simulator's REST weight limit per minute (time-compressed runs raise it with the sync rate)")
 	fs.DurationVar(&f.syncEvery, "sync-every", 5*time.Minute, "order sync safety net period per account")
 	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
-	f.sasl.register(fs)
+	registerBrokerSASL(fs, &f.sasl)
 	fs.StringVar(&f.without, "without", "", "components not to run, comma separated (e.g. orders-sink, to run it as its own process (kraite run --components orders-sink) that a replay can stop)")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -84,8 +80,8 @@ func cmdDev(ctx context.Context, a *app, args []string) error {
 	return runDev(ctx, a, c, f)
 }
 
-func runDev(ctx context.Context, a *app, c common, f devFlags) error {
-	users, sec, err := f.sasl.build(c)
+func runDev(ctx context.Context, a *cli, c common, f devFlags) error {
+	users, sec, err := f.sasl.Build(c)
 	if err != nil {
 		return err
 	}
@@ -130,49 +126,48 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return err
 	}
 	// Time-driven work: the environment, with the sweep period from the flag.
-	je, err := jobsWithSweep(f.syncEvery, 30*time.Minute)
+	je, err := app.JobsWithSweep(f.syncEvery, 30*time.Minute)
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
 		return err
 	}
-	w := &wiring{c: c, log: a.log, ops: ops.NewServer(a.log),
-		ex: exchangeEnv{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
-			DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")},
-		jobs: je}
+	w := app.New(c, app.Exchange{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
+		DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")}, a.log)
+	w.Jobs = je
 	if f.allowlist != "" {
-		w.allowlist = splitList(f.allowlist)
+		w.Allowlist = app.SplitList(f.allowlist)
 	}
-	if err := seedDevDatabase(ctx, w, sim.ExchangeInfo()); err != nil {
+	if err := w.SeedSimulatorDatabase(ctx, sim.ExchangeInfo()); err != nil {
 		simLn.Close()
 		httpLn.Close()
 		return err
 	}
 	for _, acct := range sim.Accounts() {
-		w.accounts = append(w.accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
+		w.Accounts = append(w.Accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
 	}
 	// The accounts table is the source of truth (issue 15): seed it with
 	// the simulator's accounts and publish them to kraite.accounts; the
 	// user-data producer streams them as the one member of the
 	// producer.user-data group (KRAITE_ACCOUNTS_SOURCE=database), with
 	// the credentials read back from the table.
-	keyFrom, err := seedDevAccounts(ctx, w, f.dataDir, w.accounts)
+	keyFrom, err := w.SeedSimulatorAccounts(ctx, f.dataDir, w.Accounts)
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
 		return err
 	}
-	w.ex.AccountsSource, w.ex.HandOverGrace = accountsSourceDatabase, time.Second // no other producer to hand over to
-	names, err := withoutComponents(componentNames(), splitList(f.without))
+	w.Exchange.AccountsSource, w.Exchange.HandOverGrace = app.AccountsSourceDatabase, time.Second // no other producer to hand over to
+	names, err := app.Without(app.ComponentNames(), app.SplitList(f.without))
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
-		return err
+		return fmt.Errorf("--without: %w", err)
 	}
-	comps, err := buildComponents(ctx, w, names)
+	comps, err := w.Components(ctx, names)
 	if err == nil {
-		var page component
-		page, err = buildStatusPage(ctx, w, "kraite dev")
+		var page app.Component
+		page, err = w.StatusPage("kraite dev")
 		comps = append(comps, page)
 	}
 	if err != nil {
@@ -181,13 +176,13 @@ func runDev(ctx context.Context, a *app, c common, f devFlags) error {
 		return err
 	}
 	printDevBanner(a, c.TopicPrefix, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
-	fmt.Fprintf(a.stdout, "  accounts   %d in the accounts table and on %s (key %s)\n\n", len(w.accounts), topics.Accounts.Name(c.TopicPrefix), keyFrom)
-	fmt.Fprint(a.stdout, saslHint(users, sec))
+	fmt.Fprintf(a.stdout, "  accounts   %d in the accounts table and on %s (key %s)\n\n", len(w.Accounts), topics.Accounts.Name(c.TopicPrefix), keyFrom)
+	fmt.Fprint(a.stdout, app.SASLHint(users, sec))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Serve(gctx, simLn) })
-	g.Go(func() error { return w.ops.Serve(gctx, httpLn) })
-	g.Go(func() error { return runComponents(gctx, w, comps) })
+	g.Go(func() error { return w.Ops.Serve(gctx, httpLn) })
+	g.Go(func() error { return w.Run(gctx, comps) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
@@ -211,80 +206,7 @@ func devDatabaseURL(dataDir string) (string, error) {
 	return "sqlite://" + abs, nil
 }
 
-// seedDevDatabase migrates the dev database, seeds the four venues' symbols
-// and stores the simulator's symbol rules (exchangeInfo filters), which the
-// intent validator checks every open against.
-func seedDevDatabase(ctx context.Context, w *wiring, exchangeInfo []byte) error {
-	d, err := w.database(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := d.SeedUniverse(ctx); err != nil {
-		return fmt.Errorf("seeding symbols: %w", err)
-	}
-	if _, err := marketjobs.ImportExchangeInfo(ctx, d, topics.ExchangeBinance, exchangeInfo, time.Now()); err != nil {
-		return fmt.Errorf("importing the simulator's symbol rules: %w", err)
-	}
-	return nil
-}
-
-// seedDevAccounts imports the simulator's accounts into the accounts table
-// (key: KRAITE_ACCOUNTS_KEY(_FILE), else accounts.key in the data dir) and
-// publishes them to kraite.accounts, and makes the table the user-data
-// producer's credential source. It returns where the key came from.
-func seedDevAccounts(ctx context.Context, w *wiring, dataDir string, sim []userdata.Account) (string, error) {
-	var kc accounts.KeyConfig
-	if err := loadEnv(&kc); err != nil {
-		return "", err
-	}
-	key, from, err := accounts.DevKey(kc, dataDir)
-	if err != nil {
-		return "", err
-	}
-	d, err := w.database(ctx)
-	if err != nil {
-		return "", err
-	}
-	cl, err := kgo.NewClient(kclient.ProducerOpts(w.c.Brokers, nil)...)
-	if err != nil {
-		return "", fmt.Errorf("creating the accounts producer: %w", err)
-	}
-	defer cl.Close()
-	accts := make([]accounts.Account, len(sim))
-	for i, a := range sim {
-		accts[i] = accounts.Account{ID: a.ID, Exchange: topics.ExchangeBinance, APIKey: a.APIKey, APISecret: a.APISecret, Enabled: true}
-	}
-	pub := accounts.KafkaPublisher{Client: cl, Topic: topics.Accounts.Name(w.c.TopicPrefix)}
-	if _, err := accounts.Seed(ctx, d, key, pub, w.log, "kraite dev", accts); err != nil {
-		return "", err
-	}
-	s, err := accounts.Open(ctx, accounts.Config{DB: d, Key: key, Log: w.log.With("component", "accounts")})
-	if err != nil {
-		return "", err
-	}
-	w.creds = s
-	return from, nil
-}
-
-// withoutComponents is names minus skip; an unknown name in skip is an error.
-func withoutComponents(names, skip []string) ([]string, error) {
-	drop := map[string]bool{}
-	for _, s := range skip {
-		if _, ok := componentBuilders[s]; !ok {
-			return nil, fmt.Errorf("--without: unknown component %q (components: %s)", s, strings.Join(componentNames(), ", "))
-		}
-		drop[s] = true
-	}
-	var out []string
-	for _, n := range names {
-		if !drop[n] {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
-
-func printDevBanner(a *app, prefix, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
+func printDevBanner(a *cli, prefix, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
 	abs, _ := filepath.Abs(f.dataDir)
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
 

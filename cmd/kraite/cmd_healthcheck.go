@@ -18,7 +18,7 @@ type healthcheckEnv struct {
 // the reason on stderr when not, 2 on a usage error. It is the container
 // healthcheck of the compose boxes (the image has no shell or curl), so it
 // reads nothing but KRAITE_HTTP_ADDR and opens no broker or database.
-func cmdHealthcheck(ctx context.Context, a *app, args []string) error {
+func cmdHealthcheck(ctx context.Context, a *cli, args []string) error {
 	var e healthcheckEnv
 	if err := loadEnv(&e); err != nil {
 		return err

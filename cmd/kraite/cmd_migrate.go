@@ -26,7 +26,7 @@ func (c dbConfig) Validate() error {
 }
 
 // openDatabase reads KRAITE_DATABASE_URL and opens it.
-func (a *app) openDatabase(ctx context.Context) (*db.DB, error) {
+func (a *cli) openDatabase(ctx context.Context) (*db.DB, error) {
 	var c dbConfig
 	if err := loadEnv(&c); err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func (a *app) openDatabase(ctx context.Context) (*db.DB, error) {
 
 // cmdMigrate creates or upgrades the schema of KRAITE_DATABASE_URL and prints
 // every recorded version. Running it again changes nothing.
-func cmdMigrate(ctx context.Context, a *app, args []string) error {
+func cmdMigrate(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("migrate", "migrate\n\n  Creates or upgrades the schema of KRAITE_DATABASE_URL (versioned, idempotent)\n  and prints every applied version.")
 	if err := a.parse(fs, args); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
@@ -62,7 +63,7 @@ type openEnv struct {
 	AccountsFile string `env:"KRAITE_ACCOUNTS_FILE"`
 }
 
-func cmdOpen(ctx context.Context, a *app, args []string) error {
+func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("open", openHelp)
 	in := topics.OpenIntent{}
 	fs.StringVar(&in.Account, "account", "", "account id (required)")
@@ -118,7 +119,7 @@ func cmdOpen(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("encoding intent: %w", err)
 	}
-	if _, err := produceOne(ctx, c, &kgo.Record{Topic: topics.OpenIntents.Name(c.TopicPrefix), Key: []byte(in.Account), Value: b}); err != nil {
+	if _, err := app.ProduceOne(ctx, c, &kgo.Record{Topic: topics.OpenIntents.Name(c.TopicPrefix), Key: []byte(in.Account), Value: b}); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "intent %s published\n", in.ClientID)
@@ -133,7 +134,7 @@ func cmdOpen(ctx context.Context, a *app, args []string) error {
 // unreachable, or holds no symbol rules for the exchange yet) it says so on
 // stderr and lets the gate decide; what it can judge and refuses is
 // returned.
-func (a *app) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, in topics.OpenIntent, now time.Time) *intents.Refusal {
+func (a *cli) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, in topics.OpenIntent, now time.Time) *intents.Refusal {
 	warn := func(why string, err error) *intents.Refusal {
 		fmt.Fprintf(a.stderr, "warning: %s (%v); only the intent's shape was checked here, the gate validates it fully\n", why, err)
 		return nil
@@ -185,7 +186,7 @@ func (a *app) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, 
 }
 
 func intentEndOffsets(ctx context.Context, c common, names ...string) (map[string]map[int32]kgo.Offset, error) {
-	cl, err := kafkaClient(ctx, c.Brokers)
+	cl, err := app.KafkaClient(ctx, c.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}
@@ -204,7 +205,7 @@ func intentEndOffsets(ctx context.Context, c common, names ...string) (map[strin
 	return out, nil
 }
 
-func waitDecision(ctx context.Context, a *app, c common, since map[string]map[int32]kgo.Offset, clientID string, wait time.Duration) error {
+func waitDecision(ctx context.Context, a *cli, c common, since map[string]map[int32]kgo.Offset, clientID string, wait time.Duration) error {
 	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.Brokers), kgo.ConsumePartitions(since))...)
 	if err != nil {
 		return fmt.Errorf("creating consumer: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/groupadmin"
 	"github.com/kraite/stream/queues/positions"
@@ -91,7 +92,7 @@ func (f rebuildFlags) Validate() error {
 func (f rebuildFlags) specs() ([]topics.Spec, error) {
 	var out []topics.Spec
 	seen := map[string]bool{}
-	for _, name := range splitList(f.topics) {
+	for _, name := range app.SplitList(f.topics) {
 		var found bool
 		for _, s := range rebuildTopics {
 			if s.Suffix == name && !seen[name] {
@@ -108,7 +109,7 @@ func (f rebuildFlags) specs() ([]topics.Spec, error) {
 	return out, nil
 }
 
-func cmdRebuild(ctx context.Context, a *app, args []string) error {
+func cmdRebuild(ctx context.Context, a *cli, args []string) error {
 	f := rebuildFlags{topics: "orders,user-data-stream,mark-price"}
 	fs := a.newFlags("rebuild", rebuildSynopsis)
 	fs.StringVar(&f.into, "into", "", "database to fill: mysql://..., postgres://..., sqlite:///path")
@@ -148,7 +149,7 @@ func cmdRebuild(ctx context.Context, a *app, args []string) error {
 
 // openRebuildTarget opens, migrates and seeds the target database, and
 // refuses one whose order tables hold rows unless --force.
-func openRebuildTarget(ctx context.Context, a *app, f rebuildFlags) (*db.DB, error) {
+func openRebuildTarget(ctx context.Context, a *cli, f rebuildFlags) (*db.DB, error) {
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	d, err := db.Open(octx, f.into)
@@ -201,7 +202,7 @@ func rebuildGroup(prefix, suffix, sink string) string {
 	return prefix + "rebuild-" + suffix + "-" + sink
 }
 
-func runRebuild(ctx context.Context, a *app, c common, adm *kadm.Client, d *db.DB, specs []topics.Spec, f rebuildFlags) error {
+func runRebuild(ctx context.Context, a *cli, c common, adm *kadm.Client, d *db.DB, specs []topics.Spec, f rebuildFlags) error {
 	jobs, err := rebuildJobs(c, d, a, specs, f.suffix)
 	if err != nil {
 		return err
@@ -275,7 +276,7 @@ func runRebuild(ctx context.Context, a *app, c common, adm *kadm.Client, d *db.D
 
 // rebuildJobs builds one sink per topic on the target database, each in
 // its own fresh group reading from the start.
-func rebuildJobs(c common, d *db.DB, a *app, specs []topics.Spec, suffix string) ([]rebuildJob, error) {
+func rebuildJobs(c common, d *db.DB, a *cli, specs []topics.Spec, suffix string) ([]rebuildJob, error) {
 	var jobs []rebuildJob
 	for _, spec := range specs {
 		j := rebuildJob{spec: spec}

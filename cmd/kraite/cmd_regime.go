@@ -11,11 +11,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
-func cmdRegime(ctx context.Context, a *app, args []string) error {
+func cmdRegime(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("regime", "regime status [--exchange binance] | override allow|block|clear --for 1h --reason \"...\"\n\n"+
 		"  status    score, band, gate, cooldown, override and inputs from the regime table\n"+
 		"  override  allow or block new opens for a while (beats the cooldown), or clear;\n"+
@@ -60,7 +61,7 @@ func cmdRegime(ctx context.Context, a *app, args []string) error {
 	return regimeOverride(ctx, a, c, fs.Arg(1), *dur, *reason, *by)
 }
 
-func regimeOverride(ctx context.Context, a *app, c common, action string, dur time.Duration, reason, by string) error {
+func regimeOverride(ctx context.Context, a *cli, c common, action string, dur time.Duration, reason, by string) error {
 	now := time.Now()
 	ov := topics.Override{Scope: regime.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
 	switch action {
@@ -82,7 +83,7 @@ func regimeOverride(ctx context.Context, a *app, c common, action string, dur ti
 		return fmt.Errorf("encoding override: %w", err)
 	}
 	rec := &kgo.Record{Topic: topics.RegimeOverrides.Name(c.TopicPrefix), Key: []byte(ov.Scope), Value: b}
-	if _, err := produceOne(ctx, c, rec); err != nil {
+	if _, err := app.ProduceOne(ctx, c, rec); err != nil {
 		return err
 	}
 	if action == "clear" {
@@ -93,14 +94,14 @@ func regimeOverride(ctx context.Context, a *app, c common, action string, dur ti
 	return nil
 }
 
-func regimeStatus(ctx context.Context, a *app, c common, exchange string) error {
+func regimeStatus(ctx context.Context, a *cli, c common, exchange string) error {
 	// The group table has one key per exchange; the newest record of its
 	// partition is among the last few, so read a bounded tail.
-	states, err := readLatest(ctx, c, string(regime.Table(c.TopicPrefix)), 64)
+	states, err := app.ReadLatest(ctx, c, string(regime.Table(c.TopicPrefix)), 64)
 	if err != nil {
 		return err
 	}
-	ovs, err := readLatest(ctx, c, topics.RegimeOverrides.Name(c.TopicPrefix), 0)
+	ovs, err := app.ReadLatest(ctx, c, topics.RegimeOverrides.Name(c.TopicPrefix), 0)
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func regimeStatus(ctx context.Context, a *app, c common, exchange string) error 
 	return nil
 }
 
-func printRegime(a *app, exchange string, st *regime.State, ov *topics.Override, ovUnreadable bool, now int64) {
+func printRegime(a *cli, exchange string, st *regime.State, ov *topics.Override, ovUnreadable bool, now int64) {
 	gate, reason := regime.GateStatus(st, ov, now)
 	if ovUnreadable && ov == nil {
 		gate, reason = regime.GateOverrideUnreadable, "the newest override record is unreadable (quarantined) and no good one is known: opens refused until an operator writes a valid override"

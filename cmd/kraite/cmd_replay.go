@@ -79,7 +79,7 @@ func (f replayFlags) Validate() error {
 	return nil
 }
 
-func cmdReplay(ctx context.Context, a *app, args []string) error {
+func cmdReplay(ctx context.Context, a *cli, args []string) error {
 	var f replayFlags
 	fs := a.newFlags("replay", replaySynopsis)
 	fs.StringVar(&f.group, "group", "", "consumer group to reset, full name or catalog suffix (e.g. kraite.sink.orders, sink.orders, dispatch)")
@@ -115,7 +115,7 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 	return runReplay(ctx, a, adm, c.TopicPrefix, f)
 }
 
-func runReplay(ctx context.Context, a *app, adm *kadm.Client, prefix string, f replayFlags) error {
+func runReplay(ctx context.Context, a *cli, adm *kadm.Client, prefix string, f replayFlags) error {
 	topic := f.topic
 	if s, ok := topics.Lookup(prefix, topic); ok {
 		topic = s.Name(prefix)
@@ -173,7 +173,7 @@ func runReplay(ctx context.Context, a *app, adm *kadm.Client, prefix string, f r
 // applyReplay applies plan, or with --wait waits for the group to empty and
 // re-plans (ends and commits moved meanwhile) before applying. It returns
 // the plan that was applied.
-func applyReplay(ctx context.Context, a *app, adm *kadm.Client, plan groupadmin.ReplayPlan, f replayFlags, say io.Writer) (groupadmin.ReplayPlan, error) {
+func applyReplay(ctx context.Context, a *cli, adm *kadm.Client, plan groupadmin.ReplayPlan, f replayFlags, say io.Writer) (groupadmin.ReplayPlan, error) {
 	err := applyWithin(ctx, adm, plan)
 	var live *groupadmin.LiveMembersError
 	if !errors.As(err, &live) {

@@ -7,12 +7,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kraite/stream/internal/ops"
+	"github.com/kraite/stream/internal/app"
 	rolereg "github.com/kraite/stream/internal/roles"
 )
 
-func cmdRun(ctx context.Context, a *app, args []string) error {
-	var ex exchangeEnv
+func cmdRun(ctx context.Context, a *cli, args []string) error {
+	var ex app.Exchange
 	if err := loadEnv(&ex); err != nil {
 		return err
 	}
@@ -21,7 +21,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		"Starts the components of one box against KRAITE_BROKERS and the exchange in\n"+
 		"KRAITE_BINANCE_REST_URL / KRAITE_BINANCE_WS_URL; accounts come from KRAITE_ACCOUNTS_FILE\n"+
 		"(a JSON list of {\"id\",\"api_key\",\"api_secret\"}, re-read while running).\n"+
-		"Components: "+strings.Join(componentNames(), ", ")+"\nRoles: "+strings.Join(roleNames, ", "))
+		"Components: "+strings.Join(app.ComponentNames(), ", ")+"\nRoles: "+strings.Join(roleNames, ", "))
 	role := fs.String("role", "", "box to run: "+strings.Join(roleNames, ", "))
 	comps := fs.String("components", "", "comma-separated components to run instead of a role")
 	fs.StringVar(&ex.HTTPAddr, "http-addr", ex.HTTPAddr, "status page, metrics, /healthz and /readyz (env KRAITE_HTTP_ADDR)")
@@ -45,25 +45,25 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			return usagef(fs, "unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
 		}
 	case *comps != "":
-		names = splitList(*comps)
+		names = app.SplitList(*comps)
 	default:
 		return usagef(fs, "give --role or --components")
 	}
-	w := &wiring{c: c, ex: ex, log: a.log, ops: ops.NewServer(a.log)}
+	w := app.New(c, ex, a.log)
 	if _, err := ensureTopics(ctx, c); err != nil {
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}
-	built, err := buildComponents(ctx, w, names)
+	built, err := w.Components(ctx, names)
 	if err != nil {
 		return err
 	}
-	page, err := buildStatusPage(ctx, w, runProcessName(*role, names))
+	page, err := w.StatusPage(app.RunProcessName(*role, names))
 	if err != nil {
 		return err
 	}
 	built = append(built, page)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return w.ops.Run(gctx, ex.HTTPAddr) })
-	g.Go(func() error { return runComponents(gctx, w, built) })
+	g.Go(func() error { return w.Ops.Run(gctx, ex.HTTPAddr) })
+	g.Go(func() error { return w.Run(gctx, built) })
 	return g.Wait()
 }

@@ -25,7 +25,7 @@ type simulatorEnv struct {
 }
 
 // cmdSimulator runs the Binance USD-M exchange simulator until ctx ends.
-func cmdSimulator(ctx context.Context, a *app, args []string) error {
+func cmdSimulator(ctx context.Context, a *cli, args []string) error {
 	var e simulatorEnv
 	if err := loadEnv(&e); err != nil {
 		return err
@@ -104,7 +104,7 @@ func cmdSimulator(ctx context.Context, a *app, args []string) error {
 	return err
 }
 
-func printSimulatorBanner(a *app, addr string, e simulatorEnv, sim *simulator.Simulator, token string) {
+func printSimulatorBanner(a *cli, addr string, e simulatorEnv, sim *simulator.Simulator, token string) {
 	state := "none kept (--data-dir '')"
 	if e.DataDir != "" {
 		state = filepath.Join(e.DataDir, "state.json")

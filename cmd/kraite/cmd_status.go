@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/groupadmin"
 )
 
@@ -26,7 +27,7 @@ group; this is where you see the partitions move to it.
 
 Flags:`
 
-func cmdStatus(ctx context.Context, a *app, args []string) error {
+func cmdStatus(ctx context.Context, a *cli, args []string) error {
 	var (
 		groups string
 		asJSON bool
@@ -54,7 +55,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer closeAdm()
-	names := splitList(groups)
+	names := app.SplitList(groups)
 	for {
 		if err := printStatusOnce(ctx, a.stdout, adm, names, asJSON); err != nil {
 			return err
@@ -194,7 +195,7 @@ func orDash(s string) string {
 // opsAdmin builds the admin client of replay and status; call the returned
 // func to close it.
 func opsAdmin(c common) (*kadm.Client, func(), error) {
-	cl, err := kafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+hostname()))
+	cl, err := app.KafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+hostname()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating admin client: %w", err)
 	}

@@ -20,7 +20,7 @@ type symbolsEnv struct {
 // exchange and symbol), then Binance's symbol rules (order filters and
 // status from GET /fapi/v1/exchangeInfo), without which every open intent
 // is refused. The schema must exist (kraite migrate).
-func cmdSymbols(ctx context.Context, a *app, args []string) error {
+func cmdSymbols(ctx context.Context, a *cli, args []string) error {
 	var se symbolsEnv
 	if err := loadEnv(&se); err != nil {
 		return err

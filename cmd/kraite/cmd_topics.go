@@ -8,11 +8,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
-func cmdTopics(ctx context.Context, a *app, args []string) error {
+func cmdTopics(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("topics", "topics list|apply\n\n  list   print the catalog (name, partitions, cleanup, key, value)\n  apply  create missing topics and converge existing ones on KRAITE_BROKERS (idempotent)")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -41,7 +42,7 @@ func cmdTopics(ctx context.Context, a *app, args []string) error {
 // group table the gate looks up before the regime processor may have run.
 func catalog() []topics.Spec { return append(topics.All(), regime.TableSpec()) }
 
-func listTopics(a *app, prefix string) error {
+func listTopics(a *cli, prefix string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRETENTION\tKEY\tVALUE")
 	for _, s := range catalog() {
@@ -50,7 +51,7 @@ func listTopics(a *app, prefix string) error {
 	return tw.Flush()
 }
 
-func applyTopics(ctx context.Context, a *app, c common) error {
+func applyTopics(ctx context.Context, a *cli, c common) error {
 	results, err := ensureTopics(ctx, c)
 	for _, r := range results {
 		fmt.Fprintf(a.stdout, "%-32s %s", r.Topic, r.Action)
@@ -64,7 +65,7 @@ func applyTopics(ctx context.Context, a *app, c common) error {
 
 // ensureTopics applies the whole catalog to the configured brokers.
 func ensureTopics(ctx context.Context, c common) ([]topics.Result, error) {
-	cl, err := kafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
+	cl, err := app.KafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}

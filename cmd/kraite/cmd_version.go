@@ -12,7 +12,7 @@ import (
 // for a build from a checkout), the VCS revision and commit time (with
 // "+dirty" when the tree had uncommitted changes) and the Go version. It
 // needs no configuration, broker or database.
-func cmdVersion(_ context.Context, a *app, args []string) error {
+func cmdVersion(_ context.Context, a *cli, args []string) error {
 	fs := a.newFlags("version", "version   (also: kraite --version)\n\n"+
 		"Prints the module version, the VCS revision and time it was built from, and the Go version.")
 	if err := a.parse(fs, args); err != nil {

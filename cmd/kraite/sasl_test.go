@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
@@ -252,7 +253,7 @@ func TestChaosChildIgnoresClusterCredentials(t *testing.T) {
 	outer := []string{"KRAITE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KRAITE_KAFKA_SASL_USERNAME=prod",
 		"KRAITE_KAFKA_SASL_PASSWORD=prod-secret", "KRAITE_KAFKA_TLS=true", "KRAITE_KAFKA_TLS_CA_FILE=/nonexistent/ca.pem"}
 	m := map[string]string{}
-	for _, kv := range append(outer, openBrokerEnv()...) {
+	for _, kv := range append(outer, app.OpenBrokerEnv()...) {
 		k, v, _ := strings.Cut(kv, "=")
 		m[k] = v
 	}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -232,31 +231,4 @@ func close3(a, b [3]uint8, tol int) bool {
 		}
 	}
 	return true
-}
-
-// TestTheStatusPageListsTheProcessorsControlAlerts: the page's control
-// alerts come from every gate and dispatch Runner of the process, and a
-// process without them gives none (the page then reads the quarantine).
-func TestTheStatusPageListsTheProcessorsControlAlerts(t *testing.T) {
-	if processControlAlerts(&wiring{}) != nil {
-		t.Fatal("alerts without a gate or dispatch in the process")
-	}
-	w := &wiring{controlAlerts: []func() []gate.Alert{
-		func() []gate.Alert {
-			return []gate.Alert{{Topic: "kraite.allowlist", Key: "binance", Partition: 1, Offset: 9, Consumer: "kraite.dispatch",
-				Error: "decoding allowlist: EOF", AtMs: 42}}
-		},
-		func() []gate.Alert {
-			return []gate.Alert{{Topic: "kraite.regime-overrides", Key: "(unknown keys)", Consumer: "kraite.gate", KeptLastGood: true}}
-		},
-	}}
-	got := processControlAlerts(w)()
-	want := []statuspage.ControlAlert{
-		{Topic: "kraite.allowlist", Key: "binance", Partition: 1, Offset: 9, Consumers: []string{"kraite.dispatch"},
-			Error: "decoding allowlist: EOF", AtMs: 42},
-		{Topic: "kraite.regime-overrides", Key: statuspage.UnknownKeys, Consumers: []string{"kraite.gate"}, KeptLastGood: true},
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %+v\nwant %+v", got, want)
-	}
 }

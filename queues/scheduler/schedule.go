@@ -128,3 +128,19 @@ func JobID(name string, slot time.Time, account string) string {
 	}
 	return id
 }
+
+// Spreaded is s (a per-account schedule) staggered over its period in up
+// to 60 sub-slots of at least a second each, with a jitter of a tenth of a
+// sub-slot, so a thousand accounts' jobs do not all start at the same
+// instant; a period that divides into no such sub-slots keeps one slot and
+// a jitter of a tenth of the period.
+func Spreaded(s Schedule) Schedule {
+	for n := 60; n > 1; n-- {
+		if sub := s.Every / time.Duration(n); s.Every%time.Duration(n) == 0 && sub >= time.Second && sub%time.Millisecond == 0 {
+			s.Spread, s.Jitter = n, sub/10
+			return s
+		}
+	}
+	s.Jitter = s.Every / 10
+	return s
+}

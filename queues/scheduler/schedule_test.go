@@ -118,3 +118,26 @@ func TestSpreadFiresEveryAccountOncePerPeriodSpreadOverIt(t *testing.T) {
 		}
 	}
 }
+
+// A per-account schedule is spread over its period in up to 60 sub-slots of
+// at least a second, jittered by a tenth of a sub-slot; a period too short
+// for two such sub-slots keeps one slot and a tenth of the period.
+func TestSpreadedStaggersPerAccountSchedules(t *testing.T) {
+	for _, tc := range []struct {
+		every, jitter time.Duration
+		spread        int
+	}{
+		{5 * time.Minute, 500 * time.Millisecond, 60},
+		{30 * time.Minute, 3 * time.Second, 60},
+		{7 * time.Second, 100 * time.Millisecond, 7},
+		{1500 * time.Millisecond, 150 * time.Millisecond, 0},
+	} {
+		s := Spreaded(Schedule{Name: "order-sync", Every: tc.every, Queue: topics.Cronjobs, PerAccount: true})
+		if s.Spread != tc.spread || s.Jitter != tc.jitter {
+			t.Errorf("every %s: spread %d, jitter %s; want %d, %s", tc.every, s.Spread, s.Jitter, tc.spread, tc.jitter)
+		}
+		if err := s.Validate(); err != nil {
+			t.Errorf("every %s: %v", tc.every, err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
-package main
+package app
 
 import (
-	"context"
 	"strings"
 
 	"github.com/kraite/stream/internal/binanceapi"
@@ -11,37 +10,37 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// buildStatusPage mounts the status page (GET /, GET /status.json) and its
+// StatusPage mounts the status page (GET /, GET /status.json) and its
 // gauges on the process's ops server; kraite dev and every kraite run box
 // serve it. Build it after the other components: it shows the streams of
 // the producers and the database that were built before it, and says "not
 // in this process" for what was not.
-func buildStatusPage(_ context.Context, w *wiring, process string) (component, error) {
-	cfg := statuspage.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix, Process: process, DB: w.db,
-		Streams: processStreams(w), ControlAlerts: processControlAlerts(w), Checks: processChecks(w), Registerer: w.ops.Registry,
-		Log: w.log.With("component", "status-page")}
-	if w.allowlist != nil {
-		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.allowlist}
+func (w *App) StatusPage(process string) (Component, error) {
+	cfg := statuspage.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Process: process, DB: w.db,
+		Streams: processStreams(w), ControlAlerts: processControlAlerts(w), Checks: processChecks(w), Registerer: w.Ops.Registry,
+		Log: w.Log.With("component", "status-page")}
+	if w.Allowlist != nil {
+		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.Allowlist}
 	}
 	// The page judges stalls and drift as /readyz and the positions
 	// worker do: KRAITE_STALL_AFTER, KRAITE_POSITION_DRIFT_GRACE. A bad
 	// jobs variable is reported by the components that own it; the page
 	// keeps its default then.
-	cfg.StallAfter = w.ex.StallAfter
+	cfg.StallAfter = w.Exchange.StallAfter
 	if je, err := w.jobsConfig(); err == nil {
 		cfg.DriftGrace = je.DriftGrace
 	}
 	sp, err := statuspage.New(cfg)
 	if err != nil {
-		return component{}, err
+		return Component{}, err
 	}
-	sp.Mount(w.ops)
-	return component{name: "status-page", run: sp.Run}, nil
+	sp.Mount(w.Ops)
+	return Component{Name: "status-page", Run: sp.Run}, nil
 }
 
 // processStreams reads the user-data manager, the producer metrics and the
 // REST client of this process; nil when none of them is here.
-func processStreams(w *wiring) *statuspage.StreamSource {
+func processStreams(w *App) *statuspage.StreamSource {
 	if w.userdata == nil && w.pubM == nil && w.rest == nil {
 		return nil
 	}
@@ -98,7 +97,7 @@ func processStreams(w *wiring) *statuspage.StreamSource {
 
 // processChecks runs the process's /healthz and /readyz checks for the
 // page's component strip.
-func processChecks(w *wiring) func() (health, ready []statuspage.CheckResult) {
+func processChecks(w *App) func() (health, ready []statuspage.CheckResult) {
 	conv := func(rs []ops.Result) []statuspage.CheckResult {
 		out := make([]statuspage.CheckResult, len(rs))
 		for i, r := range rs {
@@ -107,14 +106,14 @@ func processChecks(w *wiring) func() (health, ready []statuspage.CheckResult) {
 		return out
 	}
 	return func() (health, ready []statuspage.CheckResult) {
-		return conv(w.ops.Results(false)), conv(w.ops.Results(true))
+		return conv(w.Ops.Results(false)), conv(w.Ops.Results(true))
 	}
 }
 
 // processControlAlerts lists the refused control records of the gate and
 // dispatch processors of this process; nil when neither runs here (the
 // page then learns of them from the quarantine topic).
-func processControlAlerts(w *wiring) func() []statuspage.ControlAlert {
+func processControlAlerts(w *App) func() []statuspage.ControlAlert {
 	srcs := w.controlAlerts
 	if len(srcs) == 0 {
 		return nil
@@ -137,9 +136,9 @@ func controlAlert(a gate.Alert) statuspage.ControlAlert {
 		Consumers: []string{a.Consumer}, Error: a.Error, KeptLastGood: a.KeptLastGood, AtMs: a.AtMs}
 }
 
-// runProcessName is how the page names a kraite run process: its role, or
+// RunProcessName is how the page names a kraite run process: its role, or
 // its components.
-func runProcessName(role string, names []string) string {
+func RunProcessName(role string, names []string) string {
 	if role != "" {
 		return role
 	}

@@ -1,6 +1,6 @@
-package main
+package app
 
-// Kafka security on the command line: the operator commands' clients (one
+// Kafka security of the operator commands: the operator commands' clients (one
 // connection check, so a refused login is a clear error and not a client
 // retrying in the background), and the SASL users the embedded broker of
 // `kraite broker` and `kraite dev` requires.
@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,10 +18,10 @@ import (
 	"github.com/kraite/stream/internal/kclient"
 )
 
-// kafkaClient is a franz-go client of an operator command: the seed
+// KafkaClient is a franz-go client of an operator command: the seed
 // brokers, the process's TLS and SASL (KRAITE_KAFKA_*) and opts, checked
 // against the cluster before it is returned.
-func kafkaClient(ctx context.Context, brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
+func KafkaClient(ctx context.Context, brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(append(kclient.BaseOpts(brokers), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kafka client: %w", err)
@@ -34,38 +33,33 @@ func kafkaClient(ctx context.Context, brokers []string, opts ...kgo.Opt) (*kgo.C
 	return cl, nil
 }
 
-// brokerSASL are the --sasl-* flags of the embedded broker.
-type brokerSASL struct {
-	user       string
-	password   string
-	mechanisms string
+// BrokerSASL is the SASL user of the embedded broker (kraite broker and
+// dev: --sasl-user, --sasl-password, --sasl-mechanism).
+type BrokerSASL struct {
+	User       string
+	Password   string
+	Mechanisms string
 }
 
-// defaultBrokerMechanisms: SCRAM first (the in-process clients use the
+// DefaultBrokerMechanisms: SCRAM first (the in-process clients use the
 // first one), PLAIN for clients that only speak PLAIN.
-const defaultBrokerMechanisms = "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
+const DefaultBrokerMechanisms = "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
 
-func (f *brokerSASL) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.user, "sasl-user", "", "require SASL on the broker: the user name clients must authenticate as (empty = no authentication)")
-	fs.StringVar(&f.password, "sasl-password", "", "the SASL user's password (empty = KRAITE_KAFKA_SASL_PASSWORD or KRAITE_KAFKA_SASL_PASSWORD_FILE, which keeps it off the command line)")
-	fs.StringVar(&f.mechanisms, "sasl-mechanism", defaultBrokerMechanisms, "the SASL mechanisms the broker accepts for the user, comma separated (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
-}
-
-// build returns the broker's SASL users and the security of this process's
+// Build returns the broker's SASL users and the security of this process's
 // own clients of that broker. Without --sasl-user the broker is open and the
 // in-process clients are plaintext and anonymous whatever KRAITE_KAFKA_*
 // says (they talk to the broker this process started, not to a cluster).
 // With it, the in-process clients authenticate as that user with
 // KRAITE_KAFKA_SASL_MECHANISM if the broker accepts it, else with the first
 // mechanism of --sasl-mechanism.
-func (f brokerSASL) build(c common) ([]broker.User, kclient.Security, error) {
-	if f.user == "" {
-		if f.password != "" {
+func (f BrokerSASL) Build(c Common) ([]broker.User, kclient.Security, error) {
+	if f.User == "" {
+		if f.Password != "" {
 			return nil, kclient.Security{}, errors.New("--sasl-password needs --sasl-user")
 		}
 		return nil, kclient.Security{}, nil
 	}
-	pass := f.password
+	pass := f.Password
 	if pass == "" {
 		sec, err := c.Kafka.Build()
 		if err != nil {
@@ -77,7 +71,7 @@ func (f brokerSASL) build(c common) ([]broker.User, kclient.Security, error) {
 		return nil, kclient.Security{}, errors.New("--sasl-user needs a password: --sasl-password, KRAITE_KAFKA_SASL_PASSWORD or KRAITE_KAFKA_SASL_PASSWORD_FILE")
 	}
 	var mechs []string
-	for m := range strings.SplitSeq(f.mechanisms, ",") {
+	for m := range strings.SplitSeq(f.Mechanisms, ",") {
 		if strings.TrimSpace(m) == "" {
 			continue
 		}
@@ -94,17 +88,17 @@ func (f brokerSASL) build(c common) ([]broker.User, kclient.Security, error) {
 	}
 	users := make([]broker.User, 0, len(mechs))
 	for _, m := range mechs {
-		users = append(users, broker.User{Mechanism: m, Name: f.user, Password: pass})
+		users = append(users, broker.User{Mechanism: m, Name: f.User, Password: pass})
 	}
 	client := mechs[0]
 	if m, err := kclient.ParseMechanism(c.Kafka.SASLMechanism); err == nil && slices.Contains(mechs, m) {
 		client = m
 	}
-	return users, kclient.Security{Mechanism: client, Username: f.user, Password: kclient.Secret(pass)}, nil
+	return users, kclient.Security{Mechanism: client, Username: f.User, Password: kclient.Secret(pass)}, nil
 }
 
-// saslHint tells a person how to reach a SASL broker (never the password).
-func saslHint(users []broker.User, sec kclient.Security) string {
+// SASLHint tells a person how to reach a SASL broker (never the password).
+func SASLHint(users []broker.User, sec kclient.Security) string {
 	if len(users) == 0 {
 		return ""
 	}
@@ -118,11 +112,11 @@ func saslHint(users []broker.User, sec kclient.Security) string {
 		sec.Username, strings.Join(mechs, ","), sec.Mechanism, sec.Username, sec.Username, sec.Mechanism)
 }
 
-// openBrokerEnv blanks KRAITE_KAFKA_* for a child process this process
+// OpenBrokerEnv blanks KRAITE_KAFKA_* for a child process this process
 // points at a broker it started without TLS or SASL (chaos's worker child),
 // so an operator's cluster credentials in the environment do not make the
 // child try them there.
-func openBrokerEnv() []string {
+func OpenBrokerEnv() []string {
 	return []string{"KRAITE_KAFKA_SASL_MECHANISM=", "KRAITE_KAFKA_SASL_USERNAME=", "KRAITE_KAFKA_SASL_PASSWORD=",
 		"KRAITE_KAFKA_SASL_PASSWORD_FILE=", "KRAITE_KAFKA_TLS=false", "KRAITE_KAFKA_TLS_CA_FILE=",
 		"KRAITE_KAFKA_TLS_CERT_FILE=", "KRAITE_KAFKA_TLS_KEY_FILE="}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/ops"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -47,7 +46,7 @@ func kafkaSeries(t *testing.T, reg *prometheus.Registry, name string) (sums map[
 func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
 	const prefix = "kraite."
 	b := testkit.Broker(t, prefix)
-	w := &wiring{log: testkit.Logger(t), ops: ops.NewServer(testkit.Logger(t))}
+	w := New(Common{}, Exchange{}, testkit.Logger(t))
 	topic := topics.Cronjobs.Name(prefix)
 	newClient := func(id string) *kgo.Client {
 		t.Helper()
@@ -75,11 +74,11 @@ func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
 	counted := func(want string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
-		for got = kafkaSeries(t, w.ops.Registry, "kraite_kafka_produce_records_total"); !cond(); time.Sleep(20 * time.Millisecond) {
+		for got = kafkaSeries(t, w.Ops.Registry, "kraite_kafka_produce_records_total"); !cond(); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("produce_records_total per client = %v, want %s", got, want)
 			}
-			got = kafkaSeries(t, w.ops.Registry, "kraite_kafka_produce_records_total")
+			got = kafkaSeries(t, w.Ops.Registry, "kraite_kafka_produce_records_total")
 		}
 	}
 	produce(first, 3)
@@ -95,7 +94,7 @@ func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
 		func() bool { return got["first"] == 4 && got["second"] == 2 })
 
 	first.Close()
-	got = kafkaSeries(t, w.ops.Registry, "kraite_kafka_produce_records_total")
+	got = kafkaSeries(t, w.Ops.Registry, "kraite_kafka_produce_records_total")
 	if _, ok := got["first"]; ok || got["second"] != 2 {
 		t.Fatalf("after closing first: %v, want only second=2", got)
 	}

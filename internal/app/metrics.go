@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -21,9 +21,9 @@ import (
 // collectors of whichever client came last. Every client therefore gets a
 // kprom.Metrics of its own; they share one registerer (kafkaRegisterer),
 // and client_id tells their series apart.
-func (w *wiring) kafkaHooks() []kgo.Hook {
+func (w *App) kafkaHooks() []kgo.Hook {
 	if w.kafkaReg == nil {
-		w.kafkaReg = newKafkaRegisterer(w.ops.Registry, w.log)
+		w.kafkaReg = newKafkaRegisterer(w.Ops.Registry, w.Log)
 	}
 	return []kgo.Hook{kprom.NewMetrics("kraite_kafka", kprom.Registerer(w.kafkaReg), kprom.WithClientLabel(),
 		// Records too, not only bytes: records consumed per client and topic.

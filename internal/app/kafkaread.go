@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/kraite/stream/internal/kclient"
 )
 
-// newCLIProducer is a franz-go producer for one-shot commands
+// NewCLIProducer is a franz-go producer for one-shot commands
 // (kclient.ProducerOpts); the command's ctx bounds how long it retries.
-func newCLIProducer(c common) (*kgo.Client, error) {
+func NewCLIProducer(c Common) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(kclient.ProducerOpts(c.Brokers, nil)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer: %w", err)
@@ -25,9 +25,9 @@ func newCLIProducer(c common) (*kgo.Client, error) {
 	return cl, nil
 }
 
-// produceOne writes one record and waits for the ack (bounded to 15 s).
-func produceOne(ctx context.Context, c common, r *kgo.Record) (*kgo.Record, error) {
-	cl, err := newCLIProducer(c)
+// ProduceOne writes one record and waits for the ack (bounded to 15 s).
+func ProduceOne(ctx context.Context, c Common, r *kgo.Record) (*kgo.Record, error) {
+	cl, err := NewCLIProducer(c)
 	if err != nil {
 		return nil, err
 	}
@@ -40,13 +40,13 @@ func produceOne(ctx context.Context, c common, r *kgo.Record) (*kgo.Record, erro
 	return r, nil
 }
 
-// readLatest reads topic from max(start, end-tail) of every partition up to
+// ReadLatest reads topic from max(start, end-tail) of every partition up to
 // the end offsets seen when called, and returns the newest value per key
 // (nil for a tombstone). tail <= 0 reads everything (a compacted topic).
-func readLatest(ctx context.Context, c common, topic string, tail int64) (map[string][]byte, error) {
+func ReadLatest(ctx context.Context, c Common, topic string, tail int64) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	admCl, err := kafkaClient(ctx, c.Brokers)
+	admCl, err := KafkaClient(ctx, c.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}

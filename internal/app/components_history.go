@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -10,16 +10,16 @@ import (
 // buildRegimeHistorySink writes every record of regime-changes (band and
 // gate changes, degraded included) into regime_history, as the consumer
 // group topics.GroupSinkRegimeHistory under the topic prefix.
-func buildRegimeHistorySink(ctx context.Context, w *wiring) (component, error) {
+func buildRegimeHistorySink(ctx context.Context, w *App) (Component, error) {
 	d, err := w.sinkDatabase(ctx)
 	if err != nil {
-		return component{}, err
+		return Component{}, err
 	}
-	s, err := regimehistory.New(regimehistory.Config{Brokers: w.c.Brokers, Prefix: w.c.TopicPrefix,
-		Group: topics.GroupSinkRegimeHistory.Name(w.c.TopicPrefix), Registerer: w.ops.Registry, Hooks: w.kafkaHooks()},
-		d, w.log.With("component", "regime-history-sink"))
+	s, err := regimehistory.New(regimehistory.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix,
+		Group: topics.GroupSinkRegimeHistory.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry, Hooks: w.kafkaHooks()},
+		d, w.Log.With("component", "regime-history-sink"))
 	if err != nil {
-		return component{}, err
+		return Component{}, err
 	}
 	return w.addSink("regime-history-sink", s), nil
 }

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/backoff"
+	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/queues/marketjobs"
+	"github.com/kraite/stream/queues/positions"
+	"github.com/kraite/stream/queues/reconcile"
+	"github.com/kraite/stream/queues/scheduler"
+	"github.com/kraite/stream/queues/worker"
+	"github.com/kraite/stream/topics"
+)
+
+// Jobs configures time-driven work.
+type Jobs struct {
+	OrderSyncEvery time.Duration `env:"KRAITE_ORDER_SYNC_EVERY" envDefault:"5m"`
+	KeepAliveEvery time.Duration `env:"KRAITE_KEEPALIVE_EVERY" envDefault:"30m"`
+	GapLookback    time.Duration `env:"KRAITE_GAP_LOOKBACK" envDefault:"1h"`
+	KlineEvery     time.Duration `env:"KRAITE_KLINE_EVERY" envDefault:"1m"`
+	BalanceEvery   time.Duration `env:"KRAITE_BALANCE_EVERY" envDefault:"1h"`
+	SymbolsEvery   time.Duration `env:"KRAITE_SYMBOL_REFRESH_EVERY" envDefault:"24h"`
+	// KlineSymbols are the symbols of kline-fetch and indicators jobs.
+	KlineSymbols []string `env:"KRAITE_KLINE_SYMBOLS" envSeparator:"," envDefault:"BTCUSDT,ETHUSDT"`
+	// DriftGrace is how long the observed and the exchange's position may
+	// disagree before a priority alert: longer than a sweep period, so frames
+	// lost on a socket and recovered by the next sweep raise nothing.
+	DriftGrace time.Duration `env:"KRAITE_POSITION_DRIFT_GRACE" envDefault:"6m"`
+}
+
+// accountList is the accounts this process serves: the static list (dev) or
+// the accounts file. The file is parsed again only when its size or
+// modification time changed (a stat per job, not a read and parse), so
+// changes apply without a restart.
+func (w *App) accountList() ([]userdata.Account, error) {
+	if w.Exchange.AccountsFile == "" {
+		return w.Accounts, nil
+	}
+	st, err := os.Stat(w.Exchange.AccountsFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading accounts file: %w", err)
+	}
+	w.acctMu.Lock()
+	defer w.acctMu.Unlock()
+	if w.acctCache != nil && st.ModTime().Equal(w.acctMod) && st.Size() == w.acctSize {
+		return w.acctCache, nil
+	}
+	data, err := os.ReadFile(w.Exchange.AccountsFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading accounts file: %w", err)
+	}
+	accts, err := userdata.ParseAccounts(data)
+	if err != nil {
+		return nil, err
+	}
+	w.acctCache, w.acctMod, w.acctSize = accts, st.ModTime(), st.Size()
+	return accts, nil
+}
+
+// credentials are the API credentials of a configured account.
+func (w *App) credentials(id string) (binanceapi.Credentials, error) {
+	a, err := w.account(id)
+	return a.Creds(), err
+}
+
+func (w *App) account(id string) (userdata.Account, error) {
+	accts, err := w.accountList()
+	if err != nil {
+		return userdata.Account{}, err
+	}
+	for _, a := range accts {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return userdata.Account{}, fmt.Errorf("account %q is not configured", id)
+}
+
+// restClient is the process's one REST client: one weight budget per IP.
+// It reads the exchange's weight limit before its first call.
+func (w *App) restClient() *binanceapi.Client {
+	if w.rest == nil {
+		w.rest = binanceapi.New(w.Exchange.RESTBase)
+	}
+	return w.rest
+}
+
+// jobsConfig is the time-driven work's configuration: the environment, read
+// once per process, unless a command set it (dev, chaos: from the
+// environment too, with their flags applied).
+func (w *App) jobsConfig() (Jobs, error) {
+	if w.Jobs == nil {
+		var je Jobs
+		if err := LoadEnv(&je); err != nil {
+			return je, err
+		}
+		w.Jobs = &je
+	}
+	return *w.Jobs, nil
+}
+
+func buildScheduler(ctx context.Context, w *App) (Component, error) {
+	je, err := w.jobsConfig()
+	if err != nil {
+		return Component{}, err
+	}
+	// Per-account schedules are spread over their period (scheduler.Spreaded), so
+	// a thousand accounts' syncs do not all start at the same instant.
+	schedules := []scheduler.Schedule{
+		scheduler.Spreaded(scheduler.Schedule{Name: reconcile.JobOrderSync, Every: je.OrderSyncEvery, Queue: topics.Cronjobs, PerAccount: true}),
+		scheduler.Spreaded(scheduler.Schedule{Name: reconcile.JobKeepAlive, Every: je.KeepAliveEvery, Queue: topics.Priority, PerAccount: true}),
+		{Name: marketjobs.JobKlineFetch, Every: je.KlineEvery, Jitter: je.KlineEvery / 12, Queue: topics.Cronjobs},
+		{Name: marketjobs.JobIndicators, Every: je.KlineEvery, Jitter: je.KlineEvery / 4, Queue: topics.Indicators},
+		scheduler.Spreaded(scheduler.Schedule{Name: marketjobs.JobBalanceSnapshot, Every: je.BalanceEvery, Queue: topics.Cronjobs, PerAccount: true}),
+		{Name: marketjobs.JobSymbolRefresh, Every: je.SymbolsEvery, Jitter: je.SymbolsEvery / 48, Queue: topics.Cronjobs},
+	}
+	s, err := scheduler.New(scheduler.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Schedules: schedules, ID: Hostname() + "-scheduler", Hooks: w.kafkaHooks(),
+		Accounts: func() []string {
+			accts, err := w.accountList()
+			if err != nil {
+				w.Log.Error("listing accounts for the scheduler", "err", err)
+			}
+			ids := make([]string, len(accts))
+			for i, a := range accts {
+				ids[i] = a.ID
+			}
+			return ids
+		}}, w.Log.With("component", "scheduler"))
+	if err != nil {
+		return Component{}, err
+	}
+	return Component{Name: "scheduler", Run: s.Run}, nil
+}
+
+func buildGapWatcher(ctx context.Context, w *App) (Component, error) {
+	g := &reconcile.GapWatcher{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Log: w.Log.With("component", "gap-watcher"), Hooks: w.kafkaHooks()}
+	return Component{Name: "gap-watcher", Run: g.Run}, nil
+}
+
+func buildWorker(ctx context.Context, w *App, name string, queue topics.Spec) (Component, error) {
+	d, err := w.database(ctx)
+	if err != nil {
+		return Component{}, err
+	}
+	je, err := w.jobsConfig()
+	if err != nil {
+		return Component{}, err
+	}
+	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.Common.Brokers, nil), kgo.ClientID(name))...)
+	if err != nil {
+		return Component{}, fmt.Errorf("creating %s producer: %w", name, err)
+	}
+	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
+	rest := w.restClient()
+	// The job-handler table of the worker queues: every package's
+	// handlers by job type.
+	handlers := reconcile.Handlers(reconcile.Deps{Exchange: topics.ExchangeBinance, Prefix: w.Common.TopicPrefix,
+		REST: rest, DB: d, Producer: prod, Account: w.credentials, Log: w.Log.With("component", name), Book: &positions.Book{DB: d},
+		Every: je.OrderSyncEvery, GapLookback: je.GapLookback, DriftGrace: je.DriftGrace})
+	for typ, h := range marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: w.Log.With("component", name), Symbols: je.KlineSymbols,
+		Account: w.credentials}) {
+		handlers[typ] = h
+	}
+	wk, err := worker.New(worker.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Queue: queue,
+		Handler: worker.Jobs(handlers), ClientID: Hostname() + "-" + name, Hooks: w.kafkaHooks(),
+		RetryFor: jobRetryFor, Backoff: jobBackoff}, w.Log.With("component", name))
+	if err != nil {
+		return Component{}, err
+	}
+	return Component{Name: name, Run: wk.Run}, nil
+}
+
+// A job failing on a dependency (the database restarting, the exchange
+// timing out) retries for a minute, backing off to 5 s, before it is parked;
+// a permanent failure (a malformed job) is parked after three attempts.
+const jobRetryFor = time.Minute
+
+var jobBackoff = backoff.Policy{Base: 100 * time.Millisecond, Cap: 5 * time.Second, Jitter: backoff.DefaultJitter}
+
+// buildPositionsWorker turns allowed opens on the positions queue into
+// exchange orders, idempotently by client order id, and keeps the positions
+// table from the orders sink's transitions and the exchange's reports.
+func buildPositionsWorker(ctx context.Context, w *App) (Component, error) {
+	d, err := w.database(ctx)
+	if err != nil {
+		return Component{}, err
+	}
+	src, err := w.intentValidator(ctx)
+	if err != nil {
+		return Component{}, err
+	}
+	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.Common.Brokers, nil), kgo.ClientID(Hostname()+"-positions-rejections"))...)
+	if err != nil {
+		return Component{}, fmt.Errorf("creating the positions rejection producer: %w", err)
+	}
+	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
+	deps := positions.Deps{Rest: w.restClient(), Log: w.Log.With("component", "positions-worker"), Book: &positions.Book{DB: d},
+		Account: w.credentials, Validator: src, Reject: positions.KafkaRejections(prod, w.Common.TopicPrefix)}
+	if err := deps.Validate(); err != nil {
+		return Component{}, err
+	}
+	wk, err := worker.New(worker.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Queue: topics.Positions,
+		Handler: positions.Handler(deps), ClientID: Hostname() + "-positions-worker", Hooks: w.kafkaHooks(),
+		RetryFor: jobRetryFor, Backoff: jobBackoff}, w.Log.With("component", "positions-worker"))
+	if err != nil {
+		return Component{}, err
+	}
+	return Component{Name: "positions-worker", Run: wk.Run}, nil
+}
