@@ -15,6 +15,7 @@ import (
 
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/backoff"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 var accts = []string{"acct-0001", "acct-0002", "acct-0003"}
@@ -169,10 +170,7 @@ func TestDriveInjectsOnTimeAndMeasuresRecoveryFromTheEndOfTheFault(t *testing.T)
 	inj := &testInjector{}
 	start := time.Now()
 	run := Drive(context.Background(), start, plan, inj, 20*time.Millisecond, nil)
-	deadline := time.Now().Add(30 * time.Second)
-	for run.Pending() > 3 && time.Now().Before(deadline) { // 3, 4 and 5 never recover
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "faults 1 and 2 to recover (3, 4 and 5 never do)", func() bool { return run.Pending() <= 3 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	out := run.Wait(ctx)

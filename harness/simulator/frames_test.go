@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 // realShapes collects, per event type, the union and the intersection of
@@ -114,7 +115,7 @@ func stepFrames(t *testing.T, cfg Config, n int) [][]byte {
 		h.sim.Step(a.ID)
 	}
 	h.drained(a)
-	waitFor(t, "the client to read every frame", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "the client to read every frame", func() bool {
 		return len(c.got()) == len(h.sim.PushedFrames(a.ID))
 	})
 	return c.got()
@@ -266,7 +267,7 @@ func TestGroundTruthMatchesTheFrames(t *testing.T) {
 		h.sim.Step(a.ID)
 	}
 	h.drained(a)
-	waitFor(t, "every frame", 15*time.Second, func() bool { return len(c.got()) == len(h.sim.PushedFrames(a.ID)) })
+	testkit.Eventually(t, 15*time.Second, "every frame", func() bool { return len(c.got()) == len(h.sim.PushedFrames(a.ID)) })
 	type state struct{ status, z, ap string }
 	orders := map[int64]state{}
 	algos := map[int64]string{}

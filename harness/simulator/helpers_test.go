@@ -173,16 +173,10 @@ func (c *client) readErr() error {
 	return c.err
 }
 
-// waitFor is testkit.Eventually with this package's argument order.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, d, what, cond)
-}
-
 // connected waits until the simulator has registered n sockets.
 func (h *harness) connected(n int) {
 	h.t.Helper()
-	waitFor(h.t, strconv.Itoa(n)+" registered sockets", 15*time.Second, func() bool {
+	testkit.Eventually(h.t, 15*time.Second, strconv.Itoa(n)+" registered sockets", func() bool {
 		h.sim.mu.Lock()
 		defer h.sim.mu.Unlock()
 		return len(h.sim.conns) == n
@@ -192,7 +186,7 @@ func (h *harness) connected(n int) {
 // drained waits until no open socket has a frame queued or being written.
 func (h *harness) drained(Account) {
 	h.t.Helper()
-	waitFor(h.t, "queued frames to be written", 15*time.Second, func() bool {
+	testkit.Eventually(h.t, 15*time.Second, "queued frames to be written", func() bool {
 		h.sim.mu.Lock()
 		defer h.sim.mu.Unlock()
 		for c := range h.sim.conns {

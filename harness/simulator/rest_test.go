@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 func TestListenKeyLifecycle(t *testing.T) {
@@ -47,7 +48,7 @@ func TestListenKeyExpiresAfterTTL(t *testing.T) {
 	a := h.acct(0)
 	key := h.listenKey(a)
 	c := h.dial("/private/ws?listenKey=" + key)
-	waitFor(t, "listenKeyExpired", 15*time.Second, func() bool { return len(c.got()) == 1 })
+	testkit.Eventually(t, 15*time.Second, "listenKeyExpired", func() bool { return len(c.got()) == 1 })
 	var f struct {
 		E         json.RawMessage `json:"E"`
 		Event     string          `json:"e"`

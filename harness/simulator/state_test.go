@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/producers/userdata"
 )
 
@@ -168,20 +170,16 @@ func TestRunSavesTheState(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, "a periodic save with orders", func() error {
 		st, err := readStateFile(cfg.StateFile)
-		if err == nil && st != nil && len(st.Accounts[0].Orders) > 0 {
-			if st.Clean {
-				t.Fatal("a periodic save is marked clean")
-			}
-			break
+		if err != nil || st == nil || len(st.Accounts[0].Orders) == 0 {
+			return fmt.Errorf("state file: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no periodic save with orders: %v", err)
+		if st.Clean {
+			t.Fatal("a periodic save is marked clean")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 func TestEveryConnectionOfAKeyGetsEveryEvent(t *testing.T) {
@@ -31,7 +32,7 @@ func TestEveryConnectionOfAKeyGetsEveryEvent(t *testing.T) {
 	// Written is not yet read: wait until every socket has read all the
 	// simulator pushed (three full sockets plus the filtered one).
 	var n int
-	waitFor(t, "every socket to read everything pushed", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "every socket to read everything pushed", func() bool {
 		n = len(raw.got())
 		return n > 0 && len(path.got()) == n && len(stream.got()) == n &&
 			len(h.sim.PushedFrames(a.ID)) == 3*n+len(filtered.got())
@@ -78,7 +79,7 @@ func TestDropConnections(t *testing.T) {
 		t.Fatalf("dropped %d, want 2", n)
 	}
 	for _, c := range []*client{c1, c2} {
-		waitFor(t, "the socket to fail", 15*time.Second, func() bool { return c.readErr() != nil })
+		testkit.Eventually(t, 15*time.Second, "the socket to fail", func() bool { return c.readErr() != nil })
 		// gorilla reports a connection that ends without a close frame as 1006.
 		var ce *websocket.CloseError
 		if !errors.As(c.readErr(), &ce) || ce.Code != websocket.CloseAbnormalClosure {
@@ -88,7 +89,7 @@ func TestDropConnections(t *testing.T) {
 	if n := h.sim.DropConnections(""); n != 1 {
 		t.Fatalf("dropped %d mark price sockets, want 1", n)
 	}
-	waitFor(t, "the mark socket to fail", 15*time.Second, func() bool { return mark.readErr() != nil })
+	testkit.Eventually(t, 15*time.Second, "the mark socket to fail", func() bool { return mark.readErr() != nil })
 	if keep.readErr() != nil {
 		t.Fatal("another account's socket was dropped")
 	}
@@ -107,14 +108,14 @@ func TestSilence(t *testing.T) {
 	h.connected(2)
 	h.sim.Step(a.ID)
 	h.drained(a)
-	waitFor(t, "the new socket to get the event", 15*time.Second, func() bool { return len(fresh.got()) > 0 })
+	testkit.Eventually(t, 15*time.Second, "the new socket to get the event", func() bool { return len(fresh.got()) > 0 })
 	time.Sleep(50 * time.Millisecond)
 	if len(silent.got()) != 0 || silent.readErr() != nil {
 		t.Fatalf("silenced socket: %d frames, err %v; want open and quiet", len(silent.got()), silent.readErr())
 	}
 	time.Sleep(150 * time.Millisecond)
 	h.sim.Step(a.ID)
-	waitFor(t, "the socket to speak again after the silence", 15*time.Second, func() bool { return len(silent.got()) > 0 })
+	testkit.Eventually(t, 15*time.Second, "the socket to speak again after the silence", func() bool { return len(silent.got()) > 0 })
 }
 
 func TestExpireListenKeyFault(t *testing.T) {
@@ -126,7 +127,7 @@ func TestExpireListenKeyFault(t *testing.T) {
 	h.sim.ExpireListenKey(a.ID)
 	h.sim.Step(a.ID)
 	h.drained(a)
-	waitFor(t, "listenKeyExpired", 15*time.Second, func() bool { return len(c.got()) == 1 })
+	testkit.Eventually(t, 15*time.Second, "listenKeyExpired", func() bool { return len(c.got()) == 1 })
 	env, err := binance.ParseEnvelope(c.got()[0])
 	if err != nil || env.Event != "listenKeyExpired" || env.ListenKey != key || !strings.Contains(string(c.got()[0]), `"E":"`) {
 		t.Fatalf("expiry frame %s (%v)", c.got()[0], err)
@@ -143,7 +144,7 @@ func TestInjectMalformed(t *testing.T) {
 	h.connected(1)
 	junk := []byte(`{"e":"ORDER_TRADE_UPDATE","E":`)
 	h.sim.InjectMalformed(a.ID, junk)
-	waitFor(t, "the junk frame", 15*time.Second, func() bool { return len(stream.got()) == 1 })
+	testkit.Eventually(t, 15*time.Second, "the junk frame", func() bool { return len(stream.got()) == 1 })
 	if string(stream.got()[0]) != string(junk) {
 		t.Fatalf("got %s, want the raw bytes unwrapped", stream.got()[0])
 	}
@@ -171,7 +172,7 @@ func TestLoseNext(t *testing.T) {
 	}
 	h.sim.Step(a.ID)
 	h.drained(a)
-	waitFor(t, "the next event to be delivered", 15*time.Second, func() bool { return len(c.got()) > 0 })
+	testkit.Eventually(t, 15*time.Second, "the next event to be delivered", func() bool { return len(c.got()) > 0 })
 }
 
 func TestRateLimitFault(t *testing.T) {
@@ -224,7 +225,7 @@ func TestUnansweredPingsDropTheClient(t *testing.T) {
 	mute := h.dial("/private/ws?listenKey=" + key)
 	mute.ws.SetPingHandler(func(string) error { return nil }) // never pong
 	polite := h.dial("/private/ws?listenKey=" + key)          // the default handler pongs
-	waitFor(t, "the mute client to be dropped", 15*time.Second, func() bool { return mute.readErr() != nil })
+	testkit.Eventually(t, 15*time.Second, "the mute client to be dropped", func() bool { return mute.readErr() != nil })
 	time.Sleep(150 * time.Millisecond)
 	if err := polite.readErr(); err != nil {
 		t.Fatalf("a client that pongs was dropped: %v", err)
@@ -235,7 +236,7 @@ func TestMaxConnAge(t *testing.T) {
 	h := start(t, Config{MaxConnAge: 80 * time.Millisecond})
 	c := h.dial("/market/ws/!markPrice@arr@1s")
 	begin := time.Now()
-	waitFor(t, "the age limit", 15*time.Second, func() bool { return c.readErr() != nil })
+	testkit.Eventually(t, 15*time.Second, "the age limit", func() bool { return c.readErr() != nil })
 	if age := time.Since(begin); age < 70*time.Millisecond {
 		t.Fatalf("closed after %v, before the age limit", age)
 	}
@@ -254,7 +255,7 @@ func TestMarkPriceStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run()
-	waitFor(t, "mark price frames", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "mark price frames", func() bool {
 		return len(raw.got()) >= 3 && len(wrapped.got()) >= 3 && len(bare.got()) >= 3
 	})
 	if string(bare.got()[0]) != `{"result":null,"id":7}` {
@@ -314,7 +315,7 @@ func TestSlowClientIsDropped(t *testing.T) {
 	defer ws.Close() // never read: the server's queue must overflow
 	h.connected(1)
 	h.run()
-	waitFor(t, "the slow client to be dropped", 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, "the slow client to be dropped", func() bool {
 		h.sim.mu.Lock()
 		defer h.sim.mu.Unlock()
 		return len(h.sim.conns) == 0
@@ -326,12 +327,12 @@ func TestRunDrivesLifecycles(t *testing.T) {
 	a := h.acct(0)
 	c := h.dial("/private/ws?listenKey=" + h.listenKey(a))
 	h.run()
-	waitFor(t, "lifecycle frames", 15*time.Second, func() bool { return len(c.got()) >= 20 })
+	testkit.Eventually(t, 15*time.Second, "lifecycle frames", func() bool { return len(c.got()) >= 20 })
 	added := h.sim.AddAccount()
 	if added.ID != "acct-0004" {
 		t.Fatalf("added account %q", added.ID)
 	}
-	waitFor(t, "the added account to trade", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "the added account to trade", func() bool {
 		return len(h.sim.Orders(added.ID))+len(h.sim.AlgoOrders(added.ID)) > 0
 	})
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 // pki is a throw-away CA with a server certificate (127.0.0.1, localhost)
@@ -140,24 +141,25 @@ func startMariaDBTLS(t *testing.T, p pki) int {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := plain.Ping()
-		if err == nil {
-			break
+	answered := false
+	t.Cleanup(func() {
+		if !answered {
+			log, _ := os.ReadFile(filepath.Join(dir, "err.log"))
+			t.Logf("mariadbd's error log:\n%s", log)
 		}
+	})
+	testkit.Eventually(t, 60*time.Second, "mariadbd to answer", func() error {
+		err := plain.Ping()
 		select {
 		case <-done:
-			log, _ := os.ReadFile(filepath.Join(dir, "err.log"))
-			t.Fatalf("mariadbd ended: %v\n%s", err, log)
+			if err != nil {
+				t.Fatalf("mariadbd ended: %v", err)
+			}
 		default:
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "err.log"))
-			t.Fatalf("mariadbd did not answer in 60 s: %v\n%s", err, log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	answered = true
 	if _, err := plain.Exec("CREATE DATABASE kraite_tls"); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 const (
@@ -281,17 +282,13 @@ func runGoka(t *testing.T, addr string, in goka.Stream, group goka.Group) {
 	vctx, vcancel := context.WithCancel(ctx)
 	go func() { vdone <- v.Run(vctx) }()
 	defer func() { vcancel(); <-vdone }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, "the view to read acct-1 = 3", func() error {
 		got, err := v.Get("acct-1")
 		if err == nil && got != nil && got.(int64) == 3 {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("view: acct-1 = %v (err %v), want 3", got, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("view: acct-1 = %v (err %v)", got, err)
+	})
 }
 
 // TestSecurityConfigBuild: every half-configured setting is a start-up

@@ -6,6 +6,7 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -22,12 +23,23 @@ import (
 )
 
 // Broker starts a kfake broker on a free loopback port with the catalog
-// applied under prefix, and closes it when the test ends.
+// applied under prefix (and no auto-created topics), and closes it when the
+// test ends.
 func Broker(t testing.TB, prefix string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
+	return BrokerWith(t, broker.Config{NoAutoCreate: true}, prefix)
+}
+
+// BrokerWith is Broker with cfg (its Addr defaults to a free loopback port):
+// the processor and sink kits start theirs with auto-created topics.
+func BrokerWith(t testing.TB, cfg broker.Config, prefix string) *broker.Broker {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	b, err := broker.Start(cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("starting broker: %v", err)
 	}
 	t.Cleanup(b.Close)
 	cl, err := kgo.NewClient(kclient.BaseOpts([]string{b.Addr()})...)
@@ -35,8 +47,10 @@ func Broker(t testing.TB, prefix string) *broker.Broker {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := topics.Apply(context.Background(), cl, prefix, topics.All(), 1); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := topics.Apply(ctx, cl, prefix, topics.All(), 1); err != nil {
+		t.Fatalf("applying topics: %v", err)
 	}
 	return b
 }
@@ -49,13 +63,40 @@ func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// Eventually polls cond every 20ms until it is true or total elapses.
-func Eventually(t testing.TB, total time.Duration, what string, cond func() bool) {
+// errNotYet is the last "error" of a func() bool condition that never held.
+var errNotYet = errors.New("not yet")
+
+// Eventually polls cond every 20 ms until it holds or total elapses, then
+// fails the test naming what. It is the one polling helper of the tests (no
+// scattered sleeps, no hand-rolled deadline loops). cond is a func() bool,
+// or a func() error that holds when it returns nil; its last error is then
+// part of the failure. cond may itself fail the test (t.Fatal) when what it
+// sees can never turn right.
+func Eventually[C func() bool | func() error](t testing.TB, total time.Duration, what string, cond C) {
 	t.Helper()
+	var check func() error
+	switch c := any(cond).(type) {
+	case func() bool:
+		check = func() error {
+			if c() {
+				return nil
+			}
+			return errNotYet
+		}
+	case func() error:
+		check = c
+	}
 	deadline := time.Now().Add(total)
-	for !cond() {
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", total, what)
+			if err == errNotYet {
+				t.Fatalf("timed out after %s waiting for %s", total, what)
+			}
+			t.Fatalf("timed out after %s waiting for %s: %v", total, what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

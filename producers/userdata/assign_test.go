@@ -398,25 +398,15 @@ func TestAssignerStreamsOwnedAccountsAndFollowsChanges(t *testing.T) {
 		}
 		return 0
 	}
-	var newGaps map[string]int
-	ok := func() bool {
-		newGaps = gapsAfter(r.stored(), t0)
+	testkit.Eventually(t, 10*time.Second, "one new gap marker for each re-opened account, none for the others", func() error {
+		newGaps := gapsAfter(r.stored(), t0)
 		for _, a := range all {
 			if a != all[4] && newGaps[a] != wantGaps(a) {
-				return false
+				return fmt.Errorf("account %s: %d new gap markers, want %d", a, newGaps[a], wantGaps(a))
 			}
 		}
-		return true
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	for _, a := range all {
-		if a != all[4] && newGaps[a] != wantGaps(a) {
-			t.Errorf("account %s: %d new gap markers, want %d", a, newGaps[a], wantGaps(a))
-		}
-	}
+		return nil
+	})
 }
 
 // TestAssignerScaleOutAndFailover adds a third producer process to two

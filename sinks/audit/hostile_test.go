@@ -12,6 +12,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -192,7 +193,7 @@ func TestAuditSinkOutageIsRetriedNotQuarantined(t *testing.T) {
 		recs = append(recs, frameRec(env.Prefix, fmt.Sprintf("acc-%d", i%4), i, goodHeaders(fmt.Sprintf("acc-%d", i%4))))
 	}
 	env.Produce(t, recs...)
-	sinktest.CheckFor(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, "the sink to report unhealthy", func() error {
 		if s.Healthy() {
 			return errors.New("still healthy")
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -83,7 +84,7 @@ func runAuditSuite(t *testing.T, newDB func(testing.TB) *db.DB) {
 				t.Fatal(err)
 			}
 			r := sinktest.Run(t, s.Run)
-			sinktest.CheckFor(t, 15*time.Second, func() error {
+			testkit.Eventually(t, 15*time.Second, "every row written", func() error {
 				if n := dbtest.Count(t, d, "FROM api_data_stream"); n != len(recs) {
 					return fmt.Errorf("round %d: %d rows, want %d", round, n, len(recs))
 				}

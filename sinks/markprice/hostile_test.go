@@ -10,6 +10,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/universe"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
@@ -65,7 +66,7 @@ func TestMarkPriceSinkHostileTicks(t *testing.T) {
 			r := sinktest.Run(t, s.Run)
 			now := time.Now().UnixMilli()
 			env.Produce(t, markRecord(env.Prefix, tickFrame(t, now, 1)))
-			sinktest.CheckFor(t, 15*time.Second, func() error { return checkPrices(t, d, 1) })
+			testkit.Eventually(t, 15*time.Second, "the mark prices of tick 1", func() error { return checkPrices(t, d, 1) })
 			btc := rowPrice(t, d, "BTCUSDT")
 
 			hostile := []string{
@@ -81,7 +82,7 @@ func TestMarkPriceSinkHostileTicks(t *testing.T) {
 			allBad := markRecord(env.Prefix, []byte(fmt.Sprintf(`[{"e":"markPriceUpdate","E":%d,"s":"BTCUSDT","p":"0"},{"e":"markPriceUpdate","E":%d,"s":"ETHUSDT","p":"-1"}]`, now+10, now+10)))
 			env.Produce(t, allBad)
 			// Every other symbol moved to 2x (not to "P"); BTC kept its price.
-			sinktest.CheckFor(t, 15*time.Second, func() error {
+			testkit.Eventually(t, 15*time.Second, "the ticks around the hostile records", func() error {
 				if err := checkPrices(t, d, 2); err != nil && !strings.Contains(err.Error(), "BTC") && !strings.Contains(err.Error(), "XBT") {
 					return err
 				}
@@ -98,7 +99,7 @@ func TestMarkPriceSinkHostileTicks(t *testing.T) {
 			future := markRecord(env.Prefix, []byte(`[{"e":"markPriceUpdate","E":4102444800000,"s":"BTCUSDT","p":"1"}]`))
 			env.Produce(t, future)
 			env.Produce(t, markRecord(env.Prefix, tickFrame(t, time.Now().UnixMilli(), 3)))
-			sinktest.CheckFor(t, 15*time.Second, func() error { return checkPrices(t, d, 3) })
+			testkit.Eventually(t, 15*time.Second, "the mark prices of tick 3", func() error { return checkPrices(t, d, 3) })
 
 			if n := dbtest.Count(t, d, "FROM exchange_symbols WHERE mark_price <= 0 OR mark_price > 100000000"); n != 0 {
 				t.Errorf("%d rows with an absurd mark price", n)
@@ -156,7 +157,7 @@ func TestMarkPriceSinkQuarantinesWhatTheDatabaseRefuses(t *testing.T) {
 			rec := markRecord(env.Prefix, poisoned(t, now, 100, "BTCUSDT",
 				fmt.Sprintf(`{"e":"markPriceUpdate","E":%d,"s":"BTCUSDT","p":"12345678901.5"}`, now)))
 			env.Produce(t, rec)
-			sinktest.CheckFor(t, 15*time.Second, func() error {
+			testkit.Eventually(t, 15*time.Second, "ETHUSDT written", func() error {
 				if got := rowPrice(t, d, "ETHUSDT"); got == "NULL" {
 					return fmt.Errorf("ETHUSDT not written")
 				}

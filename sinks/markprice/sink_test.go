@@ -15,6 +15,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/universe"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
@@ -121,7 +122,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 		}
 		r := sinktest.Run(t, s.Run)
 		env.Produce(t, markRecord(env.Prefix, tickFrame(t, 1000, 1)))
-		sinktest.CheckFor(t, 15*time.Second, func() error { return checkPrices(t, d, 1) })
+		testkit.Eventually(t, 15*time.Second, "the mark prices of tick 1", func() error { return checkPrices(t, d, 1) })
 		// A burst of ticks, an undecodable record in the middle: the last
 		// tick is what stays.
 		var burst []*kgo.Record
@@ -132,7 +133,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 			}
 		}
 		env.Produce(t, burst...)
-		sinktest.CheckFor(t, 15*time.Second, func() error { return checkPrices(t, d, 20) })
+		testkit.Eventually(t, 15*time.Second, "the mark prices of tick 20", func() error { return checkPrices(t, d, 20) })
 		env.WaitCommitted(t, "mp", topics.MarkPrice.Name(env.Prefix), 15*time.Second)
 		if err := r.Stop(); err != nil {
 			t.Fatal(err)
@@ -167,17 +168,17 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 		}
 		r := sinktest.Run(t, s.Run)
 		env.Produce(t, markRecord(env.Prefix, tickFrame(t, 1, 1)))
-		sinktest.CheckFor(t, 15*time.Second, func() error { return checkPrices(t, d, 1) })
+		testkit.Eventually(t, 15*time.Second, "the mark prices of tick 1", func() error { return checkPrices(t, d, 1) })
 		proxy.Down()
 		env.Produce(t, markRecord(env.Prefix, tickFrame(t, 2, 2)), markRecord(env.Prefix, tickFrame(t, 3, 3)))
-		sinktest.CheckFor(t, 10*time.Second, func() error {
+		testkit.Eventually(t, 10*time.Second, "the sink to report unhealthy", func() error {
 			if s.Healthy() {
 				return errors.New("still healthy")
 			}
 			return nil
 		})
 		proxy.Up()
-		sinktest.CheckFor(t, 15*time.Second, func() error {
+		testkit.Eventually(t, 15*time.Second, "the sink to recover", func() error {
 			if !s.Healthy() {
 				return errors.New("not healthy again")
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/orderstatus"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -117,7 +118,7 @@ func BenchmarkOrdersSinkCycle(b *testing.B) {
 		recs := recsOf(tr.events)
 		env.Pace(b, recs, rate)
 		env.WaitCommitted(b, "bench", topic, time.Minute)
-		sinktest.CheckFor(b, time.Minute, func() error {
+		testkit.Eventually(b, time.Minute, "the outbox to be published", func() error {
 			if n := dbtest.Count(b, d, "FROM order_outbox WHERE published_at IS NULL"); n > 0 {
 				return fmt.Errorf("%d outbox rows unpublished", n)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
@@ -261,7 +262,7 @@ func TestOrdersSinkOutageWithABadRecord(t *testing.T) {
 	bad := &kgo.Record{Topic: topic, Key: []byte(wide.Account), Value: sinktest.JSON(t, &wide)}
 	recs = append(recs[:5], append([]*kgo.Record{bad}, recs[5:]...)...)
 	env.Produce(t, recs...)
-	sinktest.CheckFor(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, "the sink to report unhealthy", func() error {
 		if s.Healthy() {
 			return errors.New("still healthy")
 		}

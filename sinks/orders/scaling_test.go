@@ -17,6 +17,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/orderstatus"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -81,7 +82,7 @@ func (p *drain) addMember(t *testing.T) {
 // partitions, and records when.
 func (p *drain) waitMembers(t *testing.T, n int) {
 	t.Helper()
-	sinktest.CheckFor(t, 60*time.Second, func() error {
+	testkit.Eventually(t, 60*time.Second, "every member to own partitions", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		gs, err := p.adm.DescribeGroups(ctx, p.group)
@@ -107,14 +108,14 @@ func (p *drain) waitMembers(t *testing.T, n int) {
 // published, then stops the members.
 func (p *drain) finish(t *testing.T) {
 	t.Helper()
-	sinktest.CheckFor(t, 10*time.Minute, func() error {
+	testkit.Eventually(t, 10*time.Minute, "every record committed", func() error {
 		if c := p.committed(t); c < p.total {
 			return fmt.Errorf("%d of %d records committed", c, p.total)
 		}
 		return nil
 	})
 	p.end = time.Now()
-	sinktest.CheckFor(t, 60*time.Second, func() error {
+	testkit.Eventually(t, 60*time.Second, "the outbox to be published", func() error {
 		if n := dbtest.Count(t, p.d, "FROM order_outbox WHERE published_at IS NULL"); n > 0 {
 			return fmt.Errorf("%d outbox rows unpublished", n)
 		}
@@ -205,7 +206,7 @@ func TestOrdersSinkScalesFromOneToThreeMembers(t *testing.T) {
 	three := &drain{env: env, adm: adm, d: d3, sinkDB: remote(t, d3, latency), group: "scale-three", total: total, topic: topic, start: time.Now()}
 	three.addMember(t)
 	// Under load: the first member is draining when the others join.
-	sinktest.CheckFor(t, 5*time.Minute, func() error {
+	testkit.Eventually(t, 5*time.Minute, "a tenth of the records committed", func() error {
 		if c := three.committed(t); c < total/10 {
 			return fmt.Errorf("%d of %d records committed before scaling out", c, total)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/orderstatus"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -137,7 +138,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 		r := sinktest.Run(t, s.Run)
 		proxy.Down()
 		produceHistory(t, env, tr)
-		sinktest.CheckFor(t, 10*time.Second, func() error {
+		testkit.Eventually(t, 10*time.Second, "the sink to report unhealthy", func() error {
 			if s.Healthy() {
 				return errors.New("still healthy")
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -183,7 +184,7 @@ func TestRegimeHistorySinkOutageIsRetriedNotQuarantined(t *testing.T) {
 	proxy.Down()
 	cs := realChanges(t)
 	env.Produce(t, changeRecords(t, env.Prefix, cs)...)
-	sinktest.CheckFor(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, "the sink to report unhealthy", func() error {
 		if s.Healthy() {
 			return errors.New("still healthy")
 		}

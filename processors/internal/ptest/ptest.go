@@ -1,7 +1,7 @@
-// Package ptest holds the helpers the processor tests share: a kfake broker
-// over TCP with the topic catalog applied, a franz-go producer and reader,
-// a processor runner that always waits for Run to return, and one polling
-// helper instead of scattered sleeps.
+// Package ptest holds what the processor tests add to internal/testkit (the
+// broker, the polling helper, the fixtures): a producer and reader on the
+// catalog under Prefix, goka options with in-memory storage, and a processor
+// runner that always waits for Run to return.
 package ptest
 
 import (
@@ -19,8 +19,8 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/lookups"
-	"github.com/kraite/stream/topics"
 )
 
 // Prefix is the topic prefix every processor test uses.
@@ -37,21 +37,7 @@ type Cluster struct {
 // and registers cleanup.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("starting broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	adm, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := topics.Apply(ctx, adm, Prefix, topics.All(), 1); err != nil {
-		t.Fatalf("applying topics: %v", err)
-	}
+	b := testkit.BrokerWith(t, broker.Config{}, Prefix)
 	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
 	if err != nil {
 		t.Fatal(err)
@@ -106,13 +92,13 @@ func (r *Reader) Poll(d time.Duration) []*kgo.Record {
 // what was read.
 func (r *Reader) WaitFor(t testing.TB, n int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for len(r.seen) < n && time.Now().Before(deadline) {
+	testkit.Eventually(t, timeout, fmt.Sprintf("%d records", n), func() error {
+		if len(r.seen) >= n {
+			return nil
+		}
 		r.Poll(100 * time.Millisecond)
-	}
-	if len(r.seen) < n {
-		t.Fatalf("read %d records, want %d", len(r.seen), n)
-	}
+		return fmt.Errorf("read %d records", len(r.seen))
+	})
 	return r.seen
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
 )
@@ -69,7 +70,7 @@ func TestLingerOnlyWhenRecordsAreWaiting(t *testing.T) {
 		// idle round is a buffered poll then a blocking one): a record
 		// produced while the loop was still finishing the last batch is
 		// already waiting when it polls, and rightly makes it linger.
-		sinktest.CheckFor(t, 20*time.Second, func() error {
+		testkit.Eventually(t, 20*time.Second, "the loop idle in its poll", func() error {
 			if p := l.Stats().Polls; p < int64(2*(i+1)) {
 				return fmt.Errorf("%d polls, the loop is not idle in its poll yet", p)
 			}
@@ -77,7 +78,7 @@ func TestLingerOnlyWhenRecordsAreWaiting(t *testing.T) {
 		})
 		time.Sleep(20 * time.Millisecond)
 		env.Produce(t, rec(topic, "a", i))
-		sinktest.CheckFor(t, 20*time.Second, func() error {
+		testkit.Eventually(t, 20*time.Second, "the records handled", func() error {
 			if n := got(); n != i+1 {
 				return fmt.Errorf("%d records handled, want %d", n, i+1)
 			}
@@ -94,7 +95,7 @@ func TestLingerOnlyWhenRecordsAreWaiting(t *testing.T) {
 	holding = true
 	mu.Unlock()
 	env.Produce(t, rec(topic, "a", 5))
-	sinktest.CheckFor(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, "the held batch", func() error {
 		if got() != 6 {
 			return fmt.Errorf("the held batch did not arrive")
 		}
@@ -108,7 +109,7 @@ func TestLingerOnlyWhenRecordsAreWaiting(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // let the client buffer them (no timing is asserted)
 	close(hold)
-	sinktest.CheckFor(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, "the records handled", func() error {
 		if n := got(); n != 206 {
 			return fmt.Errorf("%d records handled, want 206", n)
 		}

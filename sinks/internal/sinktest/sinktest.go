@@ -1,6 +1,7 @@
-// Package sinktest holds what the sink tests share: a kfake broker over TCP
-// with the topic catalog applied, a producer, a polling helper and a runner
-// that always waits for Run to return.
+// Package sinktest holds what the sink tests add to internal/testkit (the
+// broker, the polling helper, the fixtures): a producer on the catalog under
+// a random prefix, committed-offset and quarantine checks, a database behind
+// a proxy, and a runner that always waits for Run to return.
 package sinktest
 
 import (
@@ -8,19 +9,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-
 	"errors"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
 
@@ -34,22 +34,14 @@ type Env struct {
 // Start starts a kfake broker for the test and applies the topic catalog.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("starting broker: %v", err)
-	}
-	t.Cleanup(b.Close)
+	prefix := "t" + Random(4) + "."
+	b := testkit.BrokerWith(t, broker.Config{}, prefix)
 	cl, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
 	if err != nil {
 		t.Fatalf("creating client: %v", err)
 	}
 	t.Cleanup(cl.Close)
-	e := &Env{Broker: b, Prefix: "t" + Random(4) + ".", Client: cl}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := topics.Apply(ctx, cl, e.Prefix, topics.All(), 1); err != nil {
-		t.Fatalf("applying topics: %v", err)
-	}
+	e := &Env{Broker: b, Prefix: prefix, Client: cl}
 	return e
 }
 
@@ -102,23 +94,6 @@ func Random(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// CheckFor polls f every 20 ms until it returns nil or timeout passes, then
-// fails with f's last error.
-func CheckFor(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Runner runs a component's Run in the background; Stop cancels it and
 // returns Run's error. Stop is registered in t.Cleanup too, so Run always
 // returns before the test ends.
@@ -165,21 +140,15 @@ func (r *Runner) Wait(timeout time.Duration) error {
 	}
 }
 
-// Logger returns a logger writing to stderr when KRAITE_TEST_LOG=1, else
-// nothing.
-func Logger() *slog.Logger {
-	if os.Getenv("KRAITE_TEST_LOG") == "1" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+// Logger is testkit.Logger for callers without a testing.TB at hand.
+func Logger() *slog.Logger { return testkit.Logger(nil) }
 
 // WaitCommitted waits until group has committed the end offset of every
 // partition of topic: everything produced so far is durably handled.
 func (e *Env) WaitCommitted(t testing.TB, group, topic string, timeout time.Duration) {
 	t.Helper()
 	adm := kadm.NewClient(e.Client)
-	CheckFor(t, timeout, func() error {
+	testkit.Eventually(t, timeout, group+" to commit "+topic, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ends, err := adm.ListEndOffsets(ctx, topic)
