@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -63,7 +64,7 @@ func cmdRegime(ctx context.Context, a *cli, args []string) error {
 
 func regimeOverride(ctx context.Context, a *cli, c common, action string, dur time.Duration, reason, by string) error {
 	now := time.Now()
-	ov := topics.Override{Scope: regime.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
+	ov := topics.Override{Scope: regimestate.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
 	switch action {
 	case "allow", "block":
 		if reason == "" {
@@ -105,11 +106,11 @@ func regimeStatus(ctx context.Context, a *cli, c common, exchange string) error 
 	if err != nil {
 		return err
 	}
-	rawOv := ovs[regime.OverrideScope]
+	rawOv := ovs[regimestate.OverrideScope]
 	ov := regime.DecodeOverride(rawOv)
-	var st *regime.State
+	var st *regimestate.State
 	if raw := states[exchange]; len(raw) > 0 {
-		st = new(regime.State)
+		st = new(regimestate.State)
 		if err := json.Unmarshal(raw, st); err != nil {
 			return fmt.Errorf("decoding regime state of %s: %w", exchange, err)
 		}
@@ -125,16 +126,16 @@ func regimeStatus(ctx context.Context, a *cli, c common, exchange string) error 
 	return nil
 }
 
-func printRegime(a *cli, exchange string, st *regime.State, ov *topics.Override, ovUnreadable bool, now int64) {
-	gate, reason := regime.GateStatus(st, ov, now)
+func printRegime(a *cli, exchange string, st *regimestate.State, ov *topics.Override, ovUnreadable bool, now int64) {
+	gate, reason := regimestate.GateStatus(st, ov, now)
 	if ovUnreadable && ov == nil {
-		gate, reason = regime.GateOverrideUnreadable, "the newest override record is unreadable (quarantined) and no good one is known: opens refused until an operator writes a valid override"
+		gate, reason = regimestate.GateOverrideUnreadable, "the newest override record is unreadable (quarantined) and no good one is known: opens refused until an operator writes a valid override"
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	ts := func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
 	fmt.Fprintf(tw, "exchange\t%s\n", exchange)
-	fmt.Fprintf(tw, "gate now\t%s (opens %s): %s\n", gate, map[bool]string{true: "allowed", false: "refused"}[regime.Allowed(gate)], reason)
+	fmt.Fprintf(tw, "gate now\t%s (opens %s): %s\n", gate, map[bool]string{true: "allowed", false: "refused"}[regimestate.Allowed(gate)], reason)
 	if st == nil {
 		fmt.Fprintln(tw, "state\tnone yet (is the regime processor running and mark prices flowing?)")
 		return

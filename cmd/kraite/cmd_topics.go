@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
-	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -40,7 +40,7 @@ func cmdTopics(ctx context.Context, a *cli, args []string) error {
 
 // catalog is every topic Kraite declares up front: the catalog plus the goka
 // group table the gate looks up before the regime processor may have run.
-func catalog() []topics.Spec { return append(topics.All(), regime.TableSpec()) }
+func catalog() []topics.Spec { return append(topics.All(), regimestate.TableSpec()) }
 
 func listTopics(a *cli, prefix string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)

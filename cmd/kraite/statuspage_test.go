@@ -19,9 +19,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -80,7 +80,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	allowTopic, ovTopic := topics.Allowlist.Name(s.Prefix), topics.RegimeOverrides.Name(s.Prefix)
 	if err := cl.ProduceSync(context.Background(),
 		&kgo.Record{Topic: allowTopic, Key: []byte("binance"), Value: []byte(`{"exchange":"binance","types":["EVERYTHING"]}`)},
-		&kgo.Record{Topic: ovTopic, Key: []byte(regime.OverrideScope), Value: []byte(`{"scope":"global","action":"open-everything"}`)},
+		&kgo.Record{Topic: ovTopic, Key: []byte(regimestate.OverrideScope), Value: []byte(`{"scope":"global","action":"open-everything"}`)},
 	).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/acls"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/roles"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -110,7 +110,7 @@ func TestPlanIsLeastPrivilege(t *testing.T) {
 		t.Errorf("producer.user-data: %v", got)
 	}
 	// Only the regime's role owns (creates, writes) the regime table.
-	if got := who(es, kmsg.ACLResourceTypeTopic, regime.TableSpec().Name(prefix), kmsg.ACLOperationWrite); !slices.Equal(got, []string{"User:kraite-tyche"}) {
+	if got := who(es, kmsg.ACLResourceTypeTopic, regimestate.TableSpec().Name(prefix), kmsg.ACLOperationWrite); !slices.Equal(got, []string{"User:kraite-tyche"}) {
 		t.Errorf("regime-table writers: %v", got)
 	}
 	// Every writer may initialise an idempotent producer; nobody but the
@@ -242,7 +242,7 @@ func TestApplyOnAnACLBroker(t *testing.T) {
 	var reqs requestCounter
 	admin := client(t, b.Addr(), "admin", "admin-Pa55", kgo.WithHooks(&reqs))
 	ctx := context.Background()
-	if _, err := topics.Apply(ctx, admin, prefix, append(topics.All(), regime.TableSpec()), 1); err != nil {
+	if _, err := topics.Apply(ctx, admin, prefix, append(topics.All(), regimestate.TableSpec()), 1); err != nil {
 		t.Fatal(err)
 	}
 	adm := kadm.NewClient(admin)

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -84,14 +84,14 @@ var ComponentAccess = map[string]Access{
 	"regime-history-sink": {Writes: []topics.Spec{topics.Quarantine},
 		Why: map[string]string{topics.Quarantine.Suffix: "rows the database refused"}},
 	"gate": {Writes: []topics.Spec{topics.Positions, topics.OpenIntentsRejected, topics.Quarantine},
-		Reads: []topics.Spec{regime.TableSpec(), topics.RegimeOverrides},
+		Reads: []topics.Spec{regimestate.TableSpec(), topics.RegimeOverrides},
 		Why: map[string]string{topics.Positions.Suffix: "allowed opens", topics.OpenIntentsRejected.Suffix: "refused intents",
 			topics.Quarantine.Suffix: "undecodable intents"}},
 	// The regime reads its checkpoints and the mark-price partitions
 	// since the newest one without a group when it rebuilds a market
 	// (processors/regime: State in memory); mark-price is its group's input.
 	"regime": {Writes: []topics.Spec{topics.RegimeChanges, topics.RegimeCheckpoints, topics.Quarantine},
-		Reads: []topics.Spec{topics.RegimeOverrides, topics.RegimeCheckpoints}, Tables: []topics.Spec{regime.TableSpec()},
+		Reads: []topics.Spec{topics.RegimeOverrides, topics.RegimeCheckpoints}, Tables: []topics.Spec{regimestate.TableSpec()},
 		Why: map[string]string{topics.RegimeChanges.Suffix: "band and gate changes", topics.RegimeCheckpoints.Suffix: "checkpoints of the market",
 			topics.Quarantine.Suffix: "undecodable frames"}},
 	"trading-worker": reconcilingWorker,
@@ -109,7 +109,7 @@ var ComponentAccess = map[string]Access{
 // the scheduler's lease (who leads).
 func StatusPageReads() []topics.Spec {
 	return []topics.Spec{topics.Allowlist, topics.MarkPrice, topics.OpenIntentsRejected, topics.Quarantine,
-		topics.RegimeChanges, topics.RegimeOverrides, regime.TableSpec(), topics.SchedulerLease}
+		topics.RegimeChanges, topics.RegimeOverrides, regimestate.TableSpec(), topics.SchedulerLease}
 }
 
 // OperatorWrites are the control topics only the operator writes: the

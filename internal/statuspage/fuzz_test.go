@@ -9,8 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/dispatch"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -23,11 +23,11 @@ import (
 func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 	now := time.UnixMilli(1_800_000_000_000)
 	j := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	f.Add(uint8(0), []byte("binance"), j(regime.State{Scope: "binance", AtMs: now.UnixMilli(), Score: 12, Band: regime.Calm, Degraded: "BTCUSDT silent"}), int64(0))
+	f.Add(uint8(0), []byte("binance"), j(regimestate.State{Scope: "binance", AtMs: now.UnixMilli(), Score: 12, Band: regimestate.Calm, Degraded: "BTCUSDT silent"}), int64(0))
 	f.Add(uint8(0), []byte("binance"), []byte(`{"band":"Euphoric","score":1e999}`), int64(0))
 	f.Add(uint8(1), []byte("binance"), j(topics.RegimeChange{Scope: "binance", From: "Calm", To: "Critical", Score: 80, AtMs: now.UnixMilli()}), int64(0))
-	f.Add(uint8(2), []byte(regime.OverrideScope), j(topics.Override{Scope: regime.OverrideScope, Action: "block", Reason: "r", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli() + 1}), int64(0))
-	f.Add(uint8(2), []byte(regime.OverrideScope), []byte(`{"scope":"global","action":"open"`), int64(0))
+	f.Add(uint8(2), []byte(regimestate.OverrideScope), j(topics.Override{Scope: regimestate.OverrideScope, Action: "block", Reason: "r", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli() + 1}), int64(0))
+	f.Add(uint8(2), []byte(regimestate.OverrideScope), []byte(`{"scope":"global","action":"open"`), int64(0))
 	f.Add(uint8(3), []byte("binance"), j(topics.AllowlistValue{Exchange: "binance", Types: []string{"TRADE"}}), int64(0))
 	f.Add(uint8(3), []byte("binance"), []byte(nil), int64(0))
 	f.Add(uint8(4), []byte("k"), j(topics.QuarantineRecord{SourceTopic: "t.allowlist", Key: "binance", Consumer: "t.dispatch",

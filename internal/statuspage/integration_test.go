@@ -20,9 +20,9 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/queues/scheduler"
 	"github.com/kraite/stream/topics"
 )
@@ -152,7 +152,7 @@ func sameLabels(ls []*dto.LabelPair, want map[string]string) bool {
 func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := topics.Apply(ctx, e.cl, prefix, []topics.Spec{regime.TableSpec()}, 1); err != nil {
+	if _, err := topics.Apply(ctx, e.cl, prefix, []topics.Spec{regimestate.TableSpec()}, 1); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -162,8 +162,8 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 	e.produce(t,
 		jsonRecord(t, "regime-changes", "binance", topics.RegimeChange{Scope: "binance", From: "none", To: "Calm", Score: 3, AtMs: t0, Gate: "open"}),
 		jsonRecord(t, "regime-changes", "binance", topics.RegimeChange{Scope: "binance", From: "Calm", To: "Elevated", Score: 31, AtMs: t0 + 60_000, Gate: "open"}),
-		jsonRecord(t, "regime-table", "binance", regime.State{Scope: "binance", AtMs: t0 + 90_000, Score: 33.5, Band: regime.Elevated,
-			SinceMs: t0 + 60_000, Gate: regime.GateOpen, Records: 91}))
+		jsonRecord(t, "regime-table", "binance", regimestate.State{Scope: "binance", AtMs: t0 + 90_000, Score: 33.5, Band: regimestate.Elevated,
+			SinceMs: t0 + 60_000, Gate: regimestate.GateOpen, Records: 91}))
 	// Shadow mode on binance.
 	e.produce(t, jsonRecord(t, "allowlist", "binance", topics.AllowlistValue{Exchange: "binance", Types: []string{}, UpdatedMs: now.UnixMilli(), By: "test"}))
 	// 25 quarantined records: the page shows the newest 20, the gauge counts 25.
@@ -226,7 +226,7 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 		t.Errorf("errors reported: %v", s.Errors)
 	}
 	sc := s.Regime.Scopes[0]
-	if sc.Scope != "binance" || sc.Score != 33.5 || sc.Band != "Elevated" || sc.Gate != regime.GateOpen || !sc.OpensAllowed {
+	if sc.Scope != "binance" || sc.Score != 33.5 || sc.Band != "Elevated" || sc.Gate != regimestate.GateOpen || !sc.OpensAllowed {
 		t.Errorf("regime: %+v", sc)
 	}
 	wantHist := []statuspage.Point{{T: t0, S: 3, B: "Calm"}, {T: t0 + 60_000, S: 31, B: "Elevated"}, {T: t0 + 90_000, S: 33.5, B: "Elevated"}}
@@ -274,8 +274,8 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 
 	// Live: the regime goes Critical and the allowlist leaves shadow mode.
 	e.produce(t,
-		jsonRecord(t, "regime-table", "binance", regime.State{Scope: "binance", AtMs: t0 + 120_000, Score: 81, Band: regime.Critical,
-			SinceMs: t0 + 120_000, Gate: regime.GateBlocked, Records: 92}),
+		jsonRecord(t, "regime-table", "binance", regimestate.State{Scope: "binance", AtMs: t0 + 120_000, Score: 81, Band: regimestate.Critical,
+			SinceMs: t0 + 120_000, Gate: regimestate.GateBlocked, Records: 92}),
 		jsonRecord(t, "allowlist", "binance", topics.AllowlistValue{Exchange: "binance", Types: []string{"TRADE", "CANCELED"}, UpdatedMs: now.UnixMilli()}))
 	testkit.Eventually(t, 30*time.Second, "the Critical band and the new allowlist", func() bool {
 		s = e.snapshot(t)
@@ -283,7 +283,7 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 		types, _ := e.gauge(t, "kraite_allowlist_types", map[string]string{"exchange": "binance"})
 		return s.Regime.Scopes[0].Band == "Critical" && crit == 1 && types == 2
 	})
-	if sc := s.Regime.Scopes[0]; sc.Gate != regime.GateBlocked || sc.OpensAllowed || sc.History[len(sc.History)-1].S != 81 {
+	if sc := s.Regime.Scopes[0]; sc.Gate != regimestate.GateBlocked || sc.OpensAllowed || sc.History[len(sc.History)-1].S != 81 {
 		t.Errorf("after going Critical: gate %s allowed %v history %v", sc.Gate, sc.OpensAllowed, sc.History)
 	}
 	if a := s.Allowlist.Exchanges[0]; a.Shadow || len(a.Types) != 2 {
@@ -445,17 +445,17 @@ func TestAnUnreachableBrokerShowsOnThePage(t *testing.T) {
 func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := topics.Apply(ctx, e.cl, prefix, []topics.Spec{regime.TableSpec()}, 1); err != nil {
+	if _, err := topics.Apply(ctx, e.cl, prefix, []topics.Spec{regimestate.TableSpec()}, 1); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	e.produce(t, jsonRecord(t, "regime-table", "binance", regime.State{Scope: "binance", AtMs: now.Add(-time.Minute).UnixMilli(),
-		Score: 4, Band: regime.Calm, SinceMs: now.Add(-time.Hour).UnixMilli(), Gate: regime.GateDegraded,
+	e.produce(t, jsonRecord(t, "regime-table", "binance", regimestate.State{Scope: "binance", AtMs: now.Add(-time.Minute).UnixMilli(),
+		Score: 4, Band: regimestate.Calm, SinceMs: now.Add(-time.Hour).UnixMilli(), Gate: regimestate.GateDegraded,
 		Degraded: "reference BTCUSDT silent for 45s", Records: 12}))
-	block := topics.Override{Scope: regime.OverrideScope, Action: "block", Reason: "exchange maintenance", By: "ops",
+	block := topics.Override{Scope: regimestate.OverrideScope, Action: "block", Reason: "exchange maintenance", By: "ops",
 		CreatedMs: now.UnixMilli(), UntilMs: now.Add(time.Hour).UnixMilli()}
-	e.produce(t, jsonRecord(t, "regime-overrides", regime.OverrideScope, block))
-	garbage := &kgo.Record{Topic: prefix + "regime-overrides", Key: []byte(regime.OverrideScope), Value: []byte(`{"scope":"global","action":"open-sesame"`)}
+	e.produce(t, jsonRecord(t, "regime-overrides", regimestate.OverrideScope, block))
+	garbage := &kgo.Record{Topic: prefix + "regime-overrides", Key: []byte(regimestate.OverrideScope), Value: []byte(`{"scope":"global","action":"open-sesame"`)}
 	e.produce(t, garbage)
 	e.produce(t, &kgo.Record{Topic: prefix + "allowlist", Key: []byte("binance"), Value: []byte(`{"exchange":"binance","types":null}`)})
 	// The gate refused a regime state (the page itself saw only good ones):
@@ -550,7 +550,7 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 		t.Errorf("problems not worst first: %+v", s.Problems)
 	}
 	sc := s.Regime.Scopes[0]
-	if sc.Gate != regime.GateOverrideBlock || sc.OpensAllowed || sc.Override == nil || sc.Override.Reason != "exchange maintenance" || sc.Degraded == "" {
+	if sc.Gate != regimestate.GateOverrideBlock || sc.OpensAllowed || sc.Override == nil || sc.Override.Reason != "exchange maintenance" || sc.Degraded == "" {
 		t.Errorf("the block override after garbage: %+v", sc)
 	}
 	if a := s.Allowlist.Exchanges[0]; a.Source != "unreadable" || !a.Shadow {
@@ -580,7 +580,7 @@ func TestEveryProblemFromKafkaIsOnThePage(t *testing.T) {
 
 	// A good override and a committing worker end their problems.
 	block.Action, block.Reason = "clear", ""
-	e.produce(t, jsonRecord(t, "regime-overrides", regime.OverrideScope, block))
+	e.produce(t, jsonRecord(t, "regime-overrides", regimestate.OverrideScope, block))
 	commit(10)
 	testkit.Eventually(t, 30*time.Second, "the override and stall problems gone", func() bool {
 		ps = kinds(e.snapshot(t))

@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/internal/regimestate"
 )
 
 // The gauges. The Grafana dashboard is built on these exact names.
@@ -40,7 +40,7 @@ var (
 )
 
 // bands is every regime band, in order.
-var bands = []regime.Band{regime.Calm, regime.Elevated, regime.Fragile, regime.Critical}
+var bands = []regimestate.Band{regimestate.Calm, regimestate.Elevated, regimestate.Fragile, regimestate.Critical}
 
 // gauges exports a Collector's snapshot as Prometheus gauges, computed at
 // scrape time so that ages are current and vanished series disappear.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -258,7 +258,7 @@ func checkState(raw []byte) (regimeRecord, error) {
 		return rec, fmt.Errorf("decoding regime state: %w", err)
 	}
 	switch rec.Band {
-	case regime.Calm, regime.Elevated, regime.Fragile, regime.Critical, "":
+	case regimestate.Calm, regimestate.Elevated, regimestate.Fragile, regimestate.Critical, "":
 	default:
 		return rec, fmt.Errorf("regime state band %q is not known", topics.Bound(string(rec.Band), 64))
 	}
@@ -275,7 +275,7 @@ func checkState(raw []byte) (regimeRecord, error) {
 func pageAlert(topic, key string, partition int32, offset int64, err error, kept bool, at time.Time) ControlAlert {
 	a := ControlAlert{Topic: topic, Key: topics.Bound(key, topics.MaxQuarantineKey), Partition: partition, Offset: offset,
 		Error: topics.Bound(err.Error(), 512), KeptLastGood: kept, AtMs: at.UnixMilli(), Sources: []string{pageSource}}
-	if validate.Exchange(key) != nil && key != regime.OverrideScope {
+	if validate.Exchange(key) != nil && key != regimestate.OverrideScope {
 		a.Key, a.KeptLastGood = UnknownKeys, true
 	}
 	return a
@@ -426,7 +426,7 @@ func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []
 		out = append(out, controlProblem(s.n, a))
 	}
 	for _, sc := range snap.Regime.Scopes {
-		if sc.Gate == regime.GateStale {
+		if sc.Gate == regimestate.GateStale {
 			out = append(out, Problem{Kind: KindRegimeStale, Severity: SeverityBad, Subject: "regime " + sc.Scope,
 				Reason: sc.GateReason + "; the gate refuses opens as stale", SinceMs: sc.AtMs})
 		}
@@ -435,7 +435,7 @@ func (s *state) problems(snap *Snapshot, now time.Time, window time.Duration) []
 				Reason: sc.GateReason, SinceMs: sc.DegradedSinceMs}
 			if sc.OpensAllowed {
 				p.Severity, p.Reason = SeverityWarn, "regime degraded: "+sc.Degraded+" (opens allowed by "+sc.Gate+")"
-			} else if sc.Gate != regime.GateDegraded {
+			} else if sc.Gate != regimestate.GateDegraded {
 				p.Reason = "regime degraded: " + sc.Degraded + "; gate " + sc.Gate + ": " + sc.GateReason
 			}
 			out = append(out, p)

@@ -11,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/gate"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -48,16 +48,16 @@ func findProblem(ps []Problem, kind, subject string) (Problem, bool) {
 func TestARefusedOverrideKeepsTheBlockAndIsAProblemUntilAGoodRecord(t *testing.T) {
 	s := newState("t.", time.Hour, 20)
 	now := time.Now()
-	block, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "block", Reason: "maintenance",
+	block, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "block", Reason: "maintenance",
 		CreatedMs: now.UnixMilli(), UntilMs: now.Add(time.Hour).UnixMilli()})
-	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: block, Offset: 0}, now)
-	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: []byte("{garbage"), Offset: 1}, now)
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regimestate.OverrideScope), Value: block, Offset: 0}, now)
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regimestate.OverrideScope), Value: []byte("{garbage"), Offset: 1}, now)
 	if s.override == nil || s.override.Action != "block" {
 		t.Fatalf("a garbage override removed the block from the page: %+v", s.override)
 	}
 	// The gate's quarantine record of the same record.
 	s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.overrides, SourcePartition: 0, SourceOffset: 1,
-		Key: regime.OverrideScope, Consumer: "t.gate", Value: "{garbage",
+		Key: regimestate.OverrideScope, Consumer: "t.gate", Value: "{garbage",
 		Error: "control record refused (last good value kept): decoding override: unexpected end of JSON input"}, 5, now), now)
 	as := s.controlAlerts(nil, now)
 	if len(as) != 1 || strings.Join(as[0].Consumers, ",") != "t.gate" || strings.Join(as[0].Sources, ",") != "page,quarantine" ||
@@ -65,18 +65,18 @@ func TestARefusedOverrideKeepsTheBlockAndIsAProblemUntilAGoodRecord(t *testing.T
 		t.Fatalf("alerts: %+v", as)
 	}
 	ps := problemsOf(s, Snapshot{}, now)
-	p, ok := findProblem(ps, KindControlRefused, s.n.overrides+" "+regime.OverrideScope)
+	p, ok := findProblem(ps, KindControlRefused, s.n.overrides+" "+regimestate.OverrideScope)
 	if !ok || p.Severity != SeverityWarn || !strings.Contains(p.Reason, "last good value kept") || !strings.Contains(p.Reason, "t.gate") {
 		t.Fatalf("problems: %+v", ps)
 	}
 	// A good record after it ends the alert.
-	clear, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "clear", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli()})
-	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: clear, Offset: 2}, now)
+	clear, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "clear", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli()})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regimestate.OverrideScope), Value: clear, Offset: 2}, now)
 	if as := s.controlAlerts(nil, now); len(as) != 0 {
 		t.Fatalf("alerts after a good record: %+v", as)
 	}
 	// A quarantine record of the old garbage arriving late does not bring it back.
-	s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.overrides, SourceOffset: 1, Key: regime.OverrideScope,
+	s.addQuarantine(quarRecord(t, topics.QuarantineRecord{SourceTopic: s.n.overrides, SourceOffset: 1, Key: regimestate.OverrideScope,
 		Consumer: "t.regime", Error: "control record refused (last good value kept): x"}, 6, now), now)
 	if as := s.controlAlerts(nil, now); len(as) != 0 {
 		t.Fatalf("a late quarantine record of a superseded record: %+v", as)
@@ -301,7 +301,7 @@ func TestDisconnectedAccountsAreProblemsSinceTheyWentDown(t *testing.T) {
 func TestADegradedRegimeIsABadProblem(t *testing.T) {
 	s := newState("t.", time.Hour, 20)
 	base := int64(1_800_000_000_000)
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: base, Score: 3, Band: regime.Calm, Degraded: "reference BTCUSDT silent for 31s"})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base, Score: 3, Band: regimestate.Calm, Degraded: "reference BTCUSDT silent for 31s"})
 	now := time.UnixMilli(base + 5000)
 	snap := Snapshot{Regime: s.regimeView(now)}
 	ps := s.problems(&snap, now, 10*time.Minute)
@@ -315,12 +315,12 @@ func TestADegradedRegimeIsABadProblem(t *testing.T) {
 func TestAGarbageRegimeStateKeepsTheLastGoodOneWithAnAlert(t *testing.T) {
 	s := newState("t.", time.Hour, 20)
 	now := time.Now()
-	good, _ := json.Marshal(regime.State{Scope: "binance", AtMs: 100, Score: 10, Band: regime.Calm})
+	good, _ := json.Marshal(regimestate.State{Scope: "binance", AtMs: 100, Score: 10, Band: regimestate.Calm})
 	s.applyRecord(&kgo.Record{Topic: s.n.table, Key: []byte("binance"), Value: good, Offset: 1}, now)
 	s.decodePendingLocked()
 	s.applyRecord(&kgo.Record{Topic: s.n.table, Key: []byte("binance"), Value: []byte(`{"band":"Euphoric","score":500,"at":200}`), Offset: 2}, now)
 	s.decodePendingLocked()
-	if sc := s.scopes["binance"]; sc.cur.Band != regime.Calm || s.errs["regime"] == "" {
+	if sc := s.scopes["binance"]; sc.cur.Band != regimestate.Calm || s.errs["regime"] == "" {
 		t.Fatalf("after garbage: %+v %q", sc.cur, s.errs["regime"])
 	}
 	as := s.controlAlerts(nil, now)
@@ -350,19 +350,19 @@ func TestSinceOffsetsReadTheLookbackButBounded(t *testing.T) {
 func TestAGarbageOnlyOverrideShowsTheGateRefusingOpens(t *testing.T) {
 	s := newState("t.", time.Hour, 20)
 	now := time.Now()
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.UnixMilli(), Score: 3, Band: regime.Calm})
-	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: []byte(`{"scope":"global","action":"open"}`)}, now)
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.UnixMilli(), Score: 3, Band: regimestate.Calm})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regimestate.OverrideScope), Value: []byte(`{"scope":"global","action":"open"}`)}, now)
 	v := s.scopeView(s.scopes["binance"], now)
-	if v.Gate != regime.GateOverrideUnreadable || v.OpensAllowed || !strings.Contains(v.GateReason, "override action") {
+	if v.Gate != regimestate.GateOverrideUnreadable || v.OpensAllowed || !strings.Contains(v.GateReason, "override action") {
 		t.Fatalf("garbage-only override: %+v", v)
 	}
-	clear, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "clear", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli()})
-	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regime.OverrideScope), Value: clear, Offset: 1}, now)
-	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOpen {
+	clear, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "clear", CreatedMs: now.UnixMilli(), UntilMs: now.UnixMilli()})
+	s.applyRecord(&kgo.Record{Topic: s.n.overrides, Key: []byte(regimestate.OverrideScope), Value: clear, Offset: 1}, now)
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regimestate.GateOpen {
 		t.Fatalf("after a clear: %+v", v)
 	}
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.UnixMilli() + 1, Score: 3, Band: regime.Calm, OverrideUnreadable: "decoding override: EOF"})
-	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOverrideUnreadable {
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.UnixMilli() + 1, Score: 3, Band: regimestate.Calm, OverrideUnreadable: "decoding override: EOF"})
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regimestate.GateOverrideUnreadable {
 		t.Fatalf("the regime's own verdict: %+v", v)
 	}
 }
@@ -532,23 +532,23 @@ func TestAStaleRegimeStateIsRefusedAsTheGateDoes(t *testing.T) {
 	}
 	s := newState("t.", time.Hour, 20)
 	now := time.UnixMilli(1_800_000_000_000)
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.Add(-6 * time.Minute).UnixMilli(), Score: 3, Band: regime.Calm})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: now.Add(-6 * time.Minute).UnixMilli(), Score: 3, Band: regimestate.Calm})
 	snap := Snapshot{Regime: s.regimeView(now)}
 	sc := snap.Regime.Scopes[0]
-	if sc.Gate != regime.GateStale || sc.OpensAllowed || !strings.Contains(sc.GateReason, "6m0s old") {
+	if sc.Gate != regimestate.GateStale || sc.OpensAllowed || !strings.Contains(sc.GateReason, "6m0s old") {
 		t.Fatalf("old state: %+v", sc)
 	}
 	if ps := s.problems(&snap, now, 10*time.Minute); len(ps) != 1 || ps[0].Kind != KindRegimeStale || ps[0].Severity != SeverityBad {
 		t.Fatalf("problems: %+v", ps)
 	}
-	s.override = &topics.Override{Scope: regime.OverrideScope, Action: "block", UntilMs: now.Add(time.Hour).UnixMilli(), Reason: "x"}
-	if sc := s.regimeView(now).Scopes[0]; sc.Gate != regime.GateOverrideBlock {
+	s.override = &topics.Override{Scope: regimestate.OverrideScope, Action: "block", UntilMs: now.Add(time.Hour).UnixMilli(), Reason: "x"}
+	if sc := s.regimeView(now).Scopes[0]; sc.Gate != regimestate.GateOverrideBlock {
 		t.Fatalf("override over a stale state: %+v", sc)
 	}
 	s.override = nil
 	s2 := newState("t.", time.Hour, 20)
-	s2.setRegime(regimeRecord{Scope: "binance", AtMs: now.Add(time.Hour).UnixMilli(), Score: 3, Band: regime.Calm})
-	if sc := s2.regimeView(now).Scopes[0]; sc.Gate != regime.GateStale || !strings.Contains(sc.GateReason, "ahead") {
+	s2.setRegime(regimeRecord{Scope: "binance", AtMs: now.Add(time.Hour).UnixMilli(), Score: 3, Band: regimestate.Calm})
+	if sc := s2.regimeView(now).Scopes[0]; sc.Gate != regimestate.GateStale || !strings.Contains(sc.GateReason, "ahead") {
 		t.Fatalf("a state from the future: %+v", sc)
 	}
 }

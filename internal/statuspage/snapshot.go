@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -469,28 +469,28 @@ func (s *state) regimeView(now time.Time) Regime {
 
 func (s *state) scopeView(sc *scope, now time.Time) RegimeScope {
 	r := sc.cur
-	st := &regime.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs, Degraded: r.Degraded,
+	st := &regimestate.State{Band: r.Band, CooldownUntilMs: r.CooldownUntilMs, Degraded: r.Degraded,
 		OverrideUnreadable: r.OverrideUnreadable}
 	if s.ovUnreadable != "" { // what the gate's overrides View holds now
 		st.OverrideUnreadable = s.ovUnreadable
 	}
-	gate, reason := regime.GateStatus(st, s.override, now.UnixMilli())
-	if gate != regime.GateOverrideAllow && gate != regime.GateOverrideBlock {
+	gate, reason := regimestate.GateStatus(st, s.override, now.UnixMilli())
+	if gate != regimestate.GateOverrideAllow && gate != regimestate.GateOverrideBlock {
 		// The gate's own clock check (gate.Decide): a state too old, or
 		// ahead of the clock, refuses opens whatever it says.
 		switch stAge := now.UnixMilli() - r.AtMs; {
 		case -stAge > topics.DefaultMaxAhead.Milliseconds():
-			gate, reason = regime.GateStale, fmt.Sprintf("regime state claims a time %s ahead of this clock", time.Duration(-stAge)*time.Millisecond)
+			gate, reason = regimestate.GateStale, fmt.Sprintf("regime state claims a time %s ahead of this clock", time.Duration(-stAge)*time.Millisecond)
 		case stAge > maxStateAge.Milliseconds():
-			gate, reason = regime.GateStale, fmt.Sprintf("regime state is %s old (the gate's limit is %s): is the regime processor running, are mark prices flowing?",
+			gate, reason = regimestate.GateStale, fmt.Sprintf("regime state is %s old (the gate's limit is %s): is the regime processor running, are mark prices flowing?",
 				(time.Duration(stAge)*time.Millisecond).Truncate(time.Second), maxStateAge)
 		}
 	}
 	v := RegimeScope{Scope: r.Scope, Score: r.Score, Band: string(r.Band), Gate: gate, GateReason: reason,
-		OpensAllowed: regime.Allowed(gate), Degraded: r.Degraded, DegradedSinceMs: sc.degradedSince, AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,
+		OpensAllowed: regimestate.Allowed(gate), Degraded: r.Degraded, DegradedSinceMs: sc.degradedSince, AtMs: r.AtMs, Age: age(now, time.UnixMilli(r.AtMs)), SinceMs: r.SinceMs,
 		CooldownUntilMs: r.CooldownUntilMs, Records: r.Records, Inputs: r.Inputs.Map(),
 		History: append([]Point{}, sc.points...), Changes: []topics.RegimeChange{}}
-	if gate == regime.GateOverrideAllow || gate == regime.GateOverrideBlock {
+	if gate == regimestate.GateOverrideAllow || gate == regimestate.GateOverrideBlock {
 		v.Override = s.override
 	}
 	for i := len(sc.changes) - 1; i >= 0 && len(v.Changes) < 10; i-- {

@@ -13,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/dispatch"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/queues/scheduler"
 	"github.com/kraite/stream/topics"
 )
@@ -38,7 +38,7 @@ type names struct {
 
 func topicNames(prefix string) names {
 	return names{
-		table:      string(regime.Table(prefix)),
+		table:      regimestate.TableSpec().Name(prefix),
 		changes:    topics.RegimeChanges.Name(prefix),
 		overrides:  topics.RegimeOverrides.Name(prefix),
 		allowlist:  topics.Allowlist.Name(prefix),
@@ -69,22 +69,22 @@ func (n names) follows(quarantine int) []follow {
 	}
 }
 
-// regimeRecord is the part of a regime.State the page shows; the rolling
+// regimeRecord is the part of a regimestate.State the page shows; the rolling
 // market state (most of the bytes) is skipped.
 type regimeRecord struct {
-	Scope           string      `json:"scope"`
-	AtMs            int64       `json:"at"`
-	Score           float64     `json:"score"`
-	Band            regime.Band `json:"band"`
-	SinceMs         int64       `json:"since"`
-	CooldownUntilMs int64       `json:"cooldown_until,omitempty"`
-	Gate            string      `json:"gate"`
-	Degraded        string      `json:"degraded,omitempty"`
+	Scope           string           `json:"scope"`
+	AtMs            int64            `json:"at"`
+	Score           float64          `json:"score"`
+	Band            regimestate.Band `json:"band"`
+	SinceMs         int64            `json:"since"`
+	CooldownUntilMs int64            `json:"cooldown_until,omitempty"`
+	Gate            string           `json:"gate"`
+	Degraded        string           `json:"degraded,omitempty"`
 	// OverrideUnreadable: the regime saw only garbage on the overrides
 	// topic at its last record (fail closed).
-	OverrideUnreadable string        `json:"override_unreadable,omitempty"`
-	Inputs             regime.Inputs `json:"inputs"`
-	Records            int64         `json:"records"`
+	OverrideUnreadable string             `json:"override_unreadable,omitempty"`
+	Inputs             regimestate.Inputs `json:"inputs"`
+	Records            int64              `json:"records"`
 }
 
 // Point is one regime score sample: event time (ms), score and band.
@@ -383,12 +383,12 @@ func (s *state) applyAllowlist(r *kgo.Record, now time.Time) {
 func (s *state) applyOverride(r *kgo.Record, now time.Time) {
 	key := string(r.Key)
 	ov, err := checkOverride(key, r.Value)
-	if err == nil && key != regime.OverrideScope {
-		err = fmt.Errorf("override scope %q is not known (want %q)", topics.Bound(key, 64), regime.OverrideScope)
+	if err == nil && key != regimestate.OverrideScope {
+		err = fmt.Errorf("override scope %q is not known (want %q)", topics.Bound(key, 64), regimestate.OverrideScope)
 	}
 	if err != nil {
 		s.raise(pageAlert(r.Topic, key, r.Partition, r.Offset, err, s.override != nil, now))
-		if key == regime.OverrideScope && s.override == nil {
+		if key == regimestate.OverrideScope && s.override == nil {
 			s.ovUnreadable = topics.Bound(err.Error(), 300)
 		}
 		return

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
-	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -22,7 +22,7 @@ func TestRegimeHistoryIsSampledSortedAndKeptForTheWindow(t *testing.T) {
 	s := newState("t.", 10*time.Minute, 20)
 	base := int64(1_800_000_000_000)
 	state := func(at int64, score float64, band string) {
-		s.setRegime(regimeRecord{Scope: "binance", AtMs: at, Score: score, Band: regime.Band(band)})
+		s.setRegime(regimeRecord{Scope: "binance", AtMs: at, Score: score, Band: regimestate.Band(band)})
 	}
 	// 1 Hz states: only one per sampleGap survives while the band holds.
 	for i := int64(0); i < 10; i++ {
@@ -199,29 +199,29 @@ func TestADegradedRegimeShowsDegradedWithItsReason(t *testing.T) {
 	s := newState("t.", time.Hour, 20)
 	base := int64(1_800_000_000_000)
 	now := time.UnixMilli(base + 10*sec)
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: base, Score: 5, Band: regime.Calm})
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + sec, Score: 5, Band: regime.Calm, Degraded: "reference BTCUSDT silent for 45s"})
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + 2*sec, Score: 5, Band: regime.Calm, Degraded: "reference BTCUSDT silent for 46s"})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base, Score: 5, Band: regimestate.Calm})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + sec, Score: 5, Band: regimestate.Calm, Degraded: "reference BTCUSDT silent for 45s"})
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + 2*sec, Score: 5, Band: regimestate.Calm, Degraded: "reference BTCUSDT silent for 46s"})
 	v := s.scopeView(s.scopes["binance"], now)
-	if v.Gate != regime.GateDegraded || v.OpensAllowed || v.Degraded != "reference BTCUSDT silent for 46s" ||
+	if v.Gate != regimestate.GateDegraded || v.OpensAllowed || v.Degraded != "reference BTCUSDT silent for 46s" ||
 		v.GateReason != "regime degraded: reference BTCUSDT silent for 46s" || v.DegradedSinceMs != base+sec {
 		t.Fatalf("degraded scope: %+v", v)
 	}
 	// An operator allow override still wins, as at the gate.
-	s.override = &topics.Override{Scope: regime.OverrideScope, Action: "allow", UntilMs: now.UnixMilli() + 60_000, Reason: "feed known thin"}
-	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOverrideAllow || !v.OpensAllowed {
+	s.override = &topics.Override{Scope: regimestate.OverrideScope, Action: "allow", UntilMs: now.UnixMilli() + 60_000, Reason: "feed known thin"}
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regimestate.GateOverrideAllow || !v.OpensAllowed {
 		t.Fatalf("allow override over a degraded regime: %+v", v)
 	}
 	s.override = nil
-	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + 3*sec, Score: 5, Band: regime.Calm})
-	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regime.GateOpen || v.Degraded != "" || v.DegradedSinceMs != 0 {
+	s.setRegime(regimeRecord{Scope: "binance", AtMs: base + 3*sec, Score: 5, Band: regimestate.Calm})
+	if v := s.scopeView(s.scopes["binance"], now); v.Gate != regimestate.GateOpen || v.Degraded != "" || v.DegradedSinceMs != 0 {
 		t.Fatalf("recovered scope: %+v", v)
 	}
 	// Decoded from the table's JSON (the field the regime writes).
-	raw, _ := json.Marshal(regime.State{Scope: "bybit", AtMs: base, Score: 1, Band: regime.Calm, Gate: regime.GateDegraded, Degraded: "2 of 40 symbols fresh"})
+	raw, _ := json.Marshal(regimestate.State{Scope: "bybit", AtMs: base, Score: 1, Band: regimestate.Calm, Gate: regimestate.GateDegraded, Degraded: "2 of 40 symbols fresh"})
 	s.pending["bybit"] = pendingState{raw: raw, offset: 1}
 	s.decodePendingLocked()
-	if v := s.scopeView(s.scopes["bybit"], now); v.Gate != regime.GateDegraded || v.Degraded != "2 of 40 symbols fresh" {
+	if v := s.scopeView(s.scopes["bybit"], now); v.Gate != regimestate.GateDegraded || v.Degraded != "2 of 40 symbols fresh" {
 		t.Fatalf("decoded degraded state: %+v", v)
 	}
 }

@@ -7,14 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
 // Reasons of a Decision, machine-readable (RejectedIntent.Reason). A
 // decision the regime made carries the regime's gate status as its reason
-// (regime.GateOpen, GateBlocked, GateCooldown, GateOverrideAllow,
+// (regimestate.GateOpen, GateBlocked, GateCooldown, GateOverrideAllow,
 // GateOverrideBlock, GateNoState, and any status the regime adds, such as
 // its degraded state); the gate adds these:
 const (
@@ -36,8 +36,8 @@ const (
 	// the exchange (its only records were garbage).
 	ReasonStateUnreadable = "state_unreadable"
 	// ReasonStaleState: the regime state is older than MaxStateAge by the
-	// gate's clock, or claims a time ahead of it (regime.GateStale).
-	ReasonStaleState = regime.GateStale
+	// gate's clock, or claims a time ahead of it (regimestate.GateStale).
+	ReasonStaleState = regimestate.GateStale
 )
 
 // Decision is the gate's verdict on one intent.
@@ -67,7 +67,7 @@ type Input struct {
 	ClaimedMs int64
 	// State is the regime state of the intent's exchange (nil if none);
 	// StateErr is set when the table holds no readable state (fail closed).
-	State    *regime.State
+	State    *regimestate.State
 	StateErr error
 	// Override is the newest override (nil if none); OverrideErr is set
 	// when the overrides topic holds no readable value (fail closed).
@@ -85,7 +85,7 @@ type Input struct {
 //     age) is refused as stale_intent, one claiming a time more than
 //     MaxIntentAhead after NowMs as future_intent;
 //   - an unreadable regime state or override refuses opens;
-//   - otherwise regime.GateStatus decides at NowMs (override, no state,
+//   - otherwise regimestate.GateStatus decides at NowMs (override, no state,
 //     Critical, cooldown, ...), and a state older than MaxStateAge at
 //     NowMs, or claiming a time ahead of it, is refused as stale unless
 //     an override allows opens.
@@ -132,8 +132,8 @@ func Decide(in Input, lim Limits) Decision {
 		d.Detail = "the regime override cannot be read (" + in.OverrideErr.Error() + "); write a valid one, e.g. kraite regime override clear"
 		return d
 	}
-	d.Reason, d.Detail = regime.GateStatus(in.State, in.Override, in.NowMs)
-	override := d.Reason == regime.GateOverrideAllow || d.Reason == regime.GateOverrideBlock
+	d.Reason, d.Detail = regimestate.GateStatus(in.State, in.Override, in.NowMs)
+	override := d.Reason == regimestate.GateOverrideAllow || d.Reason == regimestate.GateOverrideBlock
 	if st := in.State; !override && st != nil {
 		switch stAge := in.NowMs - st.AtMs; {
 		case -stAge > ahead.Milliseconds():
@@ -144,7 +144,7 @@ func Decide(in Input, lim Limits) Decision {
 			d.Detail = fmt.Sprintf("regime state is %s old (limit %s)", msString(stAge), lim.MaxStateAge)
 		}
 	}
-	d.Allowed = regime.Allowed(d.Reason)
+	d.Allowed = regimestate.Allowed(d.Reason)
 	return d
 }
 

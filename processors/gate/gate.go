@@ -6,7 +6,7 @@
 // # Graph
 //
 //	input   <prefix>open-intents            OpenIntent (JSON), key = account id
-//	view    <prefix>regime-table            regime.State per exchange
+//	view    <prefix>regime-table            regimestate.State per exchange
 //	view    <prefix>regime-overrides        Override per scope
 //	output  <prefix>positions               PositionEvent{Kind: "open_allowed"}
 //	output  <prefix>open-intents.rejected   RejectedIntent
@@ -81,6 +81,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/intents"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
@@ -236,7 +237,7 @@ func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
 	g := &gate{cfg: cfg, states: st, overrides: ov,
-		state:    lookups.NewDecoded(st, stGuard, func(_ string, v any) (*regime.State, error) { return gateState(decodeState(v)) }),
+		state:    lookups.NewDecoded(st, stGuard, func(_ string, v any) (*regimestate.State, error) { return decodeState(v) }),
 		override: lookups.NewDecoded(ov, guard, func(_ string, v any) (*topics.Override, error) { return control.DecodeOverride(v) })}
 	gg, err := graph(g)
 	if err != nil {
@@ -261,13 +262,14 @@ func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 // the Guard's version of the key, so it is decoded again exactly when the
 // Guard wrote the key (a new state, or the unreadable marker), and every
 // failure reads as before (unreadable, no state, a View that stopped).
-// What is remembered is gateState's cut of the state: what Decide and
-// regime.GateStatus read, without the rolling market.
+// What is remembered is the decoded table value (regimestate.State: what
+// Decide and regimestate.GateStatus read; the regime's rolling market is
+// not part of it).
 type gate struct {
 	cfg       Config
 	states    *goka.View // regime table
 	overrides *goka.View
-	state     *lookups.Decoded[*regime.State]
+	state     *lookups.Decoded[*regimestate.State]
 	override  *lookups.Decoded[*topics.Override]
 	// uncached reads and decodes both Views for every intent, as the gate
 	// did before Decoded: the benchmark's baseline, never set otherwise.
@@ -362,19 +364,19 @@ func (g *gate) judge(raw []byte, key string, ts time.Time) judgement {
 // decode used to stop the gate at the next lookup. A refused record keeps
 // the exchange's last good state (it then goes stale by the gate's
 // clock); with none, the gate refuses opens as state_unreadable. An
-// accepted one is returned cut as gateState cuts it: the Guard keeps it
+// accepted one is returned decoded: the Guard keeps it
 // under the version of its write and the gate's Decoded takes it from
 // there, so a state write is decoded once.
 func parseState(_ string, raw []byte) (any, error) {
 	if raw == nil {
 		return nil, errors.New("regime state tombstone refused")
 	}
-	var st regime.State
+	var st regimestate.State
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, fmt.Errorf("decoding regime state: %w", err)
 	}
 	switch st.Band {
-	case regime.Calm, regime.Elevated, regime.Fragile, regime.Critical, "": // "": no verdict yet, refused as no_state
+	case regimestate.Calm, regimestate.Elevated, regimestate.Fragile, regimestate.Critical, "": // "": no verdict yet, refused as no_state
 	default:
 		return nil, fmt.Errorf("regime state band %q is not known", topics.Bound(string(st.Band), 64))
 	}
@@ -384,13 +386,12 @@ func parseState(_ string, raw []byte) (any, error) {
 	if st.AtMs <= 0 {
 		return nil, fmt.Errorf("regime state time %d is not positive", st.AtMs)
 	}
-	cut, _ := gateState(&st, nil)
-	return cut, nil
+	return &st, nil
 }
 
 // decodeState reads a value of the guarded regime table View: nil, nil
 // when the exchange has no state; an error when it is unreadable.
-func decodeState(v any) (*regime.State, error) {
+func decodeState(v any) (*regimestate.State, error) {
 	if reason, ok := lookups.Unreadable(v); ok {
 		return nil, errors.New(reason)
 	}
@@ -398,25 +399,11 @@ func decodeState(v any) (*regime.State, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	var st regime.State
+	var st regimestate.State
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
-}
-
-// gateState is the part of a decoded state the gate keeps: the state
-// without its rolling market (the per-symbol series, nearly all of its
-// bytes), which neither Decide nor regime.GateStatus reads
-// (TestGateStateDecidesAsTheWholeState pins it). Every other field stays,
-// so a field the regime adds to its gate decision is kept too.
-func gateState(st *regime.State, err error) (*regime.State, error) {
-	if st == nil {
-		return nil, err
-	}
-	cut := *st
-	cut.Market = regime.Market{}
-	return &cut, err
 }
 
 func (g *gate) quarantine(ctx goka.Context, raw []byte, err error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
@@ -71,7 +72,7 @@ func (g *gateTest) setOverride(t *testing.T, raw []byte) {
 	t.Helper()
 	guard := g.guard(regime.OverridesTable(prefix))
 	seen := guard.Seen()
-	g.tt.Consume(string(regime.OverridesTable(prefix)), regime.OverrideScope, raw)
+	g.tt.Consume(string(regime.OverridesTable(prefix)), regimestate.OverrideScope, raw)
 	testkit.Eventually(t, 20*time.Second, "the overrides view to handle the record", func() bool { return guard.Seen() > seen })
 }
 
@@ -101,7 +102,7 @@ func (g *gateTest) guard(table goka.Table) *lookups.Guard {
 // callback as every production write does: the tester's SetTableValue
 // writes the storage behind the callback's back, which no goka View ever
 // does, and the gate's decoded state (lookups.Decoded) would not see it.
-func (g *gateTest) setState(t *testing.T, st *regime.State) {
+func (g *gateTest) setState(t *testing.T, st *regimestate.State) {
 	t.Helper()
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -136,7 +137,7 @@ func TestGateRoutesIntentsByTheRegimeTable(t *testing.T) {
 	open, reduce := intent(false), intent(true)
 	open.CreatedMs, reduce.CreatedMs = now, now
 
-	g.setState(t, state(regime.Critical, 0))
+	g.setState(t, state(regimestate.Critical, 0))
 	g.send(t, open)
 	g.send(t, reduce)
 	_, v, ok := g.rejected.Next()
@@ -152,7 +153,7 @@ func TestGateRoutesIntentsByTheRegimeTable(t *testing.T) {
 		t.Fatalf("reduction not passed: %+v", v)
 	}
 
-	g.setState(t, state(regime.Calm, 0))
+	g.setState(t, state(regimestate.Calm, 0))
 	g.send(t, open)
 	if _, v, ok := g.positions.Next(); !ok || v.(*topics.PositionEvent).Band != "Calm" {
 		t.Fatalf("open in Calm not allowed: %+v", v)
@@ -185,7 +186,7 @@ func TestNewRefusesAConfigWithoutBrokersOrViewOptions(t *testing.T) {
 
 func overrideRecord(t *testing.T, action string, until int64) []byte {
 	t.Helper()
-	b, err := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: action, UntilMs: until,
+	b, err := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: action, UntilMs: until,
 		Reason: "ops", By: "test", CreatedMs: now - 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -197,12 +198,12 @@ func overrideRecord(t *testing.T, action string, until int64) []byte {
 // block: the block stays, the record is quarantined, an alert is raised.
 func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 	g := newGateTest(t)
-	g.setState(t, state(regime.Calm, 0))
+	g.setState(t, state(regimestate.Calm, 0))
 	g.setOverride(t, overrideRecord(t, "block", now+3_600_000))
 	open := intent(false)
 	open.CreatedMs = now
 	g.send(t, open)
-	if r := g.nextRejected(t); r.Reason != regime.GateOverrideBlock {
+	if r := g.nextRejected(t); r.Reason != regimestate.GateOverrideBlock {
 		t.Fatalf("rejection %+v, want override_block", r)
 	}
 
@@ -221,7 +222,7 @@ func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 	for i, raw := range garbage {
 		g.setOverride(t, raw)
 		g.send(t, open)
-		if r := g.nextRejected(t); r.Reason != regime.GateOverrideBlock {
+		if r := g.nextRejected(t); r.Reason != regimestate.GateOverrideBlock {
 			t.Fatalf("garbage %d opened the gate: rejection %+v", i, r)
 		}
 		if _, _, ok := g.positions.Next(); ok {
@@ -234,7 +235,7 @@ func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 		}
 	}
 	alerts := g.p.Alerts()
-	if len(alerts) != 1 || alerts[0].Key != regime.OverrideScope || !alerts[0].KeptLastGood {
+	if len(alerts) != 1 || alerts[0].Key != regimestate.OverrideScope || !alerts[0].KeptLastGood {
 		t.Fatalf("alerts %+v", alerts)
 	}
 	if got := g.guard(regime.OverridesTable(prefix)).Rejected(); got != int64(len(garbage)) {
@@ -256,7 +257,7 @@ func TestGateKeepsTheBlockOverrideWhenAGarbageOverrideArrives(t *testing.T) {
 // left after compaction), opens are refused: fail closed.
 func TestGateRefusesOpensWhenTheOnlyOverrideIsGarbage(t *testing.T) {
 	g := newGateTest(t)
-	g.setState(t, state(regime.Calm, 0))
+	g.setState(t, state(regimestate.Calm, 0))
 	g.setOverride(t, []byte(`{"scope":"global","action":"allow","until":"tomorrow"}`))
 	open, reduce := intent(false), intent(true)
 	open.CreatedMs, reduce.CreatedMs = now, now
@@ -284,7 +285,7 @@ func TestGateRefusesOpensWhenTheOnlyOverrideIsGarbage(t *testing.T) {
 // Issue 10 item 9 on the graph: the gate's clock decides, not created_at.
 func TestGateJudgesIntentsByItsOwnClock(t *testing.T) {
 	g := newGateTest(t)
-	g.setState(t, state(regime.Critical, 0))
+	g.setState(t, state(regimestate.Critical, 0))
 	// An allow window that ended half an hour ago.
 	g.setOverride(t, func() []byte {
 		b, _ := json.Marshal(topics.Override{Scope: "global", Action: "allow", UntilMs: now - 1_800_000, Reason: "ops", CreatedMs: now - 3_600_000})
@@ -296,7 +297,7 @@ func TestGateJudgesIntentsByItsOwnClock(t *testing.T) {
 	}{
 		{now - 2_700_000, ReasonStaleIntent},  // backdated into the expired window
 		{now + 3_600_000, ReasonFutureIntent}, // claims the future
-		{now, regime.GateBlocked},             // honest: Critical refuses
+		{now, regimestate.GateBlocked},        // honest: Critical refuses
 	} {
 		in := intent(false)
 		in.CreatedMs = c.created
@@ -314,7 +315,7 @@ func TestGateJudgesIntentsByItsOwnClock(t *testing.T) {
 // intent is decided.
 func TestGateQuarantinesOversizedIntents(t *testing.T) {
 	g := newGateTest(t)
-	g.setState(t, state(regime.Calm, 0))
+	g.setState(t, state(regimestate.Calm, 0))
 	huge := []byte(`{"account":"a","symbol":"BTCUSDT","side":"BUY","size":"1","client_id":"` + strings.Repeat("<", 200<<10) + `"}`)
 	bad := []byte(`{"account":"a","symbol":"BTCUSDT","side":"BUY","size":"1","client_id":"` + strings.Repeat("<", 100) + `"}`)
 	g.tt.Consume(string(InputTopic(prefix)), "a", huge)
@@ -357,13 +358,13 @@ func TestGateSurvivesGarbageOnTheRegimeTable(t *testing.T) {
 	if r := g.nextRejected(t); r.Reason != ReasonStateUnreadable {
 		t.Fatalf("rejection %+v", r)
 	}
-	critical, _ := json.Marshal(state(regime.Critical, 0))
+	critical, _ := json.Marshal(state(regimestate.Critical, 0))
 	consume(critical)
 	for _, raw := range [][]byte{[]byte(`{"band":"Calm","score":0,"at":1800000000000}`)[:20], []byte(`{"band":"Sunny","score":0,"at":1}`),
 		[]byte(`{"band":"Calm","score":-1,"at":1}`), []byte(`{"band":"Calm","score":0}`), nil} {
 		consume(raw)
 		g.send(t, open)
-		if r := g.nextRejected(t); r.Reason != regime.GateBlocked {
+		if r := g.nextRejected(t); r.Reason != regimestate.GateBlocked {
 			t.Fatalf("after %q: rejection %+v, want blocked (last good state)", raw, r)
 		}
 	}
@@ -381,7 +382,7 @@ func TestGateSurvivesGarbageOnTheRegimeTable(t *testing.T) {
 // and the override likewise.
 func TestGateDecodesARegimeStateWriteOnce(t *testing.T) {
 	g := newGateTest(t)
-	g.setState(t, state(regime.Calm, 0))
+	g.setState(t, state(regimestate.Calm, 0))
 	guard := g.guard(regime.Table(prefix))
 	parsed, version, ok := guard.Parsed("binance")
 	if !ok || version != guard.Version("binance") {
@@ -389,13 +390,13 @@ func TestGateDecodesARegimeStateWriteOnce(t *testing.T) {
 	}
 	for range 3 {
 		st, derr, err := g.g.state.Read("binance")
-		if err != nil || derr != nil || st != parsed.(*regime.State) {
+		if err != nil || derr != nil || st != parsed.(*regimestate.State) {
 			t.Fatalf("the gate read %p (%v, %v), the Guard parsed %p: decoded twice", st, derr, err, parsed)
 		}
 	}
-	g.setState(t, state(regime.Critical, 0))
+	g.setState(t, state(regimestate.Critical, 0))
 	parsed2, _, _ := guard.Parsed("binance")
-	if st, _, _ := g.g.state.Read("binance"); st != parsed2.(*regime.State) || st.Band != regime.Critical {
+	if st, _, _ := g.g.state.Read("binance"); st != parsed2.(*regimestate.State) || st.Band != regimestate.Critical {
 		t.Fatalf("after a new write the gate read %+v", st)
 	}
 	g.setOverride(t, overrideRecord(t, "block", now+3_600_000))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
@@ -27,7 +28,7 @@ func regimeStates(tb testing.TB, symbols int, step, end time.Duration) ([]regime
 	sc.Symbols, sc.Step, sc.End = symbols, step, end
 	_, frames := sc.Frames()
 	cfg := regime.DefaultConfig(nil, ptest.Prefix)
-	st := regime.State{Scope: topics.ExchangeBinance}
+	st := regime.State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	var states []regime.State
 	var raws [][]byte
 	for _, f := range frames {
@@ -48,7 +49,7 @@ func regimeStates(tb testing.TB, symbols int, step, end time.Duration) ([]regime
 // withMarket is a regime table value of the design before the
 // checkpoints (issue 12, point 3): the state with its rolling market.
 type withMarket struct {
-	regime.State
+	regimestate.State
 	Market regime.Market `json:"market"`
 }
 
@@ -62,68 +63,58 @@ func productionState(tb testing.TB) ([]byte, int64) {
 	tb.Helper()
 	states, _ := regimeStates(tb, ProductionSymbols, time.Second, 10*time.Minute)
 	last := states[len(states)-1]
-	raw, err := json.Marshal(withMarket{State: last, Market: last.Market})
+	raw, err := json.Marshal(withMarket{State: last.State, Market: last.Market})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return raw, last.AtMs
 }
 
-// The gate reads the regime's table value, which leaves out the rolling
-// market (the regime keeps it in memory), and keeps gateState's cut of
-// it: over every state of the crash (Calm, Critical, cooldown), and those
-// states degraded or with an unreadable override, with no, an allow or a
-// block override, at several clocks, the cut of the table value decides
-// exactly as the regime's whole state, market included.
+// The gate reads the regime's table value (regimestate.State), which
+// leaves out the rolling market (the regime keeps it in memory): over
+// every state of the crash (Calm, Critical, cooldown), and those states
+// degraded or with an unreadable override, with no, an allow or a block
+// override, at several clocks, the decoded table value decides exactly as
+// the regime's whole state, market included.
 func TestGateStateDecidesAsTheWholeState(t *testing.T) {
 	states, raws := regimeStates(t, 30, 30*time.Second, 6*time.Hour)
-	bands := map[regime.Band]bool{}
+	bands := map[regimestate.Band]bool{}
 	for i, raw := range raws {
 		decoded, err := decodeState(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		whole := &states[i]
-		if len(whole.Market.Symbols) == 0 {
+		if len(states[i].Market.Symbols) == 0 {
 			t.Fatal("the regime's state has no market: the test proves nothing")
 		}
-		if decoded.Scope != whole.Scope || decoded.Band != whole.Band || decoded.Gate != whole.Gate {
+		if decoded.Scope != states[i].Scope || decoded.Band != states[i].Band || decoded.Gate != states[i].Gate {
 			t.Fatalf("state %d decoded as %+v", i, decoded)
 		}
-		bands[whole.Band] = true
-		variants := []*regime.State{whole}
-		for _, mutate := range []func(s *regime.State){
-			func(s *regime.State) { s.Degraded = "BTCUSDT silent" },
-			func(s *regime.State) { s.OverrideUnreadable = "garbage" },
+		bands[states[i].Band] = true
+		for _, mutate := range []func(s *regimestate.State){
+			func(*regimestate.State) {},
+			func(s *regimestate.State) { s.Degraded = "BTCUSDT silent" },
+			func(s *regimestate.State) { s.OverrideUnreadable = "garbage" },
 		} {
-			v := *whole
-			mutate(&v)
-			variants = append(variants, &v)
-		}
-		for vi, whole := range variants {
-			cut, _ := gateState(whole, nil)
-			if vi == 0 {
-				cut, _ = gateState(decoded, nil)
-			}
-			if cut.Market.Symbols != nil {
-				t.Fatal("the cut keeps the market")
-			}
+			whole, read := states[i].State, *decoded
+			mutate(&whole)
+			mutate(&read)
 			at := states[i].AtMs
 			for _, ov := range []*topics.Override{nil, override("allow", at+60_000), override("block", at+60_000)} {
 				for _, nowMs := range []int64{at, at + 30_000, at + 10*60_000, at - 5*60_000} {
 					for _, in := range []topics.OpenIntent{intent(false), intent(true)} {
 						base := Input{Intent: in, ClaimedMs: nowMs, Override: ov, NowMs: nowMs}
 						a, b := base, base
-						a.State, b.State = whole, cut
+						a.State, b.State = &whole, &read
 						if da, db := Decide(a, limits), Decide(b, limits); da != db {
-							t.Fatalf("state %d at %d: whole %+v, cut %+v", i, nowMs, da, db)
+							t.Fatalf("state %d at %d: whole %+v, read %+v", i, nowMs, da, db)
 						}
 					}
 				}
 			}
 		}
 	}
-	if !bands[regime.Calm] || !bands[regime.Critical] {
+	if !bands[regimestate.Calm] || !bands[regimestate.Critical] {
 		t.Fatalf("bands seen %v: the crash should pass Calm and Critical", bands)
 	}
 }
@@ -155,7 +146,7 @@ func TestGateCachedStateDecidesAsThePerIntentRead(t *testing.T) {
 	states, _ := regimeStates(t, 30, 5*time.Minute, 6*time.Hour)
 	var judged, allowed, refused int
 	for i := range states {
-		st := states[i]
+		st := states[i].State
 		g.setState(t, &st)
 		switch i % 7 {
 		case 3:
@@ -197,9 +188,10 @@ func TestGateCachedStateDecidesAsThePerIntentRead(t *testing.T) {
 
 // FuzzRegimeStateRead attacks the gate's read of the regime table, whose
 // topic anyone with write access can fill: a value the Guard accepts
-// (parseState) always decodes, to the cut the gate reads, and the cut the gate keeps decides every
-// kind of intent, with and without overrides, at several clocks, exactly
-// as the whole decoded value. Seeds: the states the regime makes of the
+// (parseState) always decodes, to exactly the state the gate reads
+// (decodeState), and every read decides every kind of intent, with and
+// without overrides, at several clocks, without a panic, as the Guard's
+// parse of it does. Seeds: the states the regime makes of the
 // real mark-price frames (../shared/binance-frames) and of the crash, and
 // garbage.
 func FuzzRegimeStateRead(f *testing.F) {
@@ -214,7 +206,7 @@ func FuzzRegimeStateRead(f *testing.F) {
 		if err != nil {
 			continue
 		}
-		st, _ := regime.Step(cfg, regime.State{Scope: topics.ExchangeBinance}, at, ticks, nil)
+		st, _ := regime.Step(cfg, regime.State{State: regimestate.State{Scope: topics.ExchangeBinance}}, at, ticks, nil)
 		raw, _ := json.Marshal(st)
 		f.Add(raw)
 	}
@@ -237,24 +229,26 @@ func FuzzRegimeStateRead(f *testing.F) {
 		if checkErr == nil && err != nil {
 			t.Fatalf("accepted by the Guard but unreadable: %v", err)
 		}
-		cut, cutErr := gateState(whole, err)
-		if (err == nil) != (cutErr == nil) || (whole == nil) != (cut == nil) {
-			t.Fatalf("the cut changes the read: %v, %v", err, cutErr)
-		}
 		if whole == nil {
 			return
 		}
-		if checkErr == nil && !reflect.DeepEqual(parsed, cut) {
-			t.Fatalf("the Guard parsed %+v, the cut of the read is %+v", parsed, cut)
+		var accepted *regimestate.State
+		if checkErr == nil {
+			accepted = parsed.(*regimestate.State)
+			if !reflect.DeepEqual(accepted, whole) {
+				t.Fatalf("the Guard parsed %+v, the read is %+v", accepted, whole)
+			}
 		}
 		for _, ov := range []*topics.Override{nil, override("allow", whole.AtMs+60_000), override("block", whole.AtMs+60_000)} {
 			for _, nowMs := range []int64{whole.AtMs, whole.AtMs + 30_000, now} {
 				for _, in := range []topics.OpenIntent{intent(false), intent(true)} {
 					base := Input{Intent: in, ClaimedMs: nowMs, Override: ov, NowMs: nowMs}
 					a, b := base, base
-					a.State, b.State = whole, cut
-					if da, db := Decide(a, limits), Decide(b, limits); da != db {
-						t.Fatalf("at %d: whole %+v, cut %+v", nowMs, da, db)
+					a.State, b.State = whole, accepted
+					if da := Decide(a, limits); accepted != nil {
+						if db := Decide(b, limits); da != db {
+							t.Fatalf("at %d: read %+v, parsed %+v", nowMs, da, db)
+						}
 					}
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/processors/regime"
@@ -155,7 +156,7 @@ func TestKafkaTwoGatesSplitPartitionsAndFailOver(t *testing.T) {
 
 func produceOverride(t *testing.T, c *ptest.Cluster, raw []byte) {
 	t.Helper()
-	c.Produce(t, string(regime.OverridesTable(ptest.Prefix)), regime.OverrideScope, raw)
+	c.Produce(t, string(regime.OverridesTable(ptest.Prefix)), regimestate.OverrideScope, raw)
 }
 
 // waitGuard waits until g's overrides Guard handled n records in all.
@@ -184,13 +185,13 @@ func TestKafkaGarbageOverrideAfterABlockStillBlocks(t *testing.T) {
 	quar := c.NewReader(t, string(QuarantineTopic(ptest.Prefix)))
 	at := times[9]
 
-	block, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "block", UntilMs: at + 3_600_000,
+	block, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "block", UntilMs: at + 3_600_000,
 		Reason: "exchange maintenance", By: "ops", CreatedMs: at - 1000})
 	produceOverride(t, c, block)
 	waitGuard(t, g, 1)
 	open := topics.OpenIntent{Account: "acct-1", Symbol: "BTCUSDT", Side: "BUY", Size: "0.01", ClientID: "open-1", CreatedMs: at}
 	produceIntent(t, c, open)
-	if r := rejections(t, rejected, 1)[0]; r.Reason != regime.GateOverrideBlock {
+	if r := rejections(t, rejected, 1)[0]; r.Reason != regimestate.GateOverrideBlock {
 		t.Fatalf("rejection %+v, want override_block", r)
 	}
 
@@ -199,7 +200,7 @@ func TestKafkaGarbageOverrideAfterABlockStillBlocks(t *testing.T) {
 	waitGuard(t, g, 3)
 	open.ClientID = "open-2"
 	produceIntent(t, c, open)
-	if r := rejections(t, rejected, 2)[1]; r.Reason != regime.GateOverrideBlock || r.Intent.ClientID != "open-2" {
+	if r := rejections(t, rejected, 2)[1]; r.Reason != regimestate.GateOverrideBlock || r.Intent.ClientID != "open-2" {
 		t.Fatalf("rejection %+v, want override_block", r)
 	}
 	if pos := c.NewReader(t, string(PositionsTopic(ptest.Prefix))).Quiet(300 * time.Millisecond); len(pos) != 0 {
@@ -232,7 +233,7 @@ func TestKafkaBackdatedIntentInAnExpiredAllowWindowIsRefused(t *testing.T) {
 	feedRegime(t, c, frames[:crashEnd+1], g)
 	rejected := c.NewReader(t, string(RejectedTopic(ptest.Prefix)))
 
-	window, _ := json.Marshal(topics.Override{Scope: regime.OverrideScope, Action: "allow", UntilMs: at - 30*60_000,
+	window, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "allow", UntilMs: at - 30*60_000,
 		Reason: "test window", By: "ops", CreatedMs: at - 60*60_000})
 	produceOverride(t, c, window)
 	waitGuard(t, g, 1)
@@ -241,7 +242,7 @@ func TestKafkaBackdatedIntentInAnExpiredAllowWindowIsRefused(t *testing.T) {
 			ClientID: fmt.Sprint("c-", i), CreatedMs: created})
 	}
 	rs := rejections(t, rejected, 3)
-	for i, want := range []string{ReasonStaleIntent, ReasonFutureIntent, regime.GateBlocked} {
+	for i, want := range []string{ReasonStaleIntent, ReasonFutureIntent, regimestate.GateBlocked} {
 		if rs[i].Reason != want || rs[i].AtMs != at || rs[i].Detail == "" {
 			t.Fatalf("intent %d: rejection %+v, want %s at %d", i, rs[i], want, at)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
@@ -23,11 +24,11 @@ func BenchmarkRegimeOverKafka(b *testing.B) {
 	sc.Symbols, sc.Step, sc.End = 500, time.Second, time.Duration(b.N-1)*time.Second
 	_, frames := sc.Frames()
 	cfg := DefaultConfig(nil, ptest.Prefix)
-	i, st := 0, State{Scope: topics.ExchangeBinance}
+	i, st := 0, State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	baseRate := ptest.Rate(500*time.Millisecond, func() {
 		at, ticks, _ := DecodeTicks(frames[i%len(frames)])
 		if i%len(frames) == 0 {
-			st = State{Scope: topics.ExchangeBinance}
+			st = State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 		}
 		st, _ = Step(cfg, st, at, ticks, nil)
 		i++

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -72,7 +73,7 @@ type cadenceRun struct {
 // replay feeds the tape at one record per cadence over [from, to] through
 // the processor's step (the same function as Step, without the copy).
 func (tp tape) replay(cfg Config, from, to int64, cadence time.Duration, sil *silence) cadenceRun {
-	st := State{Scope: topics.ExchangeBinance}
+	st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	var run cadenceRun
 	dropped := make([]bool, len(tp.syms))
 	if sil != nil {
@@ -116,13 +117,13 @@ func (tp tape) replay(cfg Config, from, to int64, cadence time.Duration, sil *si
 			continue
 		}
 		run.changes++
-		if ch.To == string(Critical) && ch.From != string(Critical) {
+		if ch.To == string(regimestate.Critical) && ch.From != string(regimestate.Critical) {
 			run.criticalEntries = append(run.criticalEntries, at)
 		}
-		if ch.Gate == GateDegraded && run.lastGate != GateDegraded {
+		if ch.Gate == regimestate.GateDegraded && run.lastGate != regimestate.GateDegraded {
 			run.degradedEntries = append(run.degradedEntries, at)
 		}
-		switch allowed := Allowed(st.Gate); {
+		switch allowed := regimestate.Allowed(st.Gate); {
 		case !allowed && !closed:
 			run.episodes = append(run.episodes, episode{closedAt: at})
 			closed = true
@@ -317,7 +318,7 @@ func TestCadenceCalmDaysStayCalmAndOpen(t *testing.T) {
 			t.Parallel()
 			r := tp.replay(cadenceConfig(tp), tp.times[0], tp.times[len(tp.times)-1], time.Second, nil)
 			t.Logf("peak %.2f", r.peak)
-			if r.changes != 1 || len(r.episodes) != 0 || BandOf(r.peak) != Calm {
+			if r.changes != 1 || len(r.episodes) != 0 || regimestate.BandOf(r.peak) != regimestate.Calm {
 				t.Errorf("calm day: peak %.2f, %d changes, gate closed %s", r.peak, r.changes, r)
 			}
 		})
@@ -335,7 +336,7 @@ func TestStateStaysSmall(t *testing.T) {
 	sc.Symbols, sc.Step, sc.End = 500, 10*time.Second, 65*time.Minute
 	_, frames := sc.Frames()
 	cfg := DefaultConfig(nil, "kraite.")
-	st := State{Scope: topics.ExchangeBinance}
+	st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	for _, f := range frames {
 		at, ticks, err := DecodeTicks(f)
 		if err != nil {

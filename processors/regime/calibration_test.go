@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kraite/stream/internal/regimestate"
 )
 
 // marketFile is one ../shared/market-data CSV grouped into evaluations.
@@ -79,18 +81,18 @@ func configFor(mf marketFile) ScoreConfig {
 }
 
 type replayResult struct {
-	peak      Inputs
+	peak      regimestate.Inputs
 	peakAt    int64
-	peakBand  Band
-	bands     []Band
-	maxInputs Inputs
+	peakBand  regimestate.Band
+	bands     []regimestate.Band
+	maxInputs regimestate.Inputs
 }
 
 func replayFile(mf marketFile, c ScoreConfig) replayResult {
 	var m Market
 	var r replayResult
 	r.peak.Score = -1
-	band := Calm
+	band := regimestate.Calm
 	for i, at := range mf.times {
 		in := c.Update(&m, at, mf.ticks[i])
 		if in.Score > r.peak.Score {
@@ -101,12 +103,12 @@ func replayFile(mf marketFile, c ScoreConfig) replayResult {
 		r.maxInputs.Breadth = max(r.maxInputs.Breadth, in.Breadth)
 		r.maxInputs.VolRatio = max(r.maxInputs.VolRatio, in.VolRatio)
 		r.maxInputs.StaleShare = max(r.maxInputs.StaleShare, in.StaleShare)
-		if nb := NextBand(band, in.Score, DefaultHysteresis); nb != band {
+		if nb := regimestate.NextBand(band, in.Score, DefaultHysteresis); nb != band {
 			band = nb
 			r.bands = append(r.bands, band)
 		}
 	}
-	r.peakBand = BandOf(r.peak.Score)
+	r.peakBand = regimestate.BandOf(r.peak.Score)
 	return r
 }
 
@@ -127,12 +129,12 @@ func TestCalibrationCrashesRankFarAboveCalmDays(t *testing.T) {
 		switch {
 		case crash:
 			minCrash = min(minCrash, r.peak.Score)
-			if r.peakBand != Critical {
+			if r.peakBand != regimestate.Critical {
 				t.Errorf("%s: crash peaks at %.2f (%s), want Critical", mf.name, r.peak.Score, r.peakBand)
 			}
 		default:
 			maxCalm = max(maxCalm, r.peak.Score)
-			if r.peakBand != Calm {
+			if r.peakBand != regimestate.Calm {
 				t.Errorf("%s: calm day peaks at %.2f (%s), want Calm", mf.name, r.peak.Score, r.peakBand)
 			}
 		}
@@ -178,7 +180,7 @@ func TestCalibrationOneSymbolCrashingAloneIsNeverCritical(t *testing.T) {
 			}
 		}
 		r := replayFile(mf, configFor(mf))
-		if r.peakBand == Critical || slices.Contains(r.bands, Critical) {
+		if r.peakBand == regimestate.Critical || slices.Contains(r.bands, regimestate.Critical) {
 			t.Errorf("%s with %s crashing alone: peak %.2f (%s) at the file's cadence", mf.name, victim, r.peak.Score, r.peakBand)
 		}
 		c := tp.replay(cadenceConfig(tp), noon-3*hour, noon+3*hour, time.Second, nil)

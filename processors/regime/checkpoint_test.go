@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/ptest"
@@ -36,12 +37,12 @@ func realCheckpoints(tb testing.TB) [][]byte {
 			tb.Fatal(err)
 		}
 		if at, ticks, err := DecodeTicks(frame); err == nil {
-			st, _ := Step(cfg, State{Scope: topics.ExchangeBinance}, at, ticks, nil)
+			st, _ := Step(cfg, State{State: regimestate.State{Scope: topics.ExchangeBinance}}, at, ticks, nil)
 			add(st)
 		}
 	}
 	_, frames := ptest.Crash().Frames()
-	st := State{Scope: topics.ExchangeBinance}
+	st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	for i, f := range frames[:240] {
 		at, ticks, err := DecodeTicks(f)
 		if err != nil {
@@ -190,7 +191,7 @@ func failedRebuild(t *testing.T, forge func(State) State) {
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if st.Gate != GateOpen {
+	if st.Gate != regimestate.GateOpen {
 		t.Fatalf("before: gate %s", st.Gate)
 	}
 	forged := forge(st)
@@ -207,7 +208,7 @@ func failedRebuild(t *testing.T, forge func(State) State) {
 	if rg.lost.Load() != 1 || rg.rebuilt.Load() != 0 {
 		t.Fatalf("rebuilt %d, lost %d; want the rebuild to fail once", rg.rebuilt.Load(), rg.lost.Load())
 	}
-	if after.Gate != GateDegraded || !strings.Contains(after.Degraded, "recovering") {
+	if after.Gate != regimestate.GateDegraded || !strings.Contains(after.Degraded, "recovering") {
 		t.Fatalf("after a failed rebuild: gate %s (%s); want degraded", after.Gate, after.Degraded)
 	}
 	if reason, blocked := after.Blocked(); !blocked {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/internal/ptest"
 )
 
@@ -91,7 +92,7 @@ func FuzzStepKeepsTheStateEncodable(f *testing.F) {
 	f.Add([]byte(`[{"e":"markPriceUpdate","E":1772324460000,"s":"BTCUSDT","p":"NaN"},{"e":"markPriceUpdate","E":1,"s":"x y","p":"1"}]`))
 	times, frames := ptest.Crash().Frames()
 	cfg := DefaultConfig(nil, "kraite.")
-	warm := State{Scope: "binance"}
+	warm := State{State: regimestate.State{Scope: "binance"}}
 	for _, fr := range frames[:200] {
 		at, ticks, err := DecodeTicks(fr)
 		if err != nil {
@@ -112,7 +113,7 @@ func FuzzStepKeepsTheStateEncodable(f *testing.F) {
 		if _, err := json.Marshal(next); err != nil {
 			t.Fatalf("state does not encode: %v", err)
 		}
-		if !(next.Score >= 0 && next.Score <= 100) || !slices.Contains([]Band{Calm, Elevated, Fragile, Critical}, next.Band) {
+		if !(next.Score >= 0 && next.Score <= 100) || !slices.Contains([]regimestate.Band{regimestate.Calm, regimestate.Elevated, regimestate.Fragile, regimestate.Critical}, next.Band) {
 			t.Fatalf("score %v band %q", next.Score, next.Band)
 		}
 		for _, tk := range ticks {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -46,24 +47,24 @@ func TestRegimeDegradedFeedBlocksOpensAndIsRecorded(t *testing.T) {
 	for _, f := range frames[:60] {
 		r.feed(f)
 	}
-	if cs := r.drain(t); len(cs) != 1 || cs[0].Gate != GateOpen {
+	if cs := r.drain(t); len(cs) != 1 || cs[0].Gate != regimestate.GateOpen {
 		t.Fatalf("quiet start: %v", path(cs))
 	}
 	for _, f := range frames[60:80] {
 		r.feed(withoutSymbols(t, f, func(s string) bool { return !isBTC(s) }))
 	}
 	st := r.state(t)
-	if st.Gate != GateDegraded || !strings.Contains(st.Degraded, "BTCUSDT silent") {
+	if st.Gate != regimestate.GateDegraded || !strings.Contains(st.Degraded, "BTCUSDT silent") {
 		t.Fatalf("BTC silent for 10 min: gate %s, degraded %q", st.Gate, st.Degraded)
 	}
 	if reason, blocked := st.Blocked(); !blocked || !strings.HasPrefix(reason, "regime degraded: BTCUSDT silent") {
 		t.Fatalf("Blocked() = %q, %v", reason, blocked)
 	}
-	if g, _ := GateStatus(st, nil, st.AtMs); g != GateDegraded {
+	if g, _ := regimestate.GateStatus(&st.State, nil, st.AtMs); g != regimestate.GateDegraded {
 		t.Fatalf("GateStatus = %s", g)
 	}
 	cs := r.drain(t)
-	if len(cs) != 1 || cs[0].Gate != GateDegraded || cs[0].To != string(Calm) || !strings.Contains(cs[0].Degraded, "BTCUSDT") {
+	if len(cs) != 1 || cs[0].Gate != regimestate.GateDegraded || cs[0].To != string(regimestate.Calm) || !strings.Contains(cs[0].Degraded, "BTCUSDT") {
 		t.Fatalf("entering degraded: %+v", cs)
 	}
 	if silentFor := cs[0].AtMs - times[59]; silentFor > time.Minute.Milliseconds() {
@@ -73,12 +74,12 @@ func TestRegimeDegradedFeedBlocksOpensAndIsRecorded(t *testing.T) {
 	for ; times[i] < times[79]+(15*time.Minute).Milliseconds(); i++ {
 		r.feed(frames[i])
 	}
-	if st := r.state(t); st.Gate != GateDegraded || !strings.Contains(st.Degraded, "recovering") {
+	if st := r.state(t); st.Gate != regimestate.GateDegraded || !strings.Contains(st.Degraded, "recovering") {
 		t.Fatalf("right after BTC returned: gate %s, degraded %q", st.Gate, st.Degraded)
 	}
 	r.feed(frames[i])
 	cs = r.drain(t)
-	if len(cs) != 1 || cs[0].Gate != GateOpen || cs[0].Degraded != "" || cs[0].AtMs != times[i] {
+	if len(cs) != 1 || cs[0].Gate != regimestate.GateOpen || cs[0].Degraded != "" || cs[0].AtMs != times[i] {
 		t.Fatalf("leaving degraded: %+v", cs)
 	}
 }
@@ -93,19 +94,19 @@ func TestRegimeAltcoinsSilentIsDegradedAndAnAllowOverrideBeatsIt(t *testing.T) {
 		r.feed(withoutSymbols(t, f, isBTC))
 	}
 	st := r.state(t)
-	if st.Gate != GateDegraded || !strings.Contains(st.Degraded, "of 30 symbols ticked") {
+	if st.Gate != regimestate.GateDegraded || !strings.Contains(st.Degraded, "of 30 symbols ticked") {
 		t.Fatalf("altcoins silent: gate %s, degraded %q", st.Gate, st.Degraded)
 	}
-	ov, _ := json.Marshal(topics.Override{Scope: OverrideScope, Action: "allow", UntilMs: times[20], Reason: "feed known bad", CreatedMs: times[12]})
-	r.tt.Consume(string(OverridesTable(prefix)), OverrideScope, ov)
+	ov, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "allow", UntilMs: times[20], Reason: "feed known bad", CreatedMs: times[12]})
+	r.tt.Consume(string(OverridesTable(prefix)), regimestate.OverrideScope, ov)
 	r.feed(withoutSymbols(t, frames[13], isBTC))
-	if st := r.state(t); st.Gate != GateOverrideAllow || st.Degraded == "" {
+	if st := r.state(t); st.Gate != regimestate.GateOverrideAllow || st.Degraded == "" {
 		t.Fatalf("allow override during degraded: gate %s, degraded %q", st.Gate, st.Degraded)
 	}
 	for _, f := range frames[14:21] {
 		r.feed(withoutSymbols(t, f, isBTC))
 	}
-	if st := r.state(t); st.Gate != GateDegraded {
+	if st := r.state(t); st.Gate != regimestate.GateDegraded {
 		t.Fatalf("after the override expired: gate %s", st.Gate)
 	}
 }
@@ -114,35 +115,8 @@ func TestRegimeTooFewSymbolsIsDegraded(t *testing.T) {
 	r := newRegimeTest(t)
 	_, frames := ptest.Crash().Frames()
 	r.feed(withoutSymbols(t, frames[0], func(s string) bool { return s <= "ALT03USDT" || isBTC(s) }))
-	if st := r.state(t); st.Gate != GateDegraded || !strings.Contains(st.Degraded, "4 symbols known") {
+	if st := r.state(t); st.Gate != regimestate.GateDegraded || !strings.Contains(st.Degraded, "4 symbols known") {
 		t.Fatalf("4 symbols: gate %s, degraded %q", st.Gate, st.Degraded)
-	}
-}
-
-func TestGateStatusDegraded(t *testing.T) {
-	const now = int64(1_700_000_000_000)
-	st := &State{Band: Calm, Degraded: "BTCUSDT silent for 45s (limit 30s)", AtMs: now}
-	for _, tc := range []struct {
-		name string
-		st   *State
-		ov   *topics.Override
-		want string
-	}{
-		{"degraded refuses", st, nil, GateDegraded},
-		{"degraded beats Critical", &State{Band: Critical, Degraded: "x"}, nil, GateDegraded},
-		{"allow override beats degraded", st, &topics.Override{Action: "allow", UntilMs: now + 1}, GateOverrideAllow},
-		{"expired override does not", st, &topics.Override{Action: "allow", UntilMs: now}, GateDegraded},
-		{"healthy Calm opens", &State{Band: Calm}, nil, GateOpen},
-	} {
-		if got, reason := GateStatus(tc.st, tc.ov, now); got != tc.want || reason == "" {
-			t.Errorf("%s: %s (%q), want %s", tc.name, got, reason, tc.want)
-		}
-	}
-	if _, blocked := (&State{Band: Calm}).Blocked(); blocked {
-		t.Error("a healthy Calm state reports blocked")
-	}
-	if _, blocked := (*State)(nil).Blocked(); !blocked {
-		t.Error("no state reports open")
 	}
 }
 
@@ -161,7 +135,7 @@ func TestStepIsPureOnOneSecondData(t *testing.T) {
 	}
 	run := func() ([]byte, []byte) {
 		cfg := cadenceConfig(c.tape)
-		st := State{Scope: topics.ExchangeBinance}
+		st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 		var changes []topics.RegimeChange
 		k := 0
 		for at := c.start; at < c.start+hour; at += 1000 {
@@ -202,28 +176,28 @@ func TestTransitionLeavesABandOnlyAfterTheHold(t *testing.T) {
 	cfg.DownHold = 10 * time.Minute
 	const t0 = int64(1_700_000_000_000)
 	st, _ := Transition(cfg, State{}, 90, t0, "", nil)
-	if st.Band != Critical {
+	if st.Band != regimestate.Critical {
 		t.Fatalf("band %s", st.Band)
 	}
 	// Dips below the floor shorter than the hold do not leave Critical.
 	for i, sc := range []float64{60, 80, 60, 60} {
 		st, _ = Transition(cfg, st, sc, t0+int64(i+1)*minute*4, "", nil)
-		if st.Band != Critical {
+		if st.Band != regimestate.Critical {
 			t.Fatalf("left Critical on a dip at step %d: %s", i, st.Band)
 		}
 	}
 	// Score 60 since t0+12 min; the hold ends at t0+22 min.
 	st, _ = Transition(cfg, st, 60, t0+22*minute-1, "", nil)
-	if st.Band != Critical {
+	if st.Band != regimestate.Critical {
 		t.Fatalf("left before the hold: %s", st.Band)
 	}
 	st, ch := Transition(cfg, st, 60, t0+22*minute, "", nil)
-	if st.Band != Fragile || !ch || st.Gate != GateCooldown || st.CooldownUntilMs != t0+22*minute+cfg.Cooldown.Milliseconds() {
+	if st.Band != regimestate.Fragile || !ch || st.Gate != regimestate.GateCooldown || st.CooldownUntilMs != t0+22*minute+cfg.Cooldown.Milliseconds() {
 		t.Fatalf("after the hold: band %s gate %s cooldown %d", st.Band, st.Gate, st.CooldownUntilMs)
 	}
 	cfg.DownHold = 0
-	st, _ = Transition(cfg, State{Band: Critical}, 10, t0, "", nil)
-	if st.Band != Calm {
+	st, _ = Transition(cfg, State{State: regimestate.State{Band: regimestate.Critical}}, 10, t0, "", nil)
+	if st.Band != regimestate.Calm {
 		t.Fatalf("without a hold: %s", st.Band)
 	}
 }
@@ -273,11 +247,11 @@ func TestRegimeProcessorClosesTheGateWhenBTCGoesSilentInARealCrash(t *testing.T)
 		r.feed(frameOf(at, ticks))
 	}
 	cs := r.drain(t)
-	i := indexAfter(cs, 0, func(ch topics.RegimeChange) bool { return ch.Gate == GateDegraded })
+	i := indexAfter(cs, 0, func(ch topics.RegimeChange) bool { return ch.Gate == regimestate.GateDegraded })
 	if i < 0 || cs[i].AtMs > c.start+minute || !strings.Contains(cs[i].Degraded, "BTCUSDT silent") {
 		t.Fatalf("no degraded change within a minute of %s: %+v", utc(c.start), cs)
 	}
-	if st := r.state(t); st.Gate != GateDegraded || st.Records != 25*60+1 {
+	if st := r.state(t); st.Gate != regimestate.GateDegraded || st.Records != 25*60+1 {
 		t.Fatalf("final state: gate %s, %d records", st.Gate, st.Records)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
 )
@@ -31,7 +32,7 @@ func criticalReached(t *testing.T, r *regimeTest, frames [][]byte) bool {
 		r.feed(f)
 	}
 	for _, c := range r.drain(t) {
-		if c.To == string(Critical) && c.Gate == GateBlocked {
+		if c.To == string(regimestate.Critical) && c.Gate == regimestate.GateBlocked {
 			return true
 		}
 	}
@@ -93,7 +94,7 @@ func TestRegimeResetsAStatePoisonedInTheFuture(t *testing.T) {
 	times, frames := ptest.Crash().Frames()
 	r := newRegimeTest(t, clockAt(time.UnixMilli(times[len(times)-1])))
 	// What an older version persisted after the hostile record.
-	poisoned := &State{Scope: topics.ExchangeBinance, AtMs: year2100, Band: Calm, SinceMs: year2100, Gate: GateOpen, Records: 7,
+	poisoned := &State{State: regimestate.State{Scope: topics.ExchangeBinance, AtMs: year2100, Band: regimestate.Calm, SinceMs: year2100, Gate: regimestate.GateOpen, Records: 7},
 		Market: Market{AtMs: year2100, Symbols: map[string]*Series{"BTCUSDT": {LastMs: year2100, Last: 1}}}}
 	r.tt.SetTableValue(Table(prefix), topics.ExchangeBinance, poisoned)
 	if !criticalReached(t, r, frames) {
@@ -166,13 +167,13 @@ func TestRegimeOneRecordInventingSymbolsNeitherDegradesNorGrowsTheState(t *testi
 		ticks = append(ticks, Tick{Symbol: fmt.Sprintf("FAKE%04dUSDT", i), Price: 1})
 	}
 	r.feed(frameOf(times[19]+1000, ticks))
-	if st := r.state(t); st.Gate != GateOpen || st.Inputs.Symbols != 30 || len(st.Market.Symbols) != 1530 {
+	if st := r.state(t); st.Gate != regimestate.GateOpen || st.Inputs.Symbols != 30 || len(st.Market.Symbols) != 1530 {
 		t.Fatalf("right after the flood: gate %s (%s), %d symbols known, %d kept", st.Gate, st.Degraded, st.Inputs.Symbols, len(st.Market.Symbols))
 	}
 	for _, f := range frames[20:22] {
 		r.feed(f)
 	}
-	if st := r.state(t); st.Gate != GateOpen || len(st.Market.Symbols) != 30 {
+	if st := r.state(t); st.Gate != regimestate.GateOpen || len(st.Market.Symbols) != 30 {
 		t.Fatalf("after the flood: gate %s (%s), %d symbols kept", st.Gate, st.Degraded, len(st.Market.Symbols))
 	}
 	if !criticalReached(t, r, frames[22:]) {

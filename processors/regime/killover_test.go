@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
@@ -215,7 +216,7 @@ func sameChange(a, b topics.RegimeChange) bool {
 func pureState(t *testing.T, frames [][]byte) State {
 	t.Helper()
 	cfg := DefaultConfig(nil, ptest.Prefix)
-	st := State{Scope: topics.ExchangeBinance}
+	st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	for _, f := range frames {
 		at, ticks, err := DecodeTicks(f)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/kraite/stream/internal/regimestate"
 )
 
 // Sample is one kept price: [event time ms, price].
@@ -66,7 +68,7 @@ const varFloor = 1e-8
 // clock, no randomness, map iteration only feeds integer counts, so replaying
 // the same records gives the same scores bit for bit. A record older than
 // the last one is ignored and the previous inputs are recomputed.
-func (c ScoreConfig) Update(m *Market, at int64, ticks []Tick) Inputs {
+func (c ScoreConfig) Update(m *Market, at int64, ticks []Tick) regimestate.Inputs {
 	if m.Symbols == nil {
 		m.Symbols = map[string]*Series{}
 	}
@@ -201,7 +203,7 @@ func (s *Series) ret(at, w int64) float64 {
 	return s.Last/ref - 1
 }
 
-func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
+func (c ScoreConfig) evaluate(m *Market, at int64) regimestate.Inputs {
 	stale, fresh, live, once, up, down := 0, 0, 0, 0, 0, 0
 	halfLife := c.BreadthHalfLife.Milliseconds()
 	for sym, s := range m.Symbols {
@@ -235,7 +237,7 @@ func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
 	if known == 0 {
 		known, live = once, once
 	}
-	in := Inputs{Symbols: known, BTCAgeMs: -1}
+	in := regimestate.Inputs{Symbols: known, BTCAgeMs: -1}
 	if known > 0 {
 		in.FreshShare = round6(float64(live) / float64(known))
 	}
@@ -266,7 +268,7 @@ func (c ScoreConfig) evaluate(m *Market, at int64) Inputs {
 // of the symbols ticking, all by event time. A market the regime cannot see
 // must close the gate, not read as Calm: with the reference silent the BTC
 // components read 0, with the altcoins silent breadth does.
-func (c ScoreConfig) degraded(in Inputs) string {
+func (c ScoreConfig) degraded(in regimestate.Inputs) string {
 	limit := c.DegradedAfter
 	switch {
 	case in.Symbols < c.MinSymbols:

@@ -134,14 +134,12 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
-
-// OverrideScope is the key of the override that applies to every exchange.
-const OverrideScope = control.ScopeGlobal
 
 // MaxOverrideUnreadable bounds State.OverrideUnreadable (bytes).
 const MaxOverrideUnreadable = 256
@@ -377,7 +375,7 @@ func (r *regime) process(ctx goka.Context, msg any) {
 		// obeying it would drop every real tick as late. Start over.
 		r.cfg.Log.Error("regime state is ahead of this consumer's clock; resetting it",
 			"scope", prev.Scope, "err", cerr)
-		prev = State{Scope: prev.Scope, Records: prev.Records, Partition: prev.Partition, Next: prev.Next}
+		prev = State{State: regimestate.State{Scope: prev.Scope, Records: prev.Records, Partition: prev.Partition, Next: prev.Next}}
 		reset, clocked = true, true
 	}
 	late := len(ticks) == 0 || at < prev.AtMs // late: event time never goes backwards
@@ -405,7 +403,7 @@ func (r *regime) process(ctx goka.Context, msg any) {
 	// one. With none, the override is unreadable and the gate blocks
 	// (fail closed) until an operator writes a valid record. Decoded
 	// decodes it once per write to the View, not per record.
-	ov, ovErr := r.override.Get(ctx, OverrideScope)
+	ov, ovErr := r.override.Get(ctx, regimestate.OverrideScope)
 	prev.OverrideUnreadable = ""
 	if ovErr != nil {
 		prev.OverrideUnreadable = topics.Bound(ovErr.Error(), MaxOverrideUnreadable)
@@ -628,16 +626,4 @@ func (r *regime) quarantine(ctx goka.Context, raw []byte, err error) {
 func DecodeOverride(v any) *topics.Override {
 	ov, _ := control.DecodeOverride(v)
 	return ov
-}
-
-// TableSpec declares the regime group table as a topic spec, so deployments
-// can create it up front with topics.Apply (compacted, as many partitions
-// as mark-price). Apply it before starting the gate: the gate looks the
-// table up, and a Kafka broker that auto-creates a missing topic would
-// create it with its default partition count and no compaction, which the
-// regime processor then refuses (its table must be copartitioned with
-// mark-price).
-func TableSpec() topics.Spec {
-	return topics.Spec{Suffix: "regime-table", Partitions: topics.MarkPrice.Partitions, Compact: true,
-		Key: "exchange", Value: "regime.State (JSON)", Doc: "goka group table of the regime processor"}
 }

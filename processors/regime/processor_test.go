@@ -12,6 +12,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
@@ -69,7 +70,7 @@ func (r *regimeTest) setOverride(t *testing.T, raw []byte) {
 	t.Helper()
 	guard := r.p.Guards()[0]
 	seen := guard.Seen()
-	r.tt.Consume(string(OverridesTable(prefix)), OverrideScope, raw)
+	r.tt.Consume(string(OverridesTable(prefix)), regimestate.OverrideScope, raw)
 	testkit.Eventually(t, 20*time.Second, "the overrides view to handle the record", func() bool { return guard.Seen() > seen })
 }
 
@@ -137,28 +138,30 @@ func TestRegimeCrashGoesCalmToCriticalToCooldownToCalm(t *testing.T) {
 	}
 	cs := r.drain(t)
 	t.Logf("path: %v", path(cs))
-	if len(cs) == 0 || cs[0].To != string(Calm) {
+	if len(cs) == 0 || cs[0].To != string(regimestate.Calm) {
 		t.Fatalf("first band is not Calm: %v", path(cs))
 	}
-	crit := indexAfter(cs, 0, func(c topics.RegimeChange) bool { return c.To == string(Critical) && c.Gate == GateBlocked })
-	cool := indexAfter(cs, max(crit, 0), func(c topics.RegimeChange) bool { return c.Gate == GateCooldown })
-	open := indexAfter(cs, max(cool, 0), func(c topics.RegimeChange) bool { return c.Gate == GateOpen })
+	crit := indexAfter(cs, 0, func(c topics.RegimeChange) bool {
+		return c.To == string(regimestate.Critical) && c.Gate == regimestate.GateBlocked
+	})
+	cool := indexAfter(cs, max(crit, 0), func(c topics.RegimeChange) bool { return c.Gate == regimestate.GateCooldown })
+	open := indexAfter(cs, max(cool, 0), func(c topics.RegimeChange) bool { return c.Gate == regimestate.GateOpen })
 	if crit < 0 || cool < 0 || open < 0 {
 		t.Fatalf("want Critical, then cooldown, then open; got %v", path(cs))
 	}
 	if got := cs[open].AtMs - cs[cool].AtMs; got < (30 * time.Minute).Milliseconds() {
 		t.Fatalf("cooldown lasted %s, want 30m", time.Duration(got)*time.Millisecond)
 	}
-	if last := cs[len(cs)-1]; last.To != string(Calm) || last.Gate != GateOpen {
+	if last := cs[len(cs)-1]; last.To != string(regimestate.Calm) || last.Gate != regimestate.GateOpen {
 		t.Fatalf("market did not settle to Calm/open: %v", path(cs))
 	}
 	for _, c := range cs[:crit] {
-		if c.To == string(Critical) {
+		if c.To == string(regimestate.Critical) {
 			t.Fatalf("Critical before the crash: %v", path(cs))
 		}
 	}
 	st := r.state(t)
-	if st.Band != Calm || st.Gate != GateOpen || st.Inputs.Symbols != 30 || st.Records != int64(len(frames)) {
+	if st.Band != regimestate.Calm || st.Gate != regimestate.GateOpen || st.Inputs.Symbols != 30 || st.Records != int64(len(frames)) {
 		t.Fatalf("final state %+v", st.Inputs)
 	}
 }
@@ -169,7 +172,7 @@ func TestRegimeOverrideBeatsTheCooldownAndExpiresByItself(t *testing.T) {
 	i := 0
 	for ; i < len(frames); i++ {
 		r.feed(frames[i])
-		if r.state(t).Gate == GateCooldown {
+		if r.state(t).Gate == regimestate.GateCooldown {
 			break
 		}
 	}
@@ -177,23 +180,23 @@ func TestRegimeOverrideBeatsTheCooldownAndExpiresByItself(t *testing.T) {
 		t.Fatal("never reached the cooldown")
 	}
 	until := times[i] + (10 * time.Minute).Milliseconds()
-	ov, _ := json.Marshal(topics.Override{Scope: OverrideScope, Action: "allow", UntilMs: until, Reason: "test", CreatedMs: times[i]})
+	ov, _ := json.Marshal(topics.Override{Scope: regimestate.OverrideScope, Action: "allow", UntilMs: until, Reason: "test", CreatedMs: times[i]})
 	r.setOverride(t, ov)
 	r.drain(t)
 	i++
 	r.feed(frames[i])
-	if st := r.state(t); st.Gate != GateOverrideAllow || st.Override == nil {
+	if st := r.state(t); st.Gate != regimestate.GateOverrideAllow || st.Override == nil {
 		t.Fatalf("override did not beat the cooldown: gate %s", st.Gate)
 	}
 	for i++; times[i] < until; i++ {
 		r.feed(frames[i])
 	}
 	r.feed(frames[i])
-	if st := r.state(t); st.Gate != GateCooldown || st.Override != nil {
+	if st := r.state(t); st.Gate != regimestate.GateCooldown || st.Override != nil {
 		t.Fatalf("expired override still in force: gate %s", st.Gate)
 	}
 	cs := r.drain(t)
-	if !slices.ContainsFunc(cs, func(c topics.RegimeChange) bool { return c.Gate == GateCooldown }) {
+	if !slices.ContainsFunc(cs, func(c topics.RegimeChange) bool { return c.Gate == regimestate.GateCooldown }) {
 		t.Fatalf("no change record for the override ending: %v", path(cs))
 	}
 }
@@ -234,7 +237,7 @@ func TestRegimeQuarantinesUndecodableFramesAndKeepsGoing(t *testing.T) {
 }
 
 func TestTableSpecNamesTheGokaGroupTable(t *testing.T) {
-	if got, want := TableSpec().Name(prefix), string(Table(prefix)); got != want {
+	if got, want := regimestate.TableSpec().Name(prefix), string(Table(prefix)); got != want {
 		t.Fatalf("TableSpec names %q, goka uses %q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
@@ -146,7 +147,7 @@ func topicBytes(b *testing.B, c *ptest.Cluster, topic string) (bytes, records in
 func frameCost(b *testing.B, sc ptest.Scenario, k int) (decode, fold time.Duration) {
 	b.Helper()
 	cfg := DefaultConfig(nil, ptest.Prefix)
-	st := State{Scope: topics.ExchangeBinance}
+	st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	var buf []byte
 	for i := range k {
 		_, buf = sc.AppendFrame(buf[:0], i)

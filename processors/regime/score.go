@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/kraite/stream/internal/regimestate"
 )
 
 // Ramp maps a raw input onto 0..1: 0 at or below Lo, 1 at or above Hi,
@@ -154,34 +156,8 @@ func (c ScoreConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Inputs are the raw inputs and the resulting score of one evaluation.
-type Inputs struct {
-	BTCShort   float64 `json:"btc_short"`   // |return| of Reference over ShortWindow
-	BTCLong    float64 `json:"btc_long"`    // |return| of Reference over LongWindow
-	Breadth    float64 `json:"breadth"`     // share of fresh symbols with a large move in the dominant direction
-	VolRatio   float64 `json:"vol_ratio"`   // fast / slow realised volatility of Reference
-	StaleShare float64 `json:"stale_share"` // share of known symbols that are stale
-	Symbols    int     `json:"symbols"`     // known symbols
-	Score      float64 `json:"score"`       // 0..100, rounded to 0.01
-	// Feed health, by event time: the reference's silence (-1 when never
-	// seen) and the share of known symbols that ticked within DegradedAfter.
-	BTCAgeMs   int64   `json:"btc_age_ms"`
-	FreshShare float64 `json:"fresh_share"`
-	// Degraded is why the inputs cannot support a verdict ("" when they
-	// can); State.Degraded carries it.
-	Degraded string `json:"-"`
-}
-
-// Map returns the inputs as a map (RegimeChange.Inputs); btc_age_s is -1
-// when the reference was never seen.
-func (in Inputs) Map() map[string]float64 {
-	return map[string]float64{"btc_short": in.BTCShort, "btc_long": in.BTCLong, "breadth": in.Breadth,
-		"vol_ratio": in.VolRatio, "stale_share": in.StaleShare, "symbols": float64(in.Symbols),
-		"btc_age_s": max(float64(in.BTCAgeMs)/1000, -1), "fresh_share": in.FreshShare}
-}
-
 // Score combines the inputs into 0..100 with the configured ramps and weights.
-func (c ScoreConfig) Score(in Inputs) float64 {
+func (c ScoreConfig) Score(in regimestate.Inputs) float64 {
 	w := c.Weights
 	s := w.BTCShort*c.BTCShort.Of(in.BTCShort) + w.BTCLong*c.BTCLong.Of(in.BTCLong) +
 		w.Breadth*c.Breadth.Of(in.Breadth) + w.Vol*c.Vol.Of(in.VolRatio) + w.Stale*c.Stale.Of(in.StaleShare)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/topics"
@@ -39,7 +40,7 @@ func records(r *ptest.Running) int64 {
 func pureChanges(t *testing.T, frames [][]byte) []topics.RegimeChange {
 	t.Helper()
 	cfg := DefaultConfig(nil, ptest.Prefix)
-	st := State{Scope: topics.ExchangeBinance}
+	st := State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	var out []topics.RegimeChange
 	for _, f := range frames {
 		at, ticks, err := DecodeTicks(f)

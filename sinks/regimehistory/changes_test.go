@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -75,7 +76,7 @@ func stepFile(path string) ([]topics.RegimeChange, error) {
 		return nil, err
 	}
 	cfg := regime.DefaultConfig(nil, "kraite.")
-	st := regime.State{Scope: topics.ExchangeBinance}
+	st := regime.State{State: regimestate.State{Scope: topics.ExchangeBinance}}
 	var out []topics.RegimeChange
 	silentFrom, silentTo := len(times)/3, len(times)/3+24 // 24 five-minute steps: two hours
 	for i, at := range times {

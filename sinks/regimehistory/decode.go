@@ -9,8 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -48,7 +48,7 @@ type Row struct {
 	Gate, Degraded *string
 }
 
-var bands = []string{string(regime.Calm), string(regime.Elevated), string(regime.Fragile), string(regime.Critical)}
+var bands = []string{string(regimestate.Calm), string(regimestate.Elevated), string(regimestate.Fragile), string(regimestate.Critical)}
 
 // Decode validates a record of the regime-changes topic at the consumer's
 // clock now and returns its row. A record is refused (and quarantined by
@@ -108,7 +108,7 @@ func Check(key string, c topics.RegimeChange, now time.Time, maxAhead time.Durat
 		return row, fmt.Errorf("regime change cooldown_until %d is negative or more than %s after its time %d", c.CooldownMs, MaxCooldownAhead, c.AtMs)
 	}
 	if c.Gate != "" {
-		if err := validate.OneOf(c.Gate, regime.GateStatuses...); err != nil {
+		if err := validate.OneOf(c.Gate, regimestate.GateStatuses...); err != nil {
 			return row, fmt.Errorf("regime change gate: %w", err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/processors/regime"
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -32,8 +32,8 @@ func TestRealChangesCarryEveryKindOfChange(t *testing.T) {
 			seen["degraded"] = true
 		}
 	}
-	for _, want := range []string{"to Critical", "to Calm", "gate " + regime.GateBlocked, "gate " + regime.GateCooldown,
-		"gate " + regime.GateOpen, "gate " + regime.GateDegraded, "degraded"} {
+	for _, want := range []string{"to Critical", "to Calm", "gate " + regimestate.GateBlocked, "gate " + regimestate.GateCooldown,
+		"gate " + regimestate.GateOpen, "gate " + regimestate.GateDegraded, "degraded"} {
 		if !seen[want] {
 			t.Errorf("no change with %s among %d real changes", want, len(cs))
 		}

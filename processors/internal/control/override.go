@@ -16,14 +16,15 @@ import (
 
 	"github.com/lovoo/goka"
 
+	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
 )
 
 // ScopeGlobal is the one override scope: it applies to every exchange
-// (regime.OverrideScope is the same string; a test pins it).
-const ScopeGlobal = "global"
+// (regimestate.OverrideScope).
+const ScopeGlobal = regimestate.OverrideScope
 
 // Override actions.
 const (
