@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
@@ -19,7 +20,7 @@ func cmdAllowlist(ctx context.Context, a *cli, args []string) error {
 		"         takes effect on the next record, without a restart\n"+
 		"  reset  set it back to the built-in default of the exchange\n\n"+
 		"Exchanges: "+strings.Join(sortedKeys(dispatch.DefaultAllowlists()), " ")+"\n"+
-		"Types: "+strings.Join(dispatch.KnownExecutionTypes(), " ")+"\n\n"+
+		"Types: "+strings.Join(binance.ExecutionTypes(), " ")+"\n\n"+
 		"An unknown type is refused here and by dispatch (a record dispatch cannot read is\n"+
 		"quarantined and the last good list stays), so there is no way to set one.")
 	by := fs.String("by", hostname(), "who made the change (recorded with it)")
@@ -48,8 +49,8 @@ func cmdAllowlist(ctx context.Context, a *cli, args []string) error {
 		}
 	case "set":
 		for _, t := range fs.Args()[2:] {
-			if !containsFold(dispatch.KnownExecutionTypes(), t) {
-				return usagef(fs, "unknown execution type %q (types: %s)", t, strings.Join(dispatch.KnownExecutionTypes(), " "))
+			if !containsFold(binance.ExecutionTypes(), t) {
+				return usagef(fs, "unknown execution type %q (types: %s)", t, strings.Join(binance.ExecutionTypes(), " "))
 			}
 		}
 	case "reset":
@@ -105,8 +106,8 @@ func printAllowlist(a *cli, v topics.AllowlistValue) {
 func allowlistSet(ctx context.Context, a *cli, c common, exchange string, types []string, by string) error {
 	types = dispatch.NormalizeTypes(types)
 	for _, t := range types {
-		if !containsFold(dispatch.KnownExecutionTypes(), t) {
-			return fmt.Errorf("unknown execution type %q (types: %s)", t, strings.Join(dispatch.KnownExecutionTypes(), " "))
+		if !containsFold(binance.ExecutionTypes(), t) {
+			return fmt.Errorf("unknown execution type %q (types: %s)", t, strings.Join(binance.ExecutionTypes(), " "))
 		}
 	}
 	v := topics.AllowlistValue{Exchange: exchange, Types: types, UpdatedMs: time.Now().UnixMilli(), By: by}

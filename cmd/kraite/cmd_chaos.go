@@ -32,6 +32,7 @@ import (
 	"github.com/kraite/stream/harness/hostile"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/userdata"
@@ -57,10 +58,6 @@ type chaosFlags struct {
 	speed         float64
 	peer          bool
 }
-
-// chaosEveryType dispatches every execution type, so every order the
-// simulator reports must reach the database.
-const chaosEveryType = "NEW,TRADE,CANCELED,EXPIRED,AMENDMENT,CALCULATED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED,ALGO_TRIGGERING,ALGO_TRIGGERED,ALGO_REJECTED"
 
 // reexecEnv makes a test binary that re-executes itself (os.Executable)
 // run the kraite command line instead of its tests; see TestMain. The kraite
@@ -1081,7 +1078,7 @@ func runChaos(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.Re
 
 	w := app.New(c, app.Exchange{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr, DatabaseURL: cdb.pipelineURL,
 		StateDir: filepath.Join(tmp, "state")}, a.log)
-	w.Allowlist = app.SplitList(chaosEveryType)
+	w.Allowlist = binance.OrderExecutionTypes() // every order execution type: every order the simulator reports must reach the database
 	if w.Jobs, err = app.JobsWithSweep(chaosSyncEvery, 30*time.Minute); err != nil {
 		return rep, err
 	}

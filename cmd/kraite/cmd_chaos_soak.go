@@ -18,6 +18,7 @@ import (
 	"github.com/kraite/stream/harness/chaos"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/producers/userdata"
 )
 
@@ -155,7 +156,7 @@ func runSoak(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.Soa
 	syncEvery := max(sc(5*time.Minute), time.Second)
 	w := app.New(c, app.Exchange{RESTBase: "http://" + info.Sim, WSBase: "ws://" + info.Sim, DatabaseURL: cdb.pipelineURL,
 		StateDir: filepath.Join(tmp, "state")}, a.log)
-	w.Accounts, w.Allowlist = info.Accounts, app.SplitList(chaosEveryType)
+	w.Accounts, w.Allowlist = info.Accounts, binance.OrderExecutionTypes()
 	if w.Jobs, err = app.JobsWithSweep(syncEvery, max(sc(30*time.Minute), time.Second)); err != nil {
 		return rep, err
 	}

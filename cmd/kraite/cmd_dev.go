@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -17,6 +18,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
@@ -59,7 +61,7 @@ func cmdDev(ctx context.Context, a *cli, args []string) error {
 	fs.DurationVar(&f.markInterval, "mark-interval", time.Second, "mark price push interval")
 	fs.IntVar(&f.weightLimit, "rest-weight-limit", 2400, "the simulator's REST weight limit per minute (time-compressed runs raise it with the sync rate)")
 	fs.DurationVar(&f.syncEvery, "sync-every", 5*time.Minute, "order sync safety net period per account")
-	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default TRADE,AMENDMENT,CANCELED,EXPIRED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED)")
+	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default "+strings.Join(dispatch.DefaultBinanceAllowlist(), ",")+")")
 	registerBrokerSASL(fs, &f.sasl)
 	fs.StringVar(&f.without, "without", "", "components not to run, comma separated (e.g. orders-sink, to run it as its own process (kraite run --components orders-sink) that a replay can stop)")
 	if err := a.parse(fs, args); err != nil {

@@ -4,24 +4,15 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// Internal execution types of algo orders (binance-protocol.md section 6).
-const (
-	AlgoNew        = "ALGO_NEW"
-	AlgoCanceled   = "ALGO_CANCELED"
-	AlgoExpired    = "ALGO_EXPIRED"
-	AlgoTriggering = "ALGO_TRIGGERING"
-	AlgoTriggered  = "ALGO_TRIGGERED"
-	AlgoRejected   = "ALGO_REJECTED"
-	AlgoFilled     = "ALGO_FILLED"
-)
-
 // ExecutionType is what the event is, as the dispatch allowlist names it:
 //   - ORDER_TRADE_UPDATE: "x" as sent (NEW, TRADE, CANCELED, EXPIRED,
-//     AMENDMENT, CALCULATED, ...);
+//     AMENDMENT, CALCULATED, ...; ExecNew and the others);
 //   - ALGO_UPDATE: the algo status mapped by AlgoExecutionType;
 //   - every other event: its event type (TRADE_LITE, ACCOUNT_UPDATE,
 //     listenKeyExpired, ...), so it can be allowlisted on its own;
 //   - an unknown event: its "e".
+//
+// ExecutionTypes lists every one of them.
 func (ev Event) ExecutionType() string {
 	switch {
 	case ev.Order != nil:

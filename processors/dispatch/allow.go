@@ -19,29 +19,8 @@ import (
 // topic says otherwise (DESIGN.md section 5). NEW, REJECTED and CALCULATED
 // stay off, as do the non-order events.
 func DefaultBinanceAllowlist() []string {
-	return []string{"TRADE", "AMENDMENT", "CANCELED", "EXPIRED",
-		"ALGO_NEW", "ALGO_CANCELED", "ALGO_EXPIRED", "ALGO_FILLED"}
-}
-
-// KnownExecutionTypes are the execution types dispatch can produce
-// (binance.Event.ExecutionType): the order execution types, the internal
-// algo types, and the event types of the other user-data events. An
-// allowlist record naming anything else is refused (a typo would silently
-// filter everything). Matching is case-insensitive.
-func KnownExecutionTypes() []string {
-	return []string{
-		"NEW", "TRADE", "CANCELED", "EXPIRED", "AMENDMENT", "CALCULATED",
-		binance.AlgoNew, binance.AlgoCanceled, binance.AlgoExpired, binance.AlgoTriggering, binance.AlgoTriggered,
-		binance.AlgoRejected, binance.AlgoFilled,
-		binance.EventTradeLite, binance.EventAccountUpdate, binance.EventAccountConfig, binance.EventMarginCall,
-		binance.EventListenKeyExpired, binance.EventConditionalReject, binance.EventStrategyUpdate, binance.EventGridUpdate,
-	}
-}
-
-// KnownExecutionType reports whether t (trimmed, any case) is known.
-func KnownExecutionType(t string) bool {
-	t = strings.TrimSpace(t)
-	return slices.ContainsFunc(KnownExecutionTypes(), func(k string) bool { return strings.EqualFold(k, t) })
+	return []string{binance.ExecTrade, binance.ExecAmendment, binance.ExecCanceled, binance.ExecExpired,
+		binance.AlgoNew, binance.AlgoCanceled, binance.AlgoExpired, binance.AlgoFilled}
 }
 
 // Bounds of an allowlist record.
@@ -59,7 +38,7 @@ const (
 // back to the configured default, widening it), at most MaxAllowlistBytes
 // of JSON, the exchange known and equal to the key, types present (an
 // empty list [] is shadow mode; a missing or null list is garbage), at
-// most MaxAllowlistTypes, each a known execution type, updated_at not
+// most MaxAllowlistTypes, each a known execution type (binance.ExecutionTypes), updated_at not
 // negative nor ahead of the clock, by bounded UTF-8.
 func CheckAllowlist(key string, raw []byte, now time.Time) (topics.AllowlistValue, error) {
 	var v topics.AllowlistValue
@@ -85,7 +64,7 @@ func CheckAllowlist(key string, raw []byte, now time.Time) (topics.AllowlistValu
 		return v, fmt.Errorf("allowlist of %d types (at most %d)", len(v.Types), MaxAllowlistTypes)
 	}
 	for _, t := range v.Types {
-		if !KnownExecutionType(t) {
+		if !binance.KnownExecutionType(t) {
 			return v, fmt.Errorf("allowlist type %q is not a known execution type", topics.Bound(t, 64))
 		}
 	}

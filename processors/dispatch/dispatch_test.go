@@ -520,7 +520,7 @@ func TestCheckAllowlist(t *testing.T) {
 		t.Error("a key that differs from the exchange accepted")
 	}
 	for _, typ := range DefaultBinanceAllowlist() {
-		if !KnownExecutionType(typ) {
+		if !binance.KnownExecutionType(typ) {
 			t.Errorf("default type %s is not known", typ)
 		}
 	}
@@ -542,7 +542,7 @@ func FuzzCheckAllowlist(f *testing.F) {
 			t.Fatalf("accepted %+v", v)
 		}
 		for _, typ := range v.Types {
-			if !KnownExecutionType(typ) {
+			if !binance.KnownExecutionType(typ) {
 				t.Fatalf("accepted unknown type %q", typ)
 			}
 		}

@@ -2,11 +2,10 @@ package dispatch
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/validate"
 )
 
@@ -52,11 +51,10 @@ func labels(exchange, executionType string, o Outcome) []string {
 	switch executionType {
 	case "gap", "undecodable", "wrong_partition":
 	default:
-		i := slices.IndexFunc(KnownExecutionTypes(), func(k string) bool { return strings.EqualFold(k, executionType) })
-		if i < 0 {
-			executionType = "other"
+		if known, ok := binance.CanonicalExecutionType(executionType); ok {
+			executionType = known
 		} else {
-			executionType = KnownExecutionTypes()[i]
+			executionType = "other"
 		}
 	}
 	return []string{exchange, executionType, string(o)}

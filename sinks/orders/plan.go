@@ -3,6 +3,7 @@ package orders
 import (
 	"sort"
 
+	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
@@ -57,7 +58,7 @@ func MakePlan(events []*topics.OrderEvent, stored map[orderstatus.Key]State) Pla
 		cur, known := stored[k]
 		var last *topics.OrderEvent
 		for _, e := range evs {
-			if k.Kind == orderstatus.KindOrder && e.TradeID > 0 && e.ExecutionType == "TRADE" {
+			if k.Kind == orderstatus.KindOrder && e.TradeID > 0 && e.ExecutionType == binance.ExecTrade {
 				if fk := (fillKey{k, e.TradeID}); !seenFill[fk] {
 					seenFill[fk] = true
 					p.Fills = append(p.Fills, e)
