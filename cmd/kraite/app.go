@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 
@@ -42,6 +43,7 @@ func commands() []command {
 		{"migrate", "create or upgrade the database schema (KRAITE_DATABASE_URL)", cmdMigrate},
 		{"accounts", "the accounts the producers stream: add, list, enable, disable, remove, rotate, import, publish", cmdAccounts},
 		{"symbols", "import the four venues' symbols into the database (symbols import)", cmdSymbols},
+		{"config", "print the effective configuration (every variable, secrets masked) and check it", cmdConfig},
 		{"healthcheck", "probe the local /readyz once: exit 0 ready, 1 not ready (reason on stderr); the compose healthcheck", cmdHealthcheck},
 		{"version", "print the version, VCS revision and time, and Go version of this binary (also --version)", cmdVersion},
 	}
@@ -52,29 +54,35 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// cfg is the configuration, read from the environment once per main;
+	// cfgErr names its bad variables (loadCommon returns it).
+	cfg    *app.Config
+	cfgErr error
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli {
 	return &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 }
 
-// common is the configuration every command shares.
-type common = app.Common
-
-// loadEnv parses environment variables into cfg (see app.LoadEnv).
-func loadEnv(cfg any) error { return app.LoadEnv(cfg) }
-
-// loadCommon reads and validates the shared configuration and sets up logging.
-func (a *cli) loadCommon() (common, error) {
-	c, log, err := app.LoadCommon(a.stderr)
+// loadCommon makes the configuration the process's (Kafka security,
+// database TLS, logging) and returns its shared part, or the error naming
+// every bad variable. Commands call it after parsing their flags.
+func (a *cli) loadCommon() (app.Common, error) {
+	if a.cfgErr != nil {
+		return a.cfg.Common, a.cfgErr
+	}
+	log, err := a.cfg.Setup(a.stderr)
 	if err != nil {
-		return c, err
+		return a.cfg.Common, err
 	}
 	a.log = log
-	return c, nil
+	return a.cfg.Common, nil
 }
 
 func (a *cli) main(ctx context.Context, args []string) error {
+	if a.cfg == nil {
+		a.cfg, a.cfgErr = app.Load(os.Environ())
+	}
 	if len(args) == 0 || isHelp(args[0]) {
 		if len(args) > 1 { // kraite help <command> [<subcommand>], kraite -h <command>
 			return a.main(ctx, append(append([]string{}, args[1:]...), "-h"))
@@ -173,6 +181,7 @@ Shared environment:
   KRAITE_KAFKA_SASL_MECHANISM  PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (empty = no SASL), with
                        KRAITE_KAFKA_SASL_USERNAME and KRAITE_KAFKA_SASL_PASSWORD (or _PASSWORD_FILE)
   KRAITE_KAFKA_TLS     true to connect with TLS; KRAITE_KAFKA_TLS_CA_FILE, _CERT_FILE, _KEY_FILE
+  kraite config prints every variable (secrets masked) and checks them.
 
 Start here:  go run ./cmd/kraite dev
 `)

@@ -91,6 +91,7 @@ func cliCommands() []cliCommand {
 		{words: []string{"accounts", "publish"}, hint: "accounts publish", extra: true},
 		{words: []string{"accounts", "audit"}, whole: []string{"accounts", "audit", "acct-1"}, hint: "accounts audit", extra: true},
 		{words: []string{"accounts", "new-key"}, whole: []string{"accounts", "new-key", "/nonexistent/key"}, hint: "accounts new-key", extra: true},
+		{words: []string{"config"}, hint: "config", extra: true},
 		{words: []string{"healthcheck"}, hint: "healthcheck", extra: true},
 		{words: []string{"version"}, hint: "version", extra: true},
 	}
@@ -267,5 +268,30 @@ func TestCLIChaosHelpHidesInternalFlags(t *testing.T) {
 	}
 	if !strings.Contains(out, "-report-json") {
 		t.Errorf("chaos -h lost its ordinary flags:\n%s", out)
+	}
+}
+
+// kraite config prints the configuration with secrets masked and exits 0;
+// a bad variable is named on stderr and the exit status is 1 (the
+// configuration is still printed); a half-configured SASL is refused.
+func TestConfigPrintsMaskedAndChecks(t *testing.T) {
+	noBroker(t)
+	t.Setenv("KRAITE_KAFKA_SASL_PASSWORD", "hunter2-kafka")
+	t.Setenv("KRAITE_ACCOUNTS_KEY", "hunter2-key")
+	t.Setenv("KRAITE_DATABASE_URL", "mysql://kraite:hunter2-db@127.0.0.1:1/none")
+	code, out, errOut := cliRun(t, "config")
+	if code != 1 || !strings.Contains(errOut, "KRAITE_KAFKA_SASL_MECHANISM: required") || strings.Contains(out+errOut, "hunter2") ||
+		!strings.Contains(out, "KRAITE_KAFKA_SASL_PASSWORD=****") || !strings.Contains(out, "KRAITE_DATABASE_URL=mysql://kraite:xxxxx@") {
+		t.Fatalf("password without a mechanism: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("KRAITE_KAFKA_SASL_PASSWORD", "")
+	if code, out, errOut = cliRun(t, "config"); code != 0 || !strings.Contains(out, "KRAITE_BROKERS=127.0.0.1:1\n") ||
+		!strings.Contains(out, "KRAITE_TOPIC_PREFIX=kraite.  # default") || strings.Contains(out+errOut, "hunter2") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("KRAITE_GAP_LOOKBACK", "a while")
+	if code, out, errOut = cliRun(t, "config"); code != 1 || !strings.Contains(errOut, `KRAITE_GAP_LOOKBACK: "a while"`) ||
+		!strings.Contains(out, "KRAITE_GAP_LOOKBACK=a while") {
+		t.Fatalf("bad duration: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/app"
@@ -49,9 +48,9 @@ type accountsOpts struct {
 	limit                                               int
 }
 
-func accountsSubs() map[string]accountsSub {
+func accountsSubs(user string) map[string]accountsSub {
 	by := func(fs *flag.FlagSet, o *accountsOpts) {
-		fs.StringVar(&o.by, "by", os.Getenv("USER")+"@"+hostname(), "who makes the change (recorded in account_audit)")
+		fs.StringVar(&o.by, "by", user+"@"+hostname(), "who makes the change (recorded in account_audit)")
 	}
 	secret := func(fs *flag.FlagSet, o *accountsOpts) {
 		by(fs, o)
@@ -115,7 +114,7 @@ func cmdAccounts(ctx context.Context, a *cli, args []string) error {
 	if len(args) == 0 {
 		return usagef(top, "accounts needs a subcommand (kraite accounts -h)")
 	}
-	sub, ok := accountsSubs()[args[0]]
+	sub, ok := accountsSubs(a.cfg.Session.User)[args[0]]
 	if !ok {
 		if err := a.parse(top, args); err != nil {
 			return err
@@ -258,12 +257,8 @@ func runAccounts(ctx context.Context, a *cli, s *accounts.Store, name string, ar
 
 // openAccounts opens the accounts store of KRAITE_DATABASE_URL (migrated)
 // with the configured key and, when publish, a producer to kraite.accounts.
-func (a *cli) openAccounts(ctx context.Context, c common, publish bool) (*accounts.Store, func(), error) {
-	var kc accounts.KeyConfig
-	if err := loadEnv(&kc); err != nil {
-		return nil, nil, err
-	}
-	key, err := kc.Load()
+func (a *cli) openAccounts(ctx context.Context, c app.Common, publish bool) (*accounts.Store, func(), error) {
+	key, err := a.cfg.AccountsKey.Load()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -72,7 +72,7 @@ func cmdAllowlist(ctx context.Context, a *cli, args []string) error {
 	}
 }
 
-func allowlistGet(ctx context.Context, a *cli, c common, exchange string) error {
+func allowlistGet(ctx context.Context, a *cli, c app.Common, exchange string) error {
 	vals, err := app.ReadLatest(ctx, c, topics.Allowlist.Name(c.TopicPrefix), 0)
 	if err != nil {
 		return err
@@ -103,7 +103,7 @@ func printAllowlist(a *cli, v topics.AllowlistValue) {
 		time.UnixMilli(v.UpdatedMs).UTC().Format(time.RFC3339), v.By)
 }
 
-func allowlistSet(ctx context.Context, a *cli, c common, exchange string, types []string, by string) error {
+func allowlistSet(ctx context.Context, a *cli, c app.Common, exchange string, types []string, by string) error {
 	types = dispatch.NormalizeTypes(types)
 	for _, t := range types {
 		if !containsFold(binance.ExecutionTypes(), t) {

@@ -20,6 +20,7 @@ import (
 	"github.com/kraite/stream/harness/e2e"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/harness/streambench"
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
@@ -143,7 +144,7 @@ func benchIngest(ctx context.Context, a *cli, args []string) error {
 	}
 	defer b.Close()
 	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
-	c := common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}
+	c := app.Common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}
 	if _, err := ensureTopics(ctx, c); err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	cfg := e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
-		DatabaseURL: os.Getenv("KRAITE_DATABASE_URL"), Baseline: *baseline, Seed: *seed, Log: a.log, Out: a.stdout}
+		DatabaseURL: a.cfg.Exchange.DatabaseURL, Baseline: *baseline, Seed: *seed, Log: a.log, Out: a.stdout}
 	if err := cfg.Validate(); err != nil {
 		return usagef(fs, "%v", err)
 	}
@@ -216,7 +217,7 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 	return err
 }
 
-func ingestPhase(ctx context.Context, a *cli, c common, simAddr string, accts []userdata.Account, name string,
+func ingestPhase(ctx context.Context, a *cli, c app.Common, simAddr string, accts []userdata.Account, name string,
 	linger, warm, dur time.Duration) (phaseResult, error) {
 	lat := &latencies{}
 	pub, err := publisher.New(publisher.Config{Brokers: c.Brokers, Linger: &linger, OnAck: lat.add}, a.log, nil)
@@ -367,7 +368,7 @@ func servePeer(ctx context.Context, a *cli, prefix string, speed float64, cfg si
 	}
 	defer b.Close()
 	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
-	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
+	if _, err := ensureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
 		return err
 	}
 	cfg.MarkPriceInterval, cfg.PingInterval, cfg.PongTimeout = time.Second, sc(3*time.Minute), sc(10*time.Minute)

@@ -10,16 +10,8 @@ import (
 	"github.com/kraite/stream/internal/kclient"
 )
 
-type brokerEnv struct {
-	Addr    string `env:"KRAITE_BROKER_ADDR" envDefault:"127.0.0.1:9092"`
-	DataDir string `env:"KRAITE_BROKER_DATA_DIR" envDefault:".kraite/broker"`
-}
-
 func cmdBroker(ctx context.Context, a *cli, args []string) error {
-	var cfg brokerEnv
-	if err := loadEnv(&cfg); err != nil {
-		return err
-	}
+	cfg := a.cfg.Broker
 	fs := a.newFlags("broker", "broker [--addr HOST:PORT] [--data-dir DIR] [--sync] [--sasl-user U --sasl-password P]")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env KRAITE_BROKER_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where topics, records and committed offsets are kept; empty = memory only (env KRAITE_BROKER_DATA_DIR)")
@@ -45,7 +37,7 @@ func cmdBroker(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	kclient.SetDefault(sec) // this process's own clients talk to this broker
-	if _, err := ensureTopics(ctx, common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
+	if _, err := ensureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
 		b.Close()
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}

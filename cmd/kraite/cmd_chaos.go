@@ -1019,7 +1019,7 @@ func accountsFile(dir string, accts []userdata.Account) (string, error) {
 	return path, nil
 }
 
-func runChaos(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.Report, err error) {
+func runChaos(ctx context.Context, a *cli, c app.Common, f chaosFlags) (rep chaos.Report, err error) {
 	rep = chaos.Report{Started: time.Now().UTC(), For: chaos.Seconds(f.forDur), Accounts: f.accounts, Seed: f.seed}
 	kinds, err := f.kinds()
 	if err != nil {
@@ -1076,12 +1076,11 @@ func runChaos(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.Re
 		rep.Notes = append(rep.Notes, "database-outage left out: SQLite has no server to cut")
 	}
 
-	w := app.New(c, app.Exchange{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr, DatabaseURL: cdb.pipelineURL,
-		StateDir: filepath.Join(tmp, "state")}, a.log)
+	w := app.New(a.cfg, a.log)
+	w.Common, w.Exchange = c, app.Exchange{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr, DatabaseURL: cdb.pipelineURL,
+		StateDir: filepath.Join(tmp, "state")}
 	w.Allowlist = binance.OrderExecutionTypes() // every order execution type: every order the simulator reports must reach the database
-	if w.Jobs, err = app.JobsWithSweep(chaosSyncEvery, 30*time.Minute); err != nil {
-		return rep, err
-	}
+	w.Jobs = w.Jobs.WithSweep(chaosSyncEvery, 30*time.Minute)
 	var ids []string
 	for _, acct := range sim.Accounts() {
 		w.Accounts = append(w.Accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})

@@ -31,7 +31,7 @@ func soakScale(speed float64, d time.Duration) time.Duration {
 // process, so the soak measures the pipeline's memory alone (the embedded
 // broker keeps every record in memory). It prints the addresses as one JSON
 // line and serves until killed.
-func soakPeer(ctx context.Context, a *cli, c common, f chaosFlags) error {
+func soakPeer(ctx context.Context, a *cli, c app.Common, f chaosFlags) error {
 	// The order-sync sweep runs speed times more often: so does the weight.
 	// Trading starts paused; the soak resumes it once the pipeline is attached.
 	return servePeer(ctx, a, c.TopicPrefix, f.speed, simulator.Config{Seed: f.seed, Accounts: f.accounts, OrderInterval: f.orderInterval,
@@ -100,7 +100,7 @@ func (s simAdmin) snapshot(ctx context.Context, accounts []string) (chaos.Snapsh
 // runSoak runs the whole pipeline against a simulator and broker in a peer
 // process, with every protocol timer compressed by --speed, for
 // --simulated/--speed of real time, and samples this process's memory.
-func runSoak(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.SoakReport, err error) {
+func runSoak(ctx context.Context, a *cli, c app.Common, f chaosFlags) (rep chaos.SoakReport, err error) {
 	const samples = 12
 	sc := func(d time.Duration) time.Duration { return soakScale(f.speed, d) }
 	real := sc(f.simulated)
@@ -154,12 +154,11 @@ func runSoak(ctx context.Context, a *cli, c common, f chaosFlags) (rep chaos.Soa
 	}()
 	c.Brokers = []string{info.Broker}
 	syncEvery := max(sc(5*time.Minute), time.Second)
-	w := app.New(c, app.Exchange{RESTBase: "http://" + info.Sim, WSBase: "ws://" + info.Sim, DatabaseURL: cdb.pipelineURL,
-		StateDir: filepath.Join(tmp, "state")}, a.log)
+	w := app.New(a.cfg, a.log)
+	w.Common, w.Exchange = c, app.Exchange{RESTBase: "http://" + info.Sim, WSBase: "ws://" + info.Sim, DatabaseURL: cdb.pipelineURL,
+		StateDir: filepath.Join(tmp, "state")}
 	w.Accounts, w.Allowlist = info.Accounts, binance.OrderExecutionTypes()
-	if w.Jobs, err = app.JobsWithSweep(syncEvery, max(sc(30*time.Minute), time.Second)); err != nil {
-		return rep, err
-	}
+	w.Jobs = w.Jobs.WithSweep(syncEvery, max(sc(30*time.Minute), time.Second))
 	ud := userdata.Config{KeepAlive: sc(30 * time.Minute), RotateAfter: sc(23*time.Hour + 30*time.Minute),
 		IdleTimeout: max(sc(4*time.Minute+30*time.Second), time.Second)}
 	rep.Timers = fmt.Sprintf("pings every %s, listenKey TTL %s, keep-alive %s, connection rotation every %s, order sync every %s, order step every %s per account",

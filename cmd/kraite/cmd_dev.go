@@ -82,7 +82,7 @@ func cmdDev(ctx context.Context, a *cli, args []string) error {
 	return runDev(ctx, a, c, f)
 }
 
-func runDev(ctx context.Context, a *cli, c common, f devFlags) error {
+func runDev(ctx context.Context, a *cli, c app.Common, f devFlags) error {
 	users, sec, err := f.sasl.Build(c)
 	if err != nil {
 		return err
@@ -121,22 +121,18 @@ func runDev(ctx context.Context, a *cli, c common, f devFlags) error {
 		return fmt.Errorf("listening for ops http on %s: %w", f.httpAddr, err)
 	}
 
-	dbURL, err := devDatabaseURL(f.dataDir)
+	dbURL, err := devDatabaseURL(a.cfg.Exchange.DatabaseURL, f.dataDir)
 	if err != nil {
 		simLn.Close()
 		httpLn.Close()
 		return err
 	}
-	// Time-driven work: the environment, with the sweep period from the flag.
-	je, err := app.JobsWithSweep(f.syncEvery, 30*time.Minute)
-	if err != nil {
-		simLn.Close()
-		httpLn.Close()
-		return err
-	}
-	w := app.New(c, app.Exchange{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
-		DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")}, a.log)
-	w.Jobs = je
+	w := app.New(a.cfg, a.log)
+	w.Common = c
+	w.Exchange = app.Exchange{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
+		DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")}
+	// Time-driven work: the environment's, with the sweep period from the flag.
+	w.Jobs = w.Jobs.WithSweep(f.syncEvery, 30*time.Minute)
 	if f.allowlist != "" {
 		w.Allowlist = app.SplitList(f.allowlist)
 	}
@@ -193,10 +189,10 @@ func runDev(ctx context.Context, a *cli, c common, f devFlags) error {
 	return err
 }
 
-// devDatabaseURL is KRAITE_DATABASE_URL, or SQLite in the data dir.
-func devDatabaseURL(dataDir string) (string, error) {
-	if u := os.Getenv("KRAITE_DATABASE_URL"); u != "" {
-		return u, nil
+// devDatabaseURL is url (KRAITE_DATABASE_URL), or SQLite in the data dir.
+func devDatabaseURL(url, dataDir string) (string, error) {
+	if url != "" {
+		return url, nil
 	}
 	abs, err := filepath.Abs(filepath.Join(dataDir, "kraite.db"))
 	if err != nil {

@@ -8,21 +8,12 @@ import (
 	"github.com/kraite/stream/internal/ops"
 )
 
-// healthcheckEnv is where the box's ops server listens (the same variable
-// and default as `kraite run`'s exchangeEnv.HTTPAddr).
-type healthcheckEnv struct {
-	HTTPAddr string `env:"KRAITE_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-}
-
 // cmdHealthcheck probes the local /readyz once: exit 0 when ready, 1 with
 // the reason on stderr when not, 2 on a usage error. It is the container
 // healthcheck of the compose boxes (the image has no shell or curl), so it
 // reads nothing but KRAITE_HTTP_ADDR and opens no broker or database.
 func cmdHealthcheck(ctx context.Context, a *cli, args []string) error {
-	var e healthcheckEnv
-	if err := loadEnv(&e); err != nil {
-		return err
-	}
+	httpAddr := a.cfg.Exchange.HTTPAddr // even when other variables are bad: the box reports those
 	fs := a.newFlags("healthcheck", "healthcheck [--url URL] [--timeout D] [--quiet]\n\n"+
 		"  Probes the readiness endpoint of the kraite process next to it once: exit status 0\n"+
 		"  when it answers 2xx, 1 when it does not (the failing checks, or why it could not be\n"+
@@ -43,7 +34,7 @@ func cmdHealthcheck(ctx context.Context, a *cli, args []string) error {
 	}
 	target := *rawURL
 	if target == "" {
-		u, err := ops.ReadyURL(e.HTTPAddr)
+		u, err := ops.ReadyURL(httpAddr)
 		if err != nil {
 			return fmt.Errorf("KRAITE_HTTP_ADDR: %w", err)
 		}

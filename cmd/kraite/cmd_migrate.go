@@ -9,37 +9,21 @@ import (
 	"github.com/kraite/stream/internal/db"
 )
 
-// dbConfig is the database part of the environment.
-type dbConfig struct {
-	DatabaseURL string `env:"KRAITE_DATABASE_URL"`
-}
-
-// Validate names the bad variable.
-func (c dbConfig) Validate() error {
-	if c.DatabaseURL == "" {
-		return errors.New("KRAITE_DATABASE_URL: required (mysql://user:pass@host:3306/db, postgres://..., sqlite:///path)")
-	}
-	if _, err := db.ParseURL(c.DatabaseURL); err != nil {
-		return fmt.Errorf("KRAITE_DATABASE_URL: %w", err)
-	}
-	return nil
-}
-
-// openDatabase reads KRAITE_DATABASE_URL and opens it.
+// openDatabase opens KRAITE_DATABASE_URL (required).
 func (a *cli) openDatabase(ctx context.Context) (*db.DB, error) {
-	var c dbConfig
-	if err := loadEnv(&c); err != nil {
-		return nil, err
+	url := a.cfg.Exchange.DatabaseURL
+	if url == "" {
+		return nil, errors.New("KRAITE_DATABASE_URL: required (mysql://user:pass@host:3306/db, postgres://..., sqlite:///path)")
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if _, err := db.ParseURL(url); err != nil {
+		return nil, fmt.Errorf("KRAITE_DATABASE_URL: %w", err)
 	}
 	if a.log != nil {
-		a.log.Info("opening database", "url", db.MaskURL(c.DatabaseURL))
+		a.log.Info("opening database", "url", db.MaskURL(url))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return db.Open(ctx, c.DatabaseURL)
+	return db.Open(ctx, url)
 }
 
 // cmdMigrate creates or upgrades the schema of KRAITE_DATABASE_URL and prints

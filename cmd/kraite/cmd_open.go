@@ -56,13 +56,6 @@ Limits (environment; the same variables configure the gate):
 Reductions and closes (--reduce) are never refused for the market regime and
 are not subject to the notional limits, but may not exceed the position.`
 
-// openEnv is what kraite open reads besides the common configuration.
-type openEnv struct {
-	Limits       intents.Env
-	DatabaseURL  string `env:"KRAITE_DATABASE_URL"`
-	AccountsFile string `env:"KRAITE_ACCOUNTS_FILE"`
-}
-
 func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	fs := a.newFlags("open", openHelp)
 	in := topics.OpenIntent{}
@@ -88,11 +81,8 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	if in.Account == "" || in.Symbol == "" || in.Side == "" || in.Size == "" {
 		return usagef(fs, "--account, --symbol, --side and --size are required")
 	}
-	var oe openEnv
-	if err := loadEnv(&oe); err != nil {
-		return err
-	}
-	lim, err := oe.Limits.Limits()
+	oe := a.cfg.Exchange
+	lim, err := a.cfg.Intents.Limits()
 	if err != nil {
 		return err
 	}
@@ -134,7 +124,7 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 // unreachable, or holds no symbol rules for the exchange yet) it says so on
 // stderr and lets the gate decide; what it can judge and refuses is
 // returned.
-func (a *cli) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, in topics.OpenIntent, now time.Time) *intents.Refusal {
+func (a *cli) validateOpen(ctx context.Context, oe app.Exchange, lim intents.Limits, in topics.OpenIntent, now time.Time) *intents.Refusal {
 	warn := func(why string, err error) *intents.Refusal {
 		fmt.Fprintf(a.stderr, "warning: %s (%v); only the intent's shape was checked here, the gate validates it fully\n", why, err)
 		return nil
@@ -185,7 +175,7 @@ func (a *cli) validateOpen(ctx context.Context, oe openEnv, lim intents.Limits, 
 	return intents.Validate(in, snap, lim, now)
 }
 
-func intentEndOffsets(ctx context.Context, c common, names ...string) (map[string]map[int32]kgo.Offset, error) {
+func intentEndOffsets(ctx context.Context, c app.Common, names ...string) (map[string]map[int32]kgo.Offset, error) {
 	cl, err := app.KafkaClient(ctx, c.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
@@ -205,7 +195,7 @@ func intentEndOffsets(ctx context.Context, c common, names ...string) (map[strin
 	return out, nil
 }
 
-func waitDecision(ctx context.Context, a *cli, c common, since map[string]map[int32]kgo.Offset, clientID string, wait time.Duration) error {
+func waitDecision(ctx context.Context, a *cli, c app.Common, since map[string]map[int32]kgo.Offset, clientID string, wait time.Duration) error {
 	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.Brokers), kgo.ConsumePartitions(since))...)
 	if err != nil {
 		return fmt.Errorf("creating consumer: %w", err)

@@ -202,7 +202,7 @@ func rebuildGroup(prefix, suffix, sink string) string {
 	return prefix + "rebuild-" + suffix + "-" + sink
 }
 
-func runRebuild(ctx context.Context, a *cli, c common, adm *kadm.Client, d *db.DB, specs []topics.Spec, f rebuildFlags) error {
+func runRebuild(ctx context.Context, a *cli, c app.Common, adm *kadm.Client, d *db.DB, specs []topics.Spec, f rebuildFlags) error {
 	jobs, err := rebuildJobs(c, d, a, specs, f.suffix)
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func runRebuild(ctx context.Context, a *cli, c common, adm *kadm.Client, d *db.D
 
 // rebuildJobs builds one sink per topic on the target database, each in
 // its own fresh group reading from the start.
-func rebuildJobs(c common, d *db.DB, a *cli, specs []topics.Spec, suffix string) ([]rebuildJob, error) {
+func rebuildJobs(c app.Common, d *db.DB, a *cli, specs []topics.Spec, suffix string) ([]rebuildJob, error) {
 	var jobs []rebuildJob
 	for _, spec := range specs {
 		j := rebuildJob{spec: spec}

@@ -62,7 +62,7 @@ func cmdRegime(ctx context.Context, a *cli, args []string) error {
 	return regimeOverride(ctx, a, c, fs.Arg(1), *dur, *reason, *by)
 }
 
-func regimeOverride(ctx context.Context, a *cli, c common, action string, dur time.Duration, reason, by string) error {
+func regimeOverride(ctx context.Context, a *cli, c app.Common, action string, dur time.Duration, reason, by string) error {
 	now := time.Now()
 	ov := topics.Override{Scope: regimestate.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
 	switch action {
@@ -95,7 +95,7 @@ func regimeOverride(ctx context.Context, a *cli, c common, action string, dur ti
 	return nil
 }
 
-func regimeStatus(ctx context.Context, a *cli, c common, exchange string) error {
+func regimeStatus(ctx context.Context, a *cli, c app.Common, exchange string) error {
 	// The group table has one key per exchange; the newest record of its
 	// partition is among the last few, so read a bounded tail.
 	states, err := app.ReadLatest(ctx, c, string(regime.Table(c.TopicPrefix)), 64)

@@ -162,7 +162,7 @@ func runReplay(ctx context.Context, a *cli, adm *kadm.Client, prefix string, f r
 		return nil
 	}
 	fmt.Fprintf(say, "start the consumers of %s; following progress (Ctrl-C stops watching, the reset stands)\n", plan.Group)
-	_, err = groupadmin.Progress(ctx, adm, plan, groupadmin.ProgressOptions{Out: say, TTY: opsIsTerminal(say), Interval: f.interval})
+	_, err = groupadmin.Progress(ctx, adm, plan, groupadmin.ProgressOptions{Out: say, TTY: opsIsTerminal(say, a.cfg.Session.Term), Interval: f.interval})
 	if ctx.Err() != nil {
 		fmt.Fprintln(say, "stopped watching; the reset stands")
 		return nil
@@ -275,12 +275,13 @@ func offsetOrDash(o int64) string {
 	return fmt.Sprint(o)
 }
 
-// opsIsTerminal reports whether w is a terminal (progress redraws in place).
-func opsIsTerminal(w io.Writer) bool {
+// opsIsTerminal reports whether w is a terminal (progress redraws in
+// place) of a kind other than dumb (term is TERM).
+func opsIsTerminal(w io.Writer, term string) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && !strings.EqualFold(os.Getenv("TERM"), "dumb")
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && !strings.EqualFold(term, "dumb")
 }

@@ -12,10 +12,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, a *cli, args []string) error {
-	var ex app.Exchange
-	if err := loadEnv(&ex); err != nil {
-		return err
-	}
+	ex := a.cfg.Exchange
 	roleNames := rolereg.Names()
 	fs := a.newFlags("run", "run --role athena|eos|iris|nyx|tyche | --components a,b,...\n\n"+
 		"Starts the components of one box against KRAITE_BROKERS and the exchange in\n"+
@@ -49,7 +46,8 @@ func cmdRun(ctx context.Context, a *cli, args []string) error {
 	default:
 		return usagef(fs, "give --role or --components")
 	}
-	w := app.New(c, ex, a.log)
+	w := app.New(a.cfg, a.log)
+	w.Common, w.Exchange = c, ex
 	if _, err := ensureTopics(ctx, c); err != nil {
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}

@@ -6,30 +6,15 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
 
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/binanceapi"
 )
 
-// simulatorEnv is the environment of `kraite simulator`; flags override it.
-type simulatorEnv struct {
-	Addr          string        `env:"KRAITE_SIM_ADDR" envDefault:"127.0.0.1:8090"`
-	Seed          int64         `env:"KRAITE_SIM_SEED" envDefault:"1"`
-	Accounts      int           `env:"KRAITE_SIM_ACCOUNTS" envDefault:"3"`
-	OrderInterval time.Duration `env:"KRAITE_SIM_ORDER_INTERVAL" envDefault:"2s"`
-	MarkInterval  time.Duration `env:"KRAITE_SIM_MARK_INTERVAL" envDefault:"1s"`
-	DataDir       string        `env:"KRAITE_SIM_DATA_DIR" envDefault:".kraite-sim"`
-	AdminToken    string        `env:"KRAITE_SIM_ADMIN_TOKEN"`
-	AllowRemote   bool          `env:"KRAITE_SIM_ALLOW_REMOTE"`
-}
-
 // cmdSimulator runs the Binance USD-M exchange simulator until ctx ends.
 func cmdSimulator(ctx context.Context, a *cli, args []string) error {
-	var e simulatorEnv
-	if err := loadEnv(&e); err != nil {
-		return err
-	}
+	e := a.cfg.Simulator
 	fs := a.newFlags("simulator", "simulator [flags]\n\n"+
 		"Serves a Binance USD-M compatible exchange (REST + WebSocket) that trades against\n"+
 		"itself deterministically from a seed. Its exchange state (accounts, orders, positions,\n"+
@@ -104,7 +89,7 @@ func cmdSimulator(ctx context.Context, a *cli, args []string) error {
 	return err
 }
 
-func printSimulatorBanner(a *cli, addr string, e simulatorEnv, sim *simulator.Simulator, token string) {
+func printSimulatorBanner(a *cli, addr string, e app.Simulator, sim *simulator.Simulator, token string) {
 	state := "none kept (--data-dir '')"
 	if e.DataDir != "" {
 		state = filepath.Join(e.DataDir, "state.json")

@@ -194,7 +194,7 @@ func orDash(s string) string {
 
 // opsAdmin builds the admin client of replay and status; call the returned
 // func to close it.
-func opsAdmin(c common) (*kadm.Client, func(), error) {
+func opsAdmin(c app.Common) (*kadm.Client, func(), error) {
 	cl, err := app.KafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+hostname()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating admin client: %w", err)

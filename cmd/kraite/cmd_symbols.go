@@ -10,21 +10,12 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// symbolsEnv is where symbols import reads Binance's exchangeInfo.
-type symbolsEnv struct {
-	RESTBase string `env:"KRAITE_BINANCE_REST_URL" envDefault:"https://fapi.binance.com"`
-}
-
 // cmdSymbols imports the four venues' symbols and token mappers of the
 // simulator's universe into KRAITE_DATABASE_URL (idempotent upsert by
 // exchange and symbol), then Binance's symbol rules (order filters and
 // status from GET /fapi/v1/exchangeInfo), without which every open intent
 // is refused. The schema must exist (kraite migrate).
 func cmdSymbols(ctx context.Context, a *cli, args []string) error {
-	var se symbolsEnv
-	if err := loadEnv(&se); err != nil {
-		return err
-	}
 	fs := a.newFlags("symbols", "symbols import [--rules-from URL | --no-rules]\n\n"+
 		"  import  upsert the four venues' symbols (Binance, Bybit, KuCoin, Bitget) and the\n"+
 		"          token mappers of the universe into KRAITE_DATABASE_URL (idempotent), then\n"+
@@ -33,7 +24,7 @@ func cmdSymbols(ctx context.Context, a *cli, args []string) error {
 		"          exchange or kraite simulator). Open intents are validated against those\n"+
 		"          rules; without them every open is refused (unknown_symbol). The daily\n"+
 		"          symbol-refresh job keeps them current.")
-	rulesFrom := fs.String("rules-from", se.RESTBase, "REST base URL to read exchangeInfo from")
+	rulesFrom := fs.String("rules-from", a.cfg.Exchange.RESTBase, "REST base URL to read exchangeInfo from")
 	noRules := fs.Bool("no-rules", false, "do not import symbol rules")
 	if err := a.parse(fs, args); err != nil {
 		return err

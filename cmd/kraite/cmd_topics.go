@@ -51,7 +51,7 @@ func listTopics(a *cli, prefix string) error {
 	return tw.Flush()
 }
 
-func applyTopics(ctx context.Context, a *cli, c common) error {
+func applyTopics(ctx context.Context, a *cli, c app.Common) error {
 	results, err := ensureTopics(ctx, c)
 	for _, r := range results {
 		fmt.Fprintf(a.stdout, "%-32s %s", r.Topic, r.Action)
@@ -64,7 +64,7 @@ func applyTopics(ctx context.Context, a *cli, c common) error {
 }
 
 // ensureTopics applies the whole catalog to the configured brokers.
-func ensureTopics(ctx context.Context, c common) ([]topics.Result, error) {
+func ensureTopics(ctx context.Context, c app.Common) ([]topics.Result, error) {
 	cl, err := app.KafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)

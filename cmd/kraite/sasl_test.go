@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caarlos0/env/v11"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -252,13 +251,8 @@ func TestBrokerWithSASL(t *testing.T) {
 func TestChaosChildIgnoresClusterCredentials(t *testing.T) {
 	outer := []string{"KRAITE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KRAITE_KAFKA_SASL_USERNAME=prod",
 		"KRAITE_KAFKA_SASL_PASSWORD=prod-secret", "KRAITE_KAFKA_TLS=true", "KRAITE_KAFKA_TLS_CA_FILE=/nonexistent/ca.pem"}
-	m := map[string]string{}
-	for _, kv := range append(outer, app.OpenBrokerEnv()...) {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	var c common
-	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
+	c, err := app.Load(append(outer, app.OpenBrokerEnv()...))
+	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.Kafka.Build()

@@ -41,15 +41,17 @@ import (
 type App struct {
 	Common   Common
 	Exchange Exchange
-	Log      *slog.Logger
+	// Jobs is the time-driven work (dev and chaos compress its periods:
+	// Jobs.WithSweep).
+	Jobs        Jobs
+	Intents     intents.Env
+	AccountsKey accounts.KeyConfig
+	Log         *slog.Logger
 	// Ops is the process's ops server (status page, /metrics, /healthz,
 	// /readyz); every component registers its checks there.
 	Ops *ops.Server
 	// Accounts are static accounts (dev and chaos: the simulator's).
 	Accounts []userdata.Account
-	// Jobs overrides the environment's time-driven work (dev and chaos:
-	// compressed sweep periods).
-	Jobs *Jobs
 	// Allowlist is the initial Binance dispatch allowlist (nil: the default).
 	Allowlist []string
 	// Creds reads account credentials for KRAITE_ACCOUNTS_SOURCE=database
@@ -77,9 +79,11 @@ type App struct {
 	kafkaReg *kafkaRegisterer
 }
 
-// New is the App of one process with its own ops server.
-func New(c Common, ex Exchange, log *slog.Logger) *App {
-	return &App{Common: c, Exchange: ex, Log: log, Ops: ops.NewServer(log)}
+// New is the App of one process configured by cfg, with its own ops
+// server.
+func New(cfg *Config, log *slog.Logger) *App {
+	return &App{Common: cfg.Common, Exchange: cfg.Exchange, Jobs: cfg.Jobs, Intents: cfg.Intents, AccountsKey: cfg.AccountsKey,
+		Log: log, Ops: ops.NewServer(log)}
 }
 
 // Component is one long-lived piece of a box.

@@ -209,10 +209,7 @@ func (w *App) intentValidator(ctx context.Context) (*intents.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the intent validator needs the database: %w", err)
 	}
-	var ie intents.Env
-	if err := LoadEnv(&ie); err != nil {
-		return nil, err
-	}
+	ie := w.Intents
 	lim, err := ie.Limits()
 	if err != nil {
 		return nil, err
@@ -363,11 +360,7 @@ func (w *App) credentialSource(ctx context.Context) (accounts.CredentialSource, 
 	if w.Creds != nil {
 		return w.Creds, nil
 	}
-	var kc accounts.KeyConfig
-	if err := LoadEnv(&kc); err != nil {
-		return nil, err
-	}
-	key, err := kc.Load()
+	key, err := w.AccountsKey.Load()
 	if err != nil {
 		return nil, err
 	}

@@ -20,22 +20,6 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// Jobs configures time-driven work.
-type Jobs struct {
-	OrderSyncEvery time.Duration `env:"KRAITE_ORDER_SYNC_EVERY" envDefault:"5m"`
-	KeepAliveEvery time.Duration `env:"KRAITE_KEEPALIVE_EVERY" envDefault:"30m"`
-	GapLookback    time.Duration `env:"KRAITE_GAP_LOOKBACK" envDefault:"1h"`
-	KlineEvery     time.Duration `env:"KRAITE_KLINE_EVERY" envDefault:"1m"`
-	BalanceEvery   time.Duration `env:"KRAITE_BALANCE_EVERY" envDefault:"1h"`
-	SymbolsEvery   time.Duration `env:"KRAITE_SYMBOL_REFRESH_EVERY" envDefault:"24h"`
-	// KlineSymbols are the symbols of kline-fetch and indicators jobs.
-	KlineSymbols []string `env:"KRAITE_KLINE_SYMBOLS" envSeparator:"," envDefault:"BTCUSDT,ETHUSDT"`
-	// DriftGrace is how long the observed and the exchange's position may
-	// disagree before a priority alert: longer than a sweep period, so frames
-	// lost on a socket and recovered by the next sweep raise nothing.
-	DriftGrace time.Duration `env:"KRAITE_POSITION_DRIFT_GRACE" envDefault:"6m"`
-}
-
 // accountList is the accounts this process serves: the static list (dev) or
 // the accounts file. The file is parsed again only when its size or
 // modification time changed (a stat per job, not a read and parse), so
@@ -93,25 +77,8 @@ func (w *App) restClient() *binanceapi.Client {
 	return w.rest
 }
 
-// jobsConfig is the time-driven work's configuration: the environment, read
-// once per process, unless a command set it (dev, chaos: from the
-// environment too, with their flags applied).
-func (w *App) jobsConfig() (Jobs, error) {
-	if w.Jobs == nil {
-		var je Jobs
-		if err := LoadEnv(&je); err != nil {
-			return je, err
-		}
-		w.Jobs = &je
-	}
-	return *w.Jobs, nil
-}
-
 func buildScheduler(ctx context.Context, w *App) (Component, error) {
-	je, err := w.jobsConfig()
-	if err != nil {
-		return Component{}, err
-	}
+	je := w.Jobs
 	// Per-account schedules are spread over their period (scheduler.Spreaded), so
 	// a thousand accounts' syncs do not all start at the same instant.
 	schedules := []scheduler.Schedule{
@@ -150,10 +117,7 @@ func buildWorker(ctx context.Context, w *App, name string, queue topics.Spec) (C
 	if err != nil {
 		return Component{}, err
 	}
-	je, err := w.jobsConfig()
-	if err != nil {
-		return Component{}, err
-	}
+	je := w.Jobs
 	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.Common.Brokers, nil), kgo.ClientID(name))...)
 	if err != nil {
 		return Component{}, fmt.Errorf("creating %s producer: %w", name, err)

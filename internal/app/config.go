@@ -5,15 +5,35 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
 )
+
+// Config is the whole configuration of a kraite process: every variable it
+// reads from the environment, parsed once (Load) and validated with errors
+// that name the variable. Commands and components read it; nothing else
+// reads the environment. `kraite config` prints it with secrets masked.
+type Config struct {
+	Common
+	Exchange    Exchange
+	DatabaseTLS db.TLSFiles
+	Jobs        Jobs
+	Intents     intents.Env
+	AccountsKey accounts.KeyConfig
+	Broker      Broker
+	Simulator   Simulator
+	Session     Session
+
+	vars map[string]string // the environment Load parsed, for Print
+}
 
 // Common is the configuration every command shares.
 type Common struct {
@@ -51,6 +71,130 @@ type Exchange struct {
 	StateDir string `env:"KRAITE_STATE_DIR" envDefault:".kraite/state"`
 }
 
+// Jobs configures time-driven work.
+type Jobs struct {
+	OrderSyncEvery time.Duration `env:"KRAITE_ORDER_SYNC_EVERY" envDefault:"5m"`
+	KeepAliveEvery time.Duration `env:"KRAITE_KEEPALIVE_EVERY" envDefault:"30m"`
+	GapLookback    time.Duration `env:"KRAITE_GAP_LOOKBACK" envDefault:"1h"`
+	KlineEvery     time.Duration `env:"KRAITE_KLINE_EVERY" envDefault:"1m"`
+	BalanceEvery   time.Duration `env:"KRAITE_BALANCE_EVERY" envDefault:"1h"`
+	SymbolsEvery   time.Duration `env:"KRAITE_SYMBOL_REFRESH_EVERY" envDefault:"24h"`
+	// KlineSymbols are the symbols of kline-fetch and indicators jobs.
+	KlineSymbols []string `env:"KRAITE_KLINE_SYMBOLS" envSeparator:"," envDefault:"BTCUSDT,ETHUSDT"`
+	// DriftGrace is how long the observed and the exchange's position may
+	// disagree before a priority alert: longer than a sweep period, so frames
+	// lost on a socket and recovered by the next sweep raise nothing.
+	DriftGrace time.Duration `env:"KRAITE_POSITION_DRIFT_GRACE" envDefault:"6m"`
+}
+
+// Broker is the embedded broker of `kraite broker`; flags override it.
+type Broker struct {
+	Addr    string `env:"KRAITE_BROKER_ADDR" envDefault:"127.0.0.1:9092"`
+	DataDir string `env:"KRAITE_BROKER_DATA_DIR" envDefault:".kraite/broker"`
+}
+
+// Simulator is the exchange simulator of `kraite simulator`; flags
+// override it.
+type Simulator struct {
+	Addr          string        `env:"KRAITE_SIM_ADDR" envDefault:"127.0.0.1:8090"`
+	Seed          int64         `env:"KRAITE_SIM_SEED" envDefault:"1"`
+	Accounts      int           `env:"KRAITE_SIM_ACCOUNTS" envDefault:"3"`
+	OrderInterval time.Duration `env:"KRAITE_SIM_ORDER_INTERVAL" envDefault:"2s"`
+	MarkInterval  time.Duration `env:"KRAITE_SIM_MARK_INTERVAL" envDefault:"1s"`
+	DataDir       string        `env:"KRAITE_SIM_DATA_DIR" envDefault:".kraite-sim"`
+	AdminToken    string        `env:"KRAITE_SIM_ADMIN_TOKEN"`
+	AllowRemote   bool          `env:"KRAITE_SIM_ALLOW_REMOTE"`
+}
+
+// Session is what the commands read of the operator's environment besides
+// Kraite's own variables: who runs them (USER, the default author of
+// account changes) and the terminal (TERM: no progress redraws on a dumb
+// one). `kraite config` does not print it.
+type Session struct {
+	User string `env:"USER"`
+	Term string `env:"TERM"`
+}
+
+// part is one struct of Config with what `kraite config` calls it.
+type part struct {
+	title string
+	ptr   any
+}
+
+func (c *Config) parts() []part {
+	return []part{
+		{"Kafka, topics and logging (every command)", &c.Common},
+		{"the box: exchange, accounts, database, ops address, state (kraite run)", &c.Exchange},
+		{"database TLS", &c.DatabaseTLS},
+		{"time-driven work (scheduler, workers)", &c.Jobs},
+		{"open intent limits (gate, positions worker, kraite open)", &c.Intents},
+		{"accounts table key", &c.AccountsKey},
+		{"kraite broker", &c.Broker},
+		{"kraite simulator", &c.Simulator},
+	}
+}
+
+// Load parses the configuration from environ (os.Environ's KEY=VALUE
+// form) and validates it. The returned Config is filled as far as the
+// environment allows even with an error, which names every bad variable.
+func Load(environ []string) (*Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	c := &Config{vars: vars}
+	var errs []error
+	for _, p := range append(c.parts(), part{ptr: &c.Session}) {
+		if err := parseEnv(p.ptr, vars); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("reading configuration from the environment: %w", errors.Join(errs...))
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Validate checks the values the parser cannot: names and ranges of the
+// shared part, and the open intent limits.
+func (c *Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	if _, err := c.Intents.Limits(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// parseEnv parses vars into cfg (a pointer to a struct with `env` tags)
+// and returns an error naming every bad variable.
+func parseEnv(cfg any, vars map[string]string) error {
+	err := env.ParseWithOptions(cfg, env.Options{Environment: vars})
+	if err == nil {
+		return nil
+	}
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if key := envKeyOf(reflect.TypeOf(cfg), pe.Name); key != "" {
+				errs = append(errs, fmt.Errorf("%s: %q is not a valid %s: %w", key, vars[key], pe.Type, pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
 func (c Common) Validate() error {
 	var errs []error
 	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
@@ -70,31 +214,6 @@ func (c Common) Validate() error {
 		errs = append(errs, fmt.Errorf("KRAITE_REPLICATION: %d must be at least 1", c.Replication))
 	}
 	return errors.Join(errs...)
-}
-
-// LoadEnv parses environment variables into cfg (a pointer to a struct with
-// `env` tags) and returns a clear error naming every bad variable.
-func LoadEnv(cfg any) error {
-	err := env.Parse(cfg)
-	if err == nil {
-		return nil
-	}
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return fmt.Errorf("reading configuration from the environment: %w", err)
-	}
-	errs := make([]error, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			if key := envKeyOf(reflect.TypeOf(cfg), pe.Name); key != "" {
-				errs = append(errs, fmt.Errorf("%s: %q is not a valid %s: %w", key, os.Getenv(key), pe.Type, pe.Err))
-				continue
-			}
-		}
-		errs = append(errs, e)
-	}
-	return fmt.Errorf("reading configuration from the environment: %w", errors.Join(errs...))
 }
 
 // envKeyOf is the environment variable of field name in struct type t (a
@@ -123,24 +242,18 @@ func envKeyOf(t reflect.Type, name string) string {
 	return ""
 }
 
-// LoadCommon reads and validates the shared configuration, makes its Kafka
-// TLS and SASL the default of every Kafka client of the process, and
-// returns the process's logger (on w).
-func LoadCommon(w io.Writer) (Common, *slog.Logger, error) {
-	var c Common
-	if err := LoadEnv(&c); err != nil {
-		return c, nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return c, nil, err
-	}
+// Setup makes the configuration the process's: its Kafka TLS and SASL the
+// default of every Kafka client, its database TLS files those of every
+// database it opens, and it returns the process's logger (on w).
+func (c *Config) Setup(w io.Writer) (*slog.Logger, error) {
 	sec, err := c.Kafka.Build()
 	if err != nil {
-		return c, nil, err
+		return nil, err
 	}
 	// Every Kafka client this process builds (franz-go and goka's sarama)
 	// takes its TLS and SASL from here.
 	kclient.SetDefault(sec)
+	db.SetTLSFiles(c.DatabaseTLS)
 	log := NewLogger(w, c.LogLevel, c.LogFormat)
 	// franz-go's and goka's own logs: WARN and above, everything at debug.
 	libLevel := slog.LevelWarn
@@ -151,7 +264,7 @@ func LoadCommon(w io.Writer) (Common, *slog.Logger, error) {
 	if warn := sec.Warning(c.Brokers); warn != "" {
 		log.Warn(warn)
 	}
-	return c, log, nil
+	return log, nil
 }
 
 // NewLogger is a slog logger on w at level (debug|info|warn|error) in

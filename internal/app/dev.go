@@ -14,16 +14,11 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// JobsWithSweep is the time-driven work's configuration from the
-// environment with the order-sync and keep-alive periods of a
+// WithSweep is j with the order-sync and keep-alive periods of a
 // time-compressed run (dev, chaos) and a drift grace of three sweeps.
-func JobsWithSweep(syncEvery, keepAlive time.Duration) (*Jobs, error) {
-	var je Jobs
-	if err := LoadEnv(&je); err != nil {
-		return nil, err
-	}
-	je.OrderSyncEvery, je.KeepAliveEvery, je.DriftGrace = syncEvery, keepAlive, 3*syncEvery
-	return &je, nil
+func (j Jobs) WithSweep(syncEvery, keepAlive time.Duration) Jobs {
+	j.OrderSyncEvery, j.KeepAliveEvery, j.DriftGrace = syncEvery, keepAlive, 3*syncEvery
+	return j
 }
 
 // SeedSimulatorDatabase migrates the database, seeds the four venues'
@@ -48,11 +43,7 @@ func (w *App) SeedSimulatorDatabase(ctx context.Context, exchangeInfo []byte) er
 // publishes them to kraite.accounts, and makes the table the user-data
 // producer's credential source (dev). It returns where the key came from.
 func (w *App) SeedSimulatorAccounts(ctx context.Context, dataDir string, sim []userdata.Account) (string, error) {
-	var kc accounts.KeyConfig
-	if err := LoadEnv(&kc); err != nil {
-		return "", err
-	}
-	key, from, err := accounts.DevKey(kc, dataDir)
+	key, from, err := accounts.DevKey(w.AccountsKey, dataDir)
 	if err != nil {
 		return "", err
 	}

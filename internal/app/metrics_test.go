@@ -46,7 +46,7 @@ func kafkaSeries(t *testing.T, reg *prometheus.Registry, name string) (sums map[
 func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
 	const prefix = "kraite."
 	b := testkit.Broker(t, prefix)
-	w := New(Common{}, Exchange{}, testkit.Logger(t))
+	w := New(&Config{}, testkit.Logger(t))
 	topic := topics.Cronjobs.Name(prefix)
 	newClient := func(id string) *kgo.Client {
 		t.Helper()

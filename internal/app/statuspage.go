@@ -23,13 +23,8 @@ func (w *App) StatusPage(process string) (Component, error) {
 		cfg.DefaultAllowlists = map[string][]string{topics.ExchangeBinance: w.Allowlist}
 	}
 	// The page judges stalls and drift as /readyz and the positions
-	// worker do: KRAITE_STALL_AFTER, KRAITE_POSITION_DRIFT_GRACE. A bad
-	// jobs variable is reported by the components that own it; the page
-	// keeps its default then.
-	cfg.StallAfter = w.Exchange.StallAfter
-	if je, err := w.jobsConfig(); err == nil {
-		cfg.DriftGrace = je.DriftGrace
-	}
+	// worker do: KRAITE_STALL_AFTER, KRAITE_POSITION_DRIFT_GRACE.
+	cfg.StallAfter, cfg.DriftGrace = w.Exchange.StallAfter, w.Jobs.DriftGrace
 	sp, err := statuspage.New(cfg)
 	if err != nil {
 		return Component{}, err

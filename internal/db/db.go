@@ -79,7 +79,7 @@ func ParseURL(raw string) (Target, error) {
 		if name == "" {
 			return Target{}, errors.New("parsing database url: postgres url needs a database name")
 		}
-		dsn, err := postgresDSN(u, TLSFilesFromEnv())
+		dsn, err := postgresDSN(u, tlsFiles())
 		if err != nil {
 			return Target{}, err
 		}
@@ -114,7 +114,7 @@ func mysqlTarget(u *url.URL) (Target, error) {
 	cfg.MultiStatements = false
 	cfg.InterpolateParams = false
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
-	dsn, err := mysqlApplyOptions(cfg, u.Query(), TLSFilesFromEnv())
+	dsn, err := mysqlApplyOptions(cfg, u.Query(), tlsFiles())
 	if err != nil {
 		return Target{}, err
 	}

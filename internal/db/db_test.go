@@ -127,9 +127,7 @@ func TestMigrateRunsConcurrentlyWithoutErrors(t *testing.T) {
 // the error names the key, never its value; values are validated; the TLS
 // modes and files combine sensibly.
 func TestMySQLURLOptions(t *testing.T) {
-	t.Setenv(db.EnvTLSCAFile, "")
-	t.Setenv(db.EnvTLSCertFile, "")
-	t.Setenv(db.EnvTLSKeyFile, "")
+	setTLSFiles(t, "", "", "")
 	for _, tc := range []struct {
 		url, want string
 		dsnHas    []string

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -51,15 +52,26 @@ const (
 // TLSFiles are the PEM files of a database TLS connection: the CA that
 // signs the server's certificate, and a client certificate and key.
 type TLSFiles struct {
-	CA, Cert, Key string
+	CA   string `env:"KRAITE_DATABASE_TLS_CA_FILE"`
+	Cert string `env:"KRAITE_DATABASE_TLS_CERT_FILE"`
+	Key  string `env:"KRAITE_DATABASE_TLS_KEY_FILE"`
 }
 
 func (f TLSFiles) set() bool { return f.CA != "" || f.Cert != "" || f.Key != "" }
 
-// TLSFilesFromEnv reads KRAITE_DATABASE_TLS_CA_FILE, _CERT_FILE and
-// _KEY_FILE.
-func TLSFilesFromEnv() TLSFiles {
-	return TLSFiles{CA: os.Getenv(EnvTLSCAFile), Cert: os.Getenv(EnvTLSCertFile), Key: os.Getenv(EnvTLSKeyFile)}
+var processTLS atomic.Pointer[TLSFiles]
+
+// SetTLSFiles makes files the TLS files of every database URL this process
+// parses from now on (the application sets them from its configuration:
+// KRAITE_DATABASE_TLS_CA_FILE, _CERT_FILE and _KEY_FILE).
+func SetTLSFiles(files TLSFiles) { processTLS.Store(&files) }
+
+// tlsFiles are the files SetTLSFiles set (none before).
+func tlsFiles() TLSFiles {
+	if f := processTLS.Load(); f != nil {
+		return *f
+	}
+	return TLSFiles{}
 }
 
 // mysqlOptions are the go-sql-driver DSN options a URL may set. Options

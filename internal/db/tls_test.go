@@ -188,10 +188,10 @@ func cipher(t *testing.T, d *db.DB) string {
 	return v
 }
 
+// setTLSFiles sets the process's database TLS files until the test ends.
 func setTLSFiles(t *testing.T, ca, cert, key string) {
-	t.Setenv(db.EnvTLSCAFile, ca)
-	t.Setenv(db.EnvTLSCertFile, cert)
-	t.Setenv(db.EnvTLSKeyFile, key)
+	db.SetTLSFiles(db.TLSFiles{CA: ca, Cert: cert, Key: key})
+	t.Cleanup(func() { db.SetTLSFiles(db.TLSFiles{}) })
 }
 
 // TestMySQLTLS: against a MariaDB that speaks TLS, tls=true verifies the

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+)
+
+// cmdConfig prints the effective configuration with secrets masked and
+// checks it: exit 1 with every bad variable named when it would stop a
+// command.
+func cmdConfig(ctx context.Context, a *cli, args []string) error {
+	fs := a.newFlags("config", "config\n\n"+
+		"  Prints the effective configuration: every variable kraite reads, as NAME=VALUE\n"+
+		"  (the environment's value, else the default, marked # default), grouped by what\n"+
+		"  reads it. Passwords, keys, tokens and secrets show as **** when set, and a URL's\n"+
+		"  password as xxxxx. Then checks it as every command does at start: a bad variable\n"+
+		"  (wrong type, unknown name, half-configured TLS or SASL, an unreadable password\n"+
+		"  file) is reported by name and the exit status is 1.")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs, 0); err != nil {
+		return err
+	}
+	if err := a.cfg.Print(a.stdout); err != nil {
+		return err
+	}
+	if a.cfgErr != nil {
+		return a.cfgErr
+	}
+	_, err := a.cfg.Kafka.Build()
+	return err
+}
