@@ -1,9 +1,13 @@
 package topics
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Bounds of a quarantine record. A quarantined record is hostile or broken
@@ -40,12 +44,41 @@ type QuarantineSource struct {
 	Headers [][2]string
 }
 
-// NewQuarantineRecord is the one constructor of quarantine records: every
-// consumer (processors, sinks, workers) builds them here, so they share
-// fields and bounds. consumer names the group or component that gave up,
-// cause why, atMs when (the input's timestamp in processors, so a replay
-// writes identical records; the wall clock elsewhere).
-func NewQuarantineRecord(src QuarantineSource, consumer string, cause error, atMs int64) QuarantineRecord {
+// QuarantineRecord is the value of the quarantine topic: a record a
+// consumer could not accept, bounded, with why (NewQuarantine builds it).
+type QuarantineRecord struct {
+	SourceTopic     string `json:"source_topic"`
+	SourcePartition int32  `json:"source_partition"`
+	SourceOffset    int64  `json:"source_offset"`
+	Key             string `json:"key"`
+	Value           string `json:"value"` // raw bytes as text (JSON frames stay readable), at most MaxQuarantineValue
+	// ValueBytes is the source value's full length; Truncated is set when
+	// the value, key or headers were cut (see NewQuarantineRecord).
+	ValueBytes int               `json:"value_bytes"`
+	Truncated  bool              `json:"truncated,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Consumer   string            `json:"consumer"` // group or component that gave up
+	Error      string            `json:"error"`
+	AtMs       int64             `json:"at"`
+}
+
+// Quarantined is one record for the quarantine topic (Quarantine), whatever publishes
+// it (a goka emit, a franz-go produce): its key (the source key,
+// QuarantineKey), its value, and its one header, HeaderSource = the source
+// topic (bounded).
+type Quarantined struct {
+	Key    []byte
+	Value  QuarantineRecord
+	Source string
+}
+
+// NewQuarantine is the one constructor of quarantine records: every
+// consumer (processors, sinks, workers, producers) builds them here, so
+// they share fields, bounds, key and header. consumer names the group or
+// component that gave up, cause why, atMs when (the input's timestamp in
+// processors, so a replay writes identical records; the wall clock
+// elsewhere).
+func NewQuarantine(src QuarantineSource, consumer string, cause error, atMs int64) Quarantined {
 	q := QuarantineRecord{
 		SourceTopic:     Bound(src.Topic, MaxQuarantineHeader),
 		SourcePartition: src.Partition,
@@ -70,7 +103,28 @@ func NewQuarantineRecord(src QuarantineSource, consumer string, cause error, atM
 			q.Headers[Bound(h[0], MaxQuarantineHeader)] = Bound(h[1], MaxQuarantineHeader)
 		}
 	}
-	return q
+	return Quarantined{Key: QuarantineKey(src.Key), Value: q, Source: q.SourceTopic}
+}
+
+// QuarantineSourceOf describes a franz-go record as the source of a
+// quarantine record (its headers in record order).
+func QuarantineSourceOf(rec *kgo.Record) QuarantineSource {
+	src := QuarantineSource{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: rec.Value}
+	for _, h := range rec.Headers {
+		src.Headers = append(src.Headers, [2]string{h.Key, string(h.Value)})
+	}
+	return src
+}
+
+// Record encodes q as a franz-go record on the quarantine topic under
+// prefix, ready to produce.
+func (q Quarantined) Record(prefix string) (*kgo.Record, error) {
+	v, err := json.Marshal(q.Value)
+	if err != nil {
+		return nil, fmt.Errorf("encoding quarantine record: %w", err)
+	}
+	return &kgo.Record{Topic: Quarantine.Name(prefix), Key: q.Key, Value: v,
+		Headers: []kgo.RecordHeader{{Key: HeaderSource, Value: []byte(q.Source)}}}, nil
 }
 
 // QuarantineKey is the Kafka key for the quarantine record of a source

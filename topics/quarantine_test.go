@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kraite/stream/topics"
 )
 
@@ -21,7 +23,7 @@ func TestAQuarantineRecordIsBoundedWhateverItHolds(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		src.Headers = append(src.Headers, [2]string{strings.Repeat("k", i+1), strings.Repeat("\x00", 10_000)})
 	}
-	q := topics.NewQuarantineRecord(src, "kraite.dispatch", errors.New(strings.Repeat("e\xff", 1e6)), 1)
+	q := topics.NewQuarantine(src, "kraite.dispatch", errors.New(strings.Repeat("e\xff", 1e6)), 1).Value
 	b, err := json.Marshal(q)
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +47,35 @@ func TestAQuarantineRecordIsBoundedWhateverItHolds(t *testing.T) {
 func TestASmallRecordIsKeptWhole(t *testing.T) {
 	src := topics.QuarantineSource{Topic: "t", Key: []byte("acct-1"), Value: []byte(`{"e":"x"}`),
 		Headers: [][2]string{{"kind", "frame"}}}
-	q := topics.NewQuarantineRecord(src, "g", errors.New("bad"), 5)
+	q := topics.NewQuarantine(src, "g", errors.New("bad"), 5).Value
 	if q.Value != `{"e":"x"}` || q.Key != "acct-1" || q.Truncated || q.Headers["kind"] != "frame" || q.Error != "bad" || q.AtMs != 5 {
 		t.Fatalf("small record changed: %+v", q)
+	}
+}
+
+// The record on the wire: its JSON field names, key and source header are
+// what every consumer of the quarantine topic (the status page, the
+// hostile-record checks, operators' tools) reads.
+func TestAQuarantineRecordOnTheWire(t *testing.T) {
+	rec := &kgo.Record{Topic: "kraite.orders", Partition: 2, Offset: 9, Key: []byte("acct-1"), Value: []byte(`{"e":"x"}`),
+		Headers: []kgo.RecordHeader{{Key: "kind", Value: []byte("frame")}}}
+	out, err := topics.NewQuarantine(topics.QuarantineSourceOf(rec), "kraite.sink.orders", errors.New("bad"), 5).Record("kraite.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"source_topic":"kraite.orders","source_partition":2,"source_offset":9,"key":"acct-1","value":"{\"e\":\"x\"}",` +
+		`"value_bytes":9,"headers":{"kind":"frame"},"consumer":"kraite.sink.orders","error":"bad","at":5}`
+	if string(out.Value) != want {
+		t.Fatalf("value\n%s\nwant\n%s", out.Value, want)
+	}
+	if out.Topic != "kraite.quarantine" || string(out.Key) != "acct-1" || len(out.Headers) != 1 ||
+		out.Headers[0].Key != topics.HeaderSource || string(out.Headers[0].Value) != "kraite.orders" {
+		t.Fatalf("record %+v", out)
+	}
+	long := &kgo.Record{Topic: strings.Repeat("t", 1000), Key: []byte(strings.Repeat("k", 1000))}
+	q := topics.NewQuarantine(topics.QuarantineSourceOf(long), "g", nil, 1)
+	if len(q.Key) != topics.MaxQuarantineKey || len(q.Source) != topics.MaxQuarantineHeader || q.Value.Error != "" || !q.Value.Truncated {
+		t.Fatalf("bounds: key %d, source %d, %+v", len(q.Key), len(q.Source), q.Value)
 	}
 }
 

@@ -156,23 +156,6 @@ type RegimeChange struct {
 	Degraded string `json:"degraded,omitempty"`
 }
 
-// QuarantineRecord wraps a record no consumer could decode.
-type QuarantineRecord struct {
-	SourceTopic     string `json:"source_topic"`
-	SourcePartition int32  `json:"source_partition"`
-	SourceOffset    int64  `json:"source_offset"`
-	Key             string `json:"key"`
-	Value           string `json:"value"` // raw bytes as text (JSON frames stay readable), at most MaxQuarantineValue
-	// ValueBytes is the source value's full length; Truncated is set when
-	// the value, key or headers were cut (see NewQuarantineRecord).
-	ValueBytes int               `json:"value_bytes"`
-	Truncated  bool              `json:"truncated,omitempty"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	Consumer   string            `json:"consumer"` // group or component that gave up
-	Error      string            `json:"error"`
-	AtMs       int64             `json:"at"`
-}
-
 // Job is a unit of work on a queue topic (priority, cronjobs, indicators, default).
 type Job struct {
 	ID          string          `json:"id"` // derived from (schedule, scheduled time) for scheduled jobs

@@ -471,19 +471,13 @@ func (as *Assigner) quarantineLocked(r *kgo.Record, cause error) {
 		return
 	}
 	as.quarantine[k] = true
-	src := topics.QuarantineSource{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
-	for _, h := range r.Headers {
-		src.Headers = append(src.Headers, [2]string{h.Key, string(h.Value)})
-	}
-	q := topics.NewQuarantineRecord(src, as.cfg.Group, cause, time.Now().UnixMilli())
-	v, err := json.Marshal(q)
+	q, err := topics.NewQuarantine(topics.QuarantineSourceOf(r), as.cfg.Group, cause, time.Now().UnixMilli()).Record(as.cfg.Prefix)
 	if err != nil {
 		as.log.Error("encoding a quarantine record", "err", err)
 		return
 	}
 	as.log.Warn("quarantined a kraite.accounts record; it changes nothing", "partition", r.Partition, "offset", r.Offset, "err", cause)
-	as.pendingQ = append(as.pendingQ, &kgo.Record{Topic: topics.Quarantine.Name(as.cfg.Prefix), Key: topics.QuarantineKey(r.Key), Value: v,
-		Headers: []kgo.RecordHeader{{Key: topics.HeaderSource, Value: []byte(topics.Bound(r.Topic, topics.MaxQuarantineHeader))}}})
+	as.pendingQ = append(as.pendingQ, q)
 }
 
 func (as *Assigner) flushQuarantine(ctx context.Context, cl *kgo.Client) {

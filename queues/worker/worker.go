@@ -40,7 +40,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -315,13 +314,11 @@ func (w *Worker) call(ctx context.Context, rec *kgo.Record) (err error) {
 }
 
 func (w *Worker) park(ctx context.Context, cl *kgo.Client, rec *kgo.Record, cause error) bool {
-	src := topics.QuarantineSource{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Key: rec.Key, Value: rec.Value}
-	for _, h := range rec.Headers {
-		src.Headers = append(src.Headers, [2]string{h.Key, string(h.Value)})
+	q, err := topics.NewQuarantine(topics.QuarantineSourceOf(rec), w.cfg.Group, cause, time.Now().UnixMilli()).Record(w.cfg.Prefix)
+	if err != nil { // a bounded record of strings always encodes
+		w.log.Error("encoding a quarantine record", "err", err)
+		return false
 	}
-	v, _ := json.Marshal(topics.NewQuarantineRecord(src, w.cfg.Group, cause, time.Now().UnixMilli()))
-	q := &kgo.Record{Topic: topics.Quarantine.Name(w.cfg.Prefix), Key: topics.QuarantineKey(rec.Key), Value: v}
 	for attempt := 0; ; attempt++ {
 		err := cl.ProduceSync(ctx, q).FirstErr()
 		if err == nil {

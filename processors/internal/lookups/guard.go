@@ -43,7 +43,7 @@ import (
 //     alert is raised (once, not per record a processor later reads the
 //     value for, nor per further garbage record of the key), a Prometheus
 //     gauge and counter, the Alerts list the status page can show, and a
-//     quarantine record (bounded, topics.NewQuarantineRecord) written by an
+//     quarantine record (bounded, topics.NewQuarantine) written by an
 //     emitter of the Guard's own, since a View callback cannot emit.
 //   - A record for a key no reader looks up (GuardConfig.KnownKey) is
 //     refused without touching storage, under one shared alert.
@@ -319,13 +319,12 @@ func (g *Guard) raise(ctx goka.UpdateContext, key string, value []byte, cerr err
 	if ts := ctx.Timestamp(); !ts.IsZero() {
 		at = ts.UnixMilli()
 	}
-	q := topics.NewQuarantineRecord(topics.QuarantineSource{Topic: string(g.cfg.Table), Partition: ctx.Partition(),
+	q := topics.NewQuarantine(topics.QuarantineSource{Topic: string(g.cfg.Table), Partition: ctx.Partition(),
 		Offset: ctx.Offset(), Key: []byte(key), Value: value, Headers: topics.SortedHeaderPairs(ctx.Headers())},
 		string(g.cfg.Group), fmt.Errorf("control record refused (%s): %w", effect, cerr), at)
 
-	qkey := string(topics.QuarantineKey([]byte(key)))
 	if g.cfg.Quarantined != nil {
-		g.cfg.Quarantined(qkey, &q)
+		g.cfg.Quarantined(string(q.Key), &q.Value)
 		g.quarantined.Add(1)
 	}
 	g.mu.Lock()
@@ -339,11 +338,11 @@ func (g *Guard) raise(ctx goka.UpdateContext, key string, value []byte, cerr err
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		g.quarantine(qkey, &q, a)
+		g.quarantine(q, a)
 	}()
 }
 
-func (g *Guard) quarantine(key string, q *topics.QuarantineRecord, a Alert) {
+func (g *Guard) quarantine(q topics.Quarantined, a Alert) {
 	fail := func(err error) {
 		g.cfg.Log.Error("cannot quarantine control record", "topic", a.Topic, "offset", a.Offset, "err", err)
 	}
@@ -354,7 +353,7 @@ func (g *Guard) quarantine(key string, q *topics.QuarantineRecord, a Alert) {
 		fail(err)
 		return
 	}
-	p, err := em.Emit(key, q)
+	p, err := em.EmitWithHeaders(string(q.Key), &q.Value, QuarantineHeaders(q))
 	if err != nil {
 		fail(err)
 		return

@@ -2,7 +2,6 @@ package consume
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -11,23 +10,10 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// QuarantineRecord is rec's quarantine record (topics.NewQuarantineRecord:
+// QuarantineRecord is rec's quarantine record (topics.NewQuarantine:
 // bounded whatever rec holds), encoded, ready to produce.
 func QuarantineRecord(prefix, consumer string, rec *kgo.Record, cause error) (*kgo.Record, error) {
-	src := topics.QuarantineSource{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Key: rec.Key, Value: rec.Value}
-	for _, h := range rec.Headers {
-		src.Headers = append(src.Headers, [2]string{h.Key, string(h.Value)})
-	}
-	q := topics.NewQuarantineRecord(src, consumer, cause, time.Now().UnixMilli())
-	v, err := json.Marshal(q)
-	if err != nil {
-		return nil, fmt.Errorf("encoding quarantine record: %w", err)
-	}
-	return &kgo.Record{
-		Topic: topics.Quarantine.Name(prefix), Key: topics.QuarantineKey(rec.Key), Value: v,
-		Headers: []kgo.RecordHeader{{Key: topics.HeaderSource, Value: []byte(topics.Bound(rec.Topic, topics.MaxQuarantineHeader))}},
-	}, nil
+	return topics.NewQuarantine(topics.QuarantineSourceOf(rec), consumer, cause, time.Now().UnixMilli()).Record(prefix)
 }
 
 // Quarantine publishes rec, which consumer could not accept, to the
