@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 func (s *Simulator) restRoutes(mux *http.ServeMux) {
@@ -118,38 +120,10 @@ func (s *Simulator) expireKey(a *account) {
 	s.broadcast(a, key, "listenKeyExpired", listenKeyExpiredFrame(key, e))
 }
 
-// restOrder is the REST shape of an order.
-type restOrder struct {
-	AvgPrice      string `json:"avgPrice"`
-	ClientOrderID string `json:"clientOrderId"`
-	CumQty        string `json:"cumQty"`
-	CumQuote      string `json:"cumQuote"`
-	ExecutedQty   string `json:"executedQty"`
-	OrderID       int64  `json:"orderId"`
-	OrigQty       string `json:"origQty"`
-	OrigType      string `json:"origType"`
-	Price         string `json:"price"`
-	ReduceOnly    bool   `json:"reduceOnly"`
-	Side          string `json:"side"`
-	PositionSide  string `json:"positionSide"`
-	Status        string `json:"status"`
-	StopPrice     string `json:"stopPrice"`
-	ClosePosition bool   `json:"closePosition"`
-	Symbol        string `json:"symbol"`
-	Time          int64  `json:"time"`
-	TimeInForce   string `json:"timeInForce"`
-	Type          string `json:"type"`
-	UpdateTime    int64  `json:"updateTime"`
-	WorkingType   string `json:"workingType"`
-	PriceProtect  bool   `json:"priceProtect"`
-	PriceMatch    string `json:"priceMatch"`
-	STP           string `json:"selfTradePreventionMode"`
-	GoodTillDate  int64  `json:"goodTillDate"`
-}
-
-func (o *order) rest() restOrder {
+// rest is the order as the REST API shows it.
+func (o *order) rest() binanceapi.Order {
 	sp := o.sp
-	return restOrder{
+	return binanceapi.Order{
 		AvgPrice: fmtDec(o.avg, sp.pricePrec+2), ClientOrderID: o.clientID, CumQty: sp.fmtQty(o.filled),
 		CumQuote: fmtDec(o.avg*sp.qty(o.filled), 5), ExecutedQty: sp.fmtQty(o.filled), OrderID: o.id,
 		OrigQty: sp.fmtQty(o.lots), OrigType: o.origType, Price: sp.fmtPrice(o.price), ReduceOnly: o.reduceOnly,
@@ -222,7 +196,7 @@ func (s *Simulator) openOrders(a *account, req *request) (any, *apiError) {
 			return nil, aerr
 		}
 	}
-	out := []restOrder{}
+	out := []binanceapi.Order{}
 	for _, o := range a.live {
 		if sp == nil || o.sp == sp {
 			out = append(out, o.rest())

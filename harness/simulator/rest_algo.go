@@ -3,40 +3,14 @@ package simulator
 import (
 	"strconv"
 	"strings"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
-// restAlgo is the REST shape of an algo order.
-type restAlgo struct {
-	AlgoID        int64  `json:"algoId"`
-	ClientAlgoID  string `json:"clientAlgoId"`
-	AlgoType      string `json:"algoType"`
-	OrderType     string `json:"orderType"`
-	Symbol        string `json:"symbol"`
-	Side          string `json:"side"`
-	PositionSide  string `json:"positionSide"`
-	TimeInForce   string `json:"timeInForce"`
-	Quantity      string `json:"quantity"`
-	AlgoStatus    string `json:"algoStatus"`
-	ActualOrderID string `json:"actualOrderId"`
-	ActualPrice   string `json:"actualPrice"`
-	ExecutedQty   string `json:"executedQty"`
-	TriggerPrice  string `json:"triggerPrice"`
-	Price         string `json:"price"`
-	STP           string `json:"selfTradePreventionMode"`
-	WorkingType   string `json:"workingType"`
-	PriceMatch    string `json:"priceMatch"`
-	ClosePosition bool   `json:"closePosition"`
-	PriceProtect  bool   `json:"priceProtect"`
-	ReduceOnly    bool   `json:"reduceOnly"`
-	CreateTime    int64  `json:"createTime"`
-	UpdateTime    int64  `json:"updateTime"`
-	TriggerTime   int64  `json:"triggerTime"`
-	GoodTillDate  int64  `json:"goodTillDate"`
-}
-
-func (g *algoOrder) rest() restAlgo {
+// rest is the algo order as the REST API shows it.
+func (g *algoOrder) rest() binanceapi.AlgoOrder {
 	t := g.truth()
-	r := restAlgo{
+	r := binanceapi.AlgoOrder{
 		AlgoID: g.id, ClientAlgoID: g.clientID, AlgoType: "CONDITIONAL", OrderType: g.typ,
 		Symbol: t.Symbol, Side: g.side, PositionSide: "BOTH", TimeInForce: "GTC", Quantity: t.Quantity,
 		AlgoStatus: g.status, ActualPrice: t.AvgPrice, ExecutedQty: t.ExecutedQty,
@@ -100,7 +74,7 @@ func (s *Simulator) openAlgos(a *account, req *request) (any, *apiError) {
 			return nil, aerr
 		}
 	}
-	out := []restAlgo{}
+	out := []binanceapi.AlgoOrder{}
 	for _, g := range a.algos {
 		if (g.status == "NEW" || g.status == "TRIGGERING") && (sp == nil || g.sp == sp) {
 			out = append(out, g.rest())
@@ -169,18 +143,6 @@ func (s *Simulator) postAlgo(a *account, req *request) (any, *apiError) {
 	return g.rest(), nil
 }
 
-type restBalance struct {
-	AccountAlias       string `json:"accountAlias"`
-	Asset              string `json:"asset"`
-	Balance            string `json:"balance"`
-	CrossWalletBalance string `json:"crossWalletBalance"`
-	CrossUnPnl         string `json:"crossUnPnl"`
-	AvailableBalance   string `json:"availableBalance"`
-	MaxWithdrawAmount  string `json:"maxWithdrawAmount"`
-	MarginAvailable    bool   `json:"marginAvailable"`
-	UpdateTime         int64  `json:"updateTime"`
-}
-
 // unrealized sums the unrealized profit of a's positions quoted in asset.
 func (s *Simulator) unrealized(a *account, asset string) float64 {
 	var up float64
@@ -196,10 +158,10 @@ func (s *Simulator) unrealized(a *account, asset string) float64 {
 }
 
 func (s *Simulator) balance(a *account, _ *request) (any, *apiError) {
-	out := []restBalance{}
+	out := []binanceapi.Balance{}
 	for _, asset := range []string{"USDT", "USDC"} {
 		w, up := fmtDec(a.wallet[asset], 8), fmtDec(s.unrealized(a, asset), 8)
-		out = append(out, restBalance{AccountAlias: a.ID, Asset: asset, Balance: w, CrossWalletBalance: w,
+		out = append(out, binanceapi.Balance{AccountAlias: a.ID, Asset: asset, Balance: w, CrossWalletBalance: w,
 			CrossUnPnl: up, AvailableBalance: w, MaxWithdrawAmount: w, MarginAvailable: true,
 			UpdateTime: s.now().UnixMilli()})
 	}
@@ -207,45 +169,24 @@ func (s *Simulator) balance(a *account, _ *request) (any, *apiError) {
 }
 
 func (s *Simulator) accountInfo(a *account, _ *request) (any, *apiError) {
-	type asset struct {
-		Asset              string `json:"asset"`
-		WalletBalance      string `json:"walletBalance"`
-		UnrealizedProfit   string `json:"unrealizedProfit"`
-		MarginBalance      string `json:"marginBalance"`
-		CrossWalletBalance string `json:"crossWalletBalance"`
-		AvailableBalance   string `json:"availableBalance"`
-		MaxWithdrawAmount  string `json:"maxWithdrawAmount"`
-		MarginAvailable    bool   `json:"marginAvailable"`
-		UpdateTime         int64  `json:"updateTime"`
-	}
-	type pos struct {
-		Symbol           string `json:"symbol"`
-		PositionAmt      string `json:"positionAmt"`
-		EntryPrice       string `json:"entryPrice"`
-		BreakEvenPrice   string `json:"breakEvenPrice"`
-		UnrealizedProfit string `json:"unrealizedProfit"`
-		Leverage         string `json:"leverage"`
-		Isolated         bool   `json:"isolated"`
-		PositionSide     string `json:"positionSide"`
-		Notional         string `json:"notional"`
-		UpdateTime       int64  `json:"updateTime"`
-	}
 	now := s.now().UnixMilli()
-	var assets []asset
+	var assets []binanceapi.AccountAsset
 	var total, totalUp float64
 	for _, name := range []string{"USDT", "USDC"} {
 		w, up := a.wallet[name], s.unrealized(a, name)
 		total, totalUp = total+w, totalUp+up
-		assets = append(assets, asset{name, fmtDec(w, 8), fmtDec(up, 8), fmtDec(w+up, 8), fmtDec(w, 8),
-			fmtDec(w, 8), fmtDec(w, 8), true, now})
+		assets = append(assets, binanceapi.AccountAsset{Asset: name, WalletBalance: fmtDec(w, 8), UnrealizedProfit: fmtDec(up, 8),
+			MarginBalance: fmtDec(w+up, 8), CrossWalletBalance: fmtDec(w, 8), AvailableBalance: fmtDec(w, 8),
+			MaxWithdrawAmount: fmtDec(w, 8), MarginAvailable: true, UpdateTime: now})
 	}
-	positions := []pos{}
+	positions := []binanceapi.AccountPosition{}
 	for _, sym := range a.openPositions() {
 		sp, _ := s.market.spec(sym)
 		p, mark := a.positions[sym], s.market.markOf(sym)
-		positions = append(positions, pos{sym, sp.fmtQty(p.lots), fmtDec(p.entry, sp.pricePrec+2),
-			fmtDec(p.entry, sp.pricePrec+2), fmtDec((mark-p.entry)*sp.qty(p.lots), 8), "10", false, "BOTH",
-			fmtDec(mark*sp.qty(p.lots), 8), now})
+		positions = append(positions, binanceapi.AccountPosition{Symbol: sym, PositionAmt: sp.fmtQty(p.lots),
+			EntryPrice: fmtDec(p.entry, sp.pricePrec+2), BreakEvenPrice: fmtDec(p.entry, sp.pricePrec+2),
+			UnrealizedProfit: fmtDec((mark-p.entry)*sp.qty(p.lots), 8), Leverage: "10", Isolated: false, PositionSide: "BOTH",
+			Notional: fmtDec(mark*sp.qty(p.lots), 8), UpdateTime: now})
 	}
 	return map[string]any{
 		"feeTier": 0, "canTrade": true, "canDeposit": true, "canWithdraw": true, "updateTime": 0,

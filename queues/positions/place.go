@@ -46,19 +46,6 @@ func (e *RefusedError) Error() string {
 // Unwrap gives the exchange's error and worker.ErrPermanent.
 func (e *RefusedError) Unwrap() []error { return []error{e.Err, worker.ErrPermanent} }
 
-// exchangeOrder is the part of the exchange's order answer the placer looks at.
-type exchangeOrder struct {
-	OrderID       int64  `json:"orderId"`
-	ClientOrderID string `json:"clientOrderId"`
-	Symbol        string `json:"symbol"`
-	Side          string `json:"side"`
-	Type          string `json:"type"`
-	Status        string `json:"status"`
-	OrigQty       string `json:"origQty"`
-	ExecutedQty   string `json:"executedQty"`
-	ReduceOnly    bool   `json:"reduceOnly"`
-}
-
 type placer struct {
 	rest      *binanceapi.Client
 	creds     func(id string) (binanceapi.Credentials, error)
@@ -134,8 +121,8 @@ func (p *placer) place(ctx context.Context, in topics.OpenIntent) error {
 
 // query looks the order up by client id; found is false when the exchange
 // says it does not exist.
-func (p *placer) query(ctx context.Context, cr binanceapi.Credentials, in topics.OpenIntent) (exchangeOrder, bool, error) {
-	var o exchangeOrder
+func (p *placer) query(ctx context.Context, cr binanceapi.Credentials, in topics.OpenIntent) (binanceapi.Order, bool, error) {
+	var o binanceapi.Order
 	q := url.Values{"symbol": {in.Symbol}, "origClientOrderId": {in.ClientID}}
 	err := p.rest.Signed(ctx, "GET", "/fapi/v1/order", cr, q, &o)
 	var ae *binanceapi.APIError

@@ -3,49 +3,9 @@ package reconcile
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
-
-// restOrder is the part of Binance's REST order answer the reconciler uses.
-type restOrder struct {
-	OrderID       int64  `json:"orderId"`
-	ClientOrderID string `json:"clientOrderId"`
-	Symbol        string `json:"symbol"`
-	Side          string `json:"side"`
-	PositionSide  string `json:"positionSide"`
-	Type          string `json:"type"`
-	OrigType      string `json:"origType"`
-	TimeInForce   string `json:"timeInForce"`
-	Status        string `json:"status"`
-	Price         string `json:"price"`
-	AvgPrice      string `json:"avgPrice"`
-	StopPrice     string `json:"stopPrice"`
-	OrigQty       string `json:"origQty"`
-	ExecutedQty   string `json:"executedQty"`
-	ReduceOnly    bool   `json:"reduceOnly"`
-	UpdateTime    int64  `json:"updateTime"`
-}
-
-// restAlgo is the part of the REST algo order answer the reconciler uses.
-type restAlgo struct {
-	AlgoID        int64  `json:"algoId"`
-	ClientAlgoID  string `json:"clientAlgoId"`
-	AlgoType      string `json:"algoType"`
-	OrderType     string `json:"orderType"`
-	Symbol        string `json:"symbol"`
-	Side          string `json:"side"`
-	PositionSide  string `json:"positionSide"`
-	TimeInForce   string `json:"timeInForce"`
-	Quantity      string `json:"quantity"`
-	AlgoStatus    string `json:"algoStatus"`
-	ActualOrderID string `json:"actualOrderId"`
-	ActualPrice   string `json:"actualPrice"`
-	ExecutedQty   string `json:"executedQty"`
-	TriggerPrice  string `json:"triggerPrice"`
-	Price         string `json:"price"`
-	ReduceOnly    bool   `json:"reduceOnly"`
-	UpdateTime    int64  `json:"updateTime"`
-	TriggerTime   int64  `json:"triggerTime"`
-}
 
 // executionFor maps an order status to the execution type an
 // ORDER_TRADE_UPDATE reporting that status would carry.
@@ -72,7 +32,7 @@ func executionFor(status string) string {
 // supersedes. Every event that happened before the read is reflected in the
 // snapshot, and every event after it has a larger E and still wins.
 // There is no last fill (l, L, t are zero): fills are not invented.
-func orderFrame(o restOrder, readAt int64) []byte {
+func orderFrame(o binanceapi.Order, readAt int64) []byte {
 	f := struct {
 		E  string `json:"e"`
 		Ev int64  `json:"E"`
@@ -91,7 +51,7 @@ func orderFrame(o restOrder, readAt int64) []byte {
 
 // algoFrame synthesizes the ALGO_UPDATE for the algo order's current state
 // (E and T as in orderFrame).
-func algoFrame(g restAlgo, readAt int64) []byte {
+func algoFrame(g binanceapi.AlgoOrder, readAt int64) []byte {
 	f := struct {
 		E  string `json:"e"`
 		T  int64  `json:"T"`

@@ -155,11 +155,11 @@ func (r *Reconciler) sync(ctx context.Context, acct Account, start startFunc) (R
 	if err != nil {
 		return rep, err
 	}
-	var exOpen []restOrder
+	var exOpen []binanceapi.Order
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v1/openOrders", acct.Key, nil, &exOpen); err != nil {
 		return rep, fmt.Errorf("reading open orders of %s: %w", acct.ID, err)
 	}
-	var exAlgos []restAlgo
+	var exAlgos []binanceapi.AlgoOrder
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v1/openAlgoOrders", acct.Key, nil, &exAlgos); err != nil {
 		return rep, fmt.Errorf("reading open algo orders of %s: %w", acct.ID, err)
 	}
@@ -298,14 +298,14 @@ func (r *Reconciler) final(ctx context.Context, acct Account, k key, symbol stri
 	p.Set("symbol", symbol)
 	if k.algo {
 		p.Set("algoId", itoa(k.id))
-		var g restAlgo
+		var g binanceapi.AlgoOrder
 		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/algoOrder", acct.Key, p, &g); err != nil {
 			return nil, fmt.Errorf("reading algo order %d of %s: %w", k.id, acct.ID, err)
 		}
 		return algoFrame(g, readAt), nil
 	}
 	p.Set("orderId", itoa(k.id))
-	var o restOrder
+	var o binanceapi.Order
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v1/order", acct.Key, p, &o); err != nil {
 		return nil, fmt.Errorf("reading order %d of %s: %w", k.id, acct.ID, err)
 	}
@@ -326,12 +326,7 @@ func (r *Reconciler) serverTime(ctx context.Context) (int64, error) {
 // positions reads the account's open positions (5 weight).
 func (r *Reconciler) positions(ctx context.Context, acct Account) ([]topics.ExchangePosition, error) {
 	var info struct {
-		Positions []struct {
-			Symbol       string `json:"symbol"`
-			PositionAmt  string `json:"positionAmt"`
-			EntryPrice   string `json:"entryPrice"`
-			PositionSide string `json:"positionSide"`
-		} `json:"positions"`
+		Positions []binanceapi.AccountPosition `json:"positions"`
 	}
 	if err := r.REST.Signed(ctx, "GET", "/fapi/v2/account", acct.Key, nil, &info); err != nil {
 		return nil, fmt.Errorf("reading positions of %s: %w", acct.ID, err)
@@ -389,9 +384,9 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 					"account", acct.ID, "symbol", sym, "path", path, "from_ms", s.from, "to_ms", s.to)
 			}
 		}
-		orders, algos := map[int64]restOrder{}, map[int64]restAlgo{}
+		orders, algos := map[int64]binanceapi.Order{}, map[int64]binanceapi.AlgoOrder{}
 		for _, win := range windows(w.from, w.to, r.maxWindow()) {
-			if err := readHistory(ctx, r, acct, "/fapi/v1/allOrders", sym, win, func(page []restOrder) {
+			if err := readHistory(ctx, r, acct, "/fapi/v1/allOrders", sym, win, func(page []binanceapi.Order) {
 				for _, o := range page {
 					if prev, ok := orders[o.OrderID]; !ok || o.UpdateTime >= prev.UpdateTime {
 						orders[o.OrderID] = o
@@ -402,7 +397,7 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 			}
 			// Algo orders opened and closed entirely while frames were lost
 			// are in no open list either.
-			if err := readHistory(ctx, r, acct, "/fapi/v1/allAlgoOrders", sym, win, func(page []restAlgo) {
+			if err := readHistory(ctx, r, acct, "/fapi/v1/allAlgoOrders", sym, win, func(page []binanceapi.AlgoOrder) {
 				for _, g := range page {
 					if prev, ok := algos[g.AlgoID]; !ok || g.UpdateTime >= prev.UpdateTime {
 						algos[g.AlgoID] = g
