@@ -61,7 +61,7 @@ var (
 // WorkerGroup is the group of the worker of a queue topic.
 func WorkerGroup(queue Spec) GroupSpec {
 	comp := map[string]string{Priority.Suffix: "trading-worker", Cronjobs.Suffix: "cron-worker",
-		Indicators.Suffix: "indicators-worker", Positions.Suffix: "positions-worker"}[queue.Suffix]
+		Indicators.Suffix: "indicators-worker", Positions.Suffix: "positions-worker", Default.Suffix: "default-worker"}[queue.Suffix]
 	return GroupSpec{Suffix: "worker." + queue.Suffix, Inputs: []Spec{queue}, Component: comp,
 		Doc: "jobs of queue " + queue.Suffix}
 }

@@ -92,32 +92,6 @@ type Component struct {
 	Run  func(ctx context.Context) error
 }
 
-// builders maps component names to constructors. Roles (DESIGN.md
-// section 4) are lists of these names.
-var builders = map[string]func(ctx context.Context, w *App) (Component, error){
-	"userdata-producer":  buildUserData,
-	"markprice-producer": buildMarkPrice,
-	"dispatch":           buildDispatch,
-	"regime":             buildRegime,
-	"gate":               buildGate,
-	"scheduler":          buildScheduler,
-	"gap-watcher":        buildGapWatcher,
-	"trading-worker": func(ctx context.Context, w *App) (Component, error) {
-		return buildWorker(ctx, w, "trading-worker", topics.Priority)
-	},
-	"regime-history-sink": buildRegimeHistorySink,
-	"cron-worker": func(ctx context.Context, w *App) (Component, error) {
-		return buildWorker(ctx, w, "cron-worker", topics.Cronjobs)
-	},
-	"positions-worker": buildPositionsWorker,
-	"indicators-worker": func(ctx context.Context, w *App) (Component, error) {
-		return buildWorker(ctx, w, "indicators-worker", topics.Indicators)
-	},
-	"audit-sink":     buildAuditSink,
-	"markprice-sink": buildMarkPriceSink,
-	"orders-sink":    buildOrdersSink,
-}
-
 // ComponentNames are the names of every component, sorted.
 func ComponentNames() []string {
 	names := make([]string, 0, len(builders))

@@ -1,12 +1,22 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/internal/statuspage"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/gate"
+	"github.com/kraite/stream/queues/positions"
+	"github.com/kraite/stream/queues/reconcile"
+	"github.com/kraite/stream/queues/worker"
+	"github.com/kraite/stream/topics"
 )
 
 // TestEveryRoleComponentIsBuilt: `kraite run --role` starts the role
@@ -46,5 +56,81 @@ func TestTheStatusPageListsTheProcessorsControlAlerts(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestEveryQueueAndGroupHasItsComponent: every queue topic of the catalog
+// is consumed by a registered component (kraite.default included), and
+// every consumer group of the catalog is run by one, so no declared group
+// waits for a consumer that does not exist.
+func TestEveryQueueAndGroupHasItsComponent(t *testing.T) {
+	consumers := QueueConsumers()
+	for _, q := range topics.Queues() {
+		if len(consumers[q.Suffix]) == 0 {
+			t.Errorf("queue %s has no consumer", q.Suffix)
+		}
+	}
+	for _, g := range topics.Groups() {
+		if !IsComponent(g.Component) {
+			t.Errorf("group %s is run by %q, which is no component", g.Suffix, g.Component)
+		}
+	}
+	if got := consumers[topics.Default.Suffix]; len(got) != 1 || got[0] != "default-worker" {
+		t.Errorf("kraite.default is consumed by %v, want default-worker", got)
+	}
+	for name, queue := range jobWorkers {
+		if g := topics.WorkerGroup(queue); g.Component != name {
+			t.Errorf("the catalog's group of %s names %q, the registry %q", queue.Suffix, g.Component, name)
+		}
+	}
+}
+
+// A job type claimed by two packages is an error, not an override.
+func TestMergeHandlersRefusesADuplicateJobType(t *testing.T) {
+	h := func(context.Context, topics.Job) error { return nil }
+	if _, err := mergeHandlers(map[string]worker.JobHandler{"a": h}, map[string]worker.JobHandler{"b": h, "a": h}); err == nil ||
+		!strings.Contains(err.Error(), `"a"`) {
+		t.Fatalf("got %v", err)
+	}
+	m, err := mergeHandlers(map[string]worker.JobHandler{"a": h}, map[string]worker.JobHandler{"b": h})
+	if err != nil || len(m) != 2 {
+		t.Fatalf("got %v, %v", m, err)
+	}
+}
+
+// TestEveryScheduledJobHasAHandlerOnItsQueue: each schedule's job type is
+// in the job-handler table and its queue is run by a job worker, and so
+// are the jobs the gap watcher and the drift checks publish.
+func TestEveryScheduledJobHasAHandlerOnItsQueue(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(c, testkit.Logger(t))
+	hs, err := w.jobHandlers("test", &db.DB{}, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queues := map[string]bool{}
+	for _, q := range jobWorkers {
+		queues[q.Suffix] = true
+	}
+	for _, s := range c.Jobs.Schedules() {
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+		if hs[s.Name] == nil || !queues[s.Queue.Suffix] {
+			t.Errorf("schedule %s on %s: handler %v, queue worked %v", s.Name, s.Queue.Suffix, hs[s.Name] != nil, queues[s.Queue.Suffix])
+		}
+	}
+	for _, typ := range []string{reconcile.JobOrderSync, reconcile.JobDrift, positions.JobDrift} {
+		if hs[typ] == nil {
+			t.Errorf("no handler for %s (published on kraite.priority)", typ)
+		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/userdata"
-	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/queues/positions"
 	"github.com/kraite/stream/queues/reconcile"
 	"github.com/kraite/stream/queues/scheduler"
@@ -78,17 +77,7 @@ func (w *App) restClient() *binanceapi.Client {
 }
 
 func buildScheduler(ctx context.Context, w *App) (Component, error) {
-	je := w.Jobs
-	// Per-account schedules are spread over their period (scheduler.Spreaded), so
-	// a thousand accounts' syncs do not all start at the same instant.
-	schedules := []scheduler.Schedule{
-		scheduler.Spreaded(scheduler.Schedule{Name: reconcile.JobOrderSync, Every: je.OrderSyncEvery, Queue: topics.Cronjobs, PerAccount: true}),
-		scheduler.Spreaded(scheduler.Schedule{Name: reconcile.JobKeepAlive, Every: je.KeepAliveEvery, Queue: topics.Priority, PerAccount: true}),
-		{Name: marketjobs.JobKlineFetch, Every: je.KlineEvery, Jitter: je.KlineEvery / 12, Queue: topics.Cronjobs},
-		{Name: marketjobs.JobIndicators, Every: je.KlineEvery, Jitter: je.KlineEvery / 4, Queue: topics.Indicators},
-		scheduler.Spreaded(scheduler.Schedule{Name: marketjobs.JobBalanceSnapshot, Every: je.BalanceEvery, Queue: topics.Cronjobs, PerAccount: true}),
-		{Name: marketjobs.JobSymbolRefresh, Every: je.SymbolsEvery, Jitter: je.SymbolsEvery / 48, Queue: topics.Cronjobs},
-	}
+	schedules := w.Jobs.Schedules()
 	s, err := scheduler.New(scheduler.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Schedules: schedules, ID: Hostname() + "-scheduler", Hooks: w.kafkaHooks(),
 		Accounts: func() []string {
 			accts, err := w.accountList()
@@ -117,21 +106,14 @@ func buildWorker(ctx context.Context, w *App, name string, queue topics.Spec) (C
 	if err != nil {
 		return Component{}, err
 	}
-	je := w.Jobs
 	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.Common.Brokers, nil), kgo.ClientID(name))...)
 	if err != nil {
 		return Component{}, fmt.Errorf("creating %s producer: %w", name, err)
 	}
 	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
-	rest := w.restClient()
-	// The job-handler table of the worker queues: every package's
-	// handlers by job type.
-	handlers := reconcile.Handlers(reconcile.Deps{Exchange: topics.ExchangeBinance, Prefix: w.Common.TopicPrefix,
-		REST: rest, DB: d, Producer: prod, Account: w.credentials, Log: w.Log.With("component", name), Book: &positions.Book{DB: d},
-		Every: je.OrderSyncEvery, GapLookback: je.GapLookback, DriftGrace: je.DriftGrace})
-	for typ, h := range marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: w.Log.With("component", name), Symbols: je.KlineSymbols,
-		Account: w.credentials}) {
-		handlers[typ] = h
+	handlers, err := w.jobHandlers(name, d, prod)
+	if err != nil {
+		return Component{}, err
 	}
 	wk, err := worker.New(worker.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Queue: queue,
 		Handler: worker.Jobs(handlers), ClientID: Hostname() + "-" + name, Hooks: w.kafkaHooks(),

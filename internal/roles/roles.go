@@ -20,7 +20,7 @@ var Components = map[string][]string{
 	"eos":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
 	"iris":   {"gate", "orders-sink", "trading-worker", "positions-worker"},
 	"nyx":    {"gate", "orders-sink", "trading-worker", "positions-worker"},
-	"tyche":  {"regime", "regime-history-sink", "indicators-worker", "cron-worker"},
+	"tyche":  {"regime", "regime-history-sink", "indicators-worker", "cron-worker", "default-worker"},
 }
 
 // Names returns the role names, sorted.
@@ -96,6 +96,7 @@ var ComponentAccess = map[string]Access{
 			topics.Quarantine.Suffix: "undecodable frames"}},
 	"trading-worker": reconcilingWorker,
 	"cron-worker":    reconcilingWorker,
+	"default-worker": reconcilingWorker,
 	"indicators-worker": {Writes: []topics.Spec{topics.Quarantine},
 		Why: map[string]string{topics.Quarantine.Suffix: "parked jobs"}},
 	"positions-worker": {Writes: []topics.Spec{topics.OpenIntentsRejected, topics.Quarantine},
