@@ -191,6 +191,8 @@ func TestCLIBadFlagAndExtraArgumentAreUsageErrors(t *testing.T) {
 		{[]string{"bench", "nosuch"}, "bench", `unknown bench "nosuch"`},
 		{[]string{"bench", "e2e", "--accounts", "0"}, "bench e2e", "accounts: 0 is not between 1 and 100000"},
 		{[]string{"bench", "e2e", "--duration", "-1s"}, "bench e2e", "duration: must be positive"},
+		{[]string{"bench", "e2e", "--repeat", "0"}, "bench e2e", "repeat: 0 is not between 1 and 100"},
+		{[]string{"bench", "e2e", "--repeat", "101"}, "bench e2e", "repeat: 101 is not between 1 and 100"},
 		{[]string{"accounts"}, "accounts", "needs a subcommand"},
 		{[]string{"accounts", "nosuch"}, "accounts", `unknown accounts subcommand "nosuch"`},
 		{[]string{"accounts", "add"}, "accounts add", "needs an account id"},

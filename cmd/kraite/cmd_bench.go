@@ -187,28 +187,33 @@ func benchIngest(ctx context.Context, a *cli, args []string) error {
 
 // benchE2E parses the flags of bench e2e; harness/e2e runs it.
 func benchE2E(ctx context.Context, a *cli, args []string) error {
-	fs := a.newFlags("bench e2e", "bench e2e [--accounts 200] [--duration 20s] [--order-interval 2s] [--baseline=true]\n\n"+
+	fs := a.newFlags("bench e2e", "bench e2e [--accounts 200] [--duration 20s] [--order-interval 2s] [--baseline=true] [--repeat 1]\n\n"+
 		"The user-data path in one process: the simulator's accounts -> user-data and mark-price producers ->\n"+
 		"embedded broker -> dispatch -> audit, orders and mark-price sinks on a scratch database created on the\n"+
 		"server of KRAITE_DATABASE_URL (default "+e2e.DefaultServer+"; the database it names is not\n"+
 		"touched) and dropped afterwards. Reports p50/p90/p99/max from each frame's exchange time (T, else E)\n"+
 		"to its api_data_stream row and orders row (their written_at) and its transition on the positions\n"+
 		"topic, each stage, frames/s, the frames missing (must be 0) and the load average; then the same for\n"+
-		"the sinks' previous cycle (SyncCycle) on a fresh broker and database, and the ratio.")
+		"the sinks' previous cycle (SyncCycle) on a fresh broker and database, and the ratio. --repeat N measures\n"+
+		"both N times, alternating them, and ends with the median and range of the per-run p99s and p50s.")
 	accounts := fs.Int("accounts", 200, "simulated accounts, one WebSocket each")
 	dur := fs.Duration("duration", 20*time.Second, "measured window per phase")
 	warm := fs.Duration("warmup", 5*time.Second, "unmeasured time before each window (after every stream is up)")
 	interval := fs.Duration("order-interval", 2*time.Second, "mean time between order lifecycle steps per account (the rate)")
 	baseline := fs.Bool("baseline", true, "also measure the sinks' previous cycle and print the ratio")
 	seed := fs.Int64("seed", 17, "simulator seed")
+	repeat := fs.Int("repeat", 1, "runs of every phase, alternating them; more than 1 reports the spread of the per-run figures")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
+	if *repeat < 1 {
+		return usagef(fs, "repeat: %d is not between 1 and %d", *repeat, e2e.MaxRepeat)
+	}
 	cfg := e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
-		DatabaseURL: a.cfg.Exchange.DatabaseURL, Baseline: *baseline, Seed: *seed, Log: a.log, Out: a.stdout}
+		DatabaseURL: a.cfg.Exchange.DatabaseURL, Baseline: *baseline, Seed: *seed, Repeat: *repeat, Log: a.log, Out: a.stdout}
 	if err := cfg.Validate(); err != nil {
 		return usagef(fs, "%v", err)
 	}

@@ -72,6 +72,11 @@ type Config struct {
 	DatabaseURL string
 	// Baseline also measures the sinks' previous cycle (SyncCycle).
 	Baseline bool
+	// Repeat measures every phase Repeat times (default 1), alternating
+	// the phases (new, baseline, new, baseline, ...) so that a change of
+	// the machine's load hits both alike; the report then shows the
+	// spread of the per-run figures (Report.Spread).
+	Repeat int
 	// Drain bounds the wait for the window's frames to land after it ends
 	// (default 60 s).
 	Drain time.Duration
@@ -80,6 +85,9 @@ type Config struct {
 	Log  *slog.Logger
 	// Out receives progress lines and the report (nil: discarded).
 	Out io.Writer
+	// variants, when set, replaces the new cycle and the baseline by
+	// other phases (in-package experiments).
+	variants []phaseSpec
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Seed == 0 {
 		c.Seed = 17
+	}
+	if c.Repeat == 0 {
+		c.Repeat = 1
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -118,40 +129,89 @@ func (c Config) Validate() error {
 		return errors.New("warmup: must not be negative")
 	case c.OrderInterval < 0 || c.MarkInterval < 0 || c.Drain < 0:
 		return errors.New("intervals must not be negative")
+	case c.Repeat < 0 || c.Repeat > MaxRepeat:
+		return fmt.Errorf("repeat: %d is not between 1 and %d", c.Repeat, MaxRepeat)
 	}
 	return nil
 }
 
+// MaxRepeat bounds Config.Repeat.
+const MaxRepeat = 100
+
 // Report is what Run measured.
 type Report struct {
-	// Phases are the new cycle and (with Config.Baseline) the baseline.
+	// Phases are the new cycle and (with Config.Baseline) the baseline, in
+	// the order measured: with Config.Repeat, run 1's, then run 2's, ...
 	Phases []Phase
 }
 
+// Names of the phases.
+const (
+	PhaseNew      = "new cycle"
+	PhaseBaseline = "baseline: previous cycle (SyncCycle)"
+)
+
+// phaseSpec is one kind of phase: its name and how its pipeline differs.
+type phaseSpec struct {
+	name      string
+	syncCycle bool
+	// tune, when set, changes the phase's components before they are built
+	// (variants compared by in-package experiments).
+	tune func(*phaseSetup)
+}
+
+// phaseSetup is what a phaseSpec's tune may change.
+type phaseSetup struct {
+	audit  *auditsink.Config
+	orders *orderssink.Config
+	// procOpts are dispatch's goka options.
+	procOpts []goka.ProcessorOption
+}
+
+func (c Config) specs() []phaseSpec {
+	if len(c.variants) > 0 {
+		return c.variants
+	}
+	s := []phaseSpec{{name: PhaseNew}}
+	if c.Baseline {
+		s = append(s, phaseSpec{name: PhaseBaseline, syncCycle: true})
+	}
+	return s
+}
+
 // Run measures the new sink cycle and, with cfg.Baseline, the previous one,
-// each on its own broker, simulator and scratch database, and writes the
-// report to cfg.Out.
+// each on its own broker, simulator and scratch database, cfg.Repeat times
+// alternately, and writes the report to cfg.Out.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
 	}
 	var rep Report
-	phases := []bool{false}
-	if cfg.Baseline {
-		phases = append(phases, true)
-	}
-	fmt.Fprintf(cfg.Out, "e2e: %d accounts, order step every %s per account, mark price every %s, %s window after %s warm-up per phase\n",
+	fmt.Fprintf(cfg.Out, "e2e: %d accounts, order step every %s per account, mark price every %s, %s window after %s warm-up per phase",
 		cfg.Accounts, cfg.OrderInterval, cfg.MarkInterval, cfg.Duration, cfg.Warmup)
-	for _, sync := range phases {
-		ph, err := runPhase(ctx, cfg, sync)
-		if err != nil {
-			return rep, err
-		}
-		rep.Phases = append(rep.Phases, ph)
-		ph.print(cfg.Out)
+	if cfg.Repeat > 1 {
+		fmt.Fprintf(cfg.Out, ", %d runs alternating the phases", cfg.Repeat)
 	}
-	rep.printRatio(cfg.Out)
+	fmt.Fprintln(cfg.Out)
+	for run := 1; run <= cfg.Repeat; run++ {
+		for _, spec := range cfg.specs() {
+			ph, err := runPhase(ctx, cfg, spec, run)
+			if err != nil {
+				return rep, err
+			}
+			rep.Phases = append(rep.Phases, ph)
+			ph.print(cfg.Out)
+		}
+		if cfg.Repeat > 1 {
+			rep.printRatio(cfg.Out, run)
+		}
+	}
+	if cfg.Repeat > 1 {
+		rep.printSpread(cfg.Out)
+	} else {
+		rep.printRatio(cfg.Out, 1)
+	}
 	return rep, nil
 }
 
@@ -233,13 +293,13 @@ func (a *ackLog) set(on bool) {
 	a.mu.Unlock()
 }
 
-func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
-	name := "new cycle"
-	if syncCycle {
-		name = "baseline: previous cycle (SyncCycle)"
+func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, error) {
+	name := spec.name
+	ph := Phase{Name: name, Run: run, LoadBefore: loadavg()}
+	log := cfg.Log.With("phase", name, "run", run)
+	if cfg.Repeat > 1 {
+		name = fmt.Sprintf("%s (run %d/%d)", name, run, cfg.Repeat)
 	}
-	ph := Phase{Name: name, LoadBefore: loadavg()}
-	log := cfg.Log.With("phase", name)
 	fmt.Fprintf(cfg.Out, "  phase %s: starting (load %s)\n", name, ph.LoadBefore)
 
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
@@ -292,13 +352,25 @@ func runPhase(ctx context.Context, cfg Config, syncCycle bool) (Phase, error) {
 	if err != nil {
 		return ph, err
 	}
+	ac := auditsink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkAudit.Name(prefix)}
+	oc := orderssink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkOrders.Name(prefix)}
+	setSyncCycle(&ac, &oc, spec.syncCycle)
+	setup := phaseSetup{audit: &ac, orders: &oc,
+		procOpts: append(kclient.GokaProcessorOptions(1, log), goka.WithStorageBuilder(storage.MemoryBuilder()))}
+	if spec.tune != nil {
+		spec.tune(&setup)
+	}
 	disp, err := dispatch.New(dispatch.Config{Brokers: brokers, Prefix: prefix, Log: log.With("component", "dispatch"),
 		ViewOptions: append(kclient.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))},
-		append(kclient.GokaProcessorOptions(1, log), goka.WithStorageBuilder(storage.MemoryBuilder()))...)
+		setup.procOpts...)
 	if err != nil {
 		return ph, err
 	}
-	audit, orders, err := buildSinks(brokers, prefix, d, log, syncCycle)
+	audit, err := auditsink.New(ac, d, log.With("component", "audit-sink"))
+	if err != nil {
+		return ph, err
+	}
+	orders, err := orderssink.New(oc, d, log.With("component", "orders-sink"))
 	if err != nil {
 		return ph, err
 	}
@@ -472,21 +544,4 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// buildSinks makes the audit and orders sinks, with the previous cycle
-// when syncCycle.
-func buildSinks(brokers []string, prefix string, d *db.DB, log *slog.Logger, syncCycle bool) (*auditsink.Sink, *orderssink.Sink, error) {
-	ac := auditsink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkAudit.Name(prefix)}
-	oc := orderssink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkOrders.Name(prefix)}
-	setSyncCycle(&ac, &oc, syncCycle)
-	audit, err := auditsink.New(ac, d, log.With("component", "audit-sink"))
-	if err != nil {
-		return nil, nil, err
-	}
-	orders, err := orderssink.New(oc, d, log.With("component", "orders-sink"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return audit, orders, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,9 @@ type Path struct {
 
 // Phase is one measured pipeline (the new cycle or the baseline).
 type Phase struct {
-	Name                  string
+	Name string
+	// Run numbers the phase's run (Config.Repeat), from 1.
+	Run                   int
 	LoadBefore, LoadAfter string
 	Window                time.Duration
 	// Frames is every user-data frame the simulator wrote to a socket in
@@ -102,6 +105,16 @@ const (
 	PathTransition = "frame -> positions transition"
 )
 
+// Names of the stages.
+const (
+	StageProducer   = "frame -> producer (received_at)"
+	StageAck        = "producer -> broker ack"
+	StageDispatch   = "frame -> orders topic (dispatch)"
+	StageOrdersSink = "orders topic -> orders row (orders sink)"
+	StageOutbox     = "orders row -> transition (outbox)"
+	StageAuditSink  = "user-data record -> api row (audit sink)"
+)
+
 func (p Phase) print(w io.Writer) {
 	fmt.Fprintf(w, "  %s: %d frames in %s (%.0f frames/s), load %s -> %s\n", p.Name, p.Frames, p.Window.Round(time.Millisecond), p.PerSec, p.LoadBefore, p.LoadAfter)
 	for _, x := range p.Paths {
@@ -119,11 +132,21 @@ func (p Phase) print(w io.Writer) {
 	}
 }
 
-func (r Report) printRatio(w io.Writer) {
-	if len(r.Phases) < 2 {
+// printRatio prints baseline/new of the paths' p50 and p99 of one run.
+func (r Report) printRatio(w io.Writer, run int) {
+	var n, b *Phase
+	for i := range r.Phases {
+		switch p := &r.Phases[i]; {
+		case p.Run != run:
+		case p.Name == PhaseNew:
+			n = p
+		case p.Name == PhaseBaseline:
+			b = p
+		}
+	}
+	if n == nil || b == nil {
 		return
 	}
-	n, b := r.Phases[0], r.Phases[1]
 	for _, name := range []string{PathAuditRow, PathOrdersRow, PathTransition} {
 		x, y := n.Path(name), b.Path(name)
 		if x.P50 <= 0 || x.P99 <= 0 {
@@ -131,6 +154,86 @@ func (r Report) printRatio(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  ratio baseline/new, %-32s p50 %.2fx  p99 %.2fx\n", name+":",
 			float64(y.P50)/float64(x.P50), float64(y.P99)/float64(x.P99))
+	}
+}
+
+// Spread is one figure over the runs of a phase: the median, least and
+// greatest of the per-run values.
+type Spread struct {
+	Runs             int
+	Median, Min, Max time.Duration
+}
+
+func (s Spread) String() string {
+	if s.Runs == 0 {
+		return "no runs"
+	}
+	ms := func(x time.Duration) string { return fmt.Sprintf("%.1f", float64(x)/float64(time.Millisecond)) }
+	return fmt.Sprintf("%s [%s .. %s]", ms(s.Median), ms(s.Min), ms(s.Max))
+}
+
+// Spread is the spread over the runs of the phase named phase of one
+// figure (q) of a path or stage; runs without samples are left out.
+func (r Report) Spread(phase, path string, q func(Dist) time.Duration) Spread {
+	var v []time.Duration
+	for _, p := range r.Phases {
+		if d := p.Path(path); p.Name == phase && d.N > 0 {
+			v = append(v, q(d))
+		}
+	}
+	if len(v) == 0 {
+		return Spread{}
+	}
+	slices.Sort(v)
+	med := v[len(v)/2]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return Spread{Runs: len(v), Median: med, Min: v[0], Max: v[len(v)-1]}
+}
+
+// P50 picks the p50 of a Dist (for Spread).
+func P50(d Dist) time.Duration { return d.P50 }
+
+// P99 picks the p99 of a Dist (for Spread).
+func P99(d Dist) time.Duration { return d.P99 }
+
+// spreadPaths are the paths and stages the spread summary shows.
+var spreadPaths = []string{PathAuditRow, PathOrdersRow, PathTransition, StageDispatch, StageOrdersSink, StageAuditSink}
+
+// printSpread prints, per phase and path, the median and range of the
+// per-run p99s and p50s, then the ratios of the medians.
+func (r Report) printSpread(w io.Writer) {
+	var names []string
+	for _, p := range r.Phases {
+		if !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	for _, name := range names {
+		var loads []string
+		for _, p := range r.Phases {
+			if p.Name == name {
+				loads = append(loads, p.LoadBefore+" -> "+p.LoadAfter)
+			}
+		}
+		s := r.Spread(name, PathAuditRow, P99)
+		fmt.Fprintf(w, "  %s over %d runs: median [min .. max] of the per-run figures, ms (load: %s)\n", name, s.Runs, strings.Join(loads, "; "))
+		for _, path := range spreadPaths {
+			fmt.Fprintf(w, "    %-44s p99 %-22s p50 %s\n", path, r.Spread(name, path, P99), r.Spread(name, path, P50))
+		}
+	}
+	if !slices.Contains(names, PhaseNew) || !slices.Contains(names, PhaseBaseline) {
+		return
+	}
+	for _, path := range []string{PathAuditRow, PathOrdersRow, PathTransition} {
+		n50, n99 := r.Spread(PhaseNew, path, P50), r.Spread(PhaseNew, path, P99)
+		b50, b99 := r.Spread(PhaseBaseline, path, P50), r.Spread(PhaseBaseline, path, P99)
+		if n50.Median <= 0 || n99.Median <= 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  ratio baseline/new of the medians, %-32s p50 %.2fx  p99 %.2fx\n", path+":",
+			float64(b50.Median)/float64(n50.Median), float64(b99.Median)/float64(n99.Median))
 	}
 }
 
@@ -572,11 +675,11 @@ func (p *Phase) measure(frames frameSet, udRecs, orderRecs, posRecs []*kgo.Recor
 		{PathTransition, dist(transition)},
 	}
 	p.Stages = []Path{
-		{"frame -> producer (received_at)", dist(producer)},
-		{"producer -> broker ack", dist(acks)},
-		{"frame -> orders topic (dispatch)", dist(disp)},
-		{"orders topic -> orders row (orders sink)", dist(ordersSink)},
-		{"orders row -> transition (outbox)", dist(outbox)},
-		{"user-data record -> api row (audit sink)", dist(auditSink)},
+		{StageProducer, dist(producer)},
+		{StageAck, dist(acks)},
+		{StageDispatch, dist(disp)},
+		{StageOrdersSink, dist(ordersSink)},
+		{StageOutbox, dist(outbox)},
+		{StageAuditSink, dist(auditSink)},
 	}
 }

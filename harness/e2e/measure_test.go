@@ -73,3 +73,37 @@ func TestScratchDBRefusesBadServerURLs(t *testing.T) {
 		}
 	}
 }
+
+// The spread over repeated runs is the median and range of the per-run
+// figures of one phase (an even count takes the mean of the middle two),
+// leaving out runs without samples and other phases; the summary prints
+// both phases and the ratio of the medians.
+func TestSpreadOverRuns(t *testing.T) {
+	ms := func(x int) time.Duration { return time.Duration(x) * time.Millisecond }
+	ph := func(name string, run, p99 int) Phase {
+		d := Dist{N: 10, P50: ms(p99 / 4), P99: ms(p99)}
+		if p99 == 0 {
+			d = Dist{}
+		}
+		return Phase{Name: name, Run: run, Paths: []Path{{PathOrdersRow, d}, {PathAuditRow, d}, {PathTransition, d}}}
+	}
+	rep := Report{Phases: []Phase{ph(PhaseNew, 1, 32), ph(PhaseBaseline, 1, 48), ph(PhaseNew, 2, 20), ph(PhaseBaseline, 2, 40),
+		ph(PhaseNew, 3, 24), ph(PhaseBaseline, 3, 0), ph(PhaseNew, 4, 28), ph(PhaseBaseline, 4, 60)}}
+	if got, want := rep.Spread(PhaseNew, PathOrdersRow, P99), (Spread{4, ms(26), ms(20), ms(32)}); got != want {
+		t.Errorf("new: %+v, want %+v", got, want)
+	}
+	if got, want := rep.Spread(PhaseBaseline, PathOrdersRow, P99), (Spread{3, ms(48), ms(40), ms(60)}); got != want {
+		t.Errorf("baseline: %+v, want %+v", got, want)
+	}
+	if got := rep.Spread("nosuch", PathOrdersRow, P99); got.Runs != 0 {
+		t.Errorf("unknown phase: %+v", got)
+	}
+	var out strings.Builder
+	rep.printSpread(&out)
+	for _, want := range []string{PhaseNew + " over 4 runs", PhaseBaseline + " over 3 runs", "p99 26.0 [20.0 .. 32.0]",
+		"ratio baseline/new of the medians, frame -> orders row:", "p99 1.85x"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
