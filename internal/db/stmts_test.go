@@ -68,6 +68,21 @@ func TestBatches(t *testing.T) {
 			t.Fatalf("%d items, want %d", seen, len(items))
 		}
 	})
+	t.Run("SmallBatches pads a part shorter than the step to a power of two", func(t *testing.T) {
+		for n, want := range map[int]int{1: 1, 2: 2, 3: 4, 5: 8, 16: 16, 17: 32, 31: 32, 32: 32, 33: 64} {
+			got := db.SmallBatches(items[:n], 500, 32)
+			if len(got) != 1 || len(got[0]) != want || got[0][want-1] != n-1 || got[0][n-1] != n-1 {
+				t.Errorf("%d items: parts %v, want one of %d ending in item %d", n, got, want, n-1)
+			}
+		}
+		got := db.SmallBatches(items, 500, 32)
+		if len(got) != 3 || len(got[0]) != 500 || len(got[1]) != 500 || len(got[2]) != 256 || got[2][255] != 1233 {
+			t.Errorf("1234 items: %d parts, the last of %d", len(got), len(got[len(got)-1]))
+		}
+		if got := db.PadSize(3, 2, 32); got != 2 {
+			t.Errorf("PadSize(3, max 2) = %d", got)
+		}
+	})
 	t.Run("padding never exceeds max", func(t *testing.T) {
 		got := db.Batches(items[:499], 500, 32, true)
 		if len(got) != 1 || len(got[0]) != 500 {

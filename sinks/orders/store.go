@@ -78,11 +78,12 @@ func rowArgs(e *topics.OrderEvent, k orderstatus.Kind) []any {
 		orderstatus.Rank(k, e.Status), e.TransactionTime, e.EventTime)
 }
 
-// Statement sizes. Every multi-row statement is cut by db.Batches into a few
+// Statement sizes. Every multi-row statement is cut by batches into a few
 // fixed shapes that the statement cache prepares once per connection: on
-// MySQL (and for every state read) the last part is padded to a multiple of
-// padStep with repeats of its last row, which the guarded upsert, the fills'
-// no-op update and an IN list all ignore.
+// MySQL (and for every state read) the last part is padded (db.PadSize: to a
+// multiple of padStep, a shorter one only to a power of two) with repeats of
+// its last row, which the guarded upsert, the fills' no-op update and an IN
+// list all ignore.
 const (
 	padStep    = 32
 	rowChunk   = 256 // orders rows per upsert (23 columns: 5,888 placeholders)
@@ -92,13 +93,22 @@ const (
 	outboxRecords = 1000
 )
 
+// batches cuts a multi-row statement's rows: padded on MySQL (db.SmallBatches:
+// most batches are a few events), cut into powers of two elsewhere.
+func batches[T any](d *db.DB, items []T, max int) [][]T {
+	if d.Dialect == db.MySQL {
+		return db.SmallBatches(items, max, padStep)
+	}
+	return db.Batches(items, max, padStep, false)
+}
+
 // loadState reads the stored version of every key of events: one query per
 // batch (per stateChunk keys of a kind), over both tables at once (a UNION
 // ALL of orders and algo_orders, each matching its keys by (exchange,
 // account, id)), instead of one query per account. Both branches are padded
-// to the same multiple of padStep (repeating their last key, which an IN
-// list ignores), so the statement has a few dozen shapes that the statement
-// cache prepares once.
+// to the same size (db.PadSize; repeating their last key, which an IN list
+// ignores), so the statement has a few dozen shapes that the statement cache
+// prepares once.
 func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.OrderEvent) (map[orderstatus.Key]State, error) {
 	var orders, algos []orderstatus.Key
 	seen := make(map[orderstatus.Key]bool, len(events))
@@ -118,7 +128,7 @@ func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.Order
 	for len(orders) > 0 || len(algos) > 0 {
 		o, a := orders[:min(len(orders), stateChunk)], algos[:min(len(algos), stateChunk)]
 		orders, algos = orders[len(o):], algos[len(a):]
-		size := min(stateChunk, (max(len(o), len(a))+padStep-1)/padStep*padStep)
+		size := db.PadSize(max(len(o), len(a)), stateChunk, padStep)
 		var (
 			q    []string
 			args []any
@@ -217,7 +227,7 @@ func upsertRows(ctx context.Context, tx *sql.Tx, d *db.DB, rows []*topics.OrderE
 				part = append(part, e)
 			}
 		}
-		for _, c := range db.Batches(part, rowChunk, padStep, d.Dialect == db.MySQL) {
+		for _, c := range batches(d, part, rowChunk) {
 			n := len(c)
 			args := make([]any, 0, n*23)
 			for _, e := range c {
@@ -234,7 +244,7 @@ func upsertRows(ctx context.Context, tx *sql.Tx, d *db.DB, rows []*topics.OrderE
 var fillCols = []string{"exchange", "account", "order_id", "trade_id", "symbol", "side", "qty", "price", "commission", "commission_asset", "realized_profit", "transaction_time"}
 
 func insertFills(ctx context.Context, tx *sql.Tx, d *db.DB, fills []*topics.OrderEvent) error {
-	for _, c := range db.Batches(fills, fillChunk, padStep, d.Dialect == db.MySQL) {
+	for _, c := range batches(d, fills, fillChunk) {
 		n := len(c)
 		args := make([]any, 0, n*len(fillCols))
 		for _, e := range c {
