@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,10 +40,7 @@ func TestTwoPrefixesOnOneBrokerNeverShareAGroupOrARecord(t *testing.T) {
 	t.Setenv("KRAITE_HTTP_ADDR", "127.0.0.1:0")
 	dir := t.TempDir()
 	t.Setenv("KRAITE_STATE_DIR", filepath.Join(dir, "state"))
-	frame, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "binance-frames", "moxt-ORDER_TRADE_UPDATE-2.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := testkit.SharedFile(t, "binance-frames/moxt-ORDER_TRADE_UPDATE-2.json")
 	components := "dispatch,audit-sink,orders-sink,markprice-sink"
 	run := func(prefix string) (*kraiteProc, *db.DB) {
 		url := "sqlite://" + filepath.Join(dir, strings.TrimSuffix(prefix, ".")+".db")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
@@ -27,10 +27,7 @@ func runCmd(t *testing.T, stdin string, args ...string) (string, error) {
 }
 
 func TestDecodeCommandPrintsOneLinePerFrameAndFailsOnBadOnes(t *testing.T) {
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*.json"))
-	if len(paths) == 0 {
-		t.Skip("shared frames not available")
-	}
+	paths := testkit.SharedFiles(t, "binance-frames/*.json")
 	out, err := runCmd(t, "", append([]string{"decode", "--account", "a1"}, paths...)...)
 	if err != nil {
 		t.Fatalf("decode of the real frames failed: %v\n%s", err, out)

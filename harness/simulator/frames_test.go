@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -23,11 +22,7 @@ type shape struct{ union, common map[string]map[string]bool }
 
 func realShapes(t *testing.T) map[string]*shape {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "binance-frames")
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(paths) == 0 {
-		t.Skipf("no real frames in %s", dir)
-	}
+	paths := testkit.SharedFiles(t, "binance-frames/*.json")
 	shapes := map[string]*shape{}
 	for _, p := range paths {
 		raw, err := os.ReadFile(p)

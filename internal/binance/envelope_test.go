@@ -1,42 +1,16 @@
 package binance
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kraite/stream/internal/testkit"
 )
 
-// framesDir is ../shared/binance-frames relative to the repository root.
-func framesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "binance-frames"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared frames not found at %s: %v", dir, err)
-	}
-	return dir
-}
-
-// Frames returns every real frame of ../shared/binance-frames by file name.
+// loadFrames returns every real frame of ../shared/binance-frames by file name.
 func loadFrames(t testing.TB) map[string][]byte {
 	t.Helper()
-	dir := framesDir(t)
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no frames in %s: %v", dir, err)
-	}
-	frames := map[string][]byte{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames[filepath.Base(p)] = b
-	}
-	return frames
+	return testkit.ReadSharedFiles(t, "binance-frames/*.json")
 }
 
 func TestParseEnvelopeRealFrames(t *testing.T) {

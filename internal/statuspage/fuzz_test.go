@@ -3,13 +3,13 @@ package statuspage
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/regimestate"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
 )
@@ -35,7 +35,7 @@ func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 	f.Add(uint8(4), []byte("k"), []byte("<<<<"), int64(-1))
 	f.Add(uint8(7), []byte("t.scheduler"), []byte(`{"leader":"box-1-scheduler","since":1799999000000,"at":1800000000000,"fired":{"order-sync":1799999990000}}`), now.UnixMilli())
 	f.Add(uint8(7), []byte("t.scheduler"), []byte(`{"leader":"","since":-1,"at":9e99}`), now.UnixMilli())
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*markPriceUpdate*.json"))
+	paths := testkit.SharedFiles(f, "binance-frames/*markPriceUpdate*.json")
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(uint8(5), []byte("binance"), b, now.UnixMilli())

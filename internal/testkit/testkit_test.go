@@ -3,18 +3,29 @@ package testkit
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// fatalT records a Fatalf and ends its goroutine as testing.T does.
+// fatalT records a Fatalf or a Skipf and ends its goroutine as testing.T
+// does.
 type fatalT struct {
 	testing.TB
-	mu  sync.Mutex
-	msg string
+	mu      sync.Mutex
+	msg     string
+	skipped bool
+}
+
+func (f *fatalT) Skipf(format string, args ...any) {
+	f.mu.Lock()
+	f.msg, f.skipped = fmt.Sprintf(format, args...), true
+	f.mu.Unlock()
+	runtime.Goexit()
 }
 
 func (f *fatalT) Helper() {}
@@ -29,6 +40,12 @@ func (f *fatalT) Fatalf(format string, args ...any) {
 // run runs body as a test goroutine and returns its Fatalf message ("" when
 // it passed).
 func run(t *testing.T, body func(tb testing.TB)) string {
+	msg, _ := runSkip(t, body)
+	return msg
+}
+
+// runSkip is run, also telling whether body skipped.
+func runSkip(t *testing.T, body func(tb testing.TB)) (string, bool) {
 	f := &fatalT{TB: t}
 	done := make(chan struct{})
 	go func() {
@@ -36,7 +53,7 @@ func run(t *testing.T, body func(tb testing.TB)) string {
 		body(f)
 	}()
 	<-done
-	return f.msg
+	return f.msg, f.skipped
 }
 
 func TestEventuallyWaitsForABoolOrAnError(t *testing.T) {
@@ -88,5 +105,46 @@ func TestEventuallyFailsNamingWhatAndTheLastError(t *testing.T) {
 		if msg := run(t, func(tb testing.TB) { Eventually(tb, total, "x", func() bool { return false }) }); msg == "" {
 			t.Fatalf("total %s: passed", total)
 		}
+	}
+}
+
+func TestInCI(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "0": false, "false": false, "FALSE": false,
+		"true": true, "1": true, "TRUE": true, "yes": true, "github-actions": true} {
+		t.Setenv("CI", v)
+		if got := InCI(); got != want {
+			t.Errorf("CI=%q: InCI %v, want %v", v, got, want)
+		}
+	}
+}
+
+// A missing fixture fails the test under CI and skips it otherwise; a
+// present one is found from any package depth (the module root's sibling).
+func TestSharedFixturesFailLoudlyUnderCI(t *testing.T) {
+	for _, ci := range []string{"true", ""} {
+		t.Setenv("CI", ci)
+		for name, body := range map[string]func(tb testing.TB){
+			"glob":      func(tb testing.TB) { SharedFiles(tb, "binance-frames/*.no-such-extension") },
+			"bad glob":  func(tb testing.TB) { SharedFiles(tb, "binance-frames/[") },
+			"directory": func(tb testing.TB) { SharedFiles(tb, "no-such-dir/*.json") },
+			"file":      func(tb testing.TB) { SharedFile(tb, "binance-frames/no-such-frame.json") },
+			"read all":  func(tb testing.TB) { ReadSharedFiles(tb, "no-such-dir/*") },
+		} {
+			msg, skipped := runSkip(t, body)
+			if msg == "" || skipped == (ci == "true") {
+				t.Errorf("CI=%q, %s: message %q, skipped %v", ci, name, msg, skipped)
+			}
+		}
+	}
+	t.Setenv("CI", "true")
+	paths := SharedFiles(t, "binance-frames/*.json")
+	if !slices.IsSorted(paths) || len(paths) < 10 {
+		t.Fatalf("%d frames, sorted %v", len(paths), slices.IsSorted(paths))
+	}
+	if b := SharedFile(t, filepath.Join("binance-frames", filepath.Base(paths[0]))); len(b) == 0 {
+		t.Fatal("empty frame")
+	}
+	if n := len(ReadSharedFiles(t, "binance-frames/*.json")); n != len(paths) {
+		t.Fatalf("read %d frames of %d", n, len(paths))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/universe"
 )
 
@@ -168,10 +169,7 @@ func TestAcceptingAllocatesNothing(t *testing.T) {
 
 // The real frames' prices and quantities all pass.
 func TestRealFramesPass(t *testing.T) {
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*.json")
-	if len(paths) == 0 {
-		t.Skip("no frames")
-	}
+	paths := testkit.SharedFiles(t, "binance-frames/*.json")
 	re := regexp.MustCompile(`"(p|P|q|z|l|L|ap|sp|wb|cw)":"([^"]*)"`)
 	n := 0
 	for _, p := range paths {
@@ -198,7 +196,7 @@ func FuzzDecimal(f *testing.F) {
 		"1000000000000000000", "+1", ".5", "5.", "\xff", "00000000000000000000001.10000000000000000000000"} {
 		f.Add(s, true, true)
 	}
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*.json")
+	paths := testkit.SharedFiles(f, "binance-frames/*.json")
 	re := regexp.MustCompile(`"[a-zA-Z]{1,2}":"([^"]*)"`)
 	for _, p := range paths {
 		b, _ := os.ReadFile(p)

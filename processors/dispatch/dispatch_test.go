@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,32 +22,16 @@ import (
 
 const prefix = "kraite."
 
-// frame loads one real frame from ../shared/binance-frames, or skips.
+// frame loads one real frame from ../shared/binance-frames.
 func frame(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "binance-frames", name))
-	if err != nil {
-		t.Skipf("shared frames not available: %v", err)
-	}
-	return b
+	return testkit.SharedFile(t, filepath.Join("binance-frames", name))
 }
 
-// allFrames returns every real frame by file name, or skips.
+// allFrames returns every real frame by file name.
 func allFrames(t testing.TB) map[string][]byte {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*.json"))
-	if len(paths) == 0 {
-		t.Skip("shared frames not available")
-	}
-	out := map[string][]byte{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = b
-	}
-	return out
+	return testkit.ReadSharedFiles(t, "binance-frames/*.json")
 }
 
 type graphTest struct {

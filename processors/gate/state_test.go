@@ -3,12 +3,12 @@ package gate
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/kraite/stream/internal/regimestate"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
@@ -195,7 +195,7 @@ func TestGateCachedStateDecidesAsThePerIntentRead(t *testing.T) {
 // real mark-price frames (../shared/binance-frames) and of the crash, and
 // garbage.
 func FuzzRegimeStateRead(f *testing.F) {
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*markPriceUpdate*.json"))
+	paths := testkit.SharedFiles(f, "binance-frames/*markPriceUpdate*.json")
 	cfg := regime.DefaultConfig(nil, ptest.Prefix)
 	for _, p := range paths {
 		frame, err := os.ReadFile(p)
@@ -209,9 +209,6 @@ func FuzzRegimeStateRead(f *testing.F) {
 		st, _ := regime.Step(cfg, regime.State{State: regimestate.State{Scope: topics.ExchangeBinance}}, at, ticks, nil)
 		raw, _ := json.Marshal(st)
 		f.Add(raw)
-	}
-	if len(paths) == 0 {
-		f.Log("no real frames in ../shared/binance-frames: crash states only")
 	}
 	_, raws := regimeStates(f, 5, 30*time.Minute, 6*time.Hour)
 	for _, raw := range raws {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/regimestate"
+	"github.com/kraite/stream/internal/testkit"
 )
 
 // marketFile is one ../shared/market-data CSV grouped into evaluations.
@@ -56,10 +57,7 @@ func loadMarketFile(t testing.TB, path string) marketFile {
 
 func marketFiles(t testing.TB) []marketFile {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "market-data", "*.csv"))
-	if len(paths) == 0 {
-		t.Skip("shared market data not available")
-	}
+	paths := testkit.SharedFiles(t, "market-data/*.csv")
 	var out []marketFile
 	for _, p := range paths {
 		out = append(out, loadMarketFile(t, p))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ func realCheckpoints(tb testing.TB) [][]byte {
 		}
 		out = append(out, b)
 	}
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*markPriceUpdate*.json"))
+	paths := testkit.SharedFiles(tb, "binance-frames/*markPriceUpdate*.json")
 	for _, p := range paths {
 		frame, err := os.ReadFile(p)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/regimestate"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/internal/ptest"
 )
 
@@ -33,7 +33,7 @@ func slowTicks(raw []byte) (int64, []Tick, bool) {
 
 func markFrames(t testing.TB) [][]byte {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*markPriceUpdate*.json"))
+	paths := testkit.SharedFiles(t, "binance-frames/*markPriceUpdate*.json")
 	var out [][]byte
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,7 +229,7 @@ func TestFrameGapStart(t *testing.T) {
 // FuzzFrameGapStart: whatever the frame, the gap starts between maxEventLag
 // and the margin before the read time, seeded with real frames.
 func FuzzFrameGapStart(f *testing.F) {
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "binance-frames", "*.json"))
+	paths := testkit.SharedFiles(f, "binance-frames/*.json")
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)

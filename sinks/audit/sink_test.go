@@ -3,8 +3,6 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -19,24 +17,10 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-const framesDir = "../../../shared/binance-frames"
-
-// realFrames returns the captured frames (skipping the test when absent).
+// realFrames returns the captured frames by file name.
 func realFrames(t testing.TB) map[string][]byte {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(framesDir, "*.json"))
-	if len(paths) == 0 {
-		t.Skipf("no frames in %s", framesDir)
-	}
-	out := map[string][]byte{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = b
-	}
-	return out
+	return testkit.ReadSharedFiles(t, "binance-frames/*.json")
 }
 
 // userDataRecords builds one record per real frame, plus a gap marker and a

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/testkit/jsonkeys"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/topics"
@@ -156,7 +156,7 @@ func TestDecodeTickMatchesReference(t *testing.T) {
 	for _, f := range trickyTicks {
 		compareTicks(t, []byte(f), now)
 	}
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*.json")
+	paths := testkit.SharedFiles(t, "binance-frames/*markPrice*.json")
 	for _, p := range paths {
 		b, _ := os.ReadFile(p)
 		compareTicks(t, b, time.UnixMilli(1<<62))
@@ -168,7 +168,7 @@ func TestDecodeTickMatchesReference(t *testing.T) {
 // replaced return the same prices, the same number of skipped elements and
 // an error on the same frames.
 func FuzzDecodeTickMatchesReference(f *testing.F) {
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*.json")
+	paths := testkit.SharedFiles(f, "binance-frames/*markPrice*.json")
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
@@ -186,10 +186,7 @@ func FuzzDecodeTickMatchesReference(f *testing.F) {
 // TestDecodeTickMatchesReferenceOnMutations compares the two decoders on a
 // fixed set of byte mutations of the real mark-price frames.
 func TestDecodeTickMatchesReferenceOnMutations(t *testing.T) {
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*.json")
-	if len(paths) == 0 {
-		t.Skip("no frames")
-	}
+	paths := testkit.SharedFiles(t, "binance-frames/*markPrice*.json")
 	rng := rand.New(rand.NewSource(7))
 	alphabet := []byte(`{}[]":,0123456789-+.eEtrufalsnSpP \\/`)
 	now := time.UnixMilli(1 << 42)

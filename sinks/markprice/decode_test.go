@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/validate"
 )
 
@@ -18,7 +19,7 @@ import (
 // symbol and a plain decimal price that Scale accepts; an error means no
 // price at all.
 func FuzzDecodeTick(f *testing.F) {
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*.json")
+	paths := testkit.SharedFiles(f, "binance-frames/*markPrice*.json")
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
@@ -58,10 +59,7 @@ func FuzzDecodeTick(f *testing.F) {
 }
 
 func TestDecodeTickReadsTheRealFrames(t *testing.T) {
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*arr*.json")
-	if len(paths) == 0 {
-		t.Skip("no frames")
-	}
+	paths := testkit.SharedFiles(t, "binance-frames/*markPrice*arr*.json")
 	for _, p := range paths {
 		b, _ := os.ReadFile(p)
 		prices, err := DecodeTick(b)
@@ -93,7 +91,7 @@ func TestMailboxMergesInsteadOfQueueing(t *testing.T) {
 // case-insensitively, so a decoder declaring only "p" took the later "P".
 // These real frames carry three different values.
 func TestDecodeTickTakesPAndOnlyP(t *testing.T) {
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*markPrice*.json")
+	paths := testkit.SharedFiles(t, "binance-frames/*markPrice*.json")
 	checked := 0
 	for _, path := range paths {
 		b, _ := os.ReadFile(path)

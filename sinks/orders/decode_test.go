@@ -2,7 +2,6 @@ package orders
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/orderstatus"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/validate"
 )
 
@@ -21,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 		b, _ := jsonMarshal(e)
 		f.Add(b)
 	}
-	paths, _ := filepath.Glob("../../../shared/binance-frames/*.json")
+	paths := testkit.SharedFiles(f, "binance-frames/*.json")
 	for _, p := range paths {
 		raw, _ := os.ReadFile(p)
 		if ev, err := binance.Decode(raw); err == nil {

@@ -12,11 +12,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/regimestate"
+	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
-const marketFile = "../../../shared/market-data/crash-2022-05-09.csv"
+const marketFile = "market-data/crash-2022-05-09.csv"
 
 var (
 	changesOnce sync.Once
@@ -32,10 +33,8 @@ var (
 // them.
 func realChanges(t testing.TB) []topics.RegimeChange {
 	t.Helper()
-	changesOnce.Do(func() { changes, changesErr = stepFile(marketFile) })
-	if os.IsNotExist(changesErr) {
-		t.Skipf("shared market data not available: %v", changesErr)
-	}
+	path := testkit.SharedFiles(t, marketFile)[0]
+	changesOnce.Do(func() { changes, changesErr = stepFile(path) })
 	if changesErr != nil {
 		t.Fatal(changesErr)
 	}
