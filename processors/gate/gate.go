@@ -85,7 +85,6 @@ import (
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/control"
 	"github.com/kraite/stream/processors/internal/lookups"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -223,14 +222,14 @@ func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.Table(cfg.Prefix),
+	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: goka.Table(regimestate.TableSpec().Name(cfg.Prefix)),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Parse: parseState,
 		KnownKey: func(key string) bool { return validate.Exchange(key) == nil }})
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: regime.OverridesTable(cfg.Prefix),
+	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: goka.Table(topics.RegimeOverrides.Name(cfg.Prefix)),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {
