@@ -87,5 +87,17 @@ func FinalRank(k Kind) int {
 	return Rank(k, "FILLED")
 }
 
+// Open reports whether an order of kind k in status is still open on the
+// exchange, so the order sync must watch it: an order NEW or
+// PARTIALLY_FILLED, an algo order NEW, TRIGGERING or TRIGGERED. (The
+// liquidation statuses NEW_INSURANCE and NEW_ADL rank as new but are never
+// left open.)
+func Open(k Kind, status string) bool {
+	if k == KindAlgo {
+		return status == "NEW" || status == "TRIGGERING" || status == "TRIGGERED"
+	}
+	return status == "NEW" || status == "PARTIALLY_FILLED"
+}
+
 // Final reports whether status is final for kind k.
 func Final(k Kind, status string) bool { return Rank(k, status) == FinalRank(k) }

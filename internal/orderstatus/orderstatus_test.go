@@ -28,6 +28,17 @@ func TestRanksFollowTheLifecycle(t *testing.T) {
 			t.Errorf("%s: an unknown status ranks above 0", k)
 		}
 	}
+	for _, c := range []struct {
+		k      Kind
+		status string
+		open   bool
+	}{{KindOrder, "NEW", true}, {KindOrder, "PARTIALLY_FILLED", true}, {KindOrder, "NEW_ADL", false}, {KindOrder, "FILLED", false},
+		{KindOrder, "TRIGGERED", false}, {KindAlgo, "NEW", true}, {KindAlgo, "TRIGGERING", true}, {KindAlgo, "TRIGGERED", true},
+		{KindAlgo, "FINISHED", false}, {KindAlgo, "PARTIALLY_FILLED", false}, {KindAlgo, "", false}} {
+		if Open(c.k, c.status) != c.open {
+			t.Errorf("Open(%s, %q) = %v", c.k, c.status, !c.open)
+		}
+	}
 	if Final(KindOrder, "FINISHED") {
 		t.Error("FINISHED is an algo status, not an order's")
 	}

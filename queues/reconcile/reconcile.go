@@ -59,6 +59,7 @@ import (
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/orderstatus"
 	"github.com/kraite/stream/topics"
 )
 
@@ -236,10 +237,11 @@ type key struct {
 func openOnly(all map[key]dbOrder) map[key]dbOrder {
 	out := map[key]dbOrder{}
 	for k, d := range all {
-		switch {
-		case !k.algo && (d.status == "NEW" || d.status == "PARTIALLY_FILLED"):
-			out[k] = d
-		case k.algo && (d.status == "NEW" || d.status == "TRIGGERING" || d.status == "TRIGGERED"):
+		kind := orderstatus.KindOrder
+		if k.algo {
+			kind = orderstatus.KindAlgo
+		}
+		if orderstatus.Open(kind, d.status) {
 			out[k] = d
 		}
 	}
