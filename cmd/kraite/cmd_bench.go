@@ -225,7 +225,7 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 func ingestPhase(ctx context.Context, a *cli, c app.Common, simAddr string, accts []userdata.Account, name string,
 	linger, warm, dur time.Duration) (phaseResult, error) {
 	lat := &latencies{}
-	pub, err := publisher.New(publisher.Config{Brokers: c.Brokers, Linger: &linger, OnAck: lat.add}, a.log, nil)
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(c.Brokers...), Linger: &linger, OnAck: lat.add}, a.log, nil)
 	if err != nil {
 		return phaseResult{}, err
 	}
@@ -443,7 +443,7 @@ func benchSoak(ctx context.Context, a *cli, args []string) error {
 	}
 	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / *speed) }
 	var acked atomic.Int64
-	pub, err := publisher.New(publisher.Config{Brokers: []string{info.Broker},
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(info.Broker),
 		OnAck: func(string, time.Duration) { acked.Add(1) }}, a.log, nil)
 	if err != nil {
 		return err

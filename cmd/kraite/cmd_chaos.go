@@ -857,7 +857,7 @@ func (r *chaosRig) rebalance(ctx context.Context, f chaos.Fault) (chaos.Injected
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
 	defer d.Close()
-	s, err := auditsink.New(auditsink.Config{Brokers: r.brokers, Prefix: r.prefix, Group: topics.GroupSinkAudit.Name(r.prefix)}, d, r.log.With("component", "audit-sink-extra"))
+	s, err := auditsink.New(auditsink.Config{Kafka: kclient.ForBrokers(r.brokers...), Prefix: r.prefix, Group: topics.GroupSinkAudit.Name(r.prefix)}, d, r.log.With("component", "audit-sink-extra"))
 	if err != nil {
 		return chaos.Injected{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/queues/positions"
 	auditsink "github.com/kraite/stream/sinks/audit"
 	marksink "github.com/kraite/stream/sinks/markprice"
@@ -283,7 +284,7 @@ func rebuildJobs(c app.Common, d *db.DB, a *cli, specs []topics.Spec, suffix str
 		switch spec.Suffix {
 		case topics.Orders.Suffix:
 			j.sink, j.group = "orders", rebuildGroup(c.TopicPrefix, suffix, "orders")
-			s, err := orderssink.New(orderssink.Config{Brokers: c.Brokers, Prefix: c.TopicPrefix, Group: j.group,
+			s, err := orderssink.New(orderssink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group,
 				DiscardTransitions: true}, d, a.log.With("component", "rebuild-orders"))
 			if err != nil {
 				return nil, err
@@ -291,7 +292,7 @@ func rebuildJobs(c app.Common, d *db.DB, a *cli, specs []topics.Spec, suffix str
 			j.run = s.Run
 		case topics.UserDataStream.Suffix:
 			j.sink, j.group = "audit", rebuildGroup(c.TopicPrefix, suffix, "audit")
-			s, err := auditsink.New(auditsink.Config{Brokers: c.Brokers, Prefix: c.TopicPrefix, Group: j.group},
+			s, err := auditsink.New(auditsink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group},
 				d, a.log.With("component", "rebuild-audit"))
 			if err != nil {
 				return nil, err
@@ -299,7 +300,7 @@ func rebuildJobs(c app.Common, d *db.DB, a *cli, specs []topics.Spec, suffix str
 			j.run = s.Run
 		case topics.MarkPrice.Suffix:
 			j.sink, j.group = "markprice", rebuildGroup(c.TopicPrefix, suffix, "markprice")
-			s, err := marksink.New(marksink.Config{Brokers: c.Brokers, Prefix: c.TopicPrefix, Group: j.group, FromStart: true},
+			s, err := marksink.New(marksink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group, FromStart: true},
 				d, a.log.With("component", "rebuild-markprice"))
 			if err != nil {
 				return nil, err

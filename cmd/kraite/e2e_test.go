@@ -18,6 +18,7 @@ import (
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/queues/positions"
 	orderssink "github.com/kraite/stream/sinks/orders"
@@ -236,7 +237,7 @@ func TestTheLoopClosesOnMariaDBAndEqualsTheGroundTruthDespiteLostFrames(t *testi
 func replayOrdersInto(t *testing.T, brokerAddr, group string, rows int, query string) [][]string {
 	t.Helper()
 	d := dbtest.MySQL(t)
-	s, err := orderssink.New(orderssink.Config{Brokers: []string{brokerAddr}, Prefix: "kraite.", Group: group}, d, testkit.Logger(t))
+	s, err := orderssink.New(orderssink.Config{Kafka: kclient.ForBrokers(brokerAddr), Prefix: "kraite.", Group: group}, d, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

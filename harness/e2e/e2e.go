@@ -308,8 +308,9 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	}
 	defer b.Close()
 	brokers := []string{b.Addr()}
+	kf := kclient.ForBrokers(brokers...)
 	prefix := topics.DefaultPrefix
-	if err := applyTopics(ctx, brokers, prefix); err != nil {
+	if err := applyTopics(ctx, kf, prefix); err != nil {
 		return ph, err
 	}
 	sim, err := simulator.New(simulator.Config{Seed: cfg.Seed, Accounts: cfg.Accounts, OrderInterval: cfg.OrderInterval,
@@ -330,7 +331,7 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	defer dropDB()
 
 	acks := &ackLog{}
-	pub, err := publisher.New(publisher.Config{Brokers: brokers, ClientID: "kraite-bench-e2e", OnAck: acks.add}, log, nil)
+	pub, err := publisher.New(publisher.Config{Kafka: kf, ClientID: "kraite-bench-e2e", OnAck: acks.add}, log, nil)
 	if err != nil {
 		return ph, err
 	}
@@ -352,16 +353,16 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	if err != nil {
 		return ph, err
 	}
-	ac := auditsink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkAudit.Name(prefix)}
-	oc := orderssink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkOrders.Name(prefix)}
+	ac := auditsink.Config{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkAudit.Name(prefix)}
+	oc := orderssink.Config{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkOrders.Name(prefix)}
 	setSyncCycle(&ac, &oc, spec.syncCycle)
 	setup := phaseSetup{audit: &ac, orders: &oc,
-		procOpts: append(kclient.GokaProcessorOptions(1, log), goka.WithStorageBuilder(storage.MemoryBuilder()))}
+		procOpts: append(kf.WithLog(log).GokaProcessorOptions(1), goka.WithStorageBuilder(storage.MemoryBuilder()))}
 	if spec.tune != nil {
 		spec.tune(&setup)
 	}
 	disp, err := dispatch.New(dispatch.Config{Brokers: brokers, Prefix: prefix, Log: log.With("component", "dispatch"),
-		ViewOptions: append(kclient.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))},
+		ViewOptions: append(kf.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))},
 		setup.procOpts...)
 	if err != nil {
 		return ph, err
@@ -374,7 +375,7 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	if err != nil {
 		return ph, err
 	}
-	marks, err := marksink.New(marksink.Config{Brokers: brokers, Prefix: prefix, Group: topics.GroupSinkMarkPrice.Name(prefix)},
+	marks, err := marksink.New(marksink.Config{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkMarkPrice.Name(prefix)},
 		d, log.With("component", "markprice-sink"))
 	if err != nil {
 		return ph, err
@@ -482,15 +483,20 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	if err := <-pollDone; err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)
 	}
-	udRecs, err := readTopic(gctx, brokers, topics.UserDataStream.Name(prefix))
+	rd, err := kf.Client(kgo.FetchMaxWait(100 * time.Millisecond))
 	if err != nil {
 		return fail(err)
 	}
-	orderRecs, err := readTopic(gctx, brokers, topics.Orders.Name(prefix))
+	defer rd.Close()
+	udRecs, err := readTopic(gctx, rd, topics.UserDataStream.Name(prefix))
 	if err != nil {
 		return fail(err)
 	}
-	posRecs, err := readTopic(gctx, brokers, topics.Positions.Name(prefix))
+	orderRecs, err := readTopic(gctx, rd, topics.Orders.Name(prefix))
+	if err != nil {
+		return fail(err)
+	}
+	posRecs, err := readTopic(gctx, rd, topics.Positions.Name(prefix))
 	if err != nil {
 		return fail(err)
 	}
@@ -519,8 +525,8 @@ func firstErr(ctx context.Context, result chan error) error {
 	return errors.New("stopped")
 }
 
-func applyTopics(ctx context.Context, brokers []string, prefix string) error {
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(brokers), kgo.RequestTimeoutOverhead(5*time.Second))...)
+func applyTopics(ctx context.Context, kf *kclient.Factory, prefix string) error {
+	cl, err := kf.Client(kgo.RequestTimeoutOverhead(5 * time.Second))
 	if err != nil {
 		return fmt.Errorf("creating the admin client: %w", err)
 	}

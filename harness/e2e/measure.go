@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/harness/simulator"
@@ -507,47 +507,17 @@ func readOrders(ctx context.Context, d *db.DB) (map[orderKey]orderVer, error) {
 	return out, nil
 }
 
-// readTopic reads every record of topic up to its end offsets.
-func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(brokers), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", topic, err)
-	}
-	defer cl.Close()
+// readTopic reads every record of topic up to its end offsets with cl (a
+// direct client that reads nothing else meanwhile). A partition whose end
+// is a control record never returns its last offset: kclient.ReadTail
+// stops after a few empty polls, which ends the read too.
+func readTopic(ctx context.Context, cl *kgo.Client, topic string) ([]*kgo.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("reading the end of %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
 	var out []*kgo.Record
-	for empty := 0; len(want) > 0 && empty < 5; {
-		// A partition whose end is a control record never returns its last
-		// offset: five empty polls in a row end the read.
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(pctx)
-		pcancel()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("reading %s: %d partitions short: %w", topic, len(want), ctx.Err())
-		}
-		if fs.NumRecords() == 0 {
-			empty++
-		} else {
-			empty = 0
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
+	err := kclient.ReadTail(ctx, cl, topic, 0, func(r *kgo.Record) { out = append(out, r) })
+	if err != nil && !errors.Is(err, kclient.ErrTailStalled) {
+		return nil, err
 	}
 	return out, nil
 }

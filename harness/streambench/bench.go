@@ -45,7 +45,7 @@ func StartEnv(ctx context.Context, n int, interval time.Duration) (*Env, error) 
 	}
 	e := &Env{Prefix: topics.DefaultPrefix, Broker: b}
 	fail := func(err error) (*Env, error) { e.Close(); return nil, err }
-	e.cl, err = kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	e.cl, err = kclient.ForBrokers(b.Addr()).Producer()
 	if err != nil {
 		return fail(err)
 	}
@@ -369,9 +369,9 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 		return res, err
 	}
 	defer env.Close()
-	reader, err := kgo.NewClient(append(kclient.BaseOpts([]string{env.Broker.Addr()}),
+	reader, err := kclient.ForBrokers(env.Broker.Addr()).Client(
 		kgo.ConsumeTopics(topics.UserDataStream.Name(env.Prefix)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(100*time.Millisecond))...)
+		kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		return res, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/backoff"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/producers/userdata"
 )
@@ -105,7 +106,8 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logge
 		mu  sync.Mutex
 		lat []time.Duration
 	)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{cfg.Broker}, ClientID: "bench-" + cfg.Name,
+	kf := kclient.ForBrokers(cfg.Broker)
+	pub, err := publisher.New(publisher.Config{Kafka: kf, ClientID: "bench-" + cfg.Name,
 		OnAck: func(stream string, d time.Duration) {
 			if stream == "userdata" {
 				mu.Lock()
@@ -121,7 +123,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	as, err := userdata.NewAssigner(userdata.AssignConfig{Brokers: []string{cfg.Broker}, Prefix: cfg.Prefix,
+	as, err := userdata.NewAssigner(userdata.AssignConfig{Kafka: kf, Prefix: cfg.Prefix,
 		Source: NewStaticSource("binance", cfg.Accounts), Grace: cfg.Grace, SessionTimeout: cfg.Session,
 		ClientID: "bench-" + cfg.Name, Log: log}, mg)
 	if err != nil {

@@ -75,8 +75,9 @@ type App struct {
 	// Runners (refused control records), for the status page.
 	controlAlerts []func() []gate.Alert
 
-	// kafkaReg is kprom's view of ops.Registry (see kafkaHooks).
-	kafkaReg *kafkaRegisterer
+	// kf builds the components' Kafka clients (see Kafka).
+	kf     *kclient.Factory
+	kfOnce sync.Once
 }
 
 // New is the App of one process configured by cfg, with its own ops
@@ -282,8 +283,7 @@ func (w *App) publisher() (*publisher.Publisher, error) {
 	w.pubM = publisher.NewMetrics(w.Ops.Registry)
 	// franz-go's own client metrics (produce latency, buffered records,
 	// broker connections, errors) next to ours on /metrics.
-	p, err := publisher.New(publisher.Config{Brokers: w.Common.Brokers, ClientID: "kraite-producer-" + Hostname(),
-		Hooks: w.kafkaHooks()}, w.Log, w.pubM)
+	p, err := publisher.New(publisher.Config{Kafka: w.Kafka(), ClientID: "kraite-producer-" + Hostname()}, w.Log, w.pubM)
 	if err != nil {
 		return nil, err
 	}

@@ -99,9 +99,9 @@ func (w *App) userDataByGroup(ctx context.Context, mg *userdata.Manager) (Compon
 		return Component{}, fmt.Errorf("KRAITE_ACCOUNTS_SOURCE=database: %w", err)
 	}
 	as, err := userdata.NewAssigner(userdata.AssignConfig{
-		Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Source: src, Grace: w.Exchange.HandOverGrace,
-		ClientID: "kraite-userdata-" + Hostname(), Hooks: w.kafkaHooks(),
-		Log: w.Log.With("component", "userdata-assigner"),
+		Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Source: src, Grace: w.Exchange.HandOverGrace,
+		ClientID: "kraite-userdata-" + Hostname(),
+		Log:      w.Log.With("component", "userdata-assigner"),
 	}, mg)
 	if err != nil {
 		return Component{}, err
@@ -320,7 +320,7 @@ func buildAuditSink(ctx context.Context, w *App) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	s, err := auditsink.New(auditsink.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := auditsink.New(auditsink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
 		d, w.Log.With("component", "audit-sink"))
 	if err != nil {
 		return Component{}, err
@@ -333,7 +333,7 @@ func buildMarkPriceSink(ctx context.Context, w *App) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	s, err := marksink.New(marksink.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkMarkPrice.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := marksink.New(marksink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkMarkPrice.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
 		d, w.Log.With("component", "markprice-sink"))
 	if err != nil {
 		return Component{}, err
@@ -346,7 +346,7 @@ func buildOrdersSink(ctx context.Context, w *App) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	s, err := orderssink.New(orderssink.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := orderssink.New(orderssink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
 		d, w.Log.With("component", "orders-sink"))
 	if err != nil {
 		return Component{}, err

@@ -15,8 +15,8 @@ func buildRegimeHistorySink(ctx context.Context, w *App) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	s, err := regimehistory.New(regimehistory.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix,
-		Group: topics.GroupSinkRegimeHistory.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry, Hooks: w.kafkaHooks()},
+	s, err := regimehistory.New(regimehistory.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
+		Group: topics.GroupSinkRegimeHistory.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
 		d, w.Log.With("component", "regime-history-sink"))
 	if err != nil {
 		return Component{}, err

@@ -78,7 +78,7 @@ func (w *App) restClient() *binanceapi.Client {
 
 func buildScheduler(ctx context.Context, w *App) (Component, error) {
 	schedules := w.Jobs.Schedules()
-	s, err := scheduler.New(scheduler.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Schedules: schedules, ID: Hostname() + "-scheduler", Hooks: w.kafkaHooks(),
+	s, err := scheduler.New(scheduler.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Schedules: schedules, ID: Hostname() + "-scheduler",
 		Accounts: func() []string {
 			accts, err := w.accountList()
 			if err != nil {
@@ -97,7 +97,7 @@ func buildScheduler(ctx context.Context, w *App) (Component, error) {
 }
 
 func buildGapWatcher(ctx context.Context, w *App) (Component, error) {
-	g := &reconcile.GapWatcher{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Log: w.Log.With("component", "gap-watcher"), Hooks: w.kafkaHooks()}
+	g := &reconcile.GapWatcher{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Log: w.Log.With("component", "gap-watcher")}
 	return Component{Name: "gap-watcher", Run: g.Run}, nil
 }
 
@@ -115,8 +115,8 @@ func buildWorker(ctx context.Context, w *App, name string, queue topics.Spec) (C
 	if err != nil {
 		return Component{}, err
 	}
-	wk, err := worker.New(worker.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Queue: queue,
-		Handler: worker.Jobs(handlers), ClientID: Hostname() + "-" + name, Hooks: w.kafkaHooks(),
+	wk, err := worker.New(worker.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Queue: queue,
+		Handler: worker.Jobs(handlers), ClientID: Hostname() + "-" + name,
 		RetryFor: jobRetryFor, Backoff: jobBackoff}, w.Log.With("component", name))
 	if err != nil {
 		return Component{}, err
@@ -153,8 +153,8 @@ func buildPositionsWorker(ctx context.Context, w *App) (Component, error) {
 	if err := deps.Validate(); err != nil {
 		return Component{}, err
 	}
-	wk, err := worker.New(worker.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Queue: topics.Positions,
-		Handler: positions.Handler(deps), ClientID: Hostname() + "-positions-worker", Hooks: w.kafkaHooks(),
+	wk, err := worker.New(worker.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Queue: topics.Positions,
+		Handler: positions.Handler(deps), ClientID: Hostname() + "-positions-worker",
 		RetryFor: jobRetryFor, Backoff: jobBackoff}, w.Log.With("component", "positions-worker"))
 	if err != nil {
 		return Component{}, err

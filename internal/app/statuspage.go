@@ -16,7 +16,7 @@ import (
 // the producers and the database that were built before it, and says "not
 // in this process" for what was not.
 func (w *App) StatusPage(process string) (Component, error) {
-	cfg := statuspage.Config{Brokers: w.Common.Brokers, Prefix: w.Common.TopicPrefix, Process: process, DB: w.db,
+	cfg := statuspage.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Process: process, DB: w.db,
 		Streams: processStreams(w), ControlAlerts: processControlAlerts(w), Checks: processChecks(w), Registerer: w.Ops.Registry,
 		Log: w.Log.With("component", "status-page")}
 	if w.Allowlist != nil {

@@ -36,11 +36,6 @@ func fnv32a(b []byte) uint32 {
 	return h.Sum32()
 }
 
-// ProducerOpts are the options of every franz-go producer: idempotent,
-// acks=all, goka-compatible partitioning, no linger (latency is the point: a
-// frame should reach Kafka in a millisecond-class hop; batching still happens
-// naturally while a request is in flight), and produce retries without limit
-// (a record is never silently dropped; the caller's ctx bounds the wait).
 // GroupSessionTimeout is the session timeout of the sinks', workers' and
 // gap watcher's consumer groups: a member killed without leaving (kill -9,
 // a lost box) is noticed and its partitions move after at most this long.
@@ -49,8 +44,23 @@ func fnv32a(b []byte) uint32 {
 // a busy machine.
 const GroupSessionTimeout = 10 * time.Second
 
+// ProducerOpts are BaseOpts and the producer options, with the libraries'
+// logs to log (nil: none). Production code uses Factory.Producer.
 func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
-	opts := append(BaseOpts(brokers),
+	opts := append(BaseOpts(brokers), producerOpts()...)
+	if log != nil {
+		opts = append(opts, kgo.WithLogger(kslog.New(LibraryLogger(log))))
+	}
+	return opts
+}
+
+// producerOpts are the options of every franz-go producer: idempotent,
+// acks=all, goka-compatible partitioning, no linger (latency is the point: a
+// frame should reach Kafka in a millisecond-class hop; batching still happens
+// naturally while a request is in flight), and produce retries without limit
+// (a record is never silently dropped; the caller's ctx bounds the wait).
+func producerOpts() []kgo.Opt {
+	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(Partitioner()),
 		kgo.ProducerLinger(0),
@@ -58,18 +68,16 @@ func ProducerOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 		// unlimited retries, no delivery timeout.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.AllowAutoTopicCreation(),
-	)
-	if log != nil {
-		opts = append(opts, kgo.WithLogger(kslog.New(LibraryLogger(log))))
 	}
-	return opts
 }
 
 // SaramaConfig returns a fresh sarama config for one goka builder. goka's
 // builders write to the config they are given, so never share one.
 // The emitter/producer flush is 1 ms instead of goka's 100 ms. It carries
 // the process's TLS and SASL (SetDefault).
-func SaramaConfig() *sarama.Config {
+func SaramaConfig() *sarama.Config { return saramaConfig(DefaultSecurity()) }
+
+func saramaConfig(sec Security) *sarama.Config {
 	cfg := goka.DefaultConfig()
 	cfg.Version = sarama.V2_1_0_0
 	cfg.Producer.Flush.Frequency = time.Millisecond
@@ -79,7 +87,7 @@ func SaramaConfig() *sarama.Config {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	cfg.Metadata.RefreshFrequency = 10 * time.Second
-	DefaultSecurity().ApplySarama(cfg)
+	sec.ApplySarama(cfg)
 	return cfg
 }
 
@@ -87,15 +95,19 @@ func SaramaConfig() *sarama.Config {
 // for every builder and replication 1 for the tables it creates (kfake and
 // single-broker dev clusters). Pass replication > 1 in production.
 func GokaProcessorOptions(replication int, log *slog.Logger) []goka.ProcessorOption {
+	return gokaProcessorOptions(DefaultSecurity(), replication, log)
+}
+
+func gokaProcessorOptions(sec Security, replication int, log *slog.Logger) []goka.ProcessorOption {
 	tmc := goka.NewTopicManagerConfig()
 	tmc.Table.Replication = replication
 	tmc.Stream.Replication = replication
 	tmc.CreateTopicTimeout = 10 * time.Second
 	opts := []goka.ProcessorOption{
-		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(SaramaConfig())),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(SaramaConfig())),
-		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(SaramaConfig())),
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(saramaConfig(sec), tmc)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(saramaConfig(sec))),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(saramaConfig(sec))),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(saramaConfig(sec))),
 		goka.WithHasher(fnv.New32a),
 	}
 	if log != nil {
@@ -145,21 +157,27 @@ func (h minLevel) WithGroup(name string) slog.Handler {
 
 // GokaViewOptions is GokaProcessorOptions for views.
 func GokaViewOptions(replication int) []goka.ViewOption {
+	return gokaViewOptions(DefaultSecurity(), replication)
+}
+
+func gokaViewOptions(sec Security, replication int) []goka.ViewOption {
 	tmc := goka.NewTopicManagerConfig()
 	tmc.Table.Replication = replication
 	tmc.Stream.Replication = replication
 	return []goka.ViewOption{
-		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(SaramaConfig(), tmc)),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(SaramaConfig())),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(saramaConfig(sec), tmc)),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(saramaConfig(sec))),
 		goka.WithViewHasher(fnv.New32a),
 	}
 }
 
 // GokaEmitterOptions are the options of a goka emitter: a fresh sarama
 // config (with the process's TLS and SASL) and the goka hasher.
-func GokaEmitterOptions() []goka.EmitterOption {
+func GokaEmitterOptions() []goka.EmitterOption { return gokaEmitterOptions(DefaultSecurity()) }
+
+func gokaEmitterOptions(sec Security) []goka.EmitterOption {
 	return []goka.EmitterOption{
-		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(SaramaConfig())),
+		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(saramaConfig(sec))),
 		goka.WithEmitterHasher(fnv.New32a),
 	}
 }

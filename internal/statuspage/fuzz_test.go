@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/processors/dispatch"
@@ -42,7 +43,7 @@ func FuzzAnyRecordOnAFollowedTopic(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, topic uint8, key, value []byte, ts int64) {
-		c := &Collector{cfg: Config{Brokers: []string{"x"}, Prefix: "t.", Quarantine: 5}.withDefaults()}
+		c := &Collector{cfg: Config{Kafka: kclient.ForBrokers("x"), Prefix: "t.", Quarantine: 5}.withDefaults()}
 		c.st = newState("t.", time.Hour, 5)
 		s := c.st
 		ns := []string{s.n.table, s.n.changes, s.n.overrides, s.n.allowlist, s.n.quarantine, s.n.mark, s.n.rejected, s.n.lease}

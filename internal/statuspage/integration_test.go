@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 // until the test ends.
 func (e *env) start(t *testing.T, cfg statuspage.Config) {
 	t.Helper()
-	cfg.Brokers, cfg.Prefix, cfg.Registerer, cfg.Interval = []string{e.addr}, prefix, e.reg, 200*time.Millisecond
+	cfg.Kafka, cfg.Prefix, cfg.Registerer, cfg.Interval = kclient.ForBrokers(e.addr), prefix, e.reg, 200*time.Millisecond
 	cfg.Log = testkit.Logger(t)
 	c, err := statuspage.New(cfg)
 	if err != nil {

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/groupadmin"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )
 
@@ -28,29 +30,28 @@ func (c *Collector) discover(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 	if len(missing) == 0 {
 		return nil
 	}
-	ts := make([]string, len(missing))
-	for i, f := range missing {
-		ts[i] = f.topic
-	}
-	ends, err := adm.ListEndOffsets(ctx, ts...)
-	if err != nil {
-		return fmt.Errorf("listing end offsets: %w", err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, ts...)
-	if err != nil {
-		return fmt.Errorf("listing start offsets: %w", err)
-	}
 	add := map[string]map[int32]kgo.Offset{}
 	for _, f := range missing {
-		from, ok := tailOffsets(ends[f.topic], starts[f.topic], f.tail)
-		if ok && f.topic == c.st.n.quarantine {
+		// A topic that does not exist yet, or a partition whose offsets
+		// the broker cannot give now (a Kafka error code), is tried again
+		// at the next refresh; a failed request is this section's error.
+		t, err := kclient.TailOffsets(ctx, adm, f.topic, f.tail)
+		var kerrCode *kerr.Error
+		switch {
+		case errors.As(err, &kerrCode):
+			continue
+		case err != nil:
+			return err
+		}
+		from, ok := t.Offsets(), true
+		if f.topic == c.st.n.quarantine {
 			// Quarantine growth and refused control records need the
 			// last hour, not only the newest records shown.
 			after, err := adm.ListOffsetsAfterMilli(ctx, time.Now().Add(-lookback).UnixMilli(), f.topic)
 			if err != nil {
 				return fmt.Errorf("listing offsets of the last %s of %s: %w", lookback, f.topic, err)
 			}
-			from, ok = sinceOffsets(from, ends[f.topic], after[f.topic])
+			from, ok = sinceOffsets(from, t.End, after[f.topic])
 		}
 		if ok {
 			add[f.topic] = from
@@ -65,32 +66,10 @@ func (c *Collector) discover(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 	return nil
 }
 
-// tailOffsets is where to start reading each partition of a topic: tail
-// records before its end (0: the start). ok is false while the topic does
-// not exist or any partition's offsets are unknown.
-func tailOffsets(ends, starts map[int32]kadm.ListedOffset, tail int64) (map[int32]kgo.Offset, bool) {
-	if len(ends) == 0 {
-		return nil, false
-	}
-	out := make(map[int32]kgo.Offset, len(ends))
-	for p, e := range ends {
-		s, ok := starts[p]
-		if p < 0 || e.Err != nil || !ok || s.Err != nil {
-			return nil, false
-		}
-		from := s.Offset
-		if tail > 0 {
-			from = max(from, e.Offset-tail)
-		}
-		out[p] = kgo.NewOffset().At(from)
-	}
-	return out, true
-}
-
 // sinceOffsets moves each partition's start back to the first record of
 // the lookback (after), but no further than maxScan records before its
 // end. ok is false while any partition's offset is unknown.
-func sinceOffsets(from map[int32]kgo.Offset, ends, after map[int32]kadm.ListedOffset) (map[int32]kgo.Offset, bool) {
+func sinceOffsets(from map[int32]kgo.Offset, ends map[int32]int64, after map[int32]kadm.ListedOffset) (map[int32]kgo.Offset, bool) {
 	out := make(map[int32]kgo.Offset, len(from))
 	for p, o := range from {
 		a, ok := after[p]
@@ -100,9 +79,9 @@ func sinceOffsets(from map[int32]kgo.Offset, ends, after map[int32]kadm.ListedOf
 		tail := o.EpochOffset().Offset
 		at := a.Offset
 		if at < 0 { // nothing after: the end
-			at = ends[p].Offset
+			at = ends[p]
 		}
-		at = max(at, ends[p].Offset-maxScan)
+		at = max(at, ends[p]-maxScan)
 		out[p] = kgo.NewOffset().At(min(tail, at))
 	}
 	return out, true

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/groupadmin"
@@ -63,24 +62,6 @@ func TestKraiteGroupsKeepsThisDeploymentsGroups(t *testing.T) {
 	want := []string{"t.dispatch", "t.rebuild-x-orders", "t.sink.audit", "t.worker.priority"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
-	}
-}
-
-func TestTailOffsetsStartTailRecordsBeforeTheEnd(t *testing.T) {
-	lo := func(p int32, o int64) kadm.ListedOffset { return kadm.ListedOffset{Partition: p, Offset: o} }
-	ends := map[int32]kadm.ListedOffset{0: lo(0, 100), 1: lo(1, 3)}
-	starts := map[int32]kadm.ListedOffset{0: lo(0, 10), 1: lo(1, 0)}
-	got, ok := tailOffsets(ends, starts, 20)
-	if !ok || got[0] != kgo.NewOffset().At(80) || got[1] != kgo.NewOffset().At(0) {
-		t.Fatalf("tail 20: %v %v", got, ok)
-	}
-	got, ok = tailOffsets(ends, starts, 0)
-	if !ok || got[0] != kgo.NewOffset().At(10) {
-		t.Fatalf("from the start: %v %v", got, ok)
-	}
-	missing := map[int32]kadm.ListedOffset{-1: {Partition: -1, Err: fmt.Errorf("unknown topic")}}
-	if _, ok := tailOffsets(missing, missing, 5); ok {
-		t.Fatal("a missing topic was followed")
 	}
 }
 

@@ -60,7 +60,8 @@ import (
 
 // Config configures a Collector. Every source but Kafka is optional.
 type Config struct {
-	Brokers []string
+	// Kafka builds the page's client.
+	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
 	// Process names this process in the page header ("kraite dev", "athena").
@@ -182,8 +183,8 @@ type CheckResult struct {
 // Validate names the bad field.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Brokers) == 0 || c.Brokers[0] == "":
-		return errors.New("status page config: brokers: at least one broker is required")
+	case c.Kafka.Validate() != nil:
+		return fmt.Errorf("status page config: %w", c.Kafka.Validate())
 	case c.Interval < 0:
 		return errors.New("status page config: interval must not be negative")
 	case c.Window < 0:
@@ -265,8 +266,7 @@ func New(cfg Config) (*Collector, error) {
 // until ctx ends; it returns nil then. Kafka or database errors never stop
 // it: they show on the page and are logged once per change.
 func (c *Collector) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.cfg.Brokers), kgo.ClientID("kraite-status-page"),
-		kgo.FetchMaxWait(500*time.Millisecond))...)
+	cl, err := c.cfg.Kafka.Client(kgo.ClientID("kraite-status-page"), kgo.FetchMaxWait(500*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("creating status page client: %w", err)
 	}

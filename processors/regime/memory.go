@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/kclient"
@@ -311,26 +310,20 @@ func (r *regime) replay(ctx context.Context, part int32, key string, ck *Checkpo
 
 // bounds returns the start and end offsets of topic/part.
 func (r *regime) bounds(ctx context.Context, topic string, part int32) (start, end int64, err error) {
-	cl, err := kgo.NewClient(kclient.BaseOpts(r.cfg.Brokers)...)
+	adm, err := kclient.ForBrokers(r.cfg.Brokers...).Admin(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("creating rebuild client: %w", err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	so, err := adm.ListStartOffsets(ctx, topic)
+	defer adm.Close()
+	t, err := kclient.TailOffsets(ctx, adm, topic, 0)
 	if err != nil {
-		return 0, 0, fmt.Errorf("listing start offsets of %s: %w", topic, err)
+		return 0, 0, err
 	}
-	eo, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return 0, 0, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	e, ok := t.End[part]
+	if !ok {
+		return 0, 0, fmt.Errorf("offsets of %s/%d: partition not listed", topic, part)
 	}
-	s, ok1 := so.Lookup(topic, part)
-	e, ok2 := eo.Lookup(topic, part)
-	if !ok1 || !ok2 || s.Err != nil || e.Err != nil {
-		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, part, errors.Join(s.Err, e.Err, errors.New("partition not listed")))
-	}
-	return s.Offset, e.Offset, nil
+	return t.From[part], e, nil
 }
 
 // scan calls f for every record of topic/part in [from, to), in order.
@@ -338,10 +331,9 @@ func (r *regime) scan(ctx context.Context, topic string, part int32, from, to in
 	if from >= to {
 		return nil
 	}
-	opts := append(kclient.BaseOpts(r.cfg.Brokers),
+	cl, err := kclient.ForBrokers(r.cfg.Brokers...).Client(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(50*time.Millisecond))
-	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("creating rebuild client: %w", err)
 	}

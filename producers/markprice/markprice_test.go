@@ -11,6 +11,7 @@ import (
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/markprice"
@@ -27,7 +28,7 @@ func TestMarkPriceFramesLandWholeAndSurviveADrop(t *testing.T) {
 	defer srv.Close()
 	b := testkit.Broker(t, "kraite.")
 	log := testkit.Logger(t)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}}, log, nil)
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(b.Addr())}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestAnOversizedArrayIsCountedAndTheStreamGoesOn(t *testing.T) {
 	defer srv.Close()
 	b := testkit.Broker(t, "kraite.")
 	log := testkit.Logger(t)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}}, log, publisher.NewMetrics(nil))
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(b.Addr())}, log, publisher.NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,8 @@ import (
 
 // Config configures a Publisher.
 type Config struct {
-	Brokers []string
+	// Kafka builds the producer client.
+	Kafka *kclient.Factory
 	// MaxBuffered bounds records waiting for an ack (default 100,000).
 	MaxBuffered int
 	// StallAfter: unhealthy when records are buffered and nothing was
@@ -60,8 +61,6 @@ type Config struct {
 	// OnAck, when set, is called with every acknowledged record's
 	// frame-to-ack latency (benchmarks).
 	OnAck func(stream string, latency time.Duration)
-	// Hooks are franz-go client hooks (e.g. kprom metrics).
-	Hooks []kgo.Hook
 	// MaxRecordBytes is the largest record produced, measured as
 	// RecordSize does; it is also the client's batch limit
 	// (ProducerBatchMaxBytes). Default topics.FrameMaxBytes, the
@@ -85,8 +84,8 @@ type Publisher struct {
 
 // New connects a producer client.
 func New(cfg Config, log *slog.Logger, m *Metrics) (*Publisher, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, fmt.Errorf("publisher: no brokers")
+	if err := cfg.Kafka.Validate(); err != nil {
+		return nil, fmt.Errorf("publisher: %w", err)
 	}
 	if cfg.MaxBuffered <= 0 {
 		cfg.MaxBuffered = 100_000
@@ -103,18 +102,19 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Publisher, error) {
 	if cfg.MaxRecordBytes < 1024 || cfg.MaxRecordBytes > 1<<30 {
 		return nil, fmt.Errorf("publisher: MaxRecordBytes %d outside [1 KiB, 1 GiB]", cfg.MaxRecordBytes)
 	}
-	opts := append(kclient.ProducerOpts(cfg.Brokers, log),
+	opts := []kgo.Opt{
 		kgo.MaxBufferedRecords(cfg.MaxBuffered),
 		kgo.ClientID(cfg.ClientID),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxRecordBytes)),
-	)
-	if len(cfg.Hooks) > 0 {
-		opts = append(opts, kgo.WithHooks(cfg.Hooks...))
 	}
 	if cfg.Linger != nil {
 		opts = append(opts, kgo.ProducerLinger(*cfg.Linger))
 	}
-	cl, err := kgo.NewClient(opts...)
+	kf := cfg.Kafka
+	if log != nil {
+		kf = kf.WithLog(log)
+	}
+	cl, err := kf.Producer(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer client: %w", err)
 	}

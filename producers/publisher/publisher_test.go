@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -80,7 +81,7 @@ func TestPublishFrameRefusesWhatCanNeverBeStored(t *testing.T) {
 		}
 	}
 	alter(limit)
-	p, err := New(Config{Brokers: []string{b.Addr()}, MaxRecordBytes: limit}, testkit.Logger(t), NewMetrics(nil))
+	p, err := New(Config{Kafka: kclient.ForBrokers(b.Addr()), MaxRecordBytes: limit}, testkit.Logger(t), NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestPublishFrameRefusesWhatCanNeverBeStored(t *testing.T) {
 
 func TestMaxRecordBytesBounds(t *testing.T) {
 	for _, n := range []int{1, 1023, 1<<30 + 1} {
-		if _, err := New(Config{Brokers: []string{"127.0.0.1:1"}, MaxRecordBytes: n}, testkit.Logger(t), nil); err == nil {
+		if _, err := New(Config{Kafka: kclient.ForBrokers("127.0.0.1:1"), MaxRecordBytes: n}, testkit.Logger(t), nil); err == nil {
 			t.Errorf("MaxRecordBytes %d accepted", n)
 		}
 	}

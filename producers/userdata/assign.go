@@ -24,8 +24,8 @@ import (
 
 // AssignConfig configures an Assigner.
 type AssignConfig struct {
-	Brokers []string
-	Prefix  string // topic and group prefix (default topics.DefaultPrefix)
+	Kafka  *kclient.Factory // builds the group client
+	Prefix string           // topic and group prefix (default topics.DefaultPrefix)
 	// Group overrides the consumer group (default producer.user-data).
 	Group string
 	// Exchange: only accounts of this exchange are streamed (default binance).
@@ -42,7 +42,6 @@ type AssignConfig struct {
 	// producer killed without leaving loses its accounts after this long.
 	SessionTimeout time.Duration
 	ClientID       string
-	Hooks          []kgo.Hook
 	Log            *slog.Logger
 }
 
@@ -150,8 +149,8 @@ type release struct {
 // (its Run) for as long as the Assigner runs.
 func NewAssigner(cfg AssignConfig, mg *Manager) (*Assigner, error) {
 	cfg = cfg.withDefaults()
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("user-data assigner: no brokers")
+	if err := cfg.Kafka.Validate(); err != nil {
+		return nil, fmt.Errorf("user-data assigner: %w", err)
 	}
 	if cfg.Source == nil {
 		return nil, errors.New("user-data assigner: no credential source")
@@ -167,9 +166,8 @@ func NewAssigner(cfg AssignConfig, mg *Manager) (*Assigner, error) {
 // at once), keeps the sockets open for Grace so the new owners connect
 // first, and empties the Manager.
 func (as *Assigner) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(append(kclient.ProducerOpts(as.cfg.Brokers, nil),
+	cl, err := as.cfg.Kafka.Producer(
 		kgo.ClientID(as.cfg.ClientID),
-		kgo.WithHooks(as.cfg.Hooks...),
 		kgo.ConsumerGroup(as.cfg.Group),
 		kgo.ConsumeTopics(as.topic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -189,7 +187,7 @@ func (as *Assigner) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(as.assigned),
 		kgo.OnPartitionsRevoked(as.revoked),
 		kgo.OnPartitionsLost(as.lost),
-	)...)
+	)
 	if err != nil {
 		return fmt.Errorf("creating the user-data assigner client: %w", err)
 	}

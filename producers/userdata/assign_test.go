@@ -80,7 +80,7 @@ func runChild(v string) int {
 	}
 	defer closeDB()
 	log := testkit.Logger(nil)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{c.Broker}, ClientID: c.Name}, log, publisher.NewMetrics(nil))
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(c.Broker), ClientID: c.Name}, log, publisher.NewMetrics(nil))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -111,7 +111,7 @@ func newProducer(c childConfig, src accounts.CredentialSource, pub *publisher.Pu
 	if err != nil {
 		return nil, err
 	}
-	as, err := NewAssigner(AssignConfig{Brokers: []string{c.Broker}, Prefix: prefix, Source: src,
+	as, err := NewAssigner(AssignConfig{Kafka: kclient.ForBrokers(c.Broker), Prefix: prefix, Source: src,
 		Grace: c.Grace, SessionTimeout: c.Session, Retry: 200 * time.Millisecond, ClientID: c.Name, Log: log}, mg)
 	if err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func newAssignRig(t *testing.T, n int, session, grace time.Duration) *assignRig 
 	t.Cleanup(srv.Close)
 	b := testkit.Broker(t, prefix)
 	log := testkit.Logger(t)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}}, log, publisher.NewMetrics(nil))
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(b.Addr())}, log, publisher.NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

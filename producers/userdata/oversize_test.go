@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/internal/wsconn"
 	"github.com/kraite/stream/producers/publisher"
@@ -279,7 +280,7 @@ func (h *countingHandler) count(sub string) int {
 // when a frame is stored again.
 func TestRefusedFramesAreLoggedOncePerEpisode(t *testing.T) {
 	b := testkit.Broker(t, prefix)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}}, testkit.Logger(t), nil)
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(b.Addr())}, testkit.Logger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

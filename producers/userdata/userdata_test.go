@@ -18,6 +18,7 @@ import (
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/producers/publisher"
 	"github.com/kraite/stream/topics"
@@ -86,7 +87,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	srv := httptest.NewServer(sim.Handler())
 	b := testkit.Broker(t, prefix)
 	log := testkit.Logger(t)
-	pub, err := publisher.New(publisher.Config{Brokers: []string{b.Addr()}, StallAfter: 300 * time.Millisecond}, log, publisher.NewMetrics(nil))
+	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(b.Addr()), StallAfter: 300 * time.Millisecond}, log, publisher.NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

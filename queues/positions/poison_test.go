@@ -75,7 +75,7 @@ func TestAPoisonJobIsParkedAtOnceAndAHangingAccountHoldsUpNoOther(t *testing.T) 
 	}
 	defer prod.Close()
 	handler := Handler(Deps{Rest: e.rest, Account: e.creds, Log: testkit.Logger(t), Reject: KafkaRejections(prod, prefix)})
-	w, err := worker.New(worker.Config{Brokers: []string{b.Addr()}, Prefix: prefix, Queue: topics.Positions, Handler: handler,
+	w, err := worker.New(worker.Config{Kafka: kclient.ForBrokers(b.Addr()), Prefix: prefix, Queue: topics.Positions, Handler: handler,
 		RetryFor: time.Minute, Backoff: backoff.Policy{Base: 100 * time.Millisecond, Cap: 2 * time.Second}}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)

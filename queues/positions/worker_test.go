@@ -50,7 +50,7 @@ func TestAWorkerOverKafkaPlacesOneOrderPerIntentEvenWhenEveryRecordIsProducedTwi
 		t.Fatal(err)
 	}
 
-	w, err := worker.New(worker.Config{Brokers: []string{b.Addr()}, Prefix: prefix, Queue: topics.Positions,
+	w, err := worker.New(worker.Config{Kafka: kclient.ForBrokers(b.Addr()), Prefix: prefix, Queue: topics.Positions,
 		Handler: e.handler, MaxAttempts: 2, Backoff: backoff.Policy{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}},
 		testkit.Logger(t))
 	if err != nil {

@@ -33,11 +33,10 @@ type GapPayload struct {
 // window is backfilled from REST. The job ID is derived from the marker's
 // position, so a redelivered marker raises the same job.
 type GapWatcher struct {
-	Brokers []string
-	Prefix  string
-	Group   string // default <prefix>gap-watcher
-	Log     *slog.Logger
-	Hooks   []kgo.Hook // franz-go hooks for the client (kprom); optional
+	Kafka  *kclient.Factory // builds the client
+	Prefix string
+	Group  string // default <prefix>gap-watcher
+	Log    *slog.Logger
 }
 
 // Run watches until ctx ends; offsets are committed after the jobs are acknowledged.
@@ -46,9 +45,8 @@ func (g *GapWatcher) Run(ctx context.Context) error {
 	if group == "" {
 		group = g.Prefix + "gap-watcher"
 	}
-	cl, err := kgo.NewClient(append(kclient.ProducerOpts(g.Brokers, nil),
+	cl, err := g.Kafka.Producer(
 		kgo.ClientID(group),
-		kgo.WithHooks(g.Hooks...),
 		kgo.ConsumerGroup(group),
 		kgo.SessionTimeout(kclient.GroupSessionTimeout), kgo.HeartbeatInterval(time.Second),
 		kgo.ConsumeTopics(topics.UserDataStream.Name(g.Prefix)),
@@ -56,7 +54,7 @@ func (g *GapWatcher) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)...)
+	)
 	if err != nil {
 		return fmt.Errorf("creating gap watcher client: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -24,7 +25,7 @@ func testSchedules() []Schedule {
 }
 
 func newTestScheduler(t testing.TB, addr, id string) *Scheduler {
-	s, err := New(Config{Brokers: []string{addr}, Schedules: testSchedules(), ID: id,
+	s, err := New(Config{Kafka: kclient.ForBrokers(addr), Schedules: testSchedules(), ID: id,
 		Accounts: func() []string { return []string{"acct-1", "acct-2"} }}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func newTestScheduler(t testing.TB, addr, id string) *Scheduler {
 // TestMain doubles as the child process of the kill -9 test.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("KRAITE_SCHED_CHILD"); addr != "" {
-		s, err := New(Config{Brokers: []string{addr}, Schedules: testSchedules(), ID: "child",
+		s, err := New(Config{Kafka: kclient.ForBrokers(addr), Schedules: testSchedules(), ID: "child",
 			Accounts: func() []string { return []string{"acct-1", "acct-2"} }}, testkit.Logger(nil))
 		if err != nil {
 			os.Exit(2)

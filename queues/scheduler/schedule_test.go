@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )
 
@@ -57,7 +58,7 @@ func TestDeduperDropsRepeatsPerScheduleAndAccount(t *testing.T) {
 }
 
 func TestConfigValidationNamesTheProblem(t *testing.T) {
-	_, err := New(Config{Brokers: []string{"x"}, Schedules: []Schedule{
+	_, err := New(Config{Kafka: kclient.ForBrokers("x"), Schedules: []Schedule{
 		{Name: "a", Every: time.Second, Jitter: 2 * time.Second, Queue: topics.Cronjobs},
 		{Name: "b", Every: time.Second, Queue: topics.Cronjobs, PerAccount: true},
 	}}, nil)

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/kclient"
@@ -19,8 +18,9 @@ import (
 
 // Config configures a Scheduler replica.
 type Config struct {
-	Brokers []string
-	Prefix  string // topic prefix (default topics.DefaultPrefix)
+	// Kafka builds the clients.
+	Kafka  *kclient.Factory
+	Prefix string // topic prefix (default topics.DefaultPrefix)
 	// Group is the election group (default <prefix>scheduler).
 	Group     string
 	Schedules []Schedule
@@ -32,17 +32,13 @@ type Config struct {
 	// ID names this replica in the lease record (default: a random suffix).
 	ID  string
 	Now func() time.Time // default time.Now
-	// Hooks are franz-go hooks for the election (consumer group) client,
-	// e.g. kprom metrics; optional. The job producer shares the client ID,
-	// and a kprom.Metrics serves one client only, so it gets none.
-	Hooks []kgo.Hook
 }
 
 // Validate names every problem.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("no brokers"))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.Schedules) == 0 {
 		errs = append(errs, errors.New("no schedules"))
@@ -124,15 +120,16 @@ func (s *Scheduler) Fired() int64 { return s.fired.Load() }
 // Run takes part in the election until ctx ends; while leading it fires.
 // On return it has left the group (handing over at once) and flushed.
 func (s *Scheduler) Run(ctx context.Context) error {
-	prod, err := kgo.NewClient(append(kclient.ProducerOpts(s.cfg.Brokers, nil), kgo.ClientID(s.cfg.ID))...)
+	// The election client is metered; the job producer shares its client
+	// ID, under which kprom keeps one client's series only.
+	prod, err := s.cfg.Kafka.Unmetered().Producer(kgo.ClientID(s.cfg.ID))
 	if err != nil {
 		return fmt.Errorf("creating scheduler producer: %w", err)
 	}
 	defer prod.Close()
 	lease := topics.SchedulerLease.Name(s.cfg.Prefix)
-	grp, err := kgo.NewClient(append(kclient.BaseOpts(s.cfg.Brokers),
+	grp, err := s.cfg.Kafka.Client(
 		kgo.ClientID(s.cfg.ID),
-		kgo.WithHooks(s.cfg.Hooks...),
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(lease),
 		kgo.SessionTimeout(s.cfg.SessionTimeout),
@@ -157,7 +154,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.stepDown(prod)
 			}
 		}),
-	)...)
+	)
 	if err != nil {
 		return fmt.Errorf("creating scheduler group client: %w", err)
 	}
@@ -218,7 +215,7 @@ func (s *Scheduler) stepDown(prod *kgo.Client) {
 // missed while this process was stalled are coalesced into the latest one.
 func (s *Scheduler) fire(ctx context.Context, prod *kgo.Client, lease string, since time.Time) {
 	fired := map[string]int64{}
-	last, err := lastLease(ctx, prod, lease)
+	last, err := lastLease(ctx, s.cfg.Kafka, lease)
 	if err != nil {
 		s.log.Warn("reading the previous lease; firing the current slots only", "err", err)
 	}
@@ -310,40 +307,28 @@ func (s *Scheduler) writeLease(ctx context.Context, prod *kgo.Client, lease stri
 	prod.Produce(context.WithoutCancel(ctx), &kgo.Record{Topic: lease, Key: []byte(s.cfg.Group), Value: v}, nil)
 }
 
-// lastLease reads the newest record of the lease topic (zero Lease if none).
-func lastLease(ctx context.Context, cl *kgo.Client, lease string) (Lease, error) {
+// lastLease reads the newest record of the lease topic (zero Lease if
+// none, or if it does not decode).
+func lastLease(ctx context.Context, kf *kclient.Factory, lease string) (Lease, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, lease)
-	if err != nil {
-		return Lease{}, fmt.Errorf("listing the lease end offset: %w", err)
-	}
-	end, ok := ends.Lookup(lease, 0)
-	if !ok || end.Err != nil || end.Offset == 0 {
-		return Lease{}, nil
-	}
-	rd, err := kgo.NewClient(append(kclient.BaseOpts(cl.OptValue(kgo.SeedBrokers).([]string)),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{lease: {0: kgo.NewOffset().At(end.Offset - 1)}}))...)
+	rd, err := kf.Unmetered().Client()
 	if err != nil {
 		return Lease{}, fmt.Errorf("reading the lease: %w", err)
 	}
 	defer rd.Close()
-	for {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return Lease{}, fmt.Errorf("reading the lease: %w", err)
+	var l Lease
+	err = kclient.ReadTail(ctx, rd, lease, 1, func(r *kgo.Record) {
+		if r.Partition != 0 {
+			return
 		}
-		var (
-			l     Lease
-			found bool
-		)
-		fs.EachRecord(func(r *kgo.Record) {
-			if json.Unmarshal(r.Value, &l) == nil {
-				found = true
-			}
-		})
-		if found {
-			return l, nil
+		l = Lease{}
+		if json.Unmarshal(r.Value, &l) != nil {
+			l = Lease{}
 		}
+	})
+	if err != nil {
+		return Lease{}, fmt.Errorf("reading the lease: %w", err)
 	}
+	return l, nil
 }

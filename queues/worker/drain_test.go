@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -25,7 +26,7 @@ type drainRig struct {
 func newDrainRig(t *testing.T, drain time.Duration) *drainRig {
 	t.Helper()
 	r := &drainRig{release: make(chan struct{}), started: make(chan struct{}, 1)}
-	w, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Queue: topics.Cronjobs, DrainTimeout: drain,
+	w, err := New(Config{Kafka: kclient.ForBrokers("127.0.0.1:1"), Queue: topics.Cronjobs, DrainTimeout: drain,
 		Handler: func(ctx context.Context, rec *kgo.Record) error {
 			if string(rec.Key) == "A" && rec.Offset == 0 {
 				r.started <- struct{}{}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/backoff"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -18,7 +19,7 @@ import (
 // backoff filled in) until the test ends; stop ends it early.
 func startWith(t *testing.T, addr string, cfg Config) (*Worker, func()) {
 	t.Helper()
-	cfg.Brokers, cfg.Queue = []string{addr}, topics.Cronjobs
+	cfg.Kafka, cfg.Queue = kclient.ForBrokers(addr), topics.Cronjobs
 	if cfg.Backoff.Base == 0 {
 		cfg.Backoff = backoff.Policy{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}
 	}
@@ -157,7 +158,7 @@ func TestARetryWaitsAtLeastWhatTheErrorAsksFor(t *testing.T) {
 		}
 	}
 	// The cap: a ban of days does not put a job to sleep for days.
-	w2, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxRetryAfter: time.Second}, testkit.Logger(t))
+	w2, err := New(Config{Kafka: kclient.ForBrokers(b.Addr()), Queue: topics.Cronjobs, Handler: h, MaxRetryAfter: time.Second}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestPollingWaitsForRoomAndGoesOn(t *testing.T) {
 		jobs = append(jobs, topics.Job{ID: fmt.Sprintf("%03d", i), Type: "work", Account: fmt.Sprintf("a%d", i%3)})
 	}
 	produceJobs(t, b.Addr(), jobs, func(j topics.Job) string { return j.Account })
-	w, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxInFlight: 2}, testkit.Logger(t))
+	w, err := New(Config{Kafka: kclient.ForBrokers(b.Addr()), Queue: topics.Cronjobs, Handler: h, MaxInFlight: 2}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,9 +77,10 @@ func IsPermanent(err error) bool {
 
 // Config configures a worker.
 type Config struct {
-	Brokers []string
-	Prefix  string      // default topics.DefaultPrefix
-	Queue   topics.Spec // the queue topic
+	// Kafka builds the client.
+	Kafka  *kclient.Factory
+	Prefix string      // default topics.DefaultPrefix
+	Queue  topics.Spec // the queue topic
 	// Group is the consumer group (default <prefix>worker.<queue suffix>).
 	Group   string
 	Handler Handler
@@ -110,15 +111,13 @@ type Config struct {
 	DrainTimeout time.Duration
 	// ClientID names this member (default the group).
 	ClientID string
-	// Hooks are franz-go hooks for the client (kprom metrics); optional.
-	Hooks []kgo.Hook
 }
 
 // Validate names the problem.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Brokers) == 0:
-		return errors.New("worker: no brokers")
+	case c.Kafka.Validate() != nil:
+		return fmt.Errorf("worker: %w", c.Kafka.Validate())
 	case c.Queue.Suffix == "":
 		return errors.New("worker: no queue topic")
 	case c.Handler == nil:
@@ -201,7 +200,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 func (w *Worker) Run(ctx context.Context) error {
 	rs := newRunState(ctx, w)
 	defer rs.stopHandlers()
-	cl, err := kgo.NewClient(append(kclient.ProducerOpts(w.cfg.Brokers, nil),
+	cl, err := w.cfg.Kafka.Producer(
 		kgo.ClientID(w.cfg.ClientID),
 		kgo.ConsumerGroup(w.cfg.Group),
 		kgo.SessionTimeout(kclient.GroupSessionTimeout), kgo.HeartbeatInterval(time.Second),
@@ -220,8 +219,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 			rs.release(lost[w.topic], true)
 		}),
-		kgo.WithHooks(w.cfg.Hooks...),
-	)...)
+	)
 	if err != nil {
 		return fmt.Errorf("creating worker client for %s: %w", w.cfg.Group, err)
 	}

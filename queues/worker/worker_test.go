@@ -44,7 +44,7 @@ type member struct {
 
 func startWorker(t *testing.T, addr, id string, h Handler) *member {
 	t.Helper()
-	w, err := New(Config{Brokers: []string{addr}, Queue: topics.Cronjobs, Handler: h, ClientID: id,
+	w, err := New(Config{Kafka: kclient.ForBrokers(addr), Queue: topics.Cronjobs, Handler: h, ClientID: id,
 		Backoff: backoff.Policy{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond}}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestATransientFailureIsRetriedForRetryForAndAPermanentOneIsNot(t *testing.T
 	})
 	produceJobs(t, b.Addr(), []topics.Job{{ID: "1", Type: "needs-db"}, {ID: "2", Type: "bad"}},
 		func(topics.Job) string { return "same" })
-	w, err := New(Config{Brokers: []string{b.Addr()}, Queue: topics.Cronjobs, Handler: h, MaxAttempts: 2, RetryFor: 10 * time.Second,
+	w, err := New(Config{Kafka: kclient.ForBrokers(b.Addr()), Queue: topics.Cronjobs, Handler: h, MaxAttempts: 2, RetryFor: 10 * time.Second,
 		Backoff: backoff.Policy{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}}, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func withHeader(acc, key string, value []byte) []kgo.RecordHeader {
 
 func newAuditSink(t *testing.T, env *sinktest.Env, d *db.DB, group string) *Sink {
 	t.Helper()
-	s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: group, MaxBatch: 50,
+	s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MaxBatch: 50,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, d, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)

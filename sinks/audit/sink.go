@@ -19,7 +19,6 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
@@ -37,7 +37,8 @@ const DefaultGroup = "kraite-sink-audit"
 
 // Config configures the audit sink.
 type Config struct {
-	Brokers []string
+	// Kafka builds the consumer client.
+	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
 	// Group is the consumer group (default DefaultGroup).
@@ -48,8 +49,6 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Registerer receives the metrics; nil disables them.
 	Registerer prometheus.Registerer
-	// Hooks are franz-go hooks for the consumer client (kprom); optional.
-	Hooks []kgo.Hook
 	// Linger is how long a busy sink waits for more records to fill a
 	// batch (default consume.DefaultLinger; negative: never). A record
 	// that finds the sink idle is written at once.
@@ -65,8 +64,8 @@ type Config struct {
 
 // Validate names the bad field.
 func (c Config) Validate() error {
-	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
-		return errors.New("brokers: at least one broker is required")
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("kafka: %w", err)
 	}
 	if c.MaxBatch < 0 {
 		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
@@ -102,9 +101,9 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	}
 	log = log.With("sink", "audit")
 	loop, err := consume.New(consume.Config{
-		Brokers: cfg.Brokers, Topic: topics.UserDataStream.Name(cfg.Prefix), Group: cfg.Group,
+		Kafka: cfg.Kafka, Topic: topics.UserDataStream.Name(cfg.Prefix), Group: cfg.Group,
 		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Hooks: cfg.Hooks, Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
+		Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating audit sink: %w", err)

@@ -58,7 +58,7 @@ func TestMarkPriceSinkHostileTicks(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			d := seeded(t, f.New)
 			env := sinktest.Start(t)
-			s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: "mp", FromStart: true,
+			s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: "mp", FromStart: true,
 				MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, d, sinktest.Logger())
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +145,7 @@ func TestMarkPriceSinkQuarantinesWhatTheDatabaseRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := sinktest.Start(t)
-			s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: "mp", FromStart: true,
+			s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: "mp", FromStart: true,
 				MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, d, sinktest.Logger())
 			if err != nil {
 				t.Fatal(err)

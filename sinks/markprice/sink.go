@@ -50,7 +50,8 @@ const DefaultGroup = "kraite-sink-markprice"
 
 // Config configures the sink.
 type Config struct {
-	Brokers []string
+	// Kafka builds the consumer client.
+	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
 	// Group is the consumer group (default DefaultGroup).
@@ -65,8 +66,6 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Registerer receives the metrics; nil disables them.
 	Registerer prometheus.Registerer
-	// Hooks are franz-go hooks for the consumer client (kprom); optional.
-	Hooks []kgo.Hook
 	// MaxAhead is how far a tick's event time may lie ahead of this
 	// process's clock (default topics.DefaultMaxAhead).
 	MaxAhead time.Duration
@@ -75,8 +74,8 @@ type Config struct {
 // Validate names the bad field.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Brokers) == 0 || c.Brokers[0] == "":
-		return errors.New("brokers: at least one broker is required")
+	case c.Kafka.Validate() != nil:
+		return fmt.Errorf("kafka: %w", c.Kafka.Validate())
 	case c.RefreshInterval < 0:
 		return errors.New("refresh interval: must not be negative")
 	case c.MinBackoff < 0 || c.MaxBackoff < 0:
@@ -182,7 +181,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	if s.cfg.FromStart {
 		reset = kgo.NewOffset().AtStart()
 	}
-	opts := append(kclient.ProducerOpts(s.cfg.Brokers, s.log),
+	cl, err := s.cfg.Kafka.WithLog(s.log).Producer(
 		kgo.ClientID(s.cfg.Group),
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(topics.MarkPrice.Name(s.cfg.Prefix)),
@@ -196,10 +195,6 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		}),
 	)
-	if len(s.cfg.Hooks) > 0 {
-		opts = append(opts, kgo.WithHooks(s.cfg.Hooks...))
-	}
-	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("creating mark-price consumer: %w", err)
 	}

@@ -116,7 +116,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 	t.Run("a tick reaches every venue with its price factor and the newest tick wins", func(t *testing.T) {
 		d := seeded(t, newDB)
 		env := sinktest.Start(t)
-		s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: "mp", FromStart: true}, d, sinktest.Logger())
+		s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: "mp", FromStart: true}, d, sinktest.Logger())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func runSinkSuite(t *testing.T, dialect string, newDB func(testing.TB) *db.DB) {
 			t.Fatal(err)
 		}
 		defer pd.Close()
-		s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: "mp", FromStart: true,
+		s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: "mp", FromStart: true,
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, pd, sinktest.Logger())
 		if err != nil {
 			t.Fatal(err)

@@ -49,7 +49,7 @@ func produceHistory(t *testing.T, env *sinktest.Env, tr truth) int {
 }
 
 func newSink(t *testing.T, env *sinktest.Env, d *db.DB, group string) *Sink {
-	s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: group, MaxBatch: 97,
+	s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MaxBatch: 97,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, d, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
@@ -40,7 +41,8 @@ const Table = "regime_history"
 
 // Config configures the regime-history sink.
 type Config struct {
-	Brokers []string
+	// Kafka builds the consumer client.
+	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
 	// Group is the consumer group (default
@@ -52,8 +54,6 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Registerer receives the metrics; nil disables them.
 	Registerer prometheus.Registerer
-	// Hooks are franz-go hooks for the consumer client (kprom); optional.
-	Hooks []kgo.Hook
 	// Linger is how long a busy sink waits for more records to fill a
 	// batch (default consume.DefaultLinger; negative: never). A record
 	// that finds the sink idle is written at once.
@@ -72,8 +72,8 @@ type Config struct {
 // Validate names the bad field.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Brokers) == 0 || c.Brokers[0] == "":
-		return errors.New("brokers: at least one broker is required")
+	case c.Kafka.Validate() != nil:
+		return fmt.Errorf("kafka: %w", c.Kafka.Validate())
 	case c.MaxBatch < 0:
 		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
 	case c.MaxAhead < 0:
@@ -113,9 +113,9 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	}
 	log = log.With("sink", "regime-history")
 	loop, err := consume.New(consume.Config{
-		Brokers: cfg.Brokers, Topic: topics.RegimeChanges.Name(cfg.Prefix), Group: cfg.Group,
+		Kafka: cfg.Kafka, Topic: topics.RegimeChanges.Name(cfg.Prefix), Group: cfg.Group,
 		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Hooks: cfg.Hooks, Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
+		Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating regime-history sink: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/sinks/internal/sinktest"
 	"github.com/kraite/stream/topics"
@@ -22,7 +23,7 @@ const dump = "SELECT scope, from_band, to_band, score, at_ms, cooldown_until_ms,
 
 func newSink(t *testing.T, env *sinktest.Env, d *db.DB, group string) *Sink {
 	t.Helper()
-	s, err := New(Config{Brokers: env.Brokers(), Prefix: env.Prefix, Group: group, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
+	s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
 		d, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestRegimeHistorySinkOutageIsRetriedNotQuarantined(t *testing.T) {
 }
 
 func TestNewNamesItsGroupFromThePrefix(t *testing.T) {
-	s, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Prefix: "blue."}, &db.DB{}, nil)
+	s, err := New(Config{Kafka: kclient.ForBrokers("127.0.0.1:1"), Prefix: "blue."}, &db.DB{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

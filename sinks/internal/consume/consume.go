@@ -50,9 +50,10 @@ import (
 
 // Config configures one consumer group loop.
 type Config struct {
-	Brokers []string
-	Topic   string
-	Group   string
+	// Kafka builds the client (seeds, security, metrics).
+	Kafka *kclient.Factory
+	Topic string
+	Group string
 	// MaxBatch is the most records handed to the sink at once (default 1000).
 	MaxBatch int
 	// MinBackoff and MaxBackoff bound the retry delay after a failed batch
@@ -60,8 +61,6 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// ClientID names the client in broker logs (default the group).
 	ClientID string
-	// Hooks are franz-go hooks for the client (kprom metrics); optional.
-	Hooks []kgo.Hook
 	// Linger is how long a busy loop waits for more records to fill a
 	// batch (default DefaultLinger, at most MaxLinger; negative: never).
 	// It applies only when records were already waiting, never to a
@@ -85,8 +84,8 @@ const (
 // Validate names the bad field.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Brokers) == 0 || c.Brokers[0] == "":
-		return errors.New("brokers: at least one broker is required")
+	case c.Kafka.Validate() != nil:
+		return fmt.Errorf("kafka: %w", c.Kafka.Validate())
 	case c.Topic == "":
 		return errors.New("topic: required")
 	case c.Group == "":
@@ -166,7 +165,7 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	opts := append(kclient.ProducerOpts(cfg.Brokers, log),
+	opts := []kgo.Opt{
 		kgo.ClientID(cfg.ClientID),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.SessionTimeout(kclient.GroupSessionTimeout), kgo.HeartbeatInterval(time.Second),
@@ -174,10 +173,7 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
-	if len(cfg.Hooks) > 0 {
-		opts = append(opts, kgo.WithHooks(cfg.Hooks...))
+		kgo.FetchMaxWait(200 * time.Millisecond),
 	}
 	l := &Loop{cfg: cfg, log: log}
 	if !cfg.SyncCycle {
@@ -192,7 +188,11 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Loop, error) {
 			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) { l.commit.lost(parts) }),
 		)
 	}
-	cl, err := kgo.NewClient(append(opts, extra...)...)
+	kf := cfg.Kafka
+	if log != nil {
+		kf = kf.WithLog(log)
+	}
+	cl, err := kf.Producer(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka client for %s: %w", cfg.Group, err)
 	}

@@ -19,7 +19,7 @@ import (
 // test ends.
 func startLoop(t *testing.T, env *sinktest.Env, cfg Config, handle Handler) (*Loop, *sinktest.Runner) {
 	t.Helper()
-	cfg.Brokers = env.Brokers()
+	cfg.Kafka = env.Kafka()
 	l, err := New(cfg, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)

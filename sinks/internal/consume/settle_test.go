@@ -24,7 +24,7 @@ func TestSettle(t *testing.T) {
 	d := dbtest.MySQL(t)
 	ctx := context.Background()
 	mustExec(t, d, "CREATE TABLE settle (s VARCHAR(8) NOT NULL)")
-	l, err := New(Config{Brokers: env.Brokers(), Topic: topics.Orders.Name(env.Prefix), Group: "settle"}, sinktest.Logger())
+	l, err := New(Config{Kafka: env.Kafka(), Topic: topics.Orders.Name(env.Prefix), Group: "settle"}, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,9 @@ func Start(t testing.TB) *Env {
 // Brokers is the seed list.
 func (e *Env) Brokers() []string { return []string{e.Broker.Addr()} }
 
+// Kafka is the client factory of the broker (plain clients, no metrics).
+func (e *Env) Kafka() *kclient.Factory { return kclient.ForBrokers(e.Broker.Addr()) }
+
 // Produce writes records synchronously.
 func (e *Env) Produce(t testing.TB, recs ...*kgo.Record) {
 	t.Helper()

@@ -1,4 +1,4 @@
-package app
+package kclient_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/topics"
 )
@@ -36,21 +37,22 @@ func kafkaSeries(t *testing.T, reg *prometheus.Registry, name string) (sums map[
 	return sums
 }
 
-// TestKafkaHooksKeepEveryClientApart runs three clients on one process
-// registry: two with their own client IDs and a third that repeats the
+// TestFactoryMetricsKeepEveryClientApart runs three clients of one
+// factory on one process registry: two with their own client IDs and a third that repeats the
 // first one's. Each client's records count under its own client_id (one
 // shared kprom.Metrics would count the first client's under the last
 // one's), the repeated ID neither panics nor, when that client closes,
 // takes the first client's series with it, and a closed client's series
 // leave /metrics.
-func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
+func TestFactoryMetricsKeepEveryClientApart(t *testing.T) {
 	const prefix = "kraite."
 	b := testkit.Broker(t, prefix)
-	w := New(&Config{}, testkit.Logger(t))
+	reg := prometheus.NewRegistry()
+	f := kclient.New(kclient.Config{Brokers: []string{b.Addr()}, Log: testkit.Logger(t), Registerer: reg})
 	topic := topics.Cronjobs.Name(prefix)
 	newClient := func(id string) *kgo.Client {
 		t.Helper()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ClientID(id), kgo.WithHooks(w.kafkaHooks()...))
+		cl, err := f.Client(kgo.ClientID(id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,11 +76,11 @@ func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
 	counted := func(want string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
-		for got = kafkaSeries(t, w.Ops.Registry, "kraite_kafka_produce_records_total"); !cond(); time.Sleep(20 * time.Millisecond) {
+		for got = kafkaSeries(t, reg, "kraite_kafka_produce_records_total"); !cond(); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("produce_records_total per client = %v, want %s", got, want)
 			}
-			got = kafkaSeries(t, w.Ops.Registry, "kraite_kafka_produce_records_total")
+			got = kafkaSeries(t, reg, "kraite_kafka_produce_records_total")
 		}
 	}
 	produce(first, 3)
@@ -94,8 +96,33 @@ func TestKafkaHooksKeepEveryClientApart(t *testing.T) {
 		func() bool { return got["first"] == 4 && got["second"] == 2 })
 
 	first.Close()
-	got = kafkaSeries(t, w.Ops.Registry, "kraite_kafka_produce_records_total")
+	got = kafkaSeries(t, reg, "kraite_kafka_produce_records_total")
 	if _, ok := got["first"]; ok || got["second"] != 2 {
 		t.Fatalf("after closing first: %v, want only second=2", got)
+	}
+}
+
+// TestUnmeteredClientHasNoSeries: a client of Unmetered (a second client
+// sharing a metered one's client ID) leaves /metrics alone, and a factory
+// without a registerer meters nothing.
+func TestUnmeteredClientHasNoSeries(t *testing.T) {
+	const prefix = "kraite."
+	b := testkit.Broker(t, prefix)
+	reg := prometheus.NewRegistry()
+	f := kclient.New(kclient.Config{Brokers: []string{b.Addr()}, Registerer: reg})
+	for _, g := range []*kclient.Factory{f.Unmetered(), kclient.ForBrokers(b.Addr())} {
+		cl, err := g.Producer(kgo.ClientID("quiet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topics.Cronjobs.Name(prefix), Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		cl.Close()
+	}
+	if got := kafkaSeries(t, reg, "kraite_kafka_produce_records_total"); len(got) != 0 {
+		t.Fatalf("unmetered clients have series: %v", got)
 	}
 }

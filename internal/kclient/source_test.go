@@ -1,0 +1,90 @@
+package kclient_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// repoRoot is the module root, two directories up from this package.
+const repoRoot = "../.."
+
+// testKits may build clients themselves: they are test support, never
+// linked into the kraite binary.
+var testKits = []string{"internal/testkit/", "processors/internal/ptest/", "sinks/internal/sinktest/"}
+
+// notYetMoved are production files that still call kgo.NewClient (issue
+// 13: cmd/kraite is moving into internal/app); each one converted to the
+// factory must leave this list, and none may join it.
+var notYetMoved = []string{
+	"cmd/kraite/cmd_chaos.go",
+	"cmd/kraite/cmd_open.go",
+	"internal/app/app.go",
+	"internal/app/components_jobs.go",
+	"internal/app/dev.go",
+	"internal/app/kafkaread.go",
+	"internal/app/kafkasec.go",
+}
+
+// productionSources calls fn with the slash path (from the module root)
+// and text of every non-test Go file outside internal/kclient.
+func productionSources(t *testing.T, fn func(path, src string)) {
+	t.Helper()
+	err := filepath.WalkDir(repoRoot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(repoRoot, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && rel != "." || rel == "internal/kclient" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fn(rel, string(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoClientOutsideTheFactory: production code creates its franz-go
+// clients through kclient.Factory (security, metrics and library logs in
+// one place), never with kgo.NewClient.
+func TestNoClientOutsideTheFactory(t *testing.T) {
+	seen := 0
+	var still []string
+	productionSources(t, func(path, src string) {
+		seen++
+		if !strings.Contains(src, "kgo.NewClient(") {
+			return
+		}
+		switch {
+		case slices.ContainsFunc(testKits, func(k string) bool { return strings.HasPrefix(path, k) }):
+		case slices.Contains(notYetMoved, path):
+			still = append(still, path)
+		default:
+			t.Errorf("%s calls kgo.NewClient: build the client with a kclient.Factory (Client, Producer, Checked, Admin)", path)
+		}
+	})
+	if seen < 100 {
+		t.Fatalf("read %d production files: the walk missed the tree", seen)
+	}
+	for _, p := range notYetMoved {
+		if !slices.Contains(still, p) {
+			t.Errorf("%s no longer calls kgo.NewClient (or is gone): take it off notYetMoved", p)
+		}
+	}
+}
