@@ -65,8 +65,9 @@ func (d *DB) UpsertSQL(table string, cols []string, rows int, conflict, update [
 
 // InsertChunk and InsertPadStep are the statement sizes of UpsertChunked:
 // at most InsertChunk rows per statement, the last statement padded to a
-// multiple of InsertPadStep (on the dialects whose statements are cached),
-// so a table has at most InsertChunk/InsertPadStep statement shapes.
+// multiple of InsertPadStep, a shorter one to a power of two (on the
+// dialects whose statements are cached), so a table has at most
+// InsertChunk/InsertPadStep+3 statement shapes.
 const (
 	InsertChunk   = 512
 	InsertPadStep = 8
@@ -77,11 +78,17 @@ const (
 // InsertChunk rows run through the statement cache (ExecIn), so a batch
 // pays one round trip per statement instead of a prepare, an execute and a
 // close. The last statement repeats its last row up to a multiple of
-// InsertPadStep (a repeated row conflicts with itself and changes nothing),
-// except on SQLite, which prepares nothing. args returns a row's values in
+// InsertPadStep, or a shorter one up to a power of two (SmallBatches: the
+// audit sink's batches are mostly a few frames, and every padding row is
+// sent and inserted again), where a repeated row conflicts with itself and
+// changes nothing; not on SQLite, which prepares nothing. args returns a row's values in
 // the order of cols.
 func UpsertChunked[T any](ctx context.Context, d *DB, tx *sql.Tx, table string, cols, conflict []string, rows []T, args func(T) []any) error {
-	for _, part := range Batches(rows, InsertChunk, InsertPadStep, d.Dialect != SQLite) {
+	parts := Batches(rows, InsertChunk, InsertPadStep, false)
+	if d.Dialect != SQLite {
+		parts = SmallBatches(rows, InsertChunk, InsertPadStep)
+	}
+	for _, part := range parts {
 		vals := make([]any, 0, len(part)*len(cols))
 		for _, r := range part {
 			vals = append(vals, args(r)...)
