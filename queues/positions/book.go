@@ -358,3 +358,35 @@ func Canonical(s string) string {
 	}
 	return formatDec(r)
 }
+
+// RefoldAll recomputes the observed positions of every symbol every account
+// traded from the orders table, and returns how many (account, symbol)
+// pairs it refolded. Live, the worker refolds on each transition; a rebuild
+// publishes none, so it folds them all at the end. The exchange's side of
+// each position comes with the next ACCOUNT_UPDATE or order-sync sweep.
+func (b *Book) RefoldAll(ctx context.Context) (int, error) {
+	type pair struct{ exchange, account, symbol string }
+	rows, err := b.DB.QueryContext(ctx, "SELECT DISTINCT exchange, account, symbol FROM orders")
+	if err != nil {
+		return 0, fmt.Errorf("listing the traded symbols: %w", err)
+	}
+	var pairs []pair
+	for rows.Next() {
+		var p pair
+		if err := rows.Scan(&p.exchange, &p.account, &p.symbol); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("listing the traded symbols: %w", err)
+		}
+		pairs = append(pairs, p)
+	}
+	rows.Close() // before refolding: SQLite has one connection
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("listing the traded symbols: %w", err)
+	}
+	for _, p := range pairs {
+		if err := b.Refold(ctx, p.exchange, p.account, p.symbol); err != nil {
+			return 0, fmt.Errorf("refolding the position of %s %s: %w", p.account, p.symbol, err)
+		}
+	}
+	return len(pairs), nil
+}

@@ -208,3 +208,22 @@ func testBook(t *testing.T, d *db.DB) {
 		t.Fatalf("backfilled position %+v", got)
 	}
 }
+
+// RefoldAll folds every (account, symbol) the orders table holds, as a
+// rebuild needs: two accounts, two symbols, one pair each.
+func TestRefoldAllFoldsEveryTradedSymbol(t *testing.T) {
+	d := dbtest.SQLite(t)
+	insertOrders(t, d, "a1", "BTCUSDT", []orderRow{{id: 1, side: "BUY", cum: "0.002", status: "FILLED", fills: [][2]string{{"0.002", "60000"}}}})
+	insertOrders(t, d, "a1", "ETHUSDT", []orderRow{{id: 2, side: "SELL", cum: "0.1", status: "FILLED", fills: [][2]string{{"0.1", "3000"}}}})
+	insertOrders(t, d, "a2", "BTCUSDT", []orderRow{{id: 3, side: "BUY", cum: "0", status: "CANCELED"}})
+	n, err := (&Book{DB: d}).RefoldAll(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("refolded %d pairs, %v; want 3", n, err)
+	}
+	if got := readPos(t, d, "a1", "BTCUSDT"); got.amount != "0.002" || got.entry != "60000" {
+		t.Errorf("a1 BTCUSDT %+v", got)
+	}
+	if got := readPos(t, d, "a1", "ETHUSDT"); got.amount != "-0.1" || got.entry != "3000" {
+		t.Errorf("a1 ETHUSDT %+v", got)
+	}
+}
