@@ -184,8 +184,8 @@ func (w *App) healthMonitor(names []string) (*health.Monitor, error) {
 	}
 	var adm *kadm.Client
 	if len(groups) > 0 {
-		cl, err := kgo.NewClient(append(kclient.BaseOpts(w.Common.Brokers), kgo.RequestTimeoutOverhead(5*time.Second),
-			kgo.ClientID("kraite-health-"+Hostname()))...)
+		cl, err := w.Kafka().Unmetered().Client(kgo.RequestTimeoutOverhead(5*time.Second),
+			kgo.ClientID("kraite-health-"+Hostname()))
 		if err != nil {
 			return nil, fmt.Errorf("creating the health monitor's admin client: %w", err)
 		}

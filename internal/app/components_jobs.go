@@ -10,7 +10,6 @@ import (
 
 	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/queues/positions"
 	"github.com/kraite/stream/queues/reconcile"
@@ -106,7 +105,7 @@ func buildWorker(ctx context.Context, w *App, name string, queue topics.Spec) (C
 	if err != nil {
 		return Component{}, err
 	}
-	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.Common.Brokers, nil), kgo.ClientID(name))...)
+	prod, err := w.Kafka().Producer(kgo.ClientID(name))
 	if err != nil {
 		return Component{}, fmt.Errorf("creating %s producer: %w", name, err)
 	}
@@ -143,7 +142,7 @@ func buildPositionsWorker(ctx context.Context, w *App) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	prod, err := kgo.NewClient(append(kclient.ProducerOpts(w.Common.Brokers, nil), kgo.ClientID(Hostname()+"-positions-rejections"))...)
+	prod, err := w.Kafka().Producer(kgo.ClientID(Hostname() + "-positions-rejections"))
 	if err != nil {
 		return Component{}, fmt.Errorf("creating the positions rejection producer: %w", err)
 	}

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/kraite/stream/internal/accounts"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
@@ -51,7 +48,7 @@ func (w *App) SeedSimulatorAccounts(ctx context.Context, dataDir string, sim []u
 	if err != nil {
 		return "", err
 	}
-	cl, err := kgo.NewClient(kclient.ProducerOpts(w.Common.Brokers, nil)...)
+	cl, err := w.Kafka().Unmetered().Producer()
 	if err != nil {
 		return "", fmt.Errorf("creating the accounts producer: %w", err)
 	}

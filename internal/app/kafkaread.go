@@ -5,22 +5,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/kclient"
 )
 
 // NewCLIProducer is a franz-go producer for one-shot commands
-// (kclient.ProducerOpts); the command's ctx bounds how long it retries.
+// (kclient.Factory.CheckedProducer); the command's ctx bounds how long it
+// retries.
 func NewCLIProducer(c Common) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(kclient.ProducerOpts(c.Brokers, nil)...)
+	cl, err := kclient.ForBrokers(c.Brokers...).CheckedProducer(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("creating producer: %w", err)
-	}
-	if err := kclient.Check(context.Background(), cl, kclient.DefaultSecurity()); err != nil {
-		cl.Close()
-		return nil, err
 	}
 	return cl, nil
 }
@@ -43,62 +39,25 @@ func ProduceOne(ctx context.Context, c Common, r *kgo.Record) (*kgo.Record, erro
 // ReadLatest reads topic from max(start, end-tail) of every partition up to
 // the end offsets seen when called, and returns the newest value per key
 // (nil for a tombstone). tail <= 0 reads everything (a compacted topic).
+// It opens one checked client; ReadLatestWith reuses one for several topics.
 func ReadLatest(ctx context.Context, c Common, topic string, tail int64) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	admCl, err := KafkaClient(ctx, c.Brokers)
+	cl, err := KafkaClient(ctx, c.Brokers)
 	if err != nil {
-		return nil, fmt.Errorf("creating admin client: %w", err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("listing start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets of %s: %w", topic, err)
-	}
-	from := map[string]map[int32]kgo.Offset{topic: {}}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil || o.Offset <= 0 {
-			return
-		}
-		start := int64(0)
-		if s, ok := starts.Lookup(topic, o.Partition); ok && s.Err == nil {
-			start = s.Offset
-		}
-		if tail > 0 {
-			start = max(start, o.Offset-tail)
-		}
-		if start >= o.Offset {
-			return
-		}
-		from[topic][o.Partition] = kgo.NewOffset().At(start)
-		want[o.Partition] = o.Offset
-	})
-	out := map[string][]byte{}
-	if len(want) == 0 {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.Brokers), kgo.ConsumePartitions(from))...)
-	if err != nil {
-		return nil, fmt.Errorf("creating consumer: %w", err)
+		return nil, err
 	}
 	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out[string(r.Key)] = r.Value
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
-			}
-		})
+	return ReadLatestWith(ctx, cl, topic, tail)
+}
+
+// ReadLatestWith is ReadLatest on cl, a direct client (KafkaClient) that
+// reads nothing else meanwhile; `regime status` reads the regime table and
+// the overrides with one.
+func ReadLatestWith(ctx context.Context, cl *kgo.Client, topic string, tail int64) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if err := kclient.ReadTail(ctx, cl, topic, tail, func(r *kgo.Record) { out[string(r.Key)] = r.Value }); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", topic, err)
 	}
 	return out, nil
 }

@@ -22,15 +22,7 @@ import (
 // brokers, the process's TLS and SASL (KRAITE_KAFKA_*) and opts, checked
 // against the cluster before it is returned.
 func KafkaClient(ctx context.Context, brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(brokers), opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("creating the Kafka client: %w", err)
-	}
-	if err := kclient.Check(ctx, cl, kclient.DefaultSecurity()); err != nil {
-		cl.Close()
-		return nil, err
-	}
-	return cl, nil
+	return kclient.ForBrokers(brokers...).Checked(ctx, opts...)
 }
 
 // BrokerSASL is the SASL user of the embedded broker (kraite broker and

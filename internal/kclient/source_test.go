@@ -22,11 +22,6 @@ var testKits = []string{"internal/testkit/", "processors/internal/ptest/", "sink
 var notYetMoved = []string{
 	"cmd/kraite/cmd_chaos.go",
 	"cmd/kraite/cmd_open.go",
-	"internal/app/app.go",
-	"internal/app/components_jobs.go",
-	"internal/app/dev.go",
-	"internal/app/kafkaread.go",
-	"internal/app/kafkasec.go",
 }
 
 // productionSources calls fn with the slash path (from the module root)
