@@ -145,7 +145,7 @@ func benchIngest(ctx context.Context, a *cli, args []string) error {
 	defer b.Close()
 	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
 	c := app.Common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}
-	if _, err := ensureTopics(ctx, c); err != nil {
+	if _, err := app.EnsureTopics(ctx, c); err != nil {
 		return err
 	}
 	sim, err := simulator.New(simulator.Config{Seed: 11, Accounts: *accounts, OrderInterval: *interval, MarkPriceInterval: time.Hour})
@@ -373,7 +373,7 @@ func servePeer(ctx context.Context, a *cli, prefix string, speed float64, cfg si
 	}
 	defer b.Close()
 	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
-	if _, err := ensureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
+	if _, err := app.EnsureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
 		return err
 	}
 	cfg.MarkPriceInterval, cfg.PingInterval, cfg.PongTimeout = time.Second, sc(3*time.Minute), sc(10*time.Minute)

@@ -37,7 +37,7 @@ func cmdBroker(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	kclient.SetDefault(sec) // this process's own clients talk to this broker
-	if _, err := ensureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
+	if _, err := app.EnsureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
 		b.Close()
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}

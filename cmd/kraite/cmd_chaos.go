@@ -1038,7 +1038,7 @@ func runChaos(ctx context.Context, a *cli, c app.Common, f chaosFlags) (rep chao
 	defer b.Close()
 	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
 	c.Brokers = []string{b.Addr()}
-	if _, err := ensureTopics(ctx, c); err != nil {
+	if _, err := app.EnsureTopics(ctx, c); err != nil {
 		return rep, fmt.Errorf("applying the topic catalog: %w", err)
 	}
 	sim, err := simulator.New(simulator.Config{Seed: f.seed, Accounts: f.accounts, OrderInterval: f.orderInterval,

@@ -2,24 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/kraite/stream/harness/broker"
-	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/processors/dispatch"
-	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
 
@@ -79,132 +70,19 @@ func cmdDev(ctx context.Context, a *cli, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, f.forDur)
 		defer cancel()
 	}
-	return runDev(ctx, a, c, f)
+	d := app.Dev{DataDir: f.dataDir, BrokerAddr: f.brokerAddr, SimAddr: f.simAddr, HTTPAddr: f.httpAddr, Accounts: f.accounts,
+		Seed: f.seed, OrderInterval: f.orderInterval, MarkInterval: f.markInterval, SyncEvery: f.syncEvery,
+		Allowlist: app.SplitList(f.allowlist), WeightLimit: f.weightLimit, Without: app.SplitList(f.without),
+		SyncWrites: f.syncWrites, SASL: f.sasl}
+	return app.RunDev(ctx, a.cfg, a.log, d, func(st app.DevStarted) {
+		printDevBanner(a, c.TopicPrefix, st, f)
+		fmt.Fprintf(a.stdout, "  accounts   %d in the accounts table and on %s (key %s)\n\n", len(st.Accounts), topics.Accounts.Name(c.TopicPrefix), st.KeyFrom)
+		fmt.Fprint(a.stdout, st.SASLHint)
+	})
 }
 
-func runDev(ctx context.Context, a *cli, c app.Common, f devFlags) error {
-	users, sec, err := f.sasl.Build(c)
-	if err != nil {
-		return err
-	}
-	b, err := broker.Start(broker.Config{Addr: f.brokerAddr, DataDir: filepath.Join(f.dataDir, "broker"), SyncWrites: f.syncWrites,
-		NoAutoCreate: true, Logger: a.log, SASL: users})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	kclient.SetDefault(sec) // every in-process client talks to this broker
-	c.Brokers = []string{b.Addr()}
-	if _, err := ensureTopics(ctx, c); err != nil {
-		return fmt.Errorf("applying the topic catalog: %w", err)
-	}
-
-	simDir := filepath.Join(f.dataDir, "simulator")
-	adminToken, err := simulator.NewAdminToken(filepath.Join(simDir, "admin-token"))
-	if err != nil {
-		return err
-	}
-	sim, err := simulator.New(simulator.Config{Seed: f.seed, Accounts: f.accounts,
-		OrderInterval: f.orderInterval, MarkPriceInterval: f.markInterval, WeightLimit: f.weightLimit,
-		StateFile: filepath.Join(simDir, "state.json"), AdminToken: adminToken,
-		Logger: a.log.With("component", "simulator")})
-	if err != nil {
-		return err
-	}
-	simLn, err := net.Listen("tcp", f.simAddr)
-	if err != nil {
-		return fmt.Errorf("listening for the simulator on %s: %w", f.simAddr, err)
-	}
-	httpLn, err := net.Listen("tcp", f.httpAddr)
-	if err != nil {
-		simLn.Close()
-		return fmt.Errorf("listening for ops http on %s: %w", f.httpAddr, err)
-	}
-
-	dbURL, err := devDatabaseURL(a.cfg.Exchange.DatabaseURL, f.dataDir)
-	if err != nil {
-		simLn.Close()
-		httpLn.Close()
-		return err
-	}
-	w := app.New(a.cfg, a.log)
-	w.Common = c
-	w.Exchange = app.Exchange{RESTBase: "http://" + simLn.Addr().String(), WSBase: "ws://" + simLn.Addr().String(),
-		DatabaseURL: dbURL, StateDir: filepath.Join(f.dataDir, "state")}
-	// Time-driven work: the environment's, with the sweep period from the flag.
-	w.Jobs = w.Jobs.WithSweep(f.syncEvery, 30*time.Minute)
-	if f.allowlist != "" {
-		w.Allowlist = app.SplitList(f.allowlist)
-	}
-	if err := w.SeedSimulatorDatabase(ctx, sim.ExchangeInfo()); err != nil {
-		simLn.Close()
-		httpLn.Close()
-		return err
-	}
-	for _, acct := range sim.Accounts() {
-		w.Accounts = append(w.Accounts, userdata.Account{ID: acct.ID, APIKey: acct.APIKey, APISecret: acct.APISecret})
-	}
-	// The accounts table is the source of truth (issue 15): seed it with
-	// the simulator's accounts and publish them to kraite.accounts; the
-	// user-data producer streams them as the one member of the
-	// producer.user-data group (KRAITE_ACCOUNTS_SOURCE=database), with
-	// the credentials read back from the table.
-	keyFrom, err := w.SeedSimulatorAccounts(ctx, f.dataDir, w.Accounts)
-	if err != nil {
-		simLn.Close()
-		httpLn.Close()
-		return err
-	}
-	w.Exchange.AccountsSource, w.Exchange.HandOverGrace = app.AccountsSourceDatabase, time.Second // no other producer to hand over to
-	names, err := app.Without(app.ComponentNames(), app.SplitList(f.without))
-	if err != nil {
-		simLn.Close()
-		httpLn.Close()
-		return fmt.Errorf("--without: %w", err)
-	}
-	comps, err := w.Components(ctx, names)
-	if err == nil {
-		var page app.Component
-		page, err = w.StatusPage("kraite dev")
-		comps = append(comps, page)
-	}
-	if err != nil {
-		simLn.Close()
-		httpLn.Close()
-		return err
-	}
-	printDevBanner(a, c.TopicPrefix, b.Addr(), simLn.Addr().String(), httpLn.Addr().String(), dbURL, f, sim)
-	fmt.Fprintf(a.stdout, "  accounts   %d in the accounts table and on %s (key %s)\n\n", len(w.Accounts), topics.Accounts.Name(c.TopicPrefix), keyFrom)
-	fmt.Fprint(a.stdout, app.SASLHint(users, sec))
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sim.Serve(gctx, simLn) })
-	g.Go(func() error { return w.Ops.Serve(gctx, httpLn) })
-	g.Go(func() error { return w.Run(gctx, comps) })
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = nil
-	}
-	a.log.Info("kraite dev stopped", "data_dir", f.dataDir)
-	return err
-}
-
-// devDatabaseURL is url (KRAITE_DATABASE_URL), or SQLite in the data dir.
-func devDatabaseURL(url, dataDir string) (string, error) {
-	if url != "" {
-		return url, nil
-	}
-	abs, err := filepath.Abs(filepath.Join(dataDir, "kraite.db"))
-	if err != nil {
-		return "", fmt.Errorf("resolving the data dir: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return "", fmt.Errorf("creating the data dir: %w", err)
-	}
-	return "sqlite://" + abs, nil
-}
-
-func printDevBanner(a *cli, prefix, brokerAddr, simAddr, httpAddr, dbURL string, f devFlags, sim *simulator.Simulator) {
+func printDevBanner(a *cli, prefix string, st app.DevStarted, f devFlags) {
+	brokerAddr, simAddr, httpAddr := st.Broker, st.Sim, st.HTTP
 	abs, _ := filepath.Abs(f.dataDir)
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).
 
@@ -221,9 +99,9 @@ Inspect it with rpk:
   rpk -X brokers=%s topic consume %s -n 1
   rpk -X brokers=%s group list
 
-`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, len(sim.Accounts()), f.seed, filepath.Join(abs, "simulator"),
-		filepath.Join(abs, "simulator", "admin-token"), simAddr, httpAddr, httpAddr, db.MaskURL(dbURL), brokerAddr, brokerAddr, topics.UserDataStream.Name(prefix), brokerAddr, topics.MarkPrice.Name(prefix), brokerAddr)
-	for _, acct := range sim.Accounts() {
+`, forNote(f.forDur), brokerAddr, abs, simAddr, simAddr, len(st.Accounts), f.seed, filepath.Join(abs, "simulator"),
+		filepath.Join(abs, "simulator", "admin-token"), simAddr, httpAddr, httpAddr, db.MaskURL(st.DatabaseURL), brokerAddr, brokerAddr, topics.UserDataStream.Name(prefix), brokerAddr, topics.MarkPrice.Name(prefix), brokerAddr)
+	for _, acct := range st.Accounts {
 		fmt.Fprintf(a.stdout, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}
 	fmt.Fprintln(a.stdout)

@@ -48,7 +48,7 @@ func cmdRun(ctx context.Context, a *cli, args []string) error {
 	}
 	w := app.New(a.cfg, a.log)
 	w.Common, w.Exchange = c, ex
-	if _, err := ensureTopics(ctx, c); err != nil {
+	if _, err := app.EnsureTopics(ctx, c); err != nil {
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}
 	built, err := w.Components(ctx, names)

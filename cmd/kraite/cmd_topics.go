@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
-	"github.com/kraite/stream/internal/regimestate"
-	"github.com/kraite/stream/topics"
 )
 
 func cmdTopics(ctx context.Context, a *cli, args []string) error {
@@ -40,19 +35,18 @@ func cmdTopics(ctx context.Context, a *cli, args []string) error {
 
 // catalog is every topic Kraite declares up front: the catalog plus the goka
 // group table the gate looks up before the regime processor may have run.
-func catalog() []topics.Spec { return append(topics.All(), regimestate.TableSpec()) }
 
 func listTopics(a *cli, prefix string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRETENTION\tKEY\tVALUE")
-	for _, s := range catalog() {
+	for _, s := range app.Catalog() {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name(prefix), s.Partitions, s.RetentionString(), s.Key, s.Value)
 	}
 	return tw.Flush()
 }
 
 func applyTopics(ctx context.Context, a *cli, c app.Common) error {
-	results, err := ensureTopics(ctx, c)
+	results, err := app.EnsureTopics(ctx, c)
 	for _, r := range results {
 		fmt.Fprintf(a.stdout, "%-32s %s", r.Topic, r.Action)
 		for _, ch := range r.Changes {
@@ -61,16 +55,4 @@ func applyTopics(ctx context.Context, a *cli, c app.Common) error {
 		fmt.Fprintln(a.stdout)
 	}
 	return err
-}
-
-// ensureTopics applies the whole catalog to the configured brokers.
-func ensureTopics(ctx context.Context, c app.Common) ([]topics.Result, error) {
-	cl, err := app.KafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("creating admin client: %w", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return topics.Apply(ctx, cl, c.TopicPrefix, catalog(), int16(c.Replication))
 }
