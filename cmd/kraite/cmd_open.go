@@ -3,20 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
-	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
-	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/topics"
 )
 
@@ -91,7 +85,11 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	}
 	now := time.Now()
 	if oe.DatabaseURL != "" {
-		if r := a.validateOpen(ctx, oe, lim, in, now); r != nil {
+		r, cannot := app.PrevalidateOpen(ctx, oe, lim, in, now, a.log)
+		if cannot != nil {
+			fmt.Fprintf(a.stderr, "warning: %v; only the intent's shape was checked here, the gate validates it fully\n", cannot)
+		}
+		if r != nil {
 			return fmt.Errorf("refused before publishing: %w", r)
 		}
 	}
@@ -99,9 +97,9 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 		in.ClientID = fmt.Sprintf("cli-%d", now.UnixNano())
 	}
 	in.CreatedMs = now.UnixMilli()
-	var since map[string]map[int32]kgo.Offset
+	var since app.DecisionOffsets
 	if *wait > 0 {
-		if since, err = intentEndOffsets(ctx, c, topics.Positions.Name(c.TopicPrefix), topics.OpenIntentsRejected.Name(c.TopicPrefix)); err != nil {
+		if since, err = app.DecisionsEnd(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -116,126 +114,18 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	if *wait == 0 {
 		return nil
 	}
-	return waitDecision(ctx, a, c, since, in.ClientID, *wait)
-}
-
-// validateOpen judges in against the database as the gate would. The gate
-// is the authority, so when this process cannot judge (the database is
-// unreachable, or holds no symbol rules for the exchange yet) it says so on
-// stderr and lets the gate decide; what it can judge and refuses is
-// returned.
-func (a *cli) validateOpen(ctx context.Context, oe app.Exchange, lim intents.Limits, in topics.OpenIntent, now time.Time) *intents.Refusal {
-	warn := func(why string, err error) *intents.Refusal {
-		fmt.Fprintf(a.stderr, "warning: %s (%v); only the intent's shape was checked here, the gate validates it fully\n", why, err)
+	d, err := app.WaitDecision(ctx, c, since, in.ClientID, *wait)
+	if err != nil {
+		return err
+	}
+	if d.Allowed {
+		fmt.Fprintf(a.stdout, "allowed (band %s, score %.2f)\n", d.Band, d.Score)
 		return nil
 	}
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	d, err := db.Open(octx, oe.DatabaseURL)
-	if err != nil {
-		return warn("the database is unreachable", err)
+	fmt.Fprintf(a.stdout, "refused (band %s, score %.2f): %s\n", d.Band, d.Score, d.Reason)
+	detail := ""
+	if d.Detail != "" {
+		detail = ": " + d.Detail
 	}
-	defer d.Close()
-	cfg := intents.SourceConfig{DB: d, Limits: lim, Now: func() time.Time { return now }, Log: a.log}
-	if oe.AccountsFile != "" {
-		cfg.Accounts = func(context.Context) ([]intents.AccountKey, error) {
-			data, err := os.ReadFile(oe.AccountsFile)
-			if err != nil {
-				return nil, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
-			}
-			accts, err := userdata.ParseAccounts(data)
-			if err != nil {
-				return nil, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
-			}
-			keys := make([]intents.AccountKey, 0, len(accts))
-			for _, ac := range accts {
-				keys = append(keys, intents.AccountKey{Exchange: topics.ExchangeBinance, Account: ac.ID})
-			}
-			return keys, nil
-		}
-	}
-	src, err := intents.NewSource(cfg)
-	if err != nil {
-		return warn("the validator cannot be configured", err)
-	}
-	snap, err := src.Load(octx)
-	if err != nil {
-		return warn("the validation data cannot be read", err)
-	}
-	listed := false
-	for k := range snap.Symbols {
-		if k.Exchange == in.Exchange {
-			listed = true
-			break
-		}
-	}
-	if !listed {
-		return warn("the database holds no symbol rules for "+in.Exchange, errors.New("run kraite symbols import"))
-	}
-	return intents.Validate(in, snap, lim, now)
-}
-
-func intentEndOffsets(ctx context.Context, c app.Common, names ...string) (map[string]map[int32]kgo.Offset, error) {
-	cl, err := app.KafkaClient(ctx, c.Brokers)
-	if err != nil {
-		return nil, fmt.Errorf("creating admin client: %w", err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, names...)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
-	}
-	out := map[string]map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if out[o.Topic] == nil {
-			out[o.Topic] = map[int32]kgo.Offset{}
-		}
-		out[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
-	})
-	return out, nil
-}
-
-func waitDecision(ctx context.Context, a *cli, c app.Common, since map[string]map[int32]kgo.Offset, clientID string, wait time.Duration) error {
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(c.Brokers), kgo.ConsumePartitions(since))...)
-	if err != nil {
-		return fmt.Errorf("creating consumer: %w", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for ctx.Err() == nil {
-		var done bool
-		var refused *topics.RejectedIntent
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if done {
-				return
-			}
-			switch r.Topic {
-			case topics.Positions.Name(c.TopicPrefix):
-				var pe topics.PositionEvent
-				if json.Unmarshal(r.Value, &pe) == nil && pe.Intent != nil && pe.Intent.ClientID == clientID {
-					fmt.Fprintf(a.stdout, "allowed (band %s, score %.2f)\n", pe.Band, pe.Score)
-					done = true
-				}
-			default:
-				var ri topics.RejectedIntent
-				if json.Unmarshal(r.Value, &ri) == nil && ri.Intent.ClientID == clientID {
-					fmt.Fprintf(a.stdout, "refused (band %s, score %.2f): %s\n", ri.Band, ri.Score, ri.Reason)
-					refused = &ri
-					done = true
-				}
-			}
-		})
-		if refused != nil {
-			detail := ""
-			if refused.Detail != "" {
-				detail = ": " + refused.Detail
-			}
-			return fmt.Errorf("intent %s refused by the gate: %s%s", clientID, refused.Reason, detail)
-		}
-		if done {
-			return nil
-		}
-	}
-	return fmt.Errorf("no decision for %s within %s (is the gate running?)", clientID, wait)
+	return fmt.Errorf("intent %s refused by the gate: %s%s", in.ClientID, d.Reason, detail)
 }
