@@ -17,9 +17,9 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -62,15 +62,18 @@ type Config struct {
 	MaxAhead time.Duration
 }
 
-// Validate names the bad field.
+// Validate names the bad field (the consumer loop's checks,
+// consume.Config.Validate).
 func (c Config) Validate() error {
-	if err := c.Kafka.Validate(); err != nil {
-		return fmt.Errorf("kafka: %w", err)
-	}
-	if c.MaxBatch < 0 {
-		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
-	}
-	return nil
+	return c.loop().Validate()
+}
+
+// loop is the consumer loop's configuration (Prefix and Group defaulted).
+func (c Config) loop() consume.Config {
+	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
+	return consume.Config{Kafka: c.Kafka, Topic: topics.UserDataStream.Name(prefix), Group: cmp.Or(c.Group, DefaultGroup),
+		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
+		Linger: c.Linger, SyncCycle: c.SyncCycle}
 }
 
 // Sink is a running audit sink.
@@ -90,26 +93,13 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = topics.DefaultPrefix
-	}
-	if cfg.Group == "" {
-		cfg.Group = DefaultGroup
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("sink", "audit")
-	loop, err := consume.New(consume.Config{
-		Kafka: cfg.Kafka, Topic: topics.UserDataStream.Name(cfg.Prefix), Group: cfg.Group,
-		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
-	}, log)
+	cfg.Prefix = cmp.Or(cfg.Prefix, topics.DefaultPrefix)
+	cfg.Group = cfg.loop().Group
+	loop, metrics, log, err := consume.NewSink("audit", cfg.loop(), cfg.Registerer, log)
 	if err != nil {
-		return nil, fmt.Errorf("creating audit sink: %w", err)
+		return nil, err
 	}
-	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "audit")}
-	loop.OnRetry = s.metrics.Retry
+	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: metrics}
 	return s, nil
 }
 

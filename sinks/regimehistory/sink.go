@@ -20,6 +20,7 @@
 package regimehistory
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -69,17 +70,22 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate names the bad field.
+// Validate names the bad field (the consumer loop's checks,
+// consume.Config.Validate, and MaxAhead).
 func (c Config) Validate() error {
-	switch {
-	case c.Kafka.Validate() != nil:
-		return fmt.Errorf("kafka: %w", c.Kafka.Validate())
-	case c.MaxBatch < 0:
-		return fmt.Errorf("max batch: %d is negative", c.MaxBatch)
-	case c.MaxAhead < 0:
+	if c.MaxAhead < 0 {
 		return fmt.Errorf("max ahead: %s is negative", c.MaxAhead)
 	}
-	return nil
+	return c.loop().Validate()
+}
+
+// loop is the consumer loop's configuration (Prefix and Group defaulted).
+func (c Config) loop() consume.Config {
+	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
+	return consume.Config{Kafka: c.Kafka, Topic: topics.RegimeChanges.Name(prefix),
+		Group:    cmp.Or(c.Group, topics.GroupSinkRegimeHistory.Name(prefix)),
+		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
+		Linger: c.Linger, SyncCycle: c.SyncCycle}
 }
 
 // Sink is a running regime-history sink.
@@ -99,29 +105,16 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	if d == nil {
 		return nil, errors.New("regime-history sink: no database")
 	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = topics.DefaultPrefix
-	}
-	if cfg.Group == "" {
-		cfg.Group = topics.GroupSinkRegimeHistory.Name(cfg.Prefix)
-	}
+	cfg.Prefix = cmp.Or(cfg.Prefix, topics.DefaultPrefix)
+	cfg.Group = cfg.loop().Group
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("sink", "regime-history")
-	loop, err := consume.New(consume.Config{
-		Kafka: cfg.Kafka, Topic: topics.RegimeChanges.Name(cfg.Prefix), Group: cfg.Group,
-		MaxBatch: cfg.MaxBatch, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Linger: cfg.Linger, SyncCycle: cfg.SyncCycle,
-	}, log)
+	loop, metrics, log, err := consume.NewSink("regime-history", cfg.loop(), cfg.Registerer, log)
 	if err != nil {
-		return nil, fmt.Errorf("creating regime-history sink: %w", err)
+		return nil, err
 	}
-	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: consume.NewMetrics(cfg.Registerer, "regime-history")}
-	loop.OnRetry = s.metrics.Retry
+	s := &Sink{cfg: cfg, db: d, log: log, loop: loop, metrics: metrics}
 	return s, nil
 }
 
