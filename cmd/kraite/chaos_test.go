@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
 	"os/signal"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/kraite/stream/harness/chaos"
+	"github.com/kraite/stream/harness/proc"
+	"github.com/kraite/stream/harness/soak"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 )
@@ -20,13 +23,16 @@ import (
 // and with reexecEnv set this runs the command line instead of the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv(reexecEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, terminateSignal)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, proc.Terminate)
 		err := run(ctx)
 		stop()
 		os.Exit(exitCode(os.Stderr, err))
 	}
 	os.Exit(m.Run())
 }
+
+// accountsFile writes an accounts file (KRAITE_ACCOUNTS_FILE) into a directory.
+var accountsFile = chaos.AccountsFile
 
 // chaosAdminURL is the MariaDB server the chaos run creates its database on:
 // the one dbtest uses.
@@ -132,7 +138,7 @@ func TestChaosSoakReportsMemoryOverCompressedTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep chaos.SoakReport
+	var rep soak.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,47 @@ func TestChaosSoakReportsMemoryOverCompressedTime(t *testing.T) {
 		rep.Result.DuplicateTotal() != 0 || rep.Result.Regressions != 0 {
 		t.Fatalf("ground truth at the end: converged %v, %+v", rep.Converged, rep.Result)
 	}
-	if !strings.Contains(out.String(), "memory") {
+	if rep.Subject != "pipeline" || !strings.Contains(out.String(), "memory") {
 		t.Fatalf("no memory verdict:\n%s", out)
+	}
+}
+
+// TestBenchSoakIsTheSameSoakOfTheProducerAlone runs `kraite bench soak`
+// small: the soak of harness/soak against the same peer process (this
+// binary re-executed as `bench peer`), the producer alone, its report as
+// text and JSON; bad flags are usage errors.
+func TestBenchSoakIsTheSameSoakOfTheProducerAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a peer process")
+	}
+	t.Setenv("KRAITE_LOG_LEVEL", "warn")
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	reportPath := filepath.Join(t.TempDir(), "soak.json")
+	err := newApp(nil, out, errOut).main(context.Background(), []string{"bench", "soak", "--simulated", "20m", "--speed", "360",
+		"--accounts", "3", "--order-interval", "50ms", "--report-json", reportPath})
+	t.Logf("kraite bench soak:\n%s", out)
+	if err != nil {
+		t.Fatalf("kraite bench soak: %v\n%s", err, errOut)
+	}
+	b, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep soak.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Subject != "producer" || len(rep.Samples) < 10 || rep.Start.RSSMiB <= 0 || rep.Samples[len(rep.Samples)-1].Frames == 0 {
+		t.Fatalf("subject %q, %d samples, memory start %+v, last %+v", rep.Subject, len(rep.Samples), rep.Start, rep.Samples[len(rep.Samples)-1])
+	}
+	if !strings.Contains(out.String(), "soak of the producer") || !strings.Contains(out.String(), "memory ") {
+		t.Fatalf("no report:\n%s", out)
+	}
+	for _, args := range [][]string{{"bench", "soak", "--speed", "0.5"}, {"bench", "soak", "--accounts", "0"}} {
+		err := newApp(nil, out, errOut).main(context.Background(), args)
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }

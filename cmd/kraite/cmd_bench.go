@@ -1,30 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"runtime"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/e2e"
-	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/harness/proc"
+	"github.com/kraite/stream/harness/soak"
 	"github.com/kraite/stream/harness/streambench"
-	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/kclient"
-	"github.com/kraite/stream/producers/publisher"
-	"github.com/kraite/stream/producers/userdata"
-	"github.com/kraite/stream/topics"
 )
 
 func cmdBench(ctx context.Context, a *cli, args []string) error {
@@ -67,44 +53,6 @@ func cmdBench(ctx context.Context, a *cli, args []string) error {
 	return sub(ctx, a, args[1:])
 }
 
-// latencies collects frame-to-ack latencies of one phase.
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(stream string, d time.Duration) {
-	if stream != "userdata" {
-		return
-	}
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *latencies) take() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.d
-	l.d = nil
-	slices.Sort(out)
-	return out
-}
-
-func pct(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	return d[min(len(d)-1, int(float64(len(d))*p))]
-}
-
-type phaseResult struct {
-	name          string
-	frames        int
-	perSec        float64
-	p50, p99, max time.Duration
-}
-
 // benchIngest measures frame-to-Kafka-ack latency and throughput with many
 // accounts streaming from the simulator over real sockets into the broker.
 // The baseline, measured in the same run on the same simulator, is the same
@@ -132,57 +80,16 @@ func benchIngest(ctx context.Context, a *cli, args []string) error {
 			return err
 		}
 		kclient.SetDefault(kclient.Security{}) // the embedded open broker
-		fmt.Fprintf(a.stdout, "load average before: %s\n", loadAvg())
+		fmt.Fprintf(a.stdout, "load average before: %s\n", proc.LoadAvg())
 		_, err = streambench.Ingest(ctx, streambench.IngestOptions{Self: self, Args: []string{"bench", "producer"},
 			Accounts: *accounts, Processes: *procs, Interval: *interval, Warmup: *warm, Duration: *dur, Out: a.stdout, Log: a.log})
-		fmt.Fprintf(a.stdout, "load average after: %s\n", loadAvg())
+		fmt.Fprintf(a.stdout, "load average after: %s\n", proc.LoadAvg())
 		return err
 	}
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
-	c := app.Common{Brokers: []string{b.Addr()}, TopicPrefix: topics.DefaultPrefix, Replication: 1}
-	if _, err := app.EnsureTopics(ctx, c); err != nil {
-		return err
-	}
-	sim, err := simulator.New(simulator.Config{Seed: 11, Accounts: *accounts, OrderInterval: *interval, MarkPriceInterval: time.Hour})
-	if err != nil {
-		return err
-	}
-	simAddr, stopSim, err := serveSim(ctx, sim)
-	if err != nil {
-		return err
-	}
-	defer stopSim()
-	var accts []userdata.Account
-	for _, s := range sim.Accounts() {
-		accts = append(accts, userdata.Account{ID: s.ID, APIKey: s.APIKey, APISecret: s.APISecret})
-	}
-	fmt.Fprintf(a.stdout, "ingest: %d accounts, order step every %s per account, %s per phase (GOMAXPROCS %d)\n",
-		*accounts, *interval, *dur, runtime.GOMAXPROCS(0))
-	tuned := time.Duration(0)
-	franzDefault := 10 * time.Millisecond
-	var results []phaseResult
-	for _, ph := range []struct {
-		name   string
-		linger time.Duration
-	}{{"kraite (linger 0)", tuned}, {"baseline: franz-go default linger 10ms", franzDefault}} {
-		r, err := ingestPhase(ctx, a, c, simAddr, accts, ph.name, ph.linger, *warm, *dur)
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
-		fmt.Fprintf(a.stdout, "  %-40s %8d frames  %8.0f frames/s  p50 %-10s p99 %-10s max %s\n",
-			r.name, r.frames, r.perSec, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.max.Round(time.Microsecond))
-	}
-	if results[0].p50 > 0 && results[0].p99 > 0 {
-		fmt.Fprintf(a.stdout, "  ratio baseline/kraite: p50 %.1fx  p99 %.1fx\n",
-			float64(results[1].p50)/float64(results[0].p50), float64(results[1].p99)/float64(results[0].p99))
-	}
-	return nil
+	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
+	_, err := streambench.IngestLinger(ctx, streambench.LingerOptions{Accounts: *accounts, Interval: *interval,
+		Warmup: *warm, Duration: *dur, Out: a.stdout, Log: a.log})
+	return err
 }
 
 // benchE2E parses the flags of bench e2e; harness/e2e runs it.
@@ -222,41 +129,6 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 	return err
 }
 
-func ingestPhase(ctx context.Context, a *cli, c app.Common, simAddr string, accts []userdata.Account, name string,
-	linger, warm, dur time.Duration) (phaseResult, error) {
-	lat := &latencies{}
-	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(c.Brokers...), Linger: &linger, OnAck: lat.add}, a.log, nil)
-	if err != nil {
-		return phaseResult{}, err
-	}
-	mg, err := userdata.New(userdata.Config{RESTBase: "http://" + simAddr, WSBase: "ws://" + simAddr}, accts, pub, nil, a.log)
-	if err != nil {
-		return phaseResult{}, err
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mg.Run(pctx) }()
-	sleepCtx(ctx, warm)
-	lat.take()
-	start := time.Now()
-	sleepCtx(ctx, dur)
-	got := lat.take()
-	elapsed := time.Since(start)
-	cancel()
-	<-done
-	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer fcancel()
-	if err := pub.Close(fctx); err != nil {
-		return phaseResult{}, err
-	}
-	r := phaseResult{name: name, frames: len(got), perSec: float64(len(got)) / elapsed.Seconds(),
-		p50: pct(got, 0.50), p99: pct(got, 0.99)}
-	if len(got) > 0 {
-		r.max = got[len(got)-1]
-	}
-	return r, ctx.Err()
-}
-
 // benchFailover kills -9 one of two producer processes holding the
 // simulated accounts and adds a third (see streambench.Failover).
 func benchFailover(ctx context.Context, a *cli, args []string) error {
@@ -279,10 +151,10 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	kclient.SetDefault(kclient.Security{}) // the embedded open broker
-	fmt.Fprintf(a.stdout, "load average before: %s\n", loadAvg())
+	fmt.Fprintf(a.stdout, "load average before: %s\n", proc.LoadAvg())
 	res, err := streambench.Failover(ctx, streambench.FailoverOptions{Self: self, Args: []string{"bench", "producer"},
 		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, Out: a.stdout})
-	fmt.Fprintf(a.stdout, "load average after: %s\n", loadAvg())
+	fmt.Fprintf(a.stdout, "load average after: %s\n", proc.LoadAvg())
 	if err != nil {
 		return err
 	}
@@ -307,200 +179,57 @@ func benchProducer(ctx context.Context, a *cli, args []string) error {
 	return streambench.RunWorker(ctx, a.stdin, a.stdout, a.log)
 }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
+// benchPeerCmd is the command a soak re-executes as its peer.
+var benchPeerCmd = []string{"bench", "peer"}
 
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-// serveSim runs sim on a free loopback port.
-func serveSim(ctx context.Context, sim *simulator.Simulator) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("listening for the simulator: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- sim.Serve(ctx, ln) }()
-	return ln.Addr().String(), func() { cancel(); <-errc }, nil
-}
-
-// peerInfo is what `bench peer` prints for the soak parent.
-type peerInfo struct {
-	Broker   string             `json:"broker"`
-	Sim      string             `json:"sim"`
-	Accounts []userdata.Account `json:"accounts"`
-}
-
-// benchPeer runs the broker and the simulator for a soak in a separate
-// process, so the soak measures the producer's memory alone.
+// benchPeer runs the broker and the simulator of a soak (bench soak,
+// chaos --soak) in a process of their own, so the soak measures its own
+// memory alone: see soak.ServePeer.
 func benchPeer(ctx context.Context, a *cli, args []string) error {
-	fs := a.newFlags("bench peer", "bench peer (internal: started by bench soak)")
-	accounts := fs.Int("accounts", 50, "")
-	speed := fs.Float64("speed", 360, "")
-	interval := fs.Duration("order-interval", 200*time.Millisecond, "")
+	fs := a.newFlags("bench peer", "bench peer (internal: started by bench soak and chaos --soak)")
+	var c soak.PeerConfig
+	fs.IntVar(&c.Accounts, "accounts", 50, "internal: simulated accounts")
+	fs.Float64Var(&c.Speed, "speed", 360, "internal: time compression factor")
+	fs.Int64Var(&c.Seed, "seed", 5, "internal: simulator seed")
+	fs.DurationVar(&c.OrderInterval, "order-interval", 200*time.Millisecond, "internal: mean time between order steps per account")
+	fs.BoolVar(&c.Paused, "paused", false, "internal: start with trading paused")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
-	// Retention keeps the peer's memory bounded too: the soak is about the producer.
-	return servePeer(ctx, a, topics.DefaultPrefix, *speed, simulator.Config{Seed: 5, Accounts: *accounts, OrderInterval: *interval}, false)
+	c.Prefix = a.cfg.TopicPrefix
+	return soak.ServePeer(ctx, c, a.stdout)
 }
 
-// servePeer runs the broker and a simulator whose protocol timers are
-// compressed by speed (pings, pong deadline, 24 h cut-off, listenKey TTL),
-// prints their addresses and the accounts as one JSON line (peerInfo) and
-// serves until ctx ends, with the topics under prefix: the other process of a soak, so the soak measures
-// its own memory alone. paused starts the simulator with trading off.
-func servePeer(ctx context.Context, a *cli, prefix string, speed float64, cfg simulator.Config, paused bool) error {
-	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	kclient.SetDefault(kclient.Security{}) // the clients talk to this open broker, whatever KRAITE_KAFKA_* says
-	if _, err := app.EnsureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: prefix, Replication: 1}); err != nil {
-		return err
-	}
-	cfg.MarkPriceInterval, cfg.PingInterval, cfg.PongTimeout = time.Second, sc(3*time.Minute), sc(10*time.Minute)
-	cfg.MaxConnAge, cfg.ListenKeyTTL = sc(24*time.Hour), sc(60*time.Minute)
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		return err
-	}
-	if paused {
-		sim.SetTrading(false)
-	}
-	simAddr, stop, err := serveSim(ctx, sim)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	info := peerInfo{Broker: b.Addr(), Sim: simAddr}
-	for _, s := range sim.Accounts() {
-		info.Accounts = append(info.Accounts, userdata.Account{ID: s.ID, APIKey: s.APIKey, APISecret: s.APISecret})
-	}
-	if err := json.NewEncoder(a.stdout).Encode(info); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return nil
-}
-
-// benchSoak runs the user-data producer for a simulated span of hours with
-// every protocol timer compressed by --speed (pings, pong deadline,
-// listenKey TTL and keep-alive, 24 h cut-off and rotation), and reports the
-// producer process's RSS and Go heap over time.
+// benchSoak runs the user-data producer alone for a simulated span of
+// hours with every protocol timer compressed by --speed and reports its
+// process's RSS and Go heap over time (harness/soak; chaos --soak is the
+// same soak of the whole pipeline).
 func benchSoak(ctx context.Context, a *cli, args []string) error {
-	fs := a.newFlags("bench soak", "bench soak [--simulated 6h] [--speed 360] [--accounts 50]")
-	simulated := fs.Duration("simulated", 6*time.Hour, "simulated time span")
-	speed := fs.Float64("speed", 360, "time compression factor")
-	accounts := fs.Int("accounts", 50, "simulated accounts")
+	fs := a.newFlags("bench soak", "bench soak [--simulated 6h] [--speed 360] [--accounts 50] [--report-json FILE]")
+	// The kraite binary ignores reexecEnv; a test binary standing in for it
+	// needs it to run the command line.
+	cfg := soak.Config{App: a.cfg, Log: a.log, PeerCmd: benchPeerCmd, PeerEnv: []string{reexecEnv + "=1"}, Out: a.stdout, Stderr: a.stderr}
+	fs.DurationVar(&cfg.Simulated, "simulated", 6*time.Hour, "simulated time span")
+	fs.Float64Var(&cfg.Speed, "speed", 360, "time compression factor")
+	fs.IntVar(&cfg.Accounts, "accounts", 50, "simulated accounts")
+	fs.Int64Var(&cfg.Seed, "seed", 5, "simulator seed")
+	fs.DurationVar(&cfg.OrderInterval, "order-interval", 200*time.Millisecond, "mean time between order lifecycle steps per account")
+	reportJSON := fs.String("report-json", "", "also write the report as JSON to this file")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
-	self, err := os.Executable()
+	if err := cfg.Validate(); err != nil {
+		return usagef(fs, "%v", err)
+	}
+	rep, err := soak.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	peer := exec.CommandContext(pctx, self, "bench", "peer", "--accounts", strconv.Itoa(*accounts), "--speed", fmt.Sprint(*speed))
-	peer.Env = append(os.Environ(), "KRAITE_LOG_LEVEL=error")
-	out, err := peer.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	peer.Stderr = os.Stderr
-	if err := peer.Start(); err != nil {
-		return fmt.Errorf("starting the soak peer: %w", err)
-	}
-	defer func() { cancel(); _ = peer.Wait() }()
-	var info peerInfo
-	line, err := bufio.NewReader(out).ReadBytes('\n')
-	if err != nil {
-		return fmt.Errorf("reading the soak peer's addresses: %w", err)
-	}
-	if err := json.Unmarshal(line, &info); err != nil {
-		return fmt.Errorf("decoding the soak peer's addresses: %w", err)
-	}
-	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) / *speed) }
-	var acked atomic.Int64
-	pub, err := publisher.New(publisher.Config{Kafka: kclient.ForBrokers(info.Broker),
-		OnAck: func(string, time.Duration) { acked.Add(1) }}, a.log, nil)
-	if err != nil {
-		return err
-	}
-	defer pub.Close(context.Background())
-	mg, err := userdata.New(userdata.Config{RESTBase: "http://" + info.Sim, WSBase: "ws://" + info.Sim,
-		KeepAlive: sc(30 * time.Minute), RotateAfter: sc(23*time.Hour + 30*time.Minute),
-		IdleTimeout: max(sc(4*time.Minute+30*time.Second), time.Second)}, info.Accounts, pub, nil, a.log)
-	if err != nil {
-		return err
-	}
-	real := sc(*simulated)
-	fmt.Fprintf(a.stdout, "soak: %d accounts, %s simulated in %s (x%.0f): pings every %s, listenKey TTL %s, keep-alive %s, rotation every %s\n",
-		len(info.Accounts), *simulated, real.Round(time.Second), *speed, sc(3*time.Minute), sc(time.Hour), sc(30*time.Minute), sc(23*time.Hour+30*time.Minute))
-	mctx, mcancel := context.WithTimeout(ctx, real)
-	defer mcancel()
-	done := make(chan error, 1)
-	go func() { done <- mg.Run(mctx) }()
-	samples := 12
-	var first, last memSample
-	for i := 0; i <= samples; i++ {
-		s := readMem()
-		if i == 1 { // after warm-up
-			first = s
-		}
-		last = s
-		fmt.Fprintf(a.stdout, "  t=%-8s simulated %-8s rss %6.1f MiB  heap %6.1f MiB  goroutines %d  acked %d\n",
-			(real * time.Duration(i) / time.Duration(samples)).Round(time.Second),
-			(*simulated * time.Duration(i) / time.Duration(samples)).Round(time.Minute),
-			s.rssMiB, s.heapMiB, s.goroutines, acked.Load())
-		if i < samples {
-			sleepCtx(mctx, real/time.Duration(samples))
-		}
-	}
-	<-done
-	fmt.Fprintf(a.stdout, "  rss start %.1f MiB, end %.1f MiB (x%.2f); heap start %.1f MiB, end %.1f MiB\n",
-		first.rssMiB, last.rssMiB, last.rssMiB/first.rssMiB, first.heapMiB, last.heapMiB)
-	return nil
-}
-
-type memSample struct {
-	rssMiB, heapMiB float64
-	goroutines      int
-}
-
-func readMem() memSample {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	s := memSample{heapMiB: float64(ms.HeapInuse) / (1 << 20), goroutines: runtime.NumGoroutine()}
-	if data, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				s.rssMiB = kb / 1024
-			}
-		}
-	}
-	return s
+	return a.report(rep, *reportJSON, "soak")
 }

@@ -1,9 +1,11 @@
-// Package chaos holds the parts of `kraite chaos` that do not need the
-// running pipeline: the fault schedule, the driver that injects faults on
-// time and measures each recovery, a TCP proxy that stands in for a database
-// restart, the comparison of the database with the simulator's ground truth
-// and the report. The orchestration (broker, simulator, pipeline, child
-// process) lives in cmd/kraite/cmd_chaos.go, which owns the wiring.
+// Package chaos is the fault rig behind `kraite chaos`: Execute starts an
+// embedded broker, the simulator, the whole pipeline in process (internal/app)
+// and orders-sink plus trading-worker in a child process (the kraite binary
+// re-executed), injects the faults of a schedule on time through the rig
+// (rig.go), measures each recovery (the driver), then compares the database
+// with the simulator's ground truth (Compare) and reports. A TCP proxy stands
+// in for a database restart. cmd/kraite only parses the flags and prints the
+// report; harness/soak reuses the database, the pipeline and the comparison.
 //
 // # Faults
 //
@@ -35,6 +37,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -64,6 +67,37 @@ var StreamKinds = []Kind{SocketDrop, SocketSilence, ListenKeyExpiry, LostFrames,
 
 // AllKinds is every fault.
 func AllKinds() []Kind { return append(append([]Kind(nil), InfraKinds...), StreamKinds...) }
+
+// ParseKinds reads a comma separated list of fault kinds ("": AllKinds).
+func ParseKinds(s string) ([]Kind, error) {
+	if strings.TrimSpace(s) == "" {
+		return AllKinds(), nil
+	}
+	var out []Kind
+	for _, f := range strings.Split(s, ",") {
+		k := Kind(strings.TrimSpace(f))
+		if k == "" {
+			continue
+		}
+		if !slices.Contains(AllKinds(), k) {
+			return nil, fmt.Errorf("unknown fault %q (faults: %s)", k, KindList(AllKinds()))
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return AllKinds(), nil
+	}
+	return out, nil
+}
+
+// KindList is ks comma separated.
+func KindList(ks []Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ",")
+}
 
 // IsStream reports whether k hits one account's stream.
 func (k Kind) IsStream() bool {

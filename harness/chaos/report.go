@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kraite/stream/harness/proc"
 )
 
 // Seconds is a duration that marshals to JSON as seconds (a number).
@@ -44,42 +44,6 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
-// Memory is one process's memory at one moment.
-type Memory struct {
-	RSSMiB     float64 `json:"rss_mib"`
-	HeapMiB    float64 `json:"heap_mib,omitempty"` // Go heap in use (this process only)
-	Goroutines int     `json:"goroutines,omitempty"`
-}
-
-// SelfMemory collects garbage, then reads this process's RSS, Go heap in
-// use and goroutine count.
-func SelfMemory() Memory {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	m := Memory{HeapMiB: float64(ms.HeapInuse) / (1 << 20), Goroutines: runtime.NumGoroutine()}
-	m.RSSMiB, _ = ProcessRSS(os.Getpid())
-	return m
-}
-
-// ProcessRSS reads the resident set size of a process from /proc (Linux).
-func ProcessRSS(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("reading the memory of process %d: %w", pid, err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				return 0, fmt.Errorf("parsing VmRSS of process %d: %w", pid, err)
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for process %d", pid)
-}
-
 // Report is the result of a chaos run.
 type Report struct {
 	Started  time.Time `json:"started"`
@@ -89,16 +53,16 @@ type Report struct {
 	Database string    `json:"database"` // masked
 	// Converged says the database reached the ground truth after trading
 	// paused, within ConvergedAfter of the pause.
-	Converged      bool      `json:"converged"`
-	ConvergedAfter Seconds   `json:"converged_after_s"`
-	Result         Result    `json:"result"`
-	Faults         []Outcome `json:"faults"`
-	MemoryStart    Memory    `json:"memory_start"`
-	MemoryEnd      Memory    `json:"memory_end"`
+	Converged      bool        `json:"converged"`
+	ConvergedAfter Seconds     `json:"converged_after_s"`
+	Result         Result      `json:"result"`
+	Faults         []Outcome   `json:"faults"`
+	MemoryStart    proc.Memory `json:"memory_start"`
+	MemoryEnd      proc.Memory `json:"memory_end"`
 	// ChildMemory is the worker child process's RSS, first and last start.
-	ChildStart Memory   `json:"child_memory_start"`
-	ChildEnd   Memory   `json:"child_memory_end"`
-	Notes      []string `json:"notes,omitempty"`
+	ChildStart proc.Memory `json:"child_memory_start"`
+	ChildEnd   proc.Memory `json:"child_memory_end"`
+	Notes      []string    `json:"notes,omitempty"`
 }
 
 // Failures lists why the run did not pass (none: it passed).
@@ -238,66 +202,6 @@ func clipTo(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
-}
-
-// SoakSample is one memory sample of a soak.
-type SoakSample struct {
-	Real      Seconds `json:"real_s"`
-	Simulated Seconds `json:"simulated_s"`
-	Memory
-	Frames int64 `json:"frames_stored"`
-}
-
-// SoakReport is the result of a time-compressed soak.
-type SoakReport struct {
-	Simulated Seconds      `json:"simulated_s"`
-	Real      Seconds      `json:"real_s"`
-	Speed     float64      `json:"speed"`
-	Accounts  int          `json:"accounts"`
-	Timers    string       `json:"timers"`
-	Samples   []SoakSample `json:"samples"`
-	Start     Memory       `json:"memory_start"` // after warm-up
-	Max       Memory       `json:"memory_max"`
-	End       Memory       `json:"memory_end"`
-	// Result compares orders and algo orders with the simulator's ground
-	// truth at the end (frames are not known: the simulator runs in
-	// another process).
-	Result    Result `json:"result"`
-	Converged bool   `json:"converged"`
-}
-
-// Flat reports whether memory stayed flat: the end RSS and heap within 25%
-// (RSS) and 50% plus 2 MiB (heap) of the start.
-func (s SoakReport) Flat() bool {
-	return s.End.RSSMiB <= s.Start.RSSMiB*1.25 && s.End.HeapMiB <= s.Start.HeapMiB*1.5+2
-}
-
-// WriteText prints the soak for a person.
-func (s SoakReport) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "kraite chaos --soak: %s simulated in %s (x%.0f), %d accounts; %s\n",
-		fmtDur(time.Duration(s.Simulated)), fmtDur(time.Duration(s.Real)), s.Speed, s.Accounts, s.Timers)
-	for _, x := range s.Samples {
-		fmt.Fprintf(w, "  t=%-7s simulated %-9s rss %6.1f MiB  heap %6.1f MiB  goroutines %4d  frames stored %d\n",
-			fmtDur(time.Duration(x.Real)), fmtDur(time.Duration(x.Simulated).Round(time.Minute)), x.RSSMiB, x.HeapMiB, x.Goroutines, x.Frames)
-	}
-	fmt.Fprintf(w, "  rss start %.1f MiB, max %.1f MiB, end %.1f MiB (x%.2f); heap start %.1f MiB, max %.1f MiB, end %.1f MiB; goroutines %d -> %d\n",
-		s.Start.RSSMiB, s.Max.RSSMiB, s.End.RSSMiB, ratio(s.End.RSSMiB, s.Start.RSSMiB), s.Start.HeapMiB, s.Max.HeapMiB, s.End.HeapMiB,
-		s.Start.Goroutines, s.End.Goroutines)
-	conv := "converged"
-	if !s.Converged {
-		conv = "did NOT converge"
-	}
-	fmt.Fprintf(w, "  ground truth: %s; %d orders and %d algo orders compared, %d lost, %d unknown; %d transitions, %d recorded twice, %d out of a final status\n",
-		conv, s.Result.Orders, s.Result.AlgoOrders, s.Result.LostTotal(), s.Result.Phantom,
-		s.Result.Transitions, s.Result.Duplicates.Transitions, s.Result.Regressions)
-	for _, d := range s.Result.Details {
-		fmt.Fprintf(w, "    %s\n", d)
-	}
-	verdict := "flat"
-	if !s.Flat() {
-		verdict = "NOT flat"
-	}
-	fmt.Fprintf(w, "  memory %s\n", verdict)
 }
 
 func ratio(a, b float64) float64 {

@@ -27,7 +27,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +36,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/harness/proc"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/db"
@@ -295,7 +295,7 @@ func (a *ackLog) set(on bool) {
 
 func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, error) {
 	name := spec.name
-	ph := Phase{Name: name, Run: run, LoadBefore: loadavg()}
+	ph := Phase{Name: name, Run: run, LoadBefore: proc.LoadAvg()}
 	log := cfg.Log.With("phase", name, "run", run)
 	if cfg.Repeat > 1 {
 		name = fmt.Sprintf("%s (run %d/%d)", name, run, cfg.Repeat)
@@ -444,7 +444,7 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	to := time.Now()
 	acks.set(false)
 	sim.SetTrading(false) // no new orders; what the window sent drains
-	ph.LoadAfter = loadavg()
+	ph.LoadAfter = proc.LoadAvg()
 	ph.Window = to.Sub(from)
 
 	frames := windowFrames(sim, from, to)
@@ -537,17 +537,4 @@ func applyTopics(ctx context.Context, kf *kclient.Factory, prefix string) error 
 		return fmt.Errorf("applying the topic catalog: %w", err)
 	}
 	return nil
-}
-
-// loadavg is /proc/loadavg's three averages ("?" where unreadable).
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
