@@ -2,6 +2,7 @@ package kclient_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,13 +76,12 @@ func TestFactoryMetricsKeepEveryClientApart(t *testing.T) {
 	var got map[string]float64
 	counted := func(want string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for got = kafkaSeries(t, reg, "kraite_kafka_produce_records_total"); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("produce_records_total per client = %v, want %s", got, want)
+		testkit.Eventually(t, 30*time.Second, "produce_records_total per client "+want, func() error {
+			if got = kafkaSeries(t, reg, "kraite_kafka_produce_records_total"); !cond() {
+				return fmt.Errorf("got %v", got)
 			}
-			got = kafkaSeries(t, reg, "kraite_kafka_produce_records_total")
-		}
+			return nil
+		})
 	}
 	produce(first, 3)
 	produce(second, 2)
