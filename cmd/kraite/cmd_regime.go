@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/regimestate"
-	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
 
@@ -63,28 +58,8 @@ func cmdRegime(ctx context.Context, a *cli, args []string) error {
 }
 
 func regimeOverride(ctx context.Context, a *cli, c app.Common, action string, dur time.Duration, reason, by string) error {
-	now := time.Now()
-	ov := topics.Override{Scope: regimestate.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
-	switch action {
-	case "allow", "block":
-		if reason == "" {
-			return errors.New("--reason is required for an override")
-		}
-		if dur <= 0 {
-			return fmt.Errorf("--for %s must be positive", dur)
-		}
-		ov.UntilMs = now.Add(dur).UnixMilli()
-	case "clear":
-		ov.UntilMs = now.UnixMilli()
-	default:
-		return fmt.Errorf("unknown override action %q (allow, block or clear)", action)
-	}
-	b, err := json.Marshal(ov)
+	ov, err := app.RegimeOverride(ctx, c, action, dur, reason, by, time.Now())
 	if err != nil {
-		return fmt.Errorf("encoding override: %w", err)
-	}
-	rec := &kgo.Record{Topic: topics.RegimeOverrides.Name(c.TopicPrefix), Key: []byte(ov.Scope), Value: b}
-	if _, err := app.ProduceOne(ctx, c, rec); err != nil {
 		return err
 	}
 	if action == "clear" {
@@ -96,46 +71,21 @@ func regimeOverride(ctx context.Context, a *cli, c app.Common, action string, du
 }
 
 func regimeStatus(ctx context.Context, a *cli, c app.Common, exchange string) error {
-	// The group table has one key per exchange; the newest record of its
-	// partition is among the last few, so read a bounded tail.
-	states, err := app.ReadLatest(ctx, c, string(regime.Table(c.TopicPrefix)), 64)
+	v, err := app.RegimeStatus(ctx, c, exchange, time.Now())
 	if err != nil {
 		return err
 	}
-	ovs, err := app.ReadLatest(ctx, c, topics.RegimeOverrides.Name(c.TopicPrefix), 0)
-	if err != nil {
-		return err
-	}
-	rawOv := ovs[regimestate.OverrideScope]
-	ov := regime.DecodeOverride(rawOv)
-	var st *regimestate.State
-	if raw := states[exchange]; len(raw) > 0 {
-		st = new(regimestate.State)
-		if err := json.Unmarshal(raw, st); err != nil {
-			return fmt.Errorf("decoding regime state of %s: %w", exchange, err)
-		}
-	}
-	// A garbage newest override record is not the override: the gate and
-	// the regime keep the last good one (which the regime state records),
-	// or refuse opens when there was none.
-	unreadable := len(rawOv) > 0 && ov == nil
-	if unreadable && st != nil {
-		ov = st.Override
-	}
-	printRegime(a, exchange, st, ov, unreadable, time.Now().UnixMilli())
+	printRegime(a, v)
 	return nil
 }
 
-func printRegime(a *cli, exchange string, st *regimestate.State, ov *topics.Override, ovUnreadable bool, now int64) {
-	gate, reason := regimestate.GateStatus(st, ov, now)
-	if ovUnreadable && ov == nil {
-		gate, reason = regimestate.GateOverrideUnreadable, "the newest override record is unreadable (quarantined) and no good one is known: opens refused until an operator writes a valid override"
-	}
+func printRegime(a *cli, v app.RegimeView) {
+	st, ov := v.State, v.Override
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	ts := func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
-	fmt.Fprintf(tw, "exchange\t%s\n", exchange)
-	fmt.Fprintf(tw, "gate now\t%s (opens %s): %s\n", gate, map[bool]string{true: "allowed", false: "refused"}[regimestate.Allowed(gate)], reason)
+	fmt.Fprintf(tw, "exchange\t%s\n", v.Exchange)
+	fmt.Fprintf(tw, "gate now\t%s (opens %s): %s\n", v.Gate, map[bool]string{true: "allowed", false: "refused"}[regimestate.Allowed(v.Gate)], v.Reason)
 	if st == nil {
 		fmt.Fprintln(tw, "state\tnone yet (is the regime processor running and mark prices flowing?)")
 		return
@@ -149,7 +99,7 @@ func printRegime(a *cli, exchange string, st *regimestate.State, ov *topics.Over
 	if ov != nil {
 		fmt.Fprintf(tw, "override\t%s until %s by %s: %s\n", ov.Action, ts(ov.UntilMs), ov.By, ov.Reason)
 	}
-	if ovUnreadable {
+	if v.OverrideUnreadable {
 		fmt.Fprintln(tw, "override record\tthe newest record is unreadable (quarantined); the last good override stays in force")
 	}
 	if st.Degraded != "" {
