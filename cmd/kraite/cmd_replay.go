@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -143,7 +141,7 @@ func runReplay(ctx context.Context, a *cli, adm *kadm.Client, prefix string, f r
 	if err != nil {
 		return err
 	}
-	if err := printPlan(a.stdout, plan, f.asJSON); err != nil {
+	if err := groupadmin.WritePlan(a.stdout, plan, f.asJSON); err != nil {
 		return err
 	}
 	say := a.stdout
@@ -179,7 +177,7 @@ func applyReplay(ctx context.Context, a *cli, adm *kadm.Client, plan groupadmin.
 	if !errors.As(err, &live) {
 		return plan, err
 	}
-	printMembersToStop(say, live)
+	groupadmin.WriteLiveMembers(say, live)
 	if !f.wait {
 		return plan, fmt.Errorf("refusing to reset group %s: %w (stop them, or add --wait)", plan.Group, groupadmin.ErrLiveMembers)
 	}
@@ -205,7 +203,7 @@ func applyReplay(ctx context.Context, a *cli, adm *kadm.Client, plan groupadmin.
 	if err != nil {
 		return plan, err
 	}
-	if err := printPlan(a.stdout, plan, f.asJSON); err != nil {
+	if err := groupadmin.WritePlan(a.stdout, plan, f.asJSON); err != nil {
 		return plan, err
 	}
 	return plan, applyWithin(ctx, adm, plan)
@@ -225,54 +223,6 @@ func applyWithin(ctx context.Context, adm *kadm.Client, plan groupadmin.ReplayPl
 	ctx, cancel := context.WithTimeout(ctx, opsRequestTimeout)
 	defer cancel()
 	return groupadmin.Apply(ctx, adm, plan)
-}
-
-func printMembersToStop(w io.Writer, live *groupadmin.LiveMembersError) {
-	fmt.Fprintf(w, "group %s has %d live member(s) (state %s); stop these processes first:\n", live.Group, len(live.Members), live.State)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  CLIENT\tHOST\tMEMBER")
-	for _, m := range live.Members {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.ClientID, m.Host, m.MemberID)
-	}
-	tw.Flush()
-}
-
-// printPlan writes the plan as a table (or JSON) with its notes.
-func printPlan(w io.Writer, plan groupadmin.ReplayPlan, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
-	}
-	until := "the end"
-	if plan.To != nil {
-		until = plan.To.String()
-	}
-	fmt.Fprintf(w, "replay plan: group %s, topic %s, from %s to %s", plan.Group, plan.Topic, plan.From, until)
-	if plan.Account != "" {
-		fmt.Fprintf(w, ", account %s (partition %d)", plan.Account, plan.AccountPartition)
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PARTITION\tCOMMITTED\tSTART\tEND\tTARGET\tUNTIL\tREPLAY\tSKIP\t")
-	for _, p := range plan.Partitions {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Partition, offsetOrDash(p.Committed), p.Start, p.End, p.Target, p.Until, p.Replay(), p.Skipped())
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("writing plan: %w", err)
-	}
-	fmt.Fprintf(w, "total: %d records to replay in %d partition(s)\n", plan.Total(), len(plan.Partitions))
-	for _, n := range plan.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	return nil
-}
-
-func offsetOrDash(o int64) string {
-	if o < 0 {
-		return "-"
-	}
-	return fmt.Sprint(o)
 }
 
 // opsIsTerminal reports whether w is a terminal (progress redraws in

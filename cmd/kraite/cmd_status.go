@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -104,92 +102,11 @@ func printStatusOnce(ctx context.Context, w io.Writer, adm *kadm.Client, groups 
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if err := printGroupStatus(w, g); err != nil {
+		if err := groupadmin.WriteStatus(w, g); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// printGroupStatus writes one group: a header line, its members, then one
-// row per partition.
-func printGroupStatus(w io.Writer, g groupadmin.GroupStatus) error {
-	fmt.Fprintf(w, "GROUP %s  state %s  protocol %s  members %d  lag %d\n", g.Group, g.State, orDash(g.Protocol), len(g.Members), g.TotalLag)
-	if g.Err != "" {
-		fmt.Fprintf(w, "  error: %s\n", g.Err)
-	}
-	if len(g.Members) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  MEMBER\tCLIENT\tHOST\tASSIGNED")
-		for _, m := range g.Members {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.MemberID, m.ClientID, m.Host, formatAssigned(m.Assigned))
-		}
-		if err := tw.Flush(); err != nil {
-			return fmt.Errorf("writing status: %w", err)
-		}
-	}
-	if len(g.Partitions) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER")
-	for _, p := range g.Partitions {
-		owner := "-"
-		if p.ClientID != "" {
-			owner = p.ClientID + "@" + p.Host
-		}
-		lag := fmt.Sprint(p.Lag)
-		if p.Err != "" {
-			lag = "? (" + p.Err + ")"
-		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\n", p.Topic, p.Partition, offsetOrDash(p.Committed), p.End, lag, owner)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("writing status: %w", err)
-	}
-	return nil
-}
-
-// formatAssigned renders topic -> partitions as "orders[0-3,7] positions[1]".
-func formatAssigned(m map[string][]int32) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	var parts []string
-	for _, t := range sortedKeys(m) {
-		parts = append(parts, t+"["+formatRanges(m[t])+"]")
-	}
-	return strings.Join(parts, " ")
-}
-
-// formatRanges compresses sorted partition numbers: 0,1,2,5 -> "0-2,5".
-func formatRanges(ps []int32) string {
-	ps = append([]int32(nil), ps...)
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	var b strings.Builder
-	for i := 0; i < len(ps); {
-		j := i
-		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		if j > i {
-			fmt.Fprintf(&b, "%d-%d", ps[i], ps[j])
-		} else {
-			fmt.Fprintf(&b, "%d", ps[i])
-		}
-		i = j + 1
-	}
-	return b.String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // opsAdmin builds the admin client of replay and status; call the returned
