@@ -215,15 +215,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// scratchDB creates a fresh database on the server of serverURL, migrates
-// it and seeds the symbols; drop removes it.
-func scratchDB(ctx context.Context, serverURL string, exchangeInfo []byte) (*db.DB, func(), error) {
+// ScratchDB creates a fresh database on the MariaDB/MySQL server of
+// serverURL, migrates it and seeds the symbols and the simulator's symbol
+// rules (exchangeInfo); drop removes it. Benchmarks write there.
+func ScratchDB(ctx context.Context, serverURL string, exchangeInfo []byte) (*db.DB, func(), error) {
 	t, err := db.ParseURL(serverURL)
 	if err != nil {
 		return nil, nil, err
 	}
 	if t.Dialect != db.MySQL {
-		return nil, nil, fmt.Errorf("bench e2e runs on MariaDB/MySQL, not %s", t.Dialect)
+		return nil, nil, fmt.Errorf("the benchmarks run on MariaDB/MySQL, not %s", t.Dialect)
 	}
 	admin, err := db.Open(ctx, serverURL)
 	if err != nil {
@@ -238,7 +239,7 @@ func scratchDB(ctx context.Context, serverURL string, exchangeInfo []byte) (*db.
 	}
 	drop := func() {
 		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
-			fmt.Fprintf(os.Stderr, "bench e2e: dropping scratch database %s: %v\n", name, err)
+			fmt.Fprintf(os.Stderr, "bench: dropping scratch database %s: %v\n", name, err)
 		}
 		admin.Close()
 	}
@@ -324,7 +325,7 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	}
 	defer ln.Close() // Serve closes it too; this covers a return before Serve
 	simAddr := ln.Addr().String()
-	d, dropDB, err := scratchDB(ctx, cfg.DatabaseURL, sim.ExchangeInfo())
+	d, dropDB, err := ScratchDB(ctx, cfg.DatabaseURL, sim.ExchangeInfo())
 	if err != nil {
 		return ph, err
 	}

@@ -62,7 +62,7 @@ func TestScratchDBRefusesBadServerURLs(t *testing.T) {
 	defer cancel()
 	for _, u := range []string{"", "::not a url", "postgres://root:hunter2@127.0.0.1:1/kraite", "sqlite:///tmp/x.db",
 		"mysql://root:hunter2@127.0.0.1:1/kraite", "mysql://root:hunter2@127.0.0.1:1/" + strings.Repeat("x", 1<<16)} {
-		d, drop, err := scratchDB(ctx, u, nil)
+		d, drop, err := ScratchDB(ctx, u, nil)
 		if err == nil {
 			drop()
 			d.Close()

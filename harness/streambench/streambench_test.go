@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/testkit"
 )
 
@@ -52,6 +53,51 @@ func TestIngestOverTwoProcesses(t *testing.T) {
 	if !strings.Contains(out.String(), "ratio 2 processes / 1") {
 		t.Errorf("no ratio line in\n%s", out.String())
 	}
+}
+
+// TestFailoverSmall runs the failover benchmark small, with the database:
+// kill -9 of one of two producer processes, every account streaming again
+// with one gap marker per moved account, a third process taking its share
+// with no gap marker, nothing missing from the topic, and the database
+// (audit and orders sinks, gap backfill) equal to the simulator's ground
+// truth: no frame, order or fill lost, no audit row, fill or transition
+// doubled.
+func TestFailoverSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts producer processes")
+	}
+	server := dbtest.URL(dbtest.MySQL(t)) // skips without MariaDB; the run makes its own scratch database there
+	t.Setenv(workerEnv, "1")
+	var out bytes.Buffer
+	start := time.Now()
+	res, err := Failover(context.Background(), FailoverOptions{Self: os.Args[0], Args: []string{"-test.run=^$"},
+		Accounts: 12, Interval: time.Second, Session: 6 * time.Second, Grace: 5 * time.Second,
+		DatabaseURL: server, Settle: time.Minute, Out: &out, Log: testkit.Logger(t)})
+	t.Logf("%s (load %s)\n%s", time.Since(start).Round(time.Second), loadavg(), out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Moved == 0 || len(res.Recovery) != res.Moved {
+		t.Errorf("%d accounts moved, %d gap markers after the kill", res.Moved, len(res.Recovery))
+	}
+	if res.ScaleOutGaps != 0 || res.MissingAfter != 0 || res.MissingScaleOut != 0 {
+		t.Errorf("scale-out gap markers %d, frames missing from the topic %d + %d", res.ScaleOutGaps, res.MissingAfter, res.MissingScaleOut)
+	}
+	db := res.Database
+	if db == nil {
+		t.Fatal("no database result")
+	}
+	if !db.Converged || !db.OK() || db.FramesPushed == 0 || db.Orders == 0 || db.Fills == 0 {
+		t.Errorf("database against the ground truth: converged %t, %+v", db.Converged, db.Result)
+	}
+	if !res.OK() {
+		t.Error("FailoverResult.OK is false")
+	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
 }
 
 func TestWorkerRefusesABadConfig(t *testing.T) {
