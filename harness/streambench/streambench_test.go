@@ -87,6 +87,12 @@ func TestFailoverSmall(t *testing.T) {
 	if db == nil {
 		t.Fatal("no database result")
 	}
+	// An order opened and closed during the outage in a symbol the
+	// account has nothing else in is beyond any REST read: reported apart
+	// (only for the killed process's accounts), never doubled or phantom.
+	if db.Unreachable > 0 {
+		t.Logf("unreachable by REST: %d %v", db.Unreachable, db.UnreachableDetails)
+	}
 	if !db.Converged || !db.OK() || db.FramesPushed == 0 || db.Orders == 0 || db.Fills == 0 {
 		t.Errorf("database against the ground truth: converged %t, %+v", db.Converged, db.Result)
 	}
