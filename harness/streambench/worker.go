@@ -138,7 +138,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logge
 		case "status":
 			var st Status
 			for _, s := range mg.Status() {
-				if s.Problem == "" {
+				if s.Problem == "" && s.Closed == "" {
 					st.Accounts++
 				}
 				if s.Connected {
@@ -163,7 +163,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logge
 				r.LatencyNs = append(r.LatencyNs, int64(got[i]))
 			}
 			for _, s := range mg.Status() {
-				if s.Problem == "" {
+				if s.Problem == "" && s.Closed == "" {
 					r.Accounts++
 				}
 			}

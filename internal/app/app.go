@@ -200,9 +200,11 @@ func (w *App) healthMonitor(names []string) (*health.Monitor, error) {
 		}
 		mon.Streams("userdata-streams", sw, func() []health.Stream {
 			sts := mg.Status()
-			out := make([]health.Stream, len(sts))
-			for i, s := range sts {
-				out[i] = health.Stream{ID: s.ID, Connected: s.Connected}
+			out := make([]health.Stream, 0, len(sts))
+			for _, s := range sts {
+				if s.Closed == "" { // a disabled account is not a down stream
+					out = append(out, health.Stream{ID: s.ID, Connected: s.Connected})
+				}
 			}
 			return out
 		})

@@ -64,7 +64,8 @@ func processStreams(w *App) *statuspage.StreamSource {
 			sts := mg.Status()
 			out := make([]statuspage.Account, len(sts))
 			for i, s := range sts {
-				out[i] = statuspage.Account{ID: s.ID, Connected: s.Connected, ListenKeyAt: s.ListenKeyAt, KeptAliveAt: s.KeptAliveAt}
+				out[i] = statuspage.Account{ID: s.ID, Connected: s.Connected, ListenKeyAt: s.ListenKeyAt, KeptAliveAt: s.KeptAliveAt,
+					Problem: s.Problem, Closed: s.Closed}
 			}
 			return out
 		}

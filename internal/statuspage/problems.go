@@ -395,7 +395,7 @@ func (s *state) stalledSince(group string, p groupadmin.PartitionStatus, now tim
 func (s *state) noteStreams(st Streams, now time.Time) {
 	down := make(map[string]time.Time, len(s.down))
 	for _, a := range st.Accounts {
-		if a.Connected {
+		if a.Connected || a.Closed != "" {
 			continue
 		}
 		since, ok := s.down[a.ID]
@@ -623,9 +623,11 @@ func (s *state) components(health, ready []CheckResult, now time.Time) []Compone
 func disconnectedProblems(st Streams, down map[string]time.Time) []Problem {
 	var ids []string
 	var since int64
+	why := map[string]string{}
 	for _, a := range st.Accounts {
-		if !a.Connected {
+		if !a.Connected && a.Closed == "" {
 			ids = append(ids, a.ID)
+			why[a.ID] = a.Problem
 			if t := down[a.ID]; !t.IsZero() && (since == 0 || t.UnixMilli() < since) {
 				since = t.UnixMilli()
 			}
@@ -642,8 +644,12 @@ func disconnectedProblems(st Streams, down map[string]time.Time) []Problem {
 	}
 	out := make([]Problem, 0, len(ids))
 	for _, id := range ids {
+		reason := "user-data socket down: no fills or order updates from this account"
+		if why[id] != "" {
+			reason = "not streamed: " + why[id] + ": no fills or order updates from this account"
+		}
 		out = append(out, Problem{Kind: KindDisconnected, Severity: SeverityBad, Subject: "account " + id,
-			Reason: "user-data socket down: no fills or order updates from this account", SinceMs: down[id].UnixMilli()})
+			Reason: reason, SinceMs: down[id].UnixMilli()})
 	}
 	return out
 }

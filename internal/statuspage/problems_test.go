@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -294,6 +295,59 @@ func TestDisconnectedAccountsAreProblemsSinceTheyWentDown(t *testing.T) {
 	s.noteStreams(accts(0), t0.Add(3*time.Minute))
 	if ps := s.problems(&Snapshot{Streams: accts(0)}, t0, 10*time.Minute); len(ps) != 0 || len(s.down) != 0 {
 		t.Fatalf("all connected: %+v", ps)
+	}
+}
+
+// TestTheStreamsSayWhyAnAccountIsNotStreamed: the assigner's reasons reach
+// the page. An account that should stream but cannot (not in the table, a
+// version ahead of it) is a problem naming the reason; a disabled one is
+// listed as closed with its reason, counted neither in the total nor as
+// down. A huge reason is clipped.
+func TestTheStreamsSayWhyAnAccountIsNotStreamed(t *testing.T) {
+	s := newState("t.", time.Hour, 20)
+	now := time.UnixMilli(1_800_000_000_000)
+	huge := strings.Repeat("é", 1000)
+	src := &StreamSource{Accounts: func() []Account {
+		return []Account{
+			{ID: "acct-a", Connected: true},
+			{ID: "acct-ghost", Problem: "account acct-ghost is on the accounts topic but not in the accounts table"},
+			{ID: "acct-off", Closed: "disabled (kraite.accounts version 3)"},
+			{ID: "acct-huge", Problem: huge},
+		}
+	}}
+	st := buildStreams(src, now)
+	if st.Total != 3 || st.Connected != 1 {
+		t.Fatalf("total %d connected %d, want 3 and 1 (the disabled account is not counted)", st.Total, st.Connected)
+	}
+	by := map[string]StreamAccount{}
+	for _, a := range st.Accounts {
+		by[a.ID] = a
+	}
+	if by["acct-off"].Closed != "disabled (kraite.accounts version 3)" || by["acct-off"].Problem != "" {
+		t.Fatalf("disabled account: %+v", by["acct-off"])
+	}
+	if !strings.Contains(by["acct-ghost"].Problem, "not in the accounts table") {
+		t.Fatalf("ghost account: %+v", by["acct-ghost"])
+	}
+	if p := by["acct-huge"].Problem; len(p) > maxReason+len("…") || !utf8.ValidString(p) {
+		t.Fatalf("huge reason not clipped on a rune boundary: %d bytes", len(p))
+	}
+	s.noteStreams(st, now)
+	if _, ok := s.down["acct-off"]; ok {
+		t.Fatal("a disabled account counts as down")
+	}
+	ps := s.problems(&Snapshot{Streams: st}, now, 10*time.Minute)
+	var ghost bool
+	for _, p := range ps {
+		if p.Subject == "account acct-off" {
+			t.Fatalf("a disabled account is a problem: %+v", p)
+		}
+		if p.Subject == "account acct-ghost" {
+			ghost = strings.Contains(p.Reason, "not streamed: account acct-ghost is on the accounts topic but not in the accounts table")
+		}
+	}
+	if !ghost || len(ps) != 2 {
+		t.Fatalf("problems %+v: want acct-ghost with its reason and acct-huge", ps)
 	}
 }
 

@@ -147,8 +147,13 @@ type REST struct {
 
 // StreamAccount is one user-data account's stream.
 type StreamAccount struct {
-	ID          string   `json:"id"`
-	Connected   bool     `json:"connected"`
+	ID        string `json:"id"`
+	Connected bool   `json:"connected"`
+	// Problem is why an account that should stream is not running; Closed
+	// why it is deliberately not streamed (disabled: not counted in Total,
+	// not a problem).
+	Problem     string   `json:"problem,omitempty"`
+	Closed      string   `json:"closed,omitempty"`
 	LastFrameMs int64    `json:"last_frame_at,omitempty"`
 	Age         *float64 `json:"age_s"`
 	// DownSinceMs is since when this page has seen the socket down.
@@ -419,7 +424,8 @@ func buildStreams(src *StreamSource, now time.Time) Streams {
 	}
 	for _, a := range src.Accounts() {
 		c := perAccount[a.ID]
-		row := StreamAccount{ID: a.ID, Connected: a.Connected, Reconnects: c.Reconnects, Gaps: c.Gaps}
+		row := StreamAccount{ID: a.ID, Connected: a.Connected, Reconnects: c.Reconnects, Gaps: c.Gaps,
+			Problem: clipReason(a.Problem), Closed: clipReason(a.Closed)}
 		if !a.ListenKeyAt.IsZero() {
 			row.ListenKeyAtMs, row.ListenKeyAge = a.ListenKeyAt.UnixMilli(), age(now, a.ListenKeyAt)
 		}
@@ -437,7 +443,11 @@ func buildStreams(src *StreamSource, now time.Time) Streams {
 		out.Accounts = append(out.Accounts, row)
 	}
 	sort.Slice(out.Accounts, func(i, j int) bool { return out.Accounts[i].ID < out.Accounts[j].ID })
-	out.Total = len(out.Accounts)
+	for _, a := range out.Accounts {
+		if a.Closed == "" {
+			out.Total++
+		}
+	}
 	return out
 }
 
@@ -675,4 +685,19 @@ func buildREST(src *StreamSource, now time.Time) REST {
 		out.Banned = r.BannedUntil.After(now)
 	}
 	return out
+}
+
+// maxReason bounds why an account is not streamed on the page.
+const maxReason = 300
+
+// clipReason bounds a reason to maxReason bytes on a rune boundary.
+func clipReason(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	n := maxReason
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -162,6 +162,11 @@ type RESTState struct {
 type Account struct {
 	ID        string
 	Connected bool
+	// Problem says why an account that should stream is not running (not
+	// in the accounts table, a version ahead of the table, no secret...);
+	// Closed why it is deliberately not streamed (disabled). Both come
+	// from the producer's assigner; empty otherwise.
+	Problem, Closed string
 	// ListenKeyAt is when the stream obtained its listenKey (zero:
 	// unknown); KeptAliveAt when it last kept it alive (zero: not yet).
 	ListenKeyAt, KeptAliveAt time.Time

@@ -535,13 +535,18 @@ func (as *Assigner) apply(ctx context.Context) time.Time {
 		ho HandOver
 	}
 	wanted := map[string]want{}
+	closed := map[string]string{}
 	for _, pt := range as.parts {
 		if !pt.caughtUp {
 			continue
 		}
 		for id, c := range pt.accounts {
-			if c.Enabled && c.Exchange == as.cfg.Exchange {
+			switch {
+			case c.Exchange != as.cfg.Exchange:
+			case c.Enabled:
 				wanted[id] = want{c: c, ho: pt.handOver}
+			default:
+				closed[id] = fmt.Sprintf("disabled (kraite.accounts version %d)", c.Version)
 			}
 		}
 	}
@@ -577,6 +582,7 @@ func (as *Assigner) apply(ctx context.Context) time.Time {
 	}
 	as.problems = problems
 	as.mg.SetProblems(problems)
+	as.mg.SetClosed(closed)
 	as.mg.SetAccounts(out)
 	return earliest(next, as.nextRetry())
 }

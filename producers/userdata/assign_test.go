@@ -360,7 +360,7 @@ func TestAssignerStreamsOwnedAccountsAndFollowsChanges(t *testing.T) {
 	}
 	testkit.Eventually(t, 10*time.Second, "the disabled account closed", func() bool {
 		for _, s := range p.mg.Status() {
-			if s.ID == victim {
+			if s.ID == victim && s.Closed == "" { // listed as closed (disabled), not running
 				return false
 			}
 		}
@@ -614,6 +614,15 @@ func TestAssignerRefusesAVersionAheadOfTheTable(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the disable followed", func() bool {
 		_, problem := p.as.Status().Problems[victim]
 		return !problem && closed(victim)
+	})
+	// The status says why it is closed (the status page shows it).
+	testkit.Eventually(t, 10*time.Second, "the disabled account listed as closed", func() bool {
+		for _, s := range p.mg.Status() {
+			if s.ID == victim {
+				return strings.HasPrefix(s.Closed, "disabled (kraite.accounts version") && s.Problem == "" && !s.Connected
+			}
+		}
+		return false
 	})
 	// ... and enabling it opens it again within seconds.
 	t1 := time.Now()

@@ -30,6 +30,7 @@ type Manager struct {
 	mu       sync.Mutex
 	running  map[string]*runner
 	problems map[string]string // accounts that should stream but cannot, with why
+	closed   map[string]string // accounts deliberately not streamed (disabled), with why
 
 	hook func(Account, []byte) // tests only, see stream.hook
 }
@@ -165,6 +166,10 @@ type AccountStatus struct {
 	// Problem says why an account this producer should stream is not
 	// running (unknown account, unreadable secret); empty otherwise.
 	Problem string
+	// Closed says why an account this producer knows is deliberately not
+	// streamed (disabled on kraite.accounts): not a problem, not a down
+	// stream.
+	Closed string
 	// ListenKeyAt is when the stream obtained the listenKey it uses (at its
 	// last connect; zero before); KeptAliveAt when it last kept it alive
 	// (zero before the first keep-alive of that key).
@@ -190,11 +195,24 @@ func (mg *Manager) SetProblems(problems map[string]string) {
 	mg.mu.Unlock()
 }
 
+// SetClosed replaces the accounts that are deliberately not streamed
+// (disabled), with the reason of each (they show in Status with Closed).
+func (mg *Manager) SetClosed(closed map[string]string) {
+	cp := make(map[string]string, len(closed))
+	for id, why := range closed {
+		cp[id] = why
+	}
+	mg.mu.Lock()
+	mg.closed = cp
+	mg.mu.Unlock()
+}
+
 // REST is the producer's exchange REST client (listenKeys), for status
 // pages (its weight used and ban state).
 func (mg *Manager) REST() *binanceapi.Client { return mg.rest }
 
-// Status lists the running accounts and those that cannot run, in id order.
+// Status lists the running accounts, those that cannot run and those
+// deliberately closed, in id order.
 func (mg *Manager) Status() []AccountStatus {
 	mg.mu.Lock()
 	defer mg.mu.Unlock()
@@ -206,6 +224,11 @@ func (mg *Manager) Status() []AccountStatus {
 	for id, why := range mg.problems {
 		if _, ok := mg.running[id]; !ok {
 			out = append(out, AccountStatus{ID: id, Problem: why})
+		}
+	}
+	for id, why := range mg.closed {
+		if _, ok := mg.running[id]; !ok && mg.problems[id] == "" {
+			out = append(out, AccountStatus{ID: id, Closed: why})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
