@@ -564,6 +564,9 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	res.Database = &db
 	fmt.Fprintf(o.Out, "  database (api_data_stream, orders, order_fills) against the ground truth, %s after trading stopped (converged: %t):\n",
 		db.ConvergedAfter.Round(100*time.Millisecond), db.Converged)
+	if db.Behind != "" {
+		fmt.Fprintf(o.Out, "    still behind: %s\n", db.Behind)
+	}
 	fmt.Fprintf(o.Out, "    orders and algo orders the gap backfill did not bring back (opened and closed in the outage in a symbol new to the account), before the order-sync sweep: %d\n",
 		db.LostBeforeSweep)
 	fmt.Fprintf(o.Out, "    lost but unreachable by any REST read (opened and closed while no socket was attached, in a symbol the account has nothing else in): %d\n", db.Unreachable)

@@ -40,6 +40,7 @@ type pipeline struct {
 	adm    *kadm.Client
 	prod   *kgo.Client
 	prefix string
+	behind string // what caughtUp last found behind
 	stop   func()
 	done   chan error
 }
@@ -151,19 +152,30 @@ func (p *pipeline) failed() error {
 }
 
 // caughtUp reports whether the sinks, the gap watcher and the worker have
-// committed everything on their topics.
+// committed everything on their topics; behind names the first that has
+// not.
 func (p *pipeline) caughtUp(ctx context.Context) bool {
+	p.behind = ""
 	groups := []string{topics.GroupSinkAudit.Name(p.prefix), topics.GroupSinkOrders.Name(p.prefix), p.prefix + "gap-watcher",
 		p.prefix + "worker." + topics.Priority.Suffix}
 	lags, err := p.adm.Lag(ctx, groups...)
 	if err != nil {
+		p.behind = err.Error()
 		return false
 	}
 	for _, g := range groups {
 		l, ok := lags[g]
-		if !ok || l.Error() != nil || l.Lag.Total() > 0 {
-			return false
+		switch {
+		case !ok:
+			p.behind = "group " + g + ": no lag reported"
+		case l.Error() != nil:
+			p.behind = fmt.Sprintf("group %s: %v", g, l.Error())
+		case l.Lag.Total() > 0:
+			p.behind = fmt.Sprintf("group %s: %d records behind", g, l.Lag.Total())
+		default:
+			continue
 		}
+		return false
 	}
 	return true
 }
@@ -188,6 +200,7 @@ type DatabaseResult struct {
 	Unreachable        int
 	UnreachableDetails []string
 	Converged          bool          // nothing lost but Unreachable, and every group caught up, within the bound
+	Behind             string        // when not converged: the group still behind, if one was
 	ConvergedAfter     time.Duration // from the end of trading
 }
 
@@ -267,6 +280,9 @@ func (p *pipeline) settle(ctx context.Context, env *Env, drops []chaos.Drop, wit
 		backoff.Sleep(sctx, time.Second)
 	}
 	res.ConvergedAfter = time.Since(paused)
+	if !res.Converged {
+		res.Behind = p.behind
+	}
 	snap := chaos.SnapshotOf(env.Sim, ids, true)
 	if res.Result, err = chaos.Compare(ctx, p.d, snap, opts); err != nil {
 		return res, err

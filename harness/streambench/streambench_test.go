@@ -72,7 +72,7 @@ func TestFailoverSmall(t *testing.T) {
 	start := time.Now()
 	res, err := Failover(context.Background(), FailoverOptions{Self: os.Args[0], Args: []string{"-test.run=^$"},
 		Accounts: 12, Interval: time.Second, Session: 6 * time.Second, Grace: 5 * time.Second,
-		DatabaseURL: server, Settle: time.Minute, Out: &out, Log: testkit.Logger(t)})
+		DatabaseURL: server, Settle: 2 * time.Minute, Out: &out, Log: testkit.Logger(t)})
 	t.Logf("%s (load %s)\n%s", time.Since(start).Round(time.Second), loadavg(), out.String())
 	if err != nil {
 		t.Fatal(err)
