@@ -3,7 +3,10 @@ package topics
 import "strings"
 
 // GroupSpec declares one consumer group of Kraite: its name after the
-// deployment prefix and the topics it consumes. Groups are named from the
+// deployment prefix, the topics it consumes and the component that runs it
+// (the role that owns it is the role running that component,
+// internal/roles). Every group name in the code comes from here (Groups,
+// WorkerGroup, RebuildGroup); TestEveryGroupNameIsDeclared checks it. Groups are named from the
 // same prefix as the topics (DESIGN.md section 3), so two deployments on
 // one cluster never share a group, and declared here, next to the topics,
 // so commands (replay, status) can refuse a group or a topic that is not
@@ -66,6 +69,40 @@ func WorkerGroup(queue Spec) GroupSpec {
 		Doc: "jobs of queue " + queue.Suffix}
 }
 
+// RebuildComponent runs the rebuild groups (`kraite rebuild`).
+const RebuildComponent = "rebuild"
+
+// rebuildSinks are the sink groups `kraite rebuild` runs again, by the
+// short name that ends a rebuild group's name.
+var rebuildSinks = map[string]GroupSpec{"orders": GroupSinkOrders, "audit": GroupSinkAudit, "markprice": GroupSinkMarkPrice}
+
+// RebuildGroup is the fresh group of one `kraite rebuild` run (named run)
+// for one sink (GroupSinkOrders, GroupSinkAudit or GroupSinkMarkPrice):
+// <prefix>rebuild-<run>-<orders|audit|markprice>, reading the sink's
+// inputs from their start. ok is false for any other group, and for a run
+// name that is empty, longer than 200 bytes, or holds a space, a comma or
+// a control character.
+func RebuildGroup(sink GroupSpec, run string) (GroupSpec, bool) {
+	short := strings.TrimPrefix(sink.Suffix, "sink.")
+	if g, known := rebuildSinks[short]; !known || g.Suffix != sink.Suffix || !validRun(run) {
+		return GroupSpec{}, false
+	}
+	return GroupSpec{Suffix: "rebuild-" + run + "-" + short, Inputs: sink.Inputs, Component: RebuildComponent,
+		Doc: "kraite rebuild run " + run + ": " + sink.Doc}, true
+}
+
+func validRun(run string) bool {
+	if run == "" || len(run) > 200 {
+		return false
+	}
+	for _, c := range run {
+		if c <= ' ' || c == ',' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // Groups returns every consumer group of the catalog in a stable order.
 func Groups() []GroupSpec {
 	gs := []GroupSpec{GroupDispatch, GroupRegime, GroupGate, GroupSinkAudit, GroupSinkMarkPrice,
@@ -79,7 +116,8 @@ func Groups() []GroupSpec {
 	return gs
 }
 
-// LookupGroup finds a group by full name (under prefix) or by suffix.
+// LookupGroup finds a group by full name (under prefix) or by suffix: a
+// group of Groups or a rebuild group (RebuildGroup).
 func LookupGroup(prefix, name string) (GroupSpec, bool) {
 	suffix, ok := strings.CutPrefix(name, prefix)
 	if !ok {
@@ -88,6 +126,13 @@ func LookupGroup(prefix, name string) (GroupSpec, bool) {
 	for _, g := range Groups() {
 		if g.Suffix == suffix {
 			return g, true
+		}
+	}
+	if rest, ok := strings.CutPrefix(suffix, "rebuild-"); ok {
+		if i := strings.LastIndexByte(rest, '-'); i > 0 {
+			if sink, known := rebuildSinks[rest[i+1:]]; known {
+				return RebuildGroup(sink, rest[:i])
+			}
 		}
 	}
 	return GroupSpec{}, false

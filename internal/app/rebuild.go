@@ -81,8 +81,14 @@ type rebuildJob struct {
 	run   func(ctx context.Context) error
 }
 
-func rebuildGroup(prefix, suffix, sink string) string {
-	return prefix + "rebuild-" + suffix + "-" + sink
+// rebuildGroup is the declared group of this rebuild run for sink
+// (topics.RebuildGroup); a run name it refuses is an error.
+func rebuildGroup(prefix, run string, sink topics.GroupSpec) (string, error) {
+	g, ok := topics.RebuildGroup(sink, run)
+	if !ok {
+		return "", fmt.Errorf("--group-suffix %q: not a rebuild group name (no spaces, commas or control characters, at most 200 bytes)", run)
+	}
+	return g.Name(prefix), nil
 }
 
 // RebuildConfig is what a rebuild fills and how it reports progress.
@@ -188,9 +194,13 @@ func rebuildJobs(c Common, d *db.DB, log *slog.Logger, specs []topics.Spec, suff
 	var jobs []rebuildJob
 	for _, spec := range specs {
 		j := rebuildJob{spec: spec}
+		var err error
 		switch spec.Suffix {
 		case topics.Orders.Suffix:
-			j.sink, j.group = "orders", rebuildGroup(c.TopicPrefix, suffix, "orders")
+			j.sink = "orders"
+			if j.group, err = rebuildGroup(c.TopicPrefix, suffix, topics.GroupSinkOrders); err != nil {
+				return nil, err
+			}
 			s, err := orderssink.New(orderssink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group,
 				DiscardTransitions: true}, d, log.With("component", "rebuild-orders"))
 			if err != nil {
@@ -198,7 +208,10 @@ func rebuildJobs(c Common, d *db.DB, log *slog.Logger, specs []topics.Spec, suff
 			}
 			j.run = s.Run
 		case topics.UserDataStream.Suffix:
-			j.sink, j.group = "audit", rebuildGroup(c.TopicPrefix, suffix, "audit")
+			j.sink = "audit"
+			if j.group, err = rebuildGroup(c.TopicPrefix, suffix, topics.GroupSinkAudit); err != nil {
+				return nil, err
+			}
 			s, err := auditsink.New(auditsink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group},
 				d, log.With("component", "rebuild-audit"))
 			if err != nil {
@@ -206,7 +219,10 @@ func rebuildJobs(c Common, d *db.DB, log *slog.Logger, specs []topics.Spec, suff
 			}
 			j.run = s.Run
 		case topics.MarkPrice.Suffix:
-			j.sink, j.group = "markprice", rebuildGroup(c.TopicPrefix, suffix, "markprice")
+			j.sink = "markprice"
+			if j.group, err = rebuildGroup(c.TopicPrefix, suffix, topics.GroupSinkMarkPrice); err != nil {
+				return nil, err
+			}
 			s, err := marksink.New(marksink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group, FromStart: true},
 				d, log.With("component", "rebuild-markprice"))
 			if err != nil {

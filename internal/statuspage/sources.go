@@ -88,8 +88,8 @@ func sinceOffsets(from map[int32]kgo.Offset, ends map[int32]int64, after map[int
 }
 
 // KraiteGroups keeps the consumer groups of this deployment: those the
-// catalog declares (topics.Groups) under this prefix, and a running
-// `kraite rebuild`'s groups. Another deployment's groups (another prefix)
+// catalog declares under this prefix (topics.LookupGroup: topics.Groups
+// and a running `kraite rebuild`'s groups, topics.RebuildGroup). Another deployment's groups (another prefix)
 // and foreign tools' groups are left out. The scheduler's group is left
 // out too: it only elects the leader (it reads the lease topic directly and
 // commits nothing), so its "lag" would be the whole lease topic, which
@@ -97,11 +97,10 @@ func sinceOffsets(from map[int32]kgo.Offset, ends map[int32]int64, after map[int
 func KraiteGroups(groups []string, prefix string) []string {
 	var out []string
 	for _, g := range groups {
-		suffix, ok := strings.CutPrefix(g, prefix)
-		if !ok {
+		if !strings.HasPrefix(g, prefix) {
 			continue
 		}
-		if spec, known := topics.LookupGroup(prefix, g); known && !spec.Elects || strings.HasPrefix(suffix, "rebuild-") {
+		if spec, known := topics.LookupGroup(prefix, g); known && !spec.Elects {
 			out = append(out, g)
 		}
 	}

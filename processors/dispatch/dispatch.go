@@ -71,7 +71,7 @@ import (
 )
 
 // Group is the consumer group (and goka group) of the dispatch processor.
-func Group(prefix string) goka.Group { return goka.Group(prefix + "dispatch") }
+func Group(prefix string) goka.Group { return goka.Group(topics.GroupDispatch.Name(prefix)) }
 
 // InputTopic is the user-data-stream topic.
 func InputTopic(prefix string) goka.Stream { return goka.Stream(topics.UserDataStream.Name(prefix)) }

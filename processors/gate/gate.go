@@ -89,7 +89,7 @@ import (
 )
 
 // Group is the gate consumer group.
-func Group(prefix string) goka.Group { return goka.Group(prefix + "gate") }
+func Group(prefix string) goka.Group { return goka.Group(topics.GroupGate.Name(prefix)) }
 
 // InputTopic is the open-intents topic.
 func InputTopic(prefix string) goka.Stream { return goka.Stream(topics.OpenIntents.Name(prefix)) }

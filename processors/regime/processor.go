@@ -145,7 +145,7 @@ import (
 const MaxOverrideUnreadable = 256
 
 // Group is the regime consumer group; its group table holds State.
-func Group(prefix string) goka.Group { return goka.Group(prefix + "regime") }
+func Group(prefix string) goka.Group { return goka.Group(topics.GroupRegime.Name(prefix)) }
 
 // Table is the regime group table (key = exchange, value = State).
 func Table(prefix string) goka.Table { return goka.GroupTable(Group(prefix)) }

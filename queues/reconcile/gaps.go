@@ -43,7 +43,7 @@ type GapWatcher struct {
 func (g *GapWatcher) Run(ctx context.Context) error {
 	group := g.Group
 	if group == "" {
-		group = g.Prefix + "gap-watcher"
+		group = topics.GroupGapWatcher.Name(g.Prefix)
 	}
 	cl, err := g.Kafka.Producer(
 		kgo.ClientID(group),

@@ -89,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Scheduler, error) {
 		cfg.Prefix = topics.DefaultPrefix
 	}
 	if cfg.Group == "" {
-		cfg.Group = cfg.Prefix + "scheduler"
+		cfg.Group = topics.GroupScheduler.Name(cfg.Prefix)
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 6 * time.Second

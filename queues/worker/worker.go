@@ -166,7 +166,7 @@ func New(cfg Config, log *slog.Logger) (*Worker, error) {
 		cfg.Prefix = topics.DefaultPrefix
 	}
 	if cfg.Group == "" {
-		cfg.Group = cfg.Prefix + "worker." + cfg.Queue.Suffix
+		cfg.Group = topics.WorkerGroup(cfg.Queue).Name(cfg.Prefix)
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 3

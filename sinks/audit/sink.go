@@ -32,16 +32,13 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// DefaultGroup is the consumer group of the audit sink.
-const DefaultGroup = "kraite-sink-audit"
-
 // Config configures the audit sink.
 type Config struct {
 	// Kafka builds the consumer client.
 	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
-	// Group is the consumer group (default DefaultGroup).
+	// Group is the consumer group (default topics.GroupSinkAudit under Prefix).
 	Group string
 	// MaxBatch bounds records per database transaction (default 1000).
 	MaxBatch int
@@ -71,7 +68,7 @@ func (c Config) Validate() error {
 // loop is the consumer loop's configuration (Prefix and Group defaulted).
 func (c Config) loop() consume.Config {
 	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
-	return consume.Config{Kafka: c.Kafka, Topic: topics.UserDataStream.Name(prefix), Group: cmp.Or(c.Group, DefaultGroup),
+	return consume.Config{Kafka: c.Kafka, Topic: topics.UserDataStream.Name(prefix), Group: cmp.Or(c.Group, topics.GroupSinkAudit.Name(prefix)),
 		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
 		Linger: c.Linger, SyncCycle: c.SyncCycle}
 }

@@ -45,16 +45,13 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// DefaultGroup is the consumer group of the mark-price sink.
-const DefaultGroup = "kraite-sink-markprice"
-
 // Config configures the sink.
 type Config struct {
 	// Kafka builds the consumer client.
 	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
-	// Group is the consumer group (default DefaultGroup).
+	// Group is the consumer group (default topics.GroupSinkMarkPrice under Prefix).
 	Group string
 	// FromStart makes a new group read the topic from its start instead of
 	// its end (tests and replays; a day of 1 Hz ticks is a lot to skip over).
@@ -112,7 +109,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 		cfg.Prefix = topics.DefaultPrefix
 	}
 	if cfg.Group == "" {
-		cfg.Group = DefaultGroup
+		cfg.Group = topics.GroupSinkMarkPrice.Name(cfg.Prefix)
 	}
 	if cfg.RefreshInterval == 0 {
 		cfg.RefreshInterval = time.Minute

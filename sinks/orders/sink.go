@@ -53,16 +53,13 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// DefaultGroup is the consumer group of the orders sink.
-const DefaultGroup = "kraite-sink-orders"
-
 // Config configures the orders sink.
 type Config struct {
 	// Kafka builds the consumer client.
 	Kafka *kclient.Factory
 	// Prefix is the topic prefix (default topics.DefaultPrefix).
 	Prefix string
-	// Group is the consumer group (default DefaultGroup).
+	// Group is the consumer group (default topics.GroupSinkOrders under Prefix).
 	Group string
 	// MaxBatch bounds records per database transaction (default 1000).
 	MaxBatch int
@@ -97,7 +94,7 @@ func (c Config) Validate() error {
 // loop is the consumer loop's configuration (Prefix and Group defaulted).
 func (c Config) loop() consume.Config {
 	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
-	return consume.Config{Kafka: c.Kafka, Topic: topics.Orders.Name(prefix), Group: cmp.Or(c.Group, DefaultGroup),
+	return consume.Config{Kafka: c.Kafka, Topic: topics.Orders.Name(prefix), Group: cmp.Or(c.Group, topics.GroupSinkOrders.Name(prefix)),
 		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
 		Linger: c.Linger, SyncCycle: c.SyncCycle}
 }
