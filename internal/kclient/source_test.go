@@ -16,14 +16,6 @@ const repoRoot = "../.."
 // linked into the kraite binary.
 var testKits = []string{"internal/testkit/", "processors/internal/ptest/", "sinks/internal/sinktest/"}
 
-// notYetMoved are production files that still call kgo.NewClient (issue
-// 13: cmd/kraite is moving into internal/app); each one converted to the
-// factory must leave this list, and none may join it.
-var notYetMoved = []string{
-	"cmd/kraite/cmd_chaos.go",
-	"cmd/kraite/cmd_open.go",
-}
-
 // productionSources calls fn with the slash path (from the module root)
 // and text of every non-test Go file outside internal/kclient.
 func productionSources(t *testing.T, fn func(path, src string)) {
@@ -60,26 +52,16 @@ func productionSources(t *testing.T, fn func(path, src string)) {
 // one place), never with kgo.NewClient.
 func TestNoClientOutsideTheFactory(t *testing.T) {
 	seen := 0
-	var still []string
 	productionSources(t, func(path, src string) {
 		seen++
 		if !strings.Contains(src, "kgo.NewClient(") {
 			return
 		}
-		switch {
-		case slices.ContainsFunc(testKits, func(k string) bool { return strings.HasPrefix(path, k) }):
-		case slices.Contains(notYetMoved, path):
-			still = append(still, path)
-		default:
+		if !slices.ContainsFunc(testKits, func(k string) bool { return strings.HasPrefix(path, k) }) {
 			t.Errorf("%s calls kgo.NewClient: build the client with a kclient.Factory (Client, Producer, Checked, Admin)", path)
 		}
 	})
 	if seen < 100 {
 		t.Fatalf("read %d production files: the walk missed the tree", seen)
-	}
-	for _, p := range notYetMoved {
-		if !slices.Contains(still, p) {
-			t.Errorf("%s no longer calls kgo.NewClient (or is gone): take it off notYetMoved", p)
-		}
 	}
 }

@@ -108,7 +108,7 @@ type Rejection struct {
 }
 
 // KafkaRejections publishes rejections to <prefix>open-intents.rejected,
-// keyed by account, with cl (a producer made with kclient.ProducerOpts, so
+// keyed by account, with cl (a producer made by kclient.Factory.Producer, so
 // the key lands where the gate's rejections of the account do).
 func KafkaRejections(cl *kgo.Client, prefix string) func(context.Context, Rejection) error {
 	topic := topics.OpenIntentsRejected.Name(prefix)
