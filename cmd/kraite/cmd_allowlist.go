@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -48,10 +47,8 @@ func cmdAllowlist(ctx context.Context, a *cli, args []string) error {
 			return err
 		}
 	case "set":
-		for _, t := range fs.Args()[2:] {
-			if !containsFold(binance.ExecutionTypes(), t) {
-				return usagef(fs, "unknown execution type %q (types: %s)", t, strings.Join(binance.ExecutionTypes(), " "))
-			}
+		if err := app.CheckExecutionTypes(fs.Args()[2:]); err != nil {
+			return usageErr(fs.Name(), err)
 		}
 	case "reset":
 		if fs.NArg() > 2 {
@@ -73,22 +70,13 @@ func cmdAllowlist(ctx context.Context, a *cli, args []string) error {
 }
 
 func allowlistGet(ctx context.Context, a *cli, c app.Common, exchange string) error {
-	vals, err := app.ReadLatest(ctx, c, topics.Allowlist.Name(c.TopicPrefix), 0)
+	v, isDefault, err := app.AllowlistGet(ctx, c, exchange)
 	if err != nil {
 		return err
 	}
-	raw := vals[exchange]
-	if len(raw) == 0 {
-		def, ok := dispatch.DefaultAllowlists()[exchange]
-		if !ok {
-			return fmt.Errorf("no allowlist for exchange %q", exchange)
-		}
-		fmt.Fprintf(a.stdout, "%s: %s (configured default; nothing set on %s)\n", exchange, strings.Join(def, " "), topics.Allowlist.Name(c.TopicPrefix))
+	if isDefault {
+		fmt.Fprintf(a.stdout, "%s: %s (configured default; nothing set on %s)\n", exchange, strings.Join(v.Types, " "), topics.Allowlist.Name(c.TopicPrefix))
 		return nil
-	}
-	var v topics.AllowlistValue
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("decoding allowlist of %s: %w", exchange, err)
 	}
 	printAllowlist(a, v)
 	return nil
@@ -104,29 +92,10 @@ func printAllowlist(a *cli, v topics.AllowlistValue) {
 }
 
 func allowlistSet(ctx context.Context, a *cli, c app.Common, exchange string, types []string, by string) error {
-	types = dispatch.NormalizeTypes(types)
-	for _, t := range types {
-		if !containsFold(binance.ExecutionTypes(), t) {
-			return fmt.Errorf("unknown execution type %q (types: %s)", t, strings.Join(binance.ExecutionTypes(), " "))
-		}
-	}
-	v := topics.AllowlistValue{Exchange: exchange, Types: types, UpdatedMs: time.Now().UnixMilli(), By: by}
-	rec, err := dispatch.AllowlistRecord(c.TopicPrefix, v)
+	v, err := app.AllowlistSet(ctx, c, exchange, types, by, time.Now())
 	if err != nil {
-		return err
-	}
-	if _, err := app.ProduceOne(ctx, c, rec); err != nil {
 		return err
 	}
 	printAllowlist(a, v)
 	return nil
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
