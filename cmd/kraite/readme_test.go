@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kraite/stream/internal/app"
 	rolereg "github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/internal/testkit"
 )
@@ -232,15 +233,15 @@ func TestDecodeReadsKeysAndGapMarkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode: %v\n%s", err, out)
 	}
-	var got []decodeLine
+	var got []app.DecodeLine
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var d decodeLine
+		var d app.DecodeLine
 		if err := json.Unmarshal([]byte(l), &d); err != nil {
 			t.Fatalf("%q: %v", l, err)
 		}
 		got = append(got, d)
 	}
-	want := []decodeLine{
+	want := []app.DecodeLine{
 		{Source: "stdin:1", Event: "ORDER_TRADE_UPDATE", ExecutionType: "NEW", Account: "acct-0001", Symbol: "BTCUSDT", OrderID: 8389765000000000001, ClientOrderID: "x", Status: "NEW", EventTime: 1},
 		{Source: "stdin:2", Event: "gap", Account: "acct-0002", GapFromMs: 100, GapToMs: 200, Reason: "startup"},
 		{Source: "stdin:3", Event: "gap", Account: "acct-0003", GapFromMs: 100, GapToMs: 200, Reason: "startup"},
