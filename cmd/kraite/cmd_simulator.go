@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"path/filepath"
 
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/app"
@@ -36,63 +33,23 @@ func cmdSimulator(ctx context.Context, a *cli, args []string) error {
 	if err := noArgs(fs, 0); err != nil {
 		return err
 	}
-	_, err := a.loadCommon()
+	if _, err := a.loadCommon(); err != nil {
+		return err
+	}
+	sim, err := simulator.Listen(simulator.StandaloneConfig{Addr: e.Addr, Seed: e.Seed, Accounts: e.Accounts,
+		OrderInterval: e.OrderInterval, MarkInterval: e.MarkInterval, DataDir: e.DataDir, AdminToken: e.AdminToken,
+		AllowRemote: e.AllowRemote, Logger: a.log.With("component", "simulator")})
 	if err != nil {
 		return err
 	}
-	if e.Accounts < 1 {
-		return fmt.Errorf("--accounts: %d must be at least 1", e.Accounts)
-	}
-	if e.MarkInterval <= 0 {
-		return fmt.Errorf("--mark-interval: %v must be positive", e.MarkInterval)
-	}
-	if err := simulator.CheckListenAddr(e.Addr, e.AllowRemote); err != nil {
-		return fmt.Errorf("--addr: %w", err)
-	}
-	orderInterval := e.OrderInterval
-	if orderInterval == 0 {
-		orderInterval = -1 // 0 on the command line means never, not the default
-	}
-	cfg := simulator.Config{
-		Seed: e.Seed, Accounts: e.Accounts, OrderInterval: orderInterval, MarkPriceInterval: e.MarkInterval,
-		AdminToken: e.AdminToken, AdminRemote: e.AllowRemote, Logger: a.log.With("component", "simulator"),
-	}
-	tokenNote := "KRAITE_SIM_ADMIN_TOKEN"
-	if e.DataDir != "" {
-		cfg.StateFile = filepath.Join(e.DataDir, "state.json")
-	}
-	if cfg.AdminToken == "" {
-		if e.DataDir == "" {
-			return errors.New("the admin API needs a token: set KRAITE_SIM_ADMIN_TOKEN, or a --data-dir to generate one into")
-		}
-		tokenNote = filepath.Join(e.DataDir, "admin-token")
-		if cfg.AdminToken, err = simulator.NewAdminToken(tokenNote); err != nil {
-			return err
-		}
-		tokenNote = "$(cat " + tokenNote + ")"
-	} else {
-		tokenNote = "$KRAITE_SIM_ADMIN_TOKEN"
-	}
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", e.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", e.Addr, err)
-	}
-	printSimulatorBanner(a, ln.Addr().String(), e, sim, tokenNote)
-	err = sim.Serve(ctx, ln)
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	printSimulatorBanner(a, e, sim)
+	return sim.Serve(ctx)
 }
 
-func printSimulatorBanner(a *cli, addr string, e app.Simulator, sim *simulator.Simulator, token string) {
+func printSimulatorBanner(a *cli, e app.Simulator, sim *simulator.Standalone) {
 	state := "none kept (--data-dir '')"
-	if e.DataDir != "" {
-		state = filepath.Join(e.DataDir, "state.json")
+	if f := sim.StateFile; f != "" {
+		state = f
 	}
 	fmt.Fprintf(a.stdout, `kraite simulator is running (Ctrl-C to stop): seed %d, %d accounts, state %s.
 
@@ -103,7 +60,7 @@ func printSimulatorBanner(a *cli, addr string, e app.Simulator, sim *simulator.S
   faults         curl -H "Authorization: Bearer %[5]s" -X POST http://%[4]s/admin/fault -d '{"fault":"drop","account":"acct-0001"}'
   accounts file  curl -H "Authorization: Bearer %[5]s" http://%[4]s/admin/accounts > accounts.json   (KRAITE_ACCOUNTS_FILE; with secrets)
 
-`, e.Seed, len(sim.Accounts()), state, addr, token)
+`, e.Seed, len(sim.Accounts()), state, sim.Addr, sim.TokenHint)
 	for _, acct := range sim.Accounts() {
 		fmt.Fprintf(a.stdout, "  %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/chaos"
+	"github.com/kraite/stream/harness/proc"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/backoff"
@@ -114,6 +115,7 @@ type Proc struct {
 // child's RunWorker, e.g. kraite bench producer).
 func (e *Env) Start(ctx context.Context, self string, args []string, name string, session, grace time.Duration) (*Proc, error) {
 	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.SysProcAttr = proc.ChildAttr() // a bench killed with SIGKILL leaves no producer behind
 	cmd.Stderr = os.Stderr
 	// The children's info lines (one per account started) would drown the figures.
 	cmd.Env = append(os.Environ(), "KRAITE_LOG_LEVEL=warn")
