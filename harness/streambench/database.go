@@ -156,8 +156,8 @@ func (p *pipeline) failed() error {
 // not.
 func (p *pipeline) caughtUp(ctx context.Context) bool {
 	p.behind = ""
-	groups := []string{topics.GroupSinkAudit.Name(p.prefix), topics.GroupSinkOrders.Name(p.prefix), p.prefix + "gap-watcher",
-		p.prefix + "worker." + topics.Priority.Suffix}
+	groups := []string{topics.GroupSinkAudit.Name(p.prefix), topics.GroupSinkOrders.Name(p.prefix), topics.GroupGapWatcher.Name(p.prefix),
+		topics.WorkerGroup(topics.Priority).Name(p.prefix)}
 	lags, err := p.adm.Lag(ctx, groups...)
 	if err != nil {
 		p.behind = err.Error()
