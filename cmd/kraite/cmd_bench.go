@@ -224,7 +224,10 @@ func benchPeer(ctx context.Context, a *cli, args []string) error {
 // process's RSS and Go heap over time (harness/soak; chaos --soak is the
 // same soak of the whole pipeline).
 func benchSoak(ctx context.Context, a *cli, args []string) error {
-	fs := a.newFlags("bench soak", "bench soak [--simulated 6h] [--speed 360] [--accounts 50] [--report-json FILE]")
+	fs := a.newFlags("bench soak", "bench soak [--simulated 6h] [--speed 360] [--accounts 50] [--report-json FILE]\n\n"+
+		"The user-data producer alone for --simulated, every protocol timer divided by --speed, against a broker\n"+
+		"and simulator in a peer process; reports this process's RSS, Go heap and goroutines over the run.\n"+
+		"The same soak as kraite chaos --soak, which soaks the whole pipeline and compares its database.")
 	// The kraite binary ignores reexecEnv; a test binary standing in for it
 	// needs it to run the command line.
 	cfg := soak.Config{App: a.cfg, Log: a.log, PeerCmd: benchPeerCmd, PeerEnv: []string{reexecEnv + "=1"}, Out: a.stdout, Stderr: a.stderr}

@@ -73,7 +73,8 @@ postgres:// or sqlite://; SQLite has no server to cut, so database-outage is lef
 
 --soak runs the same pipeline without faults for --simulated time compressed by --speed (every
 protocol timer divided by it: pings, listenKey TTL and keep-alive, the 24 h connection cut-off,
-the order-sync period) and reports memory sampled over the run.`)
+the order-sync period) and reports memory sampled over the run: the soak of kraite bench soak, of
+the whole pipeline, its database compared with the ground truth at the end.`)
 	fs.DurationVar(&f.forDur, "for", 60*time.Second, "how long to run with faults (the CI short form is 60s; long form e.g. 30m)")
 	fs.IntVar(&f.accounts, "accounts", 3, "simulated accounts")
 	fs.Int64Var(&f.seed, "seed", 1, "seed of the simulator and the fault schedule")
