@@ -57,6 +57,9 @@ type App struct {
 	// Creds reads account credentials for KRAITE_ACCOUNTS_SOURCE=database
 	// (nil: opened from the accounts table when needed).
 	Creds accounts.CredentialSource
+	// devKey is the accounts key kraite dev seeded the table with (its data
+	// directory's when KRAITE_ACCOUNTS_KEY(_FILE) is unset).
+	devKey accounts.Key
 
 	pub      *publisher.Publisher
 	pubM     *publisher.Metrics

@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/producers/userdata"
@@ -92,7 +95,60 @@ func buildScheduler(ctx context.Context, w *App) (Component, error) {
 	if err != nil {
 		return Component{}, err
 	}
-	return Component{Name: "scheduler", Run: s.Run}, nil
+	publish, err := w.accountsPublisher(ctx)
+	if err != nil {
+		return Component{}, err
+	}
+	if publish == nil {
+		return Component{Name: "scheduler", Run: s.Run}, nil
+	}
+	return Component{Name: "scheduler", Run: func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return s.Run(gctx) })
+		g.Go(func() error { return publish(gctx) })
+		return g.Wait()
+	}}, nil
+}
+
+// accountsPublishEvery is how often the scheduler's box republishes the
+// account changes not yet acknowledged on kraite.accounts.
+const accountsPublishEvery = 30 * time.Second
+
+// accountsPublisher returns the loop that publishes pending account
+// changes to kraite.accounts (accounts.Store.RunPublisher: a change whose
+// publication a crash or a broker outage interrupted is repaired without
+// waiting for an operator's next kraite accounts command), or nil when no
+// accounts key is configured (a box without the accounts table). It runs
+// next to the scheduler, on every replica: publishing is under each row's
+// lock and only what is pending, so replicas never double or reorder a
+// record. A configured key that is malformed or not the table's is an
+// error.
+func (w *App) accountsPublisher(ctx context.Context) (func(context.Context) error, error) {
+	key := w.devKey
+	if !key.Valid() {
+		var err error
+		if key, err = w.AccountsKey.Load(); errors.Is(err, accounts.ErrNoKey) {
+			w.Log.Info("no accounts key (KRAITE_ACCOUNTS_KEY or KRAITE_ACCOUNTS_KEY_FILE): pending account changes are not republished from this box")
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("the accounts publisher: %w", err)
+		}
+	}
+	d, err := w.database(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the accounts publisher: %w", err)
+	}
+	cl, err := w.Kafka().Producer(kgo.ClientID(Hostname() + "-accounts-publisher"))
+	if err != nil {
+		return nil, fmt.Errorf("creating the accounts publisher's producer: %w", err)
+	}
+	w.closers = append(w.closers, func(context.Context) error { cl.Close(); return nil })
+	st, err := accounts.Open(ctx, accounts.Config{DB: d, Key: key, Log: w.Log.With("component", "accounts-publisher"),
+		Publisher: accounts.KafkaPublisher{Client: cl, Topic: topics.Accounts.Name(w.Common.TopicPrefix)}})
+	if err != nil {
+		return nil, fmt.Errorf("the accounts publisher: %w", err)
+	}
+	return func(ctx context.Context) error { return st.RunPublisher(ctx, accountsPublishEvery) }, nil
 }
 
 func buildGapWatcher(ctx context.Context, w *App) (Component, error) {

@@ -65,6 +65,6 @@ func (w *App) SeedSimulatorAccounts(ctx context.Context, dataDir string, sim []u
 	if err != nil {
 		return "", err
 	}
-	w.Creds = s
+	w.Creds, w.devKey = s, key
 	return from, nil
 }
