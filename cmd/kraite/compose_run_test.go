@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/harness/broker"
+	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/kclient"
@@ -234,6 +235,11 @@ func TestComposeServicesRunAgainstTheEmbeddedBroker(t *testing.T) {
 		}
 	}
 	vars["ACCOUNTS_SECRET_FILE"] = "./accounts.sim.json"
+	keyFile := filepath.Join(t.TempDir(), "accounts.key") // kraite accounts new-key, as example.env says
+	if _, err := accounts.WriteNewKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	vars["ACCOUNTS_KEY_FILE"] = keyFile
 	used := composeVars(t)
 	for k := range vars {
 		if _, ok := used[k]; !ok {

@@ -68,6 +68,7 @@ type composeService struct {
 	Profiles    []string                     `yaml:"profiles"`
 	Secrets     []string                     `yaml:"secrets"`
 	Restart     string                       `yaml:"restart"`
+	StopGrace   string                       `yaml:"stop_grace_period"`
 	NetworkMode string                       `yaml:"network_mode"`
 	Healthcheck *composeHealthcheck          `yaml:"healthcheck"`
 	DependsOn   map[string]composeDependency `yaml:"depends_on"`
@@ -1111,7 +1112,8 @@ func TestComposeAccountsComeFromASecret(t *testing.T) {
 		if has && (f != "/run/secrets/accounts" || !slices.Contains(s.Secrets, "accounts")) {
 			t.Errorf("service %s: KRAITE_ACCOUNTS_FILE=%q with secrets %v, want /run/secrets/accounts from the accounts secret", name, f, s.Secrets)
 		}
-		if !has && slices.Contains(s.Secrets, "accounts") {
+		cmd, _ := args(s.Command)
+		if !has && slices.Contains(s.Secrets, "accounts") && !slices.Contains(cmd, "/run/secrets/accounts") {
 			t.Errorf("service %s: gets the accounts secret without using it", name)
 		}
 		for _, v := range s.Volumes {
@@ -1122,6 +1124,61 @@ func TestComposeAccountsComeFromASecret(t *testing.T) {
 	}
 	if _, err := userdata.LoadFile(filepath.Join(composeDir, "accounts.example.json")); err != nil {
 		t.Errorf("accounts.example.json: %v", err)
+	}
+}
+
+// TestComposeUserDataStreamsFromTheAccountsTable: a one-shot imports the
+// accounts file into the accounts table (with the key from a required
+// secret) before the boxes start; athena's user-data producers stream the
+// table (KRAITE_ACCOUNTS_SOURCE=database, the key mounted) and get at
+// least 20 s to stop (the 15 s hand-over grace, then the flush); a service
+// that reads the table has the key, and only those get it.
+func TestComposeUserDataStreamsFromTheAccountsTable(t *testing.T) {
+	c := readCompose(t)
+	if sec, ok := c.Secrets["encryption-key"]; !ok || required(sec.File) != "ACCOUNTS_KEY_FILE" {
+		t.Fatalf("secret encryption-key: %+v, want the file of the required variable ACCOUNTS_KEY_FILE", sec)
+	}
+	importer := ""
+	for _, name := range sortedKeys(c.Services) {
+		s := c.Services[name]
+		cmd, _ := args(s.Command)
+		key, hasKey := s.Environment["KRAITE_ACCOUNTS_KEY_FILE"]
+		if hasKey != slices.Contains(s.Secrets, "encryption-key") || hasKey && key != "/run/secrets/encryption-key" {
+			t.Errorf("service %s: KRAITE_ACCOUNTS_KEY_FILE=%q with secrets %v, want /run/secrets/encryption-key from the encryption-key secret, or neither", name, key, s.Secrets)
+		}
+		if _, ok := s.Environment["KRAITE_ACCOUNTS_KEY"]; ok {
+			t.Errorf("service %s: the accounts key in the environment; it comes from the encryption-key secret", name)
+		}
+		if slices.Equal(cmd, []string{"accounts", "import", "/run/secrets/accounts"}) {
+			importer = name
+			if !s.oneShot() || !hasKey || !slices.Contains(s.Secrets, "accounts") {
+				t.Errorf("%s: imports the accounts but is not a one-shot with the key and the accounts secret", name)
+			}
+			for _, dep := range []string{"migrate", "topics"} {
+				if d := s.DependsOn[dep]; d.Condition != "service_completed_successfully" {
+					t.Errorf("%s: does not wait for %s: %+v", name, dep, d)
+				}
+			}
+		}
+		if src := s.Environment["KRAITE_ACCOUNTS_SOURCE"]; src != "" {
+			if src != "database" || !hasKey {
+				t.Errorf("service %s: KRAITE_ACCOUNTS_SOURCE=%q with the key %t, want database with the key", name, src, hasKey)
+			}
+			grace, err := time.ParseDuration(s.StopGrace)
+			if err != nil || grace < 20*time.Second {
+				t.Errorf("service %s: stop_grace_period %q; a user-data producer needs at least 20s to hand its accounts over", name, s.StopGrace)
+			}
+		}
+	}
+	if importer == "" {
+		t.Fatal("no one-shot runs `kraite accounts import /run/secrets/accounts`")
+	}
+	athena := c.Services["athena"]
+	if athena.Environment["KRAITE_ACCOUNTS_SOURCE"] != "database" {
+		t.Errorf("athena: KRAITE_ACCOUNTS_SOURCE=%q, want database", athena.Environment["KRAITE_ACCOUNTS_SOURCE"])
+	}
+	if d := athena.DependsOn[importer]; d.Condition != "service_completed_successfully" {
+		t.Errorf("athena: does not wait for the accounts import: %+v", d)
 	}
 }
 
