@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -315,43 +316,39 @@ func (w *App) addProcessor(name string, p processorRunner) Component {
 	return Component{Name: name, Run: p.Run}
 }
 
-func buildAuditSink(ctx context.Context, w *App) (Component, error) {
+// buildSink builds the sink name with newSink on a database pool of its
+// own (sinkDatabase), its health and readiness on the ops server.
+func buildSink[S sink](ctx context.Context, w *App, name string, newSink func(d *db.DB, log *slog.Logger) (S, error)) (Component, error) {
 	d, err := w.sinkDatabase(ctx)
 	if err != nil {
 		return Component{}, err
 	}
-	s, err := auditsink.New(auditsink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
-		d, w.Log.With("component", "audit-sink"))
+	s, err := newSink(d, w.Log.With("component", name))
 	if err != nil {
 		return Component{}, err
 	}
-	return w.addSink("audit-sink", s), nil
+	return w.addSink(name, s), nil
+}
+
+func buildAuditSink(ctx context.Context, w *App) (Component, error) {
+	return buildSink(ctx, w, "audit-sink", func(d *db.DB, log *slog.Logger) (*auditsink.Sink, error) {
+		return auditsink.New(auditsink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
+			Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}, d, log)
+	})
 }
 
 func buildMarkPriceSink(ctx context.Context, w *App) (Component, error) {
-	d, err := w.sinkDatabase(ctx)
-	if err != nil {
-		return Component{}, err
-	}
-	s, err := marksink.New(marksink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkMarkPrice.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
-		d, w.Log.With("component", "markprice-sink"))
-	if err != nil {
-		return Component{}, err
-	}
-	return w.addSink("markprice-sink", s), nil
+	return buildSink(ctx, w, "markprice-sink", func(d *db.DB, log *slog.Logger) (*marksink.Sink, error) {
+		return marksink.New(marksink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
+			Group: topics.GroupSinkMarkPrice.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}, d, log)
+	})
 }
 
 func buildOrdersSink(ctx context.Context, w *App) (Component, error) {
-	d, err := w.sinkDatabase(ctx)
-	if err != nil {
-		return Component{}, err
-	}
-	s, err := orderssink.New(orderssink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry},
-		d, w.Log.With("component", "orders-sink"))
-	if err != nil {
-		return Component{}, err
-	}
-	return w.addSink("orders-sink", s), nil
+	return buildSink(ctx, w, "orders-sink", func(d *db.DB, log *slog.Logger) (*orderssink.Sink, error) {
+		return orderssink.New(orderssink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
+			Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}, d, log)
+	})
 }
 
 // credentialSource is where the user-data producer reads the credentials of
