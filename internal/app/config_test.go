@@ -2,6 +2,11 @@ package app
 
 import (
 	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -82,5 +87,44 @@ func TestPrintMasksSecrets(t *testing.T) {
 	}
 	if len(seen) < 50 || seen["USER"] || seen["TERM"] {
 		t.Errorf("printed %d variables (USER/TERM are not Kraite's): %v", len(seen), seen)
+	}
+}
+
+// TestNoEnvironmentReadOutsideTheConfig: production code reads the
+// environment only through Load (test support packages read their own
+// switches: KRAITE_TEST_*, the test databases, CI).
+func TestNoEnvironmentReadOutsideTheConfig(t *testing.T) {
+	testSupport := []string{"internal/testkit/", "internal/db/dbtest/", "sinks/internal/sinktest/", "processors/internal/ptest/"}
+	read := regexp.MustCompile(`os\.(Getenv|LookupEnv)\(|env\.Parse`)
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && rel != "." || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") || rel == "internal/app/config.go" ||
+			slices.ContainsFunc(testSupport, func(p string) bool { return strings.HasPrefix(rel, p) }) {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			if read.MatchString(line) && !strings.HasPrefix(strings.TrimSpace(line), "//") {
+				t.Errorf("%s:%d reads the environment outside app.Load: %s", rel, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
