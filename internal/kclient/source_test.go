@@ -4,17 +4,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
 
 // repoRoot is the module root, two directories up from this package.
 const repoRoot = "../.."
-
-// testKits may build clients themselves: they are test support, never
-// linked into the kraite binary.
-var testKits = []string{"internal/testkit/", "processors/internal/ptest/", "sinks/internal/sinktest/"}
 
 // productionSources calls fn with the slash path (from the module root)
 // and text of every non-test Go file outside internal/kclient.
@@ -47,9 +42,9 @@ func productionSources(t *testing.T, fn func(path, src string)) {
 	}
 }
 
-// TestNoClientOutsideTheFactory: production code creates its franz-go
-// clients through kclient.Factory (security, metrics and library logs in
-// one place), never with kgo.NewClient.
+// TestNoClientOutsideTheFactory: production code and the test kits create
+// their franz-go clients through kclient.Factory (security, metrics and
+// library logs in one place), never with kgo.NewClient.
 func TestNoClientOutsideTheFactory(t *testing.T) {
 	seen := 0
 	productionSources(t, func(path, src string) {
@@ -57,9 +52,7 @@ func TestNoClientOutsideTheFactory(t *testing.T) {
 		if !strings.Contains(src, "kgo.NewClient(") {
 			return
 		}
-		if !slices.ContainsFunc(testKits, func(k string) bool { return strings.HasPrefix(path, k) }) {
-			t.Errorf("%s calls kgo.NewClient: build the client with a kclient.Factory (Client, Producer, Checked, Admin)", path)
-		}
+		t.Errorf("%s calls kgo.NewClient: build the client with a kclient.Factory (Client, Producer, Checked, Admin)", path)
 	})
 	if seen < 100 {
 		t.Fatalf("read %d production files: the walk missed the tree", seen)

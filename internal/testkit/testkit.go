@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/harness/broker"
@@ -42,7 +41,7 @@ func BrokerWith(t testing.TB, cfg broker.Config, prefix string) *broker.Broker {
 		t.Fatalf("starting broker: %v", err)
 	}
 	t.Cleanup(b.Close)
-	cl, err := kgo.NewClient(kclient.BaseOpts([]string{b.Addr()})...)
+	cl, err := kclient.ForBrokers(b.Addr()).Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +110,8 @@ type Reader struct {
 // NewReader starts reading topic from its beginning.
 func NewReader(t testing.TB, addr, topic string) *Reader {
 	t.Helper()
-	cl, err := kgo.NewClient(append(kclient.BaseOpts([]string{addr}), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))...)
+	cl, err := kclient.ForBrokers(addr).Client(kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,39 +135,19 @@ func (r *Reader) Poll(t testing.TB) []*kgo.Record {
 }
 
 // ReadAll reads every record of topic, from its start up to its end
-// offsets now (within 20 s).
+// offsets now (within 20 s), with kclient.ReadTail.
 func ReadAll(t testing.TB, addr, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(append(kclient.BaseOpts([]string{addr}), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))...)
+	cl, err := kclient.ForBrokers(addr).Client(kgo.FetchMaxWait(50 * time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
 	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: still waiting for %v", topic, want)
-		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			out = append(out, rec)
-			if rec.Offset+1 >= want[rec.Partition] {
-				delete(want, rec.Partition)
-			}
-		})
+	if err := kclient.ReadTail(ctx, cl, topic, 0, func(r *kgo.Record) { out = append(out, r) }); err != nil {
+		t.Fatalf("reading %s: %v", topic, err)
 	}
 	return out
 }

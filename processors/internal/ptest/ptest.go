@@ -38,7 +38,7 @@ type Cluster struct {
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
 	b := testkit.BrokerWith(t, broker.Config{}, Prefix)
-	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	prod, err := kclient.ForBrokers(b.Addr()).Producer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ type Reader struct {
 // NewReader starts reading topic from the earliest offset.
 func (c *Cluster) NewReader(t testing.TB, topic string) *Reader {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr), kgo.ConsumeTopics(topic),
+	cl, err := kclient.ForBrokers(c.Addr).Client(kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func Rate(d time.Duration, f func()) float64 {
 // its key hashes to (a producer with another partitioner), synchronously.
 func (c *Cluster) ProduceToPartition(t testing.TB, topic string, partition int32, key string, value []byte, headers ...kgo.RecordHeader) *kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kclient.ForBrokers(c.Addr).Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

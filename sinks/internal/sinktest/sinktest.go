@@ -36,7 +36,7 @@ func Start(t testing.TB) *Env {
 	t.Helper()
 	prefix := "t" + Random(4) + "."
 	b := testkit.BrokerWith(t, broker.Config{}, prefix)
-	cl, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	cl, err := kclient.ForBrokers(b.Addr()).Producer()
 	if err != nil {
 		t.Fatalf("creating client: %v", err)
 	}
@@ -65,8 +65,8 @@ func (e *Env) Produce(t testing.TB, recs ...*kgo.Record) {
 // records arrived or the timeout passed.
 func (e *Env) Consume(t testing.TB, topic string, n int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(append(kclient.BaseOpts(e.Brokers()), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
+	cl, err := e.Kafka().Client(kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatalf("creating consumer: %v", err)
 	}
