@@ -9,7 +9,7 @@ import (
 )
 
 // KafkaPublisher publishes kraite.accounts records with a franz-go client
-// (kclient.ProducerOpts: all in-sync replicas acknowledge, the catalog's
+// (kclient.Factory.Producer: all in-sync replicas acknowledge, the catalog's
 // partitioner) and waits for each acknowledgement, bounded by Timeout.
 type KafkaPublisher struct {
 	Client  *kgo.Client

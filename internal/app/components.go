@@ -17,7 +17,6 @@ import (
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/processors/gate"
 	"github.com/kraite/stream/processors/regime"
@@ -133,7 +132,7 @@ func buildMarkPrice(ctx context.Context, w *App) (Component, error) {
 // process two stores of the same table would otherwise share and lock one
 // LevelDB directory.
 func (w *App) gokaOptions(name string) []goka.ProcessorOption {
-	return append(kclient.GokaProcessorOptions(w.Common.Replication, w.Log),
+	return append(w.Kafka().GokaProcessorOptions(w.Common.Replication),
 		goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(w.Exchange.StateDir, "goka", name))))
 }
 
@@ -143,7 +142,7 @@ func buildDispatch(ctx context.Context, w *App) (Component, error) {
 		return Component{}, err
 	}
 	// The allowlist View gets a LevelDB directory of its own, apart from the processor's.
-	views := append(kclient.GokaViewOptions(w.Common.Replication),
+	views := append(w.Kafka().GokaViewOptions(w.Common.Replication),
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.Exchange.StateDir, "goka", "dispatch-views"))))
 	var initial map[string][]string
 	if w.Allowlist != nil {
@@ -164,7 +163,7 @@ func buildDispatch(ctx context.Context, w *App) (Component, error) {
 func buildRegime(ctx context.Context, w *App) (Component, error) {
 	cfg := regime.DefaultConfig(w.Common.Brokers, w.Common.TopicPrefix)
 	cfg.Log = w.Log.With("component", "regime")
-	cfg.ViewOptions = append(kclient.GokaViewOptions(w.Common.Replication),
+	cfg.ViewOptions = append(w.Kafka().GokaViewOptions(w.Common.Replication),
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.Exchange.StateDir, "goka", "regime-views"))))
 	p, err := regime.New(cfg, w.gokaOptions("regime")...)
 	if err != nil {
@@ -179,7 +178,7 @@ func buildRegime(ctx context.Context, w *App) (Component, error) {
 func buildGate(ctx context.Context, w *App) (Component, error) {
 	cfg := gate.DefaultConfig(w.Common.Brokers, w.Common.TopicPrefix)
 	cfg.Log = w.Log.With("component", "gate")
-	cfg.ViewOptions = append(kclient.GokaViewOptions(w.Common.Replication),
+	cfg.ViewOptions = append(w.Kafka().GokaViewOptions(w.Common.Replication),
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.Exchange.StateDir, "goka", "gate-views"))))
 	src, err := w.intentValidator(ctx)
 	if err != nil {
