@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/kraite/stream/internal/app"
 	rolereg "github.com/kraite/stream/internal/roles"
@@ -48,20 +45,5 @@ func cmdRun(ctx context.Context, a *cli, args []string) error {
 	}
 	w := app.New(a.cfg, a.log)
 	w.Common, w.Exchange = c, ex
-	if _, err := app.EnsureTopics(ctx, c); err != nil {
-		return fmt.Errorf("applying the topic catalog: %w", err)
-	}
-	built, err := w.Components(ctx, names)
-	if err != nil {
-		return err
-	}
-	page, err := w.StatusPage(app.RunProcessName(*role, names))
-	if err != nil {
-		return err
-	}
-	built = append(built, page)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return w.Ops.Run(gctx, ex.HTTPAddr) })
-	g.Go(func() error { return w.Run(gctx, built) })
-	return g.Wait()
+	return w.RunBox(ctx, names, app.RunProcessName(*role, names))
 }

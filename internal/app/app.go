@@ -266,6 +266,28 @@ func (w *App) Run(ctx context.Context, comps []Component) error {
 	return err
 }
 
+// RunBox runs one box (kraite run) until ctx ends or a component fails:
+// it applies the topic catalog, builds the named components and the status
+// page (naming the box process), and serves the ops server on
+// Exchange.HTTPAddr.
+func (w *App) RunBox(ctx context.Context, names []string, process string) error {
+	if _, err := EnsureTopics(ctx, w.Common); err != nil {
+		return fmt.Errorf("applying the topic catalog: %w", err)
+	}
+	comps, err := w.Components(ctx, names)
+	if err != nil {
+		return err
+	}
+	page, err := w.StatusPage(process)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.Ops.Run(gctx, w.Exchange.HTTPAddr) })
+	g.Go(func() error { return w.Run(gctx, append(comps, page)) })
+	return g.Wait()
+}
+
 // OnClose adds f to what Run does after every component stopped (flushes,
 // closing clients), in the order added.
 func (w *App) OnClose(f func(context.Context) error) { w.closers = append(w.closers, f) }
