@@ -149,19 +149,17 @@ func (f *Factory) Producer(opts ...kgo.Opt) (*kgo.Client, error) {
 // error and not a client retrying in the background.
 func (f *Factory) Checked(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := f.Client(opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Check(ctx, cl); err != nil {
-		cl.Close()
-		return nil, err
-	}
-	return cl, nil
+	return f.checked(ctx, cl, err)
 }
 
 // CheckedProducer is Producer, checked like Checked.
 func (f *Factory) CheckedProducer(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := f.Producer(opts...)
+	return f.checked(ctx, cl, err)
+}
+
+// checked returns cl once Check passed, and closes it when it did not.
+func (f *Factory) checked(ctx context.Context, cl *kgo.Client, err error) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}

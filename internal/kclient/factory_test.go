@@ -126,3 +126,30 @@ func TestUnmeteredClientHasNoSeries(t *testing.T) {
 		t.Fatalf("unmetered clients have series: %v", got)
 	}
 }
+
+// TestFactoryRefusesWhatCannotWork: a nil factory or one without brokers
+// builds nothing (a component's Validate names it), and Checked against
+// a port where nothing listens is an error, not a client retrying in the
+// background.
+func TestFactoryRefusesWhatCannotWork(t *testing.T) {
+	var nilFactory *kclient.Factory
+	for _, f := range []*kclient.Factory{nilFactory, kclient.ForBrokers(), kclient.New(kclient.Config{})} {
+		if err := f.Validate(); err == nil {
+			t.Errorf("factory %v validated", f)
+		}
+		if cl, err := f.Client(); err == nil {
+			cl.Close()
+			t.Errorf("factory %v built a client", f)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if cl, err := kclient.ForBrokers("127.0.0.1:1").Checked(ctx); err == nil {
+		cl.Close()
+		t.Fatal("a checked client of a closed port")
+	}
+	if cl, err := kclient.ForBrokers("127.0.0.1:1").CheckedProducer(ctx); err == nil {
+		cl.Close()
+		t.Fatal("a checked producer of a closed port")
+	}
+}

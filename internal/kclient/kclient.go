@@ -1,7 +1,9 @@
-// Package kclient builds every Kafka client of Kraite: franz-go producers and
-// consumers, and the sarama configs goka needs. It is the only package that
-// touches sarama configuration (style-anchors section 4) and the one place
-// where the partitioner is chosen.
+// Package kclient builds every Kafka client of Kraite: franz-go producers,
+// consumers and admin clients (Factory, the one place kgo.NewClient is
+// called), the sarama configs goka needs, and the reader of a topic's tail
+// (ReadTail). It is the only package that touches sarama configuration
+// (style-anchors section 4) and the one place where the partitioner is
+// chosen.
 //
 // # One partitioner
 //

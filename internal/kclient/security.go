@@ -12,8 +12,8 @@ package kclient
 // Security.KgoOpts for franz-go and Security.ApplySarama for sarama.
 //
 // The process-wide value (SetDefault, set by the command line at start-up
-// like slog.SetDefault) is what ProducerOpts, BaseOpts, SaramaConfig and the
-// goka option builders apply, so a client built anywhere in the process
+// like slog.SetDefault) is what a Factory without its own Security,
+// ProducerOpts, BaseOpts, SaramaConfig and the goka option builders apply, so a client built anywhere in the process
 // (including the goka emitters and sarama clients that processors build
 // from SaramaConfig) cannot forget it.
 
