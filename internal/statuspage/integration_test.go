@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +221,7 @@ func TestStatusFromKafkaAndTheDatabaseOnThePageAndTheGauges(t *testing.T) {
 			len(s.Quarantine.Records) == 20 && len(s.Lag.Rows) > 0 && s.MarkPrice.Database.Available &&
 			len(s.MarkPrice.Topic) == 1 && len(s.Allowlist.Exchanges) > 0 && s.Allowlist.Exchanges[0].Source == "topic" &&
 			s.Trading.Available && // the last refresh step: every source has run once
+			slices.ContainsFunc(s.Sources, func(src statuspage.SourceStatus) bool { return src.Name == "trading" }) && // recorded just after it
 			s.Scheduler.Available
 	})
 	if len(s.Errors) > 0 {
