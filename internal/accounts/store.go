@@ -147,8 +147,28 @@ func scanInfo(sc interface{ Scan(...any) error }, extra ...any) (Info, error) {
 }
 
 // List returns every account, by id.
-func (s *Store) List(ctx context.Context) ([]Info, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+infoColumns+" FROM accounts ORDER BY account")
+func (s *Store) List(ctx context.Context) ([]Info, error) { return list(ctx, s.db) }
+
+// ListEnabled returns the enabled accounts of the table (removed ones
+// excepted), by id: what a box serves in KRAITE_ACCOUNTS_SOURCE=database
+// mode (the scheduler's per-account jobs, the accounts an intent may open
+// on). It reads no secret, so it needs no key.
+func ListEnabled(ctx context.Context, d *db.DB) ([]Info, error) {
+	all, err := list(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Info, 0, len(all))
+	for _, i := range all {
+		if i.Enabled && !i.Removed {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+func list(ctx context.Context, d *db.DB) ([]Info, error) {
+	rows, err := d.QueryContext(ctx, "SELECT "+infoColumns+" FROM accounts ORDER BY account")
 	if err != nil {
 		return nil, fmt.Errorf("listing accounts: %w", err)
 	}

@@ -70,10 +70,11 @@ type App struct {
 	db       *db.DB
 	rest     *binanceapi.Client
 
-	acctMu    sync.Mutex // guards the parsed accounts file
+	acctMu    sync.Mutex // guards the parsed accounts file, or the accounts table's list
 	acctCache []userdata.Account
 	acctMod   time.Time
 	acctSize  int64
+	acctRead  time.Time // when acctCache was read from the accounts table
 	// controlAlerts are the Alerts of this process's gate and dispatch
 	// Runners (refused control records), for the status page.
 	controlAlerts []func() []gate.Alert

@@ -209,6 +209,9 @@ func (w *App) intentValidator(ctx context.Context) (*intents.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the intent validator needs the database: %w", err)
 	}
+	if err := w.openAccountsTable(ctx, false); err != nil {
+		return nil, err
+	}
 	ie := w.Intents
 	lim, err := ie.Limits()
 	if err != nil {

@@ -21,11 +21,15 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// accountList is the accounts this process serves: the static list (dev) or
-// the accounts file. The file is parsed again only when its size or
-// modification time changed (a stat per job, not a read and parse), so
-// changes apply without a restart.
+// accountList is the accounts this process serves: in database mode
+// (KRAITE_ACCOUNTS_SOURCE=database) the enabled accounts of the accounts
+// table; otherwise the static list (dev) or the accounts file. The file is
+// parsed again only when its size or modification time changed (a stat per
+// job, not a read and parse), so changes apply without a restart.
 func (w *App) accountList() ([]userdata.Account, error) {
+	if w.accountsFromTable() {
+		return w.tableAccounts()
+	}
 	if w.Exchange.AccountsFile == "" {
 		return w.Accounts, nil
 	}
@@ -50,10 +54,101 @@ func (w *App) accountList() ([]userdata.Account, error) {
 	return accts, nil
 }
 
-// credentials are the API credentials of a configured account.
+// accountsFromTable: the per-account work reads the accounts table.
+func (w *App) accountsFromTable() bool {
+	return w.Exchange.AccountsSource == AccountsSourceDatabase
+}
+
+// accountsTableFor is how long the accounts table's list is reused: one
+// query per scheduler tick at most, not one per job, and an account added
+// or disabled with kraite accounts changes the jobs within seconds.
+const accountsTableFor = 3 * time.Second
+
+// accountsTableTimeout bounds one read of the accounts table by a job.
+const accountsTableTimeout = 10 * time.Second
+
+// openAccountsTable opens, at build time, what the per-account work reads
+// in database mode: the database (the list; no key needed) and, with
+// creds, the accounts Store (credentials: a missing or wrong key is a
+// startup error). Nothing in file mode.
+func (w *App) openAccountsTable(ctx context.Context, creds bool) error {
+	if !w.accountsFromTable() {
+		return nil
+	}
+	if _, err := w.database(ctx); err != nil {
+		return fmt.Errorf("KRAITE_ACCOUNTS_SOURCE=database: %w", err)
+	}
+	if creds {
+		if _, err := w.credentialSource(ctx); err != nil {
+			return fmt.Errorf("KRAITE_ACCOUNTS_SOURCE=database: the accounts' credentials: %w", err)
+		}
+	}
+	return nil
+}
+
+// tableAccounts are the enabled Binance accounts of the accounts table
+// (ids only: no secret is read), reused for accountsTableFor. A failed
+// read is an error, never the last list: a disabled account loses its jobs.
+func (w *App) tableAccounts() ([]userdata.Account, error) {
+	w.acctMu.Lock()
+	defer w.acctMu.Unlock()
+	if w.acctCache != nil && time.Since(w.acctRead) < accountsTableFor {
+		return w.acctCache, nil
+	}
+	if w.db == nil {
+		return nil, errors.New("KRAITE_ACCOUNTS_SOURCE=database: the accounts table is not open on this process")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), accountsTableTimeout)
+	defer cancel()
+	list, err := accounts.ListEnabled(ctx, w.db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]userdata.Account, 0, len(list))
+	for _, i := range list {
+		if i.Exchange == topics.ExchangeBinance {
+			out = append(out, userdata.Account{ID: i.ID, Version: i.Version})
+		}
+	}
+	w.acctCache, w.acctRead = out, time.Now()
+	return out, nil
+}
+
+// ErrAccountNotServed refuses the credentials of an account this process
+// does not serve (unknown, removed or disabled in the accounts table, or
+// on another exchange): no retry can fix it, so the job is parked at once.
+var ErrAccountNotServed = fmt.Errorf("account not served: %w", worker.ErrPermanent)
+
+// credentials are the API credentials of a served account: in database
+// mode read from the accounts table for each call (a disabled or removed
+// account is refused at once), otherwise from the account list.
 func (w *App) credentials(id string) (binanceapi.Credentials, error) {
+	if w.accountsFromTable() {
+		return w.tableCredentials(id)
+	}
 	a, err := w.account(id)
 	return a.Creds(), err
+}
+
+func (w *App) tableCredentials(id string) (binanceapi.Credentials, error) {
+	src := w.Creds
+	if src == nil {
+		return binanceapi.Credentials{}, fmt.Errorf("account %q: the accounts table is not open on this process (KRAITE_ACCOUNTS_SOURCE=database)", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), accountsTableTimeout)
+	defer cancel()
+	c, err := src.Credentials(ctx, id)
+	switch {
+	case errors.Is(err, accounts.ErrNotFound):
+		return binanceapi.Credentials{}, fmt.Errorf("account %q is not in the accounts table: %w", id, ErrAccountNotServed)
+	case err != nil:
+		return binanceapi.Credentials{}, fmt.Errorf("the credentials of account %q: %w", id, err)
+	case !c.Enabled:
+		return binanceapi.Credentials{}, fmt.Errorf("account %q is disabled in the accounts table: %w", id, ErrAccountNotServed)
+	case c.Exchange != topics.ExchangeBinance:
+		return binanceapi.Credentials{}, fmt.Errorf("account %q is on %q in the accounts table, not %s: %w", id, c.Exchange, topics.ExchangeBinance, ErrAccountNotServed)
+	}
+	return binanceapi.Credentials{APIKey: c.APIKey, APISecret: c.APISecret}, nil
 }
 
 func (w *App) account(id string) (userdata.Account, error) {
@@ -79,6 +174,9 @@ func (w *App) restClient() *binanceapi.Client {
 }
 
 func buildScheduler(ctx context.Context, w *App) (Component, error) {
+	if err := w.openAccountsTable(ctx, false); err != nil {
+		return Component{}, err
+	}
 	schedules := w.Jobs.Schedules()
 	s, err := scheduler.New(scheduler.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Schedules: schedules, ID: Hostname() + "-scheduler",
 		Accounts: func() []string {
@@ -161,6 +259,9 @@ func buildWorker(ctx context.Context, w *App, name string, queue topics.Spec) (C
 	if err != nil {
 		return Component{}, err
 	}
+	if err := w.openAccountsTable(ctx, true); err != nil {
+		return Component{}, err
+	}
 	prod, err := w.Kafka().Producer(kgo.ClientID(name))
 	if err != nil {
 		return Component{}, fmt.Errorf("creating %s producer: %w", name, err)
@@ -192,6 +293,9 @@ var jobBackoff = backoff.Policy{Base: 100 * time.Millisecond, Cap: 5 * time.Seco
 func buildPositionsWorker(ctx context.Context, w *App) (Component, error) {
 	d, err := w.database(ctx)
 	if err != nil {
+		return Component{}, err
+	}
+	if err := w.openAccountsTable(ctx, true); err != nil {
 		return Component{}, err
 	}
 	src, err := w.intentValidator(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
@@ -22,8 +23,10 @@ import (
 	"github.com/kraite/stream/topics"
 )
 
-// PrevalidateOpen judges in against the database of ex (and the accounts
-// of its accounts file) as the gate would. The gate is the authority, so
+// PrevalidateOpen judges in against the database of ex (and its accounts:
+// the enabled accounts of the accounts table with
+// KRAITE_ACCOUNTS_SOURCE=database, else those of its accounts file) as the
+// gate would. The gate is the authority, so
 // when this process cannot judge (the database is unreachable, or holds no
 // symbol rules for the exchange yet) it returns why as cannot and no
 // refusal; what it can judge and refuses is the refusal.
@@ -37,7 +40,22 @@ func PrevalidateOpen(ctx context.Context, ex Exchange, lim intents.Limits, in to
 	}
 	defer d.Close()
 	cfg := intents.SourceConfig{DB: d, Limits: lim, Now: func() time.Time { return now }, Log: log}
-	if ex.AccountsFile != "" {
+	switch {
+	case ex.AccountsSource == AccountsSourceDatabase:
+		// The enabled accounts of the accounts table, as the gate reads
+		// them (no secret is read: no key is needed).
+		cfg.Accounts = func(ctx context.Context) ([]intents.AccountKey, error) {
+			list, err := accounts.ListEnabled(ctx, d)
+			if err != nil {
+				return nil, fmt.Errorf("KRAITE_ACCOUNTS_SOURCE=database: %w", err)
+			}
+			keys := make([]intents.AccountKey, 0, len(list))
+			for _, ac := range list {
+				keys = append(keys, intents.AccountKey{Exchange: ac.Exchange, Account: ac.ID})
+			}
+			return keys, nil
+		}
+	case ex.AccountsFile != "":
 		cfg.Accounts = func(context.Context) ([]intents.AccountKey, error) {
 			data, err := os.ReadFile(ex.AccountsFile)
 			if err != nil {
