@@ -1090,8 +1090,10 @@ func TestComposeSimProfileTradesAgainstTheSimulator(t *testing.T) {
 }
 
 // TestComposeAccountsComeFromASecret: the accounts file is a secret the
-// operator must name, mounted where KRAITE_ACCOUNTS_FILE points, in every
-// box; never a bind mount (a missing file became a directory).
+// operator must name, given only to the one-shot that imports it (and
+// where a KRAITE_ACCOUNTS_FILE points); no box reads it (the accounts
+// table is the one source in database mode); never a bind mount (a
+// missing file became a directory).
 func TestComposeAccountsComeFromASecret(t *testing.T) {
 	c := readCompose(t)
 	sec, ok := c.Secrets["accounts"]
@@ -1106,8 +1108,8 @@ func TestComposeAccountsComeFromASecret(t *testing.T) {
 		s := c.Services[name]
 		f, has := s.Environment["KRAITE_ACCOUNTS_FILE"]
 		_, isBox := bx[name]
-		if isBox && !has {
-			t.Errorf("box %s: no KRAITE_ACCOUNTS_FILE", name)
+		if isBox && (has || slices.Contains(s.Secrets, "accounts")) {
+			t.Errorf("box %s: KRAITE_ACCOUNTS_FILE=%q with secrets %v; the boxes read the accounts table, not the file", name, f, s.Secrets)
 		}
 		if has && (f != "/run/secrets/accounts" || !slices.Contains(s.Secrets, "accounts")) {
 			t.Errorf("service %s: KRAITE_ACCOUNTS_FILE=%q with secrets %v, want /run/secrets/accounts from the accounts secret", name, f, s.Secrets)
@@ -1129,20 +1131,26 @@ func TestComposeAccountsComeFromASecret(t *testing.T) {
 
 // TestComposeUserDataStreamsFromTheAccountsTable: a one-shot imports the
 // accounts file into the accounts table (with the key from a required
-// secret) before the boxes start; athena's user-data producers stream the
-// table (KRAITE_ACCOUNTS_SOURCE=database, the key mounted) and get at
-// least 20 s to stop (the 15 s hand-over grace, then the flush); a service
-// that reads the table has the key, and only those get it.
+// secret) before the boxes start; every box reads the table
+// (KRAITE_ACCOUNTS_SOURCE=database, the key mounted: athena's user-data
+// producers stream it, the scheduler's per-account jobs and the gates
+// follow its enabled accounts, the workers decrypt its secrets) and gets
+// at least 20 s to stop (the 15 s hand-over grace, then the flush); a
+// service that reads the table has the key, and only those get it.
 func TestComposeUserDataStreamsFromTheAccountsTable(t *testing.T) {
 	c := readCompose(t)
 	if sec, ok := c.Secrets["encryption-key"]; !ok || required(sec.File) != "ACCOUNTS_KEY_FILE" {
 		t.Fatalf("secret encryption-key: %+v, want the file of the required variable ACCOUNTS_KEY_FILE", sec)
 	}
 	importer := ""
+	bx := boxes(t, c)
 	for _, name := range sortedKeys(c.Services) {
 		s := c.Services[name]
 		cmd, _ := args(s.Command)
 		key, hasKey := s.Environment["KRAITE_ACCOUNTS_KEY_FILE"]
+		if _, isBox := bx[name]; isBox && s.Environment["KRAITE_ACCOUNTS_SOURCE"] != "database" {
+			t.Errorf("box %s: KRAITE_ACCOUNTS_SOURCE=%q, want database (its per-account jobs and credentials come from the accounts table)", name, s.Environment["KRAITE_ACCOUNTS_SOURCE"])
+		}
 		if hasKey != slices.Contains(s.Secrets, "encryption-key") || hasKey && key != "/run/secrets/encryption-key" {
 			t.Errorf("service %s: KRAITE_ACCOUNTS_KEY_FILE=%q with secrets %v, want /run/secrets/encryption-key from the encryption-key secret, or neither", name, key, s.Secrets)
 		}
