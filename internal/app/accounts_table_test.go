@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/testkit"
 	"github.com/kraite/stream/queues/marketjobs"
+	"github.com/kraite/stream/queues/reconcile"
 	"github.com/kraite/stream/queues/worker"
 	"github.com/kraite/stream/topics"
 )
@@ -197,5 +199,98 @@ func TestPerAccountJobsReadTheAccountsTable(t *testing.T) {
 	}
 	if _, err := fw.credentials("acct-2"); err == nil {
 		t.Fatal("file mode served an account of the table only")
+	}
+}
+
+// TestTheSchedulerFiresForTheAccountsTable: a running scheduler in
+// database mode fires the per-account keep-alive for the enabled accounts
+// of the table, starts firing for an account added with the Store and
+// stops firing for a disabled one within seconds, without a restart.
+func TestTheSchedulerFiresForTheAccountsTable(t *testing.T) {
+	const prefix = "kraite."
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := testkit.Broker(t, prefix)
+	d := dbtest.MySQL(t)
+	keyText, err := accounts.NewKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := accounts.ParseKey(keyText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	st, err := accounts.Open(ctx, accounts.Config{DB: d, Key: key, Log: testkit.Logger(t),
+		Publisher: accounts.KafkaPublisher{Client: pcl, Topic: topics.Accounts.Name(prefix)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(id string) {
+		t.Helper()
+		if err := st.Add(ctx, "test", accounts.Account{ID: id, Exchange: topics.ExchangeBinance, APIKey: "KEY" + id, APISecret: "secret-" + id, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("acct-1")
+	add("acct-2")
+
+	// No accounts key: the scheduler lists the table without one.
+	cfg, err := Load([]string{"KRAITE_BROKERS=" + b.Addr(), "KRAITE_DATABASE_URL=" + dbtest.URL(d),
+		"KRAITE_ACCOUNTS_SOURCE=database", "KRAITE_KEEPALIVE_EVERY=2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(cfg, testkit.Logger(t))
+	c, err := buildScheduler(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(rctx, []Component{c}) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("the scheduler's box: %v", err)
+		}
+	}()
+	r := testkit.NewReader(t, b.Addr(), topics.Priority.Name(prefix))
+	fired := func(since time.Time) map[string]bool {
+		out := map[string]bool{}
+		for _, rec := range r.Poll(t) {
+			var j topics.Job
+			if err := json.Unmarshal(rec.Value, &j); err != nil {
+				t.Fatalf("a job on the queue: %v", err)
+			}
+			if j.Type == reconcile.JobKeepAlive && time.UnixMilli(j.ScheduledMs).After(since) {
+				out[j.Account] = true
+			}
+		}
+		return out
+	}
+	testkit.Eventually(t, time.Minute, "keep-alive jobs of acct-1 and acct-2", func() bool {
+		f := fired(time.Time{})
+		return f["acct-1"] && f["acct-2"] && len(f) == 2
+	})
+
+	add("acct-3")
+	if _, err := st.SetEnabled(ctx, "test", "acct-1", false); err != nil {
+		t.Fatal(err)
+	}
+	// The list is reused for up to 3 s; after that only the table's
+	// enabled accounts are fired for.
+	settled := time.Now().Add(accountsTableFor + time.Second)
+	testkit.Eventually(t, time.Minute, "keep-alive jobs of acct-2 and acct-3 scheduled after the change", func() bool {
+		f := fired(settled)
+		return f["acct-2"] && f["acct-3"]
+	})
+	time.Sleep(3 * time.Second) // two more keep-alive periods
+	if f := fired(settled); f["acct-1"] || len(f) != 2 {
+		t.Fatalf("jobs scheduled after the change: %v, want acct-2 and acct-3 only", f)
 	}
 }
