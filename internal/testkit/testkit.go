@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/harness/broker"
@@ -103,8 +104,10 @@ func Eventually[C func() bool | func() error](t testing.TB, total time.Duration,
 
 // Reader reads a topic from the start, accumulating every record.
 type Reader struct {
-	cl   *kgo.Client
-	recs []*kgo.Record
+	cl    *kgo.Client
+	topic string
+	recs  []*kgo.Record
+	next  map[int32]int64 // per partition: the offset after the last record read
 }
 
 // NewReader starts reading topic from its beginning.
@@ -116,7 +119,7 @@ func NewReader(t testing.TB, addr, topic string) *Reader {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &Reader{cl: cl}
+	return &Reader{cl: cl, topic: topic, next: map[int32]int64{}}
 }
 
 // Poll fetches what is available within a short wait and returns all records so far.
@@ -130,7 +133,51 @@ func (r *Reader) Poll(t testing.TB) []*kgo.Record {
 			t.Errorf("fetching %s/%d: %v", topic, p, err)
 		}
 	})
-	fs.EachRecord(func(rec *kgo.Record) { r.recs = append(r.recs, rec) })
+	fs.EachRecord(func(rec *kgo.Record) {
+		r.recs = append(r.recs, rec)
+		r.next[rec.Partition] = rec.Offset + 1
+	})
+	return r.recs
+}
+
+// PollToEnd polls until every record the topic held when it was called has
+// been read (its end offsets listed then), within 20 s, and returns all
+// records so far. Use it after an acknowledged produce: one Poll's short
+// wait may return only part of a burst on a busy machine. A partition that
+// ends in a transaction marker (no record to read) counts as read once ten
+// polls in a row bring nothing.
+func (r *Reader) PollToEnd(t testing.TB) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(r.cl).ListEndOffsets(ctx, r.topic)
+	if err != nil {
+		t.Fatalf("listing the end offsets of %s: %v", r.topic, err)
+	}
+	behind := func() bool {
+		b := false
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				t.Fatalf("end offset of %s/%d: %v", o.Topic, o.Partition, o.Err)
+			}
+			if o.Offset > r.next[o.Partition] {
+				b = true
+			}
+		})
+		return b
+	}
+	for idle := 0; behind() && idle < 10; {
+		n := len(r.recs)
+		r.Poll(t)
+		if len(r.recs) == n {
+			idle++
+		} else {
+			idle = 0
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s to its end: %v", r.topic, ctx.Err())
+		}
+	}
 	return r.recs
 }
 

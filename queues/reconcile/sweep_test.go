@@ -226,7 +226,7 @@ func (r *rig) algoCanceled(cid string) {
 // the orders sink's store (its forward-only guard included).
 func (r *rig) apply() {
 	r.t.Helper()
-	recs := r.frames.Poll(r.t)
+	recs := r.frames.PollToEnd(r.t)
 	var evs []*topics.OrderEvent
 	for _, rec := range recs[r.applied:] {
 		if topics.Header(rec, topics.HeaderKind) != topics.KindBackfill {
