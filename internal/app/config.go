@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -161,11 +162,31 @@ func Load(environ []string) (*Config, error) {
 }
 
 // Validate checks the values the parser cannot: names and ranges of the
-// shared part, and the open intent limits.
+// shared part, the periods and graces of the box and its jobs, and the
+// open intent limits.
 func (c *Config) Validate() error {
-	errs := []error{c.Common.Validate()}
+	errs := []error{c.Common.Validate(), positiveDurations(&c.Exchange), positiveDurations(&c.Jobs)}
 	if _, err := c.Intents.Limits(); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// positiveDurations names every duration variable of the struct ptr points
+// to that is not positive. Each of Exchange's and Jobs' is a period or a
+// grace: zero or negative, a ticker panics (KRAITE_ACCOUNTS_POLL), a
+// schedule refuses to start without naming the variable, or the component
+// falls back to its own default without a word (KRAITE_HANDOVER_GRACE).
+func positiveDurations(ptr any) error {
+	v := reflect.ValueOf(ptr).Elem()
+	var errs []error
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		d, ok := v.Field(i).Interface().(time.Duration)
+		key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if ok && key != "" && d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %s must be positive", key, d))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -210,8 +231,10 @@ func (c Common) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("KRAITE_LOG_FORMAT: %q is not text or json", c.LogFormat))
 	}
-	if c.Replication < 1 {
-		errs = append(errs, fmt.Errorf("KRAITE_REPLICATION: %d must be at least 1", c.Replication))
+	if c.Replication < 1 || c.Replication > math.MaxInt16 {
+		// Topics are created with an int16 factor: 65535 would wrap to -1,
+		// the broker's default, not an error.
+		errs = append(errs, fmt.Errorf("KRAITE_REPLICATION: %d must be between 1 and %d", c.Replication, math.MaxInt16))
 	}
 	return errors.Join(errs...)
 }

@@ -128,3 +128,31 @@ func TestNoEnvironmentReadOutsideTheConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A period or grace of zero, below zero or past what a duration holds, and
+// a replication factor an int16 cannot carry, are refused naming the
+// variable (KRAITE_ACCOUNTS_POLL=0 used to reach time.NewTicker and panic
+// the box; KRAITE_REPLICATION=65535 to wrap to -1, the broker's default).
+func TestLoadRefusesNonPositivePeriodsAndAHugeReplication(t *testing.T) {
+	for env, want := range map[string]string{
+		"KRAITE_ACCOUNTS_POLL=0":               "KRAITE_ACCOUNTS_POLL: 0s must be positive",
+		"KRAITE_ORDER_SYNC_EVERY=-5m":          "KRAITE_ORDER_SYNC_EVERY: -5m0s must be positive",
+		"KRAITE_KLINE_EVERY=0s":                "KRAITE_KLINE_EVERY",
+		"KRAITE_GAP_LOOKBACK=-1h":              "KRAITE_GAP_LOOKBACK",
+		"KRAITE_POSITION_DRIFT_GRACE=-1s":      "KRAITE_POSITION_DRIFT_GRACE",
+		"KRAITE_HANDOVER_GRACE=-15s":           "KRAITE_HANDOVER_GRACE",
+		"KRAITE_STALL_AFTER=0":                 "KRAITE_STALL_AFTER",
+		"KRAITE_KEEPALIVE_EVERY=9999999999h":   `KRAITE_KEEPALIVE_EVERY: "9999999999h" is not a valid time.Duration`,
+		"KRAITE_REPLICATION=65535":             "KRAITE_REPLICATION: 65535 must be between 1 and 32767",
+		"KRAITE_REPLICATION=-1":                "KRAITE_REPLICATION",
+		"KRAITE_REPLICATION=99999999999999999": `KRAITE_REPLICATION: "99999999999999999" is not a valid int`,
+	} {
+		if _, err := Load([]string{env}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", env, err, want)
+		}
+	}
+	// Every default passes, and the largest duration is a valid period.
+	if _, err := Load([]string{"KRAITE_SYMBOL_REFRESH_EVERY=2562047h", "KRAITE_REPLICATION=32767"}); err != nil {
+		t.Fatal(err)
+	}
+}
