@@ -38,10 +38,16 @@ import (
 // warm-up).
 const samples = 12
 
+// MaxSpeed bounds Config.Speed: the shortest compressed timer, the
+// simulator's 3 min ping, stays 18 ms, and the peer's REST weight limit
+// (2400 times the speed) stays an int. A larger, infinite or NaN speed
+// would turn timers into zero or negative durations (a ticker panics).
+const MaxSpeed = 10000
+
 // Config is one soak.
 type Config struct {
 	Simulated     time.Duration // the simulated span
-	Speed         float64       // time compression factor (at least 1)
+	Speed         float64       // time compression factor (1..MaxSpeed)
 	Accounts      int
 	Seed          int64
 	OrderInterval time.Duration // mean time between order steps per account
@@ -77,8 +83,8 @@ func (c Config) Validate() error {
 	if c.Accounts < 1 || c.Accounts > 1000 {
 		errs = append(errs, fmt.Errorf("--accounts %d is not within 1..1000", c.Accounts))
 	}
-	if c.Speed < 1 {
-		errs = append(errs, fmt.Errorf("--speed %v must be at least 1", c.Speed))
+	if !(c.Speed >= 1 && c.Speed <= MaxSpeed) { // NaN fails both
+		errs = append(errs, fmt.Errorf("--speed %v is not within 1..%d", c.Speed, MaxSpeed))
 	}
 	if c.Simulated <= 0 {
 		errs = append(errs, fmt.Errorf("--simulated %s must be positive", c.Simulated))

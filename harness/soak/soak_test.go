@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -61,17 +62,42 @@ func TestPeerArgsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesNonsense: each setting is refused on its own (the
+// rest valid), naming its flag, and Run refuses it too; garbage speeds
+// (NaN, infinite, huge) never reach the timers they divide.
 func TestConfigRefusesNonsense(t *testing.T) {
-	for _, c := range []Config{
-		{Simulated: time.Hour, Speed: 0.5, Accounts: 1, OrderInterval: time.Second, PeerCmd: []string{"p"}},
-		{Simulated: time.Hour, Speed: 360, Accounts: 0, OrderInterval: time.Second, PeerCmd: []string{"p"}},
-		{Simulated: 0, Speed: 360, Accounts: 1, OrderInterval: time.Second, PeerCmd: []string{"p"}},
-		{Simulated: time.Hour, Speed: 360, Accounts: 1, OrderInterval: 0, PeerCmd: []string{"p"}},
-		{Simulated: time.Hour, Speed: 360, Accounts: 1, OrderInterval: time.Second, Pipeline: true, PeerCmd: []string{"p"}},
-		{Simulated: time.Hour, Speed: 360, Accounts: 1, OrderInterval: time.Second},
+	ok := Config{App: &app.Config{}, Simulated: time.Hour, Speed: 360, Accounts: 1, OrderInterval: time.Second, PeerCmd: []string{"p"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a valid config refused: %v", err)
+	}
+	fastest := ok
+	fastest.Speed = MaxSpeed
+	if err := fastest.Validate(); err != nil {
+		t.Fatalf("--speed MaxSpeed refused: %v", err)
+	}
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.App = nil }, "no configuration"},
+		{func(c *Config) { c.Speed = 0.5 }, "--speed"},
+		{func(c *Config) { c.Speed = math.NaN() }, "--speed"},
+		{func(c *Config) { c.Speed = math.Inf(1) }, "--speed"},
+		{func(c *Config) { c.Speed = 1e18 }, "--speed"},
+		{func(c *Config) { c.Speed = MaxSpeed + 1 }, "--speed"},
+		{func(c *Config) { c.Accounts = 0 }, "--accounts"},
+		{func(c *Config) { c.Accounts = 1001 }, "--accounts"},
+		{func(c *Config) { c.Simulated = 0 }, "--simulated"},
+		{func(c *Config) { c.Simulated = -time.Hour }, "--simulated"},
+		{func(c *Config) { c.OrderInterval = 0 }, "--order-interval"},
+		{func(c *Config) { c.OrderInterval = -time.Second }, "--order-interval"},
+		{func(c *Config) { c.Pipeline = true }, "--settle"},
+		{func(c *Config) { c.PeerCmd = nil }, "no peer command"},
 	} {
-		if err := c.Validate(); err == nil {
-			t.Errorf("%+v accepted", c)
+		c := ok
+		tc.mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", c, err, tc.want)
 		}
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%+v ran", c)
