@@ -84,11 +84,14 @@ type Config struct {
 	AdminRemote bool
 }
 
+// MaxAccounts bounds Config.Accounts.
+const MaxAccounts = 10000
+
 // Validate reports every invalid field at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Accounts < 0 || c.Accounts > 10000 {
-		errs = append(errs, fmt.Errorf("accounts: %d is not within 0..10000", c.Accounts))
+	if c.Accounts < 0 || c.Accounts > MaxAccounts {
+		errs = append(errs, fmt.Errorf("accounts: %d is not within 0..%d", c.Accounts, MaxAccounts))
 	}
 	for _, d := range []struct {
 		name string

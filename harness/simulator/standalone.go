@@ -29,14 +29,21 @@ type StandaloneConfig struct {
 	Logger      *slog.Logger
 }
 
-// Validate names the setting that cannot run (the flag that sets it).
+// MinMarkInterval is the shortest --mark-interval: every tick builds the
+// whole market's frame under the simulator's lock, so a tick of a few
+// nanoseconds would hold it for good and stall every account's REST and
+// socket (Binance's fastest mark price stream is 1 s).
+const MinMarkInterval = 10 * time.Millisecond
+
+// Validate names the setting that cannot run (the flag that sets it),
+// before anything is written to DataDir.
 func (c StandaloneConfig) Validate() error {
 	var errs []error
-	if c.Accounts < 1 {
-		errs = append(errs, fmt.Errorf("--accounts: %d must be at least 1", c.Accounts))
+	if c.Accounts < 1 || c.Accounts > MaxAccounts {
+		errs = append(errs, fmt.Errorf("--accounts: %d is not within 1..%d", c.Accounts, MaxAccounts))
 	}
-	if c.MarkInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--mark-interval: %v must be positive", c.MarkInterval))
+	if c.MarkInterval < MinMarkInterval {
+		errs = append(errs, fmt.Errorf("--mark-interval: %v is shorter than %v", c.MarkInterval, MinMarkInterval))
 	}
 	if err := CheckListenAddr(c.Addr, c.AllowRemote); err != nil {
 		errs = append(errs, fmt.Errorf("--addr: %w", err))

@@ -17,16 +17,38 @@ func TestListenRefusesWhatCannotRun(t *testing.T) {
 		want string
 	}{
 		{func(c *StandaloneConfig) { c.Accounts = 0 }, "--accounts"},
+		{func(c *StandaloneConfig) { c.Accounts = -1 }, "--accounts"},
+		{func(c *StandaloneConfig) { c.Accounts = MaxAccounts + 1 }, "--accounts"},
+		{func(c *StandaloneConfig) { c.Accounts = 1 << 40 }, "--accounts"},
 		{func(c *StandaloneConfig) { c.MarkInterval = 0 }, "--mark-interval"},
+		{func(c *StandaloneConfig) { c.MarkInterval = -time.Second }, "--mark-interval"},
+		{func(c *StandaloneConfig) { c.MarkInterval = time.Nanosecond }, "--mark-interval"},
+		{func(c *StandaloneConfig) { c.Addr = "garbage" }, "--addr"},
 		{func(c *StandaloneConfig) { c.Addr = "0.0.0.0:0" }, "not a loopback address"},
-		{func(c *StandaloneConfig) { c.AdminToken = "" }, "needs a token"},
+		{func(c *StandaloneConfig) { c.AdminToken, c.DataDir = "", "" }, "needs a token"},
 	} {
+		// A refused setting writes nothing: no generated token, no state.
 		c := ok
+		c.AdminToken, c.DataDir = "", t.TempDir()
 		tc.mod(&c)
 		if _, err := Listen(c); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", c, err, tc.want)
 		}
+		if c.DataDir != "" {
+			if left, _ := os.ReadDir(c.DataDir); len(left) > 0 {
+				t.Errorf("%+v: refused, yet wrote %s into the data dir", c, left[0].Name())
+			}
+		}
 	}
+	// The bounds themselves run.
+	edge := ok
+	edge.MarkInterval, edge.Accounts = MinMarkInterval, 1
+	s, err := Listen(edge)
+	if err != nil {
+		t.Fatalf("--mark-interval %v refused: %v", MinMarkInterval, err)
+	}
+	s.ln.Close()
+	s.Close()
 }
 
 func TestListenGeneratesATokenKeepsStateAndServes(t *testing.T) {
