@@ -16,6 +16,7 @@ import (
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/producers/userdata"
 )
 
 // Config is the whole configuration of a kraite process: every variable it
@@ -166,6 +167,12 @@ func Load(environ []string) (*Config, error) {
 // open intent limits.
 func (c *Config) Validate() error {
 	errs := []error{c.Common.Validate(), positiveDurations(&c.Exchange), positiveDurations(&c.Jobs)}
+	// A receiving producer refuses a promise longer than this (anyone who
+	// can commit to the group could write one): a longer grace would only
+	// leave both producers streaming while the newcomer writes gap markers.
+	if g := c.Exchange.HandOverGrace; g > userdata.MaxHandOverGrace {
+		errs = append(errs, fmt.Errorf("KRAITE_HANDOVER_GRACE: %s is over the %s a receiving producer accepts", g, userdata.MaxHandOverGrace))
+	}
 	if _, err := c.Intents.Limits(); err != nil {
 		errs = append(errs, err)
 	}

@@ -306,16 +306,16 @@ func (as *Assigner) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	as.wake()
 }
 
-// maxPromise bounds a hand-over promise read from the group's offset
+// MaxHandOverGrace bounds a hand-over promise read from the group's offset
 // metadata: anyone who can commit to the group could write one, and a
 // promise suppresses the new owner's gap marker, so a far-future one must
 // not hide a real outage.
-const maxPromise = 5 * time.Minute
+const MaxHandOverGrace = 5 * time.Minute
 
 // parseRelease decodes the hand-over promise of a partition's committed
 // offset metadata; false when there is none, it is malformed, it has ended
 // at now, or it is implausible (released in the future, or longer than
-// maxPromise).
+// MaxHandOverGrace).
 func parseRelease(meta string, now time.Time) (HandOver, bool) {
 	if meta == "" || len(meta) > 1024 {
 		return HandOver{}, false
@@ -327,8 +327,8 @@ func parseRelease(meta string, now time.Time) (HandOver, bool) {
 	nowMs := now.UnixMilli()
 	switch {
 	case r.Released <= 0 || r.Until <= nowMs || r.Released > r.Until,
-		r.Until-r.Released > maxPromise.Milliseconds(),
-		r.Released > nowMs+maxPromise.Milliseconds(): // clocks differ, but not by minutes
+		r.Until-r.Released > MaxHandOverGrace.Milliseconds(),
+		r.Released > nowMs+MaxHandOverGrace.Milliseconds(): // clocks differ, but not by minutes
 		return HandOver{}, false
 	}
 	return HandOver{Released: time.UnixMilli(r.Released), Until: time.UnixMilli(r.Until)}, true

@@ -564,7 +564,7 @@ func FuzzParseRelease(f *testing.F) {
 		if !ok {
 			return
 		}
-		if !h.Until.After(now) || h.Released.After(h.Until) || h.Until.Sub(h.Released) > maxPromise || h.Released.After(now.Add(maxPromise)) {
+		if !h.Until.After(now) || h.Released.After(h.Until) || h.Until.Sub(h.Released) > MaxHandOverGrace || h.Released.After(now.Add(MaxHandOverGrace)) {
 			t.Fatalf("accepted an implausible promise %q: %+v", meta, h)
 		}
 	})
