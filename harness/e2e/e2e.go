@@ -484,7 +484,7 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	if err := <-pollDone; err != nil && !errors.Is(err, context.Canceled) {
 		return fail(err)
 	}
-	rd, err := kf.Client(kgo.FetchMaxWait(100 * time.Millisecond))
+	rd, err := kf.Client(kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		return fail(err)
 	}

@@ -508,9 +508,10 @@ func readOrders(ctx context.Context, d *db.DB) (map[orderKey]orderVer, error) {
 }
 
 // readTopic reads every record of topic up to its end offsets with cl (a
-// direct client that reads nothing else meanwhile). A partition whose end
-// is a control record never returns its last offset: kclient.ReadTail
-// stops after a few empty polls, which ends the read too.
+// direct client that keeps control records and reads nothing else
+// meanwhile, so a partition ending in a transaction marker is read to its
+// end). A read that stalls anyway (kclient.ErrTailStalled) ends with what
+// it read.
 func readTopic(ctx context.Context, cl *kgo.Client, topic string) ([]*kgo.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

@@ -43,7 +43,7 @@ func ProduceOne(ctx context.Context, c Common, r *kgo.Record) (*kgo.Record, erro
 func ReadLatest(ctx context.Context, c Common, topic string, tail int64) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cl, err := KafkaClient(ctx, c.Brokers)
+	cl, err := kclient.ForBrokers(c.Brokers...).TailReader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func ReadLatest(ctx context.Context, c Common, topic string, tail int64) (map[st
 	return ReadLatestWith(ctx, cl, topic, tail)
 }
 
-// ReadLatestWith is ReadLatest on cl, a direct client (KafkaClient) that
+// ReadLatestWith is ReadLatest on cl, a direct client (TailReader) that
 // reads nothing else meanwhile; `regime status` reads the regime table and
 // the overrides with one.
 func ReadLatestWith(ctx context.Context, cl *kgo.Client, topic string, tail int64) (map[string][]byte, error) {

@@ -37,7 +37,7 @@ func RegimeStatus(ctx context.Context, c Common, exchange string, now time.Time)
 	v := RegimeView{Exchange: exchange}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cl, err := kclient.ForBrokers(c.Brokers...).Checked(ctx)
+	cl, err := kclient.ForBrokers(c.Brokers...).TailReader(ctx)
 	if err != nil {
 		return v, err
 	}

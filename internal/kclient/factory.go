@@ -152,6 +152,13 @@ func (f *Factory) Checked(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, er
 	return f.checked(ctx, cl, err)
 }
 
+// TailReader is Checked with kgo.KeepControlRecords: the client ReadTail
+// needs, so a partition whose last offset is a transaction marker is read
+// to its end (ReadTail hands fn the data records only).
+func (f *Factory) TailReader(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+	return f.Checked(ctx, append([]kgo.Opt{kgo.KeepControlRecords()}, opts...)...)
+}
+
 // CheckedProducer is Producer, checked like Checked.
 func (f *Factory) CheckedProducer(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := f.Producer(opts...)

@@ -101,8 +101,9 @@ func errIf(cond bool, msg string) error {
 
 // ErrTailStalled is returned by ReadTail when partitions stopped short of
 // the end offsets it listed: no record came for TailIdlePolls polls in a
-// row (a partition whose last offset is a control record never returns
-// it). What was read has been handed to fn.
+// row (with a client that does not keep control records, a partition whose
+// last offset is a transaction marker never returns it). What was read has
+// been handed to fn.
 var ErrTailStalled = errors.New("reading a topic's tail: no record came while partitions are short of their end")
 
 // TailIdlePolls is how many polls of TailPollWait without a record end a
@@ -115,9 +116,11 @@ const (
 // ReadTail reads the last tail records of every partition of topic
 // (tail <= 0: everything retained), up to the end offsets listed when it
 // is called, and hands each record to fn in offset order per partition.
-// cl is a direct client (Factory.Client with no consume option) that
-// consumes nothing else while ReadTail runs; it may be reused for several
-// topics one after another.
+// cl is a direct client (Factory.TailReader) that consumes nothing else
+// while ReadTail runs; it may be reused for several topics one after
+// another. Control records (transaction markers) count towards the end but
+// are not handed to fn; a client without kgo.KeepControlRecords never sees
+// them, so a partition ending in one ends in ErrTailStalled.
 // ctx bounds the whole read.
 func ReadTail(ctx context.Context, cl *kgo.Client, topic string, tail int64, fn func(*kgo.Record)) error {
 	t, err := TailOffsets(ctx, kadm.NewClient(cl), topic, tail)
@@ -151,7 +154,9 @@ func ReadTail(ctx context.Context, cl *kgo.Client, topic string, tail int64, fn 
 				return
 			}
 			n++
-			fn(r)
+			if !r.Attrs.IsControl() {
+				fn(r)
+			}
 			if r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}

@@ -46,7 +46,7 @@ func TestReadTailReusesOneClient(t *testing.T) {
 		}
 	}
 
-	cl, err := f.Checked(ctx)
+	cl, err := f.TailReader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,5 +86,62 @@ func TestReadTailReusesOneClient(t *testing.T) {
 	err = kclient.ReadTail(ctx, cl, prefix+"no-such-topic", 0, func(*kgo.Record) { t.Error("record of an unknown topic") })
 	if !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("unknown topic: %v, want UnknownTopicOrPartition", err)
+	}
+}
+
+// TestReadTailEndsAtATransactionMarker: a transactional producer (any
+// client with write access may be one) leaves a commit or abort marker as
+// the last offset of a partition, an offset no fetch returns as a record
+// unless the client keeps control records. A tail reader (TailReader)
+// reaches the end through the marker at once, hands fn the data records
+// only, and never stalls on it.
+func TestReadTailEndsAtATransactionMarker(t *testing.T) {
+	const prefix = "kraite."
+	b := testkit.Broker(t, prefix)
+	f := kclient.ForBrokers(b.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	topic := topics.Cronjobs.Name(prefix)
+	txn, err := f.Client(kgo.TransactionalID("hostile"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	for i, commit := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		r := &kgo.Record{Topic: topic, Partition: 0, Value: fmt.Appendf(nil, "txn %d", i)}
+		if err := txn.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cl, err := f.TailReader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	start := time.Now()
+	var got []string
+	err = kclient.ReadTail(ctx, cl, topic, 0, func(r *kgo.Record) {
+		if r.Attrs.IsControl() {
+			t.Errorf("control record at offset %d handed to fn", r.Offset)
+		}
+		got = append(got, string(r.Value))
+	})
+	if err != nil {
+		t.Fatalf("reading a partition ending in a marker: %v", err)
+	}
+	if took := time.Since(start); took >= kclient.TailPollWait {
+		t.Errorf("read took %s: it waited for the marker", took)
+	}
+	// Read uncommitted, like every consumer of Kraite: the aborted record
+	// is read too.
+	if fmt.Sprint(got) != "[txn 0 txn 1]" {
+		t.Fatalf("read %q, want the two data records", got)
 	}
 }

@@ -187,7 +187,7 @@ func ReadAll(t testing.TB, addr, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := kclient.ForBrokers(addr).Client(kgo.FetchMaxWait(50 * time.Millisecond))
+	cl, err := kclient.ForBrokers(addr).Client(kgo.KeepControlRecords(), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

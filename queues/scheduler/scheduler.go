@@ -312,7 +312,7 @@ func (s *Scheduler) writeLease(ctx context.Context, prod *kgo.Client, lease stri
 func lastLease(ctx context.Context, kf *kclient.Factory, lease string) (Lease, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rd, err := kf.Unmetered().Client()
+	rd, err := kf.Unmetered().Client(kgo.KeepControlRecords())
 	if err != nil {
 		return Lease{}, fmt.Errorf("reading the lease: %w", err)
 	}
