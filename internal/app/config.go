@@ -163,8 +163,8 @@ func Load(environ []string) (*Config, error) {
 }
 
 // Validate checks the values the parser cannot: names and ranges of the
-// shared part, the periods and graces of the box and its jobs, and the
-// open intent limits.
+// shared part, the periods and graces of the box and its jobs, the open
+// intent limits and the accounts source.
 func (c *Config) Validate() error {
 	errs := []error{c.Common.Validate(), positiveDurations(&c.Exchange), positiveDurations(&c.Jobs)}
 	// A receiving producer refuses a promise longer than this (anyone who
@@ -175,6 +175,13 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Intents.Limits(); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.Exchange.AccountsSource {
+	case "", AccountsSourceFile, AccountsSourceDatabase:
+	default:
+		// Refused here, for every role: a misspelt "database" must not
+		// leave a scheduler, worker or gate serving the accounts file.
+		errs = append(errs, fmt.Errorf("KRAITE_ACCOUNTS_SOURCE %q: want %s or %s", c.Exchange.AccountsSource, AccountsSourceFile, AccountsSourceDatabase))
 	}
 	return errors.Join(errs...)
 }

@@ -40,6 +40,8 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"KRAITE_MAX_ORDER_NOTIONAL=lots":   "KRAITE_MAX_ORDER_NOTIONAL",
 		"KRAITE_INTENT_REFRESH=1h":         "KRAITE_INTENT_REFRESH",
 		"KRAITE_POSITION_DRIFT_GRACE=soon": "KRAITE_POSITION_DRIFT_GRACE",
+		"KRAITE_ACCOUNTS_SOURCE=Database":  "KRAITE_ACCOUNTS_SOURCE",
+		"KRAITE_ACCOUNTS_SOURCE=table":     "KRAITE_ACCOUNTS_SOURCE",
 	} {
 		if _, err := Load([]string{env}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error naming %s", env, err, want)
