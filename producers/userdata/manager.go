@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -186,10 +187,7 @@ func unixMsOrZero(ms int64) time.Time {
 // SetProblems replaces the accounts that should stream but cannot, with
 // the reason of each (they show in Status as not connected).
 func (mg *Manager) SetProblems(problems map[string]string) {
-	cp := make(map[string]string, len(problems))
-	for id, why := range problems {
-		cp[id] = why
-	}
+	cp := maps.Clone(problems)
 	mg.mu.Lock()
 	mg.problems = cp
 	mg.mu.Unlock()
@@ -198,10 +196,7 @@ func (mg *Manager) SetProblems(problems map[string]string) {
 // SetClosed replaces the accounts that are deliberately not streamed
 // (disabled), with the reason of each (they show in Status with Closed).
 func (mg *Manager) SetClosed(closed map[string]string) {
-	cp := make(map[string]string, len(closed))
-	for id, why := range closed {
-		cp[id] = why
-	}
+	cp := maps.Clone(closed)
 	mg.mu.Lock()
 	mg.closed = cp
 	mg.mu.Unlock()
