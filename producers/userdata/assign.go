@@ -507,15 +507,11 @@ func (as *Assigner) retryProblems() {
 // a record ahead of the table), or zero.
 func (as *Assigner) apply(ctx context.Context) time.Time {
 	now := time.Now()
-	for _, e := range as.creds {
-		if !e.retryAt.IsZero() && !now.Before(e.retryAt) {
-			as.mu.Lock()
-			as.dirty = true
-			as.mu.Unlock()
-			break
-		}
-	}
+	reread := as.nextRetry() // as.creds is Run's own: no lock
 	as.mu.Lock()
+	if !reread.IsZero() && !now.Before(reread) {
+		as.dirty = true
+	}
 	var next time.Time
 	for id, r := range as.releasing {
 		if !now.Before(r.until) {
@@ -527,7 +523,7 @@ func (as *Assigner) apply(ctx context.Context) time.Time {
 	}
 	if !as.dirty {
 		as.mu.Unlock()
-		return earliest(next, as.nextRetry())
+		return earliest(next, reread)
 	}
 	as.dirty = false
 	type want struct {
