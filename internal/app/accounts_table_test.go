@@ -186,6 +186,17 @@ func TestPerAccountJobsReadTheAccountsTable(t *testing.T) {
 		}
 	}
 
+	// An account of another exchange in the table is not served: no
+	// per-account job fires for it and its credentials are refused.
+	if err := st.Add(ctx, "test", accounts.Account{ID: "acct-bybit", Exchange: "bybit", APIKey: "KEYbybit", APISecret: secret("acct-bybit"), Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	refused(w, "acct-bybit")
+	time.Sleep(accountsTableFor)
+	if got := ids(w); slices.Contains(got, "acct-bybit") {
+		t.Fatalf("scheduler's accounts %v include an account of bybit", got)
+	}
+
 	// File mode: the file's accounts and credentials, the table unread.
 	fw := box(accounts.KeyConfig{Key: keyText})
 	if err := fw.openAccountsTable(ctx, true); err != nil {

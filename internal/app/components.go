@@ -224,11 +224,7 @@ func (w *App) intentValidator(ctx context.Context) (*intents.Source, error) {
 			if err != nil {
 				return nil, err
 			}
-			out := make([]intents.AccountKey, len(accts))
-			for i, a := range accts {
-				out[i] = intents.AccountKey{Exchange: topics.ExchangeBinance, Account: a.ID}
-			}
-			return out, nil
+			return accountKeys(accts), nil
 		}})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/backoff"
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/db"
+	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/producers/userdata"
 	"github.com/kraite/stream/queues/positions"
 	"github.com/kraite/stream/queues/reconcile"
@@ -42,11 +44,7 @@ func (w *App) accountList() ([]userdata.Account, error) {
 	if w.acctCache != nil && st.ModTime().Equal(w.acctMod) && st.Size() == w.acctSize {
 		return w.acctCache, nil
 	}
-	data, err := os.ReadFile(w.Exchange.AccountsFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading accounts file: %w", err)
-	}
-	accts, err := userdata.ParseAccounts(data)
+	accts, err := userdata.LoadFile(w.Exchange.AccountsFile)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +98,19 @@ func (w *App) tableAccounts() ([]userdata.Account, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), accountsTableTimeout)
 	defer cancel()
-	list, err := accounts.ListEnabled(ctx, w.db)
+	out, err := servedTableAccounts(ctx, w.db)
+	if err != nil {
+		return nil, err
+	}
+	w.acctCache, w.acctRead = out, time.Now()
+	return out, nil
+}
+
+// servedTableAccounts are the accounts of the accounts table a box serves:
+// the enabled Binance ones (ids and versions; no secret is read). The
+// scheduler, the gate and kraite open's prevalidation all read them here.
+func servedTableAccounts(ctx context.Context, d *db.DB) ([]userdata.Account, error) {
+	list, err := accounts.ListEnabled(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +120,16 @@ func (w *App) tableAccounts() ([]userdata.Account, error) {
 			out = append(out, userdata.Account{ID: i.ID, Version: i.Version})
 		}
 	}
-	w.acctCache, w.acctRead = out, time.Now()
 	return out, nil
+}
+
+// accountKeys are the intent validator's keys of served (Binance) accounts.
+func accountKeys(accts []userdata.Account) []intents.AccountKey {
+	out := make([]intents.AccountKey, len(accts))
+	for i, a := range accts {
+		out[i] = intents.AccountKey{Exchange: topics.ExchangeBinance, Account: a.ID}
+	}
+	return out
 }
 
 // ErrAccountNotServed refuses the credentials of an account this process

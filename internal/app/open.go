@@ -9,13 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/internal/kclient"
@@ -42,34 +40,22 @@ func PrevalidateOpen(ctx context.Context, ex Exchange, lim intents.Limits, in to
 	cfg := intents.SourceConfig{DB: d, Limits: lim, Now: func() time.Time { return now }, Log: log}
 	switch {
 	case ex.AccountsSource == AccountsSourceDatabase:
-		// The enabled accounts of the accounts table, as the gate reads
-		// them (no secret is read: no key is needed).
+		// The accounts the gate serves from the accounts table (no
+		// secret is read: no key is needed).
 		cfg.Accounts = func(ctx context.Context) ([]intents.AccountKey, error) {
-			list, err := accounts.ListEnabled(ctx, d)
+			accts, err := servedTableAccounts(ctx, d)
 			if err != nil {
 				return nil, fmt.Errorf("KRAITE_ACCOUNTS_SOURCE=database: %w", err)
 			}
-			keys := make([]intents.AccountKey, 0, len(list))
-			for _, ac := range list {
-				keys = append(keys, intents.AccountKey{Exchange: ac.Exchange, Account: ac.ID})
-			}
-			return keys, nil
+			return accountKeys(accts), nil
 		}
 	case ex.AccountsFile != "":
 		cfg.Accounts = func(context.Context) ([]intents.AccountKey, error) {
-			data, err := os.ReadFile(ex.AccountsFile)
+			accts, err := userdata.LoadFile(ex.AccountsFile)
 			if err != nil {
 				return nil, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
 			}
-			accts, err := userdata.ParseAccounts(data)
-			if err != nil {
-				return nil, fmt.Errorf("KRAITE_ACCOUNTS_FILE: %w", err)
-			}
-			keys := make([]intents.AccountKey, 0, len(accts))
-			for _, ac := range accts {
-				keys = append(keys, intents.AccountKey{Exchange: topics.ExchangeBinance, Account: ac.ID})
-			}
-			return keys, nil
+			return accountKeys(accts), nil
 		}
 	}
 	src, err := intents.NewSource(cfg)
