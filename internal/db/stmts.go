@@ -16,10 +16,11 @@ type stmtCache struct {
 	m  map[string]*sql.Stmt
 }
 
-// maxCachedStmts bounds the cache; callers keep their statement shapes few
-// (see Chunks), so the bound is only a safety net against a caller that
-// does not.
-const maxCachedStmts = 256
+// MaxCachedStmts bounds the cache; callers keep their statement shapes few
+// (see Chunks, SmallBatches), so the bound is only a safety net against a
+// caller that does not: past it, every new shape evicts (closes) a cached
+// one, which the next batch prepares again.
+const MaxCachedStmts = 256
 
 // Prepared returns query prepared on d, from the cache when it was prepared
 // before. The statement belongs to the cache: do not Close it.
@@ -41,7 +42,7 @@ func (d *DB) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 		st.Close()
 		return prev, nil
 	}
-	if len(c.m) >= maxCachedStmts {
+	if len(c.m) >= MaxCachedStmts {
 		for q, old := range c.m { // evict an arbitrary one
 			old.Close()
 			delete(c.m, q)
@@ -146,13 +147,7 @@ func Batches[T any](items []T, max, step int, pad bool) [][]T {
 		}
 		return out
 	}
-	for ; len(items) >= max; items = items[max:] {
-		out = append(out, items[:max:max])
-	}
-	if len(items) == 0 {
-		return out
-	}
-	return append(out, padded(items, min(max, (len(items)+step-1)/step*step)))
+	return padBatches(items, max, func(n int) int { return min(max, (n+step-1)/step*step) })
 }
 
 // SmallBatches is Batches with pad for a statement run mostly with a few
@@ -162,6 +157,12 @@ func Batches[T any](items []T, max, step int, pad bool) [][]T {
 // below a few hundred events a second, took about twice as long with the
 // upsert, the fills and the state read padded to 32 rows as padded to one.
 func SmallBatches[T any](items []T, max, step int) [][]T {
+	return padBatches(items, max, func(n int) int { return PadSize(n, max, step) })
+}
+
+// padBatches cuts items into parts of max, the last (shorter) part padded
+// to size(its length) by repeating its last item.
+func padBatches[T any](items []T, max int, size func(n int) int) [][]T {
 	var out [][]T
 	for ; len(items) >= max; items = items[max:] {
 		out = append(out, items[:max:max])
@@ -169,7 +170,7 @@ func SmallBatches[T any](items []T, max, step int) [][]T {
 	if len(items) == 0 {
 		return out
 	}
-	return append(out, padded(items, PadSize(len(items), max, step)))
+	return append(out, padded(items, size(len(items))))
 }
 
 // PadSize is the size SmallBatches pads a last part of n rows to: a

@@ -83,6 +83,47 @@ func TestBatches(t *testing.T) {
 			t.Errorf("PadSize(3, max 2) = %d", got)
 		}
 	})
+	t.Run("SmallBatches takes none, one, many and just past each power of two", func(t *testing.T) {
+		if got := db.SmallBatches(items[:0], 512, 8); len(got) != 0 {
+			t.Errorf("no items: %d parts", len(got))
+		}
+		huge := make([]int, 100_003)
+		for i := range huge {
+			huge[i] = i
+		}
+		sizes := map[int]bool{}
+		for _, n := range []int{1, 2, 3, 5, 9, 17, 33, 65, 129, 257, 511, 512, 513, 1025, len(huge)} {
+			parts := db.SmallBatches(huge[:n], 512, 8)
+			seen := 0
+			for i, p := range parts {
+				sizes[len(p)] = true
+				if len(p) > 512 || (i < len(parts)-1 && len(p) != 512) {
+					t.Fatalf("%d items: part %d of %d rows", n, i, len(p))
+				}
+				for j, v := range p {
+					switch {
+					case v == seen:
+						seen++
+					case v != seen-1 || i != len(parts)-1 || j == 0: // padding: the last item again, in the last part only
+						t.Fatalf("%d items: part %d row %d is item %d (next is %d)", n, i, j, v, seen)
+					}
+				}
+			}
+			if seen != n {
+				t.Fatalf("%d items: %d written", n, seen)
+			}
+		}
+		// Every size UpsertChunked can send: the shapes its doc promises,
+		// far below the statement cache's bound.
+		for n := 1; n <= 3*db.InsertChunk; n++ {
+			for _, p := range db.SmallBatches(huge[:n], db.InsertChunk, db.InsertPadStep) {
+				sizes[len(p)] = true
+			}
+		}
+		if want := db.InsertChunk/db.InsertPadStep + 3; len(sizes) != want || want > db.MaxCachedStmts/2 {
+			t.Errorf("%d statement sizes, want %d (cache bound %d)", len(sizes), want, db.MaxCachedStmts)
+		}
+	})
 	t.Run("padding never exceeds max", func(t *testing.T) {
 		got := db.Batches(items[:499], 500, 32, true)
 		if len(got) != 1 || len(got[0]) != 500 {

@@ -84,8 +84,10 @@ const (
 // changes nothing; not on SQLite, which prepares nothing. args returns a row's values in
 // the order of cols.
 func UpsertChunked[T any](ctx context.Context, d *DB, tx *sql.Tx, table string, cols, conflict []string, rows []T, args func(T) []any) error {
-	parts := Batches(rows, InsertChunk, InsertPadStep, false)
-	if d.Dialect != SQLite {
+	var parts [][]T
+	if d.Dialect == SQLite {
+		parts = Batches(rows, InsertChunk, InsertPadStep, false)
+	} else {
 		parts = SmallBatches(rows, InsertChunk, InsertPadStep)
 	}
 	for _, part := range parts {
