@@ -128,26 +128,33 @@ func loadState(ctx context.Context, tx *sql.Tx, d *db.DB, events []*topics.Order
 	for len(orders) > 0 || len(algos) > 0 {
 		o, a := orders[:min(len(orders), stateChunk)], algos[:min(len(algos), stateChunk)]
 		orders, algos = orders[len(o):], algos[len(a):]
-		size := db.PadSize(max(len(o), len(a)), stateChunk, padStep)
-		var (
-			q    []string
-			args []any
-		)
-		for _, part := range [][]orderstatus.Key{o, a} {
-			if len(part) == 0 {
-				continue
-			}
-			q = append(q, stateSelect(d, part[0].Kind, size))
-			for i := range size {
-				k := part[min(i, len(part)-1)]
-				args = append(args, k.Exchange, k.Account, k.ID)
-			}
-		}
-		if err := readState(ctx, tx, d, d.Rebind(strings.Join(q, " UNION ALL ")), args, out); err != nil {
+		q, args := stateQuery(d, o, a)
+		if err := readState(ctx, tx, d, q, args, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// stateQuery is the state read of at most stateChunk order keys o and algo
+// keys a, both padded to the same size.
+func stateQuery(d *db.DB, o, a []orderstatus.Key) (string, []any) {
+	size := db.PadSize(max(len(o), len(a)), stateChunk, padStep)
+	var (
+		q    []string
+		args []any
+	)
+	for _, part := range [][]orderstatus.Key{o, a} {
+		if len(part) == 0 {
+			continue
+		}
+		q = append(q, stateSelect(d, part[0].Kind, size))
+		for i := range size {
+			k := part[min(i, len(part)-1)]
+			args = append(args, k.Exchange, k.Account, k.ID)
+		}
+	}
+	return d.Rebind(strings.Join(q, " UNION ALL ")), args
 }
 
 // stateSelect is the branch of the state read for n keys of kind k. SQLite
