@@ -537,7 +537,10 @@ func TestDashboardMetricsAreProducedByKraiteDev(t *testing.T) {
 		// assigns the accounts a moment after the mark-price feed starts),
 		// and again every 5 s until the reconnect counter shows: a drop
 		// that lands before the socket exists reconnects nothing.
-		_, reconnected := m["kraite_producer_reconnects_total"]
+		// The user-data stream's own reconnect: a mark-price reconnect
+		// under load also creates the counter, and ended the wait before
+		// any user-data frame had a series (seen in CI).
+		reconnected := m["kraite_producer_reconnects_total"]["stream"]["userdata"]
 		if !reconnected && m["kraite_producer_last_frame_age_seconds"]["account"]["acct-0001"] && time.Since(dropped) > 5*time.Second {
 			adminFault(t, sim[1], map[string]any{"fault": "drop", "account": "acct-0001"})
 			dropped = time.Now()
@@ -548,6 +551,12 @@ func TestDashboardMetricsAreProducedByKraiteDev(t *testing.T) {
 			if _, ok := m[name]; !ok && !statusPage {
 				missing = append(missing, name)
 			}
+		}
+		if !reconnected {
+			missing = append(missing, `kraite_producer_reconnects_total{stream="userdata"}`)
+		}
+		if !m["kraite_producer_last_frame_age_seconds"]["stream"]["userdata"] {
+			missing = append(missing, `kraite_producer_last_frame_age_seconds{stream="userdata"}`)
 		}
 		for _, g := range goka {
 			if !m["kraite_goka_partitions"]["group"][g] {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -62,11 +63,28 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 	url := "http://" + opsAddr + "/"
 
 	var s statuspage.Snapshot
-	testkit.Eventually(t, 60*time.Second, "accounts, a regime score, lag and mark prices in status.json", func() bool {
+	// 120 s: under the whole suite's -race load kraite dev took over 60 s
+	// to show all of it once (CI); the error names what was still missing.
+	testkit.Eventually(t, 120*time.Second, "accounts, a regime score, lag and mark prices in status.json", func() error {
 		s = fetchStatus(t, url+"status.json")
-		return s.Streams.Connected == 3 && len(s.Regime.Scopes) == 1 && len(s.Lag.Rows) > 3 &&
-			hasLagRows(s, "kraite.dispatch", "kraite.sink.orders") &&
-			len(s.MarkPrice.Venues) == 4 && s.MarkPrice.Venues[0].Age != nil
+		var missing []string
+		if s.Streams.Connected != 3 {
+			missing = append(missing, fmt.Sprintf("%d of 3 streams connected", s.Streams.Connected))
+		}
+		if len(s.Regime.Scopes) != 1 {
+			missing = append(missing, fmt.Sprintf("%d regime scopes", len(s.Regime.Scopes)))
+		}
+		if len(s.Lag.Rows) <= 3 || !hasLagRows(s, "kraite.dispatch", "kraite.sink.orders") {
+			missing = append(missing, fmt.Sprintf("%d lag rows, dispatch's and the orders sink's among them: %v",
+				len(s.Lag.Rows), hasLagRows(s, "kraite.dispatch", "kraite.sink.orders")))
+		}
+		if len(s.MarkPrice.Venues) != 4 || s.MarkPrice.Venues[0].Age == nil {
+			missing = append(missing, fmt.Sprintf("%d mark-price venues, the first without an age", len(s.MarkPrice.Venues)))
+		}
+		if len(missing) > 0 {
+			return errors.New(strings.Join(missing, "; "))
+		}
+		return nil
 	})
 	band := s.Regime.Scopes[0].Band
 

@@ -644,9 +644,11 @@ func TestDriftingPositionsAreProblems(t *testing.T) {
 				}
 			}
 			var s statuspage.Snapshot
-			testkit.Eventually(t, 30*time.Second, "the trading section", func() bool {
+			// Wait for the newest fill too: a refresh between the tenth and
+			// the twelfth insert shows ten fills, not the newest (seen in CI).
+			testkit.Eventually(t, 30*time.Second, "the trading section with the newest fill", func() bool {
 				s = e.snapshot(t)
-				return s.Trading.Available && len(s.Trading.Fills) == 10
+				return s.Trading.Available && len(s.Trading.Fills) == 10 && s.Trading.Fills[0].AtMs == now.UnixMilli()+11
 			})
 			if len(s.Errors) > 0 {
 				t.Fatalf("sources failing: %v", s.Errors)
