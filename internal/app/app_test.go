@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/roles"
 	"github.com/kraite/stream/internal/statuspage"
@@ -132,5 +133,19 @@ func TestEveryScheduledJobHasAHandlerOnItsQueue(t *testing.T) {
 		if hs[typ] == nil {
 			t.Errorf("no handler for %s (published on kraite.priority)", typ)
 		}
+	}
+}
+
+// TestTheJobsSpendTheBackgroundShareOfTheWeight: the workers' REST client
+// (order sync, gap backfill, market jobs) stops at binanceapi's background
+// share, below the producers' stream share on the same IP.
+func TestTheJobsSpendTheBackgroundShareOfTheWeight(t *testing.T) {
+	w := &App{}
+	w.Exchange.RESTBase = "http://127.0.0.1:1"
+	if b := w.restClient().Budget; b != binanceapi.BackgroundBudget || b >= binanceapi.StreamBudget {
+		t.Fatalf("jobs' REST budget %v, want the background share %v", b, binanceapi.BackgroundBudget)
+	}
+	if w.restClient() != w.restClient() {
+		t.Fatal("the jobs of a process share one REST client (one weight budget per IP)")
 	}
 }

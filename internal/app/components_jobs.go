@@ -182,11 +182,14 @@ func (w *App) account(id string) (userdata.Account, error) {
 	return userdata.Account{}, fmt.Errorf("account %q is not configured", id)
 }
 
-// restClient is the process's one REST client: one weight budget per IP.
-// It reads the exchange's weight limit before its first call.
+// restClient is the process's one REST client of the jobs: one weight
+// budget per IP. It reads the exchange's weight limit before its first call
+// and spends only BackgroundBudget of it, leaving the rest to the user-data
+// producers' reconnects (binanceapi: Priorities).
 func (w *App) restClient() *binanceapi.Client {
 	if w.rest == nil {
 		w.rest = binanceapi.New(w.Exchange.RESTBase)
+		w.rest.Budget = binanceapi.BackgroundBudget
 	}
 	return w.rest
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,5 +107,58 @@ func TestTheFirstCallLoadsTheWeightLimit(t *testing.T) {
 	}
 	if c.WeightLimit() != 6000 || info.Load() != 1 {
 		t.Fatalf("limit %d after %d exchangeInfo reads, want 6000 after one", c.WeightLimit(), info.Load())
+	}
+}
+
+// TestBackgroundReadsLeaveTheStreamsTheirShare: with 1,300 of 2,400 weight
+// used in the minute (54%), a background client (order sync, backfill)
+// waits for the next window while a stream client (listenKey calls) still
+// sends at once, on the same IP; at 2,300 (96%) the stream client waits too.
+func TestBackgroundReadsLeaveTheStreamsTheirShare(t *testing.T) {
+	var used atomic.Int64
+	used.Store(1300)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.FormatInt(used.Load(), 10))
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	base := time.Now().Truncate(time.Minute).Add(time.Minute - 300*time.Millisecond)
+	start := time.Now()
+	clock := func() time.Time { return base.Add(time.Since(start)) }
+	client := func(budget float64) *Client {
+		c := New(srv.URL)
+		c.limitsLoaded = true
+		c.now = clock
+		c.Budget = budget
+		return c
+	}
+	// second is how long the second call of a client waited, after a first
+	// answer reported the IP's used weight.
+	second := func(c *Client) time.Duration {
+		t.Helper()
+		if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	if w := second(client(StreamBudget)); w > 100*time.Millisecond {
+		t.Fatalf("a stream client at 54%% of the limit waited %s", w)
+	}
+	if w := second(client(BackgroundBudget)); w < 100*time.Millisecond {
+		t.Fatalf("a background client at 54%% of the limit went out after %s, within the window", w)
+	}
+	// The new window has started; at 96% the stream client waits as well.
+	used.Store(2300)
+	base = time.Now().Truncate(time.Minute).Add(time.Minute - 300*time.Millisecond)
+	start = time.Now()
+	if w := second(client(StreamBudget)); w < 100*time.Millisecond {
+		t.Fatalf("a stream client at 96%% of the limit went out after %s", w)
+	}
+	if !(BackgroundBudget < DefaultBudget && DefaultBudget < StreamBudget && StreamBudget < 1) {
+		t.Fatalf("budgets out of order: background %v, default %v, stream %v", BackgroundBudget, DefaultBudget, StreamBudget)
 	}
 }

@@ -434,3 +434,17 @@ func TestAKeyGoneAtKeepAliveIsRecreatedAndTheStreamResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestTheStreamsSpendTheStreamShareOfTheWeight: the producer's REST client
+// (listenKey calls) paces at binanceapi.StreamBudget, above the share the
+// background readers on the same IP stop at, so a backfill burst cannot
+// hold a reconnect back to the next minute window.
+func TestTheStreamsSpendTheStreamShareOfTheWeight(t *testing.T) {
+	mg, err := New(Config{RESTBase: "http://127.0.0.1:1", WSBase: "ws://127.0.0.1:1"}, nil, nil, nil, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := mg.REST().Budget; b != binanceapi.StreamBudget || b <= binanceapi.BackgroundBudget {
+		t.Fatalf("producer REST budget %v, want the stream share %v (background %v)", b, binanceapi.StreamBudget, binanceapi.BackgroundBudget)
+	}
+}
