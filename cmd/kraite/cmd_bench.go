@@ -132,7 +132,7 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 // benchFailover kills -9 one of two producer processes holding the
 // simulated accounts and adds a third (see streambench.Failover).
 func benchFailover(ctx context.Context, a *cli, args []string) error {
-	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--database=false]\n\n"+
+	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--weight-limit 2400] [--database=false]\n\n"+
 		"Also writes a scratch database on the server of KRAITE_DATABASE_URL (default "+e2e.DefaultServer+"; the database\n"+
 		"it names is not touched, a fresh one is created and dropped): dispatch, the audit and orders sinks and the gap\n"+
 		"backfill run in this process, and at the end the tables are compared with the simulator's ground truth\n"+
@@ -142,6 +142,8 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 	grace := fs.Duration("grace", 15*time.Second, "hand-over grace (KRAITE_HANDOVER_GRACE)")
 	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
 	withDB := fs.Bool("database", true, "also write a scratch database and compare it with the ground truth")
+	weight := fs.Int("weight-limit", 2400, "the simulator's REST weight per minute, shared as one IP by the producers' listenKey calls\n"+
+		"(95% share) and the gap backfill (50%); N x 2400 stands for the backfill spread over N IPs")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -150,6 +152,9 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 	}
 	if *accounts < 1 || *session < 6*time.Second {
 		return usagef(fs, "--accounts must be positive and --session at least 6s (the broker's minimum)")
+	}
+	if *weight < 100 || *weight > 10_000_000 {
+		return usagef(fs, "--weight-limit %d: want 100 to 10000000 weight a minute", *weight)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -164,7 +169,7 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 		}
 	}
 	res, err := streambench.Failover(ctx, streambench.FailoverOptions{Self: self, Args: []string{"bench", "producer"},
-		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, DatabaseURL: server, Out: a.stdout, Log: a.log})
+		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, WeightLimit: *weight, DatabaseURL: server, Out: a.stdout, Log: a.log})
 	fmt.Fprintf(a.stdout, "load average after: %s\n", proc.LoadAvg())
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/backoff"
+	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/topics"
 )
@@ -47,6 +48,14 @@ func StartEnv(ctx context.Context, n int, interval time.Duration) (*Env, error) 
 // startEnv is StartEnv; trading false starts the simulator with trading
 // paused (Sim.SetTrading starts it).
 func startEnv(ctx context.Context, n int, interval time.Duration, trading bool) (*Env, error) {
+	return startEnvWeight(ctx, n, interval, trading, -1)
+}
+
+// startEnvWeight is startEnv with the simulator's REQUEST_WEIGHT per
+// minute: -1 reports Binance's 2,400 and answers no 429 (the ingest runs,
+// which do not measure the weight), a positive limit is reported and
+// enforced.
+func startEnvWeight(ctx context.Context, n int, interval time.Duration, trading bool, weightLimit int) (*Env, error) {
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", NoAutoCreate: true})
 	if err != nil {
 		return nil, err
@@ -60,10 +69,7 @@ func startEnv(ctx context.Context, n int, interval time.Duration, trading bool) 
 	if _, err := topics.Apply(ctx, e.cl, e.Prefix, topics.All(), 1); err != nil {
 		return fail(err)
 	}
-	// No REST weight limit: every producer's listenKey and every gap
-	// backfill of a thousand accounts at once would pass the exchange's
-	// 2400 per minute, which these runs do not measure.
-	e.Sim, err = simulator.New(simulator.Config{Seed: 11, Accounts: n, OrderInterval: interval, MarkPriceInterval: time.Hour, WeightLimit: -1})
+	e.Sim, err = simulator.New(simulator.Config{Seed: 11, Accounts: n, OrderInterval: interval, MarkPriceInterval: time.Hour, WeightLimit: weightLimit})
 	if err != nil {
 		return fail(err)
 	}
@@ -360,8 +366,16 @@ type FailoverOptions struct {
 	// backfill) and compares it with the simulator's ground truth at the
 	// end: nothing lost, nothing doubled. Empty: the topic only.
 	DatabaseURL string
-	// Settle bounds the wait for the database to converge (default 2m plus
-	// 60ms per account).
+	// WeightLimit is the simulator's REQUEST_WEIGHT per minute, reported in
+	// exchangeInfo and enforced with 429s (default Binance's 2,400 per
+	// IP). Every client in the run shares it as one IP: the producers'
+	// listenKey calls and the gap backfill's reads, each at its share
+	// (binanceapi: Priorities). A larger limit stands for the backfill
+	// spread over more IPs (limit/2,400 of them).
+	WeightLimit int
+	// Settle bounds the wait for the database to converge (default
+	// settleBound: 2 min plus the weight the backfill and the sweep need
+	// at the workers' share of WeightLimit).
 	Settle time.Duration
 	Out    io.Writer
 	Log    *slog.Logger
@@ -399,7 +413,10 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	// opened and closed before an account's first socket, in a symbol it
 	// holds no position in, is beyond any backfill (the exchange lists past
 	// orders by symbol only), and is not what this run measures.
-	env, err := startEnv(ctx, o.Accounts, o.Interval, o.DatabaseURL == "")
+	if o.WeightLimit <= 0 {
+		o.WeightLimit = 2400
+	}
+	env, err := startEnvWeight(ctx, o.Accounts, o.Interval, o.DatabaseURL == "", o.WeightLimit)
 	if err != nil {
 		return res, err
 	}
@@ -557,8 +574,10 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	}
 	settle := o.Settle
 	if settle <= 0 {
-		settle = 2*time.Minute + time.Duration(o.Accounts)*60*time.Millisecond
+		settle = settleBound(o.Accounts, len(drops), o.WeightLimit)
 	}
+	fmt.Fprintf(o.Out, "  database: %d gap backfills and %d sweeps at %.0f%% of %d weight a minute; waiting up to %s for the tables to converge\n",
+		len(drops), o.Accounts, 100*binanceapi.BackgroundBudget, o.WeightLimit, settle.Round(time.Second))
 	db, err := pl.settle(ctx, env, drops, settle)
 	if err != nil {
 		return res, err
@@ -696,4 +715,19 @@ func (v *topicView) missingSince(sim *simulator.Simulator, from, to time.Time) i
 		}
 	}
 	return n
+}
+
+// syncWeight is about what one order sync costs (README, Order sync:
+// openOrders and openAlgoOrders 40 each, account 5, time 1, and 10 per
+// traded symbol; the simulated accounts trade a few symbols each).
+const syncWeight = 130
+
+// settleBound is how long the database may take to converge after trading
+// stops: 2 minutes for the sinks, plus the backfills and one sweep per
+// account at the workers' share of the minute's weight, twice over (the
+// client waits out whole minute windows).
+func settleBound(accounts, backfills, weightLimit int) time.Duration {
+	perMinute := binanceapi.BackgroundBudget * float64(weightLimit)
+	minutes := float64((accounts+backfills)*syncWeight) / perMinute
+	return 2*time.Minute + time.Duration(2*minutes*float64(time.Minute))
 }

@@ -72,7 +72,9 @@ func TestFailoverSmall(t *testing.T) {
 	start := time.Now()
 	res, err := Failover(context.Background(), FailoverOptions{Self: os.Args[0], Args: []string{"-test.run=^$"},
 		Accounts: 12, Interval: time.Second, Session: 6 * time.Second, Grace: 5 * time.Second,
-		DatabaseURL: server, Settle: 2 * time.Minute, Out: &out, Log: testkit.Logger(t)})
+		// Ten IPs' weight: this test is about what the database holds, not
+		// about pacing 18 syncs through one IP's minute windows.
+		WeightLimit: 24_000, DatabaseURL: server, Settle: 2 * time.Minute, Out: &out, Log: testkit.Logger(t)})
 	t.Logf("%s (load %s)\n%s", time.Since(start).Round(time.Second), loadavg(), out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -114,5 +116,22 @@ func TestWorkerRefusesABadConfig(t *testing.T) {
 	}
 	if err := RunWorker(context.Background(), strings.NewReader(""), &out, testkit.Logger(t)); err == nil {
 		t.Fatal("an empty stdin started a worker")
+	}
+}
+
+// TestSettleBoundFollowsTheWeight: the database's convergence bound grows
+// with the syncs the backfill and the sweep must pace through the workers'
+// share of the minute's weight.
+func TestSettleBoundFollowsTheWeight(t *testing.T) {
+	small := settleBound(12, 6, 24_000)
+	if small < 2*time.Minute || small > 3*time.Minute {
+		t.Errorf("12 accounts, 10 IPs' weight: %s", small)
+	}
+	oneIP := settleBound(1000, 500, 2400)
+	if oneIP < 2*time.Hour {
+		t.Errorf("1,000 accounts through one IP's 1,200 a minute: %s (195,000 weight)", oneIP)
+	}
+	if many := settleBound(1000, 500, 60_000); many >= oneIP/20 || many < 8*time.Minute {
+		t.Errorf("1,000 accounts at 25 IPs' weight: %s (one IP %s)", many, oneIP)
 	}
 }
