@@ -148,7 +148,7 @@ func buildDispatch(ctx context.Context, w *App) (Component, error) {
 	if w.Allowlist != nil {
 		initial = map[string][]string{topics.ExchangeBinance: w.Allowlist}
 	}
-	p, err := dispatch.New(dispatch.Config{Brokers: w.Common.Brokers, ViewOptions: views, Prefix: w.Common.TopicPrefix, Metrics: m,
+	p, err := dispatch.New(dispatch.Config{Brokers: w.Common.Brokers, Kafka: w.Kafka(), ViewOptions: views, Prefix: w.Common.TopicPrefix, Metrics: m,
 		Allowlists: initial, Log: w.Log.With("component", "dispatch")}, w.gokaOptions("dispatch")...)
 	if err != nil {
 		return Component{}, err
@@ -163,6 +163,7 @@ func buildDispatch(ctx context.Context, w *App) (Component, error) {
 func buildRegime(ctx context.Context, w *App) (Component, error) {
 	cfg := regime.DefaultConfig(w.Common.Brokers, w.Common.TopicPrefix)
 	cfg.Log = w.Log.With("component", "regime")
+	cfg.Kafka = w.Kafka()
 	cfg.ViewOptions = append(w.Kafka().GokaViewOptions(w.Common.Replication),
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.Exchange.StateDir, "goka", "regime-views"))))
 	p, err := regime.New(cfg, w.gokaOptions("regime")...)
@@ -178,6 +179,7 @@ func buildRegime(ctx context.Context, w *App) (Component, error) {
 func buildGate(ctx context.Context, w *App) (Component, error) {
 	cfg := gate.DefaultConfig(w.Common.Brokers, w.Common.TopicPrefix)
 	cfg.Log = w.Log.With("component", "gate")
+	cfg.Kafka = w.Kafka()
 	cfg.ViewOptions = append(w.Kafka().GokaViewOptions(w.Common.Replication),
 		goka.WithViewStorageBuilder(storage.DefaultBuilder(filepath.Join(w.Exchange.StateDir, "goka", "gate-views"))))
 	src, err := w.intentValidator(ctx)

@@ -6,12 +6,13 @@ package kclient
 // franz-go client (producer, group or direct consumer, admin) comes from
 // Factory.Client or Factory.Producer, every kadm client from Factory.Admin,
 // and the goka builders' sarama configs from Factory.GokaProcessorOptions
-// and its siblings. A factory carries the seed brokers, the security (TLS
+// and its siblings, the one sarama client a processor opens before it
+// starts from Factory.SaramaClient. A factory carries the seed brokers, the security (TLS
 // and SASL), the logger the libraries write to, and the process's
 // Prometheus registerer, on which each client gets a kprom.Metrics of its
 // own (kprom v1.5.0 serves one client per Metrics; see registerer).
-// TestNoClientOutsideTheFactory keeps kgo.NewClient out of production code
-// elsewhere.
+// TestNoClientOutsideTheFactory keeps kgo.NewClient and sarama's client
+// constructors out of production code elsewhere.
 
 import (
 	"context"
@@ -197,6 +198,22 @@ func (f *Factory) Admin(ctx context.Context, opts ...kgo.Opt) (*kadm.Client, err
 
 // SaramaConfig is the package's SaramaConfig with f's security.
 func (f *Factory) SaramaConfig() *sarama.Config { return saramaConfig(f.Security()) }
+
+// SaramaClient is a sarama client of f's seeds and security (a fresh
+// SaramaConfig), connected to the cluster: for the metadata a goka
+// processor reads before it starts (the partitions of its input), with
+// the same client library and settings as the processor's own. The
+// caller closes it.
+func (f *Factory) SaramaClient() (sarama.Client, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	cl, err := sarama.NewClient(f.brokers, f.SaramaConfig())
+	if err != nil {
+		return nil, fmt.Errorf("creating the sarama client: %w", err)
+	}
+	return cl, nil
+}
 
 // GokaProcessorOptions is the package's GokaProcessorOptions with f's
 // security and library logger.

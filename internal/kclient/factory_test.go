@@ -141,6 +141,10 @@ func TestFactoryRefusesWhatCannotWork(t *testing.T) {
 			cl.Close()
 			t.Errorf("factory %v built a client", f)
 		}
+		if cl, err := f.SaramaClient(); err == nil {
+			cl.Close()
+			t.Errorf("factory %v built a sarama client", f)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

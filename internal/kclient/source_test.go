@@ -42,19 +42,55 @@ func productionSources(t *testing.T, fn func(path, src string)) {
 	}
 }
 
+// clientConstructors are the calls that create a Kafka client of their own:
+// franz-go's, and sarama's (goka's library) with a config of their own.
+// Their FromClient variants take a client, which then came from a Factory.
+var clientConstructors = []string{
+	"kgo.NewClient(",
+	"sarama.NewClient(", "sarama.NewConsumer(", "sarama.NewConsumerGroup(",
+	"sarama.NewSyncProducer(", "sarama.NewAsyncProducer(", "sarama.NewClusterAdmin(",
+}
+
+// clientCalls are the constructors of clientConstructors that src calls.
+func clientCalls(src string) []string {
+	var calls []string
+	for _, c := range clientConstructors {
+		if strings.Contains(src, c) {
+			calls = append(calls, strings.TrimSuffix(c, "("))
+		}
+	}
+	return calls
+}
+
 // TestNoClientOutsideTheFactory: production code and the test kits create
-// their franz-go clients through kclient.Factory (security, metrics and
-// library logs in one place), never with kgo.NewClient.
+// their Kafka clients through kclient.Factory (security, metrics and
+// library logs in one place), never with kgo.NewClient nor with sarama's
+// constructors (a sarama client from Factory.SaramaClient, goka's from
+// the Factory's goka options).
 func TestNoClientOutsideTheFactory(t *testing.T) {
 	seen := 0
 	productionSources(t, func(path, src string) {
 		seen++
-		if !strings.Contains(src, "kgo.NewClient(") {
-			return
+		for _, c := range clientCalls(src) {
+			t.Errorf("%s calls %s: build the client with a kclient.Factory (Client, Producer, Checked, Admin, SaramaClient, the goka options)", path, c)
 		}
-		t.Errorf("%s calls kgo.NewClient: build the client with a kclient.Factory (Client, Producer, Checked, Admin)", path)
 	})
 	if seen < 100 {
 		t.Fatalf("read %d production files: the walk missed the tree", seen)
+	}
+}
+
+// TestClientCallsFindsEveryConstructor: the check above sees each
+// constructor, as a processor's partition read called it before it took
+// its client from the Factory.
+func TestClientCallsFindsEveryConstructor(t *testing.T) {
+	for _, c := range clientConstructors {
+		src := "cl, err := " + c + "brokers, kclient.SaramaConfig())"
+		if got := clientCalls(src); len(got) != 1 || got[0]+"(" != c {
+			t.Errorf("clientCalls(%q) = %v, want [%s]", src, got, strings.TrimSuffix(c, "("))
+		}
+	}
+	if got := clientCalls("sarama.NewConsumerFromClient(cl)"); len(got) != 0 {
+		t.Errorf("a consumer of a Factory's client is flagged: %v", got)
 	}
 }

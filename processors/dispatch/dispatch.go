@@ -65,6 +65,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/lookups"
 	"github.com/kraite/stream/topics"
@@ -90,8 +91,14 @@ func QuarantineTopic(prefix string) goka.Stream { return goka.Stream(topics.Quar
 
 // Config configures the dispatch processor.
 type Config struct {
-	// Brokers are the Kafka seed brokers (ignored with goka.WithTester).
+	// Brokers are the Kafka seed brokers (ignored with goka.WithTester)
+	// when Kafka is nil.
 	Brokers []string
+	// Kafka builds the clients beside the processor's own: the allowlist
+	// View's quarantine emitter and the read of the input's partition
+	// count, with its seeds and security (nil: kclient.ForBrokers(Brokers),
+	// the process-wide security).
+	Kafka *kclient.Factory
 	// ViewOptions configure the allowlist View: goka.WithViewTester in
 	// graph tests; kclient.GokaViewOptions plus a storage builder of its
 	// own (not the processor's directory) in production.
@@ -107,7 +114,7 @@ type Config struct {
 	Metrics *Metrics
 	// InputPartitions is the partition count of the input topic, used to
 	// check that each record is on its key's partition. 0: read from the
-	// cluster at New (with no Brokers, goka's tester: 1).
+	// cluster at New (with no Brokers nor Kafka, goka's tester: 1).
 	InputPartitions int32
 	// Now is the clock event times are checked against (nil: time.Now).
 	Now func() time.Time
@@ -127,8 +134,8 @@ func (c Config) Validate() error {
 	if c.DefaultExchange == "" {
 		return errors.New("dispatch config: DefaultExchange is empty")
 	}
-	if len(c.Brokers) == 0 && len(c.ViewOptions) == 0 {
-		return errors.New("dispatch config: Brokers is empty and no ViewOptions are set (the allowlist View needs a cluster or goka.WithViewTester)")
+	if len(c.Brokers) == 0 && c.Kafka == nil && len(c.ViewOptions) == 0 {
+		return errors.New("dispatch config: Brokers and Kafka are empty and no ViewOptions are set (the allowlist View needs a cluster or goka.WithViewTester)")
 	}
 	if c.InputPartitions < 0 {
 		return fmt.Errorf("dispatch config: InputPartitions %d is negative", c.InputPartitions)
@@ -150,6 +157,7 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Kafka = lookups.Kafka(c.Kafka, c.Brokers)
 	return c
 }
 
@@ -181,8 +189,8 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 	}
 	if cfg.InputPartitions == 0 {
 		cfg.InputPartitions = 1 // goka's tester has one partition per topic
-		if len(cfg.Brokers) > 0 {
-			n, err := lookups.TopicPartitions(cfg.Brokers, string(InputTopic(cfg.Prefix)))
+		if cfg.Kafka != nil {
+			n, err := lookups.TopicPartitions(cfg.Kafka, string(InputTopic(cfg.Prefix)))
 			if err != nil {
 				return nil, fmt.Errorf("creating dispatch processor: %w", err)
 			}
@@ -190,7 +198,7 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 		}
 	}
 	now := cfg.Now
-	allow, guard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: AllowlistTable(cfg.Prefix),
+	allow, guard, err := lookups.NewGuardedView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: AllowlistTable(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log,
 		KnownKey: func(key string) bool { return validate.Exchange(key) == nil },

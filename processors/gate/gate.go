@@ -81,6 +81,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/intents"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/control"
@@ -110,7 +111,13 @@ const KindOpenAllowed = "open_allowed"
 
 // Config configures the gate.
 type Config struct {
+	// Brokers are the Kafka seed brokers (ignored with goka.WithTester)
+	// when Kafka is nil.
 	Brokers []string
+	// Kafka builds the clients beside the processor's own (the Views'
+	// quarantine emitter) with its seeds and security (nil:
+	// kclient.ForBrokers(Brokers), the process-wide security).
+	Kafka *kclient.Factory
 	// ViewOptions configure the regime-table and overrides Views:
 	// goka.WithViewTester in graph tests; kclient.GokaViewOptions plus a
 	// storage builder of their own (not the processor's, and not the
@@ -180,8 +187,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gate config: MaxIntentAge %s is negative", c.MaxIntentAge)
 	case c.MaxIntentAhead < 0:
 		return fmt.Errorf("gate config: MaxIntentAhead %s is negative", c.MaxIntentAhead)
-	case len(c.Brokers) == 0 && len(c.ViewOptions) == 0:
-		return errors.New("gate config: Brokers is empty and no ViewOptions are set (the regime Views need a cluster or goka.WithViewTester)")
+	case len(c.Brokers) == 0 && c.Kafka == nil && len(c.ViewOptions) == 0:
+		return errors.New("gate config: Brokers and Kafka are empty and no ViewOptions are set (the regime Views need a cluster or goka.WithViewTester)")
 	}
 	return nil
 }
@@ -222,14 +229,15 @@ func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: goka.Table(regimestate.TableSpec().Name(cfg.Prefix)),
+	cfg.Kafka = lookups.Kafka(cfg.Kafka, cfg.Brokers)
+	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: goka.Table(regimestate.TableSpec().Name(cfg.Prefix)),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Parse: parseState,
 		KnownKey: func(key string) bool { return validate.Exchange(key) == nil }})
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: goka.Table(topics.RegimeOverrides.Name(cfg.Prefix)),
+	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: goka.Table(topics.RegimeOverrides.Name(cfg.Prefix)),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {

@@ -134,6 +134,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/kraite/stream/internal/binance"
+	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/internal/control"
@@ -167,7 +168,13 @@ type StateCodec = topics.JSON[State]
 
 // Config configures the regime processor.
 type Config struct {
+	// Brokers are the Kafka seed brokers (ignored with goka.WithTester)
+	// when Kafka is nil.
 	Brokers []string
+	// Kafka builds the clients beside the processor's own (the overrides
+	// View's quarantine emitter) with its seeds and security (nil:
+	// kclient.ForBrokers(Brokers), the process-wide security).
+	Kafka *kclient.Factory
 	// ViewOptions configure the overrides View: goka.WithViewTester in
 	// graph tests; kclient.GokaViewOptions plus a storage builder of its
 	// own (not the processor's directory) in production.
@@ -230,8 +237,8 @@ func (c Config) Validate() error {
 	if c.Prefix == "" {
 		errs = append(errs, errors.New("regime config: Prefix is empty"))
 	}
-	if len(c.Brokers) == 0 && len(c.ViewOptions) == 0 {
-		errs = append(errs, errors.New("regime config: Brokers is empty and no ViewOptions are set (the overrides View needs a cluster or goka.WithViewTester)"))
+	if len(c.Brokers) == 0 && c.Kafka == nil && len(c.ViewOptions) == 0 {
+		errs = append(errs, errors.New("regime config: Brokers and Kafka are empty and no ViewOptions are set (the overrides View needs a cluster or goka.WithViewTester)"))
 	}
 	if c.Cooldown < 0 {
 		errs = append(errs, fmt.Errorf("regime config: Cooldown %s is negative", c.Cooldown))
@@ -301,7 +308,8 @@ func newRegime(cfg Config, opts ...goka.ProcessorOption) (*Runner, *regime, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Brokers: cfg.Brokers, Table: OverridesTable(cfg.Prefix),
+	cfg.Kafka = lookups.Kafka(cfg.Kafka, cfg.Brokers)
+	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: OverridesTable(cfg.Prefix),
 		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
 		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
 	if err != nil {

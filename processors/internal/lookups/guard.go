@@ -3,7 +3,6 @@ package lookups
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -102,8 +101,10 @@ type Check func(key string, value []byte) error
 
 // GuardConfig configures a guarded View.
 type GuardConfig struct {
-	// Brokers are the Kafka brokers of the View and the quarantine emitter.
-	Brokers []string
+	// Kafka builds the View's and the quarantine emitter's clients (its
+	// seeds and security); nil with goka.WithViewTester in ViewOptions and
+	// Quarantined set (graph tests).
+	Kafka *kclient.Factory
 	// Table is the control topic.
 	Table goka.Table
 	// Group names the consumer in quarantine records and alerts.
@@ -127,7 +128,7 @@ type GuardConfig struct {
 	// Quarantined, when set, receives each quarantine record (with its
 	// Kafka key) instead of the quarantine topic, synchronously: graph
 	// tests (goka's tester emitter is not safe to use beside a running
-	// View). Otherwise an emitter with kclient's sarama config writes them.
+	// View). Otherwise an emitter of Kafka writes them.
 	Quarantined func(key string, rec *topics.QuarantineRecord)
 	// Log receives one warning per refused record; nil discards.
 	Log *slog.Logger
@@ -179,7 +180,7 @@ func NewGuardedView(cfg GuardConfig) (*goka.View, *Guard, error) {
 		rejectedDesc: prometheus.NewDesc("kraite_control_records_refused_total",
 			"Control-topic records refused as garbage (not applied).", nil, labels)}
 	opts := append(slices.Clone(cfg.ViewOptions), goka.WithViewCallback(g.update))
-	v, err := NewView(cfg.Brokers, cfg.Table, topics.Raw{}, cfg.Log, opts)
+	v, err := NewView(brokers(cfg.Kafka), cfg.Table, topics.Raw{}, cfg.Log, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -373,9 +374,11 @@ func (g *Guard) emitterLocked() (*goka.Emitter, error) {
 	if g.emitter != nil {
 		return g.emitter, nil
 	}
-	em, err := goka.NewEmitter(g.cfg.Brokers, g.cfg.Quarantine, topics.JSON[topics.QuarantineRecord]{},
-		goka.WithEmitterProducerBuilder(goka.ProducerBuilderWithConfig(kclient.SaramaConfig())),
-		goka.WithEmitterHasher(fnv.New32a))
+	if err := g.cfg.Kafka.Validate(); err != nil {
+		return nil, fmt.Errorf("creating quarantine emitter: %w", err)
+	}
+	em, err := goka.NewEmitter(g.cfg.Kafka.Brokers(), g.cfg.Quarantine, topics.JSON[topics.QuarantineRecord]{},
+		g.cfg.Kafka.GokaEmitterOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("creating quarantine emitter: %w", err)
 	}

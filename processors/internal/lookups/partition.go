@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 
-	"github.com/IBM/sarama"
-
 	"github.com/kraite/stream/internal/kclient"
 )
 
@@ -29,9 +27,10 @@ func KeyPartition(key []byte, n int32) int32 {
 	return p
 }
 
-// TopicPartitions asks the cluster how many partitions topic has.
-func TopicPartitions(brokers []string, topic string) (int32, error) {
-	cl, err := sarama.NewClient(brokers, kclient.SaramaConfig())
+// TopicPartitions asks the cluster how many partitions topic has, on a
+// client of kafka (its seeds and security).
+func TopicPartitions(kafka *kclient.Factory, topic string) (int32, error) {
+	cl, err := kafka.SaramaClient()
 	if err != nil {
 		return 0, fmt.Errorf("connecting to read the partitions of %s: %w", topic, err)
 	}

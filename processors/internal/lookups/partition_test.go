@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/kclient"
+	"github.com/kraite/stream/internal/testkit"
+	"github.com/kraite/stream/topics"
 )
 
 // KeyPartition agrees with sarama's hash partitioner (goka) and with the
@@ -32,5 +34,18 @@ func TestKeyPartitionMatches(t *testing.T) {
 				t.Fatalf("kclient partitioner(%s, %d) = %d, sarama %d", key, n, got, want)
 			}
 		}
+	}
+}
+
+// TopicPartitions reads the partition count on a client of the factory it
+// is given, and refuses to build one without a factory.
+func TestTopicPartitionsReadsTheClusterThroughTheFactory(t *testing.T) {
+	b := testkit.Broker(t, "kraite.")
+	n, err := TopicPartitions(kclient.ForBrokers(b.Addr()), topics.UserDataStream.Name("kraite."))
+	if err != nil || n != topics.UserDataStream.Partitions {
+		t.Fatalf("TopicPartitions = %d, %v; want %d", n, err, topics.UserDataStream.Partitions)
+	}
+	if _, err := TopicPartitions(nil, topics.UserDataStream.Name("kraite.")); err == nil {
+		t.Fatal("TopicPartitions without a factory read a count")
 	}
 }
