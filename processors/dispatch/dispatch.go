@@ -164,18 +164,14 @@ func (c Config) withDefaults() Config {
 // Runner runs the dispatch processor and its allowlist View (see New).
 type Runner = lookups.Runner
 
-// graph builds the dispatch group graph; d's callbacks read d.allow.
-func graph(d *dispatcher) (*goka.GroupGraph, error) {
-	g := goka.DefineGroup(Group(d.cfg.Prefix),
+// graph is the dispatch group graph; d's callbacks read d.allow.
+func graph(d *dispatcher) *goka.GroupGraph {
+	return goka.DefineGroup(Group(d.cfg.Prefix),
 		goka.Input(InputTopic(d.cfg.Prefix), topics.Raw{}, d.process),
 		goka.Output(OrdersTopic(d.cfg.Prefix), topics.JSON[topics.OrderEvent]{}),
 		goka.Output(QuarantineTopic(d.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
 		goka.Output(PositionsTopic(d.cfg.Prefix), topics.JSON[topics.PositionEvent]{}),
 	)
-	if err := g.Validate(); err != nil {
-		return nil, fmt.Errorf("validating dispatch graph: %w", err)
-	}
-	return g, nil
 }
 
 // New builds the dispatch processor and its allowlist View. Pass
@@ -197,28 +193,21 @@ func New(cfg Config, opts ...goka.ProcessorOption) (*Runner, error) {
 			cfg.InputPartitions = n
 		}
 	}
+	own := lookups.Owner{Name: "dispatch", Kafka: cfg.Kafka, Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix),
+		ViewOptions: cfg.ViewOptions, Quarantined: cfg.ControlQuarantined, Log: cfg.Log}
 	now := cfg.Now
-	allow, guard, err := lookups.NewGuardedView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: AllowlistTable(cfg.Prefix),
-		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
-		Quarantined: cfg.ControlQuarantined, Log: cfg.Log,
-		KnownKey: func(key string) bool { return validate.Exchange(key) == nil },
-		Check: func(key string, raw []byte) error {
-			_, err := CheckAllowlist(key, raw, now())
-			return err
-		}})
+	gc := own.Guarded(AllowlistTable(cfg.Prefix))
+	gc.KnownKey = func(key string) bool { return validate.Exchange(key) == nil }
+	gc.Check = func(key string, raw []byte) error {
+		_, err := CheckAllowlist(key, raw, now())
+		return err
+	}
+	allow, guard, err := lookups.NewGuardedView(gc)
 	if err != nil {
 		return nil, fmt.Errorf("creating dispatch processor: %w", err)
 	}
 	d := &dispatcher{cfg: cfg, allow: allow}
-	g, err := graph(d)
-	if err != nil {
-		return nil, err
-	}
-	p, err := goka.NewProcessor(cfg.Brokers, g, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("creating dispatch processor: %w", err)
-	}
-	return lookups.New(p, allow).Guard(guard), nil
+	return own.NewRunner(graph(d), opts, []*goka.View{allow}, guard)
 }
 
 type dispatcher struct {

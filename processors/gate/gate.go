@@ -196,18 +196,14 @@ func (c Config) Validate() error {
 // Runner runs the gate processor and its regime Views (see New).
 type Runner = lookups.Runner
 
-// graph builds the gate group graph; g's callbacks read g's Views.
-func graph(g *gate) (*goka.GroupGraph, error) {
-	gg := goka.DefineGroup(Group(g.cfg.Prefix),
+// graph is the gate group graph; g's callbacks read g's Views.
+func graph(g *gate) *goka.GroupGraph {
+	return goka.DefineGroup(Group(g.cfg.Prefix),
 		goka.Input(InputTopic(g.cfg.Prefix), topics.Raw{}, g.process),
 		goka.Output(PositionsTopic(g.cfg.Prefix), topics.JSON[topics.PositionEvent]{}),
 		goka.Output(RejectedTopic(g.cfg.Prefix), topics.JSON[topics.RejectedIntent]{}),
 		goka.Output(QuarantineTopic(g.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
 	)
-	if err := gg.Validate(); err != nil {
-		return nil, fmt.Errorf("validating gate graph: %w", err)
-	}
-	return gg, nil
 }
 
 // New builds the gate processor and its Views of the regime table and the
@@ -230,31 +226,26 @@ func newGate(cfg Config, opts ...goka.ProcessorOption) (*Runner, *gate, error) {
 		return nil, nil, err
 	}
 	cfg.Kafka = lookups.Kafka(cfg.Kafka, cfg.Brokers)
-	st, stGuard, err := lookups.NewGuardedView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: goka.Table(regimestate.TableSpec().Name(cfg.Prefix)),
-		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
-		Quarantined: cfg.ControlQuarantined, Log: cfg.Log, Parse: parseState,
-		KnownKey: func(key string) bool { return validate.Exchange(key) == nil }})
+	own := lookups.Owner{Name: "gate", Kafka: cfg.Kafka, Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix),
+		ViewOptions: cfg.ViewOptions, Quarantined: cfg.ControlQuarantined, Log: cfg.Log}
+	sc := own.Guarded(goka.Table(regimestate.TableSpec().Name(cfg.Prefix)))
+	sc.Parse, sc.KnownKey = parseState, func(key string) bool { return validate.Exchange(key) == nil }
+	st, stGuard, err := lookups.NewGuardedView(sc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
-	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: goka.Table(topics.RegimeOverrides.Name(cfg.Prefix)),
-		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
-		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
+	ov, guard, err := control.NewOverridesView(own.Guarded(goka.Table(topics.RegimeOverrides.Name(cfg.Prefix))), cfg.Now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
 	}
 	g := &gate{cfg: cfg, states: st, overrides: ov,
 		state:    lookups.NewDecoded(st, stGuard, func(_ string, v any) (*regimestate.State, error) { return decodeState(v) }),
 		override: lookups.NewDecoded(ov, guard, func(_ string, v any) (*topics.Override, error) { return control.DecodeOverride(v) })}
-	gg, err := graph(g)
+	r, err := own.NewRunner(graph(g), opts, []*goka.View{st, ov}, guard, stGuard)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := goka.NewProcessor(cfg.Brokers, gg, opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating gate processor: %w", err)
-	}
-	return lookups.New(p, st, ov).Guard(guard, stGuard), g, nil
+	return r, g, nil
 }
 
 // gate's Views are owned by the Runner and outlive every callback.

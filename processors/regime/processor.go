@@ -264,23 +264,19 @@ func (c Config) Validate() error {
 // Runner runs the regime processor and its overrides View (see New).
 type Runner = lookups.Runner
 
-// graph builds the regime group graph; r's callbacks read r.overrides.
-func graph(r *regime) (*goka.GroupGraph, error) {
+// graph is the regime group graph; r's callbacks read r.override.
+func graph(r *regime) *goka.GroupGraph {
 	var codec goka.Codec = StateCodec{}
 	if r.cfg.FullState {
 		codec = fullStateCodec{}
 	}
-	g := goka.DefineGroup(Group(r.cfg.Prefix),
+	return goka.DefineGroup(Group(r.cfg.Prefix),
 		goka.Input(InputTopic(r.cfg.Prefix), topics.Raw{}, r.process),
 		goka.Persist(codec),
 		goka.Output(ChangesTopic(r.cfg.Prefix), topics.JSON[topics.RegimeChange]{}),
 		goka.Output(CheckpointTopic(r.cfg.Prefix), CheckpointCodec{}),
 		goka.Output(QuarantineTopic(r.cfg.Prefix), topics.JSON[topics.QuarantineRecord]{}),
 	)
-	if err := g.Validate(); err != nil {
-		return nil, fmt.Errorf("validating regime graph: %w", err)
-	}
-	return g, nil
 }
 
 // New builds the regime processor and its overrides View
@@ -309,23 +305,19 @@ func newRegime(cfg Config, opts ...goka.ProcessorOption) (*Runner, *regime, erro
 		return nil, nil, err
 	}
 	cfg.Kafka = lookups.Kafka(cfg.Kafka, cfg.Brokers)
-	ov, guard, err := control.NewOverridesView(lookups.GuardConfig{Kafka: cfg.Kafka, Table: OverridesTable(cfg.Prefix),
-		Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix), ViewOptions: cfg.ViewOptions,
-		Quarantined: cfg.ControlQuarantined, Log: cfg.Log}, cfg.Now)
+	own := lookups.Owner{Name: "regime", Kafka: cfg.Kafka, Group: Group(cfg.Prefix), Quarantine: QuarantineTopic(cfg.Prefix),
+		ViewOptions: cfg.ViewOptions, Quarantined: cfg.ControlQuarantined, Log: cfg.Log}
+	ov, guard, err := control.NewOverridesView(own.Guarded(OverridesTable(cfg.Prefix)), cfg.Now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating regime processor: %w", err)
 	}
 	r := &regime{cfg: cfg, override: lookups.NewDecoded(ov, guard,
 		func(_ string, v any) (*topics.Override, error) { return control.DecodeOverride(v) })}
-	g, err := graph(r)
+	p, err := own.NewRunner(graph(r), opts, []*goka.View{ov}, guard)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := goka.NewProcessor(cfg.Brokers, g, opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating regime processor: %w", err)
-	}
-	return lookups.New(p, ov).Guard(guard), r, nil
+	return p, r, nil
 }
 
 type regime struct {
