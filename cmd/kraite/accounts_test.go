@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kraite/stream/internal/accounts"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 	"github.com/kraite/stream/internal/testkit"
@@ -40,7 +41,7 @@ func TestAccountsCommandsNeverShowASecret(t *testing.T) {
 				t.Helper()
 				var out, errOut bytes.Buffer
 				err := newApp(strings.NewReader(stdin), &out, &errOut).main(context.Background(), append([]string{"accounts"}, args...))
-				exitCode(&errOut, err)
+				cli.ExitCode(&errOut, err)
 				all.WriteString(out.String() + errOut.String())
 				return out.String() + errOut.String(), err
 			}

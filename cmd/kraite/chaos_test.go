@@ -14,6 +14,7 @@ import (
 	"github.com/kraite/stream/harness/chaos"
 	"github.com/kraite/stream/harness/proc"
 	"github.com/kraite/stream/harness/soak"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/db/dbtest"
 )
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, proc.Terminate)
 		err := run(ctx)
 		stop()
-		os.Exit(exitCode(os.Stderr, err))
+		os.Exit(cli.ExitCode(os.Stderr, err))
 	}
 	os.Exit(m.Run())
 }
@@ -187,7 +188,7 @@ func TestBenchSoakIsTheSameSoakOfTheProducerAlone(t *testing.T) {
 	}
 	for _, args := range [][]string{{"bench", "soak", "--speed", "0.5"}, {"bench", "soak", "--accounts", "0"}} {
 		err := newApp(nil, out, errOut).main(context.Background(), args)
-		var ue *usageError
+		var ue *cli.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}

@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kraite/stream/internal/cli"
 )
 
 // cliRun runs the command line in-process the way main does: app.main, then
@@ -16,7 +17,7 @@ func cliRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	err := newApp(strings.NewReader(""), &out, &errOut).main(ctx, args)
-	code = exitCode(&errOut, err)
+	code = cli.ExitCode(&errOut, err)
 	return code, out.String(), errOut.String()
 }
 
@@ -104,8 +105,8 @@ func TestCLIHelpOfEveryCommandAndSubcommand(t *testing.T) {
 		listed[c.words[0]] = true
 	}
 	for _, c := range commands() {
-		if !listed[c.name] {
-			t.Errorf("command %q is not in cliCommands: add it and its subcommands", c.name)
+		if !listed[c.Name] {
+			t.Errorf("command %q is not in cliCommands: add it and its subcommands", c.Name)
 		}
 	}
 	for _, c := range cliCommands() {
@@ -212,23 +213,6 @@ func TestCLIBadFlagAndExtraArgumentAreUsageErrors(t *testing.T) {
 	}
 }
 
-// A failure of the work itself (here: the database cannot be reached) exits
-// 1 without the usage hint; no error exits 0.
-func TestCLIExitCodes(t *testing.T) {
-	var buf bytes.Buffer
-	if code := exitCode(&buf, nil); code != 0 || buf.Len() != 0 {
-		t.Fatalf("nil: exit %d, %q", code, buf.String())
-	}
-	if code := exitCode(&buf, errors.New("database down")); code != 1 || buf.String() != "kraite: database down\n" {
-		t.Fatalf("failure: exit %d, %q", code, buf.String())
-	}
-	buf.Reset()
-	wrapped := errors.Join(errors.New("context"), usageErr("topics", errors.New("bad")))
-	if code := exitCode(&buf, wrapped); code != 2 || !strings.HasSuffix(buf.String(), "run 'kraite topics -h' for usage\n") {
-		t.Fatalf("wrapped usage error: exit %d, %q", code, buf.String())
-	}
-}
-
 func TestCLIUsageListsEveryCommandAndVersionPrintsTheBuild(t *testing.T) {
 	noBroker(t)
 	for _, args := range [][]string{nil, {"help"}, {"-h"}, {"--help"}} {
@@ -237,8 +221,8 @@ func TestCLIUsageListsEveryCommandAndVersionPrintsTheBuild(t *testing.T) {
 			t.Fatalf("kraite %v: exit %d, stderr %q", args, code, errOut)
 		}
 		for _, c := range commands() {
-			if !strings.Contains(out, "\n  "+c.name+" ") {
-				t.Errorf("kraite %v does not list %s:\n%s", args, c.name, out)
+			if !strings.Contains(out, "\n  "+c.Name+" ") {
+				t.Errorf("kraite %v does not list %s:\n%s", args, c.Name, out)
 			}
 		}
 	}
@@ -297,3 +281,6 @@ func TestConfigPrintsMaskedAndChecks(t *testing.T) {
 		t.Fatalf("bad duration: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// sortedKeys is cli.SortedKeys, for the tests.
+func sortedKeys[V any](m map[string]V) []string { return cli.SortedKeys(m) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kraite/stream/internal/accounts"
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/topics"
 )
 
@@ -50,7 +51,7 @@ type accountsOpts struct {
 
 func accountsSubs(user string) map[string]accountsSub {
 	by := func(fs *flag.FlagSet, o *accountsOpts) {
-		fs.StringVar(&o.by, "by", user+"@"+hostname(), "who makes the change (recorded in account_audit)")
+		fs.StringVar(&o.by, "by", user+"@"+app.Hostname(), "who makes the change (recorded in account_audit)")
 	}
 	secret := func(fs *flag.FlagSet, o *accountsOpts) {
 		by(fs, o)
@@ -109,38 +110,38 @@ func accountsSubs(user string) map[string]accountsSub {
 	}
 }
 
-func cmdAccounts(ctx context.Context, a *cli, args []string) error {
+func cmdAccounts(ctx context.Context, a *kraite, args []string) error {
 	top := a.newFlags("accounts", accountsHelp)
 	if len(args) == 0 {
-		return usagef(top, "accounts needs a subcommand (kraite accounts -h)")
+		return cli.Usagef(top, "accounts needs a subcommand (kraite accounts -h)")
 	}
 	sub, ok := accountsSubs(a.cfg.Session.User)[args[0]]
 	if !ok {
-		if err := a.parse(top, args); err != nil {
+		if err := cli.Parse(top, args); err != nil {
 			return err
 		}
-		return usagef(top, "unknown accounts subcommand %q", args[0])
+		return cli.Usagef(top, "unknown accounts subcommand %q", args[0])
 	}
 	name := args[0]
 	fs := a.newFlags("accounts "+name, sub.synopsis)
 	var o accountsOpts
 	sub.flags(fs, &o)
-	if err := a.parse(fs, args[1:]); err != nil {
+	if err := cli.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() < sub.minArgs {
-		return usagef(fs, "accounts %s needs an account id or file (kraite accounts %s -h)", name, name)
+		return cli.Usagef(fs, "accounts %s needs an account id or file (kraite accounts %s -h)", name, name)
 	}
-	if err := noArgs(fs, sub.maxArgs); err != nil {
+	if err := cli.NoArgs(fs, sub.maxArgs); err != nil {
 		return err
 	}
 	switch {
 	case name == "add" && o.apiKey == "":
-		return usagef(fs, "--api-key is required")
+		return cli.Usagef(fs, "--api-key is required")
 	case name == "rotate-key" && o.newKeyFile == "":
-		return usagef(fs, "--new-key-file is required")
+		return cli.Usagef(fs, "--new-key-file is required")
 	case name == "audit" && o.limit < 1:
-		return usagef(fs, "--limit must be at least 1")
+		return cli.Usagef(fs, "--limit must be at least 1")
 	}
 	if name == "new-key" {
 		k, err := accounts.WriteNewKeyFile(fs.Arg(0))
@@ -162,7 +163,7 @@ func cmdAccounts(ctx context.Context, a *cli, args []string) error {
 	return runAccounts(ctx, a, s, name, fs.Args(), o)
 }
 
-func runAccounts(ctx context.Context, a *cli, s *accounts.Store, name string, args []string, o accountsOpts) error {
+func runAccounts(ctx context.Context, a *kraite, s *accounts.Store, name string, args []string, o accountsOpts) error {
 	id := ""
 	if len(args) > 0 {
 		id = args[0]
@@ -257,7 +258,7 @@ func runAccounts(ctx context.Context, a *cli, s *accounts.Store, name string, ar
 
 // openAccounts opens the accounts store of KRAITE_DATABASE_URL (migrated)
 // with the configured key and, when publish, a producer to kraite.accounts.
-func (a *cli) openAccounts(ctx context.Context, c app.Common, publish bool) (*accounts.Store, func(), error) {
+func (a *kraite) openAccounts(ctx context.Context, c app.Common, publish bool) (*accounts.Store, func(), error) {
 	key, err := a.cfg.AccountsKey.Load()
 	if err != nil {
 		return nil, nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kraite/stream/internal/acls"
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	rolereg "github.com/kraite/stream/internal/roles"
 )
 
@@ -31,7 +32,7 @@ func (p principalFlags) Set(v string) error {
 	return nil
 }
 
-func cmdACLs(ctx context.Context, a *cli, args []string) error {
+func cmdACLs(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("acls", "acls plan|apply [--prune] [--json] [--principal-prefix User:kraite-] [--principal role=User:name ...]\n\n"+
 		"  plan   print the Kafka ACLs of least privilege derived from the topic catalog and the roles\n"+
 		"         (one principal per role: "+strings.Join(rolereg.Names(), ", ")+", and one operator)\n"+
@@ -42,21 +43,21 @@ func cmdACLs(ctx context.Context, a *cli, args []string) error {
 	fs.Var(named, "principal", "role=TYPE:NAME: the principal of one role or of the operator (repeatable), e.g. athena=User:ingest")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	prune := fs.Bool("prune", false, "apply: delete ACLs of the plan's principals that the plan does not hold")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	switch fs.Arg(0) {
 	case "plan", "apply":
 	case "":
-		return usagef(fs, "acls needs a subcommand: plan or apply")
+		return cli.Usagef(fs, "acls needs a subcommand: plan or apply")
 	default:
-		return usagef(fs, "unknown acls subcommand %q: plan or apply", fs.Arg(0))
+		return cli.Usagef(fs, "unknown acls subcommand %q: plan or apply", fs.Arg(0))
 	}
-	if err := noArgs(fs, 1); err != nil {
+	if err := cli.NoArgs(fs, 1); err != nil {
 		return err
 	}
 	if *prune && fs.Arg(0) != "apply" {
-		return usagef(fs, "--prune is an option of apply")
+		return cli.Usagef(fs, "--prune is an option of apply")
 	}
 	c, err := a.loadCommon()
 	if err != nil {
@@ -92,7 +93,7 @@ func cmdACLs(ctx context.Context, a *cli, args []string) error {
 	return err
 }
 
-func writeIndentedJSON(a *cli, v any) error {
+func writeIndentedJSON(a *kraite, v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

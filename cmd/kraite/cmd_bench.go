@@ -10,10 +10,11 @@ import (
 	"github.com/kraite/stream/harness/proc"
 	"github.com/kraite/stream/harness/soak"
 	"github.com/kraite/stream/harness/streambench"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/kclient"
 )
 
-func cmdBench(ctx context.Context, a *cli, args []string) error {
+func cmdBench(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench", "bench ingest|e2e|soak|failover [flags]\n\n"+
 		"  ingest    frame-to-Kafka-ack latency and throughput of the user-data producer with many\n"+
 		"            simulated accounts (its own embedded broker and simulator), against a baseline;\n"+
@@ -24,9 +25,9 @@ func cmdBench(ctx context.Context, a *cli, args []string) error {
 		"  failover  kill -9 one of two producer processes, then add a third: time to stream again, gaps\n\n"+
 		"kraite bench ingest -h, kraite bench e2e -h, kraite bench soak -h and kraite bench failover -h show their flags.")
 	if len(args) == 0 {
-		return usagef(fs, "bench needs a subcommand: ingest, e2e, soak or failover (kraite bench ingest -h)")
+		return cli.Usagef(fs, "bench needs a subcommand: ingest, e2e, soak or failover (kraite bench ingest -h)")
 	}
-	var sub func(context.Context, *cli, []string) error
+	var sub func(context.Context, *kraite, []string) error
 	switch args[0] {
 	case "ingest":
 		sub = benchIngest
@@ -42,10 +43,10 @@ func cmdBench(ctx context.Context, a *cli, args []string) error {
 		sub = benchProducer
 	default:
 		// bench -h, or a flag or word that is not a subcommand.
-		if err := a.parse(fs, args); err != nil {
+		if err := cli.Parse(fs, args); err != nil {
 			return err
 		}
-		return usagef(fs, "unknown bench %q: ingest, e2e, soak or failover", args[0])
+		return cli.Usagef(fs, "unknown bench %q: ingest, e2e, soak or failover", args[0])
 	}
 	if _, err := a.loadCommon(); err != nil {
 		return err
@@ -57,7 +58,7 @@ func cmdBench(ctx context.Context, a *cli, args []string) error {
 // accounts streaming from the simulator over real sockets into the broker.
 // The baseline, measured in the same run on the same simulator, is the same
 // pipeline with franz-go's default 10 ms linger instead of Kraite's tuning.
-func benchIngest(ctx context.Context, a *cli, args []string) error {
+func benchIngest(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench ingest", "bench ingest [--accounts 1000] [--duration 20s] [--order-interval 1s] [--processes N]")
 	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
 	dur := fs.Duration("duration", 20*time.Second, "measured time per phase")
@@ -65,14 +66,14 @@ func benchIngest(ctx context.Context, a *cli, args []string) error {
 	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
 	procs := fs.Int("processes", 0, "spread the accounts over this many producer processes (the producer.user-data\n"+
 		"group), measured next to one process of the same group in the same run; 0: in-process, against the linger baseline")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if *procs < 0 || *procs > 16 || *accounts < 1 {
-		return usagef(fs, "--processes must be 0..16 and --accounts positive")
+		return cli.Usagef(fs, "--processes must be 0..16 and --accounts positive")
 	}
 	if *procs > 0 {
 		self, err := os.Executable()
@@ -93,7 +94,7 @@ func benchIngest(ctx context.Context, a *cli, args []string) error {
 }
 
 // benchE2E parses the flags of bench e2e; harness/e2e runs it.
-func benchE2E(ctx context.Context, a *cli, args []string) error {
+func benchE2E(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench e2e", "bench e2e [--accounts 200] [--duration 20s] [--order-interval 2s] [--baseline=true] [--repeat 1]\n\n"+
 		"The user-data path in one process: the simulator's accounts -> user-data and mark-price producers ->\n"+
 		"embedded broker -> dispatch -> audit, orders and mark-price sinks on a scratch database created on the\n"+
@@ -110,19 +111,19 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 	baseline := fs.Bool("baseline", true, "also measure the sinks' previous cycle and print the ratio")
 	seed := fs.Int64("seed", 17, "simulator seed")
 	repeat := fs.Int("repeat", 1, "runs of every phase, alternating them; more than 1 reports the spread of the per-run figures")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if *repeat < 1 {
-		return usagef(fs, "repeat: %d is not between 1 and %d", *repeat, e2e.MaxRepeat)
+		return cli.Usagef(fs, "repeat: %d is not between 1 and %d", *repeat, e2e.MaxRepeat)
 	}
 	cfg := e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
 		DatabaseURL: a.cfg.Exchange.DatabaseURL, Baseline: *baseline, Seed: *seed, Repeat: *repeat, Log: a.log, Out: a.stdout}
 	if err := cfg.Validate(); err != nil {
-		return usagef(fs, "%v", err)
+		return cli.Usagef(fs, "%v", err)
 	}
 	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
 	_, err := e2e.Run(ctx, cfg)
@@ -131,8 +132,8 @@ func benchE2E(ctx context.Context, a *cli, args []string) error {
 
 // benchFailover kills -9 one of two producer processes holding the
 // simulated accounts and adds a third (see streambench.Failover).
-func benchFailover(ctx context.Context, a *cli, args []string) error {
-	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--weight-limit 2400] [--database=false]\n\n"+
+func benchFailover(ctx context.Context, a *kraite, args []string) error {
+	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--database=false]\n\n"+
 		"Also writes a scratch database on the server of KRAITE_DATABASE_URL (default "+e2e.DefaultServer+"; the database\n"+
 		"it names is not touched, a fresh one is created and dropped): dispatch, the audit and orders sinks and the gap\n"+
 		"backfill run in this process, and at the end the tables are compared with the simulator's ground truth\n"+
@@ -142,19 +143,14 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 	grace := fs.Duration("grace", 15*time.Second, "hand-over grace (KRAITE_HANDOVER_GRACE)")
 	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
 	withDB := fs.Bool("database", true, "also write a scratch database and compare it with the ground truth")
-	weight := fs.Int("weight-limit", 2400, "the simulator's REST weight per minute, shared as one IP by the producers' listenKey calls\n"+
-		"(95% share) and the gap backfill (50%); N x 2400 stands for the backfill spread over N IPs")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if *accounts < 1 || *session < 6*time.Second {
-		return usagef(fs, "--accounts must be positive and --session at least 6s (the broker's minimum)")
-	}
-	if *weight < 100 || *weight > 10_000_000 {
-		return usagef(fs, "--weight-limit %d: want 100 to 10000000 weight a minute", *weight)
+		return cli.Usagef(fs, "--accounts must be positive and --session at least 6s (the broker's minimum)")
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -169,7 +165,7 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 		}
 	}
 	res, err := streambench.Failover(ctx, streambench.FailoverOptions{Self: self, Args: []string{"bench", "producer"},
-		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, WeightLimit: *weight, DatabaseURL: server, Out: a.stdout, Log: a.log})
+		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, DatabaseURL: server, Out: a.stdout, Log: a.log})
 	fmt.Fprintf(a.stdout, "load average after: %s\n", proc.LoadAvg())
 	if err != nil {
 		return err
@@ -188,12 +184,12 @@ func benchFailover(ctx context.Context, a *cli, args []string) error {
 
 // benchProducer is a producer child of bench ingest --processes and bench
 // failover, driven over stdin and stdout by its parent.
-func benchProducer(ctx context.Context, a *cli, args []string) error {
+func benchProducer(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench producer", "bench producer (internal: started by bench ingest --processes and bench failover)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	kclient.SetDefault(kclient.Security{}) // the parent's embedded open broker
@@ -206,7 +202,7 @@ var benchPeerCmd = []string{"bench", "peer"}
 // benchPeer runs the broker and the simulator of a soak (bench soak,
 // chaos --soak) in a process of their own, so the soak measures its own
 // memory alone: see soak.ServePeer.
-func benchPeer(ctx context.Context, a *cli, args []string) error {
+func benchPeer(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench peer", "bench peer (internal: started by bench soak and chaos --soak)")
 	var c soak.PeerConfig
 	fs.IntVar(&c.Accounts, "accounts", 50, "internal: simulated accounts")
@@ -214,10 +210,10 @@ func benchPeer(ctx context.Context, a *cli, args []string) error {
 	fs.Int64Var(&c.Seed, "seed", 5, "internal: simulator seed")
 	fs.DurationVar(&c.OrderInterval, "order-interval", 200*time.Millisecond, "internal: mean time between order steps per account")
 	fs.BoolVar(&c.Paused, "paused", false, "internal: start with trading paused")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c.Prefix = a.cfg.TopicPrefix
@@ -228,7 +224,7 @@ func benchPeer(ctx context.Context, a *cli, args []string) error {
 // hours with every protocol timer compressed by --speed and reports its
 // process's RSS and Go heap over time (harness/soak; chaos --soak is the
 // same soak of the whole pipeline).
-func benchSoak(ctx context.Context, a *cli, args []string) error {
+func benchSoak(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench soak", "bench soak [--simulated 6h] [--speed 360] [--accounts 50] [--report-json FILE]\n\n"+
 		"The user-data producer alone for --simulated, every protocol timer divided by --speed, against a broker\n"+
 		"and simulator in a peer process; reports this process's RSS, Go heap and goroutines over the run.\n"+
@@ -242,14 +238,14 @@ func benchSoak(ctx context.Context, a *cli, args []string) error {
 	fs.Int64Var(&cfg.Seed, "seed", 5, "simulator seed")
 	fs.DurationVar(&cfg.OrderInterval, "order-interval", 200*time.Millisecond, "mean time between order lifecycle steps per account")
 	reportJSON := fs.String("report-json", "", "also write the report as JSON to this file")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return usagef(fs, "%v", err)
+		return cli.Usagef(fs, "%v", err)
 	}
 	rep, err := soak.Run(ctx, cfg)
 	if err != nil {

@@ -7,10 +7,11 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/kclient"
 )
 
-func cmdBroker(ctx context.Context, a *cli, args []string) error {
+func cmdBroker(ctx context.Context, a *kraite, args []string) error {
 	cfg := a.cfg.Broker
 	fs := a.newFlags("broker", "broker [--addr HOST:PORT] [--data-dir DIR] [--sync] [--sasl-user U --sasl-password P]")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env KRAITE_BROKER_ADDR)")
@@ -18,10 +19,10 @@ func cmdBroker(ctx context.Context, a *cli, args []string) error {
 	sync := fs.Bool("sync", false, "fsync every produce (durable across power loss, slower)")
 	var sasl app.BrokerSASL
 	registerBrokerSASL(fs, &sasl)
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kraite/stream/harness/chaos"
 	"github.com/kraite/stream/harness/soak"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/kclient"
 )
 
@@ -38,7 +39,7 @@ type chaosFlags struct {
 // binary itself ignores it.
 const reexecEnv = "KRAITE_REEXEC_APP"
 
-func cmdChaos(ctx context.Context, a *cli, args []string) error {
+func cmdChaos(ctx context.Context, a *kraite, args []string) error {
 	var f chaosFlags
 	fs := a.newFlags("chaos", `chaos [--for 60s] [--accounts 3] [--seed 1] [--database-url URL] [--keep] [--report-json FILE]
        kraite chaos --soak [--simulated 72h] [--speed 360] [--accounts 3]
@@ -89,10 +90,10 @@ the whole pipeline, its database compared with the ground truth at the end.`)
 	fs.BoolVar(&f.soak, "soak", false, "time-compressed soak without faults: report memory over --simulated")
 	fs.DurationVar(&f.simulated, "simulated", 72*time.Hour, "--soak: simulated time span")
 	fs.Float64Var(&f.speed, "speed", 360, "--soak: time compression factor")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if _, err := a.loadCommon(); err != nil {
@@ -103,13 +104,13 @@ the whole pipeline, its database compared with the ground truth at the end.`)
 	}
 	kinds, err := chaos.ParseKinds(f.faults)
 	if err != nil {
-		return usagef(fs, "--faults: %v", err)
+		return cli.Usagef(fs, "--faults: %v", err)
 	}
 	cfg := chaos.Config{App: a.cfg, For: f.forDur, Accounts: f.accounts, Seed: f.seed, OrderInterval: f.orderInterval,
 		Settle: f.settle, Kinds: kinds, DatabaseURL: f.databaseURL, AdminURL: f.adminURL, Keep: f.keep,
 		RestartCmd: f.restartCmd, ChildEnv: []string{reexecEnv + "=1"}, Log: a.log, Out: a.stdout}
 	if err := cfg.Validate(); err != nil {
-		return usagef(fs, "%v", err)
+		return cli.Usagef(fs, "%v", err)
 	}
 	rep, err := chaos.Execute(ctx, cfg)
 	if err != nil {
@@ -119,12 +120,12 @@ the whole pipeline, its database compared with the ground truth at the end.`)
 }
 
 // chaosSoak is kraite chaos --soak: the whole pipeline in harness/soak.
-func chaosSoak(ctx context.Context, a *cli, fs *flag.FlagSet, f chaosFlags) error {
+func chaosSoak(ctx context.Context, a *kraite, fs *flag.FlagSet, f chaosFlags) error {
 	cfg := soak.Config{Simulated: f.simulated, Speed: f.speed, Accounts: f.accounts, Seed: f.seed,
 		OrderInterval: f.orderInterval, Pipeline: true, AdminURL: f.adminURL, Keep: f.keep, Settle: f.settle,
 		App: a.cfg, PeerCmd: benchPeerCmd, PeerEnv: []string{reexecEnv + "=1"}, Log: a.log, Out: a.stdout, Stderr: a.stderr}
 	if err := cfg.Validate(); err != nil {
-		return usagef(fs, "%v", err)
+		return cli.Usagef(fs, "%v", err)
 	}
 	rep, err := soak.Run(ctx, cfg)
 	if err != nil {
@@ -142,7 +143,7 @@ type report interface {
 
 // report prints rep, writes it as JSON to jsonPath (unless empty) and
 // returns its failures as one error, prefixed by failed.
-func (a *cli) report(rep report, jsonPath, failed string) error {
+func (a *kraite) report(rep report, jsonPath, failed string) error {
 	rep.WriteText(a.stdout)
 	if err := writeJSONFile(jsonPath, rep); err != nil {
 		return err

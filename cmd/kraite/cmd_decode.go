@@ -8,9 +8,10 @@ import (
 	"os"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 )
 
-func cmdDecode(ctx context.Context, a *cli, args []string) error {
+func cmdDecode(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("decode", "decode [--account ID] [FILE...]\n\n"+
 		"Decodes Binance user-data frames with the dispatch decoder and prints one JSON\n"+
 		"line per frame (event, execution_type, account, symbol, order_id, event_time).\n"+
@@ -20,7 +21,7 @@ func cmdDecode(ctx context.Context, a *cli, args []string) error {
 		"Gap markers (kind=gap records) print as event \"gap\" with their account and window.\n"+
 		"A frame that does not decode prints an error line; the exit status is then 1.")
 	account := fs.String("account", "", "account id to put in the output when a line has no key (frames do not carry it)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	d := app.NewDecoder(a.stdout, *account)

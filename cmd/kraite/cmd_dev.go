@@ -9,6 +9,7 @@ import (
 
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/processors/dispatch"
 	"github.com/kraite/stream/topics"
@@ -33,7 +34,7 @@ type devFlags struct {
 	sasl          app.BrokerSASL
 }
 
-func cmdDev(ctx context.Context, a *cli, args []string) error {
+func cmdDev(ctx context.Context, a *kraite, args []string) error {
 	var f devFlags
 	fs := a.newFlags("dev", "dev [--for 60s] [--data-dir ./.kraite] [flags]\n\n"+
 		"Runs the whole pipeline in one process on embedded defaults: the Kafka-protocol broker\n"+
@@ -55,10 +56,10 @@ func cmdDev(ctx context.Context, a *cli, args []string) error {
 	fs.StringVar(&f.allowlist, "allowlist", "", "initial Binance dispatch allowlist, comma separated execution types (default "+strings.Join(dispatch.DefaultBinanceAllowlist(), ",")+")")
 	registerBrokerSASL(fs, &f.sasl)
 	fs.StringVar(&f.without, "without", "", "components not to run, comma separated (e.g. orders-sink, to run it as its own process (kraite run --components orders-sink) that a replay can stop)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()
@@ -81,7 +82,7 @@ func cmdDev(ctx context.Context, a *cli, args []string) error {
 	})
 }
 
-func printDevBanner(a *cli, prefix string, st app.DevStarted, f devFlags) {
+func printDevBanner(a *kraite, prefix string, st app.DevStarted, f devFlags) {
 	brokerAddr, simAddr, httpAddr := st.Broker, st.Sim, st.HTTP
 	abs, _ := filepath.Abs(f.dataDir)
 	fmt.Fprintf(a.stdout, `kraite dev is running (Ctrl-C to stop%s).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/ops"
 )
 
@@ -12,7 +13,7 @@ import (
 // the reason on stderr when not, 2 on a usage error. It is the container
 // healthcheck of the compose boxes (the image has no shell or curl), so it
 // reads nothing but KRAITE_HTTP_ADDR and opens no broker or database.
-func cmdHealthcheck(ctx context.Context, a *cli, args []string) error {
+func cmdHealthcheck(ctx context.Context, a *kraite, args []string) error {
 	httpAddr := a.cfg.Exchange.HTTPAddr // even when other variables are bad: the box reports those
 	fs := a.newFlags("healthcheck", "healthcheck [--url URL] [--timeout D] [--quiet]\n\n"+
 		"  Probes the readiness endpoint of the kraite process next to it once: exit status 0\n"+
@@ -23,14 +24,14 @@ func cmdHealthcheck(ctx context.Context, a *cli, args []string) error {
 	rawURL := fs.String("url", "", "URL to probe (default: /readyz of KRAITE_HTTP_ADDR)")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	quiet := fs.Bool("quiet", false, "print nothing when ready (default: the /readyz body on stdout)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if *timeout <= 0 {
-		return usagef(fs, "--timeout: %v must be positive", *timeout)
+		return cli.Usagef(fs, "--timeout: %v must be positive", *timeout)
 	}
 	target := *rawURL
 	if target == "" {
@@ -40,7 +41,7 @@ func cmdHealthcheck(ctx context.Context, a *cli, args []string) error {
 		}
 		target = u
 	} else if err := ops.CheckProbeURL(target); err != nil {
-		return usagef(fs, "--url: %v", err)
+		return cli.Usagef(fs, "--url: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/db"
 )
 
 // openDatabase opens KRAITE_DATABASE_URL (required).
-func (a *cli) openDatabase(ctx context.Context) (*db.DB, error) {
+func (a *kraite) openDatabase(ctx context.Context) (*db.DB, error) {
 	url := a.cfg.Exchange.DatabaseURL
 	if url == "" {
 		return nil, errors.New("KRAITE_DATABASE_URL: required (mysql://user:pass@host:3306/db, postgres://..., sqlite:///path)")
@@ -28,12 +29,12 @@ func (a *cli) openDatabase(ctx context.Context) (*db.DB, error) {
 
 // cmdMigrate creates or upgrades the schema of KRAITE_DATABASE_URL and prints
 // every recorded version. Running it again changes nothing.
-func cmdMigrate(ctx context.Context, a *cli, args []string) error {
+func cmdMigrate(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("migrate", "migrate\n\n  Creates or upgrades the schema of KRAITE_DATABASE_URL (versioned, idempotent)\n  and prints every applied version.")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if _, err := a.loadCommon(); err != nil {

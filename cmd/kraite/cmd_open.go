@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/topics"
 )
@@ -50,7 +51,7 @@ Limits (environment; the same variables configure the gate):
 Reductions and closes (--reduce) are never refused for the market regime and
 are not subject to the notional limits, but may not exceed the position.`
 
-func cmdOpen(ctx context.Context, a *cli, args []string) error {
+func cmdOpen(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("open", openHelp)
 	in := topics.OpenIntent{}
 	fs.StringVar(&in.Account, "account", "", "account id (required)")
@@ -61,10 +62,10 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	fs.StringVar(&in.ClientID, "client-id", "", "client id (default: generated)")
 	fs.BoolVar(&in.Reduce, "reduce", false, "a reduction or close (never refused for the regime; may not exceed the position)")
 	wait := fs.Duration("wait", 0, "wait this long for the gate's decision (0 = do not wait); a refusal exits non-zero")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()
@@ -73,7 +74,7 @@ func cmdOpen(ctx context.Context, a *cli, args []string) error {
 	}
 	in.Side = strings.ToUpper(in.Side)
 	if in.Account == "" || in.Symbol == "" || in.Side == "" || in.Size == "" {
-		return usagef(fs, "--account, --symbol, --side and --size are required")
+		return cli.Usagef(fs, "--account, --symbol, --side and --size are required")
 	}
 	oe := a.cfg.Exchange
 	lim, err := a.cfg.Intents.Limits()

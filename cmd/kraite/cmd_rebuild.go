@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/topics"
 )
@@ -99,7 +100,7 @@ func (f rebuildFlags) specs() ([]topics.Spec, error) {
 	return out, nil
 }
 
-func cmdRebuild(ctx context.Context, a *cli, args []string) error {
+func cmdRebuild(ctx context.Context, a *kraite, args []string) error {
 	f := rebuildFlags{topics: "orders,user-data-stream,mark-price"}
 	fs := a.newFlags("rebuild", rebuildSynopsis)
 	fs.StringVar(&f.into, "into", "", "database to fill: mysql://..., postgres://..., sqlite:///path")
@@ -107,10 +108,10 @@ func cmdRebuild(ctx context.Context, a *cli, args []string) error {
 	fs.StringVar(&f.suffix, "group-suffix", f.suffix, "names the rebuild groups <prefix>rebuild-<S>-<sink> (default: the unix time)")
 	fs.BoolVar(&f.force, "force", false, "replay into a database whose order tables already hold rows")
 	fs.DurationVar(&f.interval, "progress-interval", time.Second, "how often progress is measured and printed")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()
@@ -121,7 +122,7 @@ func cmdRebuild(ctx context.Context, a *cli, args []string) error {
 		f.suffix = strconv.FormatInt(time.Now().Unix(), 10)
 	}
 	if err := f.Validate(); err != nil {
-		return usageErr(fs.Name(), err)
+		return cli.UsageErr(fs.Name(), err)
 	}
 	specs, _ := f.specs()
 	rc := app.RebuildConfig{Into: f.into, Topics: specs, GroupSuffix: f.suffix, Force: f.force, Interval: f.interval, Progress: a.stderr}

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/topics"
 )
 
-func cmdRegime(ctx context.Context, a *cli, args []string) error {
+func cmdRegime(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("regime", "regime status [--exchange binance] | override allow|block|clear --for 1h --reason \"...\"\n\n"+
 		"  status    score, band, gate, cooldown, override and inputs from the regime table\n"+
 		"  override  allow or block new opens for a while (beats the cooldown), or clear;\n"+
@@ -20,32 +21,32 @@ func cmdRegime(ctx context.Context, a *cli, args []string) error {
 	exchange := fs.String("exchange", topics.ExchangeBinance, "exchange whose regime to show")
 	dur := fs.Duration("for", time.Hour, "how long the override lasts")
 	reason := fs.String("reason", "", "why (required for allow and block; recorded)")
-	by := fs.String("by", hostname(), "who made the override (recorded)")
+	by := fs.String("by", app.Hostname(), "who made the override (recorded)")
 	// Flags may follow the subcommand and the action: regime override allow --for 1h --reason x.
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	switch fs.Arg(0) {
 	case "status":
-		if err := noArgs(fs, 1); err != nil {
+		if err := cli.NoArgs(fs, 1); err != nil {
 			return err
 		}
 	case "override":
 		if fs.NArg() < 2 {
-			return usagef(fs, "override needs an action: allow, block or clear")
+			return cli.Usagef(fs, "override needs an action: allow, block or clear")
 		}
 		switch fs.Arg(1) {
 		case "allow", "block", "clear":
 		default:
-			return usagef(fs, "unknown override action %q (allow, block or clear)", fs.Arg(1))
+			return cli.Usagef(fs, "unknown override action %q (allow, block or clear)", fs.Arg(1))
 		}
-		if err := noArgs(fs, 2); err != nil {
+		if err := cli.NoArgs(fs, 2); err != nil {
 			return err
 		}
 	case "":
-		return usagef(fs, "regime needs a subcommand: status or override")
+		return cli.Usagef(fs, "regime needs a subcommand: status or override")
 	default:
-		return usagef(fs, "unknown regime subcommand %q: status or override", fs.Arg(0))
+		return cli.Usagef(fs, "unknown regime subcommand %q: status or override", fs.Arg(0))
 	}
 	c, err := a.loadCommon()
 	if err != nil {
@@ -57,7 +58,7 @@ func cmdRegime(ctx context.Context, a *cli, args []string) error {
 	return regimeOverride(ctx, a, c, fs.Arg(1), *dur, *reason, *by)
 }
 
-func regimeOverride(ctx context.Context, a *cli, c app.Common, action string, dur time.Duration, reason, by string) error {
+func regimeOverride(ctx context.Context, a *kraite, c app.Common, action string, dur time.Duration, reason, by string) error {
 	ov, err := app.RegimeOverride(ctx, c, action, dur, reason, by, time.Now())
 	if err != nil {
 		return err
@@ -70,7 +71,7 @@ func regimeOverride(ctx context.Context, a *cli, c app.Common, action string, du
 	return nil
 }
 
-func regimeStatus(ctx context.Context, a *cli, c app.Common, exchange string) error {
+func regimeStatus(ctx context.Context, a *kraite, c app.Common, exchange string) error {
 	v, err := app.RegimeStatus(ctx, c, exchange, time.Now())
 	if err != nil {
 		return err
@@ -79,7 +80,7 @@ func regimeStatus(ctx context.Context, a *cli, c app.Common, exchange string) er
 	return nil
 }
 
-func printRegime(a *cli, v app.RegimeView) {
+func printRegime(a *kraite, v app.RegimeView) {
 	st, ov := v.State, v.Override
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	defer tw.Flush()

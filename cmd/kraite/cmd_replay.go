@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/groupadmin"
 	"github.com/kraite/stream/topics"
 )
@@ -77,7 +78,7 @@ func (f replayFlags) Validate() error {
 	return nil
 }
 
-func cmdReplay(ctx context.Context, a *cli, args []string) error {
+func cmdReplay(ctx context.Context, a *kraite, args []string) error {
 	var f replayFlags
 	fs := a.newFlags("replay", replaySynopsis)
 	fs.StringVar(&f.group, "group", "", "consumer group to reset, full name or catalog suffix (e.g. kraite.sink.orders, sink.orders, dispatch)")
@@ -92,10 +93,10 @@ func cmdReplay(ctx context.Context, a *cli, args []string) error {
 	fs.BoolVar(&f.progress, "progress", true, "after applying, follow the group until it has replayed the plan")
 	fs.DurationVar(&f.interval, "progress-interval", time.Second, "how often progress is polled")
 	fs.BoolVar(&f.asJSON, "json", false, "print the plan as JSON (progress then goes to stderr)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()
@@ -103,7 +104,7 @@ func cmdReplay(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	if err := f.Validate(); err != nil {
-		return usageErr(fs.Name(), err)
+		return cli.UsageErr(fs.Name(), err)
 	}
 	adm, closeAdm, err := opsAdmin(c)
 	if err != nil {
@@ -113,7 +114,7 @@ func cmdReplay(ctx context.Context, a *cli, args []string) error {
 	return runReplay(ctx, a, adm, c.TopicPrefix, f)
 }
 
-func runReplay(ctx context.Context, a *cli, adm *kadm.Client, prefix string, f replayFlags) error {
+func runReplay(ctx context.Context, a *kraite, adm *kadm.Client, prefix string, f replayFlags) error {
 	topic := f.topic
 	if s, ok := topics.Lookup(prefix, topic); ok {
 		topic = s.Name(prefix)
@@ -171,7 +172,7 @@ func runReplay(ctx context.Context, a *cli, adm *kadm.Client, prefix string, f r
 // applyReplay applies plan, or with --wait waits for the group to empty and
 // re-plans (ends and commits moved meanwhile) before applying. It returns
 // the plan that was applied.
-func applyReplay(ctx context.Context, a *cli, adm *kadm.Client, plan groupadmin.ReplayPlan, f replayFlags, say io.Writer) (groupadmin.ReplayPlan, error) {
+func applyReplay(ctx context.Context, a *kraite, adm *kadm.Client, plan groupadmin.ReplayPlan, f replayFlags, say io.Writer) (groupadmin.ReplayPlan, error) {
 	err := applyWithin(ctx, adm, plan)
 	var live *groupadmin.LiveMembersError
 	if !errors.As(err, &live) {

@@ -5,10 +5,11 @@ import (
 	"strings"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	rolereg "github.com/kraite/stream/internal/roles"
 )
 
-func cmdRun(ctx context.Context, a *cli, args []string) error {
+func cmdRun(ctx context.Context, a *kraite, args []string) error {
 	ex := a.cfg.Exchange
 	roleNames := rolereg.Names()
 	fs := a.newFlags("run", "run --role athena|eos|iris|nyx|tyche | --components a,b,...\n\n"+
@@ -19,10 +20,10 @@ func cmdRun(ctx context.Context, a *cli, args []string) error {
 	role := fs.String("role", "", "box to run: "+strings.Join(roleNames, ", "))
 	comps := fs.String("components", "", "comma-separated components to run instead of a role")
 	fs.StringVar(&ex.HTTPAddr, "http-addr", ex.HTTPAddr, "status page, metrics, /healthz and /readyz (env KRAITE_HTTP_ADDR)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()
@@ -32,16 +33,16 @@ func cmdRun(ctx context.Context, a *cli, args []string) error {
 	var names []string
 	switch {
 	case *role != "" && *comps != "":
-		return usagef(fs, "give --role or --components, not both")
+		return cli.Usagef(fs, "give --role or --components, not both")
 	case *role != "":
 		var ok bool
 		if names, ok = rolereg.Components[*role]; !ok {
-			return usagef(fs, "unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
+			return cli.Usagef(fs, "unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
 		}
 	case *comps != "":
 		names = app.SplitList(*comps)
 	default:
-		return usagef(fs, "give --role or --components")
+		return cli.Usagef(fs, "give --role or --components")
 	}
 	w := app.New(a.cfg, a.log)
 	w.Common, w.Exchange = c, ex

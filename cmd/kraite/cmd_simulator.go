@@ -7,10 +7,11 @@ import (
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/cli"
 )
 
 // cmdSimulator runs the Binance USD-M exchange simulator until ctx ends.
-func cmdSimulator(ctx context.Context, a *cli, args []string) error {
+func cmdSimulator(ctx context.Context, a *kraite, args []string) error {
 	e := a.cfg.Simulator
 	fs := a.newFlags("simulator", "simulator [flags]\n\n"+
 		"Serves a Binance USD-M compatible exchange (REST + WebSocket) that trades against\n"+
@@ -27,10 +28,10 @@ func cmdSimulator(ctx context.Context, a *cli, args []string) error {
 	fs.DurationVar(&e.MarkInterval, "mark-interval", e.MarkInterval, "mark price push interval (env KRAITE_SIM_MARK_INTERVAL)")
 	fs.StringVar(&e.DataDir, "data-dir", e.DataDir, "exchange state and generated admin token; '' keeps nothing (env KRAITE_SIM_DATA_DIR)")
 	fs.BoolVar(&e.AllowRemote, "allow-remote", e.AllowRemote, "listen on a non-loopback address and answer admin calls from other hosts (with the token) (env KRAITE_SIM_ALLOW_REMOTE)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	if _, err := a.loadCommon(); err != nil {
@@ -46,7 +47,7 @@ func cmdSimulator(ctx context.Context, a *cli, args []string) error {
 	return sim.Serve(ctx)
 }
 
-func printSimulatorBanner(a *cli, e app.Simulator, sim *simulator.Standalone) {
+func printSimulatorBanner(a *kraite, e app.Simulator, sim *simulator.Standalone) {
 	state := "none kept (--data-dir '')"
 	if f := sim.StateFile; f != "" {
 		state = f

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/internal/groupadmin"
 )
 
@@ -25,7 +26,7 @@ group; this is where you see the partitions move to it.
 
 Flags:`
 
-func cmdStatus(ctx context.Context, a *cli, args []string) error {
+func cmdStatus(ctx context.Context, a *kraite, args []string) error {
 	var (
 		groups string
 		asJSON bool
@@ -35,10 +36,10 @@ func cmdStatus(ctx context.Context, a *cli, args []string) error {
 	fs.StringVar(&groups, "group", "", "only these groups, comma separated (default: every group)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON for machines")
 	fs.DurationVar(&watch, "watch", 0, "redraw every interval until interrupted (0: print once)")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	c, err := a.loadCommon()
@@ -112,7 +113,7 @@ func printStatusOnce(ctx context.Context, w io.Writer, adm *kadm.Client, groups 
 // opsAdmin builds the admin client of replay and status; call the returned
 // func to close it.
 func opsAdmin(c app.Common) (*kadm.Client, func(), error) {
-	cl, err := app.KafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+hostname()))
+	cl, err := app.KafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+app.Hostname()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating admin client: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/cli"
 	"github.com/kraite/stream/queues/marketjobs"
 	"github.com/kraite/stream/topics"
 )
@@ -15,7 +16,7 @@ import (
 // exchange and symbol), then Binance's symbol rules (order filters and
 // status from GET /fapi/v1/exchangeInfo), without which every open intent
 // is refused. The schema must exist (kraite migrate).
-func cmdSymbols(ctx context.Context, a *cli, args []string) error {
+func cmdSymbols(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("symbols", "symbols import [--rules-from URL | --no-rules]\n\n"+
 		"  import  upsert the four venues' symbols (Binance, Bybit, KuCoin, Bitget) and the\n"+
 		"          token mappers of the universe into KRAITE_DATABASE_URL (idempotent), then\n"+
@@ -26,7 +27,7 @@ func cmdSymbols(ctx context.Context, a *cli, args []string) error {
 		"          symbol-refresh job keeps them current.")
 	rulesFrom := fs.String("rules-from", a.cfg.Exchange.RESTBase, "REST base URL to read exchangeInfo from")
 	noRules := fs.Bool("no-rules", false, "do not import symbol rules")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if _, err := a.loadCommon(); err != nil {
@@ -35,12 +36,12 @@ func cmdSymbols(ctx context.Context, a *cli, args []string) error {
 	switch fs.Arg(0) {
 	case "import":
 		if fs.NArg() > 1 {
-			return usagef(fs, "symbols import: unexpected argument %q", fs.Arg(1))
+			return cli.Usagef(fs, "symbols import: unexpected argument %q", fs.Arg(1))
 		}
 	case "":
-		return usagef(fs, "symbols needs a subcommand: import")
+		return cli.Usagef(fs, "symbols needs a subcommand: import")
 	default:
-		return usagef(fs, "unknown symbols subcommand %q: import", fs.Arg(0))
+		return cli.Usagef(fs, "unknown symbols subcommand %q: import", fs.Arg(0))
 	}
 	d, err := a.openDatabase(ctx)
 	if err != nil {
@@ -51,7 +52,7 @@ func cmdSymbols(ctx context.Context, a *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("importing symbols: %w", err)
 	}
-	for _, ex := range sortedKeys(counts.Symbols) {
+	for _, ex := range cli.SortedKeys(counts.Symbols) {
 		fmt.Fprintf(a.stdout, "%-8s %d symbols\n", ex, counts.Symbols[ex])
 	}
 	fmt.Fprintf(a.stdout, "token mappers: %d\n", counts.Mappers)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/kraite/stream/internal/cli"
 )
 
 // cmdVersion prints what the binary was built from, as the Go toolchain
@@ -12,13 +14,13 @@ import (
 // for a build from a checkout), the VCS revision and commit time (with
 // "+dirty" when the tree had uncommitted changes) and the Go version. It
 // needs no configuration, broker or database.
-func cmdVersion(_ context.Context, a *cli, args []string) error {
+func cmdVersion(_ context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("version", "version   (also: kraite --version)\n\n"+
 		"Prints the module version, the VCS revision and time it was built from, and the Go version.")
-	if err := a.parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, 0); err != nil {
+	if err := cli.NoArgs(fs, 0); err != nil {
 		return err
 	}
 	version, revision, when, dirty := "(unknown)", "(unknown)", "(unknown)", false

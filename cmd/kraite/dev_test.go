@@ -208,8 +208,8 @@ func TestHelpTeachesEveryCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range commands() {
-		if !strings.Contains(out.String(), c.name) {
-			t.Errorf("help does not mention %s", c.name)
+		if !strings.Contains(out.String(), c.Name) {
+			t.Errorf("help does not mention %s", c.Name)
 		}
 	}
 	err := newApp(nil, out, out).main(context.Background(), []string{"nope"})

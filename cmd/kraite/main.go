@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kraite/stream/internal/cli"
 )
 
 func main() {
@@ -15,7 +17,7 @@ func main() {
 	err := run(ctx)
 	stop()
 	// Usage errors exit 2 with a hint to the help, other failures 1.
-	os.Exit(exitCode(os.Stderr, err))
+	os.Exit(cli.ExitCode(os.Stderr, err))
 }
 
 func run(ctx context.Context) error {

@@ -269,9 +269,9 @@ func TestReadmeListsEveryCommandVariableAndRole(t *testing.T) {
 	lines := strings.Split(readme, "\n")
 	for _, c := range commands() {
 		if !slices.ContainsFunc(lines, func(l string) bool {
-			return strings.HasPrefix(l, "| `kraite ") && strings.Contains(l, "`kraite "+c.name)
+			return strings.HasPrefix(l, "| `kraite ") && strings.Contains(l, "`kraite "+c.Name)
 		}) {
-			t.Errorf("the README's commands table has no row for `kraite %s`", c.name)
+			t.Errorf("the README's commands table has no row for `kraite %s`", c.Name)
 		}
 	}
 	tag := regexp.MustCompile(`env:"(KRAITE_[A-Z0-9_]+)"`)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/regimestate"
 	"github.com/kraite/stream/internal/statuspage"
 	"github.com/kraite/stream/internal/testkit"
@@ -120,7 +121,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		// rebalance on a loaded machine can miss one refresh).
 		return seen == 2 && bad == 2 && hasLagRows(s, "kraite.dispatch", "kraite.sink.orders") && s.Scheduler.Available
 	})
-	if s.Scheduler.Leader != hostname()+"-scheduler" || s.Scheduler.SinceMs <= 0 || s.StartedMs <= 0 {
+	if s.Scheduler.Leader != app.Hostname()+"-scheduler" || s.Scheduler.SinceMs <= 0 || s.StartedMs <= 0 {
 		t.Errorf("scheduler leader and start: %+v %d", s.Scheduler, s.StartedMs)
 	}
 	// kraite dev runs the workers' REST client against the simulator: its
@@ -142,7 +143,7 @@ func TestStatusPageRendersInHeadlessChromium(t *testing.T) {
 		`class="score-line"`, `class="panel alarm" id="problems-panel"`,
 		`class="problem-row" data-kind="control_record_refused" data-severity="bad"`,
 		`shadow mode for binance`, `override_unreadable`, `data-component="dispatch"`, `data-component="kafka-producer"`,
-		`<span id="uptime">up `, `class="num reconnects`, `class="num gaps`, `class="num listen-key"`, `data-banned="false"`, `Exchange REST (binance): weight `, `data-leader="` + hostname() + `-scheduler"`, `scheduler leader <code>` + hostname() + `-scheduler</code> since `,
+		`<span id="uptime">up `, `class="num reconnects`, `class="num gaps`, `class="num listen-key"`, `data-banned="false"`, `Exchange REST (binance): weight `, `data-leader="` + app.Hostname() + `-scheduler"`, `scheduler leader <code>` + app.Hostname() + `-scheduler</code> since `,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %s", want)
