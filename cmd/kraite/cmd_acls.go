@@ -2,47 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/kraite/stream/internal/acls"
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/cli"
-	rolereg "github.com/kraite/stream/internal/roles"
 )
-
-// principalFlags collects --principal role=TYPE:NAME.
-type principalFlags map[string]string
-
-func (p principalFlags) String() string { return "" }
-
-func (p principalFlags) Set(v string) error {
-	role, pr, ok := strings.Cut(v, "=")
-	if !ok || role == "" || pr == "" {
-		return fmt.Errorf("%q is not role=TYPE:NAME (e.g. athena=User:ingest)", v)
-	}
-	if _, dup := p[role]; dup {
-		return fmt.Errorf("the principal of %s is given twice", role)
-	}
-	p[role] = pr
-	return nil
-}
 
 func cmdACLs(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("acls", "acls plan|apply [--prune] [--json] [--principal-prefix User:kraite-] [--principal role=User:name ...]\n\n"+
 		"  plan   print the Kafka ACLs of least privilege derived from the topic catalog and the roles\n"+
-		"         (one principal per role: "+strings.Join(rolereg.Names(), ", ")+", and one operator)\n"+
+		"         (one principal per role: "+strings.Join(app.RoleNames(), ", ")+", and one operator)\n"+
 		"  apply  create the missing ACLs on KRAITE_BROKERS and report extra ones of the same principals\n"+
 		"         (--prune deletes them); run it as the cluster's admin (it needs ALTER on the cluster)")
-	prefix := fs.String("principal-prefix", acls.DefaultPrincipalPrefix, "principal of a role not given by --principal: this prefix + the role name (operator: prefix + \"operator\")")
-	named := principalFlags{}
-	fs.Var(named, "principal", "role=TYPE:NAME: the principal of one role or of the operator (repeatable), e.g. athena=User:ingest")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	prune := fs.Bool("prune", false, "apply: delete ACLs of the plan's principals that the plan does not hold")
+	r := app.ACLsRequest{Principals: app.Principals{}}
+	fs.StringVar(&r.PrincipalPrefix, "principal-prefix", app.DefaultPrincipalPrefix, "principal of a role not given by --principal: this prefix + the role name (operator: prefix + \"operator\")")
+	fs.Var(r.Principals, "principal", "role=TYPE:NAME: the principal of one role or of the operator (repeatable), e.g. athena=User:ingest")
+	fs.BoolVar(&r.JSON, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&r.Prune, "prune", false, "apply: delete ACLs of the plan's principals that the plan does not hold")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -56,45 +32,13 @@ func cmdACLs(ctx context.Context, a *kraite, args []string) error {
 	if err := cli.NoArgs(fs, 1); err != nil {
 		return err
 	}
-	if *prune && fs.Arg(0) != "apply" {
+	if r.Prune && fs.Arg(0) != "apply" {
 		return cli.Usagef(fs, "--prune is an option of apply")
 	}
 	c, err := a.loadCommon()
 	if err != nil {
 		return err
 	}
-	plan, err := acls.Plan(acls.Config{Prefix: c.TopicPrefix, PrincipalPrefix: *prefix, Principals: named})
-	if err != nil {
-		return err
-	}
-	if fs.Arg(0) == "plan" {
-		if *asJSON {
-			return writeIndentedJSON(a, plan)
-		}
-		return acls.WriteTable(a.stdout, plan)
-	}
-	cl, err := app.KafkaClient(ctx, c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	rep, err := acls.Apply(ctx, cl, plan, *prune)
-	if *asJSON {
-		if jerr := writeIndentedJSON(a, rep); jerr != nil {
-			return jerr
-		}
-		return err
-	}
-	if werr := acls.WriteReport(a.stdout, len(plan), rep, *prune); werr != nil {
-		return werr
-	}
-	return err
-}
-
-func writeIndentedJSON(a *kraite, v any) error {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	r.Apply = fs.Arg(0) == "apply"
+	return app.ACLs(ctx, c, r, a.stdout)
 }

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/kraite/stream/internal/app"
-	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/cli"
-	"github.com/kraite/stream/processors/dispatch"
-	"github.com/kraite/stream/topics"
 )
 
 func cmdAllowlist(ctx context.Context, a *kraite, args []string) error {
@@ -19,8 +14,8 @@ func cmdAllowlist(ctx context.Context, a *kraite, args []string) error {
 		"  set    replace it (no TYPE = shadow mode: nothing dispatched, everything audited);\n"+
 		"         takes effect on the next record, without a restart\n"+
 		"  reset  set it back to the built-in default of the exchange\n\n"+
-		"Exchanges: "+strings.Join(cli.SortedKeys(dispatch.DefaultAllowlists()), " ")+"\n"+
-		"Types: "+strings.Join(binance.ExecutionTypes(), " ")+"\n\n"+
+		"Exchanges: "+strings.Join(app.AllowlistExchanges(), " ")+"\n"+
+		"Types: "+strings.Join(app.ExecutionTypes(), " ")+"\n\n"+
 		"An unknown type is refused here and by dispatch (a record dispatch cannot read is\n"+
 		"quarantined and the last good list stays), so there is no way to set one.")
 	by := fs.String("by", app.Hostname(), "who made the change (recorded with it)")
@@ -38,9 +33,9 @@ func cmdAllowlist(ctx context.Context, a *kraite, args []string) error {
 		return cli.Usagef(fs, "allowlist needs a subcommand and an exchange")
 	}
 	exchange := fs.Arg(1)
-	if _, ok := dispatch.DefaultAllowlists()[exchange]; !ok {
-		return cli.Usagef(fs, "unknown exchange %q: dispatch has allowlists for %s", exchange,
-			strings.Join(cli.SortedKeys(dispatch.DefaultAllowlists()), ", "))
+	def, known := app.DefaultAllowlist(exchange)
+	if !known {
+		return cli.Usagef(fs, "unknown exchange %q: dispatch has allowlists for %s", exchange, strings.Join(app.AllowlistExchanges(), ", "))
 	}
 	switch fs.Arg(0) {
 	case "get":
@@ -62,41 +57,10 @@ func cmdAllowlist(ctx context.Context, a *kraite, args []string) error {
 	}
 	switch fs.Arg(0) {
 	case "get":
-		return allowlistGet(ctx, a, c, exchange)
+		return app.ShowAllowlist(ctx, c, exchange, a.stdout)
 	case "set":
-		return allowlistSet(ctx, a, c, exchange, fs.Args()[2:], *by)
+		return app.SetAllowlist(ctx, c, exchange, fs.Args()[2:], *by, a.stdout)
 	default: // reset
-		return allowlistSet(ctx, a, c, exchange, dispatch.DefaultAllowlists()[exchange], *by)
+		return app.SetAllowlist(ctx, c, exchange, def, *by, a.stdout)
 	}
-}
-
-func allowlistGet(ctx context.Context, a *kraite, c app.Common, exchange string) error {
-	v, isDefault, err := app.AllowlistGet(ctx, c, exchange)
-	if err != nil {
-		return err
-	}
-	if isDefault {
-		fmt.Fprintf(a.stdout, "%s: %s (configured default; nothing set on %s)\n", exchange, strings.Join(v.Types, " "), topics.Allowlist.Name(c.TopicPrefix))
-		return nil
-	}
-	printAllowlist(a, v)
-	return nil
-}
-
-func printAllowlist(a *kraite, v topics.AllowlistValue) {
-	list := strings.Join(v.Types, " ")
-	if len(v.Types) == 0 {
-		list = "(empty: shadow mode, nothing dispatched)"
-	}
-	fmt.Fprintf(a.stdout, "%s: %s (set %s by %s)\n", v.Exchange, list,
-		time.UnixMilli(v.UpdatedMs).UTC().Format(time.RFC3339), v.By)
-}
-
-func allowlistSet(ctx context.Context, a *kraite, c app.Common, exchange string, types []string, by string) error {
-	v, err := app.AllowlistSet(ctx, c, exchange, types, by, time.Now())
-	if err != nil {
-		return err
-	}
-	printAllowlist(a, v)
-	return nil
 }

@@ -2,16 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/cli"
-	"github.com/kraite/stream/internal/intents"
 	"github.com/kraite/stream/topics"
 )
 
@@ -53,7 +46,8 @@ are not subject to the notional limits, but may not exceed the position.`
 
 func cmdOpen(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("open", openHelp)
-	in := topics.OpenIntent{}
+	var r app.OpenRequest
+	in := &r.Intent
 	fs.StringVar(&in.Account, "account", "", "account id (required)")
 	fs.StringVar(&in.Exchange, "exchange", topics.ExchangeBinance, "exchange")
 	fs.StringVar(&in.Symbol, "symbol", "", "symbol, e.g. BTCUSDT (required)")
@@ -61,72 +55,12 @@ func cmdOpen(ctx context.Context, a *kraite, args []string) error {
 	fs.StringVar(&in.Size, "size", "", "size as a plain decimal, e.g. 0.01 (required)")
 	fs.StringVar(&in.ClientID, "client-id", "", "client id (default: generated)")
 	fs.BoolVar(&in.Reduce, "reduce", false, "a reduction or close (never refused for the regime; may not exceed the position)")
-	wait := fs.Duration("wait", 0, "wait this long for the gate's decision (0 = do not wait); a refusal exits non-zero")
-	if err := cli.Parse(fs, args); err != nil {
+	fs.DurationVar(&r.Wait, "wait", 0, "wait this long for the gate's decision (0 = do not wait); a refusal exits non-zero")
+	if _, err := a.start(fs, args); err != nil {
 		return err
 	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
-	c, err := a.loadCommon()
-	if err != nil {
-		return err
-	}
-	in.Side = strings.ToUpper(in.Side)
-	if in.Account == "" || in.Symbol == "" || in.Side == "" || in.Size == "" {
-		return cli.Usagef(fs, "--account, --symbol, --side and --size are required")
-	}
-	oe := a.cfg.Exchange
-	lim, err := a.cfg.Intents.Limits()
-	if err != nil {
-		return err
-	}
-	if r := intents.CheckShape(in); r != nil {
-		return fmt.Errorf("refused before publishing: %w", r)
-	}
-	now := time.Now()
-	if oe.DatabaseURL != "" {
-		r, cannot := app.PrevalidateOpen(ctx, oe, lim, in, now, a.log)
-		if cannot != nil {
-			fmt.Fprintf(a.stderr, "warning: %v; only the intent's shape was checked here, the gate validates it fully\n", cannot)
-		}
-		if r != nil {
-			return fmt.Errorf("refused before publishing: %w", r)
-		}
-	}
-	if in.ClientID == "" {
-		in.ClientID = fmt.Sprintf("cli-%d", now.UnixNano())
-	}
-	in.CreatedMs = now.UnixMilli()
-	var since app.DecisionOffsets
-	if *wait > 0 {
-		if since, err = app.DecisionsEnd(ctx, c); err != nil {
-			return err
-		}
-	}
-	b, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encoding intent: %w", err)
-	}
-	if _, err := app.ProduceOne(ctx, c, &kgo.Record{Topic: topics.OpenIntents.Name(c.TopicPrefix), Key: []byte(in.Account), Value: b}); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "intent %s published\n", in.ClientID)
-	if *wait == 0 {
-		return nil
-	}
-	d, err := app.WaitDecision(ctx, c, since, in.ClientID, *wait)
-	if err != nil {
-		return err
-	}
-	if d.Allowed {
-		fmt.Fprintf(a.stdout, "allowed (band %s, score %.2f)\n", d.Band, d.Score)
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "refused (band %s, score %.2f): %s\n", d.Band, d.Score, d.Reason)
-	detail := ""
-	if d.Detail != "" {
-		detail = ": " + d.Detail
-	}
-	return fmt.Errorf("intent %s refused by the gate: %s%s", in.ClientID, d.Reason, detail)
+	return app.Open(ctx, a.cfg, a.log, r, a.stdout, a.stderr)
 }

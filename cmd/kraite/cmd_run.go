@@ -6,12 +6,11 @@ import (
 
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/cli"
-	rolereg "github.com/kraite/stream/internal/roles"
 )
 
 func cmdRun(ctx context.Context, a *kraite, args []string) error {
 	ex := a.cfg.Exchange
-	roleNames := rolereg.Names()
+	roleNames := app.RoleNames()
 	fs := a.newFlags("run", "run --role athena|eos|iris|nyx|tyche | --components a,b,...\n\n"+
 		"Starts the components of one box against KRAITE_BROKERS and the exchange in\n"+
 		"KRAITE_BINANCE_REST_URL / KRAITE_BINANCE_WS_URL; accounts come from KRAITE_ACCOUNTS_FILE\n"+
@@ -36,7 +35,7 @@ func cmdRun(ctx context.Context, a *kraite, args []string) error {
 		return cli.Usagef(fs, "give --role or --components, not both")
 	case *role != "":
 		var ok bool
-		if names, ok = rolereg.Components[*role]; !ok {
+		if names, ok = app.RoleComponents(*role); !ok {
 			return cli.Usagef(fs, "unknown role %q (roles: %s)", *role, strings.Join(roleNames, ", "))
 		}
 	case *comps != "":

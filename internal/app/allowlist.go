@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,4 +75,52 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// AllowlistExchanges are the exchanges dispatch has an allowlist for, in
+// order.
+func AllowlistExchanges() []string { return slices.Sorted(maps.Keys(dispatch.DefaultAllowlists())) }
+
+// DefaultAllowlist is the built-in allowlist of exchange (ok false: dispatch
+// has none for it).
+func DefaultAllowlist(exchange string) (types []string, ok bool) {
+	types, ok = dispatch.DefaultAllowlists()[exchange]
+	return types, ok
+}
+
+// ExecutionTypes are the Binance execution types an allowlist may hold.
+func ExecutionTypes() []string { return binance.ExecutionTypes() }
+
+// ShowAllowlist writes the allowlist of exchange in force to w.
+func ShowAllowlist(ctx context.Context, c Common, exchange string, w io.Writer) error {
+	v, isDefault, err := AllowlistGet(ctx, c, exchange)
+	if err != nil {
+		return err
+	}
+	if isDefault {
+		fmt.Fprintf(w, "%s: %s (configured default; nothing set on %s)\n", exchange, strings.Join(v.Types, " "), topics.Allowlist.Name(c.TopicPrefix))
+		return nil
+	}
+	writeAllowlist(w, v)
+	return nil
+}
+
+// SetAllowlist publishes types as the allowlist of exchange, set by by
+// (AllowlistSet), and writes it to w.
+func SetAllowlist(ctx context.Context, c Common, exchange string, types []string, by string, w io.Writer) error {
+	v, err := AllowlistSet(ctx, c, exchange, types, by, time.Now())
+	if err != nil {
+		return err
+	}
+	writeAllowlist(w, v)
+	return nil
+}
+
+func writeAllowlist(w io.Writer, v topics.AllowlistValue) {
+	list := strings.Join(v.Types, " ")
+	if len(v.Types) == 0 {
+		list = "(empty: shadow mode, nothing dispatched)"
+	}
+	fmt.Fprintf(w, "%s: %s (set %s by %s)\n", v.Exchange, list,
+		time.UnixMilli(v.UpdatedMs).UTC().Format(time.RFC3339), v.By)
 }

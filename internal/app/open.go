@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -148,4 +150,81 @@ func WaitDecision(ctx context.Context, c Common, since DecisionOffsets, clientID
 		}
 	}
 	return Decision{}, fmt.Errorf("no decision for %s within %s (is the gate running?)", clientID, wait)
+}
+
+// OpenRequest is what `kraite open` is asked to publish.
+type OpenRequest struct {
+	Intent topics.OpenIntent
+	Wait   time.Duration // wait this long for the gate's decision (0: do not wait)
+}
+
+// Validate names the missing required fields, as their flags.
+func (r OpenRequest) Validate() error {
+	in := r.Intent
+	if in.Account == "" || in.Symbol == "" || in.Side == "" || in.Size == "" {
+		return errors.New("--account, --symbol, --side and --size are required")
+	}
+	return nil
+}
+
+// Open judges r.Intent before publishing it (its shape; with a database,
+// also what the gate checks: PrevalidateOpen), publishes it to the
+// open-intents topic and, with r.Wait, waits for the gate's decision. A
+// refusal, here or by the gate, is an error; what cannot be judged here is
+// a warning on stderr.
+func Open(ctx context.Context, cfg *Config, log *slog.Logger, r OpenRequest, stdout, stderr io.Writer) error {
+	in, c, oe := r.Intent, cfg.Common, cfg.Exchange
+	in.Side = strings.ToUpper(in.Side)
+	lim, err := cfg.Intents.Limits()
+	if err != nil {
+		return err
+	}
+	if r := intents.CheckShape(in); r != nil {
+		return fmt.Errorf("refused before publishing: %w", r)
+	}
+	now := time.Now()
+	if oe.DatabaseURL != "" {
+		r, cannot := PrevalidateOpen(ctx, oe, lim, in, now, log)
+		if cannot != nil {
+			fmt.Fprintf(stderr, "warning: %v; only the intent's shape was checked here, the gate validates it fully\n", cannot)
+		}
+		if r != nil {
+			return fmt.Errorf("refused before publishing: %w", r)
+		}
+	}
+	if in.ClientID == "" {
+		in.ClientID = fmt.Sprintf("cli-%d", now.UnixNano())
+	}
+	in.CreatedMs = now.UnixMilli()
+	var since DecisionOffsets
+	if r.Wait > 0 {
+		if since, err = DecisionsEnd(ctx, c); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encoding intent: %w", err)
+	}
+	if _, err := ProduceOne(ctx, c, &kgo.Record{Topic: topics.OpenIntents.Name(c.TopicPrefix), Key: []byte(in.Account), Value: b}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "intent %s published\n", in.ClientID)
+	if r.Wait == 0 {
+		return nil
+	}
+	d, err := WaitDecision(ctx, c, since, in.ClientID, r.Wait)
+	if err != nil {
+		return err
+	}
+	if d.Allowed {
+		fmt.Fprintf(stdout, "allowed (band %s, score %.2f)\n", d.Band, d.Score)
+		return nil
+	}
+	fmt.Fprintf(stdout, "refused (band %s, score %.2f): %s\n", d.Band, d.Score, d.Reason)
+	detail := ""
+	if d.Detail != "" {
+		detail = ": " + d.Detail
+	}
+	return fmt.Errorf("intent %s refused by the gate: %s%s", in.ClientID, d.Reason, detail)
 }

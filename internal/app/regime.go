@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -113,4 +117,68 @@ func RegimeOverride(ctx context.Context, c Common, action string, dur time.Durat
 		return ov, err
 	}
 	return ov, nil
+}
+
+// ShowRegime writes the regime status of exchange as a table to w: the gate
+// now, score, band, cooldown, override and inputs.
+func ShowRegime(ctx context.Context, c Common, exchange string, w io.Writer) error {
+	v, err := RegimeStatus(ctx, c, exchange, time.Now())
+	if err != nil {
+		return err
+	}
+	writeRegime(w, v)
+	return nil
+}
+
+func writeRegime(w io.Writer, v RegimeView) {
+	st, ov := v.State, v.Override
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	ts := func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
+	fmt.Fprintf(tw, "exchange\t%s\n", v.Exchange)
+	fmt.Fprintf(tw, "gate now\t%s (opens %s): %s\n", v.Gate, map[bool]string{true: "allowed", false: "refused"}[regimestate.Allowed(v.Gate)], v.Reason)
+	if st == nil {
+		fmt.Fprintln(tw, "state\tnone yet (is the regime processor running and mark prices flowing?)")
+		return
+	}
+	fmt.Fprintf(tw, "score\t%.2f\n", st.Score)
+	fmt.Fprintf(tw, "band\t%s since %s\n", st.Band, ts(st.SinceMs))
+	fmt.Fprintf(tw, "last input\t%s (event time, %d records)\n", ts(st.AtMs), st.Records)
+	if st.CooldownUntilMs > 0 {
+		fmt.Fprintf(tw, "cooldown until\t%s\n", ts(st.CooldownUntilMs))
+	}
+	if ov != nil {
+		fmt.Fprintf(tw, "override\t%s until %s by %s: %s\n", ov.Action, ts(ov.UntilMs), ov.By, ov.Reason)
+	}
+	if v.OverrideUnreadable {
+		fmt.Fprintln(tw, "override record\tthe newest record is unreadable (quarantined); the last good override stays in force")
+	}
+	if st.Degraded != "" {
+		fmt.Fprintf(tw, "degraded\t%s\n", st.Degraded)
+	}
+	in := st.Inputs.Map()
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		fmt.Fprintf(tw, "input %s\t%g\n", k, in[k])
+	}
+}
+
+// OverrideRequest is a `kraite regime override` call.
+type OverrideRequest struct {
+	Action     string // allow, block or clear
+	For        time.Duration
+	Reason, By string
+}
+
+// Override records r on the regime-overrides topic and says so on w.
+func Override(ctx context.Context, c Common, r OverrideRequest, w io.Writer) error {
+	ov, err := RegimeOverride(ctx, c, r.Action, r.For, r.Reason, r.By, time.Now())
+	if err != nil {
+		return err
+	}
+	if r.Action == "clear" {
+		fmt.Fprintln(w, "override cleared")
+		return nil
+	}
+	fmt.Fprintf(w, "override %s until %s: %s\n", r.Action, time.UnixMilli(ov.UntilMs).UTC().Format(time.RFC3339), r.Reason)
+	return nil
 }
