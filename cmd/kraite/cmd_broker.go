@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 
-	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/internal/app"
-	"github.com/kraite/stream/internal/cli"
-	"github.com/kraite/stream/internal/kclient"
 )
 
 func cmdBroker(ctx context.Context, a *kraite, args []string) error {
@@ -19,33 +15,11 @@ func cmdBroker(ctx context.Context, a *kraite, args []string) error {
 	sync := fs.Bool("sync", false, "fsync every produce (durable across power loss, slower)")
 	var sasl app.BrokerSASL
 	registerBrokerSASL(fs, &sasl)
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
-	}
-	c, err := a.loadCommon()
+	c, err := a.start(fs, args)
 	if err != nil {
 		return err
 	}
-	users, sec, err := sasl.Build(c)
-	if err != nil {
-		return err
-	}
-	b, err := broker.Start(broker.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, SyncWrites: *sync, NoAutoCreate: true, Logger: a.log, SASL: users})
-	if err != nil {
-		return err
-	}
-	kclient.SetDefault(sec) // this process's own clients talk to this broker
-	if _, err := app.EnsureTopics(ctx, app.Common{Brokers: []string{b.Addr()}, TopicPrefix: c.TopicPrefix, Replication: 1}); err != nil {
-		b.Close()
-		return fmt.Errorf("applying the topic catalog: %w", err)
-	}
-	a.log.Info("broker listening", "addr", b.Addr(), "data_dir", cfg.DataDir)
-	fmt.Fprintf(a.stdout, "broker on %s; try: rpk -X brokers=%s topic list\n", b.Addr(), b.Addr())
-	fmt.Fprint(a.stdout, app.SASLHint(users, sec))
-	return b.Run(ctx)
+	return app.RunBroker(ctx, c, cfg, *sync, sasl, a.log, a.stdout)
 }
 
 // registerBrokerSASL adds the embedded broker's --sasl-* flags to fs.

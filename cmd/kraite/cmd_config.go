@@ -17,18 +17,8 @@ func cmdConfig(ctx context.Context, a *kraite, args []string) error {
 		"  password as xxxxx. Then checks it as every command does at start: a bad variable\n"+
 		"  (wrong type, unknown name, half-configured TLS or SASL, an unreadable password\n"+
 		"  file) is reported by name and the exit status is 1.")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
-	}
-	if err := a.cfg.Print(a.stdout); err != nil {
-		return err
-	}
-	if a.cfgErr != nil {
-		return a.cfgErr
-	}
-	_, err := a.cfg.Kafka.Build()
-	return err
+	return a.cfg.PrintAndCheck(a.stdout, a.cfgErr)
 }

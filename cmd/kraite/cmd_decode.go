@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"os"
 
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/cli"
@@ -24,30 +20,5 @@ func cmdDecode(ctx context.Context, a *kraite, args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	d := app.NewDecoder(a.stdout, *account)
-	if fs.NArg() == 0 {
-		if err := d.Lines("stdin", a.stdin); err != nil {
-			return err
-		}
-	}
-	for _, name := range fs.Args() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", name, err)
-		}
-		if json.Valid(b) {
-			d.Frame(name, b)
-			continue
-		}
-		if err := d.Lines(name, bytes.NewReader(b)); err != nil {
-			return err
-		}
-	}
-	if d.Failed > 0 {
-		return fmt.Errorf("%d of %d frames could not be decoded", d.Failed, d.Total)
-	}
-	return nil
+	return app.DecodeFiles(ctx, a.stdin, a.stdout, *account, fs.Args())
 }

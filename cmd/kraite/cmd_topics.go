@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"text/tabwriter"
 
 	"github.com/kraite/stream/internal/app"
 	"github.com/kraite/stream/internal/cli"
@@ -29,31 +27,7 @@ func cmdTopics(ctx context.Context, a *kraite, args []string) error {
 		return err
 	}
 	if fs.Arg(0) == "list" {
-		return listTopics(a, c.TopicPrefix)
+		return app.ListTopics(a.stdout, c.TopicPrefix)
 	}
-	return applyTopics(ctx, a, c)
-}
-
-// catalog is every topic Kraite declares up front: the catalog plus the goka
-// group table the gate looks up before the regime processor may have run.
-
-func listTopics(a *kraite, prefix string) error {
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRETENTION\tKEY\tVALUE")
-	for _, s := range app.Catalog() {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name(prefix), s.Partitions, s.RetentionString(), s.Key, s.Value)
-	}
-	return tw.Flush()
-}
-
-func applyTopics(ctx context.Context, a *kraite, c app.Common) error {
-	results, err := app.EnsureTopics(ctx, c)
-	for _, r := range results {
-		fmt.Fprintf(a.stdout, "%-32s %s", r.Topic, r.Action)
-		for _, ch := range r.Changes {
-			fmt.Fprintf(a.stdout, "; %s", ch)
-		}
-		fmt.Fprintln(a.stdout)
-	}
-	return err
+	return app.ApplyTopics(ctx, c, a.stdout)
 }

@@ -3,9 +3,11 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/topics"
@@ -119,4 +121,36 @@ func gapMarker(frame []byte) (topics.GapMarker, bool) {
 		return g, false
 	}
 	return g, true
+}
+
+// DecodeFiles decodes the frames of files (each one JSON document or one
+// frame per line), or of stdin without files, onto stdout (NewDecoder). A
+// frame that does not decode is an error, after every frame is printed.
+func DecodeFiles(ctx context.Context, stdin io.Reader, stdout io.Writer, account string, files []string) error {
+	d := NewDecoder(stdout, account)
+	if len(files) == 0 {
+		if err := d.Lines("stdin", stdin); err != nil {
+			return err
+		}
+	}
+	for _, name := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		if json.Valid(b) {
+			d.Frame(name, b)
+			continue
+		}
+		if err := d.Lines(name, bytes.NewReader(b)); err != nil {
+			return err
+		}
+	}
+	if d.Failed > 0 {
+		return fmt.Errorf("%d of %d frames could not be decoded", d.Failed, d.Total)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,8 +15,11 @@ import (
 
 	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/simulator"
+	"github.com/kraite/stream/internal/binanceapi"
+	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/producers/userdata"
+	"github.com/kraite/stream/topics"
 )
 
 // Dev is what `kraite dev` runs: every listen address, the data directory
@@ -171,4 +175,54 @@ func devDatabaseURL(url, dataDir string) (string, error) {
 		return "", fmt.Errorf("creating the data dir: %w", err)
 	}
 	return "sqlite://" + abs, nil
+}
+
+// Develop is `kraite dev`: RunDev, stopping by itself after forDur (0:
+// when ctx ends), with the banner (addresses, rpk recipes, accounts) on w
+// once everything is built.
+func Develop(ctx context.Context, cfg *Config, log *slog.Logger, d Dev, forDur time.Duration, w io.Writer) error {
+	if forDur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, forDur)
+		defer cancel()
+	}
+	prefix := cfg.TopicPrefix
+	return RunDev(ctx, cfg, log, d, func(st DevStarted) {
+		writeDevBanner(w, prefix, st, d, forDur)
+		fmt.Fprintf(w, "  accounts   %d in the accounts table and on %s (key %s)\n\n", len(st.Accounts), topics.Accounts.Name(prefix), st.KeyFrom)
+		fmt.Fprint(w, st.SASLHint)
+	})
+}
+
+func writeDevBanner(w io.Writer, prefix string, st DevStarted, d Dev, forDur time.Duration) {
+	brokerAddr, simAddr, httpAddr := st.Broker, st.Sim, st.HTTP
+	abs, _ := filepath.Abs(d.DataDir)
+	fmt.Fprintf(w, `kraite dev is running (Ctrl-C to stop%s).
+
+  broker     %s   (data in %s)
+  simulator  http://%s  ws://%s  (%d accounts, seed %d; state in %s)
+  sim admin  curl -H "Authorization: Bearer $(cat %s)" http://%s/admin/accounts
+  ops        http://%s/metrics  /healthz  /readyz
+  status     http://%s/   (live status page)
+  database   %s
+
+Inspect it with rpk:
+  rpk -X brokers=%s topic list
+  rpk -X brokers=%s topic consume %s -f '%%k %%v\n'
+  rpk -X brokers=%s topic consume %s -n 1
+  rpk -X brokers=%s group list
+
+`, forNote(forDur), brokerAddr, abs, simAddr, simAddr, len(st.Accounts), d.Seed, filepath.Join(abs, "simulator"),
+		filepath.Join(abs, "simulator", "admin-token"), simAddr, httpAddr, httpAddr, db.MaskURL(st.DatabaseURL), brokerAddr, brokerAddr, topics.UserDataStream.Name(prefix), brokerAddr, topics.MarkPrice.Name(prefix), brokerAddr)
+	for _, acct := range st.Accounts {
+		fmt.Fprintf(w, "  account %s  api key %s\n", acct.ID, binanceapi.Mask(acct.APIKey))
+	}
+	fmt.Fprintln(w)
+}
+
+func forNote(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", or after %s", d)
 }

@@ -64,3 +64,17 @@ func maskValue(key, v string) string {
 	}
 	return v
 }
+
+// PrintAndCheck is `kraite config`: Print, then the error of Load that made
+// c (loadErr, naming every bad variable), then whether the Kafka security
+// it configures can be built (a half-configured TLS or SASL).
+func (c *Config) PrintAndCheck(w io.Writer, loadErr error) error {
+	if err := c.Print(w); err != nil {
+		return err
+	}
+	if loadErr != nil {
+		return loadErr
+	}
+	_, err := c.Kafka.Build()
+	return err
+}
