@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/kraite/stream/harness/e2e"
-	"github.com/kraite/stream/harness/proc"
+	"github.com/kraite/stream/harness/runs"
 	"github.com/kraite/stream/harness/soak"
-	"github.com/kraite/stream/harness/streambench"
 	"github.com/kraite/stream/internal/cli"
-	"github.com/kraite/stream/internal/kclient"
 )
 
 func cmdBench(ctx context.Context, a *kraite, args []string) error {
@@ -60,37 +56,20 @@ func cmdBench(ctx context.Context, a *kraite, args []string) error {
 // pipeline with franz-go's default 10 ms linger instead of Kraite's tuning.
 func benchIngest(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench ingest", "bench ingest [--accounts 1000] [--duration 20s] [--order-interval 1s] [--processes N]")
-	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
-	dur := fs.Duration("duration", 20*time.Second, "measured time per phase")
-	warm := fs.Duration("warmup", 5*time.Second, "unmeasured time before each phase")
-	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
-	procs := fs.Int("processes", 0, "spread the accounts over this many producer processes (the producer.user-data\n"+
+	r := runs.IngestRequest{ChildArgs: benchProducerCmd}
+	fs.IntVar(&r.Accounts, "accounts", 1000, "simulated accounts, one WebSocket each")
+	fs.DurationVar(&r.Duration, "duration", 20*time.Second, "measured time per phase")
+	fs.DurationVar(&r.Warmup, "warmup", 5*time.Second, "unmeasured time before each phase")
+	fs.DurationVar(&r.Interval, "order-interval", time.Second, "mean time between order lifecycle steps per account")
+	fs.IntVar(&r.Processes, "processes", 0, "spread the accounts over this many producer processes (the producer.user-data\n"+
 		"group), measured next to one process of the same group in the same run; 0: in-process, against the linger baseline")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
-	}
-	if *procs < 0 || *procs > 16 || *accounts < 1 {
+	if r.Processes < 0 || r.Processes > 16 || r.Accounts < 1 {
 		return cli.Usagef(fs, "--processes must be 0..16 and --accounts positive")
 	}
-	if *procs > 0 {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		kclient.SetDefault(kclient.Security{}) // the embedded open broker
-		fmt.Fprintf(a.stdout, "load average before: %s\n", proc.LoadAvg())
-		_, err = streambench.Ingest(ctx, streambench.IngestOptions{Self: self, Args: []string{"bench", "producer"},
-			Accounts: *accounts, Processes: *procs, Interval: *interval, Warmup: *warm, Duration: *dur, Out: a.stdout, Log: a.log})
-		fmt.Fprintf(a.stdout, "load average after: %s\n", proc.LoadAvg())
-		return err
-	}
-	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
-	_, err := streambench.IngestLinger(ctx, streambench.LingerOptions{Accounts: *accounts, Interval: *interval,
-		Warmup: *warm, Duration: *dur, Out: a.stdout, Log: a.log})
-	return err
+	return runs.Ingest(ctx, r, a.log, a.stdout)
 }
 
 // benchE2E parses the flags of bench e2e; harness/e2e runs it.
@@ -111,10 +90,7 @@ func benchE2E(ctx context.Context, a *kraite, args []string) error {
 	baseline := fs.Bool("baseline", true, "also measure the sinks' previous cycle and print the ratio")
 	seed := fs.Int64("seed", 17, "simulator seed")
 	repeat := fs.Int("repeat", 1, "runs of every phase, alternating them; more than 1 reports the spread of the per-run figures")
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	if err := cli.NoArgs(fs, 0); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *repeat < 1 {
@@ -125,79 +101,45 @@ func benchE2E(ctx context.Context, a *kraite, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return cli.Usagef(fs, "%v", err)
 	}
-	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
-	_, err := e2e.Run(ctx, cfg)
-	return err
+	return runs.E2E(ctx, cfg)
 }
 
 // benchFailover kills -9 one of two producer processes holding the
-// simulated accounts and adds a third (see streambench.Failover).
+// simulated accounts and adds a third (see runs.Failover).
 func benchFailover(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--database=false]\n\n"+
 		"Also writes a scratch database on the server of KRAITE_DATABASE_URL (default "+e2e.DefaultServer+"; the database\n"+
 		"it names is not touched, a fresh one is created and dropped): dispatch, the audit and orders sinks and the gap\n"+
 		"backfill run in this process, and at the end the tables are compared with the simulator's ground truth\n"+
 		"(nothing lost, nothing doubled). --database=false: the topic only.")
-	accounts := fs.Int("accounts", 1000, "simulated accounts, one WebSocket each")
-	session := fs.Duration("session", 10*time.Second, "group session timeout of the producers (a killed one is noticed after it)")
-	grace := fs.Duration("grace", 15*time.Second, "hand-over grace (KRAITE_HANDOVER_GRACE)")
-	interval := fs.Duration("order-interval", time.Second, "mean time between order lifecycle steps per account")
-	withDB := fs.Bool("database", true, "also write a scratch database and compare it with the ground truth")
-	if err := cli.Parse(fs, args); err != nil {
+	r := runs.FailoverRequest{DatabaseURL: a.cfg.Exchange.DatabaseURL, ChildArgs: benchProducerCmd}
+	fs.IntVar(&r.Accounts, "accounts", 1000, "simulated accounts, one WebSocket each")
+	fs.DurationVar(&r.Session, "session", 10*time.Second, "group session timeout of the producers (a killed one is noticed after it)")
+	fs.DurationVar(&r.Grace, "grace", 15*time.Second, "hand-over grace (KRAITE_HANDOVER_GRACE)")
+	fs.DurationVar(&r.Interval, "order-interval", time.Second, "mean time between order lifecycle steps per account")
+	fs.BoolVar(&r.Database, "database", true, "also write a scratch database and compare it with the ground truth")
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
-	}
-	if *accounts < 1 || *session < 6*time.Second {
+	if r.Accounts < 1 || r.Session < 6*time.Second {
 		return cli.Usagef(fs, "--accounts must be positive and --session at least 6s (the broker's minimum)")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	kclient.SetDefault(kclient.Security{}) // the embedded open broker
-	fmt.Fprintf(a.stdout, "load average before: %s\n", proc.LoadAvg())
-	var server string
-	if *withDB {
-		if server = a.cfg.Exchange.DatabaseURL; server == "" {
-			server = e2e.DefaultServer
-		}
-	}
-	res, err := streambench.Failover(ctx, streambench.FailoverOptions{Self: self, Args: []string{"bench", "producer"},
-		Accounts: *accounts, Interval: *interval, Session: *session, Grace: *grace, DatabaseURL: server, Out: a.stdout, Log: a.log})
-	fmt.Fprintf(a.stdout, "load average after: %s\n", proc.LoadAvg())
-	if err != nil {
-		return err
-	}
-	if !res.OK() {
-		why := fmt.Sprintf("%d gap markers for %d moved accounts, %d gap markers in the scale-out, %d+%d frames missing from the topic",
-			len(res.Recovery), res.Moved, res.ScaleOutGaps, res.MissingAfter, res.MissingScaleOut)
-		if d := res.Database; d != nil {
-			why += fmt.Sprintf("; database converged %t, %d lost, %d doubled, %d phantom rows, %d status regressions",
-				d.Converged, d.LostTotal(), d.DuplicateTotal(), d.Phantom, d.Regressions)
-		}
-		return fmt.Errorf("failover: %s", why)
-	}
-	return nil
+	return runs.Failover(ctx, r, a.log, a.stdout)
 }
 
 // benchProducer is a producer child of bench ingest --processes and bench
 // failover, driven over stdin and stdout by its parent.
 func benchProducer(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench producer", "bench producer (internal: started by bench ingest --processes and bench failover)")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
-	}
-	kclient.SetDefault(kclient.Security{}) // the parent's embedded open broker
-	return streambench.RunWorker(ctx, a.stdin, a.stdout, a.log)
+	return runs.Producer(ctx, a.stdin, a.stdout, a.log)
 }
 
-// benchPeerCmd is the command a soak re-executes as its peer.
-var benchPeerCmd = []string{"bench", "peer"}
+// benchPeerCmd is the command a soak re-executes as its peer, and
+// benchProducerCmd a producer child of bench ingest and failover.
+var benchPeerCmd, benchProducerCmd = []string{"bench", "peer"}, []string{"bench", "producer"}
 
 // benchPeer runs the broker and the simulator of a soak (bench soak,
 // chaos --soak) in a process of their own, so the soak measures its own
@@ -210,10 +152,7 @@ func benchPeer(ctx context.Context, a *kraite, args []string) error {
 	fs.Int64Var(&c.Seed, "seed", 5, "internal: simulator seed")
 	fs.DurationVar(&c.OrderInterval, "order-interval", 200*time.Millisecond, "internal: mean time between order steps per account")
 	fs.BoolVar(&c.Paused, "paused", false, "internal: start with trading paused")
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	if err := cli.NoArgs(fs, 0); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	c.Prefix = a.cfg.TopicPrefix
@@ -238,18 +177,11 @@ func benchSoak(ctx context.Context, a *kraite, args []string) error {
 	fs.Int64Var(&cfg.Seed, "seed", 5, "simulator seed")
 	fs.DurationVar(&cfg.OrderInterval, "order-interval", 200*time.Millisecond, "mean time between order lifecycle steps per account")
 	reportJSON := fs.String("report-json", "", "also write the report as JSON to this file")
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	if err := cli.NoArgs(fs, 0); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cli.Usagef(fs, "%v", err)
 	}
-	rep, err := soak.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	return a.report(rep, *reportJSON, "soak")
+	return runs.Soak(ctx, cfg, *reportJSON, a.stdout)
 }

@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
-	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/kraite/stream/harness/chaos"
+	"github.com/kraite/stream/harness/runs"
 	"github.com/kraite/stream/harness/soak"
 	"github.com/kraite/stream/internal/cli"
-	"github.com/kraite/stream/internal/kclient"
 )
 
 // chaosFlags are kraite chaos's settings.
@@ -53,7 +48,7 @@ the memory at start and end, and exits non-zero on any loss, duplicate or unreco
 
 Faults, every kind once per cycle (a cycle per 90 s of the fault window; infrastructure first):
   kill-worker       kill -9 of the child process (orders-sink + trading-worker), restarted 2 s
-                    later; its partitions wait for the consumer session timeout (`+kclient.GroupSessionTimeout.String()+`)
+                    later; its partitions wait for the consumer session timeout (`+runs.GroupSessionTimeout.String()+`)
   rebalance         an extra audit-sink member joins its group for 6 s, then leaves
   coordinator-loss  NOT_COORDINATOR on OffsetCommit/Heartbeat and COORDINATOR_NOT_AVAILABLE on
                     FindCoordinator for the three sink groups, 4 s (kfake fault injection)
@@ -90,13 +85,7 @@ the whole pipeline, its database compared with the ground truth at the end.`)
 	fs.BoolVar(&f.soak, "soak", false, "time-compressed soak without faults: report memory over --simulated")
 	fs.DurationVar(&f.simulated, "simulated", 72*time.Hour, "--soak: simulated time span")
 	fs.Float64Var(&f.speed, "speed", 360, "--soak: time compression factor")
-	if err := cli.Parse(fs, args); err != nil {
-		return err
-	}
-	if err := cli.NoArgs(fs, 0); err != nil {
-		return err
-	}
-	if _, err := a.loadCommon(); err != nil {
+	if _, err := a.start(fs, args); err != nil {
 		return err
 	}
 	if f.soak {
@@ -112,11 +101,7 @@ the whole pipeline, its database compared with the ground truth at the end.`)
 	if err := cfg.Validate(); err != nil {
 		return cli.Usagef(fs, "%v", err)
 	}
-	rep, err := chaos.Execute(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	return a.report(rep, f.reportJSON, "chaos run failed")
+	return runs.Chaos(ctx, cfg, f.reportJSON, a.stdout)
 }
 
 // chaosSoak is kraite chaos --soak: the whole pipeline in harness/soak.
@@ -127,43 +112,5 @@ func chaosSoak(ctx context.Context, a *kraite, fs *flag.FlagSet, f chaosFlags) e
 	if err := cfg.Validate(); err != nil {
 		return cli.Usagef(fs, "%v", err)
 	}
-	rep, err := soak.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	return a.report(rep, f.reportJSON, "soak")
-}
-
-// report is what the harness's runs return: a text for a person, the
-// reasons it failed.
-type report interface {
-	WriteText(io.Writer)
-	Failures() []string
-}
-
-// report prints rep, writes it as JSON to jsonPath (unless empty) and
-// returns its failures as one error, prefixed by failed.
-func (a *kraite) report(rep report, jsonPath, failed string) error {
-	rep.WriteText(a.stdout)
-	if err := writeJSONFile(jsonPath, rep); err != nil {
-		return err
-	}
-	if fails := rep.Failures(); len(fails) > 0 {
-		return fmt.Errorf("%s: %s", failed, strings.Join(fails, "; "))
-	}
-	return nil
-}
-
-func writeJSONFile(path string, v any) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding the report: %w", err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing the report: %w", err)
-	}
-	return nil
+	return runs.Soak(ctx, cfg, f.reportJSON, a.stdout)
 }
