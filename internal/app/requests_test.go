@@ -1,0 +1,54 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each command's request names its first missing or bad field by its flag,
+// the message the command prints as a usage error.
+func TestRequestsNameTheirBadFlag(t *testing.T) {
+	replay := ReplayRequest{Group: "g", Topic: "orders", From: "earliest", Interval: time.Second}
+	rebuild := RebuildRequest{Into: "sqlite:///tmp/x.db", Topics: "orders", Interval: time.Second}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"replay ok", replay.Validate(), ""},
+		{"replay group", ReplayRequest{}.Validate(), "--group is required"},
+		{"replay interval", func() error { r := replay; r.Interval = 0; return r.Validate() }(), "--progress-interval 0s must be positive"},
+		{"replay wait", func() error { r := replay; r.WaitTimeout = -time.Second; return r.Validate() }(), "--wait-timeout -1s must not be negative"},
+		{"rebuild ok", rebuild.Validate(), ""},
+		{"rebuild into", RebuildRequest{}.Validate(), "--into is required"},
+		{"rebuild topic", func() error { r := rebuild; r.Topics = "orders,nope"; return r.Validate() }(), `--topics: "nope" is not one of`},
+		{"rebuild none", func() error { r := rebuild; r.Topics = " , "; return r.Validate() }(), "--topics: name at least one"},
+		{"rebuild suffix", func() error { r := rebuild; r.GroupSuffix = "a b"; return r.Validate() }(), "--group-suffix"},
+		{"open", OpenRequest{}.Validate(), "--account, --symbol, --side and --size are required"},
+		{"healthcheck timeout", HealthcheckRequest{}.Validate(), "--timeout: 0s must be positive"},
+		{"healthcheck url", HealthcheckRequest{Timeout: time.Second, URL: "ftp://x"}.Validate(), "--url: "},
+	} {
+		if tt.want == "" && tt.err != nil || tt.want != "" && (tt.err == nil || !strings.Contains(tt.err.Error(), tt.want)) {
+			t.Errorf("%s: %v, want %q", tt.name, tt.err, tt.want)
+		}
+	}
+	rs, err := RebuildRequest{Topics: "mark-price,orders,orders"}.specs()
+	if err != nil || len(rs) != 2 || rs[0].Suffix != "mark-price" || rs[1].Suffix != "orders" {
+		t.Fatalf("specs: %v, %v", rs, err)
+	}
+}
+
+// --principal role=TYPE:NAME, each role once.
+func TestPrincipalsFlag(t *testing.T) {
+	p := Principals{}
+	if err := p.Set("athena=User:ingest"); err != nil || p["athena"] != "User:ingest" {
+		t.Fatalf("%v %v", err, p)
+	}
+	if err := p.Set("athena=User:other"); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("twice: %v", err)
+	}
+	if err := p.Set("athena"); err == nil || !strings.Contains(err.Error(), "is not role=TYPE:NAME") {
+		t.Fatalf("no =: %v", err)
+	}
+}
