@@ -107,7 +107,7 @@ func benchE2E(ctx context.Context, a *kraite, args []string) error {
 // benchFailover kills -9 one of two producer processes holding the
 // simulated accounts and adds a third (see runs.Failover).
 func benchFailover(ctx context.Context, a *kraite, args []string) error {
-	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--database=false]\n\n"+
+	fs := a.newFlags("bench failover", "bench failover [--accounts 1000] [--session 10s] [--grace 15s] [--order-interval 1s] [--weight-limit 2400] [--database=false]\n\n"+
 		"Also writes a scratch database on the server of KRAITE_DATABASE_URL (default "+e2e.DefaultServer+"; the database\n"+
 		"it names is not touched, a fresh one is created and dropped): dispatch, the audit and orders sinks and the gap\n"+
 		"backfill run in this process, and at the end the tables are compared with the simulator's ground truth\n"+
@@ -118,11 +118,13 @@ func benchFailover(ctx context.Context, a *kraite, args []string) error {
 	fs.DurationVar(&r.Grace, "grace", 15*time.Second, "hand-over grace (KRAITE_HANDOVER_GRACE)")
 	fs.DurationVar(&r.Interval, "order-interval", time.Second, "mean time between order lifecycle steps per account")
 	fs.BoolVar(&r.Database, "database", true, "also write a scratch database and compare it with the ground truth")
+	fs.IntVar(&r.WeightLimit, "weight-limit", 2400, "the simulator's REST weight per minute, shared as one IP by the producers' listenKey calls\n"+
+		"(95% share) and the gap backfill (50%); N x 2400 stands for the backfill spread over N IPs")
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if r.Accounts < 1 || r.Session < 6*time.Second {
-		return cli.Usagef(fs, "--accounts must be positive and --session at least 6s (the broker's minimum)")
+	if err := r.Validate(); err != nil {
+		return cli.Usagef(fs, "%v", err)
 	}
 	return runs.Failover(ctx, r, a.log, a.stdout)
 }

@@ -8,6 +8,7 @@ package runs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,7 +73,19 @@ type FailoverRequest struct {
 	Session, Grace, Interval time.Duration
 	DatabaseURL              string // the server of the scratch database ("" : e2e.DefaultServer)
 	Database                 bool   // also write a scratch database and compare it with the ground truth
+	WeightLimit              int    // the simulator's REST weight a minute (0: Binance's 2,400)
 	ChildArgs                []string
+}
+
+// Validate names the first bad setting.
+func (r FailoverRequest) Validate() error {
+	switch {
+	case r.Accounts < 1 || r.Session < 6*time.Second:
+		return errors.New("--accounts must be positive and --session at least 6s (the broker's minimum)")
+	case r.WeightLimit != 0 && (r.WeightLimit < 100 || r.WeightLimit > 10_000_000):
+		return fmt.Errorf("--weight-limit %d: want 100 to 10000000 weight a minute", r.WeightLimit)
+	}
+	return nil
 }
 
 // Failover kills -9 one of two producer processes holding the simulated
@@ -92,7 +105,8 @@ func Failover(ctx context.Context, r FailoverRequest, log *slog.Logger, w io.Wri
 		}
 	}
 	res, err := streambench.Failover(ctx, streambench.FailoverOptions{Self: self, Args: r.ChildArgs,
-		Accounts: r.Accounts, Interval: r.Interval, Session: r.Session, Grace: r.Grace, DatabaseURL: server, Out: w, Log: log})
+		Accounts: r.Accounts, Interval: r.Interval, Session: r.Session, Grace: r.Grace, WeightLimit: r.WeightLimit,
+		DatabaseURL: server, Out: w, Log: log})
 	fmt.Fprintf(w, "load average after: %s\n", proc.LoadAvg())
 	if err != nil {
 		return err
