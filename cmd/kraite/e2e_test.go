@@ -237,7 +237,8 @@ func TestTheLoopClosesOnMariaDBAndEqualsTheGroundTruthDespiteLostFrames(t *testi
 func replayOrdersInto(t *testing.T, brokerAddr, group string, rows int, query string) [][]string {
 	t.Helper()
 	d := dbtest.MySQL(t)
-	s, err := orderssink.New(orderssink.Config{Kafka: kclient.ForBrokers(brokerAddr), Prefix: "kraite.", Group: group}, d, testkit.Logger(t))
+	s, err := orderssink.New(orderssink.Config{SinkConfig: orderssink.SinkConfig{
+		Kafka: kclient.ForBrokers(brokerAddr), Prefix: "kraite.", Group: group}}, d, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -446,7 +446,9 @@ func (r *rig) rebalance(ctx context.Context, f Fault) (Injected, error) {
 		backoff.Sleep(ctx, 500*time.Millisecond)
 	}
 	defer d.Close()
-	s, err := auditsink.New(auditsink.Config{Kafka: kclient.ForBrokers(r.brokers...), Prefix: r.prefix, Group: topics.GroupSinkAudit.Name(r.prefix)}, d, r.log.With("component", "audit-sink-extra"))
+	s, err := auditsink.New(auditsink.Config{SinkConfig: auditsink.SinkConfig{
+		Kafka: kclient.ForBrokers(r.brokers...), Prefix: r.prefix, Group: topics.GroupSinkAudit.Name(r.prefix)}},
+		d, r.log.With("component", "audit-sink-extra"))
 	if err != nil {
 		return Injected{}, err
 	}

@@ -354,8 +354,8 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	if err != nil {
 		return ph, err
 	}
-	ac := auditsink.Config{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkAudit.Name(prefix)}
-	oc := orderssink.Config{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkOrders.Name(prefix)}
+	ac := auditsink.Config{SinkConfig: auditsink.SinkConfig{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkAudit.Name(prefix)}}
+	oc := orderssink.Config{SinkConfig: orderssink.SinkConfig{Kafka: kf, Prefix: prefix, Group: topics.GroupSinkOrders.Name(prefix)}}
 	setSyncCycle(&ac, &oc, spec.syncCycle)
 	setup := phaseSetup{audit: &ac, orders: &oc,
 		procOpts: append(kf.WithLog(log).GokaProcessorOptions(1), goka.WithStorageBuilder(storage.MemoryBuilder()))}

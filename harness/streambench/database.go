@@ -68,12 +68,14 @@ func startPipeline(ctx context.Context, env *Env, serverURL string, log *slog.Lo
 	if err != nil {
 		return fail(err)
 	}
-	audit, err := auditsink.New(auditsink.Config{Kafka: kf, Prefix: env.Prefix, Group: topics.GroupSinkAudit.Name(env.Prefix)},
+	audit, err := auditsink.New(auditsink.Config{SinkConfig: auditsink.SinkConfig{
+		Kafka: kf, Prefix: env.Prefix, Group: topics.GroupSinkAudit.Name(env.Prefix)}},
 		d, log.With("component", "audit-sink"))
 	if err != nil {
 		return fail(err)
 	}
-	orders, err := orderssink.New(orderssink.Config{Kafka: kf, Prefix: env.Prefix, Group: topics.GroupSinkOrders.Name(env.Prefix)},
+	orders, err := orderssink.New(orderssink.Config{SinkConfig: orderssink.SinkConfig{
+		Kafka: kf, Prefix: env.Prefix, Group: topics.GroupSinkOrders.Name(env.Prefix)}},
 		d, log.With("component", "orders-sink"))
 	if err != nil {
 		return fail(err)

@@ -332,8 +332,8 @@ func buildSink[S sink](ctx context.Context, w *App, name string, newSink func(d 
 
 func buildAuditSink(ctx context.Context, w *App) (Component, error) {
 	return buildSink(ctx, w, "audit-sink", func(d *db.DB, log *slog.Logger) (*auditsink.Sink, error) {
-		return auditsink.New(auditsink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
-			Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}, d, log)
+		return auditsink.New(auditsink.Config{SinkConfig: auditsink.SinkConfig{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
+			Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}}, d, log)
 	})
 }
 
@@ -346,8 +346,8 @@ func buildMarkPriceSink(ctx context.Context, w *App) (Component, error) {
 
 func buildOrdersSink(ctx context.Context, w *App) (Component, error) {
 	return buildSink(ctx, w, "orders-sink", func(d *db.DB, log *slog.Logger) (*orderssink.Sink, error) {
-		return orderssink.New(orderssink.Config{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
-			Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}, d, log)
+		return orderssink.New(orderssink.Config{SinkConfig: orderssink.SinkConfig{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
+			Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}}, d, log)
 	})
 }
 

@@ -201,7 +201,8 @@ func rebuildJobs(c Common, d *db.DB, log *slog.Logger, specs []topics.Spec, suff
 			if j.group, err = rebuildGroup(c.TopicPrefix, suffix, topics.GroupSinkOrders); err != nil {
 				return nil, err
 			}
-			s, err := orderssink.New(orderssink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group,
+			s, err := orderssink.New(orderssink.Config{
+				SinkConfig:         orderssink.SinkConfig{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group},
 				DiscardTransitions: true}, d, log.With("component", "rebuild-orders"))
 			if err != nil {
 				return nil, err
@@ -212,7 +213,8 @@ func rebuildJobs(c Common, d *db.DB, log *slog.Logger, specs []topics.Spec, suff
 			if j.group, err = rebuildGroup(c.TopicPrefix, suffix, topics.GroupSinkAudit); err != nil {
 				return nil, err
 			}
-			s, err := auditsink.New(auditsink.Config{Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group},
+			s, err := auditsink.New(auditsink.Config{SinkConfig: auditsink.SinkConfig{
+				Kafka: kclient.ForBrokers(c.Brokers...), Prefix: c.TopicPrefix, Group: j.group}},
 				d, log.With("component", "rebuild-audit"))
 			if err != nil {
 				return nil, err

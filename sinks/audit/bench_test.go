@@ -52,7 +52,7 @@ func BenchmarkAuditSinkCycle(b *testing.B) {
 		defer end()
 		env := sinktest.Start(tb)
 		d := dbtest.MySQL(tb)
-		s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: "bench", SyncCycle: syncCycle}, d, nil)
+		s, err := New(Config{SinkConfig: SinkConfig{Kafka: env.Kafka(), Prefix: env.Prefix, Group: "bench", SyncCycle: syncCycle}}, d, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -52,8 +52,8 @@ func withHeader(acc, key string, value []byte) []kgo.RecordHeader {
 
 func newAuditSink(t *testing.T, env *sinktest.Env, d *db.DB, group string) *Sink {
 	t.Helper()
-	s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MaxBatch: 50,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, d, sinktest.Logger())
+	s, err := New(Config{SinkConfig: SinkConfig{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MaxBatch: 50,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}}, d, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,60 +17,37 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/db"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
 
+// SinkConfig is the part of Config every sink on the consumer loop shares
+// (sinks/internal/consume.SinkConfig: Kafka, Prefix, Group, batch, backoff,
+// linger, cycle and MaxAhead), named here so that code outside sinks/ can
+// write it. Here Group defaults to topics.GroupSinkAudit under Prefix and
+// MaxAhead bounds an event time or received_at.
+type SinkConfig = consume.SinkConfig
+
 // Config configures the audit sink.
 type Config struct {
-	// Kafka builds the consumer client.
-	Kafka *kclient.Factory
-	// Prefix is the topic prefix (default topics.DefaultPrefix).
-	Prefix string
-	// Group is the consumer group (default topics.GroupSinkAudit under Prefix).
-	Group string
-	// MaxBatch bounds records per database transaction (default 1000).
-	MaxBatch int
-	// MinBackoff and MaxBackoff bound retries after a database error.
-	MinBackoff, MaxBackoff time.Duration
-	// Registerer receives the metrics; nil disables them.
-	Registerer prometheus.Registerer
-	// Linger is how long a busy sink waits for more records to fill a
-	// batch (default consume.DefaultLinger; negative: never). A record
-	// that finds the sink idle is written at once.
-	Linger time.Duration
-	// SyncCycle runs the previous cycle (offsets committed synchronously
-	// after each batch, before the next poll; no linger), the baseline of
-	// the benchmarks and of kraite bench e2e.
-	SyncCycle bool
-	// MaxAhead is how far an event time or received_at may lie ahead of
-	// this process's clock (default topics.DefaultMaxAhead).
-	MaxAhead time.Duration
+	SinkConfig
 }
+
+// spec names the sink, its topic and its default group.
+var spec = consume.SinkSpec{Name: "audit", Topic: topics.UserDataStream, Group: topics.GroupSinkAudit}
 
 // Validate names the bad field (the consumer loop's checks,
 // consume.Config.Validate).
 func (c Config) Validate() error {
-	return c.loop().Validate()
-}
-
-// loop is the consumer loop's configuration (Prefix and Group defaulted).
-func (c Config) loop() consume.Config {
-	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
-	return consume.Config{Kafka: c.Kafka, Topic: topics.UserDataStream.Name(prefix), Group: cmp.Or(c.Group, topics.GroupSinkAudit.Name(prefix)),
-		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
-		Linger: c.Linger, SyncCycle: c.SyncCycle}
+	return c.Loop(spec).Validate()
 }
 
 // Sink is a running audit sink.
@@ -90,9 +67,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.Prefix = cmp.Or(cfg.Prefix, topics.DefaultPrefix)
-	cfg.Group = cfg.loop().Group
-	loop, metrics, log, err := consume.NewSink("audit", cfg.loop(), cfg.Registerer, log)
+	loop, metrics, log, err := cfg.NewLoop(spec, log)
 	if err != nil {
 		return nil, err
 	}

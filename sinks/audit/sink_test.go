@@ -63,7 +63,8 @@ func runAuditSuite(t *testing.T, newDB func(testing.TB) *db.DB) {
 		recs := userDataRecords(t, env.Prefix, "acc-1")
 		env.Produce(t, recs...)
 		for round := range 2 { // round 1 is a new group: a full replay
-			s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: fmt.Sprintf("audit-%d", round)}, d, sinktest.Logger())
+			s, err := New(Config{SinkConfig: SinkConfig{Kafka: env.Kafka(), Prefix: env.Prefix,
+				Group: fmt.Sprintf("audit-%d", round)}}, d, sinktest.Logger())
 			if err != nil {
 				t.Fatal(err)
 			}

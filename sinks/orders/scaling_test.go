@@ -71,7 +71,7 @@ func (p *drain) committed(t *testing.T) int64 {
 // addMember starts one more orders sink in the group.
 func (p *drain) addMember(t *testing.T) {
 	t.Helper()
-	s, err := New(Config{Kafka: p.env.Kafka(), Prefix: p.env.Prefix, Group: p.group}, p.sinkDB, sinktest.Logger())
+	s, err := New(Config{SinkConfig: SinkConfig{Kafka: p.env.Kafka(), Prefix: p.env.Prefix, Group: p.group}}, p.sinkDB, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

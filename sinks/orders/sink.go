@@ -39,64 +39,42 @@
 package orders
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/db"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
 
+// SinkConfig is the part of Config every sink on the consumer loop shares
+// (sinks/internal/consume.SinkConfig: Kafka, Prefix, Group, batch, backoff,
+// linger, cycle and MaxAhead), named here so that code outside sinks/ can
+// write it. Here Group defaults to topics.GroupSinkOrders under Prefix,
+// SyncCycle publishes the outbox after each batch's offset commit and
+// MaxAhead bounds an event's E and T.
+type SinkConfig = consume.SinkConfig
+
 // Config configures the orders sink.
 type Config struct {
-	// Kafka builds the consumer client.
-	Kafka *kclient.Factory
-	// Prefix is the topic prefix (default topics.DefaultPrefix).
-	Prefix string
-	// Group is the consumer group (default topics.GroupSinkOrders under Prefix).
-	Group string
-	// MaxBatch bounds records per database transaction (default 1000).
-	MaxBatch int
-	// MinBackoff and MaxBackoff bound retries after a database error.
-	MinBackoff, MaxBackoff time.Duration
-	// Registerer receives the metrics; nil disables them.
-	Registerer prometheus.Registerer
-	// Linger is how long a busy sink waits for more records to fill a
-	// batch (default consume.DefaultLinger; negative: never). A record
-	// that finds the sink idle is written at once.
-	Linger time.Duration
-	// SyncCycle runs the previous cycle (offsets committed synchronously
-	// after each batch, then the outbox published, before the next poll;
-	// no linger), the baseline of the benchmarks and of kraite bench e2e.
-	SyncCycle bool
+	SinkConfig
 	// DiscardTransitions records transitions in the outbox already marked
 	// published and produces nothing to the positions topic: for a rebuild
 	// of a database from the retained topics (kraite rebuild), whose
 	// transitions were published when they first happened.
 	DiscardTransitions bool
-	// MaxAhead is how far an event's E or T may lie ahead of this process's
-	// clock (default topics.DefaultMaxAhead).
-	MaxAhead time.Duration
 }
+
+// spec names the sink, its topic and its default group.
+var spec = consume.SinkSpec{Name: "orders", Topic: topics.Orders, Group: topics.GroupSinkOrders}
 
 // Validate names the bad field (the consumer loop's checks,
 // consume.Config.Validate).
 func (c Config) Validate() error {
-	return c.loop().Validate()
-}
-
-// loop is the consumer loop's configuration (Prefix and Group defaulted).
-func (c Config) loop() consume.Config {
-	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
-	return consume.Config{Kafka: c.Kafka, Topic: topics.Orders.Name(prefix), Group: cmp.Or(c.Group, topics.GroupSinkOrders.Name(prefix)),
-		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
-		Linger: c.Linger, SyncCycle: c.SyncCycle}
+	return c.Loop(spec).Validate()
 }
 
 // Sink is a running orders sink.
@@ -117,9 +95,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.Prefix = cmp.Or(cfg.Prefix, topics.DefaultPrefix)
-	cfg.Group = cfg.loop().Group
-	loop, metrics, log, err := consume.NewSink("orders", cfg.loop(), cfg.Registerer, log)
+	loop, metrics, log, err := cfg.NewLoop(spec, log)
 	if err != nil {
 		return nil, err
 	}

@@ -49,8 +49,8 @@ func produceHistory(t *testing.T, env *sinktest.Env, tr truth) int {
 }
 
 func newSink(t *testing.T, env *sinktest.Env, d *db.DB, group string) *Sink {
-	s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MaxBatch: 97,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, d, sinktest.Logger())
+	s, err := New(Config{SinkConfig: SinkConfig{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MaxBatch: 97,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}}, d, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@
 package regimehistory
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -28,11 +27,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kraite/stream/internal/db"
-	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/sinks/internal/consume"
 	"github.com/kraite/stream/topics"
 )
@@ -40,35 +37,23 @@ import (
 // Table is the table the sink writes.
 const Table = "regime_history"
 
+// SinkConfig is the part of Config every sink on the consumer loop shares
+// (sinks/internal/consume.SinkConfig: Kafka, Prefix, Group, batch, backoff,
+// linger, cycle and MaxAhead), named here so that code outside sinks/ can
+// write it. Here Group defaults to topics.GroupSinkRegimeHistory under
+// Prefix and MaxAhead, which must not be negative, bounds a change's event
+// time against Config.Now.
+type SinkConfig = consume.SinkConfig
+
 // Config configures the regime-history sink.
 type Config struct {
-	// Kafka builds the consumer client.
-	Kafka *kclient.Factory
-	// Prefix is the topic prefix (default topics.DefaultPrefix).
-	Prefix string
-	// Group is the consumer group (default
-	// topics.GroupSinkRegimeHistory.Name(Prefix)).
-	Group string
-	// MaxBatch bounds records per database transaction (default 1000).
-	MaxBatch int
-	// MinBackoff and MaxBackoff bound retries after a database error.
-	MinBackoff, MaxBackoff time.Duration
-	// Registerer receives the metrics; nil disables them.
-	Registerer prometheus.Registerer
-	// Linger is how long a busy sink waits for more records to fill a
-	// batch (default consume.DefaultLinger; negative: never). A record
-	// that finds the sink idle is written at once.
-	Linger time.Duration
-	// SyncCycle runs the previous cycle (offsets committed synchronously
-	// after each batch, before the next poll; no linger), the baseline of
-	// the benchmarks and of kraite bench e2e.
-	SyncCycle bool
-	// MaxAhead is how far a change's event time may lie ahead of Now
-	// (default topics.DefaultMaxAhead).
-	MaxAhead time.Duration
+	SinkConfig
 	// Now is this process's clock (default time.Now).
 	Now func() time.Time
 }
+
+// spec names the sink, its topic and its default group.
+var spec = consume.SinkSpec{Name: "regime-history", Topic: topics.RegimeChanges, Group: topics.GroupSinkRegimeHistory}
 
 // Validate names the bad field (the consumer loop's checks,
 // consume.Config.Validate, and MaxAhead).
@@ -76,16 +61,7 @@ func (c Config) Validate() error {
 	if c.MaxAhead < 0 {
 		return fmt.Errorf("max ahead: %s is negative", c.MaxAhead)
 	}
-	return c.loop().Validate()
-}
-
-// loop is the consumer loop's configuration (Prefix and Group defaulted).
-func (c Config) loop() consume.Config {
-	prefix := cmp.Or(c.Prefix, topics.DefaultPrefix)
-	return consume.Config{Kafka: c.Kafka, Topic: topics.RegimeChanges.Name(prefix),
-		Group:    cmp.Or(c.Group, topics.GroupSinkRegimeHistory.Name(prefix)),
-		MaxBatch: c.MaxBatch, MinBackoff: c.MinBackoff, MaxBackoff: c.MaxBackoff,
-		Linger: c.Linger, SyncCycle: c.SyncCycle}
+	return c.Loop(spec).Validate()
 }
 
 // Sink is a running regime-history sink.
@@ -105,12 +81,10 @@ func New(cfg Config, d *db.DB, log *slog.Logger) (*Sink, error) {
 	if d == nil {
 		return nil, errors.New("regime-history sink: no database")
 	}
-	cfg.Prefix = cmp.Or(cfg.Prefix, topics.DefaultPrefix)
-	cfg.Group = cfg.loop().Group
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	loop, metrics, log, err := consume.NewSink("regime-history", cfg.loop(), cfg.Registerer, log)
+	loop, metrics, log, err := cfg.NewLoop(spec, log)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,8 @@ const dump = "SELECT scope, from_band, to_band, score, at_ms, cooldown_until_ms,
 
 func newSink(t *testing.T, env *sinktest.Env, d *db.DB, group string) *Sink {
 	t.Helper()
-	s, err := New(Config{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
+	s, err := New(Config{SinkConfig: SinkConfig{Kafka: env.Kafka(), Prefix: env.Prefix, Group: group,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}},
 		d, sinktest.Logger())
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func TestRegimeHistorySinkOutageIsRetriedNotQuarantined(t *testing.T) {
 }
 
 func TestNewNamesItsGroupFromThePrefix(t *testing.T) {
-	s, err := New(Config{Kafka: kclient.ForBrokers("127.0.0.1:1"), Prefix: "blue."}, &db.DB{}, nil)
+	s, err := New(Config{SinkConfig: SinkConfig{Kafka: kclient.ForBrokers("127.0.0.1:1"), Prefix: "blue."}}, &db.DB{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

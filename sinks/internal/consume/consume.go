@@ -32,6 +32,14 @@
 // (the sink is busy), it waits up to Config.Linger for more before writing,
 // so batches grow under load; when nothing is waiting it blocks for the
 // next record and writes it at once, so an idle sink adds no latency.
+//
+// # One configuration for the sinks
+//
+// The sinks on the loop share their Kafka, naming, batch, backoff, linger
+// and cycle settings: SinkConfig holds them once, embedded in each sink's
+// Config, and SinkConfig.Loop and NewLoop turn it into this loop's Config
+// for a sink named by a SinkSpec (its topic and default group), so
+// defaults and checks live here and each sink keeps only its own fields.
 package consume
 
 import (
