@@ -5,7 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 // Id spaces. Every id is unique per simulator: the account index is part of
@@ -171,6 +174,7 @@ type account struct {
 	liveAlgos  []*algoOrder // open algo orders
 	positions  map[string]*position
 	wallet     map[string]float64 // quote asset -> wallet balance
+	income     []income           // GET /fapi/v1/income, oldest first
 
 	seq, tradeSeq int64
 	lastE         int64
@@ -241,6 +245,21 @@ func (a *account) newAlgoID() int64 {
 func (a *account) newTradeID() int64 {
 	a.tradeSeq++
 	return tradeIDBase + int64(a.idx)*100_000_000 + a.tradeSeq
+}
+
+// income is one entry of the account's income history: the commission of
+// a fill, or its realized profit.
+type income struct {
+	sp      *spec
+	typ     string // binanceapi.IncomeCommission or IncomeRealizedPnL
+	amount  float64
+	t       int64
+	tradeID int64
+}
+
+func (i income) rest(tranID int64) binanceapi.Income {
+	return binanceapi.Income{Symbol: i.sp.Symbol, IncomeType: i.typ, Income: fmtDec(i.amount, 8), Asset: i.sp.Quote,
+		Info: i.typ, Time: i.t, TranID: tranID, TradeID: strconv.FormatInt(i.tradeID, 10)}
 }
 
 func (a *account) addOrder(o *order) {

@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"strconv"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 // SetTrading pauses (false) or resumes (true) the simulator's own order
@@ -139,6 +141,10 @@ func (s *Simulator) fill(a *account, o *order, lots int64, price float64, maker 
 		o.status = "FILLED"
 	}
 	ex := execution{x: x, lastLots: lots, lastPrice: price, fee: fee, tradeID: a.newTradeID(), maker: maker, realized: rp, t: t}
+	a.income = append(a.income, income{sp: sp, typ: binanceapi.IncomeCommission, amount: -fee, t: t, tradeID: ex.tradeID})
+	if rp != 0 {
+		a.income = append(a.income, income{sp: sp, typ: binanceapi.IncomeRealizedPnL, amount: rp, t: t, tradeID: ex.tradeID})
+	}
 	if x == "TRADE" {
 		s.emit(a, "TRADE_LITE", a.tradeLiteFrame(o, ex, s.nextE(a, t)))
 	}

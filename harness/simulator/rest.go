@@ -30,6 +30,7 @@ func (s *Simulator) restRoutes(mux *http.ServeMux) {
 	s.signedRoute(mux, "DELETE /fapi/v1/order", weight(1), s.deleteOrder)
 	s.signedRoute(mux, "GET /fapi/v1/openOrders", weightBySymbol(1, 40), s.openOrders)
 	s.signedRoute(mux, "GET /fapi/v1/allOrders", weight(5), s.allOrders)
+	s.signedRoute(mux, "GET /fapi/v1/income", weight(30), s.incomeHistory)
 	s.signedRoute(mux, "GET /fapi/v1/algoOrder", weight(1), s.getAlgo)
 	s.signedRoute(mux, "POST /fapi/v1/algoOrder", weight(0), s.postAlgo)
 	s.signedRoute(mux, "DELETE /fapi/v1/algoOrder", weight(1), s.deleteAlgo)
@@ -208,6 +209,42 @@ func (s *Simulator) openOrders(a *account, req *request) (any, *apiError) {
 // allOrders answers GET /fapi/v1/allOrders (see history).
 func (s *Simulator) allOrders(a *account, req *request) (any, *apiError) {
 	return history(s, req, a.orders, func(o *order) (*spec, int64, int64) { return o.sp, o.created, o.updated }, (*order).rest)
+}
+
+// incomeHistory answers GET /fapi/v1/income: the account's commissions and
+// realized profits (the simulator's only income types) of every symbol, or
+// of symbol, with time in [startTime, endTime], oldest first, at most limit
+// (default 100, max 1000). Without startTime and endTime, the last 7 days.
+// tranId is the entry's place in the history (unique per account).
+func (s *Simulator) incomeHistory(a *account, req *request) (any, *apiError) {
+	var sp *spec
+	if req.params.Get("symbol") != "" {
+		var aerr *apiError
+		if sp, aerr = s.symbolParam(req); aerr != nil {
+			return nil, aerr
+		}
+	}
+	typ := req.params.Get("incomeType")
+	start, _ := strconv.ParseInt(req.params.Get("startTime"), 10, 64)
+	end, _ := strconv.ParseInt(req.params.Get("endTime"), 10, 64)
+	if start == 0 && end == 0 {
+		start = s.now().Add(-7 * 24 * time.Hour).UnixMilli()
+	}
+	limit, _ := strconv.Atoi(req.params.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	out := []binanceapi.Income{}
+	for i, in := range a.income {
+		if (sp != nil && in.sp != sp) || (typ != "" && in.typ != typ) || (start > 0 && in.t < start) || (end > 0 && in.t > end) {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, in.rest(int64(i)+1))
+	}
+	return out, nil
 }
 
 // history answers allOrders and allAlgoOrders: the items of one symbol

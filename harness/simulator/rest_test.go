@@ -262,3 +262,66 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("New accepted an invalid config")
 	}
 }
+
+// TestIncomeHistoryListsEveryFill: GET /fapi/v1/income (30 weight) lists
+// the commission of every fill and the realized profit of a closing fill,
+// of every symbol without naming one (the one read that finds a symbol the
+// account traded without anything left open), filtered by type, symbol and
+// time, oldest first, at most limit.
+func TestIncomeHistoryListsEveryFill(t *testing.T) {
+	h := start(t, Config{Now: fixedClock()})
+	a := h.acct(0)
+	income := func(q url.Values) []binanceapi.Income {
+		t.Helper()
+		status, _, body := h.signed("GET", "/fapi/v1/income", a, q)
+		var out []binanceapi.Income
+		if status != 200 || json.Unmarshal(body, &out) != nil {
+			t.Fatalf("income %v: %d %s", q, status, body)
+		}
+		return out
+	}
+	if got := income(nil); len(got) != 0 {
+		t.Fatalf("income before any fill: %+v", got)
+	}
+	for _, side := range []string{"BUY", "SELL"} { // open, then close: a realized profit
+		q := url.Values{"symbol": {"ETHUSDT"}, "side": {side}, "type": {"MARKET"}, "quantity": {"0.5"}}
+		if status, got, body := h.signed("POST", "/fapi/v1/order", a, q); status != 200 || got["status"] != "FILLED" {
+			t.Fatalf("market %s: %d %s", side, status, body)
+		}
+	}
+	all := income(nil)
+	var commissions, pnl int
+	for _, in := range all {
+		if in.Symbol != "ETHUSDT" || in.Asset != "USDT" || in.TradeID == "" || in.TranID == 0 {
+			t.Errorf("entry %+v", in)
+		}
+		switch in.IncomeType {
+		case binanceapi.IncomeCommission:
+			commissions++
+			if !strings.HasPrefix(in.Income, "-") {
+				t.Errorf("a commission is paid: %+v", in)
+			}
+		case binanceapi.IncomeRealizedPnL:
+			pnl++
+		}
+	}
+	if commissions != 2 || pnl > 1 {
+		t.Fatalf("two fills: %d commissions, %d realized profits in %+v", commissions, pnl, all)
+	}
+	if got := income(url.Values{"incomeType": {binanceapi.IncomeCommission}, "limit": {"1"}}); len(got) != 1 || got[0] != all[0] {
+		t.Fatalf("first commission: %+v", got)
+	}
+	if got := income(url.Values{"symbol": {"BTCUSDT"}}); len(got) != 0 {
+		t.Fatalf("BTCUSDT, never traded: %+v", got)
+	}
+	after := strconv.FormatInt(all[len(all)-1].Time+1, 10)
+	if got := income(url.Values{"startTime": {after}, "endTime": {after}}); len(got) != 0 {
+		t.Fatalf("a window after the fills: %+v", got)
+	}
+	if status, _, _ := h.signed("GET", "/fapi/v1/income", a, url.Values{"symbol": {"NOPEUSDT"}}); status != 400 {
+		t.Fatalf("an unknown symbol: %d", status)
+	}
+	if status, _, _, _ := h.call("GET", "/fapi/v1/income", a.APIKey, nil); status != 400 && status != 401 { // unsigned
+		t.Fatalf("an unsigned income read: %d", status)
+	}
+}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/kraite/stream/internal/binanceapi"
 )
 
 // # Persistent state
@@ -102,6 +105,15 @@ type accountState struct {
 	TradeSeq  int64                    `json:"trade_seq"`
 	LastE     int64                    `json:"last_e"`
 	LoseNext  int                      `json:"lose_next"`
+	Income    []incomeState            `json:"income,omitempty"` // absent in state files of before it
+}
+
+type incomeState struct {
+	Symbol  string  `json:"symbol"`
+	Type    string  `json:"type"`
+	Amount  float64 `json:"amount"`
+	Time    int64   `json:"time"`
+	TradeID int64   `json:"trade_id"`
 }
 
 type orderState struct {
@@ -201,6 +213,9 @@ func (a *account) snapshot() (accountState, error) {
 			Type: o.typ, OrigType: o.origType, TIF: o.tif, Price: o.price, StopPrice: o.stopPrice, Lots: o.lots,
 			Filled: o.filled, Avg: o.avg, Status: o.status, LastX: o.lastX, ER: o.er, ReduceOnly: o.reduceOnly,
 			Created: o.created, Updated: o.updated, AlgoID: o.algoID(), NotionalFilled: o.notionalFilled})
+	}
+	for _, in := range a.income {
+		as.Income = append(as.Income, incomeState{Symbol: in.sp.Symbol, Type: in.typ, Amount: in.amount, Time: in.t, TradeID: in.tradeID})
 	}
 	for _, g := range a.algos {
 		gs := algoState{ID: g.id, ClientID: g.clientID, Symbol: g.sp.Symbol, Side: g.side, Type: g.typ,
@@ -412,6 +427,17 @@ func (a *account) restore(as accountState, m *market, unclean bool) error {
 	if unclean {
 		a.seq += uncleanSkip
 		a.tradeSeq += uncleanSkip
+	}
+	for _, is := range as.Income {
+		sp, ok := m.spec(is.Symbol)
+		if !ok {
+			return fmt.Errorf("income of trade %d: unknown symbol %q", is.TradeID, is.Symbol)
+		}
+		if (is.Type != binanceapi.IncomeCommission && is.Type != binanceapi.IncomeRealizedPnL) ||
+			math.IsNaN(is.Amount) || math.IsInf(is.Amount, 0) {
+			return fmt.Errorf("income of trade %d: type %q, amount %v", is.TradeID, is.Type, is.Amount)
+		}
+		a.income = append(a.income, income{sp: sp, typ: is.Type, amount: is.Amount, t: is.Time, tradeID: is.TradeID})
 	}
 	algoOf := map[*order]int64{}
 	for _, os := range as.Orders {

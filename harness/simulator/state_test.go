@@ -94,6 +94,9 @@ func TestStateRestartContinuesLikeNoRestart(t *testing.T) {
 	if got := truthOf(second); !reflect.DeepEqual(got, before) {
 		t.Fatal("the restored ground truth differs from the saved one")
 	}
+	if in := first.byID["acct-0001"].income; len(in) == 0 || !reflect.DeepEqual(second.byID["acct-0001"].income, in) {
+		t.Fatalf("the income history: %d entries saved, %d restored", len(in), len(second.byID["acct-0001"].income))
+	}
 	if second.ExchangeInfo() == nil || !reflect.DeepEqual(second.market.markPriceFrame(second.now()), ref.market.markPriceFrame(ref.now())) {
 		t.Fatal("the restored market differs")
 	}
@@ -255,6 +258,12 @@ func TestBadStateIsAClearError(t *testing.T) {
 			acct0(st)["orders"].([]any)[0].(map[string]any)["symbol"] = "NOPEUSDT"
 		}), "unknown symbol"},
 		{"a bad random state", edit(func(st map[string]any) { acct0(st)["rng"] = "AAAA" }), "random state"},
+		{"income of an unknown symbol", edit(func(st map[string]any) {
+			acct0(st)["income"] = []any{map[string]any{"symbol": "NOPEUSDT", "type": "COMMISSION", "amount": -1, "time": 1, "trade_id": 1}}
+		}), "unknown symbol"},
+		{"income of an unknown type", edit(func(st map[string]any) {
+			acct0(st)["income"] = []any{map[string]any{"symbol": "BTCUSDT", "type": "TRANSFER", "amount": -1, "time": 1, "trade_id": 1}}
+		}), `type "TRANSFER"`},
 		{"a duplicate open order", edit(func(st map[string]any) { listTwice(st, "live") }), "listed twice"},
 		{"a duplicate open algo order", edit(func(st map[string]any) { listTwice(st, "live_algos") }), "listed twice"},
 		{"a huge order sequence", edit(func(st map[string]any) { acct0(st)["seq"] = int64(1) << 62 }), "id space"},

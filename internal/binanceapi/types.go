@@ -66,6 +66,26 @@ type AlgoOrder struct {
 	GoodTillDate  int64  `json:"goodTillDate"`
 }
 
+// Income is one entry of GET /fapi/v1/income (the account's income
+// history: commissions, realized profit, funding, transfers). It lists
+// every symbol, where the order history must be asked symbol by symbol.
+type Income struct {
+	Symbol     string `json:"symbol"` // "" for entries of no symbol (transfers)
+	IncomeType string `json:"incomeType"`
+	Income     string `json:"income"`
+	Asset      string `json:"asset"`
+	Info       string `json:"info"`
+	Time       int64  `json:"time"`
+	TranID     int64  `json:"tranId"`
+	TradeID    string `json:"tradeId"`
+}
+
+// Income types the order sync reads.
+const (
+	IncomeCommission  = "COMMISSION"
+	IncomeRealizedPnL = "REALIZED_PNL"
+)
+
 // Balance is one asset of GET /fapi/v2/balance.
 type Balance struct {
 	AccountAlias       string `json:"accountAlias"`
