@@ -590,7 +590,7 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	}
 	fmt.Fprintf(o.Out, "    orders and algo orders the gap backfill did not bring back (opened and closed in the outage in a symbol new to the account), before the order-sync sweep: %d\n",
 		db.LostBeforeSweep)
-	fmt.Fprintf(o.Out, "    lost but unreachable by any REST read (opened and closed while no socket was attached, in a symbol the account has nothing else in): %d\n", db.Unreachable)
+	fmt.Fprintf(o.Out, "    lost but unreachable by any REST read (opened and closed unfilled while no socket was attached, in a symbol the account has nothing else in): %d\n", db.Unreachable)
 	for _, d := range db.UnreachableDetails {
 		fmt.Fprintf(o.Out, "      %s\n", d)
 	}
@@ -718,9 +718,10 @@ func (v *topicView) missingSince(sim *simulator.Simulator, from, to time.Time) i
 }
 
 // syncWeight is about what one order sync costs (README, Order sync:
-// openOrders and openAlgoOrders 40 each, account 5, time 1, and 10 per
-// traded symbol; the simulated accounts trade a few symbols each).
-const syncWeight = 130
+// openOrders and openAlgoOrders 40 each, income 30, account 5, time 1,
+// and 10 per traded symbol; the simulated accounts trade a few symbols
+// each).
+const syncWeight = 160
 
 // settleBound is how long the database may take to converge after trading
 // stops: 2 minutes for the sinks, plus the backfills and one sweep per

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -205,8 +206,9 @@ type DatabaseResult struct {
 	// frame of theirs was pushed (they opened and closed while no socket
 	// was attached) and no REST read can find them (the exchange lists
 	// past orders by symbol only, and the sync reads the symbols the
-	// database, the open orders and the positions name). Counted in Lost,
-	// reported apart.
+	// database, the open orders, the positions and the commissions name:
+	// so only in a symbol where the account filled nothing in the run).
+	// Counted in Lost, reported apart.
 	Unreachable        int
 	UnreachableDetails []string
 	Converged          bool          // nothing lost but Unreachable, and every group caught up, within the bound
@@ -302,9 +304,11 @@ func (p *pipeline) settle(ctx context.Context, env *Env, drops []chaos.Drop, wit
 }
 
 // unreachable lists the orders and algo orders of snap the database lacks
-// in a symbol in which it holds no order or algo order of that account,
-// for the accounts that had an outage only (those of drops): in any other
-// account such an order is lost, not excused.
+// in a symbol in which it holds no order or algo order of that account and
+// in which the account filled nothing (a fill pays commission, and the
+// sync reads the symbols of the commissions), for the accounts that had an
+// outage only (those of drops): in any other account such an order is
+// lost, not excused.
 func unreachable(ctx context.Context, d *db.DB, snap chaos.Snapshot, drops []chaos.Drop) (int, []string, error) {
 	outage := map[string]bool{}
 	for _, dr := range drops {
@@ -342,6 +346,13 @@ func unreachable(ctx context.Context, d *db.DB, snap chaos.Snapshot, drops []cha
 		n++
 		if len(details) < 20 {
 			details = append(details, fmt.Sprintf(format, args...))
+		}
+	}
+	for _, a := range snap.Accounts {
+		for _, o := range snap.Orders[a] {
+			if q, err := strconv.ParseFloat(o.ExecutedQty, 64); err == nil && q > 0 {
+				known[acctSym{a, o.Symbol}] = true
+			}
 		}
 	}
 	for _, a := range snap.Accounts {

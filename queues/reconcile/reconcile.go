@@ -18,11 +18,17 @@
 //     successful sweep) also GET /fapi/v1/allOrders over the window for
 //     every symbol the account is known to trade (the endpoint needs a
 //     symbol): the database's symbols, the open orders' and the open
-//     positions' (GET /fapi/v2/account); likewise GET
-//     /fapi/v1/allAlgoOrders. Orders and algo orders opened and closed
+//     positions' (GET /fapi/v2/account), and the symbols of the window's
+//     commissions (GET /fapi/v1/income, 30 weight a page of 1,000, the one
+//     history that lists every symbol: an order filled and closed while its
+//     frames were lost, in a symbol the account holds nothing else in,
+//     leaves no open order or position behind but pays commission); likewise
+//     GET /fapi/v1/allAlgoOrders. Orders and algo orders opened and closed
 //     entirely while their frames were lost appear nowhere else. This costs
 //     10 weight per symbol and 7-day window; with many accounts the
-//     client's budget paces the sweep.
+//     client's budget paces the sweep. An order that never filled, in a
+//     symbol the account has nothing else in, leaves no trace any read
+//     without its symbol can find.
 //
 // # Never forgetting a window
 //
@@ -113,6 +119,9 @@ type Report struct {
 	// Truncated lists history windows still answering a full page at a
 	// second's width: items there may be missing.
 	Truncated []string `json:",omitempty"`
+	// IncomeSymbols are the symbols only the window's commissions named
+	// (no stored order, open order or position did).
+	IncomeSymbols []string `json:",omitempty"`
 }
 
 // NeedsAlert is true when the sync found something it cannot repair: an
@@ -214,6 +223,16 @@ func (r *Reconciler) sync(ctx context.Context, acct Account, start startFunc) (R
 		}
 		rep.Positions, rep.PositionsRead, rep.PositionsAtMs = ps, true, readAt
 		w := span{r.bound(acct.ID, from, readAt, &rep), readAt}
+		traded, err := r.tradedSymbols(ctx, acct, w, &rep)
+		if err != nil {
+			return rep, err
+		}
+		for _, sym := range traded {
+			if !symbols[sym] {
+				symbols[sym] = true
+				rep.IncomeSymbols = append(rep.IncomeSymbols, sym)
+			}
+		}
 		fs, err := r.window(ctx, acct, symbols, w, seenOrder, seenAlgo, dbAll, readAt, &rep)
 		if err != nil {
 			return rep, err
@@ -323,6 +342,64 @@ func (r *Reconciler) serverTime(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("reading the exchange time: %w", err)
 	}
 	return t.ServerTime, nil
+}
+
+// maxIncomePages bounds the income pages one sync reads (1,000 entries
+// each, 30 weight): 20,000 commissions in one window is far beyond what a
+// gap or a sweep period holds; past it the window is reported truncated.
+const maxIncomePages = 20
+
+// tradedSymbols lists the symbols of the commissions the account paid in
+// w (GET /fapi/v1/income, every symbol at once, oldest first), page by
+// page. A page that ends where it began (1,000 entries in one ms) moves on
+// by a ms rather than reading it again.
+func (r *Reconciler) tradedSymbols(ctx context.Context, acct Account, w span, rep *Report) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for from, page := w.from, 0; from <= w.to; page++ {
+		if page == maxIncomePages {
+			rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d (over %d commissions)", from, w.to, maxIncomePages*1000))
+			break
+		}
+		q := url.Values{"incomeType": {binanceapi.IncomeCommission}, "startTime": {strconv.FormatInt(from, 10)},
+			"endTime": {strconv.FormatInt(w.to, 10)}, "limit": {"1000"}}
+		var got []binanceapi.Income
+		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/income", acct.Key, q, &got); err != nil {
+			return nil, fmt.Errorf("reading the commissions of %s: %w", acct.ID, err)
+		}
+		for _, in := range got {
+			if in.Symbol != "" && !seen[in.Symbol] && validSymbol(in.Symbol) {
+				seen[in.Symbol] = true
+				out = append(out, in.Symbol)
+			}
+		}
+		if len(got) < 1000 {
+			break
+		}
+		last := got[len(got)-1].Time
+		if last <= from {
+			last = from + 1
+		}
+		from = last
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// validSymbol is what a USD-M symbol looks like (BTCUSDT, 1000PEPEUSDT,
+// BTCUSDT_250328):
+// an answer's garbage symbol must not become a history read that fails on
+// every retry.
+func validSymbol(s string) bool {
+	if len(s) < 2 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' { // BTCUSDT_250328: a delivery contract
+			return false
+		}
+	}
+	return true
 }
 
 // positions reads the account's open positions (5 weight).

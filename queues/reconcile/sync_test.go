@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,5 +129,105 @@ func TestTheWindowRecoversAnAlgoOrderOpenedAndClosedWhileFramesWereLost(t *testi
 	if oe.AlgoID != truth[0].AlgoID || oe.Status != "CANCELED" {
 		raw, _ := json.Marshal(oe)
 		t.Fatalf("backfilled %s, want algo %d CANCELED", raw, truth[0].AlgoID)
+	}
+}
+
+// A position opened and closed while every frame was lost, in a symbol the
+// database never saw, leaves no open order and no position: only its
+// commissions name the symbol. The window reads them (GET /fapi/v1/income)
+// and backfills both orders.
+func TestTheWindowFindsASymbolOnlyItsCommissionsName(t *testing.T) {
+	sim, acct, cr, rest := serveSim(t)
+	ctx := context.Background()
+	since := time.Now().Add(-time.Second)
+	for _, side := range []string{"BUY", "SELL"} {
+		q := url.Values{"symbol": {"SOLUSDT"}, "side": {side}, "type": {"MARKET"}, "quantity": {"1"}}
+		if err := rest.Signed(ctx, "POST", "/fapi/v1/order", cr, q, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	truth := sim.Orders(acct.ID)
+	if len(truth) != 2 || truth[0].Status != "FILLED" || truth[1].Status != "FILLED" {
+		t.Fatalf("ground truth %+v", truth)
+	}
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: dbtest.SQLite(t), Producer: prod, Log: testkit.Logger(t)}
+	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.IncomeSymbols) != 1 || rep.IncomeSymbols[0] != "SOLUSDT" || len(rep.Positions) != 0 {
+		t.Fatalf("symbols named only by commissions %v, positions %v", rep.IncomeSymbols, rep.Positions)
+	}
+	if rep.Published != 2 {
+		t.Fatalf("published %d frames, want both orders' final states (report %+v)", rep.Published, rep)
+	}
+	got := map[int64]string{}
+	for _, rec := range testkit.NewReader(t, b.Addr(), topics.UserDataStream.Name("kraite.")).PollToEnd(t) {
+		ev, err := binance.Decode(rec.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oe := ev.OrderEvent("binance", acct.ID, "backfill")
+		got[oe.OrderID] = oe.Status
+	}
+	for _, o := range truth {
+		if got[o.OrderID] != "FILLED" {
+			t.Errorf("order %d: backfilled %q, want FILLED (all: %v)", o.OrderID, got[o.OrderID], got)
+		}
+	}
+}
+
+func TestValidSymbolRefusesGarbage(t *testing.T) {
+	for _, s := range []string{"BTCUSDT", "1000PEPEUSDT", "BTCUSDT_250328", "ETHUSDC"} {
+		if !validSymbol(s) {
+			t.Errorf("%q refused", s)
+		}
+	}
+	for _, s := range []string{"", "B", "btcusdt", "BTC USDT", "BTC/USDT", "BTCUSDT&x=1", "BTCUSDT\x00", "ÄBCUSDT",
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		if validSymbol(s) {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+// An income history that answers full pages forever (1,000 entries in one
+// ms, a garbage symbol among them) is read a bounded number of pages, each
+// starting past the last, and the window is reported truncated; the
+// garbage symbol never becomes a history read.
+func TestIncomePagesAreBoundedAndGarbageSymbolsDropped(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fapi/v1/income" {
+			_, _ = w.Write([]byte(`{}`))
+			return
+		}
+		calls.Add(1)
+		from, _ := strconv.ParseInt(r.URL.Query().Get("startTime"), 10, 64)
+		page := make([]binanceapi.Income, 1000)
+		for i := range page {
+			page[i] = binanceapi.Income{Symbol: "AAAUSDT", IncomeType: "COMMISSION", Time: from}
+		}
+		page[7].Symbol = "bad sym&x=1"
+		_ = json.NewEncoder(w).Encode(page)
+	}))
+	defer srv.Close()
+	r := &Reconciler{Exchange: "binance", REST: binanceapi.New(srv.URL), Log: testkit.Logger(t)}
+	var rep Report
+	got, err := r.tradedSymbols(context.Background(), Account{ID: "acct-0001"}, span{from: 1000, to: 1_000_000}, &rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "AAAUSDT" {
+		t.Fatalf("symbols %v", got)
+	}
+	if n := calls.Load(); n != maxIncomePages || len(rep.Truncated) != 1 || !rep.NeedsAlert() {
+		t.Fatalf("%d pages read, truncated %v", n, rep.Truncated)
 	}
 }
