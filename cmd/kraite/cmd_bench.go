@@ -66,8 +66,8 @@ func benchIngest(ctx context.Context, a *kraite, args []string) error {
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if r.Processes < 0 || r.Processes > 16 || r.Accounts < 1 {
-		return cli.Usagef(fs, "--processes must be 0..16 and --accounts positive")
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
 	return runs.Ingest(ctx, r, a.log, a.stdout)
 }
@@ -83,25 +83,21 @@ func benchE2E(ctx context.Context, a *kraite, args []string) error {
 		"topic, each stage, frames/s, the frames missing (must be 0) and the load average; then the same for\n"+
 		"the sinks' previous cycle (SyncCycle) on a fresh broker and database, and the ratio. --repeat N measures\n"+
 		"both N times, alternating them, and ends with the median and range of the per-run p99s and p50s.")
-	accounts := fs.Int("accounts", 200, "simulated accounts, one WebSocket each")
-	dur := fs.Duration("duration", 20*time.Second, "measured window per phase")
-	warm := fs.Duration("warmup", 5*time.Second, "unmeasured time before each window (after every stream is up)")
-	interval := fs.Duration("order-interval", 2*time.Second, "mean time between order lifecycle steps per account (the rate)")
-	baseline := fs.Bool("baseline", true, "also measure the sinks' previous cycle and print the ratio")
-	seed := fs.Int64("seed", 17, "simulator seed")
-	repeat := fs.Int("repeat", 1, "runs of every phase, alternating them; more than 1 reports the spread of the per-run figures")
+	r := runs.E2ERequest{Config: e2e.Config{DatabaseURL: a.cfg.Exchange.DatabaseURL}}
+	fs.IntVar(&r.Accounts, "accounts", 200, "simulated accounts, one WebSocket each")
+	fs.DurationVar(&r.Duration, "duration", 20*time.Second, "measured window per phase")
+	fs.DurationVar(&r.Warmup, "warmup", 5*time.Second, "unmeasured time before each window (after every stream is up)")
+	fs.DurationVar(&r.OrderInterval, "order-interval", 2*time.Second, "mean time between order lifecycle steps per account (the rate)")
+	fs.BoolVar(&r.Baseline, "baseline", true, "also measure the sinks' previous cycle and print the ratio")
+	fs.Int64Var(&r.Seed, "seed", 17, "simulator seed")
+	fs.IntVar(&r.Repeat, "repeat", 1, "runs of every phase, alternating them; more than 1 reports the spread of the per-run figures")
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if *repeat < 1 {
-		return cli.Usagef(fs, "repeat: %d is not between 1 and %d", *repeat, e2e.MaxRepeat)
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
-	cfg := e2e.Config{Accounts: *accounts, Duration: *dur, Warmup: *warm, OrderInterval: *interval,
-		DatabaseURL: a.cfg.Exchange.DatabaseURL, Baseline: *baseline, Seed: *seed, Repeat: *repeat, Log: a.log, Out: a.stdout}
-	if err := cfg.Validate(); err != nil {
-		return cli.Usagef(fs, "%v", err)
-	}
-	return runs.E2E(ctx, cfg)
+	return runs.E2E(ctx, r, a.log, a.stdout)
 }
 
 // benchFailover kills -9 one of two producer processes holding the
@@ -124,7 +120,7 @@ func benchFailover(ctx context.Context, a *kraite, args []string) error {
 		return err
 	}
 	if err := r.Validate(); err != nil {
-		return cli.Usagef(fs, "%v", err)
+		return cli.UsageErr(fs.Name(), err)
 	}
 	return runs.Failover(ctx, r, a.log, a.stdout)
 }
@@ -144,11 +140,10 @@ func benchProducer(ctx context.Context, a *kraite, args []string) error {
 var benchPeerCmd, benchProducerCmd = []string{"bench", "peer"}, []string{"bench", "producer"}
 
 // benchPeer runs the broker and the simulator of a soak (bench soak,
-// chaos --soak) in a process of their own, so the soak measures its own
-// memory alone: see soak.ServePeer.
+// chaos --soak) in a process of their own (runs.Peer).
 func benchPeer(ctx context.Context, a *kraite, args []string) error {
 	fs := a.newFlags("bench peer", "bench peer (internal: started by bench soak and chaos --soak)")
-	var c soak.PeerConfig
+	c := soak.PeerConfig{Prefix: a.cfg.TopicPrefix}
 	fs.IntVar(&c.Accounts, "accounts", 50, "internal: simulated accounts")
 	fs.Float64Var(&c.Speed, "speed", 360, "internal: time compression factor")
 	fs.Int64Var(&c.Seed, "seed", 5, "internal: simulator seed")
@@ -157,8 +152,7 @@ func benchPeer(ctx context.Context, a *kraite, args []string) error {
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c.Prefix = a.cfg.TopicPrefix
-	return soak.ServePeer(ctx, c, a.stdout)
+	return runs.Peer(ctx, c, a.stdout)
 }
 
 // benchSoak runs the user-data producer alone for a simulated span of
@@ -183,7 +177,7 @@ func benchSoak(ctx context.Context, a *kraite, args []string) error {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cli.Usagef(fs, "%v", err)
+		return cli.UsageErr(fs.Name(), err)
 	}
 	return runs.Soak(ctx, cfg, *reportJSON, a.stdout)
 }

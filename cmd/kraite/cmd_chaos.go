@@ -2,32 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"time"
 
 	"github.com/kraite/stream/harness/chaos"
 	"github.com/kraite/stream/harness/runs"
-	"github.com/kraite/stream/harness/soak"
 	"github.com/kraite/stream/internal/cli"
 )
-
-// chaosFlags are kraite chaos's settings.
-type chaosFlags struct {
-	forDur        time.Duration
-	accounts      int
-	seed          int64
-	databaseURL   string
-	adminURL      string
-	keep          bool
-	reportJSON    string
-	orderInterval time.Duration
-	settle        time.Duration
-	faults        string
-	restartCmd    string
-	soak          bool
-	simulated     time.Duration
-	speed         float64
-}
 
 // reexecEnv makes a test binary that re-executes itself (os.Executable)
 // run the kraite command line instead of its tests; see TestMain. The kraite
@@ -35,7 +15,7 @@ type chaosFlags struct {
 const reexecEnv = "KRAITE_REEXEC_APP"
 
 func cmdChaos(ctx context.Context, a *kraite, args []string) error {
-	var f chaosFlags
+	r := runs.ChaosRequest{Config: chaos.Config{App: a.cfg, ChildEnv: []string{reexecEnv + "=1"}}, PeerCmd: benchPeerCmd}
 	fs := a.newFlags("chaos", `chaos [--for 60s] [--accounts 3] [--seed 1] [--database-url URL] [--keep] [--report-json FILE]
        kraite chaos --soak [--simulated 72h] [--speed 360] [--accounts 3]
 
@@ -71,46 +51,25 @@ postgres:// or sqlite://; SQLite has no server to cut, so database-outage is lef
 protocol timer divided by it: pings, listenKey TTL and keep-alive, the 24 h connection cut-off,
 the order-sync period) and reports memory sampled over the run: the soak of kraite bench soak, of
 the whole pipeline, its database compared with the ground truth at the end.`)
-	fs.DurationVar(&f.forDur, "for", 60*time.Second, "how long to run with faults (the CI short form is 60s; long form e.g. 30m)")
-	fs.IntVar(&f.accounts, "accounts", 3, "simulated accounts")
-	fs.Int64Var(&f.seed, "seed", 1, "seed of the simulator and the fault schedule")
-	fs.StringVar(&f.databaseURL, "database-url", "", "use this database instead of creating one (mysql://, postgres://, sqlite://)")
-	fs.StringVar(&f.adminURL, "mysql-admin-url", "mysql://root@127.0.0.1:3306/mysql", "MariaDB server on which the fresh database is created")
-	fs.BoolVar(&f.keep, "keep", false, "keep the created database at the end")
-	fs.StringVar(&f.reportJSON, "report-json", "", "also write the report as JSON to this file")
-	fs.DurationVar(&f.orderInterval, "order-interval", 100*time.Millisecond, "mean time between order events per account")
-	fs.DurationVar(&f.settle, "settle", 3*time.Minute, "after --for: how long to wait for every recovery and the database to converge")
-	fs.StringVar(&f.faults, "faults", "", "comma separated fault kinds to inject (default all: "+chaos.KindList(chaos.AllKinds())+")")
-	fs.StringVar(&f.restartCmd, "restart-mariadb-cmd", "", "database-outage runs this shell command (e.g. 'systemctl restart mariadb') instead of cutting the proxy; only on a dedicated server")
-	fs.BoolVar(&f.soak, "soak", false, "time-compressed soak without faults: report memory over --simulated")
-	fs.DurationVar(&f.simulated, "simulated", 72*time.Hour, "--soak: simulated time span")
-	fs.Float64Var(&f.speed, "speed", 360, "--soak: time compression factor")
+	fs.DurationVar(&r.For, "for", 60*time.Second, "how long to run with faults (the CI short form is 60s; long form e.g. 30m)")
+	fs.IntVar(&r.Accounts, "accounts", 3, "simulated accounts")
+	fs.Int64Var(&r.Seed, "seed", 1, "seed of the simulator and the fault schedule")
+	fs.StringVar(&r.DatabaseURL, "database-url", "", "use this database instead of creating one (mysql://, postgres://, sqlite://)")
+	fs.StringVar(&r.AdminURL, "mysql-admin-url", "mysql://root@127.0.0.1:3306/mysql", "MariaDB server on which the fresh database is created")
+	fs.BoolVar(&r.Keep, "keep", false, "keep the created database at the end")
+	fs.StringVar(&r.ReportJSON, "report-json", "", "also write the report as JSON to this file")
+	fs.DurationVar(&r.OrderInterval, "order-interval", 100*time.Millisecond, "mean time between order events per account")
+	fs.DurationVar(&r.Settle, "settle", 3*time.Minute, "after --for: how long to wait for every recovery and the database to converge")
+	fs.StringVar(&r.Faults, "faults", "", "comma separated fault kinds to inject (default all: "+chaos.KindList(chaos.AllKinds())+")")
+	fs.StringVar(&r.RestartCmd, "restart-mariadb-cmd", "", "database-outage runs this shell command (e.g. 'systemctl restart mariadb') instead of cutting the proxy; only on a dedicated server")
+	fs.BoolVar(&r.Soak, "soak", false, "time-compressed soak without faults: report memory over --simulated")
+	fs.DurationVar(&r.Simulated, "simulated", 72*time.Hour, "--soak: simulated time span")
+	fs.Float64Var(&r.Speed, "speed", 360, "--soak: time compression factor")
 	if _, err := a.start(fs, args); err != nil {
 		return err
 	}
-	if f.soak {
-		return chaosSoak(ctx, a, fs, f)
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
-	kinds, err := chaos.ParseKinds(f.faults)
-	if err != nil {
-		return cli.Usagef(fs, "--faults: %v", err)
-	}
-	cfg := chaos.Config{App: a.cfg, For: f.forDur, Accounts: f.accounts, Seed: f.seed, OrderInterval: f.orderInterval,
-		Settle: f.settle, Kinds: kinds, DatabaseURL: f.databaseURL, AdminURL: f.adminURL, Keep: f.keep,
-		RestartCmd: f.restartCmd, ChildEnv: []string{reexecEnv + "=1"}, Log: a.log, Out: a.stdout}
-	if err := cfg.Validate(); err != nil {
-		return cli.Usagef(fs, "%v", err)
-	}
-	return runs.Chaos(ctx, cfg, f.reportJSON, a.stdout)
-}
-
-// chaosSoak is kraite chaos --soak: the whole pipeline in harness/soak.
-func chaosSoak(ctx context.Context, a *kraite, fs *flag.FlagSet, f chaosFlags) error {
-	cfg := soak.Config{Simulated: f.simulated, Speed: f.speed, Accounts: f.accounts, Seed: f.seed,
-		OrderInterval: f.orderInterval, Pipeline: true, AdminURL: f.adminURL, Keep: f.keep, Settle: f.settle,
-		App: a.cfg, PeerCmd: benchPeerCmd, PeerEnv: []string{reexecEnv + "=1"}, Log: a.log, Out: a.stdout, Stderr: a.stderr}
-	if err := cfg.Validate(); err != nil {
-		return cli.Usagef(fs, "%v", err)
-	}
-	return runs.Soak(ctx, cfg, f.reportJSON, a.stdout)
+	return runs.Chaos(ctx, r, a.log, a.stdout, a.stderr)
 }

@@ -36,6 +36,14 @@ type IngestRequest struct {
 	ChildArgs                  []string // the command line of a producer child (bench producer)
 }
 
+// Validate names the flags of a bad setting.
+func (r IngestRequest) Validate() error {
+	if r.Processes < 0 || r.Processes > 16 || r.Accounts < 1 {
+		return errors.New("--processes must be 0..16 and --accounts positive")
+	}
+	return nil
+}
+
 // Ingest measures frame-to-Kafka-ack latency and throughput with many
 // accounts streaming from the simulator over real sockets into the broker:
 // with Processes, spread over that many producer processes of one group
@@ -60,10 +68,25 @@ func Ingest(ctx context.Context, r IngestRequest, log *slog.Logger, w io.Writer)
 	return err
 }
 
-// E2E runs harness/e2e with cfg (validated) against its own open broker.
-func E2E(ctx context.Context, cfg e2e.Config) error {
+// E2ERequest is a `kraite bench e2e` call: its flags bind straight into
+// the harness's configuration.
+type E2ERequest struct{ e2e.Config }
+
+// Validate names the flag of the first bad setting; unlike the harness,
+// which takes 0 for one run, the command line asks for at least one.
+func (r E2ERequest) Validate() error {
+	if r.Repeat < 1 {
+		return fmt.Errorf("repeat: %d is not between 1 and %d", r.Repeat, e2e.MaxRepeat)
+	}
+	return r.Config.Validate()
+}
+
+// E2E runs harness/e2e with r (validated) against its own open broker,
+// logging to log and reporting on w.
+func E2E(ctx context.Context, r E2ERequest, log *slog.Logger, w io.Writer) error {
 	kclient.SetDefault(kclient.Security{}) // the clients talk to the run's own open broker, whatever KRAITE_KAFKA_* says
-	_, err := e2e.Run(ctx, cfg)
+	r.Log, r.Out = log, w
+	_, err := e2e.Run(ctx, r.Config)
 	return err
 }
 
@@ -140,15 +163,74 @@ func Soak(ctx context.Context, cfg soak.Config, reportJSON string, w io.Writer) 
 	return report(w, rep, reportJSON, "soak")
 }
 
-// Chaos runs the pipeline under cfg's faults (chaos.Execute, cfg validated)
-// and reports it on w (and as JSON to reportJSON unless empty); a loss, a
-// duplicate or an unrecovered fault is an error.
-func Chaos(ctx context.Context, cfg chaos.Config, reportJSON string, w io.Writer) error {
+// ChaosRequest is a `kraite chaos` call. Its flags bind straight into the
+// embedded chaos.Config and the fields below; with Soak the same settings
+// (accounts, seed, order interval, settle, admin URL, keep) are a soak of
+// the whole pipeline instead, and the fault settings are not used.
+type ChaosRequest struct {
+	chaos.Config
+	Faults     string // comma separated fault kinds ("": every kind)
+	ReportJSON string // also write the report as JSON to this file ("": not)
+	Soak       bool
+	Simulated  time.Duration // Soak: the simulated span
+	Speed      float64       // Soak: time compression factor
+	PeerCmd    []string      // Soak: the peer's command line (bench peer); its environment adds ChildEnv
+}
+
+// Validate names every flag that cannot run.
+func (r ChaosRequest) Validate() error {
+	if r.Soak {
+		return r.soakConfig().Validate()
+	}
+	_, err := r.chaosConfig()
+	return err
+}
+
+// chaosConfig is r's fault run, validated.
+func (r ChaosRequest) chaosConfig() (chaos.Config, error) {
+	kinds, err := chaos.ParseKinds(r.Faults)
+	if err != nil {
+		return chaos.Config{}, fmt.Errorf("--faults: %w", err)
+	}
+	cfg := r.Config
+	cfg.Kinds = kinds
+	return cfg, cfg.Validate()
+}
+
+// soakConfig is r's soak of the whole pipeline.
+func (r ChaosRequest) soakConfig() soak.Config {
+	return soak.Config{Simulated: r.Simulated, Speed: r.Speed, Accounts: r.Accounts, Seed: r.Seed,
+		OrderInterval: r.OrderInterval, Pipeline: true, AdminURL: r.AdminURL, Keep: r.Keep, Settle: r.Settle,
+		App: r.App, Self: r.Self, PeerCmd: r.PeerCmd, PeerEnv: r.ChildEnv, Log: r.Log, Out: r.Out}
+}
+
+// Chaos runs the pipeline under r's faults (chaos.Execute), or its soak
+// (Soak), and reports it on stdout (and as JSON to r.ReportJSON unless
+// empty); a loss, a duplicate or an unrecovered fault is an error. A soak's
+// peer logs on stderr.
+func Chaos(ctx context.Context, r ChaosRequest, log *slog.Logger, stdout, stderr io.Writer) error {
+	r.Log, r.Out = log, stdout
+	if r.Soak {
+		cfg := r.soakConfig()
+		cfg.Stderr = stderr
+		return Soak(ctx, cfg, r.ReportJSON, stdout)
+	}
+	cfg, err := r.chaosConfig()
+	if err != nil {
+		return err
+	}
 	rep, err := chaos.Execute(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	return report(w, rep, reportJSON, "chaos run failed")
+	return report(stdout, rep, r.ReportJSON, "chaos run failed")
+}
+
+// Peer is the peer process of a soak (bench soak, chaos --soak): the broker
+// and the simulator in a process of their own, so the soak measures its own
+// memory alone (soak.ServePeer).
+func Peer(ctx context.Context, c soak.PeerConfig, w io.Writer) error {
+	return soak.ServePeer(ctx, c, w)
 }
 
 // reporter is what the harness's runs return: a text for a person, the

@@ -52,3 +52,34 @@ func TestPrincipalsFlag(t *testing.T) {
 		t.Fatalf("no =: %v", err)
 	}
 }
+
+// kraite run takes a role or a list of components, never both, and names
+// the flag at fault.
+func TestRunRequestNamesItsFlag(t *testing.T) {
+	role := RoleNames()[0]
+	for _, tt := range []struct {
+		name string
+		r    RunRequest
+		want string
+	}{
+		{"a role", RunRequest{Role: role}, ""},
+		{"components", RunRequest{Components: "audit-sink, orders-sink"}, ""},
+		{"empty", RunRequest{}, "give --role or --components"},
+		{"both", RunRequest{Role: role, Components: "audit-sink"}, "give --role or --components, not both"},
+		{"unknown role", RunRequest{Role: "nosuch"}, `unknown role "nosuch" (roles: ` + strings.Join(RoleNames(), ", ")},
+		{"negative-looking role", RunRequest{Role: "-1"}, `unknown role "-1"`},
+		{"huge role", RunRequest{Role: strings.Repeat("x", 1<<20)}, "unknown role"},
+	} {
+		err := tt.r.Validate()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	names, err := RunRequest{Components: " audit-sink,, orders-sink "}.names()
+	if err != nil || strings.Join(names, "|") != "audit-sink|orders-sink" {
+		t.Fatalf("names: %q, %v", names, err)
+	}
+	if got := RunProcessName("", names); got != "audit-sink, orders-sink" {
+		t.Fatalf("process name: %q", got)
+	}
+}
