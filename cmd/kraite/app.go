@@ -87,14 +87,7 @@ Usage: kraite <command> [flags]   (kraite <command> -h for its flags)
 
 Commands:
 `)
-	cmds := commands()
-	width := 0
-	for _, c := range cmds {
-		width = max(width, len(c.Name))
-	}
-	for _, c := range cmds {
-		fmt.Fprintf(a.stdout, "  %-*s  %s\n", width, c.Name, c.Summary)
-	}
+	cli.WriteSummaries(a.stdout, commands())
 	fmt.Fprint(a.stdout, `
 Shared environment:
   KRAITE_BROKERS       Kafka seed brokers, comma separated (default 127.0.0.1:9092)

@@ -127,13 +127,8 @@ func cmdAccounts(ctx context.Context, a *kraite, args []string) error {
 	if err := cli.NoArgs(fs, sub.maxArgs); err != nil {
 		return err
 	}
-	switch {
-	case name == "add" && o.APIKey == "":
-		return cli.Usagef(fs, "--api-key is required")
-	case name == "rotate-key" && o.NewKeyFile == "":
-		return cli.Usagef(fs, "--new-key-file is required")
-	case name == "audit" && o.Limit < 1:
-		return cli.Usagef(fs, "--limit must be at least 1")
+	if err := o.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
 	if name != "new-key" { // new-key needs no configuration
 		if _, err := a.loadCommon(); err != nil {

@@ -32,13 +32,13 @@ func cmdACLs(ctx context.Context, a *kraite, args []string) error {
 	if err := cli.NoArgs(fs, 1); err != nil {
 		return err
 	}
-	if r.Prune && fs.Arg(0) != "apply" {
-		return cli.Usagef(fs, "--prune is an option of apply")
+	r.Apply = fs.Arg(0) == "apply"
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
 	c, err := a.loadCommon()
 	if err != nil {
 		return err
 	}
-	r.Apply = fs.Arg(0) == "apply"
 	return app.ACLs(ctx, c, r, a.stdout)
 }

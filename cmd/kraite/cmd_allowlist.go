@@ -18,7 +18,8 @@ func cmdAllowlist(ctx context.Context, a *kraite, args []string) error {
 		"Types: "+strings.Join(app.ExecutionTypes(), " ")+"\n\n"+
 		"An unknown type is refused here and by dispatch (a record dispatch cannot read is\n"+
 		"quarantined and the last good list stays), so there is no way to set one.")
-	by := fs.String("by", app.Hostname(), "who made the change (recorded with it)")
+	var r app.AllowlistRequest
+	fs.StringVar(&r.By, "by", app.Hostname(), "who made the change (recorded with it)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -32,35 +33,13 @@ func cmdAllowlist(ctx context.Context, a *kraite, args []string) error {
 	if fs.NArg() < 2 {
 		return cli.Usagef(fs, "allowlist needs a subcommand and an exchange")
 	}
-	exchange := fs.Arg(1)
-	def, known := app.DefaultAllowlist(exchange)
-	if !known {
-		return cli.Usagef(fs, "unknown exchange %q: dispatch has allowlists for %s", exchange, strings.Join(app.AllowlistExchanges(), ", "))
-	}
-	switch fs.Arg(0) {
-	case "get":
-		if err := cli.NoArgs(fs, 2); err != nil {
-			return err
-		}
-	case "set":
-		if err := app.CheckExecutionTypes(fs.Args()[2:]); err != nil {
-			return cli.UsageErr(fs.Name(), err)
-		}
-	case "reset":
-		if fs.NArg() > 2 {
-			return cli.Usagef(fs, "allowlist reset takes only the exchange (got %q)", fs.Args()[2:])
-		}
+	r.Sub, r.Exchange, r.Types = fs.Arg(0), fs.Arg(1), fs.Args()[2:]
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
 	}
 	c, err := a.loadCommon()
 	if err != nil {
 		return err
 	}
-	switch fs.Arg(0) {
-	case "get":
-		return app.ShowAllowlist(ctx, c, exchange, a.stdout)
-	case "set":
-		return app.SetAllowlist(ctx, c, exchange, fs.Args()[2:], *by, a.stdout)
-	default: // reset
-		return app.SetAllowlist(ctx, c, exchange, def, *by, a.stdout)
-	}
+	return app.Allowlist(ctx, c, r, a.stdout)
 }

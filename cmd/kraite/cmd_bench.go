@@ -23,22 +23,9 @@ func cmdBench(ctx context.Context, a *kraite, args []string) error {
 	if len(args) == 0 {
 		return cli.Usagef(fs, "bench needs a subcommand: ingest, e2e, soak or failover (kraite bench ingest -h)")
 	}
-	var sub func(context.Context, *kraite, []string) error
-	switch args[0] {
-	case "ingest":
-		sub = benchIngest
-	case "e2e":
-		sub = benchE2E
-	case "soak":
-		sub = benchSoak
-	case "peer":
-		sub = benchPeer
-	case "failover":
-		sub = benchFailover
-	case "producer":
-		sub = benchProducer
-	default:
-		// bench -h, or a flag or word that is not a subcommand.
+	sub, ok := map[string]func(context.Context, *kraite, []string) error{"ingest": benchIngest, "e2e": benchE2E,
+		"soak": benchSoak, "peer": benchPeer, "failover": benchFailover, "producer": benchProducer}[args[0]]
+	if !ok { // bench -h, or a flag or word that is not a subcommand.
 		if err := cli.Parse(fs, args); err != nil {
 			return err
 		}

@@ -29,13 +29,9 @@ func cmdRegime(ctx context.Context, a *kraite, args []string) error {
 			return err
 		}
 	case "override":
-		if fs.NArg() < 2 {
-			return cli.Usagef(fs, "override needs an action: allow, block or clear")
-		}
-		switch fs.Arg(1) {
-		case "allow", "block", "clear":
-		default:
-			return cli.Usagef(fs, "unknown override action %q (allow, block or clear)", fs.Arg(1))
+		r.Action = fs.Arg(1)
+		if err := r.Validate(); err != nil {
+			return cli.UsageErr(fs.Name(), err)
 		}
 		if err := cli.NoArgs(fs, 2); err != nil {
 			return err
@@ -52,6 +48,5 @@ func cmdRegime(ctx context.Context, a *kraite, args []string) error {
 	if fs.Arg(0) == "status" {
 		return app.ShowRegime(ctx, c, *exchange, a.stdout)
 	}
-	r.Action = fs.Arg(1)
 	return app.Override(ctx, c, r, a.stdout)
 }

@@ -67,10 +67,5 @@ func cmdReplay(ctx context.Context, a *kraite, args []string) error {
 	if err := r.Validate(); err != nil {
 		return cli.UsageErr(fs.Name(), err)
 	}
-	adm, closeAdm, err := app.OpsAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdm()
-	return app.Replay(ctx, adm, c.TopicPrefix, r, a.stdout, a.stderr)
+	return app.Replay(ctx, c, r, a.stdout, a.stderr)
 }

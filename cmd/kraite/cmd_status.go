@@ -27,10 +27,5 @@ func cmdStatus(ctx context.Context, a *kraite, args []string) error {
 		return err
 	}
 	r.Groups = app.SplitList(*groups)
-	adm, closeAdm, err := app.OpsAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdm()
-	return app.Status(ctx, adm, r, a.stdout)
+	return app.Status(ctx, c, r, a.stdout)
 }

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -53,6 +54,14 @@ type ACLsRequest struct {
 	JSON            bool
 	PrincipalPrefix string
 	Principals      Principals
+}
+
+// Validate refuses an option of apply without it.
+func (r ACLsRequest) Validate() error {
+	if r.Prune && !r.Apply {
+		return errors.New("--prune is an option of apply")
+	}
+	return nil
 }
 
 // ACLs derives the plan of ACLs from the topic catalog and the roles and

@@ -91,6 +91,44 @@ func DefaultAllowlist(exchange string) (types []string, ok bool) {
 // ExecutionTypes are the Binance execution types an allowlist may hold.
 func ExecutionTypes() []string { return binance.ExecutionTypes() }
 
+// AllowlistRequest is a `kraite allowlist get|set|reset` call.
+type AllowlistRequest struct {
+	Sub      string   // get, set or reset
+	Exchange string   // one of AllowlistExchanges
+	Types    []string // set: the execution types (none: shadow mode); get and reset take none
+	By       string   // who makes the change (recorded with it)
+}
+
+// Validate refuses an exchange dispatch has no allowlist for, an unknown
+// execution type and types where Sub takes none.
+func (r AllowlistRequest) Validate() error {
+	if _, ok := DefaultAllowlist(r.Exchange); !ok {
+		return fmt.Errorf("unknown exchange %q: dispatch has allowlists for %s", r.Exchange, strings.Join(AllowlistExchanges(), ", "))
+	}
+	switch {
+	case r.Sub == "set":
+		return CheckExecutionTypes(r.Types)
+	case len(r.Types) == 0:
+		return nil
+	case r.Sub == "reset":
+		return fmt.Errorf("allowlist reset takes only the exchange (got %q)", r.Types)
+	}
+	return fmt.Errorf("unexpected argument %q", r.Types[0])
+}
+
+// Allowlist writes the allowlist of r.Exchange in force to w (get), or
+// sets it to r.Types (set) or to the exchange's default (reset) and
+// writes the result.
+func Allowlist(ctx context.Context, c Common, r AllowlistRequest, w io.Writer) error {
+	switch r.Sub {
+	case "get":
+		return ShowAllowlist(ctx, c, r.Exchange, w)
+	case "reset":
+		r.Types, _ = DefaultAllowlist(r.Exchange)
+	}
+	return SetAllowlist(ctx, c, r.Exchange, r.Types, r.By, w)
+}
+
 // ShowAllowlist writes the allowlist of exchange in force to w.
 func ShowAllowlist(ctx context.Context, c Common, exchange string, w io.Writer) error {
 	v, isDefault, err := AllowlistGet(ctx, c, exchange)

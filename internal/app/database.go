@@ -110,6 +110,19 @@ type AccountsRequest struct {
 	Publish                                             bool // the change is published to kraite.accounts
 }
 
+// Validate names the flag a subcommand requires, or its bad value.
+func (r AccountsRequest) Validate() error {
+	switch {
+	case r.Sub == "add" && r.APIKey == "":
+		return errors.New("--api-key is required")
+	case r.Sub == "rotate-key" && r.NewKeyFile == "":
+		return errors.New("--new-key-file is required")
+	case r.Sub == "audit" && r.Limit < 1:
+		return errors.New("--limit must be at least 1")
+	}
+	return nil
+}
+
 // Accounts runs r on the accounts table of cfg's database (migrated) with
 // cfg's accounts key, publishing changes when r.Publish. A secret is read
 // from stdin unless r.SecretFile; what was done is written to stdout.

@@ -27,9 +27,9 @@ import (
 // unreachable broker fails the command instead of hanging it.
 const opsRequestTimeout = 30 * time.Second
 
-// OpsAdmin builds the admin client of replay, status and rebuild; call the
+// opsAdmin builds the admin client of replay, status and rebuild; call the
 // returned func to close it.
-func OpsAdmin(c Common) (*kadm.Client, func(), error) {
+func opsAdmin(c Common) (*kadm.Client, func(), error) {
 	cl, err := KafkaClient(context.Background(), c.Brokers, kgo.RequestTimeoutOverhead(5*time.Second), kgo.ClientID("kraite-ops-"+Hostname()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating admin client: %w", err)
@@ -64,9 +64,19 @@ func (r ReplayRequest) Validate() error {
 }
 
 // Replay resets the committed offsets of r.Group on r.Topic (names in full
-// or by catalog suffix, under prefix) to r.From, printing the plan on
-// stdout, then follows the group's progress (on stderr with JSON).
-func Replay(ctx context.Context, adm *kadm.Client, prefix string, r ReplayRequest, stdout, stderr io.Writer) error {
+// or by catalog suffix, under c's prefix) on c's brokers to r.From,
+// printing the plan on stdout, then follows the group's progress (on
+// stderr with JSON).
+func Replay(ctx context.Context, c Common, r ReplayRequest, stdout, stderr io.Writer) error {
+	adm, closeAdm, err := opsAdmin(c)
+	if err != nil {
+		return err
+	}
+	defer closeAdm()
+	return replay(ctx, adm, c.TopicPrefix, r, stdout, stderr)
+}
+
+func replay(ctx context.Context, adm *kadm.Client, prefix string, r ReplayRequest, stdout, stderr io.Writer) error {
 	topic := r.Topic
 	if s, ok := topics.Lookup(prefix, topic); ok {
 		topic = s.Name(prefix)
@@ -192,9 +202,18 @@ type StatusRequest struct {
 	Watch  time.Duration // redraw every Watch until ctx ends (0: print once)
 }
 
-// Status writes the consumer groups (members, assignments, lag per
-// partition) to w, once or every r.Watch until ctx ends.
-func Status(ctx context.Context, adm *kadm.Client, r StatusRequest, w io.Writer) error {
+// Status writes the consumer groups on c's brokers (members, assignments,
+// lag per partition) to w, once or every r.Watch until ctx ends.
+func Status(ctx context.Context, c Common, r StatusRequest, w io.Writer) error {
+	adm, closeAdm, err := opsAdmin(c)
+	if err != nil {
+		return err
+	}
+	defer closeAdm()
+	return status(ctx, adm, r, w)
+}
+
+func status(ctx context.Context, adm *kadm.Client, r StatusRequest, w io.Writer) error {
 	if r.Watch < 0 {
 		return fmt.Errorf("--watch %s must not be negative", r.Watch)
 	}
@@ -327,7 +346,7 @@ func RebuildInto(ctx context.Context, c Common, log *slog.Logger, r RebuildReque
 		return err
 	}
 	defer d.Close()
-	adm, closeAdm, err := OpsAdmin(c)
+	adm, closeAdm, err := opsAdmin(c)
 	if err != nil {
 		return err
 	}

@@ -169,6 +169,17 @@ type OverrideRequest struct {
 	Reason, By string
 }
 
+// Validate refuses a missing or unknown action.
+func (r OverrideRequest) Validate() error {
+	switch r.Action {
+	case "allow", "block", "clear":
+		return nil
+	case "":
+		return errors.New("override needs an action: allow, block or clear")
+	}
+	return fmt.Errorf("unknown override action %q (allow, block or clear)", r.Action)
+}
+
 // Override records r on the regime-overrides topic and says so on w.
 func Override(ctx context.Context, c Common, r OverrideRequest, w io.Writer) error {
 	ov, err := RegimeOverride(ctx, c, r.Action, r.For, r.Reason, r.By, time.Now())

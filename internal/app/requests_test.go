@@ -83,3 +83,43 @@ func TestRunRequestNamesItsFlag(t *testing.T) {
 		t.Fatalf("process name: %q", got)
 	}
 }
+
+// The operator commands' requests refuse what their flags and arguments
+// cannot mean, naming the flag or argument, before any broker or database
+// is opened.
+func TestOperatorRequestsNameTheirBadFlag(t *testing.T) {
+	huge := strings.Repeat("x", 1<<20)
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"allowlist get", AllowlistRequest{Sub: "get", Exchange: "binance"}.Validate(), ""},
+		{"allowlist set, any case", AllowlistRequest{Sub: "set", Exchange: "binance", Types: []string{"trade", "EXPIRED"}}.Validate(), ""},
+		{"allowlist set, shadow mode", AllowlistRequest{Sub: "set", Exchange: "binance"}.Validate(), ""},
+		{"allowlist no exchange", AllowlistRequest{Sub: "get"}.Validate(), `unknown exchange "": dispatch has allowlists for binance`},
+		{"allowlist huge exchange", AllowlistRequest{Sub: "get", Exchange: huge}.Validate(), "unknown exchange"},
+		{"allowlist unknown type", AllowlistRequest{Sub: "set", Exchange: "binance", Types: []string{"TRADE", "TRAED"}}.Validate(), `unknown execution type "TRAED"`},
+		{"allowlist empty type", AllowlistRequest{Sub: "set", Exchange: "binance", Types: []string{""}}.Validate(), `unknown execution type ""`},
+		{"allowlist get with types", AllowlistRequest{Sub: "get", Exchange: "binance", Types: []string{"TRADE"}}.Validate(), `unexpected argument "TRADE"`},
+		{"allowlist reset with types", AllowlistRequest{Sub: "reset", Exchange: "binance", Types: []string{"TRADE"}}.Validate(), "allowlist reset takes only the exchange"},
+		{"accounts list", AccountsRequest{Sub: "list"}.Validate(), ""},
+		{"accounts add", AccountsRequest{Sub: "add", APIKey: "k"}.Validate(), ""},
+		{"accounts add, no key", AccountsRequest{Sub: "add"}.Validate(), "--api-key is required"},
+		{"accounts rotate-key, no file", AccountsRequest{Sub: "rotate-key"}.Validate(), "--new-key-file is required"},
+		{"accounts audit, no limit", AccountsRequest{Sub: "audit"}.Validate(), "--limit must be at least 1"},
+		{"accounts audit, negative limit", AccountsRequest{Sub: "audit", Limit: -1}.Validate(), "--limit must be at least 1"},
+		{"accounts audit, huge limit", AccountsRequest{Sub: "audit", Limit: 1 << 40}.Validate(), ""},
+		{"acls apply --prune", ACLsRequest{Apply: true, Prune: true}.Validate(), ""},
+		{"acls plan --prune", ACLsRequest{Prune: true}.Validate(), "--prune is an option of apply"},
+		{"override clear", OverrideRequest{Action: "clear"}.Validate(), ""},
+		{"override no action", OverrideRequest{}.Validate(), "override needs an action: allow, block or clear"},
+		{"override unknown action", OverrideRequest{Action: "maybe"}.Validate(), `unknown override action "maybe"`},
+		{"override huge action", OverrideRequest{Action: huge}.Validate(), "unknown override action"},
+		{"override negative-looking action", OverrideRequest{Action: "-allow"}.Validate(), `unknown override action "-allow"`},
+	} {
+		if tt.want == "" && tt.err != nil || tt.want != "" && (tt.err == nil || !strings.Contains(tt.err.Error(), tt.want)) {
+			t.Errorf("%s: %v, want %q", tt.name, tt.err, tt.want)
+		}
+	}
+}

@@ -63,6 +63,18 @@ func Dispatch[E any](ctx context.Context, cmds []Command[E], e E, args []string,
 	return UsageErr("", fmt.Errorf("unknown command %q", args[0]))
 }
 
+// WriteSummaries writes one line per command of cmds to w, its name
+// padded to the longest and its summary: the list of the top-level help.
+func WriteSummaries[E any](w io.Writer, cmds []Command[E]) {
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Summary)
+	}
+}
+
 // IsHelp reports whether arg asks for the help.
 func IsHelp(arg string) bool {
 	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"

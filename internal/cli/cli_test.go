@@ -88,3 +88,12 @@ func TestDispatchRoutesHelpAndVersion(t *testing.T) {
 		t.Fatalf("unknown command: %v", err)
 	}
 }
+
+// The top-level help lists every command, names padded to the longest.
+func TestWriteSummariesAlignsTheNames(t *testing.T) {
+	var out bytes.Buffer
+	WriteSummaries(&out, []Command[int]{{Name: "dev", Summary: "everything"}, {Name: "healthcheck", Summary: "probe"}})
+	if want := "  dev          everything\n  healthcheck  probe\n"; out.String() != want {
+		t.Fatalf("%q, want %q", out.String(), want)
+	}
+}
