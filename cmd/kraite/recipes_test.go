@@ -139,7 +139,7 @@ func total(o kadm.Offsets) int64 {
 }
 
 // settle pauses the simulator and waits until nothing moves any more: no
-// new record on the orders topic, the orders sink caught up, and the three
+// new record on the orders topic, dispatch and the orders sink caught up, and the three
 // tables unchanged over three polls. It returns their dump.
 func (e *recipeEnv) settle(t *testing.T) orderTables {
 	t.Helper()
@@ -161,9 +161,21 @@ func (e *recipeEnv) settle(t *testing.T) orderTables {
 		if err != nil {
 			return false
 		}
+		// Dispatch must have read every frame too: a frame it has not
+		// dispatched yet (late under load) becomes an orders record after
+		// the tables stood still, which a rebuild then holds and the
+		// snapshot does not (seen once: live "behind" the rebuilt tables).
+		frames, err := e.adm.ListEndOffsets(ctx, "kraite.user-data-stream")
+		if err != nil {
+			return false
+		}
+		dispatched, err := e.adm.FetchOffsetsForTopics(ctx, "kraite.dispatch", "kraite.user-data-stream")
+		if err != nil {
+			return false
+		}
 		n := total(ends.Offsets())
 		now := dumpOrderTables(t, e.live)
-		if n == lastN && total(committed.Offsets()) == n && now.diff(last) == "" {
+		if n == lastN && total(committed.Offsets()) == n && total(dispatched.Offsets()) == total(frames.Offsets()) && now.diff(last) == "" {
 			stable++
 		} else {
 			stable = 0
