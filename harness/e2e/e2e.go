@@ -362,7 +362,7 @@ func runPhase(ctx context.Context, cfg Config, spec phaseSpec, run int) (Phase, 
 	if spec.tune != nil {
 		spec.tune(&setup)
 	}
-	disp, err := dispatch.New(dispatch.Config{Brokers: brokers, Prefix: prefix, Log: log.With("component", "dispatch"),
+	disp, err := dispatch.New(dispatch.Config{Kafka: kf, Brokers: brokers, Prefix: prefix, Log: log.With("component", "dispatch"),
 		ViewOptions: append(kf.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))},
 		setup.procOpts...)
 	if err != nil {

@@ -62,7 +62,7 @@ func startPipeline(ctx context.Context, env *Env, serverURL string, log *slog.Lo
 	}
 	// Every order execution type is dispatched (as kraite chaos does), so
 	// every order the simulator reports must reach the orders table.
-	disp, err := dispatch.New(dispatch.Config{Brokers: brokers, Prefix: env.Prefix, Log: log.With("component", "dispatch"),
+	disp, err := dispatch.New(dispatch.Config{Kafka: kf, Brokers: brokers, Prefix: env.Prefix, Log: log.With("component", "dispatch"),
 		Allowlists:  map[string][]string{topics.ExchangeBinance: binance.OrderExecutionTypes()},
 		ViewOptions: append(kf.GokaViewOptions(1), goka.WithViewStorageBuilder(storage.MemoryBuilder()))},
 		append(kf.WithLog(log).GokaProcessorOptions(1), goka.WithStorageBuilder(storage.MemoryBuilder()))...)
