@@ -330,10 +330,16 @@ func buildSink[S sink](ctx context.Context, w *App, name string, newSink func(d 
 	return w.addSink(name, s), nil
 }
 
+// sinkConfig is the consumer part of a batching sink's configuration (the
+// audit, orders and regime-history sinks share one type): the process's
+// client factory and metrics registry, the topic prefix and group's name.
+func (w *App) sinkConfig(group topics.GroupSpec) auditsink.SinkConfig {
+	return auditsink.SinkConfig{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix, Group: group.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}
+}
+
 func buildAuditSink(ctx context.Context, w *App) (Component, error) {
 	return buildSink(ctx, w, "audit-sink", func(d *db.DB, log *slog.Logger) (*auditsink.Sink, error) {
-		return auditsink.New(auditsink.Config{SinkConfig: auditsink.SinkConfig{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
-			Group: topics.GroupSinkAudit.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}}, d, log)
+		return auditsink.New(auditsink.Config{SinkConfig: w.sinkConfig(topics.GroupSinkAudit)}, d, log)
 	})
 }
 
@@ -346,8 +352,7 @@ func buildMarkPriceSink(ctx context.Context, w *App) (Component, error) {
 
 func buildOrdersSink(ctx context.Context, w *App) (Component, error) {
 	return buildSink(ctx, w, "orders-sink", func(d *db.DB, log *slog.Logger) (*orderssink.Sink, error) {
-		return orderssink.New(orderssink.Config{SinkConfig: orderssink.SinkConfig{Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
-			Group: topics.GroupSinkOrders.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}}, d, log)
+		return orderssink.New(orderssink.Config{SinkConfig: w.sinkConfig(topics.GroupSinkOrders)}, d, log)
 	})
 }
 

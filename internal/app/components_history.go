@@ -14,8 +14,6 @@ import (
 // group topics.GroupSinkRegimeHistory under the topic prefix.
 func buildRegimeHistorySink(ctx context.Context, w *App) (Component, error) {
 	return buildSink(ctx, w, "regime-history-sink", func(d *db.DB, log *slog.Logger) (*regimehistory.Sink, error) {
-		return regimehistory.New(regimehistory.Config{SinkConfig: regimehistory.SinkConfig{
-			Kafka: w.Kafka(), Prefix: w.Common.TopicPrefix,
-			Group: topics.GroupSinkRegimeHistory.Name(w.Common.TopicPrefix), Registerer: w.Ops.Registry}}, d, log)
+		return regimehistory.New(regimehistory.Config{SinkConfig: w.sinkConfig(topics.GroupSinkRegimeHistory)}, d, log)
 	})
 }
