@@ -365,6 +365,15 @@ func (r *Reconciler) tradedSymbols(ctx context.Context, acct Account, w span, re
 			"endTime": {strconv.FormatInt(w.to, 10)}, "limit": {"1000"}}
 		var got []binanceapi.Income
 		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/income", acct.Key, q, &got); err != nil {
+			var ae *binanceapi.APIError
+			if errors.As(err, &ae) && ae.Permanent() {
+				// Refused on its merits (a key without the permission, an
+				// exchange without the endpoint): no retry can help, and
+				// the rest of the sync still can. The window is reported
+				// so the symbols it could not look for raise an alert.
+				rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d unreadable: %v", from, w.to, err))
+				break
+			}
 			return nil, fmt.Errorf("reading the commissions of %s: %w", acct.ID, err)
 		}
 		for _, in := range got {

@@ -231,3 +231,32 @@ func TestIncomePagesAreBoundedAndGarbageSymbolsDropped(t *testing.T) {
 		t.Fatalf("%d pages read, truncated %v", n, rep.Truncated)
 	}
 }
+
+// An income read the exchange refuses on its merits (a key without the
+// permission) cannot succeed on a retry: the sync goes on with the symbols
+// it has and reports the window, so the alert says what was not looked
+// for. An outage (5xx) fails the sync, which the worker retries.
+func TestARefusedIncomeReadIsReportedAndAnOutageRetried(t *testing.T) {
+	var status atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fapi/v1/income" {
+			_, _ = w.Write([]byte(`{}`))
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write([]byte(`{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}`))
+	}))
+	defer srv.Close()
+	r := &Reconciler{Exchange: "binance", REST: binanceapi.New(srv.URL), Log: testkit.Logger(t)}
+	status.Store(401)
+	var rep Report
+	got, err := r.tradedSymbols(context.Background(), Account{ID: "acct-0001"}, span{from: 1, to: 2}, &rep)
+	if err != nil || len(got) != 0 || len(rep.Truncated) != 1 || !rep.NeedsAlert() {
+		t.Fatalf("a refused read: symbols %v, err %v, truncated %v", got, err, rep.Truncated)
+	}
+	status.Store(503)
+	rep = Report{}
+	if _, err := r.tradedSymbols(context.Background(), Account{ID: "acct-0001"}, span{from: 1, to: 2}, &rep); err == nil || binanceapi.IsPermanent(err) {
+		t.Fatalf("an outage: %v (want a retryable error)", err)
+	}
+}
