@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kraite/stream/internal/app"
+	"github.com/kraite/stream/internal/cli"
 )
 
 const statusSynopsis = `status [--group G[,G2]] [--json] [--watch 5s]
@@ -27,5 +28,8 @@ func cmdStatus(ctx context.Context, a *kraite, args []string) error {
 		return err
 	}
 	r.Groups = app.SplitList(*groups)
+	if err := r.Validate(); err != nil {
+		return cli.UsageErr(fs.Name(), err)
+	}
 	return app.Status(ctx, c, r, a.stdout)
 }

@@ -4,8 +4,9 @@
 // re-executed), injects the faults of a schedule on time through the rig
 // (rig.go), measures each recovery (the driver), then compares the database
 // with the simulator's ground truth (Compare) and reports. A TCP proxy stands
-// in for a database restart. cmd/kraite only parses the flags and prints the
-// report; harness/soak reuses the database, the pipeline and the comparison.
+// in for a database restart. cmd/kraite only parses the flags; harness/runs
+// checks them and prints the report; harness/soak reuses the database, the
+// pipeline and the comparison.
 //
 // # Faults
 //

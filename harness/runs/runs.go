@@ -96,7 +96,7 @@ type FailoverRequest struct {
 	Session, Grace, Interval time.Duration
 	DatabaseURL              string // the server of the scratch database ("" : e2e.DefaultServer)
 	Database                 bool   // also write a scratch database and compare it with the ground truth
-	WeightLimit              int    // the simulator's REST weight a minute (0: Binance's 2,400)
+	WeightLimit              int    // the simulator's REST weight a minute (100 to 10,000,000; the flag defaults to Binance's 2,400)
 	ChildArgs                []string
 }
 
@@ -105,7 +105,7 @@ func (r FailoverRequest) Validate() error {
 	switch {
 	case r.Accounts < 1 || r.Session < 6*time.Second:
 		return errors.New("--accounts must be positive and --session at least 6s (the broker's minimum)")
-	case r.WeightLimit != 0 && (r.WeightLimit < 100 || r.WeightLimit > 10_000_000):
+	case r.WeightLimit < 100 || r.WeightLimit > 10_000_000:
 		return fmt.Errorf("--weight-limit %d: want 100 to 10000000 weight a minute", r.WeightLimit)
 	}
 	return nil

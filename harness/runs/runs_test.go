@@ -11,7 +11,7 @@ import (
 )
 
 func TestFailoverRequestRefusesNonsense(t *testing.T) {
-	ok := FailoverRequest{Accounts: 1000, Session: 10 * time.Second, Grace: 15 * time.Second, Interval: time.Second}
+	ok := FailoverRequest{Accounts: 1000, Session: 10 * time.Second, Grace: 15 * time.Second, Interval: time.Second, WeightLimit: 2400}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("a valid request: %v", err)
 	}
@@ -24,6 +24,7 @@ func TestFailoverRequestRefusesNonsense(t *testing.T) {
 		{"negative accounts", func(r *FailoverRequest) { r.Accounts = -5 }, "--accounts"},
 		{"session under the broker's minimum", func(r *FailoverRequest) { r.Session = time.Second }, "--session"},
 		{"a weight no IP has", func(r *FailoverRequest) { r.WeightLimit = 10 }, "--weight-limit"},
+		{"no weight", func(r *FailoverRequest) { r.WeightLimit = 0 }, "--weight-limit"},
 		{"a negative weight", func(r *FailoverRequest) { r.WeightLimit = -1 }, "--weight-limit"},
 		{"a huge weight", func(r *FailoverRequest) { r.WeightLimit = 1 << 40 }, "--weight-limit"},
 	} {

@@ -164,6 +164,11 @@ func (r OpenRequest) Validate() error {
 	if in.Account == "" || in.Symbol == "" || in.Side == "" || in.Size == "" {
 		return errors.New("--account, --symbol, --side and --size are required")
 	}
+	if r.Wait < 0 {
+		// Refused before publishing: a negative wait published the intent,
+		// then failed, and a script retrying it published it again.
+		return fmt.Errorf("--wait %s must not be negative", r.Wait)
+	}
 	return nil
 }
 

@@ -202,9 +202,20 @@ type StatusRequest struct {
 	Watch  time.Duration // redraw every Watch until ctx ends (0: print once)
 }
 
+// Validate names a bad flag.
+func (r StatusRequest) Validate() error {
+	if r.Watch < 0 {
+		return fmt.Errorf("--watch %s must not be negative", r.Watch)
+	}
+	return nil
+}
+
 // Status writes the consumer groups on c's brokers (members, assignments,
 // lag per partition) to w, once or every r.Watch until ctx ends.
 func Status(ctx context.Context, c Common, r StatusRequest, w io.Writer) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
 	adm, closeAdm, err := opsAdmin(c)
 	if err != nil {
 		return err
@@ -214,9 +225,6 @@ func Status(ctx context.Context, c Common, r StatusRequest, w io.Writer) error {
 }
 
 func status(ctx context.Context, adm *kadm.Client, r StatusRequest, w io.Writer) error {
-	if r.Watch < 0 {
-		return fmt.Errorf("--watch %s must not be negative", r.Watch)
-	}
 	for {
 		if err := statusOnce(ctx, w, adm, r.Groups, r.JSON); err != nil {
 			return err

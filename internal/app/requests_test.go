@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kraite/stream/topics"
 )
 
 // Each command's request names its first missing or bad field by its flag,
@@ -69,6 +71,8 @@ func TestRunRequestNamesItsFlag(t *testing.T) {
 		{"unknown role", RunRequest{Role: "nosuch"}, `unknown role "nosuch" (roles: ` + strings.Join(RoleNames(), ", ")},
 		{"negative-looking role", RunRequest{Role: "-1"}, `unknown role "-1"`},
 		{"huge role", RunRequest{Role: strings.Repeat("x", 1<<20)}, "unknown role"},
+		{"a typo of a component", RunRequest{Components: "audit-sink,orders-snk"}, `unknown component "orders-snk"`},
+		{"components naming none", RunRequest{Components: " , "}, "names no component"},
 	} {
 		err := tt.r.Validate()
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
@@ -94,6 +98,10 @@ func TestOperatorRequestsNameTheirBadFlag(t *testing.T) {
 		err  error
 		want string
 	}{
+		{"status once", StatusRequest{}.Validate(), ""},
+		{"status with a negative watch", StatusRequest{Watch: -time.Second}.Validate(), "--watch -1s must not be negative"},
+		{"open without waiting", OpenRequest{Intent: topics.OpenIntent{Account: "a", Symbol: "BTCUSDT", Side: "BUY", Size: "1"}}.Validate(), ""},
+		{"open with a negative wait", OpenRequest{Intent: topics.OpenIntent{Account: "a", Symbol: "BTCUSDT", Side: "BUY", Size: "1"}, Wait: -time.Second}.Validate(), "--wait -1s must not be negative"},
 		{"allowlist get", AllowlistRequest{Sub: "get", Exchange: "binance"}.Validate(), ""},
 		{"allowlist set, any case", AllowlistRequest{Sub: "set", Exchange: "binance", Types: []string{"trade", "EXPIRED"}}.Validate(), ""},
 		{"allowlist set, shadow mode", AllowlistRequest{Sub: "set", Exchange: "binance"}.Validate(), ""},

@@ -34,7 +34,18 @@ func (r RunRequest) names() ([]string, error) {
 		}
 		return names, nil
 	case r.Components != "":
-		return SplitList(r.Components), nil
+		names := SplitList(r.Components)
+		if len(names) == 0 {
+			return nil, fmt.Errorf("--components %q names no component (components: %s)", r.Components, strings.Join(ComponentNames(), ", "))
+		}
+		for _, n := range names {
+			if !IsComponent(n) {
+				// Refused before the box touches the cluster (it applies
+				// the topic catalog first) or builds anything.
+				return nil, fmt.Errorf("unknown component %q (known: %s)", n, strings.Join(ComponentNames(), ", "))
+			}
+		}
+		return names, nil
 	}
 	return nil, errors.New("give --role or --components")
 }
