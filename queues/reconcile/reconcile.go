@@ -19,10 +19,11 @@
 //     every symbol the account is known to trade (the endpoint needs a
 //     symbol): the database's symbols, the open orders' and the open
 //     positions' (GET /fapi/v2/account), and the symbols of the window's
-//     commissions (GET /fapi/v1/income, 30 weight a page of 1,000, the one
+//     income (GET /fapi/v1/income, 30 weight a page of 1,000, the one
 //     history that lists every symbol: an order filled and closed while its
 //     frames were lost, in a symbol the account holds nothing else in,
-//     leaves no open order or position behind but pays commission); likewise
+//     leaves no open order or position behind but pays commission or
+//     realizes profit); likewise
 //     GET /fapi/v1/allAlgoOrders. Orders and algo orders opened and closed
 //     entirely while their frames were lost appear nowhere else. This costs
 //     10 weight per symbol and 7-day window; with many accounts the
@@ -43,9 +44,11 @@
 // sweep then reads the fallback look-back. The sync point advances only
 // after a sweep's frames and alerts are durable (see OrderSyncHandler).
 //
-// The REST client keeps the weight budget (it waits before 80% of the
-// minute's limit and never calls during a 418 ban); a 429 fails the sync,
-// and the worker retries it with backoff.
+// The REST client keeps the weight budget (a worker's waits at
+// binanceapi.BackgroundBudget of the IP's minute limit and never calls
+// during a 418 ban); a 429 fails the sync, and the worker retries it with
+// backoff. A history read of one symbol the exchange refuses on its merits
+// (a delisted contract) is reported, not retried, and the sync goes on.
 package reconcile
 
 import (
@@ -66,6 +69,7 @@ import (
 	"github.com/kraite/stream/internal/binanceapi"
 	"github.com/kraite/stream/internal/db"
 	"github.com/kraite/stream/internal/orderstatus"
+	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/topics"
 )
 
@@ -345,39 +349,56 @@ func (r *Reconciler) serverTime(ctx context.Context) (int64, error) {
 }
 
 // maxIncomePages bounds the income pages one sync reads (1,000 entries
-// each, 30 weight): 20,000 commissions in one window is far beyond what a
-// gap or a sweep period holds; past it the window is reported truncated.
+// each, 30 weight): 20,000 entries in one window is far beyond what a gap
+// or a sweep period holds; past it the window is reported truncated.
 const maxIncomePages = 20
 
-// tradedSymbols lists the symbols of the commissions the account paid in
-// w (GET /fapi/v1/income, every symbol at once, oldest first), page by
-// page. A page that ends where it began (1,000 entries in one ms) moves on
-// by a ms rather than reading it again.
+// incomeEntry is what the sync reads of an income entry: only its symbol
+// and time, so a change in a field it does not use cannot fail the sync.
+type incomeEntry struct {
+	Symbol string `json:"symbol"`
+	Time   int64  `json:"time"`
+}
+
+// tradedSymbols lists the symbols of the account's income in w (GET
+// /fapi/v1/income, every symbol and every type at once, oldest first: a
+// fill's commission, a closing fill's realized profit even when the fee
+// was zero, a held position's funding), page by page. Whatever it cannot
+// read completely is reported in rep.Truncated (a drift alert), never
+// skipped silently: a page past the window or going backwards, over 1,000
+// entries in one ms, a symbol that is not one, more pages than
+// maxIncomePages, a read refused on its merits.
 func (r *Reconciler) tradedSymbols(ctx context.Context, acct Account, w span, rep *Report) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
+	dropped := 0
 	for from, page := w.from, 0; from <= w.to; page++ {
 		if page == maxIncomePages {
-			rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d (over %d commissions)", from, w.to, maxIncomePages*1000))
+			rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d (over %d entries)", from, w.to, maxIncomePages*1000))
 			break
 		}
-		q := url.Values{"incomeType": {binanceapi.IncomeCommission}, "startTime": {strconv.FormatInt(from, 10)},
-			"endTime": {strconv.FormatInt(w.to, 10)}, "limit": {"1000"}}
-		var got []binanceapi.Income
+		q := url.Values{"startTime": {strconv.FormatInt(from, 10)}, "endTime": {strconv.FormatInt(w.to, 10)}, "limit": {"1000"}}
+		var got []incomeEntry
 		if err := r.REST.Signed(ctx, "GET", "/fapi/v1/income", acct.Key, q, &got); err != nil {
-			var ae *binanceapi.APIError
-			if errors.As(err, &ae) && ae.Permanent() {
+			if binanceapi.IsPermanent(err) {
 				// Refused on its merits (a key without the permission, an
 				// exchange without the endpoint): no retry can help, and
-				// the rest of the sync still can. The window is reported
-				// so the symbols it could not look for raise an alert.
+				// the rest of the sync still can.
 				rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d unreadable: %v", from, w.to, err))
 				break
 			}
-			return nil, fmt.Errorf("reading the commissions of %s: %w", acct.ID, err)
+			return nil, fmt.Errorf("reading the income of %s: %w", acct.ID, err)
+		}
+		if len(got) > 1000 {
+			rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d: %d entries in a page of at most 1000", from, w.to, len(got)))
+			break
 		}
 		for _, in := range got {
-			if in.Symbol != "" && !seen[in.Symbol] && validSymbol(in.Symbol) {
+			switch {
+			case in.Symbol == "" || seen[in.Symbol]: // a transfer; a symbol already listed
+			case !validSymbol(in.Symbol):
+				dropped++
+			default:
 				seen[in.Symbol] = true
 				out = append(out, in.Symbol)
 			}
@@ -386,30 +407,27 @@ func (r *Reconciler) tradedSymbols(ctx context.Context, acct Account, w span, re
 			break
 		}
 		last := got[len(got)-1].Time
-		if last <= from {
+		if last > w.to || last < from {
+			rep.Truncated = append(rep.Truncated, fmt.Sprintf("income %d..%d: a full page ends at %d, outside the window", from, w.to, last))
+			break
+		}
+		if last == from {
+			rep.Truncated = append(rep.Truncated, fmt.Sprintf("income at %d: over 1000 entries in one ms", from))
 			last = from + 1
 		}
 		from = last
+	}
+	if dropped > 0 {
+		rep.Truncated = append(rep.Truncated, fmt.Sprintf("income: %d entries name a symbol that is not one", dropped))
 	}
 	slices.Sort(out)
 	return out, nil
 }
 
-// validSymbol is what a USD-M symbol looks like (BTCUSDT, 1000PEPEUSDT,
-// BTCUSDT_250328):
-// an answer's garbage symbol must not become a history read that fails on
-// every retry.
-func validSymbol(s string) bool {
-	if len(s) < 2 || len(s) > 32 {
-		return false
-	}
-	for _, c := range s {
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' { // BTCUSDT_250328: a delivery contract
-			return false
-		}
-	}
-	return true
-}
+// validSymbol is what a USD-M symbol looks like (validate.Symbol: BTCUSDT,
+// 1000PEPEUSDT, BTCUSDT_250328, 币安人生USDT): an answer's garbage symbol
+// must not become a history read.
+func validSymbol(s string) bool { return validate.Symbol(s) == nil }
 
 // positions reads the account's open positions (5 weight).
 func (r *Reconciler) positions(ctx context.Context, acct Account) ([]topics.ExchangePosition, error) {
@@ -481,7 +499,10 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 					}
 				}
 			}, truncated("allOrders")); err != nil {
-				return nil, err
+				if !unreadable(rep, "allOrders", sym, err) {
+					return nil, err
+				}
+				break
 			}
 			// Algo orders opened and closed entirely while frames were lost
 			// are in no open list either.
@@ -492,7 +513,10 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 					}
 				}
 			}, truncated("allAlgoOrders")); err != nil {
-				return nil, err
+				if !unreadable(rep, "allAlgoOrders", sym, err) {
+					return nil, err
+				}
+				break
 			}
 		}
 		for _, id := range sortedKeys(orders) {
@@ -513,6 +537,20 @@ func (r *Reconciler) window(ctx context.Context, acct Account, symbols map[strin
 		}
 	}
 	return frames, nil
+}
+
+// unreadable records a history read of one symbol the exchange refused on
+// its merits (-1121: a delisted or settled contract the database or the
+// commissions still name) and reports true: no retry can read it, and the
+// sync goes on with the other symbols, the report naming what it could not
+// read (a drift alert), where failing would stop the account's every sweep
+// on that symbol. Any other error is false: the sync fails and is retried.
+func unreadable(rep *Report, path, sym string, err error) bool {
+	if !binanceapi.IsPermanent(err) {
+		return false
+	}
+	rep.Truncated = append(rep.Truncated, fmt.Sprintf("%s %s unreadable: %v", path, sym, err))
+	return true
 }
 
 func sortedKeys[V any](m map[int64]V) []int64 {

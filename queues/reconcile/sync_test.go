@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,13 +185,13 @@ func TestTheWindowFindsASymbolOnlyItsCommissionsName(t *testing.T) {
 }
 
 func TestValidSymbolRefusesGarbage(t *testing.T) {
-	for _, s := range []string{"BTCUSDT", "1000PEPEUSDT", "BTCUSDT_250328", "ETHUSDC"} {
+	for _, s := range []string{"BTCUSDT", "1000PEPEUSDT", "BTCUSDT_250328", "ETHUSDC", "币安人生USDT"} {
 		if !validSymbol(s) {
 			t.Errorf("%q refused", s)
 		}
 	}
-	for _, s := range []string{"", "B", "btcusdt", "BTC USDT", "BTC/USDT", "BTCUSDT&x=1", "BTCUSDT\x00", "ÄBCUSDT",
-		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+	for _, s := range []string{"", "btcusdt", "BTC USDT", "BTC/USDT", "BTCUSDT&x=1", "BTCUSDT\x00", "äBCUSDT",
+		strings.Repeat("A", 200)} {
 		if validSymbol(s) {
 			t.Errorf("%q accepted", s)
 		}
@@ -227,8 +228,86 @@ func TestIncomePagesAreBoundedAndGarbageSymbolsDropped(t *testing.T) {
 	if len(got) != 1 || got[0] != "AAAUSDT" {
 		t.Fatalf("symbols %v", got)
 	}
-	if n := calls.Load(); n != maxIncomePages || len(rep.Truncated) != 1 || !rep.NeedsAlert() {
+	if n := calls.Load(); n != maxIncomePages || !rep.NeedsAlert() {
 		t.Fatalf("%d pages read, truncated %v", n, rep.Truncated)
+	}
+	all := strings.Join(rep.Truncated, "\n")
+	for _, want := range []string{"over 1000 entries in one ms", "over 20000 entries", "name a symbol that is not one"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the report lacks %q:\n%s", want, all)
+		}
+	}
+}
+
+// A full page whose last entry lies outside the window (garbage, or a
+// server ignoring endTime), or more entries than the limit allows, ends the
+// read and is reported: the rest of the window is not silently skipped.
+func TestAnIncomePageOutsideTheWindowIsReported(t *testing.T) {
+	var mode atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fapi/v1/income" {
+			_, _ = w.Write([]byte(`{}`))
+			return
+		}
+		n, at := 1000, int64(5_000_000) // past the window's end
+		switch mode.Load() {
+		case 1:
+			at = -7 // before its start
+		case 2:
+			n = 5000 // more than a page holds
+		}
+		page := make([]map[string]any, n)
+		for i := range page {
+			page[i] = map[string]any{"symbol": "AAAUSDT", "time": at, "tranId": "not a number"} // an unused field changed type
+		}
+		_ = json.NewEncoder(w).Encode(page)
+	}))
+	defer srv.Close()
+	r := &Reconciler{Exchange: "binance", REST: binanceapi.New(srv.URL), Log: testkit.Logger(t)}
+	for m, want := range []string{"outside the window", "outside the window", "entries in a page of at most 1000"} {
+		mode.Store(int64(m))
+		var rep Report
+		got, err := r.tradedSymbols(context.Background(), Account{ID: "acct-0001"}, span{from: 1000, to: 1_000_000}, &rep)
+		if err != nil || len(rep.Truncated) != 1 || !strings.Contains(rep.Truncated[0], want) {
+			t.Fatalf("mode %d: symbols %v, err %v, truncated %v (want %q)", m, got, err, rep.Truncated, want)
+		}
+	}
+}
+
+// A symbol the database (or the income) still names but the exchange no
+// longer lists (-1121: a delisted or settled contract) is reported and
+// skipped; the sync goes on and backfills the other symbols, instead of
+// failing every sweep of the account on it.
+func TestADelistedSymbolIsReportedAndTheSyncGoesOn(t *testing.T) {
+	sim, acct, cr, rest := serveSim(t)
+	ctx := context.Background()
+	since := time.Now().Add(-time.Second)
+	q := url.Values{"symbol": {"ETHUSDT"}, "side": {"BUY"}, "type": {"MARKET"}, "quantity": {"0.5"}}
+	if err := rest.Signed(ctx, "POST", "/fapi/v1/order", cr, q, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	d := dbtest.SQLite(t)
+	if _, err := d.ExecContext(ctx, `INSERT INTO orders (exchange, account, order_id, symbol, side, cum_qty, status,
+		event_time, transaction_time, status_rank) VALUES ('binance', ?, 1, 'GONEUSDT', 'BUY', '1', 'FILLED', 1, 1, 3)`, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: d, Producer: prod, Log: testkit.Logger(t)}
+	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, since)
+	if err != nil {
+		t.Fatalf("a delisted symbol failed the sync: %v", err)
+	}
+	all := strings.Join(rep.Truncated, "\n")
+	if !strings.Contains(all, "allOrders GONEUSDT unreadable") || !rep.NeedsAlert() {
+		t.Fatalf("report %+v", rep)
+	}
+	if truth := sim.Orders(acct.ID); len(truth) != 1 || rep.Published != 1 {
+		t.Fatalf("published %d frames for the ETHUSDT order (truth %d orders)", rep.Published, len(truth))
 	}
 }
 
