@@ -68,7 +68,8 @@ type App struct {
 	mark     *markprice.Producer
 	intents  *intents.Source
 	db       *db.DB
-	rest     *binanceapi.Client
+	rest     *binanceapi.Client // the jobs' (background share)
+	urgent   *binanceapi.Client // placement and keep-alives (stream share)
 
 	acctMu    sync.Mutex // guards the parsed accounts file, or the accounts table's list
 	acctCache []userdata.Account

@@ -148,4 +148,8 @@ func TestTheJobsSpendTheBackgroundShareOfTheWeight(t *testing.T) {
 	if w.restClient() != w.restClient() {
 		t.Fatal("the jobs of a process share one REST client (one weight budget per IP)")
 	}
+	// Order placement and keep-alives cannot wait for the next window.
+	if u := w.urgentREST(); u == w.restClient() || u.Budget != binanceapi.StreamBudget || w.urgentREST() != u {
+		t.Fatalf("placement and keep-alive REST budget %v, want the stream share %v on one client of its own", u.Budget, binanceapi.StreamBudget)
+	}
 }

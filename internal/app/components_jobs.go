@@ -194,6 +194,19 @@ func (w *App) restClient() *binanceapi.Client {
 	return w.rest
 }
 
+// urgentREST is the process's REST client of the calls that cannot wait for
+// the next minute window: order placement (the positions worker) and
+// listenKey keep-alives. It spends up to binanceapi.StreamBudget of the
+// IP's weight, so a sweep or backfill burst at the background share never
+// holds a trade or a stream back.
+func (w *App) urgentREST() *binanceapi.Client {
+	if w.urgent == nil {
+		w.urgent = binanceapi.New(w.Exchange.RESTBase)
+		w.urgent.Budget = binanceapi.StreamBudget
+	}
+	return w.urgent
+}
+
 func buildScheduler(ctx context.Context, w *App) (Component, error) {
 	if err := w.openAccountsTable(ctx, false); err != nil {
 		return Component{}, err
@@ -328,7 +341,7 @@ func buildPositionsWorker(ctx context.Context, w *App) (Component, error) {
 		return Component{}, fmt.Errorf("creating the positions rejection producer: %w", err)
 	}
 	w.closers = append(w.closers, func(ctx context.Context) error { err := prod.Flush(ctx); prod.Close(); return err })
-	deps := positions.Deps{Rest: w.restClient(), Log: w.Log.With("component", "positions-worker"), Book: &positions.Book{DB: d},
+	deps := positions.Deps{Rest: w.urgentREST(), Log: w.Log.With("component", "positions-worker"), Book: &positions.Book{DB: d},
 		Account: w.credentials, Validator: src, Reject: positions.KafkaRejections(prod, w.Common.TopicPrefix)}
 	if err := deps.Validate(); err != nil {
 		return Component{}, err

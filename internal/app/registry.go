@@ -94,7 +94,7 @@ func (w *App) jobHandlers(name string, d *db.DB, prod *kgo.Client) (map[string]w
 	rest, log, je := w.restClient(), w.Log.With("component", name), w.Jobs
 	tables := []map[string]worker.JobHandler{
 		reconcile.Handlers(reconcile.Deps{Exchange: topics.ExchangeBinance, Prefix: w.Common.TopicPrefix,
-			REST: rest, DB: d, Producer: prod, Account: w.credentials, Log: log, Book: &positions.Book{DB: d},
+			REST: rest, KeepAliveREST: w.urgentREST(), DB: d, Producer: prod, Account: w.credentials, Log: log, Book: &positions.Book{DB: d},
 			Every: je.OrderSyncEvery, GapLookback: je.GapLookback, DriftGrace: je.DriftGrace}),
 		marketjobs.Handlers(marketjobs.Deps{Rest: rest, DB: d, Log: log, Symbols: je.KlineSymbols, Account: w.credentials}),
 	}

@@ -80,12 +80,14 @@ type Credentials struct {
 // The weight is the IP's, shared by every client on it, and the used weight
 // the exchange reports counts them all. Clients of work that can wait (the
 // order sync and gap backfill, market jobs) set Budget to BackgroundBudget;
-// the user-data producers set StreamBudget. A burst of background reads then
-// stops at half the minute's weight and leaves the rest to the listenKey
-// calls that reconnect streams: without it, the gap backfill after a
-// producer died spent the budget and the survivor's reconnects waited for
-// the next minute window (bench failover at 1,000 accounts: p90 41.7 s
-// instead of 9.4 s, and a third producer missed its hand-over grace).
+// what cannot wait (the user-data producers, listenKey keep-alives, order
+// placement) sets StreamBudget, on a client of its own. A burst of
+// background reads then stops at half the minute's weight and leaves the
+// rest to the listenKey calls that reconnect streams and to trades: without
+// it, the gap backfill after a producer died spent the budget and the
+// survivor's reconnects waited for the next minute window (bench failover
+// at 1,000 accounts: p50 57.9 s instead of 9.7 s, and a third producer
+// missed its hand-over grace).
 type Client struct {
 	base string
 	http *http.Client
@@ -120,8 +122,9 @@ const (
 	// BackgroundBudget is work that can wait: order sync, gap backfill,
 	// market jobs.
 	BackgroundBudget = 0.5
-	// StreamBudget is the user-data producers' listenKey calls: a stream
-	// is down until its call goes out.
+	// StreamBudget is what cannot wait for the next window: the user-data
+	// producers' listenKey calls and keep-alives (a stream is down until
+	// its call goes out) and order placement.
 	StreamBudget = 0.95
 )
 

@@ -114,49 +114,41 @@ func TestTheFirstCallLoadsTheWeightLimit(t *testing.T) {
 // used in the minute (54%), a background client (order sync, backfill)
 // waits for the next window while a stream client (listenKey calls) still
 // sends at once, on the same IP; at 2,300 (96%) the stream client waits too.
+// Each client's clock starts 2 s before a minute ends; whether its second
+// call waited is whether it returned in the next window.
 func TestBackgroundReadsLeaveTheStreamsTheirShare(t *testing.T) {
 	var used atomic.Int64
-	used.Store(1300)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.FormatInt(used.Load(), 10))
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	defer srv.Close()
-	base := time.Now().Truncate(time.Minute).Add(time.Minute - 300*time.Millisecond)
-	start := time.Now()
-	clock := func() time.Time { return base.Add(time.Since(start)) }
-	client := func(budget float64) *Client {
+	// waited reports whether the second call of a client at budget waited
+	// for the next window, after a first answer reported weight used.
+	waited := func(budget float64, weight int64) bool {
+		t.Helper()
+		used.Store(weight)
+		end := time.Now().Truncate(time.Minute).Add(time.Minute)
+		base, start := end.Add(-2*time.Second), time.Now()
 		c := New(srv.URL)
 		c.limitsLoaded = true
-		c.now = clock
+		c.now = func() time.Time { return base.Add(time.Since(start)) }
 		c.Budget = budget
-		return c
-	}
-	// second is how long the second call of a client waited, after a first
-	// answer reported the IP's used weight.
-	second := func(c *Client) time.Duration {
-		t.Helper()
-		if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
-			t.Fatal(err)
+		for range 2 {
+			if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
-		t0 := time.Now()
-		if err := c.Public(context.Background(), "/x", nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		return time.Since(t0)
+		return !c.now().Before(end)
 	}
-	if w := second(client(StreamBudget)); w > 100*time.Millisecond {
-		t.Fatalf("a stream client at 54%% of the limit waited %s", w)
+	if waited(StreamBudget, 1300) {
+		t.Fatal("a stream client at 54% of the limit waited for the next window")
 	}
-	if w := second(client(BackgroundBudget)); w < 100*time.Millisecond {
-		t.Fatalf("a background client at 54%% of the limit went out after %s, within the window", w)
+	if !waited(BackgroundBudget, 1300) {
+		t.Fatal("a background client at 54% of the limit went out within the window")
 	}
-	// The new window has started; at 96% the stream client waits as well.
-	used.Store(2300)
-	base = time.Now().Truncate(time.Minute).Add(time.Minute - 300*time.Millisecond)
-	start = time.Now()
-	if w := second(client(StreamBudget)); w < 100*time.Millisecond {
-		t.Fatalf("a stream client at 96%% of the limit went out after %s", w)
+	if !waited(StreamBudget, 2300) {
+		t.Fatal("a stream client at 96% of the limit went out within the window")
 	}
 	if !(BackgroundBudget < DefaultBudget && DefaultBudget < StreamBudget && StreamBudget < 1) {
 		t.Fatalf("budgets out of order: background %v, default %v, stream %v", BackgroundBudget, DefaultBudget, StreamBudget)

@@ -22,7 +22,11 @@ type Deps struct {
 	Exchange string // exchange column value; default binance
 	Prefix   string // topic prefix
 	REST     *binanceapi.Client
-	DB       *db.DB
+	// KeepAliveREST extends listenKeys: a call a stream waits on, so it
+	// paces at a higher share of the IP's weight than the sweeps
+	// (binanceapi: Priorities). Nil: REST.
+	KeepAliveREST *binanceapi.Client
+	DB            *db.DB
 	// Producer publishes backfill frames and drift alerts (kraite.priority).
 	Producer *kgo.Client
 	// Account returns the API credentials of an account id.

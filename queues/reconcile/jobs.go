@@ -21,9 +21,13 @@ func Handlers(deps Deps) map[string]worker.JobHandler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	keepAlive := deps.KeepAliveREST
+	if keepAlive == nil {
+		keepAlive = deps.REST
+	}
 	return map[string]worker.JobHandler{
 		JobOrderSync:       OrderSyncHandler(deps),
-		JobKeepAlive:       KeepAliveHandler(deps.REST, deps.Account),
+		JobKeepAlive:       KeepAliveHandler(keepAlive, deps.Account),
 		JobDrift:           DriftAlertHandler(deps.Log),
 		positions.JobDrift: PositionDriftAlertHandler(deps.Log),
 	}
