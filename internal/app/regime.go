@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kraite/stream/internal/kclient"
 	"github.com/kraite/stream/internal/regimestate"
+	"github.com/kraite/stream/internal/validate"
 	"github.com/kraite/stream/processors/regime"
 	"github.com/kraite/stream/topics"
 )
@@ -169,10 +171,26 @@ type OverrideRequest struct {
 	Reason, By string
 }
 
-// Validate refuses a missing or unknown action.
+// Validate refuses a missing or unknown action and, for allow and block, a
+// missing reason or a duration that is not positive or longer than the
+// processors accept (regimestate.MaxOverrideSpan): such a record would be
+// garbage to them, and garbage fails closed (opens refused).
 func (r OverrideRequest) Validate() error {
 	switch r.Action {
-	case "allow", "block", "clear":
+	case "allow", "block":
+		switch {
+		case strings.TrimSpace(r.Reason) == "":
+			return errors.New("--reason is required for an override")
+		case r.For <= 0:
+			return fmt.Errorf("--for %s must be positive", r.For)
+		case r.For > regimestate.MaxOverrideSpan:
+			return fmt.Errorf("--for %s is longer than an override may last (%s); renew it instead", r.For, regimestate.MaxOverrideSpan)
+		}
+		fallthrough
+	case "clear":
+		if err := validate.Text(r.Reason, regimestate.MaxOverrideReason); err != nil {
+			return fmt.Errorf("--reason: %w", err)
+		}
 		return nil
 	case "":
 		return errors.New("override needs an action: allow, block or clear")

@@ -10,6 +10,18 @@ import (
 // exchange (the regime-overrides topic has no other).
 const OverrideScope = "global"
 
+// Bounds of an operator override, shared by the processors that read
+// overrides (a record past them is garbage there, and garbage fails closed:
+// the gate refuses opens) and the command that writes them (which refuses
+// them before publishing, so a typo cannot block trading).
+const (
+	// MaxOverrideSpan is the longest an override may last: an operator
+	// who needs longer renews it.
+	MaxOverrideSpan = 30 * 24 * time.Hour
+	// MaxOverrideReason bounds an override's reason (characters).
+	MaxOverrideReason = 512
+)
+
 // TableSpec declares the regime group table (goka's <prefix>regime-table,
 // the regime processor's group table: a State per exchange, which the
 // gate, the status page and `kraite regime status` read) as a topic spec,

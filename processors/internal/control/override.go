@@ -38,11 +38,11 @@ const (
 	// MaxOverrideSpan is the longest an override may last (until minus
 	// created_at, and until minus the reader's clock): an operator who
 	// needs longer renews it; a record "until 9999" is garbage.
-	MaxOverrideSpan = 30 * 24 * time.Hour
+	MaxOverrideSpan = regimestate.MaxOverrideSpan
 	// MaxOverrideBytes bounds the encoded record (a real one is ~200 bytes).
 	MaxOverrideBytes = 4 << 10
 	// MaxReason and MaxBy bound the free-text fields (characters).
-	MaxReason = 512
+	MaxReason = regimestate.MaxOverrideReason
 	MaxBy     = 128
 )
 
