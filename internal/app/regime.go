@@ -92,23 +92,16 @@ func readNewest(ctx context.Context, cl *kgo.Client, topic string, tail int64) (
 	return out, err
 }
 
-// RegimeOverride publishes an override of the regime gate (allow or block
-// for dur with a reason, or clear) by by, and returns it.
-func RegimeOverride(ctx context.Context, c Common, action string, dur time.Duration, reason, by string, now time.Time) (topics.Override, error) {
-	ov := topics.Override{Scope: regimestate.OverrideScope, Action: action, Reason: reason, By: by, CreatedMs: now.UnixMilli()}
-	switch action {
-	case "allow", "block":
-		if reason == "" {
-			return ov, errors.New("--reason is required for an override")
-		}
-		if dur <= 0 {
-			return ov, fmt.Errorf("--for %s must be positive", dur)
-		}
-		ov.UntilMs = now.Add(dur).UnixMilli()
-	case "clear":
-		ov.UntilMs = now.UnixMilli()
-	default:
-		return ov, fmt.Errorf("unknown override action %q (allow, block or clear)", action)
+// RegimeOverride publishes the override r (allow or block for r.For with
+// a reason, or clear) at now, after r.Validate, and returns it.
+func RegimeOverride(ctx context.Context, c Common, r OverrideRequest, now time.Time) (topics.Override, error) {
+	ov := topics.Override{Scope: regimestate.OverrideScope, Action: r.Action, Reason: r.Reason, By: r.By, CreatedMs: now.UnixMilli()}
+	if err := r.Validate(); err != nil {
+		return ov, err
+	}
+	ov.UntilMs = now.UnixMilli() // clear
+	if r.Action != "clear" {
+		ov.UntilMs = now.Add(r.For).UnixMilli()
 	}
 	b, err := json.Marshal(ov)
 	if err != nil {
@@ -200,7 +193,7 @@ func (r OverrideRequest) Validate() error {
 
 // Override records r on the regime-overrides topic and says so on w.
 func Override(ctx context.Context, c Common, r OverrideRequest, w io.Writer) error {
-	ov, err := RegimeOverride(ctx, c, r.Action, r.For, r.Reason, r.By, time.Now())
+	ov, err := RegimeOverride(ctx, c, r, time.Now())
 	if err != nil {
 		return err
 	}
