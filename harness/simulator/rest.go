@@ -190,12 +190,9 @@ func (s *Simulator) deleteOrder(a *account, req *request) (any, *apiError) {
 }
 
 func (s *Simulator) openOrders(a *account, req *request) (any, *apiError) {
-	var sp *spec
-	if req.params.Get("symbol") != "" {
-		var aerr *apiError
-		if sp, aerr = s.symbolParam(req); aerr != nil {
-			return nil, aerr
-		}
+	sp, aerr := s.optionalSymbol(req)
+	if aerr != nil {
+		return nil, aerr
 	}
 	out := []binanceapi.Order{}
 	for _, o := range a.live {
@@ -211,18 +208,24 @@ func (s *Simulator) allOrders(a *account, req *request) (any, *apiError) {
 	return history(s, req, a.orders, func(o *order) (*spec, int64, int64) { return o.sp, o.created, o.updated }, (*order).rest)
 }
 
+// optionalSymbol is the request's symbol, or nil when it names none (the
+// open lists and the income history: every symbol).
+func (s *Simulator) optionalSymbol(req *request) (*spec, *apiError) {
+	if req.params.Get("symbol") == "" {
+		return nil, nil
+	}
+	return s.symbolParam(req)
+}
+
 // incomeHistory answers GET /fapi/v1/income: the account's commissions and
 // realized profits (the simulator's only income types) of every symbol, or
 // of symbol, with time in [startTime, endTime], oldest first, at most limit
 // (default 100, max 1000). Without startTime and endTime, the last 7 days.
 // tranId is the entry's place in the history (unique per account).
 func (s *Simulator) incomeHistory(a *account, req *request) (any, *apiError) {
-	var sp *spec
-	if req.params.Get("symbol") != "" {
-		var aerr *apiError
-		if sp, aerr = s.symbolParam(req); aerr != nil {
-			return nil, aerr
-		}
+	sp, aerr := s.optionalSymbol(req)
+	if aerr != nil {
+		return nil, aerr
 	}
 	typ := req.params.Get("incomeType")
 	start, _ := strconv.ParseInt(req.params.Get("startTime"), 10, 64)

@@ -67,12 +67,9 @@ func (s *Simulator) deleteAlgo(a *account, req *request) (any, *apiError) {
 }
 
 func (s *Simulator) openAlgos(a *account, req *request) (any, *apiError) {
-	var sp *spec
-	if req.params.Get("symbol") != "" {
-		var aerr *apiError
-		if sp, aerr = s.symbolParam(req); aerr != nil {
-			return nil, aerr
-		}
+	sp, aerr := s.optionalSymbol(req)
+	if aerr != nil {
+		return nil, aerr
 	}
 	out := []binanceapi.AlgoOrder{}
 	for _, g := range a.algos {
