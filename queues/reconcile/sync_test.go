@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kraite/stream/harness/broker"
 	"github.com/kraite/stream/harness/simulator"
 	"github.com/kraite/stream/internal/binance"
 	"github.com/kraite/stream/internal/binanceapi"
@@ -54,6 +55,19 @@ func serveSimAt(t *testing.T, now func() time.Time) (*simulator.Simulator, simul
 	return sim, acct, binanceapi.Credentials{APIKey: acct.APIKey, APISecret: acct.APISecret}, "http://" + ln.Addr().String()
 }
 
+// syncBroker is a broker with the catalog's topics and a producer on it,
+// closed when the test ends: where a sync publishes its frames.
+func syncBroker(t *testing.T) (*broker.Broker, *kgo.Client) {
+	t.Helper()
+	b := testkit.Broker(t, "kraite.")
+	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	return b, prod
+}
+
 // An order the database holds open that the exchange does not know (-2013)
 // cannot be backfilled: the sync reports it as drift for kraite.priority
 // and publishes nothing for it.
@@ -65,12 +79,7 @@ func TestAnOrderTheExchangeDoesNotKnowIsReportedAsDrift(t *testing.T) {
 		event_time, transaction_time, status_rank) VALUES ('binance', ?, 424242, 'BTCUSDT', 'BUY', '0', 'NEW', 1, 1, 1)`, acct.ID); err != nil {
 		t.Fatal(err)
 	}
-	b := testkit.Broker(t, "kraite.")
-	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	_, prod := syncBroker(t)
 	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: d, Producer: prod, Log: testkit.Logger(t)}
 	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, time.Time{})
 	if err != nil {
@@ -98,12 +107,7 @@ func TestTheWindowRecoversAnAlgoOrderOpenedAndClosedWhileFramesWereLost(t *testi
 		t.Fatalf("ground truth %+v", truth)
 	}
 
-	b := testkit.Broker(t, "kraite.")
-	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	b, prod := syncBroker(t)
 	d := dbtest.SQLite(t)
 	// The database knows the symbol (an earlier order), nothing of the algo order.
 	if _, err := d.ExecContext(ctx, `INSERT INTO orders (exchange, account, order_id, symbol, side, cum_qty, status,
@@ -151,12 +155,7 @@ func TestTheWindowFindsASymbolOnlyItsCommissionsName(t *testing.T) {
 	if len(truth) != 2 || truth[0].Status != "FILLED" || truth[1].Status != "FILLED" {
 		t.Fatalf("ground truth %+v", truth)
 	}
-	b := testkit.Broker(t, "kraite.")
-	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	b, prod := syncBroker(t)
 	r := &Reconciler{Exchange: "binance", Prefix: "kraite.", REST: rest, DB: dbtest.SQLite(t), Producer: prod, Log: testkit.Logger(t)}
 	rep, err := r.Sync(ctx, Account{ID: acct.ID, Key: cr}, since)
 	if err != nil {
@@ -286,12 +285,7 @@ func TestADelistedSymbolIsReportedAndTheSyncGoesOn(t *testing.T) {
 	if err := rest.Signed(ctx, "POST", "/fapi/v1/order", cr, q, nil); err != nil {
 		t.Fatal(err)
 	}
-	b := testkit.Broker(t, "kraite.")
-	prod, err := kgo.NewClient(kclient.ProducerOpts([]string{b.Addr()}, nil)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	_, prod := syncBroker(t)
 	d := dbtest.SQLite(t)
 	if _, err := d.ExecContext(ctx, `INSERT INTO orders (exchange, account, order_id, symbol, side, cum_qty, status,
 		event_time, transaction_time, status_rank) VALUES ('binance', ?, 1, 'GONEUSDT', 'BUY', '1', 'FILLED', 1, 1, 3)`, acct.ID); err != nil {
