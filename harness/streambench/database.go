@@ -86,7 +86,7 @@ func startPipeline(ctx context.Context, env *Env, serverURL string, log *slog.Lo
 		creds[a.ID] = binanceapi.Credentials{APIKey: a.APIKey, APISecret: a.APISecret}
 	}
 	sync := reconcile.OrderSyncHandler(reconcile.Deps{Exchange: topics.ExchangeBinance, Prefix: env.Prefix,
-		REST: backfillREST("http://" + env.SimAddr), DB: d, Producer: p.prod, Log: log.With("component", "backfill"),
+		REST: binanceapi.NewAt("http://"+env.SimAddr, binanceapi.BackgroundBudget), DB: d, Producer: p.prod, Log: log.With("component", "backfill"),
 		Account: func(id string) (binanceapi.Credentials, error) {
 			c, ok := creds[id]
 			if !ok {
@@ -126,14 +126,6 @@ func startPipeline(ctx context.Context, env *Env, serverURL string, log *slog.Lo
 		return fail(fmt.Errorf("waiting for dispatch: %w", err))
 	}
 	return p, nil
-}
-
-// backfillREST is the gap backfill's REST client, paced like the workers'
-// (binanceapi.BackgroundBudget).
-func backfillREST(base string) *binanceapi.Client {
-	c := binanceapi.New(base)
-	c.Budget = binanceapi.BackgroundBudget
-	return c
 }
 
 // close stops the components and drops the scratch database.

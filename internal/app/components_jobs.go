@@ -188,8 +188,7 @@ func (w *App) account(id string) (userdata.Account, error) {
 // producers' reconnects (binanceapi: Priorities).
 func (w *App) restClient() *binanceapi.Client {
 	if w.rest == nil {
-		w.rest = binanceapi.New(w.Exchange.RESTBase)
-		w.rest.Budget = binanceapi.BackgroundBudget
+		w.rest = binanceapi.NewAt(w.Exchange.RESTBase, binanceapi.BackgroundBudget)
 	}
 	return w.rest
 }
@@ -201,8 +200,7 @@ func (w *App) restClient() *binanceapi.Client {
 // holds a trade or a stream back.
 func (w *App) urgentREST() *binanceapi.Client {
 	if w.urgent == nil {
-		w.urgent = binanceapi.New(w.Exchange.RESTBase)
-		w.urgent.Budget = binanceapi.StreamBudget
+		w.urgent = binanceapi.NewAt(w.Exchange.RESTBase, binanceapi.StreamBudget)
 	}
 	return w.urgent
 }

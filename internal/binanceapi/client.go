@@ -128,6 +128,14 @@ const (
 	StreamBudget = 0.95
 )
 
+// NewAt is New spending share of the IP's weight (BackgroundBudget,
+// StreamBudget; see Priorities).
+func NewAt(base string, share float64) *Client {
+	c := New(base)
+	c.Budget = share
+	return c
+}
+
 // New returns a client for base with a sane timeout and DefaultBudget.
 func New(base string) *Client {
 	c := &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 10 * time.Second}, now: time.Now, Budget: DefaultBudget}

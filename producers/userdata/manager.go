@@ -48,10 +48,8 @@ func New(cfg Config, accounts []Account, pub *publisher.Publisher, m *publisher.
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("user data producer config: %w", err)
 	}
-	rest := binanceapi.New(cfg.RESTBase)
-	rest.Budget = binanceapi.StreamBudget // before any background reader on the IP
 	mg := &Manager{
-		cfg: cfg, rest: rest, pub: pub, m: m, log: log,
+		cfg: cfg, rest: binanceapi.NewAt(cfg.RESTBase, binanceapi.StreamBudget), pub: pub, m: m, log: log,
 		updates: make(chan []Account, 1), running: map[string]*runner{},
 	}
 	mg.SetAccounts(accounts)
