@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"encoding/json"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -317,6 +318,20 @@ func TestIncomeHistoryListsEveryFill(t *testing.T) {
 	after := strconv.FormatInt(all[len(all)-1].Time+1, 10)
 	if got := income(url.Values{"startTime": {after}, "endTime": {after}}); len(got) != 0 {
 		t.Fatalf("a window after the fills: %+v", got)
+	}
+	// Garbage and extreme parameters answer a bounded list, never an error
+	// or everything: a limit past 1,000 or unreadable is the default.
+	for _, q := range []url.Values{{"limit": {"999999999"}}, {"limit": {"-5"}}, {"limit": {"many"}}, {"startTime": {"garbage"}, "endTime": {"x"}}} {
+		if got := income(q); len(got) != len(all) {
+			t.Errorf("income %v: %d entries, want the %d of the default", q, len(got), len(all))
+		}
+	}
+	future := strconv.FormatInt(math.MaxInt64, 10)
+	if got := income(url.Values{"startTime": {future}}); len(got) != 0 {
+		t.Fatalf("a window starting at the end of time: %+v", got)
+	}
+	if got := income(url.Values{"endTime": {"-1"}}); len(got) != len(all) {
+		t.Fatalf("a negative end (no bound): %d entries", len(got))
 	}
 	if status, _, _ := h.signed("GET", "/fapi/v1/income", a, url.Values{"symbol": {"NOPEUSDT"}}); status != 400 {
 		t.Fatalf("an unknown symbol: %d", status)
